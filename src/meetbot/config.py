@@ -1,0 +1,78 @@
+"""One frozen, typed settings object, built by the entrypoints only (flags + MEETBOT_* env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEETBOT_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    """Default: SQLite file ``meetbot.db`` in the data dir. ``postgresql://`` works too."""
+    public_url: str | None = None
+    """The control plane's URL as runners reach it (default ``http://host:port``)."""
+
+    scheduled_threshold: float = Field(600, ge=0)
+    """A ``join_at`` further ahead than this (seconds) makes a scheduled bot."""
+    dispatch_lead: float = Field(600, ge=0)
+    """Seconds before ``join_at`` at which a scheduled bot is dispatched (capacity held)."""
+    warm_lead: float = Field(20, ge=0)
+    """Seconds before ``join_at`` at which a scheduled bot's browser must be warm."""
+    adhoc_pool_size: int = Field(2, ge=0)
+    max_concurrent_bots: int = Field(8, ge=1)
+    launcher: Literal["local", "fake"] = "local"
+    scheduler_interval: float = Field(0.25, gt=0)
+
+    heartbeat_interval: float = Field(2.0, gt=0)
+    heartbeat_timeout: float = Field(30.0, gt=0)
+    """A dispatched bot whose runner is silent this long ends failed/bot_process_lost."""
+    control_plane_grace: float = Field(60.0, gt=0)
+    """A runner that cannot reach the control plane this long leaves the meeting."""
+    timer_unit_seconds: float = Field(60.0, gt=0)
+    """Length of one stop_options 'minute'. Shorten only for tests and demos."""
+
+    chromium_path: str = "/usr/bin/chromium"
+    storage: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "meetbot"
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    signed_url_ttl: int = Field(900, ge=1)
+
+    default_transcription_model: str = "whisper-base"
+    transcription_workers: int = Field(1, ge=1)
+
+    webhook_allow_private: bool = False
+    webhook_allowed_hosts: str = ""
+    """Comma-separated host names or addresses allowed even if private/loopback."""
+    webhook_timeout: float = 15.0
+    webhook_retry_window: float = 24 * 3600.0
+
+    rate_limit_create_per_minute: int = Field(0, ge=0)
+    """0 = off. Per workspace."""
+    rate_limit_read_per_minute: int = Field(0, ge=0)
+    idempotency_ttl: float = Field(24 * 3600.0, ge=3600)
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'meetbot.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def allowed_webhook_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())

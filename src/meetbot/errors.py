@@ -1,0 +1,116 @@
+"""The exception tree. Each error maps to one ``{code, detail}`` body and one HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class MeetbotError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail, **self.extra}
+
+
+class InvalidRequest(MeetbotError):
+    """A field is missing, malformed or out of range."""
+
+
+class InvalidMeetingUrl(MeetbotError):
+    code = "invalid_meeting_url"
+
+
+class InvalidTranscriptionModel(MeetbotError):
+    code = "invalid_transcription_model"
+
+
+class UpdateBotFailed(MeetbotError):
+    code = "update_bot_failed"
+
+
+class BotNotStarted(MeetbotError):
+    code = "bot_not_started"
+
+    def __init__(self) -> None:
+        super().__init__("Cannot send a command to a bot which has not been started.")
+
+
+class BotCompleted(MeetbotError):
+    code = "bot_completed"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Cannot send a command to a bot which has completed"
+            "(is shutting/has shut down/has errored)."
+        )
+
+
+class Unauthorized(MeetbotError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(MeetbotError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(MeetbotError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(MeetbotError):
+    status = 409
+    code = "conflict"
+
+
+class DuplicateBot(Conflict):
+    code = "duplicate_bot"
+
+    def __init__(self, bot_id: str) -> None:
+        super().__init__(
+            "A bot with this deduplication_key is still active in this workspace.",
+            extra={"bot_id": bot_id},
+        )
+        self.bot_id = bot_id
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class RateLimited(MeetbotError):
+    status = 429
+    code = "rate_limited"
+
+
+class PoolExhausted(MeetbotError):
+    status = 507
+    code = "adhoc_pool_exhausted"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Out of adhoc bots -- please retry in 30 seconds.", headers={"Retry-After": "30"}
+        )
+
+
+class NotReady(MeetbotError):
+    """The resource exists but is not available yet (e.g. a recording still being made)."""
+
+    status = 404
+    code = "not_ready"

@@ -1,0 +1,243 @@
+"""The Protocols at every I/O boundary of the control plane.
+
+Drivers live in one module each: ``store/sql.py`` (SQLAlchemy), ``launchers/local.py``
+(processes), ``storage.py`` (directory | S3), ``transcription/whisper.py`` (faster-whisper),
+``webhooks/sender.py`` (httpx). Fakes for all of them ship in :mod:`meetbot.testing`.
+The browser-side boundary (a meeting platform's page) is ``runner/platforms/base.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from meetbot.lifecycle import Status
+from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent, Segment, StatusChange
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+# --- store ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BotQuery:
+    status: Status | None = None
+    join_at_after: datetime | None = None
+    join_at_before: datetime | None = None
+    meeting_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    before_seq: int | None = None
+    """Cursor: only bots with ``seq`` below this (newest first)."""
+    limit: int = 50
+
+
+class BotRepo(Protocol):
+    async def insert(self, bot: Bot) -> Bot:
+        """Insert a bot and its status changes; return it with ``seq`` set.
+
+        Raises :class:`meetbot.errors.DuplicateBot` if a non-terminal bot of the same workspace
+        has the same ``deduplication_key``.
+        """
+        ...
+
+    async def get(
+        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
+    ) -> Bot | None: ...
+
+    async def update(self, bot: Bot) -> None:
+        """Write the bot's mutable fields and any status changes not yet stored."""
+        ...
+
+    async def delete(self, bot_id: str) -> None: ...
+
+    async def list(self, workspace_id: str, query: BotQuery) -> list[Bot]: ...
+
+    async def find_active_duplicate(self, workspace_id: str, key: str) -> Bot | None: ...
+
+    async def due_for_dispatch(self, cutoff: datetime, limit: int) -> list[Bot]:
+        """Scheduled bots with ``join_at <= cutoff``, oldest ``join_at`` first, locked for update
+        (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
+        ...
+
+    async def in_statuses(self, statuses: Collection[Status], limit: int = 1000) -> list[Bot]: ...
+
+    async def touch(self, bot_id: str, at: datetime) -> None:
+        """Record a runner heartbeat."""
+        ...
+
+
+class EventRepo(Protocol):
+    async def append(self, event: OutboxEvent) -> OutboxEvent:
+        """Store an event; return it with its ``seq`` (a strictly increasing cursor)."""
+        ...
+
+    async def list_after(
+        self, workspace_id: str, after_seq: int, limit: int
+    ) -> list[OutboxEvent]: ...
+
+
+class KeyRepo(Protocol):
+    async def create_workspace(self, workspace_id: str, name: str, at: datetime) -> None: ...
+
+    async def workspace_exists(self, workspace_id: str) -> bool: ...
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def workspace_for(self, key_hash: str) -> str | None: ...
+
+    async def count(self) -> int: ...
+
+
+class IdempotencyRepo(Protocol):
+    async def get(self, workspace_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def put(self, record: IdempotencyRecord) -> None: ...
+
+    async def purge(self, before: datetime) -> int: ...
+
+
+class Tx(Protocol):
+    """One database transaction, with a repository per noun."""
+
+    @property
+    def bots(self) -> BotRepo: ...
+
+    @property
+    def events(self) -> EventRepo: ...
+
+    @property
+    def keys(self) -> KeyRepo: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepo: ...
+
+
+class Store(Protocol):
+    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """Commit on normal exit, roll back on exception. ``write=False`` for read-only work."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- launcher -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Everything a runner needs to run one bot; it needs no database access."""
+
+    bot_id: str
+    meeting_url: str
+    platform: str
+    bot_name: str
+    stop_options: Mapping[str, int]
+    join_at: datetime | None
+    token: str
+    control_url: str
+    timer_unit_seconds: float = 60.0
+    heartbeat_interval: float = 2.0
+    control_plane_grace: float = 60.0
+    recording: Mapping[str, Any] = field(default_factory=dict)
+    storage: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Capacity for one bot: a warm runner (``warm``) or a reservation for a cold start."""
+
+    id: str
+    warm: bool
+
+
+class Launcher(Protocol):
+    def claim_warm(self) -> Slot | None:
+        """Atomically take an idle warm runner, or ``None`` if none is idle."""
+        ...
+
+    def reserve(self) -> Slot | None:
+        """Hold capacity for a bot without a warm runner; ``None`` at the concurrency cap."""
+        ...
+
+    def release(self, slot: Slot) -> None:
+        """Give back a slot that was claimed but will not be used."""
+        ...
+
+    async def assign(self, slot: Slot, assignment: Assignment) -> None:
+        """Hand the bot to the slot's runner (starting one for a reservation)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# --- media ----------------------------------------------------------------------------------
+
+
+class Storage(Protocol):
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def list(self, prefix: str) -> list[str]: ...
+
+    async def delete_prefix(self, prefix: str) -> None: ...
+
+    def signed_url(self, key: str, ttl_seconds: int) -> str: ...
+
+
+class Transcriber(Protocol):
+    def transcribe(self, pcm16k: Sequence[float] | Any, *, offset: float = 0.0) -> list[Segment]:
+        """Transcribe mono float32 16 kHz samples; segment times are shifted by ``offset``."""
+        ...
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    async def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> SendResult: ...
+
+
+__all__ = [
+    "Assignment",
+    "BotQuery",
+    "BotRepo",
+    "Clock",
+    "EventRepo",
+    "IdempotencyRepo",
+    "KeyRepo",
+    "Launcher",
+    "SendResult",
+    "Slot",
+    "StatusChange",
+    "Storage",
+    "Store",
+    "Transcriber",
+    "Tx",
+    "WebhookSender",
+]
