@@ -1,0 +1,1 @@
+"""Meeting platforms as page objects behind one Protocol (see ``base.py``)."""
