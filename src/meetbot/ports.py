@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from meetbot.lifecycle import Status
 from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent, Segment, StatusChange
+from meetbot.reports import BaseReport
 
 
 class Clock(Protocol):
@@ -104,6 +105,18 @@ class IdempotencyRepo(Protocol):
     async def purge(self, before: datetime) -> int: ...
 
 
+class ObservationRepo(Protocol):
+    """What runners saw, in arrival order: participants, speech, captions, chunks, artifacts."""
+
+    async def append(self, bot_id: str, report: BaseReport) -> None: ...
+
+    async def list(self, bot_id: str, types: Collection[str] | None = None) -> list[BaseReport]:
+        """The bot's observations (optionally only these report ``type``s), oldest first."""
+        ...
+
+    async def delete_for(self, bot_id: str) -> None: ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -118,6 +131,9 @@ class Tx(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepo: ...
+
+    @property
+    def observations(self) -> ObservationRepo: ...
 
 
 class Store(Protocol):
@@ -232,6 +248,7 @@ __all__ = [
     "IdempotencyRepo",
     "KeyRepo",
     "Launcher",
+    "ObservationRepo",
     "SendResult",
     "Slot",
     "StatusChange",

@@ -22,43 +22,43 @@ from pydantic import BaseModel, ConfigDict, Field
 from meetbot.lifecycle import StopReason, SubStatus
 
 
-class _Report(BaseModel):
+class BaseReport(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     at: datetime
 
 
-class Joining(_Report):
+class Joining(BaseReport):
     """Navigation to the meeting started (booting → joining)."""
 
     type: Literal["joining"] = "joining"
 
 
-class Waiting(_Report):
+class Waiting(BaseReport):
     """In a lobby / waiting for the host (joining, sub_status set)."""
 
     type: Literal["waiting"] = "waiting"
     sub_status: SubStatus = SubStatus.WAITING_ROOM
 
 
-class InCall(_Report):
+class InCall(BaseReport):
     """Admitted: in the call and recording."""
 
     type: Literal["in_call"] = "in_call"
 
 
-class ParticipantJoined(_Report):
+class ParticipantJoined(BaseReport):
     type: Literal["participant_joined"] = "participant_joined"
     participant_id: str
     name: str
 
 
-class ParticipantLeft(_Report):
+class ParticipantLeft(BaseReport):
     type: Literal["participant_left"] = "participant_left"
     participant_id: str
     name: str
 
 
-class Speaking(_Report):
+class Speaking(BaseReport):
     """A participant started (``speaking=True``) or stopped speaking."""
 
     type: Literal["speaking"] = "speaking"
@@ -67,13 +67,13 @@ class Speaking(_Report):
     speaking: bool
 
 
-class Caption(_Report):
+class Caption(BaseReport):
     type: Literal["caption"] = "caption"
     speaker: str
     text: str
 
 
-class AudioChunk(_Report):
+class AudioChunk(BaseReport):
     """A chunk of 16 kHz mono s16le PCM was written to storage."""
 
     type: Literal["audio_chunk"] = "audio_chunk"
@@ -83,46 +83,46 @@ class AudioChunk(_Report):
     duration_s: float = Field(ge=0)
 
 
-class Leaving(_Report):
+class Leaving(BaseReport):
     """The bot is leaving the call (recording → leaving)."""
 
     type: Literal["leaving"] = "leaving"
     stop_reason: StopReason
 
 
-class NotAdmitted(_Report):
+class NotAdmitted(BaseReport):
     type: Literal["not_admitted"] = "not_admitted"
     stop_reason: StopReason
 
 
-class Left(_Report):
+class Left(BaseReport):
     """Out of the call, every audio chunk written (leaving → processing)."""
 
     type: Literal["left"] = "left"
 
 
-class Failed(_Report):
+class Failed(BaseReport):
     type: Literal["failed"] = "failed"
     sub_code: str
     detail: str | None = None
 
 
-class AuthRequired(_Report):
+class AuthRequired(BaseReport):
     type: Literal["auth_required"] = "auth_required"
     sub_code: str | None = None
 
 
-class InvalidCredentials(_Report):
+class InvalidCredentials(BaseReport):
     type: Literal["invalid_credentials"] = "invalid_credentials"
     sub_code: str | None = None
 
 
-class BotDetected(_Report):
+class BotDetected(BaseReport):
     type: Literal["bot_detected"] = "bot_detected"
     sub_code: str | None = None
 
 
-class DebugArtifact(_Report):
+class DebugArtifact(BaseReport):
     """A screenshot or page HTML saved to storage on an unexpected page."""
 
     type: Literal["debug_artifact"] = "debug_artifact"
