@@ -75,4 +75,6 @@ class Settings(BaseSettings):
 
     @property
     def allowed_webhook_hosts(self) -> frozenset[str]:
-        return frozenset(h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip())
+        return frozenset(
+            h.strip().lower() for h in self.webhook_allowed_hosts.split(",") if h.strip()
+        )

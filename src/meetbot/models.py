@@ -110,9 +110,7 @@ class Bot:
         return dataclasses.replace(self, **changes)
 
     def with_state(self, state: BotState, at: datetime) -> Self:
-        change = StatusChange(
-            state.status, state.sub_status, state.stop_reason, state.sub_code, at
-        )
+        change = StatusChange(state.status, state.sub_status, state.stop_reason, state.sub_code, at)
         return self.evolve(
             status=state.status,
             sub_status=state.sub_status,
@@ -139,7 +137,12 @@ class OutboxEvent:
     def payload(self) -> dict[str, Any]:
         from meetbot.timefmt import iso
 
-        return {"type": self.type, "id": self.id, "created_at": iso(self.created_at), "data": dict(self.data)}
+        return {
+            "type": self.type,
+            "id": self.id,
+            "created_at": iso(self.created_at),
+            "data": dict(self.data),
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,163 @@
+"""Request bodies, validated at the edge, turned into domain values for the service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+
+from meetbot.models import RecordingOptions, StopOptions
+
+MAX_METADATA_KEYS = 50
+
+Metadata = Annotated[
+    dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[StrictStr, Field(max_length=2000)],
+    ],
+    Field(max_length=MAX_METADATA_KEYS, description="string → string map, at most 50 keys"),
+]
+
+
+class StopOptionsIn(BaseModel):
+    """Automatic-leave timers in minutes. Integers only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    empty_meeting_timeout: StrictInt = Field(10, ge=0, le=1440, description="0 disables")
+    last_person_detection: StrictInt = Field(2, ge=0, le=1440, description="0 disables")
+    waiting_room_timeout: StrictInt = Field(10, ge=1, le=1440)
+    time_limit: StrictInt | None = Field(None, ge=1, le=720, description="default 720")
+    silence_detection: StrictInt = Field(15, ge=0, le=1440, description="0 disables")
+
+
+class RecordingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audio_format: Literal["ogg", "mp3", "wav"] = "ogg"
+    video: StrictBool = False
+
+    def to_domain(self) -> RecordingOptions:
+        return RecordingOptions(audio_format=self.audio_format, video=self.video)
+
+
+class CreateBotIn(BaseModel):
+    """``POST /api/v1/bot/``. Unknown top-level fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    meeting_url: StrictStr = Field(max_length=4096)
+    bot_name: StrictStr = Field("Meeting Bot", min_length=1, max_length=100)
+    join_at: AwareDatetime | None = Field(
+        None,
+        validation_alias=AliasChoices("join_at", "scheduled_start_time"),
+        description="ISO 8601 with a zone; `scheduled_start_time` is accepted as an alias",
+    )
+    metadata: Metadata | None = None
+    stop_options: StopOptionsIn | None = None
+    transcription_model: StrictStr | None = Field(None, max_length=200)
+    deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
+    webhook_url: StrictStr | None = Field(None, max_length=2048)
+    recording: RecordingIn | None = None
+    time_limit: StrictInt | None = Field(
+        None, ge=1, le=720, deprecated=True, description="use stop_options.time_limit"
+    )
+
+    @field_validator("bot_name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("bot_name must not be blank")
+        return value
+
+    def stop_options_domain(self) -> StopOptions:
+        return stop_options_domain(self.stop_options, self.time_limit)
+
+
+def stop_options_domain(given: StopOptionsIn | None, legacy_time_limit: int | None) -> StopOptions:
+    opts = given or StopOptionsIn()
+    time_limit = opts.time_limit if opts.time_limit is not None else legacy_time_limit
+    return StopOptions(
+        empty_meeting_timeout=opts.empty_meeting_timeout,
+        last_person_detection=opts.last_person_detection,
+        waiting_room_timeout=opts.waiting_room_timeout,
+        time_limit=time_limit if time_limit is not None else 720,
+        silence_detection=opts.silence_detection,
+    )
+
+
+class UpdateBotIn(BaseModel):
+    """``PATCH /api/v1/bot/{id}/``: only the fields given change. ``join_at: null`` = join now."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    meeting_url: StrictStr | None = Field(None, max_length=4096)
+    bot_name: StrictStr | None = Field(None, min_length=1, max_length=100)
+    join_at: AwareDatetime | None = Field(
+        None, validation_alias=AliasChoices("join_at", "scheduled_start_time")
+    )
+    metadata: Metadata | None = None
+    stop_options: StopOptionsIn | None = None
+    transcription_model: StrictStr | None = Field(None, max_length=200)
+    deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
+    webhook_url: StrictStr | None = Field(None, max_length=2048)
+    recording: RecordingIn | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The fields present in the request (by their canonical names)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class ErrorOut(BaseModel):
+    code: str
+    detail: str
+
+
+class StatusChangeOut(BaseModel):
+    status: str
+    sub_status: str | None
+    stop_reason: str | None
+    sub_code: str | None
+    at: str
+
+
+class BotOut(BaseModel):
+    """The bot object. Times are ISO 8601, UTC, milliseconds."""
+
+    id: str
+    meeting_url: str
+    platform: Literal["google_meet", "zoom", "teams", "webex", "janus"]
+    bot_name: str
+    join_at: str | None
+    kind: Literal["scheduled", "adhoc"]
+    status: str
+    sub_status: str | None
+    stop_reason: str | None
+    sub_code: str | None
+    metadata: dict[str, str]
+    stop_options: dict[str, int]
+    transcription_model: str
+    recording: dict[str, Any]
+    deduplication_key: str | None
+    webhook_url: str | None
+    status_changes: list[StatusChangeOut]
+    created_at: str
+    updated_at: str
+    webhook_secret: str | None = Field(
+        None, description="Only in the create response, when webhook_url is given."
+    )
+
+
+class BotPage(BaseModel):
+    results: list[BotOut]
+    next: str | None

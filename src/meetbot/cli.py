@@ -1,0 +1,100 @@
+"""The ``meetbot`` command: serve, runner, keys, demo, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from meetbot.config import Settings
+
+app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")
+]
+
+
+def settings_from(**flags: Any) -> Settings:
+    """Flags override ``MEETBOT_*`` environment variables, which override defaults."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the API, scheduler, warm pool and workers on embedded defaults."""
+    settings = settings_from(host=host, port=port, data_dir=data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from meetbot.server import build
+
+    plane = await build(settings)
+    if plane.first_key:
+        typer.echo("Created the first API key (shown only once; keep it):")
+        typer.echo(f"  {plane.first_key}")
+    typer.echo(f"meetbot listening on http://{settings.host}:{settings.port} (docs at /docs)")
+    config = uvicorn.Config(
+        plane.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="A name for the key")],
+    data_dir: DataDir = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="Workspace id (default: a new one)")
+    ] = None,
+) -> None:
+    """Create an API key; it is printed once, as the last line."""
+    settings = settings_from(data_dir=data_dir)
+
+    async def create() -> tuple[str, str]:
+        from meetbot.clock import SystemClock
+        from meetbot.service.keys import create_key
+        from meetbot.store import open_store
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await open_store(settings.effective_database_url)
+        try:
+            return await create_key(store, SystemClock(), name=name, workspace_id=workspace)
+        finally:
+            await store.close()
+
+    key, workspace_id = asyncio.run(create())
+    typer.echo(f"workspace: {workspace_id}")
+    typer.echo(key)
+
+
+@app.command()
+def runner() -> None:
+    """Run one bot (reads its assignment on stdin; started by a launcher)."""
+    from meetbot.runner.__main__ import main as runner_main
+
+    runner_main()
+
+
+def main() -> None:
+    app()

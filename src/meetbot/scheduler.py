@@ -1,0 +1,70 @@
+"""The control plane's periodic work, as named tasks with one stop event and a graceful drain.
+
+- dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
+- reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
+- janitor: expired idempotency keys are purged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from meetbot.service import Services
+from meetbot.service.dispatch import dispatch_due
+from meetbot.service.runners import reap_silent_runners
+
+log = logging.getLogger("meetbot.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    name: str
+    interval: float
+    step: Callable[[], Awaitable[object]]
+
+
+class Scheduler:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        s = services.settings
+        self.jobs = (
+            Periodic("dispatch", s.scheduler_interval, lambda: dispatch_due(services)),
+            Periodic(
+                "reaper", min(5.0, s.heartbeat_timeout / 3), lambda: reap_silent_runners(services)
+            ),
+            Periodic("janitor", 3600.0, self._purge_idempotency),
+        )
+
+    async def _purge_idempotency(self) -> int:
+        svc = self.services
+        before = svc.clock.now() - timedelta(seconds=svc.settings.idempotency_ttl)
+        async with svc.store.transaction() as tx:
+            return await tx.idempotency.purge(before)
+
+    async def _loop(self, job: Periodic) -> None:
+        while not self._stop.is_set():
+            try:
+                await job.step()
+            except Exception:
+                log.exception("%s failed; retrying in %.2fs", job.name, job.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=job.interval)
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self._loop(job), name=f"scheduler:{job.name}") for job in self.jobs
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

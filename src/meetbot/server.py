@@ -1,0 +1,76 @@
+"""Assemble the control plane from settings: the one place drivers are chosen."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from meetbot.api.app import create_app
+from meetbot.clock import SystemClock
+from meetbot.config import Settings
+from meetbot.ports import Launcher
+from meetbot.scheduler import Scheduler
+from meetbot.secrets_file import load_or_create_secret
+from meetbot.service import Services
+from meetbot.service.keys import ensure_first_key
+from meetbot.store import open_store
+
+log = logging.getLogger("meetbot.server")
+
+
+@dataclass
+class ControlPlane:
+    app: FastAPI
+    services: Services
+    first_key: str | None
+
+
+def _launcher(settings: Settings, on_exit_holder: list[Services]) -> Launcher:
+    if settings.launcher == "fake":
+        from meetbot.testing.fakes import FakeLauncher
+
+        return FakeLauncher(
+            pool_size=settings.adhoc_pool_size,
+            max_concurrent=settings.max_concurrent_bots,
+            auto_refill=True,
+        )
+    from meetbot.launchers.local import LocalLauncher
+
+    def on_exit(bot_id: str, returncode: int) -> None:
+        import asyncio
+
+        from meetbot.service.runners import runner_lost
+
+        if on_exit_holder:
+            asyncio.get_running_loop().create_task(
+                runner_lost(on_exit_holder[0], bot_id), name=f"runner-exit-{bot_id}"
+            )
+
+    return LocalLauncher.from_settings(settings, on_exit=on_exit)
+
+
+async def build(settings: Settings) -> ControlPlane:
+    """Open the store, create the first key on a fresh data dir, and wire every worker."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(settings.data_dir)
+    store = await open_store(settings.effective_database_url)
+    clock = SystemClock()
+    holder: list[Services] = []
+    launcher = _launcher(settings, holder)
+    services = Services(settings=settings, store=store, launcher=launcher, clock=clock)
+    holder.append(services)
+    first_key = await ensure_first_key(store, clock)
+    scheduler = Scheduler(services)
+    del secret
+
+    async def close_store() -> None:
+        await store.close()
+
+    app = create_app(
+        services,
+        startup=[launcher.start, scheduler.start],
+        shutdown=[scheduler.stop, launcher.close, close_store],
+    )
+    return ControlPlane(app=app, services=services, first_key=first_key)

@@ -1,0 +1,101 @@
+"""What every use case shares: the service container and the one way a bot's state changes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from meetbot.config import Settings
+from meetbot.lifecycle import Event, IllegalTransition, advance
+from meetbot.models import Bot, OutboxEvent
+from meetbot.ports import Clock, Launcher, Store, Tx
+from meetbot.webhooks import outbox
+
+log = logging.getLogger("meetbot.service")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CommandBus:
+    """Wakes runners' long polls in this process when a command for their bot is pending."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def event_for(self, bot_id: str) -> asyncio.Event:
+        return self._events.setdefault(bot_id, asyncio.Event())
+
+    def notify(self, bot_id: str) -> None:
+        self.event_for(bot_id).set()
+
+    def forget(self, bot_id: str) -> None:
+        self._events.pop(bot_id, None)
+
+
+@dataclass
+class Services:
+    """The control plane's boundaries, built once by the entrypoint and passed down."""
+
+    settings: Settings
+    store: Store
+    launcher: Launcher
+    clock: Clock
+    storage_descriptor: dict[str, Any] = field(default_factory=dict)
+    """How runners reach media storage (see ``meetbot.storage``)."""
+    commands: CommandBus = field(default_factory=CommandBus)
+    on_events: list[Callable[[], None]] = field(default_factory=list)
+    """Called after a transaction that emitted events commits (wakes the delivery worker)."""
+    on_processing: list[Callable[[str], None]] = field(default_factory=list)
+    """Called with a bot id after it enters ``processing`` (wakes the media pipeline)."""
+
+    def events_committed(self) -> None:
+        for hook in self.on_events:
+            hook()
+
+    def processing_started(self, bot_id: str) -> None:
+        for hook in self.on_processing:
+            hook(bot_id)
+
+
+async def emit(tx: Tx, event: OutboxEvent) -> None:
+    await outbox.emit(tx, event)
+
+
+async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
+    """Advance ``bot`` by ``event``, store the change and its ``status_update`` event.
+
+    Raises :class:`IllegalTransition` (nothing is stored) when the lifecycle refuses it.
+    """
+    step = advance(bot.state, event)
+    if not step.changed:
+        return bot
+    updated = bot.with_state(step.new, at)
+    await tx.bots.update(updated)
+    await emit(tx, outbox.status_update_event(updated, step.old, step.new, at))
+    return updated
+
+
+async def try_transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
+    """Like :func:`transition`, but a refused transition is logged and ignored."""
+    try:
+        return await transition(tx, bot, event, at)
+    except IllegalTransition as exc:
+        log.info("bot %s: refused %s", bot.id, exc)
+        return bot

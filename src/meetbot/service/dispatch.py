@@ -1,0 +1,76 @@
+"""Dispatching scheduled bots to runners, on time or openly failed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from meetbot.lifecycle import Dispatch, Fail
+from meetbot.models import Bot
+from meetbot.ports import Assignment, Slot
+from meetbot.service.core import Services, new_token, token_hash, transition
+
+log = logging.getLogger("meetbot.scheduler")
+
+FAILED_TO_LAUNCH = "failed_to_launch_in_time"
+
+
+def assignment_for(svc: Services, bot: Bot, token: str) -> Assignment:
+    s = svc.settings
+    return Assignment(
+        bot_id=bot.id,
+        meeting_url=bot.meeting.url,
+        platform=bot.meeting.platform.value,
+        bot_name=bot.bot_name,
+        stop_options=bot.stop_options.as_dict(),
+        join_at=bot.join_at,
+        token=token,
+        control_url=s.effective_public_url,
+        timer_unit_seconds=s.timer_unit_seconds,
+        heartbeat_interval=s.heartbeat_interval,
+        control_plane_grace=s.control_plane_grace,
+        recording=bot.recording.as_dict(),
+        storage=svc.storage_descriptor,
+    )
+
+
+async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
+    """Dispatch every scheduled bot whose ``join_at - dispatch_lead`` has come.
+
+    Each bot takes a warm runner if one is idle, else reserved capacity for a cold start; with
+    no capacity at all it ends ``failed``/``failed_to_launch_in_time`` — never silently late.
+    Returns the number of bots handled.
+    """
+    now = svc.clock.now()
+    cutoff = now + timedelta(seconds=svc.settings.dispatch_lead)
+    handed: list[tuple[Slot, Assignment]] = []
+    claimed: list[Slot] = []
+    try:
+        async with svc.store.transaction() as tx:
+            due = await tx.bots.due_for_dispatch(cutoff, batch)
+            for bot in due:
+                slot = svc.launcher.claim_warm() or svc.launcher.reserve()
+                if slot is None:
+                    log.warning("bot %s: no capacity at dispatch time", bot.id)
+                    await transition(tx, bot, Fail(FAILED_TO_LAUNCH), now)
+                    continue
+                claimed.append(slot)
+                token = new_token()
+                ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
+                ready = await transition(tx, ready, Dispatch(), now)
+                handed.append((slot, assignment_for(svc, ready, token)))
+    except BaseException:
+        for slot in claimed:
+            svc.launcher.release(slot)
+        raise
+    if due:
+        svc.events_committed()
+    for slot, assignment in handed:
+        try:
+            await svc.launcher.assign(slot, assignment)
+        except Exception:
+            log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
+            from meetbot.service.runners import runner_lost
+
+            await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
+    return len(due)

@@ -1,0 +1,164 @@
+"""What runners tell the control plane: reports, heartbeats, commands, and lost runners."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import datetime, timedelta
+
+from meetbot import errors, lifecycle, reports
+from meetbot.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
+from meetbot.models import Bot
+from meetbot.ports import Tx
+from meetbot.reports import Command, Commands
+from meetbot.service.core import (
+    Services,
+    emit,
+    new_token,
+    token_hash,
+    try_transition,
+)
+from meetbot.service.dispatch import assignment_for
+from meetbot.webhooks import outbox
+
+log = logging.getLogger("meetbot.runners")
+
+PROCESS_LOST = "bot_process_lost"
+
+
+def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
+    """The lifecycle event a report means, or ``None`` for observations."""
+    match report:
+        case reports.Joining():
+            return lifecycle.StartJoining()
+        case reports.Waiting(sub_status=sub):
+            return lifecycle.Wait(sub)
+        case reports.InCall():
+            return lifecycle.Admit()
+        case reports.Leaving(stop_reason=reason):
+            return lifecycle.Leave(reason)
+        case reports.NotAdmitted(stop_reason=reason):
+            return lifecycle.Refuse(reason)
+        case reports.Left():
+            return lifecycle.Left()
+        case reports.Failed(sub_code=code):
+            return lifecycle.Fail(code)
+        case reports.AuthRequired(sub_code=code):
+            return lifecycle.NeedAuth(code)
+        case reports.InvalidCredentials(sub_code=code):
+            return lifecycle.RejectCredentials(code)
+        case reports.BotDetected(sub_code=code):
+            return lifecycle.Detect(code)
+    return None
+
+
+async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
+    async with svc.store.transaction(write=False) as tx:
+        bot = await tx.bots.get(bot_id)
+    if bot is None or not bot.runner_token_hash:
+        raise errors.Unauthorized("Unknown bot or runner token.")
+    if not hmac.compare_digest(bot.runner_token_hash, token_hash(token)):
+        raise errors.Unauthorized("Unknown bot or runner token.")
+    return bot
+
+
+def commands_for(bot: Bot) -> Commands:
+    if bot.status in TERMINAL or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
+        return Commands(commands=[Command(type="stop")])
+    if bot.leave_requested_at is not None:
+        return Commands(commands=[Command(type="leave")])
+    return Commands()
+
+
+async def handle_reports(
+    svc: Services, bot_id: str, token: str, batch: reports.ReportBatch
+) -> Commands:
+    """Apply a runner's reports in one transaction and answer with pending commands."""
+    await authenticate(svc, bot_id, token)
+    now = svc.clock.now()
+    relaunch = False
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, for_update=True)
+        if bot is None:
+            raise errors.NotFound("No bot with this id.")
+        if not hmac.compare_digest(bot.runner_token_hash or "", token_hash(token)):
+            raise errors.Unauthorized("This runner's token was replaced.")
+        entered_processing = False
+        for report in batch.events:
+            event = lifecycle_event(report)
+            if event is not None:
+                before = bot.status
+                bot = await try_transition(tx, bot, event, report.at)
+                entered_processing |= before != bot.status and bot.status is Status.PROCESSING
+                relaunch |= bot.status is Status.BOT_DETECTED and before != bot.status
+            else:
+                await _observe(tx, bot, report)
+        bot = bot.evolve(last_seen_at=now)
+        if relaunch and bot.detection_retries < MAX_DETECTION_RETRIES:
+            bot = await try_transition(tx, bot, lifecycle.Retry(), now)
+        await tx.bots.update(bot)
+    svc.events_committed()
+    if entered_processing:
+        svc.processing_started(bot.id)
+    if relaunch and bot.status is Status.BOOTING:
+        await _relaunch(svc, bot.id)
+    return commands_for(bot)
+
+
+async def _observe(tx: Tx, bot: Bot, report: reports.BaseReport) -> None:
+    """Store what the runner saw (participants, speech, captions, audio chunks, artifacts)."""
+    await tx.observations.append(bot.id, report)
+    if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
+        await emit(tx, outbox.participant_event(bot, report))
+
+
+async def _relaunch(svc: Services, bot_id: str) -> None:
+    """After ``bot_detected → booting``: a fresh runner (and browser profile) with a new token."""
+    slot = svc.launcher.claim_warm() or svc.launcher.reserve()
+    now = svc.clock.now()
+    if slot is None:
+        await runner_lost(svc, bot_id, sub_code="failed_to_launch_in_time")
+        return
+    token = new_token()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, for_update=True)
+        if bot is None or bot.status is not Status.BOOTING:
+            svc.launcher.release(slot)
+            return
+        bot = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None)
+        await tx.bots.update(bot)
+    await svc.launcher.assign(slot, assignment_for(svc, bot, token))
+
+
+async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
+    bot = await authenticate(svc, bot_id, token)
+    return commands_for(bot)
+
+
+async def runner_lost(svc: Services, bot_id: str, *, sub_code: str = PROCESS_LOST) -> None:
+    """The runner of ``bot_id`` is gone: a bot it still owned ends ``failed``."""
+    now = svc.clock.now()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, for_update=True)
+        if bot is None or bot.status not in DISPATCHED:
+            return
+        await try_transition(tx, bot, lifecycle.Fail(sub_code), now)
+    svc.events_committed()
+    svc.commands.notify(bot_id)
+
+
+async def reap_silent_runners(svc: Services) -> int:
+    """Fail dispatched bots whose runner has not reported for ``heartbeat_timeout``."""
+    now = svc.clock.now()
+    deadline = now - timedelta(seconds=svc.settings.heartbeat_timeout)
+    async with svc.store.transaction(write=False) as tx:
+        bots = await tx.bots.in_statuses(DISPATCHED)
+    lost = [b.id for b in bots if _last_sign_of_life(b) < deadline]
+    for bot_id in lost:
+        log.warning("bot %s: runner silent for %ss", bot_id, svc.settings.heartbeat_timeout)
+        await runner_lost(svc, bot_id)
+    return len(lost)
+
+
+def _last_sign_of_life(bot: Bot) -> datetime:
+    return bot.last_seen_at or bot.dispatched_at or bot.updated_at

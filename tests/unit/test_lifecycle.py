@@ -1,0 +1,115 @@
+"""The transition table and advance(), parametrised over every (status, event) pair."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from meetbot import lifecycle as lc
+from meetbot.lifecycle import BotState, Status, StopReason, SubStatus
+
+SAMPLE_EVENTS: list[lc.Event] = [
+    lc.Dispatch(),
+    lc.StartJoining(),
+    lc.Wait(SubStatus.WAITING_ROOM),
+    lc.Admit(),
+    lc.Leave(StopReason.KICKED),
+    lc.Refuse(StopReason.WAITING_ROOM_TIMEOUT),
+    lc.Left(),
+    lc.Processed(),
+    lc.Finish(),
+    lc.Fail("bot_process_lost"),
+    lc.NeedAuth("meeting_requires_sign_in"),
+    lc.RejectCredentials(),
+    lc.RejectApiKey(),
+    lc.Detect(),
+    lc.Retry(),
+]
+
+HAPPY_PATH = [
+    (lc.Dispatch(), Status.BOOTING),
+    (lc.StartJoining(), Status.JOINING),
+    (lc.Wait(), Status.JOINING),
+    (lc.Admit(), Status.RECORDING),
+    (lc.Leave(StopReason.LAST_PERSON_DETECTED), Status.LEAVING),
+    (lc.Left(), Status.PROCESSING),
+    (lc.Processed(), Status.TRANSCRIBING),
+    (lc.Finish(), Status.FINISHED),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "event"), list(itertools.product(Status, SAMPLE_EVENTS)), ids=str
+)
+def test_every_pair_follows_the_table(status: Status, event: lc.Event) -> None:
+    state = BotState(status)
+    target = lc.TRANSITIONS.get((status, type(event)))
+    if target is None:
+        with pytest.raises(lc.IllegalTransition):
+            lc.advance(state, event)
+    else:
+        assert lc.advance(state, event).new.status is target
+
+
+def test_happy_path_keeps_the_stop_reason_to_the_end() -> None:
+    state = BotState(Status.SCHEDULED)
+    for event, expected in HAPPY_PATH:
+        state = lc.advance(state, event).new
+        assert state.status is expected
+    assert state.stop_reason is StopReason.LAST_PERSON_DETECTED
+
+
+def test_waiting_sets_and_admission_clears_the_sub_status() -> None:
+    waiting = lc.advance(BotState(Status.JOINING), lc.Wait(SubStatus.WAITING_ROOM)).new
+    assert waiting.sub_status is SubStatus.WAITING_ROOM
+    host = lc.advance(waiting, lc.Wait(SubStatus.WAITING_FOR_HOST))
+    assert host.changed and host.new.sub_status is SubStatus.WAITING_FOR_HOST
+    assert not lc.advance(waiting, lc.Wait(SubStatus.WAITING_ROOM)).changed
+    assert lc.advance(waiting, lc.Admit()).new.sub_status is None
+
+
+@pytest.mark.parametrize("status", sorted(lc.TERMINAL - {Status.BOT_DETECTED}))
+@pytest.mark.parametrize("event", SAMPLE_EVENTS, ids=str)
+def test_terminal_statuses_accept_nothing(status: Status, event: lc.Event) -> None:
+    with pytest.raises(lc.IllegalTransition):
+        lc.advance(BotState(status), event)
+
+
+def test_bot_detected_retries_three_times_then_stays() -> None:
+    state = BotState(Status.JOINING)
+    for attempt in range(lc.MAX_DETECTION_RETRIES):
+        state = lc.advance(state, lc.Detect("google_meet_bot_blocked")).new
+        assert state.status is Status.BOT_DETECTED
+        assert state.sub_code == "google_meet_bot_blocked"
+        state = lc.advance(state, lc.Retry()).new
+        assert state.status is Status.BOOTING
+        assert state.detection_retries == attempt + 1
+        assert state.sub_code is None
+        state = lc.advance(state, lc.StartJoining()).new
+    state = lc.advance(state, lc.Detect()).new
+    with pytest.raises(lc.IllegalTransition):
+        lc.advance(state, lc.Retry())
+
+
+@pytest.mark.parametrize("reason", sorted(lc.NOT_ADMITTED_REASONS - lc.FINISH_REASONS))
+def test_leave_refuses_not_admitted_reasons(reason: StopReason) -> None:
+    with pytest.raises(lc.IllegalTransition):
+        lc.advance(BotState(Status.RECORDING), lc.Leave(reason))
+
+
+@pytest.mark.parametrize("reason", sorted(lc.FINISH_REASONS - lc.NOT_ADMITTED_REASONS))
+def test_refuse_rejects_finish_reasons(reason: StopReason) -> None:
+    with pytest.raises(lc.IllegalTransition):
+        lc.advance(BotState(Status.JOINING), lc.Refuse(reason))
+
+
+@pytest.mark.parametrize("status", sorted(frozenset(Status) - lc.TERMINAL))
+def test_every_live_status_can_fail(status: Status) -> None:
+    new = lc.advance(BotState(status), lc.Fail("x")).new
+    assert (new.status, new.sub_code) == (Status.FAILED, "x")
+
+
+def test_failure_keeps_an_earlier_stop_reason() -> None:
+    leaving = BotState(Status.LEAVING, stop_reason=StopReason.KICKED)
+    assert lc.advance(leaving, lc.Fail("x")).new.stop_reason is StopReason.KICKED
