@@ -64,7 +64,8 @@ def test_waiting_sets_and_admission_clears_the_sub_status() -> None:
     waiting = lc.advance(BotState(Status.JOINING), lc.Wait(SubStatus.WAITING_ROOM)).new
     assert waiting.sub_status is SubStatus.WAITING_ROOM
     host = lc.advance(waiting, lc.Wait(SubStatus.WAITING_FOR_HOST))
-    assert host.changed and host.new.sub_status is SubStatus.WAITING_FOR_HOST
+    assert host.changed
+    assert host.new.sub_status is SubStatus.WAITING_FOR_HOST
     assert not lc.advance(waiting, lc.Wait(SubStatus.WAITING_ROOM)).changed
     assert lc.advance(waiting, lc.Admit()).new.sub_status is None
 

@@ -1,0 +1,1 @@
+"""Fakes the package ships for its own tests and its users' tests."""

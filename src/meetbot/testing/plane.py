@@ -1,0 +1,52 @@
+"""A control plane on fakes (or a real store) for tests: the app, its services, an API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from meetbot.api.app import create_app
+from meetbot.config import Settings
+from meetbot.ports import Store
+from meetbot.service import Services
+from meetbot.service.keys import create_key
+from meetbot.testing.fakes import FakeLauncher, FixedClock
+
+
+@dataclass
+class TestPlane:
+    app: FastAPI
+    services: Services
+    launcher: FakeLauncher
+    clock: FixedClock
+    key: str
+    workspace_id: str
+
+    def client(self, key: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Token {key or self.key}"}
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://meetbot", headers=headers)
+
+    async def new_key(self, workspace_id: str | None = None) -> str:
+        key, _ = await create_key(
+            self.services.store, self.clock, name="other", workspace_id=workspace_id
+        )
+        return key
+
+
+async def build_test_plane(
+    store: Store,
+    *,
+    clock: FixedClock | None = None,
+    launcher: FakeLauncher | None = None,
+    **settings: Any,
+) -> TestPlane:
+    clock = clock or FixedClock()
+    launcher = launcher or FakeLauncher()
+    config = Settings(_env_file=None, launcher="fake", **settings)  # type: ignore[call-arg]
+    services = Services(settings=config, store=store, launcher=launcher, clock=clock)
+    key, workspace_id = await create_key(store, clock, name="test")
+    return TestPlane(create_app(services), services, launcher, clock, key, workspace_id)
