@@ -1,0 +1,129 @@
+"""The registry of offered transcription models, and the ``--prepare`` entrypoint.
+
+``python -m meetbot.transcription.models --prepare`` joins the Whisper base weights once (see
+:mod:`meetbot.transcription.weights`); ``make install`` runs exactly this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Final
+
+from meetbot.errors import InvalidTranscriptionModel
+from meetbot.transcription import weights
+
+
+class Engine(StrEnum):
+    WHISPER = "whisper"
+    DEEPGRAM = "deepgram"
+    OPENAI = "openai"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    """The canonical name a client sends, e.g. ``whisper-base`` or ``deepgram/nova-3``."""
+    engine: Engine
+    model: str | None = None
+    """Engine-specific id: ``base`` / ``tiny.en`` for Whisper, the vendor's model name."""
+    language: str | None = None
+    """Fixed language, or ``None`` for detection (multilingual models)."""
+    live_interval: float = 2.0
+    """Seconds between live re-decodes that keep up on 2 CPU cores."""
+    word_timestamps: bool = True
+    """Whether the engine returns per-word times (OpenAI's gpt-4o models do not)."""
+
+    @property
+    def is_local(self) -> bool:
+        return self.engine is Engine.WHISPER
+
+    @property
+    def needs_api_key(self) -> bool:
+        return self.engine in (Engine.DEEPGRAM, Engine.OPENAI)
+
+
+DEFAULT_MODEL: Final = "whisper-base"
+
+_SPECS: Final[tuple[ModelSpec, ...]] = (
+    ModelSpec("whisper-base", Engine.WHISPER, "base", None, live_interval=2.0),
+    ModelSpec("whisper-tiny.en", Engine.WHISPER, "tiny.en", "en", live_interval=1.0),
+    ModelSpec("none", Engine.NONE, word_timestamps=False),
+    *(
+        ModelSpec(f"deepgram/{m}", Engine.DEEPGRAM, m)
+        for m in ("nova-3", "nova-3-general", "nova-3-medical", "nova-2", "nova-2-meeting")
+    ),
+    ModelSpec("openai/whisper-1", Engine.OPENAI, "whisper-1"),
+    *(
+        ModelSpec(f"openai/{m}", Engine.OPENAI, m, word_timestamps=False)
+        for m in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+    ),
+)
+
+MODELS: Final[dict[str, ModelSpec]] = {spec.name: spec for spec in _SPECS}
+
+
+def offered_models() -> tuple[str, ...]:
+    return tuple(MODELS)
+
+
+def validate_model(name: str | None) -> ModelSpec:
+    """The spec for ``name`` (``None`` or blank means the default), or
+    :class:`~meetbot.errors.InvalidTranscriptionModel` listing the offered names."""
+    key = (name or DEFAULT_MODEL).strip().lower() or DEFAULT_MODEL
+    spec = MODELS.get(key)
+    if spec is None:
+        offered = ", ".join(offered_models())
+        raise InvalidTranscriptionModel(
+            f"Unknown transcription_model {name!r}. Offered: {offered}.",
+            extra={"offered": list(offered_models())},
+        )
+    return spec
+
+
+def model_dir(spec: ModelSpec, models_dir: Path) -> Path:
+    """Local weights directory for a Whisper spec (the base model must be prepared)."""
+    if spec.model == "tiny.en":
+        return weights.tiny_en_dir()
+    if spec.model == "base":
+        return weights.base_dir(models_dir)
+    raise ValueError(f"{spec.name} has no local weights")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Reads ``MEETBOT_MODELS_DIR`` (default ``~/.cache/meetbot/models``)."""
+    parser = argparse.ArgumentParser(prog="python -m meetbot.transcription.models")
+    parser.add_argument("--prepare", action="store_true", help="join the base weights once")
+    parser.add_argument("--verify", action="store_true", help="re-hash all weights")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    env_dir = os.environ.get("MEETBOT_MODELS_DIR")
+    models_dir = args.models_dir or (Path(env_dir) if env_dir else weights.default_models_dir())
+    models_dir = models_dir.expanduser()
+    if not (args.prepare or args.verify):
+        for spec in _SPECS:
+            print(spec.name)
+        return 0
+    try:
+        started = time.monotonic()
+        path = weights.prepare_base(models_dir, force=args.verify)
+        print(f"whisper-base: {path} ({time.monotonic() - started:.2f} s)")
+        if args.verify:
+            print(f"whisper-tiny.en: {weights.verify_tiny_en()}")
+        else:
+            print(f"whisper-tiny.en: {weights.tiny_en_dir()}")
+    except weights.WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
