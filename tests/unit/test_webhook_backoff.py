@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -54,7 +55,7 @@ def test_retries_span_the_whole_window_then_stop(seed: int) -> None:
     times = simulate(DAY, seed)
     assert times == sorted(times)
     assert times[-1] == T0 + timedelta(days=1)  # the last try is at the window's end
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert max(gaps) <= DAY.cap
     assert 24 <= len(times) <= 2000
 

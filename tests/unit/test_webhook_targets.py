@@ -249,7 +249,7 @@ async def test_resolve_safe_with_a_resolver() -> None:
     ],
 )
 async def test_numeric_and_local_forms_through_getaddrinfo(host: str) -> None:
-    with pytest.raises(InvalidWebhookUrl, match="loopback|unspecified"):
+    with pytest.raises(InvalidWebhookUrl, match=r"loopback|unspecified"):
         await resolve_safe(host, 80, STRICT)
 
 
