@@ -1,0 +1,283 @@
+"""From the audio chunks a bot wrote to one recording file, and to samples for transcription.
+
+A runner writes raw PCM (signed 16-bit little-endian, mono, 16 kHz) in chunks at
+``bots/<bot_id>/chunks/<seq:08d>.pcm``, ``seq`` counting from 0. A crash can leave gaps; the
+missing chunks are skipped and the rest joined in ``seq`` order. Chunks are fetched one at a
+time (the next one while the current one is written) and streamed to ffmpeg's stdin, so an
+hour-long meeting (115 MB of PCM) is never held as one bytes object on the way to Opus or MP3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import struct
+import tempfile
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from meetbot.errors import MeetbotError, NotReady
+from meetbot.ports import Storage
+from meetbot.storage import ObjectNotFound, validate_key
+
+SAMPLE_RATE: Final = 16_000
+SAMPLE_WIDTH: Final = 2
+CHANNELS: Final = 1
+BYTES_PER_SECOND: Final = SAMPLE_RATE * SAMPLE_WIDTH * CHANNELS
+
+RecordingFormat = Literal["ogg", "mp3", "wav"]
+FORMATS: Final[tuple[RecordingFormat, ...]] = ("ogg", "mp3", "wav")
+CONTENT_TYPES: Final[Mapping[RecordingFormat, str]] = {
+    "ogg": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+}
+DEFAULT_BITRATE_KBPS: Final[Mapping[RecordingFormat, int]] = {"ogg": 32, "mp3": 48}
+
+_CHUNK_NAME = re.compile(r"(\d{8,})\.pcm")
+_MAX_WAV_DATA = 0xFFFFFFFF - 36
+
+
+class NoAudio(NotReady):
+    """The bot wrote no audio chunks, so there is nothing to make a recording of."""
+
+
+class RecordingFailed(MeetbotError):
+    """The encoder failed (ffmpeg missing, or exiting with an error)."""
+
+    status = 500
+    code = "recording_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingInfo:
+    key: str
+    format: RecordingFormat
+    duration_s: float
+    size_bytes: int
+    content_type: str
+
+
+def chunk_prefix(bot_id: str) -> str:
+    """``bots/<bot_id>/chunks/``: the prefix all of a bot's audio chunks share."""
+    if not bot_id or "/" in bot_id:
+        raise ValueError(f"Invalid bot id {bot_id!r}.")
+    return validate_key(f"bots/{bot_id}/chunks") + "/"
+
+
+def chunk_key(bot_id: str, seq: int) -> str:
+    """The key of audio chunk ``seq`` (from 0) of a bot: ``bots/<id>/chunks/00000012.pcm``."""
+    if seq < 0:
+        raise ValueError(f"Chunk sequence numbers start at 0, got {seq}.")
+    return f"{chunk_prefix(bot_id)}{seq:08d}.pcm"
+
+
+def chunk_seq(key: str) -> int | None:
+    """The sequence number in a chunk key, or ``None`` if the key is not a chunk's."""
+    match = _CHUNK_NAME.fullmatch(key.rpartition("/")[2])
+    return int(match.group(1)) if match else None
+
+
+def recording_key(bot_id: str, fmt: RecordingFormat) -> str:
+    """``bots/<bot_id>/recording.<fmt>``."""
+    return f"{chunk_prefix(bot_id).removesuffix('chunks/')}recording.{fmt}"
+
+
+async def list_chunks(storage: Storage, bot_id: str) -> list[tuple[int, str]]:
+    """``(seq, key)`` of every chunk of a bot, in ``seq`` order (gaps left out)."""
+    found = [(chunk_seq(key), key) for key in await storage.list(chunk_prefix(bot_id))]
+    return sorted((seq, key) for seq, key in found if seq is not None)
+
+
+async def iter_chunks(storage: Storage, keys: Sequence[str]) -> AsyncGenerator[bytes, None]:
+    """The chunks' bytes in order, fetching the next while the caller uses the current one.
+
+    A chunk that vanished since it was listed is skipped, like a gap. A chunk of odd length
+    loses its last byte, so the samples after it stay aligned. Use with ``aclosing``.
+    """
+    if not keys:
+        return
+    pending: asyncio.Future[bytes] = asyncio.ensure_future(storage.get(keys[0]))
+    try:
+        for following in (*keys[1:], None):
+            current = pending
+            if following is not None:
+                pending = asyncio.ensure_future(storage.get(following))
+            try:
+                data = await current
+            except ObjectNotFound:
+                continue
+            yield data[: len(data) - len(data) % SAMPLE_WIDTH]
+    finally:
+        pending.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await pending  # retrieve its outcome, so nothing is logged as never retrieved
+
+
+async def load_pcm(storage: Storage, bot_id: str) -> npt.NDArray[np.float32]:
+    """All of a bot's audio as float32 samples in [-1, 1), 16 kHz mono (for the transcriber)."""
+    keys = [key for _, key in await list_chunks(storage, bot_id)]
+    parts: list[npt.NDArray[np.int16]] = []
+    async with aclosing(iter_chunks(storage, keys)) as chunks:
+        async for data in chunks:
+            parts.append(np.frombuffer(data, dtype="<i2"))
+    out = np.empty(sum(len(p) for p in parts), dtype=np.float32)
+    scale = np.float32(1 / 32768)
+    start = 0
+    for part in parts:
+        np.multiply(part, scale, out=out[start : start + len(part)])
+        start += len(part)
+    return out
+
+
+async def assemble_recording(
+    storage: Storage,
+    bot_id: str,
+    fmt: RecordingFormat = "ogg",
+    *,
+    bitrate_kbps: int | None = None,
+    ffmpeg: str = "ffmpeg",
+) -> RecordingInfo:
+    """Join a bot's chunks into ``bots/<id>/recording.<fmt>`` and store it.
+
+    ``ogg`` is Opus (32 kb/s by default), ``mp3`` is LAME (48 kb/s), both encoded by ffmpeg;
+    ``wav`` is 16-bit PCM written here. Raises :class:`NoAudio` if the bot has no chunks and
+    :class:`RecordingFailed` if ffmpeg fails.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown recording format {fmt!r}; expected one of {FORMATS}.")
+    keys = [key for _, key in await list_chunks(storage, bot_id)]
+    if not keys:
+        raise NoAudio(f"Bot {bot_id} has no recorded audio.")
+    if fmt == "wav":
+        data, pcm_bytes = await _wav(storage, keys)
+    else:
+        kbps = bitrate_kbps or DEFAULT_BITRATE_KBPS[fmt]
+        data, pcm_bytes = await _encode(storage, keys, _codec_args(fmt, kbps), ffmpeg, fmt)
+    if pcm_bytes == 0:
+        raise NoAudio(f"Bot {bot_id} has no recorded audio.")
+    key = recording_key(bot_id, fmt)
+    await storage.put(key, data, CONTENT_TYPES[fmt])
+    return RecordingInfo(
+        key=key,
+        format=fmt,
+        duration_s=pcm_bytes / BYTES_PER_SECOND,
+        size_bytes=len(data),
+        content_type=CONTENT_TYPES[fmt],
+    )
+
+
+def wav_header(data_bytes: int) -> bytes:
+    """The 44-byte RIFF header of a 16 kHz mono 16-bit PCM WAV with this much sample data."""
+    if not 0 <= data_bytes <= _MAX_WAV_DATA:
+        raise ValueError("Too much audio for one WAV file (4 GiB).")
+    block_align = CHANNELS * SAMPLE_WIDTH
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + data_bytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,  # PCM
+        CHANNELS,
+        SAMPLE_RATE,
+        BYTES_PER_SECOND,
+        block_align,
+        SAMPLE_WIDTH * 8,
+        b"data",
+        data_bytes,
+    )
+
+
+async def _wav(storage: Storage, keys: Sequence[str]) -> tuple[bytes, int]:
+    parts: list[bytes] = []
+    async with aclosing(iter_chunks(storage, keys)) as chunks:
+        async for data in chunks:
+            parts.append(data)
+    pcm_bytes = sum(len(p) for p in parts)
+    return b"".join([wav_header(pcm_bytes), *parts]), pcm_bytes
+
+
+def _codec_args(fmt: RecordingFormat, kbps: int) -> list[str]:
+    if fmt == "ogg":
+        return ["-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "voip", "-f", "ogg"]
+    return ["-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-f", "mp3"]
+
+
+async def _encode(
+    storage: Storage, keys: Sequence[str], codec: list[str], ffmpeg: str, ext: str
+) -> tuple[bytes, int]:
+    """Stream the chunks through ffmpeg into a temporary file; return its bytes."""
+    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meetbot-rec-"))
+    out = workdir / f"recording.{ext}"
+    input_args = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", *input_args, "-threads", "1"]
+    try:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                *codec,
+                "-y",
+                str(out),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            raise RecordingFailed(f"ffmpeg not found ({ffmpeg!r}); install it.") from None
+        if proc.stdin is None or proc.stderr is None:  # pragma: no cover - PIPE was asked
+            raise RecordingFailed("ffmpeg started without pipes.")
+        stderr = asyncio.ensure_future(proc.stderr.read())
+        pcm_bytes = 0
+        try:
+            async with aclosing(iter_chunks(storage, keys)) as chunks:
+                async for data in chunks:
+                    proc.stdin.write(data)
+                    await proc.stdin.drain()
+                    pcm_bytes += len(data)
+            proc.stdin.close()
+            await proc.stdin.wait_closed()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # ffmpeg exited early; its exit status and stderr tell why
+        except BaseException:
+            proc.kill()
+            await proc.wait()
+            stderr.cancel()
+            raise
+        returncode = await proc.wait()
+        errors = (await stderr).decode("utf-8", "replace").strip()
+        if pcm_bytes == 0:
+            return b"", 0
+        if returncode != 0:
+            raise RecordingFailed(f"ffmpeg exited with status {returncode}: {errors[-2000:]}")
+        return await asyncio.to_thread(out.read_bytes), pcm_bytes
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+__all__ = [
+    "CONTENT_TYPES",
+    "FORMATS",
+    "SAMPLE_RATE",
+    "NoAudio",
+    "RecordingFailed",
+    "RecordingFormat",
+    "RecordingInfo",
+    "assemble_recording",
+    "chunk_key",
+    "chunk_prefix",
+    "chunk_seq",
+    "iter_chunks",
+    "list_chunks",
+    "load_pcm",
+    "recording_key",
+    "wav_header",
+]
