@@ -1,0 +1,170 @@
+"""Deepgram pre-recorded transcription with the user's own key.
+
+``POST {base}/v1/listen?model=…&smart_format=true&punctuate=true&diarize=true&utterances=true``
+with ``Authorization: Token <key>`` and the audio bytes as the body. Segments come from
+``results.utterances`` (one per utterance, with its speaker), or, if absent, from the words of
+``results.channels[0].alternatives[0]`` split at speaker changes, pauses and sentence ends.
+Diarization labels (0, 1, ...) become "Speaker 1", "Speaker 2", ... in order of appearance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import httpx
+
+from meetbot.models import Segment, Word
+from meetbot.transcription.audio import as_samples, to_wav_bytes
+from meetbot.transcription.segments import monotonic_words, number_unknown_speakers
+from meetbot.transcription.vendors.base import (
+    VENDOR_ERROR,
+    RetryPolicy,
+    VendorError,
+    number,
+    send_json,
+)
+
+VENDOR: Final = "deepgram"
+DEFAULT_BASE_URL: Final = "https://api.deepgram.com"
+_PAUSE: Final = 1.0
+
+
+class DeepgramTranscriber:
+    """Implements :class:`meetbot.ports.Transcriber` (blocking; run it in a thread)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "nova-3",
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        language: str | None = None,
+        timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.language = language
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._transport = transport
+
+    def params(self) -> dict[str, str]:
+        params = {
+            "model": self.model,
+            "smart_format": "true",
+            "punctuate": "true",
+            "diarize": "true",
+            "utterances": "true",
+        }
+        if self.language:
+            params["language"] = self.language
+        return params
+
+    def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
+        """Upload the samples as a 16 kHz WAV file."""
+        return self.transcribe_bytes(to_wav_bytes(as_samples(pcm16k)), "audio/wav", offset=offset)
+
+    def transcribe_bytes(
+        self, audio: bytes, content_type: str, *, offset: float = 0.0
+    ) -> list[Segment]:
+        """Upload an encoded file as is (``audio/wav``, ``audio/ogg``, ...)."""
+        headers = {"Authorization": f"Token {self._api_key}", "Content-Type": content_type}
+        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+            payload = send_json(
+                VENDOR,
+                client,
+                lambda: client.build_request(
+                    "POST",
+                    f"{self.base_url}/v1/listen",
+                    params=self.params(),
+                    headers=headers,
+                    content=audio,
+                ),
+                self.retry,
+            )
+        return parse_response(payload, offset=offset)
+
+
+def _words(raw: Any, offset: float) -> list[tuple[Word, str | None]]:
+    if not isinstance(raw, Sequence):
+        return []
+    out: list[tuple[Word, str | None]] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        text = item.get("punctuated_word") or item.get("word") or ""
+        start = number(item.get("start"), "words.start", VENDOR) + offset
+        end = number(item.get("end"), "words.end", VENDOR) + offset
+        speaker = item.get("speaker")
+        out.append((Word(start, end, str(text)), None if speaker is None else str(speaker)))
+    return out
+
+
+def _from_utterances(utterances: Sequence[Any], offset: float) -> list[Segment]:
+    out: list[Segment] = []
+    for utt in utterances:
+        if not isinstance(utt, Mapping):
+            continue
+        words = monotonic_words(w for w, _ in _words(utt.get("words"), offset))
+        speaker = utt.get("speaker")
+        out.append(
+            Segment(
+                number(utt.get("start"), "utterances.start", VENDOR) + offset,
+                number(utt.get("end"), "utterances.end", VENDOR) + offset,
+                str(utt.get("transcript") or " ".join(w.text for w in words)),
+                words,
+                None if speaker is None else str(speaker),
+            )
+        )
+    return out
+
+
+def _from_words(words: list[tuple[Word, str | None]]) -> list[Segment]:
+    out: list[Segment] = []
+    run: list[tuple[Word, str | None]] = []
+
+    def close() -> None:
+        if run:
+            ws = monotonic_words(w for w, _ in run)
+            if ws:
+                text = " ".join(w.text for w in ws)
+                out.append(Segment(ws[0].start, ws[-1].end, text, ws, run[0][1]))
+            run.clear()
+
+    for word, speaker in words:
+        if run and (speaker != run[-1][1] or word.start - run[-1][0].end >= _PAUSE):
+            close()
+        run.append((word, speaker))
+        if word.text.endswith((".", "?", "!")):
+            close()
+    close()
+    return out
+
+
+def parse_response(payload: Any, *, offset: float = 0.0) -> list[Segment]:
+    """Segments from a documented ``/v1/listen`` JSON response (times shifted by ``offset``)."""
+    results = payload.get("results") if isinstance(payload, Mapping) else None
+    if not isinstance(results, Mapping):
+        raise VendorError(VENDOR, "response has no 'results'", sub_code=VENDOR_ERROR)
+    utterances = results.get("utterances")
+    if isinstance(utterances, Sequence) and utterances:
+        segments = _from_utterances(utterances, offset)
+    else:
+        try:
+            alternative = results["channels"][0]["alternatives"][0]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise VendorError(
+                VENDOR, "response has no channels[0].alternatives[0]", sub_code=VENDOR_ERROR
+            ) from exc
+        segments = _from_words(_words(alternative.get("words"), offset))
+        transcript = alternative.get("transcript")
+        if not segments and isinstance(transcript, str) and transcript.strip():
+            metadata = payload.get("metadata")
+            duration = metadata.get("duration", 0.0) if isinstance(metadata, Mapping) else 0.0
+            end = offset + number(duration, "metadata.duration", VENDOR)
+            segments = [Segment(offset, end, transcript.strip())]
+    return number_unknown_speakers([s for s in segments if s.text.strip()])

@@ -1,0 +1,171 @@
+"""OpenAI audio transcription with the user's own key.
+
+``POST {base}/v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``response_format``),
+``Authorization: Bearer <key>``.
+
+- ``whisper-1``: ``response_format=verbose_json`` with ``timestamp_granularities[]=word`` and
+  ``=segment``; the answer has ``segments`` (start, end, text) and ``words`` (word, start, end).
+- ``gpt-4o-transcribe`` / ``gpt-4o-mini-transcribe``: only ``response_format=json``, which is
+  ``{"text": ...}`` with no times. The audio is therefore sent in pieces of at most 30 s cut
+  at quiet points, and each piece becomes one segment spanning the piece: coarse, but honest.
+
+Uploads are limited to 25 MB, so ``whisper-1`` audio goes in pieces of at most 10 minutes
+(a 16 kHz 16-bit WAV is 1.9 MB a minute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import httpx
+
+from meetbot.models import Segment, Word
+from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces, to_wav_bytes
+from meetbot.transcription.segments import clean_text, monotonic_words
+from meetbot.transcription.vendors.base import (
+    VENDOR_ERROR,
+    RetryPolicy,
+    VendorError,
+    number,
+    send_json,
+)
+
+VENDOR: Final = "openai"
+DEFAULT_BASE_URL: Final = "https://api.openai.com"
+VERBOSE_MODELS: Final = frozenset({"whisper-1"})
+"""Models that answer ``verbose_json`` with times; the others answer ``json`` (text only)."""
+
+
+class OpenAITranscriber:
+    """Implements :class:`meetbot.ports.Transcriber` (blocking; run it in a thread)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "whisper-1",
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        language: str | None = None,
+        timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.language = language
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._transport = transport
+
+    @property
+    def verbose(self) -> bool:
+        return self.model in VERBOSE_MODELS
+
+    @property
+    def piece_seconds(self) -> float:
+        return 600.0 if self.verbose else 30.0
+
+    def form(self) -> dict[str, str | list[str]]:
+        fields: dict[str, str | list[str]] = {"model": self.model}
+        if self.verbose:
+            fields["response_format"] = "verbose_json"
+            fields["timestamp_granularities[]"] = ["word", "segment"]
+        else:
+            fields["response_format"] = "json"
+        if self.language:
+            fields["language"] = self.language
+        return fields
+
+    def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
+        samples = as_samples(pcm16k)
+        out: list[Segment] = []
+        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+            for start, piece in pieces(samples, self.piece_seconds):
+                at = offset + start / SAMPLE_RATE
+                payload = self._post(client, to_wav_bytes(piece), "audio/wav", "audio.wav")
+                out.extend(parse_response(payload, offset=at, duration=len(piece) / SAMPLE_RATE))
+        return out
+
+    def transcribe_bytes(
+        self,
+        audio: bytes,
+        content_type: str,
+        *,
+        filename: str = "audio.ogg",
+        offset: float = 0.0,
+    ) -> list[Segment]:
+        """Upload an encoded file (at most 25 MB) as is; the extension tells OpenAI the format."""
+        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+            payload = self._post(client, audio, content_type, filename)
+        return parse_response(payload, offset=offset)
+
+    def _post(self, client: httpx.Client, audio: bytes, content_type: str, filename: str) -> Any:
+        return send_json(
+            VENDOR,
+            client,
+            lambda: client.build_request(
+                "POST",
+                f"{self.base_url}/v1/audio/transcriptions",
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                data=self.form(),
+                files={"file": (filename, audio, content_type)},
+            ),
+            self.retry,
+        )
+
+
+def _words(raw: Any, offset: float) -> tuple[Word, ...]:
+    if not isinstance(raw, Sequence):
+        return ()
+    return monotonic_words(
+        Word(
+            number(w.get("start"), "words.start", VENDOR) + offset,
+            number(w.get("end"), "words.end", VENDOR) + offset,
+            str(w.get("word", "")),
+        )
+        for w in raw
+        if isinstance(w, Mapping)
+    )
+
+
+def _mid(word: Word) -> float:
+    return (word.start + word.end) / 2
+
+
+def parse_response(
+    payload: Any, *, offset: float = 0.0, duration: float | None = None
+) -> list[Segment]:
+    """Segments from a ``verbose_json`` or ``json`` answer, times shifted by ``offset``.
+
+    ``verbose_json`` words are attached to the segment holding their midpoint. A ``json``
+    answer gives one segment over ``[offset, offset + duration]`` (``duration`` from the answer
+    when it has one).
+    """
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("text"), str):
+        raise VendorError(VENDOR, "response has no 'text'", sub_code=VENDOR_ERROR)
+    words = _words(payload.get("words"), offset)
+    raw = payload.get("segments")
+    raw_segments = [s for s in raw if isinstance(s, Mapping)] if isinstance(raw, Sequence) else []
+    if raw_segments:
+        out: list[Segment] = []
+        index = 0
+        for i, item in enumerate(raw_segments):
+            start = number(item.get("start"), "segments.start", VENDOR) + offset
+            end = number(item.get("end"), "segments.end", VENDOR) + offset
+            last = i == len(raw_segments) - 1
+            mine: list[Word] = []
+            while index < len(words) and (last or _mid(words[index]) < end):
+                mine.append(words[index])
+                index += 1
+            out.append(Segment(start, end, clean_text(str(item.get("text", ""))), tuple(mine)))
+        return [s for s in out if s.text]
+    text = clean_text(payload["text"])
+    if not text:
+        return []
+    if words:
+        return [Segment(words[0].start, words[-1].end, text, words)]
+    span = payload.get("duration", duration)
+    length = number(span, "duration", VENDOR) if span is not None else 0.0
+    return [Segment(offset, offset + length, text)]
