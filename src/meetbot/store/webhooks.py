@@ -1,0 +1,395 @@
+"""The SQL :class:`~meetbot.webhooks.ports.WebhookRepo`: endpoints and the delivery queue.
+
+Claiming (see :meth:`SqlWebhookRepo.claim`) picks due rows that have no earlier open row of
+their ordering key, so per (target, bot) only the oldest undelivered delivery is ever eligible,
+whatever state the ``next_attempt_at`` hints are in. On PostgreSQL the claim is ``FOR UPDATE
+SKIP LOCKED``, so several workers (or replicas) share the queue; SQLite has a single writer.
+A lease ends by itself: a worker killed mid-delivery leaves a ``delivering`` row whose
+``next_attempt_at`` (= ``lease_until``) passes, and the next claim takes it again.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from meetbot.store.repo import SqlRepo
+from meetbot.store.webhook_tables import webhook_attempts, webhook_deliveries, webhook_endpoints
+from meetbot.webhooks.models import (
+    OPEN_STATUSES,
+    Attempt,
+    AttemptRecord,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryStatus,
+    WebhookEndpoint,
+    signing_secrets,
+)
+
+E = webhook_endpoints
+D = webhook_deliveries
+A = webhook_attempts
+_OPEN = sorted(OPEN_STATUSES)
+_FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+
+
+def endpoint_from_row(row: sa.RowMapping) -> WebhookEndpoint:
+    types = row["event_types"]
+    return WebhookEndpoint(
+        seq=row["seq"],
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        url=row["url"],
+        event_types=None if types is None else tuple(types),
+        enabled=bool(row["enabled"]),
+        secret=row["secret"],
+        previous_secret=row["previous_secret"],
+        previous_secret_until=row["previous_secret_until"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _endpoint_values(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "url": endpoint.url,
+        "event_types": None if endpoint.event_types is None else list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "secret": endpoint.secret,
+        "previous_secret": endpoint.previous_secret,
+        "previous_secret_until": endpoint.previous_secret_until,
+        "updated_at": endpoint.updated_at,
+    }
+
+
+def delivery_from_row(row: sa.RowMapping) -> Delivery:
+    return Delivery(
+        seq=row["seq"],
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        event_id=row["event_id"],
+        event_seq=row["event_seq"],
+        event_type=row["event_type"],
+        bot_id=row["bot_id"],
+        endpoint_id=row["endpoint_id"],
+        url=row["url"],
+        body=row["body"],
+        secret=row["secret"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        lease_until=row["lease_until"],
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        last_latency_ms=row["last_latency_ms"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        delivered_at=row["delivered_at"],
+    )
+
+
+def _delivery_values(d: Delivery, next_attempt_at: datetime | None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "workspace_id": d.workspace_id,
+        "event_id": d.event_id,
+        "event_seq": d.event_seq,
+        "event_type": d.event_type,
+        "bot_id": d.bot_id,
+        "endpoint_id": d.endpoint_id,
+        "order_key": d.order_key,
+        "url": d.url,
+        "body": d.body,
+        "secret": d.secret,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at,
+        "created_at": d.created_at,
+        "expires_at": d.expires_at,
+    }
+
+
+def _no_earlier_open() -> sa.ColumnElement[bool]:
+    """For a row of ``D``: no open delivery of the same ordering key comes before it."""
+    p = D.alias("p")
+    earlier = sa.select(sa.literal(1)).where(
+        p.c.order_key == D.c.order_key, p.c.status.in_(_OPEN), p.c.seq < D.c.seq
+    )
+    return ~earlier.exists()
+
+
+@dataclass(frozen=True, slots=True)
+class SqlWebhookRepo(SqlRepo):
+    # --- endpoints -------------------------------------------------------------------------
+
+    async def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        self.check_write("webhooks.add_endpoint")
+        values = _endpoint_values(endpoint) | {
+            "id": endpoint.id,
+            "workspace_id": endpoint.workspace_id,
+            "created_at": endpoint.created_at,
+        }
+        stmt = sa.insert(E).values(**values).returning(E.c.seq)
+        seq = (await self.conn.execute(stmt)).scalar_one()
+        return endpoint.evolve(seq=seq)
+
+    async def get_endpoint(
+        self, endpoint_id: str, *, workspace_id: str | None = None
+    ) -> WebhookEndpoint | None:
+        stmt = sa.select(E).where(E.c.id == endpoint_id)
+        if workspace_id is not None:
+            stmt = stmt.where(E.c.workspace_id == workspace_id)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return None if row is None else endpoint_from_row(row)
+
+    async def list_endpoints(
+        self, workspace_id: str, *, before_seq: int | None, limit: int
+    ) -> list[WebhookEndpoint]:
+        stmt = sa.select(E).where(E.c.workspace_id == workspace_id)
+        if before_seq is not None:
+            stmt = stmt.where(E.c.seq < before_seq)
+        stmt = stmt.order_by(E.c.seq.desc()).limit(max(limit, 0))
+        return [endpoint_from_row(r) for r in (await self.conn.execute(stmt)).mappings()]
+
+    async def enabled_endpoints(self, workspace_id: str) -> list[WebhookEndpoint]:
+        stmt = (
+            sa.select(E)
+            .where(E.c.workspace_id == workspace_id, E.c.enabled.is_(True))
+            .order_by(E.c.seq)
+        )
+        return [endpoint_from_row(r) for r in (await self.conn.execute(stmt)).mappings()]
+
+    async def update_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        self.check_write("webhooks.update_endpoint")
+        stmt = sa.update(E).where(E.c.id == endpoint.id).values(**_endpoint_values(endpoint))
+        await self.conn.execute(stmt)
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        self.check_write("webhooks.delete_endpoint")
+        ids = sa.select(D.c.id).where(D.c.endpoint_id == endpoint_id)
+        await self.conn.execute(sa.delete(A).where(A.c.delivery_id.in_(ids)))
+        await self.conn.execute(sa.delete(D).where(D.c.endpoint_id == endpoint_id))
+        await self.conn.execute(sa.delete(E).where(E.c.id == endpoint_id))
+
+    # --- the queue -------------------------------------------------------------------------
+
+    async def add_deliveries(self, deliveries: Sequence[Delivery], now: datetime) -> None:
+        self.check_write("webhooks.add_deliveries")
+        if not deliveries:
+            return
+        keys = {d.order_key for d in deliveries}
+        busy_stmt = (
+            sa.select(D.c.order_key)
+            .where(D.c.order_key.in_(keys), D.c.status.in_(_OPEN))
+            .distinct()
+        )
+        busy = set((await self.conn.execute(busy_stmt)).scalars())
+        rows = []
+        for d in deliveries:
+            rows.append(_delivery_values(d, None if d.order_key in busy else now))
+            busy.add(d.order_key)
+        await self.conn.execute(sa.insert(D), rows)
+
+    async def claim(
+        self, now: datetime, lease_until: datetime, limit: int, token: str
+    ) -> list[ClaimedDelivery]:
+        self.check_write("webhooks.claim")
+        stmt = (
+            sa.select(
+                D,
+                E.c.url.label("endpoint_url"),
+                E.c.secret.label("endpoint_secret"),
+                E.c.previous_secret,
+                E.c.previous_secret_until,
+            )
+            .select_from(D.outerjoin(E, E.c.id == D.c.endpoint_id))
+            .where(
+                D.c.status.in_(_OPEN),
+                D.c.next_attempt_at <= now,
+                sa.or_(D.c.endpoint_id.is_(None), E.c.enabled.is_(True)),
+                _no_earlier_open(),
+            )
+            .order_by(D.c.next_attempt_at, D.c.seq)
+            .limit(max(limit, 0))
+        )
+        if self.is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True, of=D)
+        rows = list((await self.conn.execute(stmt)).mappings())
+        if not rows:
+            return []
+        await self.conn.execute(
+            sa.update(D)
+            .where(D.c.id.in_([r["id"] for r in rows]))
+            .values(
+                status=DeliveryStatus.DELIVERING.value,
+                claim_token=token,
+                lease_until=lease_until,
+                next_attempt_at=lease_until,
+            )
+        )
+        claimed = []
+        for row in rows:
+            delivery = delivery_from_row(row).evolve(
+                status=DeliveryStatus.DELIVERING,
+                lease_until=lease_until,
+                next_attempt_at=lease_until,
+            )
+            if delivery.endpoint_id is None:
+                url, secrets = delivery.url, signing_secrets(delivery.secret, None, None, now)
+            else:
+                url = row["endpoint_url"]
+                secrets = signing_secrets(
+                    row["endpoint_secret"],
+                    row["previous_secret"],
+                    row["previous_secret_until"],
+                    now,
+                )
+            claimed.append(ClaimedDelivery(delivery, token, url, secrets))
+        return claimed
+
+    async def record(self, records: Sequence[AttemptRecord], now: datetime) -> int:
+        self.check_write("webhooks.record")
+        applied = 0
+        attempts = []
+        for record in records:
+            a = record.attempt
+            final = record.status in _FINAL
+            stmt = (
+                sa.update(D)
+                .where(
+                    D.c.id == record.delivery_id,
+                    D.c.claim_token == record.token,
+                    D.c.status == DeliveryStatus.DELIVERING.value,
+                )
+                .values(
+                    status=record.status.value,
+                    attempts=D.c.attempts + 1,
+                    next_attempt_at=None if final else record.next_attempt_at,
+                    lease_until=None,
+                    claim_token=None,
+                    last_status_code=a.status_code,
+                    last_error=a.error,
+                    last_latency_ms=a.latency_ms,
+                    delivered_at=a.at if record.status is DeliveryStatus.DELIVERED else None,
+                )
+                .returning(D.c.order_key)
+            )
+            key = (await self.conn.execute(stmt)).scalar_one_or_none()
+            if key is None:
+                continue  # the lease was lost (or the endpoint deleted): not ours to record
+            applied += 1
+            attempts.append(
+                {
+                    "delivery_id": a.delivery_id,
+                    "at": a.at,
+                    "url": a.url,
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                }
+            )
+            if final:
+                await self._promote_next(key, now)
+        if attempts:
+            await self.conn.execute(sa.insert(A), attempts)
+        return applied
+
+    async def _promote_next(self, key: str, now: datetime) -> None:
+        first_open = (
+            sa.select(sa.func.min(D.c.seq))
+            .where(D.c.order_key == key, D.c.status.in_(_OPEN))
+            .scalar_subquery()
+        )
+        await self.conn.execute(
+            sa.update(D)
+            .where(D.c.seq == first_open, D.c.next_attempt_at.is_(None))
+            .values(next_attempt_at=now)
+        )
+
+    async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
+        self.check_write("webhooks.release")
+        if not delivery_ids:
+            return
+        await self.conn.execute(
+            sa.update(D)
+            .where(
+                D.c.id.in_(list(delivery_ids)),
+                D.c.claim_token == token,
+                D.c.status == DeliveryStatus.DELIVERING.value,
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                next_attempt_at=now,
+                lease_until=None,
+                claim_token=None,
+            )
+        )
+
+    async def promote_waiting(self, now: datetime) -> int:
+        self.check_write("webhooks.promote_waiting")
+        stmt = (
+            sa.update(D)
+            .where(
+                D.c.status == DeliveryStatus.PENDING.value,
+                D.c.next_attempt_at.is_(None),
+                _no_earlier_open(),
+            )
+            .values(next_attempt_at=now)
+        )
+        result = await self.conn.execute(stmt)
+        return int(result.rowcount)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get_delivery(
+        self, delivery_id: str, *, endpoint_id: str | None = None
+    ) -> Delivery | None:
+        stmt = sa.select(D).where(D.c.id == delivery_id)
+        if endpoint_id is not None:
+            stmt = stmt.where(D.c.endpoint_id == endpoint_id)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return None if row is None else delivery_from_row(row)
+
+    async def list_deliveries(
+        self,
+        endpoint_id: str,
+        *,
+        status: DeliveryStatus | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> builtins.list[Delivery]:
+        stmt = sa.select(D).where(D.c.endpoint_id == endpoint_id)
+        if status is not None:
+            stmt = stmt.where(D.c.status == status.value)
+        if before_seq is not None:
+            stmt = stmt.where(D.c.seq < before_seq)
+        stmt = stmt.order_by(D.c.seq.desc()).limit(max(limit, 0))
+        return [delivery_from_row(r) for r in (await self.conn.execute(stmt)).mappings()]
+
+    async def list_attempts(self, delivery_id: str, limit: int) -> builtins.list[Attempt]:
+        stmt = (
+            sa.select(A)
+            .where(A.c.delivery_id == delivery_id)
+            .order_by(A.c.seq.desc())
+            .limit(max(limit, 0))
+        )
+        rows = list((await self.conn.execute(stmt)).mappings())
+        return [
+            Attempt(
+                r["delivery_id"], r["at"], r["status_code"], r["latency_ms"], r["error"], r["url"]
+            )
+            for r in reversed(rows)
+        ]
+
+    async def reschedule(self, delivery_id: str, at: datetime) -> None:
+        self.check_write("webhooks.reschedule")
+        await self.conn.execute(
+            sa.update(D)
+            .where(D.c.id == delivery_id, D.c.status == DeliveryStatus.PENDING.value)
+            .values(next_attempt_at=at)
+        )
