@@ -1,0 +1,158 @@
+"""Debian Chromium, headless, through Playwright: one fresh profile, one page, per bot.
+
+The only runner module besides the platform adapters that imports Playwright. The browser is
+launched WARM (blank page, capture script installed) before the assignment is known; the
+platform's init scripts are added afterwards, before navigation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+log = logging.getLogger(__name__)
+
+CHROMIUM_FLAGS: Final = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+)
+"""The flags of ``shared/notes/janus-e2e.md`` that worked."""
+
+AUDIO_BINDING: Final = "__meetbotAudio"
+CLOSE_TIMEOUT: Final = 10.0
+
+AudioSink = Callable[[bytes], None]
+
+
+def capture_script() -> str:
+    """The in-page audio capture (``runner/js/capture.js``)."""
+    return (resources.files("meetbot.runner") / "js" / "capture.js").read_text(encoding="utf-8")
+
+
+class ChromiumBrowser:
+    """A launched browser: :meth:`launch`, then use :attr:`page`; always :meth:`close`."""
+
+    def __init__(
+        self, playwright: Playwright, context: BrowserContext, page: Page, profile: Path
+    ) -> None:
+        self._playwright = playwright
+        self._context = context
+        self.page = page
+        self._profile = profile
+        self._closed = False
+        self.on_audio: AudioSink | None = None
+        """Where the page's 250 ms PCM chunks go (s16le mono 16 kHz); ``None`` drops them."""
+        self.crashed = False
+        page.on("crash", self._on_crash)
+
+    @classmethod
+    async def launch(
+        cls,
+        chromium_path: str,
+        *,
+        headless: bool = True,
+        extra_args: Sequence[str] = (),
+        profile_root: Path | None = None,
+    ) -> ChromiumBrowser:
+        """Launch Chromium on a blank page with the capture script and binding installed."""
+        profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
+        playwright = await async_playwright().start()
+        try:
+            context = await playwright.chromium.launch_persistent_context(
+                str(profile),
+                executable_path=chromium_path,
+                headless=headless,
+                args=[*CHROMIUM_FLAGS, *extra_args],
+                viewport={"width": 1280, "height": 720},
+            )
+        except BaseException:
+            await playwright.stop()
+            shutil.rmtree(profile, ignore_errors=True)
+            raise
+        page = context.pages[0] if context.pages else await context.new_page()
+        browser = cls(playwright, context, page, profile)
+        try:
+            await context.expose_binding(AUDIO_BINDING, browser._on_audio_binding)
+            await context.add_init_script(script=capture_script())
+        except BaseException:
+            await browser.close()
+            raise
+        return browser
+
+    async def add_init_scripts(self, scripts: Sequence[str]) -> None:
+        """Add scripts that run before any page script of every later navigation."""
+        for script in scripts:
+            await self._context.add_init_script(script=script)
+
+    async def start_capture(self) -> bool:
+        """Start the in-page mixer (the recording's time origin); ``False`` if it did not run."""
+        try:
+            return bool(await self.page.evaluate("window.__meetbotCapture.start()"))
+        except PlaywrightError as exc:
+            log.warning("audio capture did not start: %s", exc)
+            return False
+
+    async def stop_capture(self) -> None:
+        """Flush the last partial chunk and stop the mixer (best effort)."""
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(self.page.evaluate("window.__meetbotCapture.stop()"), 5.0)
+
+    async def capture_stats(self) -> dict[str, Any]:
+        try:
+            stats = await self.page.evaluate("window.__meetbotCapture.stats()")
+        except PlaywrightError as exc:
+            return {"error": str(exc)}
+        return dict(stats) if isinstance(stats, dict) else {}
+
+    async def screenshot(self) -> bytes:
+        return await self.page.screenshot(full_page=True, timeout=10_000)
+
+    async def html(self) -> str:
+        return await self.page.content()
+
+    async def close(self) -> None:
+        """Close the browser and delete the profile. Idempotent; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self.on_audio = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._context.close(), CLOSE_TIMEOUT)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT)
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+    def _on_audio_binding(self, source: object, data: object) -> None:
+        sink = self.on_audio
+        if sink is None or not isinstance(data, str):
+            return
+        try:
+            sink(base64.b64decode(data, validate=True))
+        except binascii.Error:
+            log.warning("dropped an undecodable audio chunk")
+
+    def _on_crash(self, page: Page) -> None:
+        self.crashed = True
+        log.error("the page crashed")
