@@ -1,0 +1,171 @@
+"""``python -m meetbot.runner`` (also ``meetbot runner``): one bot, one browser, one process.
+
+Protocol with the launcher (stdout carries nothing else; logs go to stderr):
+
+1. Start. Unless ``--cold``, launch Chromium on a blank page with the capture script
+   installed (WARM). ``--cold`` defers the launch to ``warm_lead`` s before ``join_at`` (or to
+   the assignment, when ``join_at`` is near or absent): a scheduled bot then holds no browser
+   while it waits.
+2. Print one line ``READY`` on stdout.
+3. Read ONE line from stdin: the :class:`~meetbot.ports.Assignment` as JSON
+   (:func:`meetbot.runner.assignment.dump_assignment`). EOF instead → exit 0 quietly.
+4. Run the bot (:class:`meetbot.runner.session.Session`) and exit: 0 outcome reported,
+   1 runner failure, 2 invalid assignment, 3 control plane lost (unreachable or 401/404).
+
+SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave`` command.
+Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Final
+
+import httpx
+
+from meetbot.clock import SystemClock
+from meetbot.config import Settings
+from meetbot.reports import Failed
+from meetbot.runner.assignment import AssignmentError, parse_assignment
+from meetbot.runner.browser import ChromiumBrowser
+from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
+from meetbot.runner.reporter import Reporter
+from meetbot.runner.session import EXIT_FAILED, Session, SessionConfig
+from meetbot.storage import storage_from_descriptor
+
+log = logging.getLogger("meetbot.runner")
+
+READY: Final = "READY"
+EXIT_BAD_ASSIGNMENT: Final = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the runner process; returns its exit code (``argv`` excludes the program name)."""
+    parser = argparse.ArgumentParser(prog="meetbot runner", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cold", action="store_true", help="launch the browser only when the bot needs it"
+    )
+    args = parser.parse_args(list(argv or []))
+    settings = Settings()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
+    )
+    return asyncio.run(run(settings, warm=not args.cold))
+
+
+async def run(settings: Settings, *, warm: bool = True) -> int:
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signalled.set)
+
+    async def launch() -> ChromiumBrowser:
+        started = time.monotonic()
+        browser = await ChromiumBrowser.launch(settings.chromium_path)
+        log.info("browser up in %.2f s", time.monotonic() - started)
+        return browser
+
+    browser = await launch() if warm else None
+    try:
+        print(READY, flush=True)
+        line = await _read_assignment_line(signalled)
+        if not line.strip():
+            log.info("no assignment; exiting")
+            return 0
+        try:
+            assignment = parse_assignment(line)
+        except AssignmentError as exc:
+            log.error("invalid assignment: %s", exc)
+            return EXIT_BAD_ASSIGNMENT
+        log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, assignment.meeting_url)
+        clock = SystemClock()
+        async with httpx.AsyncClient(trust_env=False) as client:
+            reporter = Reporter.for_assignment(client, assignment)
+            try:
+                platform = page_for(assignment.platform)
+                storage = storage_from_descriptor(assignment.storage)
+            except (UnsupportedPlatform, ValueError) as exc:
+                log.error("cannot run this bot: %s", exc)
+                sub_code = "unsupported_platform" if isinstance(exc, UnsupportedPlatform) else (
+                    "invalid_storage"
+                )  # fmt: skip
+                reporter.emit(Failed(at=clock.now(), sub_code=sub_code, detail=str(exc)))
+                sender = asyncio.create_task(reporter.send_loop(), name="reporter.send")
+                await reporter.drain(15.0)
+                sender.cancel()
+                return EXIT_FAILED
+            session = Session(
+                assignment,
+                platform,
+                reporter,
+                storage,
+                clock,
+                launch=launch,
+                browser=browser,
+                config=SessionConfig(warm_lead=settings.warm_lead),
+            )
+            browser = None  # the session owns it now
+            watcher = asyncio.create_task(_forward(signalled, session), name="runner.signals")
+            try:
+                return await session.run()
+            finally:
+                watcher.cancel()
+    finally:
+        if browser is not None:
+            await browser.close()
+
+
+async def _read_assignment_line(signalled: asyncio.Event) -> str:
+    """One line from stdin, or ``""`` on EOF or a signal.
+
+    Read in a daemon thread (works for pipes and files alike, and a thread still blocked after
+    a signal does not hold the process open, as an executor thread would).
+    """
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            text = sys.stdin.readline()
+        except (OSError, ValueError):
+            text = ""
+
+        def deliver() -> None:
+            if not line.done():
+                line.set_result(text)
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone
+            loop.call_soon_threadsafe(deliver)
+
+    threading.Thread(target=read, name="runner.stdin", daemon=True).start()
+    async def until_signalled() -> str:
+        await signalled.wait()
+        return ""
+
+    stop = asyncio.ensure_future(until_signalled())
+    try:
+        await asyncio.wait([line, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    return line.result() if line.done() else ""
+
+
+async def _forward(signalled: asyncio.Event, session: Session) -> None:
+    await signalled.wait()
+    log.info("signalled: leaving")
+    session.request_leave()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main(sys.argv[1:]))

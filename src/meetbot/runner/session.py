@@ -1,0 +1,380 @@
+"""One bot's time in one meeting: wait → join → watch → leave, as a structured async flow.
+
+The session owns three helper tasks (the reporter's send and command loops, the audio writer)
+and one interruption event, set by a ``leave``/``stop`` command, by SIGTERM, or by losing the
+control plane. Every wait in the flow races that event explicitly; the poll loop races
+"admitted" against "denied/ended/..." against the stop timers on each 250 ms tick. On the
+way out the audio is flushed and the reports are drained before the browser closes.
+
+Exit codes: 0 the bot's outcome was reported (whatever it was), 1 the runner itself failed,
+3 the control plane is gone (unreachable for ``control_plane_grace``, or 401/404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from meetbot.lifecycle import StopReason
+from meetbot.ports import Assignment, Clock, Storage
+from meetbot.reports import Command, DebugArtifact, Failed, InCall, Joining, Left, Report
+from meetbot.runner.assignment import stop_options
+from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.platforms.base import MeetingPage
+from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONTROL_PLANE_LOST = 3
+
+
+class Browser(Protocol):
+    """What the session needs of a launched browser (:class:`runner.browser.ChromiumBrowser`)."""
+
+    page: Page
+    on_audio: Callable[[bytes], None] | None
+    crashed: bool
+
+    async def add_init_scripts(self, scripts: Sequence[str]) -> None: ...
+
+    async def start_capture(self) -> bool: ...
+
+    async def stop_capture(self) -> None: ...
+
+    async def screenshot(self) -> bytes: ...
+
+    async def html(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class ReportChannel(Protocol):
+    """What the session needs of the control plane client (:class:`runner.reporter.Reporter`)."""
+
+    commands: asyncio.Queue[Command]
+    lost: asyncio.Event
+
+    def emit(self, report: Report) -> None: ...
+
+    async def drain(self, timeout: float) -> bool: ...
+
+    async def send_loop(self) -> None: ...
+
+    async def command_loop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    poll_interval: float = 0.25
+    warm_lead: float = 20.0
+    join_timeout: float = 60.0
+    poll_timeout: float = 10.0
+    poll_failures: int = 3
+    leave_timeout: float = 10.0
+    drain_timeout: float = 15.0
+
+
+Interruption = Literal["leave", "stop", "lost"]
+ArtifactKind = Literal["screenshot", "html"]
+
+
+class Session:
+    def __init__(
+        self,
+        assignment: Assignment,
+        platform: MeetingPage,
+        reporter: ReportChannel,
+        storage: Storage,
+        clock: Clock,
+        *,
+        launch: Callable[[], Awaitable[Browser]],
+        browser: Browser | None = None,
+        config: SessionConfig | None = None,
+    ) -> None:
+        self.assignment = assignment
+        self.platform = platform
+        self.reporter = reporter
+        self.storage = storage
+        self.clock = clock
+        self.config = config or SessionConfig()
+        self.browser = browser
+        self._launch = launch
+        self.recorder = AudioRecorder(storage, assignment.bot_id, reporter.emit, clock)
+        self.tracker: MeetingTracker | None = None
+        self._wake = asyncio.Event()
+        self._leave = False
+        self._stop = False
+
+    # --- control -----------------------------------------------------------------------------
+
+    def request_leave(self) -> None:
+        """Leave as if a ``leave`` command arrived (SIGTERM does this)."""
+        self._leave = True
+        self._wake.set()
+
+    @property
+    def interruption(self) -> Interruption | None:
+        if self._stop:
+            return "stop"
+        if self.reporter.lost.is_set():
+            return "lost"
+        if self._leave:
+            return "leave"
+        return None
+
+    async def _pump_commands(self) -> None:
+        while True:
+            command = await self.reporter.commands.get()
+            log.info("command: %s", command.type)
+            if command.type == "stop":
+                self._stop = True
+            else:
+                self._leave = True
+            self._wake.set()
+
+    async def _watch_lost(self) -> None:
+        await self.reporter.lost.wait()
+        self._wake.set()
+
+    async def _pause(self, seconds: float) -> Interruption | None:
+        """Sleep ``seconds`` unless interrupted first; return the interruption, if any."""
+        if self.interruption is None and seconds > 0:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        return self.interruption
+
+    async def _until(self, at: datetime) -> Interruption | None:
+        return await self._pause((at - self.clock.now()).total_seconds())
+
+    # --- the flow ----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run the bot to its end; return the process exit code."""
+        helpers = [
+            asyncio.create_task(self.reporter.send_loop(), name="reporter.send"),
+            asyncio.create_task(self.reporter.command_loop(), name="reporter.commands"),
+            asyncio.create_task(self.recorder.run(), name="audio.writer"),
+            asyncio.create_task(self._pump_commands(), name="session.commands"),
+            asyncio.create_task(self._watch_lost(), name="session.lost"),
+        ]
+        try:
+            try:
+                code = await self._flow()
+            except Exception as exc:
+                log.exception("session failed")
+                await self._fail("runner_error", repr(exc))
+                code = EXIT_FAILED
+            await self.recorder.close()
+            if self.interruption == "lost":
+                code = EXIT_CONTROL_PLANE_LOST
+            elif not await self.reporter.drain(self.config.drain_timeout):
+                log.error("reports not delivered before exit")
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if self.browser is not None:
+                await self.browser.close()
+        return code
+
+    async def _flow(self) -> int:
+        a = self.assignment
+        if a.join_at is not None and self.browser is None:
+            warm_at = a.join_at - timedelta(seconds=self.config.warm_lead)
+            if (why := await self._until(warm_at)) is not None:
+                return self._before_joining(why)
+        if self.browser is None:
+            try:
+                self.browser = await self._launch()
+            except Exception as exc:
+                log.exception("browser launch failed")
+                self.reporter.emit(
+                    Failed(at=self.clock.now(), sub_code="browser_launch_failed", detail=str(exc))
+                )
+                return EXIT_FAILED
+        browser = self.browser
+        browser.on_audio = self.recorder.feed
+        await browser.add_init_scripts(self.platform.init_scripts())
+        if a.join_at is not None and (why := await self._until(a.join_at)) is not None:
+            return self._before_joining(why)
+
+        now = self.clock.now()
+        self.tracker = MeetingTracker(stop_options(a), a.timer_unit_seconds, now)
+        self.reporter.emit(Joining(at=now))
+        outcome = await self._join(browser)
+        if outcome is None:
+            outcome = await self._watch(browser, self.tracker)
+        if outcome is None:  # stop / lost
+            return await self._abandon(browser)
+        return await self._finish(browser, outcome)
+
+    def _before_joining(self, why: Interruption) -> int:
+        if why == "leave":
+            self.reporter.emit(
+                stop_outcome(StopReason.MANUALLY_STOPPED, False, self.clock.now()).report
+            )
+        return EXIT_OK
+
+    async def _join(self, browser: Browser) -> Outcome | None:
+        """Ask to join, racing the request against interruptions and a timeout."""
+        a = self.assignment
+        join = asyncio.create_task(
+            self.platform.join(browser.page, a.meeting_url, a.bot_name), name="platform.join"
+        )
+        interrupted = asyncio.create_task(self._interrupted(), name="session.interrupted")
+        done, _ = await asyncio.wait(
+            {join, interrupted},
+            timeout=self.config.join_timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        interrupted.cancel()
+        if join not in done:
+            join.cancel()
+            await asyncio.gather(join, return_exceptions=True)
+            if interrupted in done:
+                return self._interruption_outcome()
+            return Outcome(
+                Failed(at=self.clock.now(), sub_code="join_timeout",
+                       detail=f"no join request after {self.config.join_timeout:.0f} s"),
+                debug=True,
+            )  # fmt: skip
+        if (exc := join.exception()) is not None:
+            log.error("join failed: %r", exc)
+            return Outcome(
+                Failed(at=self.clock.now(), sub_code="join_failed", detail=repr(exc)), debug=True
+            )
+        return None
+
+    async def _interrupted(self) -> None:
+        while self.interruption is None:
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _interruption_outcome(self) -> Outcome | None:
+        """``leave`` → a manual stop; ``stop``/``lost`` → ``None`` (no more reports)."""
+        if self.interruption == "leave":
+            admitted = self.tracker is not None and self.tracker.admitted
+            return stop_outcome(StopReason.MANUALLY_STOPPED, admitted, self.clock.now())
+        return None
+
+    async def _watch(self, browser: Browser, tracker: MeetingTracker) -> Outcome | None:
+        """Poll the page until the meeting is over for the bot."""
+        failures = 0
+        while True:
+            if self.interruption is not None:
+                return self._interruption_outcome()
+            if browser.crashed:
+                return Outcome(Failed(at=self.clock.now(), sub_code="browser_crashed"))
+            try:
+                snapshot = await asyncio.wait_for(
+                    self.platform.poll(browser.page), self.config.poll_timeout
+                )
+            except Exception as exc:
+                failures += 1
+                log.warning("poll failed (%d): %r", failures, exc)
+                if failures >= self.config.poll_failures:
+                    return Outcome(
+                        Failed(at=self.clock.now(), sub_code="poll_failed", detail=repr(exc)),
+                        debug=True,
+                    )
+            else:
+                failures = 0
+                now = self.clock.now()
+                reports, outcome = tracker.observe(snapshot, now)
+                for report in reports:
+                    self.reporter.emit(report)
+                    if isinstance(report, InCall):
+                        await self._start_recording(browser)
+                if outcome is not None:
+                    return outcome
+                if (timer := tracker.timer(now, self.recorder.last_speech_at)) is not None:
+                    return timer
+            await self._pause(self.config.poll_interval)
+
+    async def _start_recording(self, browser: Browser) -> None:
+        self.recorder.start()
+        if not await browser.start_capture():
+            log.error("in the call, but the audio capture is not running")
+
+    async def _finish(self, browser: Browser, outcome: Outcome) -> int:
+        admitted = self.tracker is not None and self.tracker.admitted
+        if outcome.debug:
+            await self._save_debug(browser, _reason(outcome.report))
+        if isinstance(outcome.report, Failed) and admitted:
+            await self._stop_recording(browser)  # keep the audio, then fail
+        self.reporter.emit(outcome.report)
+        await self._leave_page(browser)
+        if outcome.from_call:
+            await self._stop_recording(browser)
+            self.reporter.emit(Left(at=self.clock.now()))
+        return EXIT_OK
+
+    async def _abandon(self, browser: Browser) -> int:
+        """``stop`` or a lost control plane: leave politely, keep the audio, report nothing."""
+        log.warning("leaving without reports (%s)", self.interruption)
+        await self._leave_page(browser)
+        await self._stop_recording(browser)
+        return EXIT_OK
+
+    async def _leave_page(self, browser: Browser) -> None:
+        try:
+            await asyncio.wait_for(self.platform.leave(browser.page), self.config.leave_timeout)
+        except Exception as exc:
+            log.warning("leaving the page failed: %r", exc)
+
+    async def _stop_recording(self, browser: Browser) -> None:
+        await browser.stop_capture()
+        await self.recorder.close()
+
+    async def _fail(self, sub_code: str, detail: str) -> None:
+        if self.browser is not None:
+            await self._save_debug(self.browser, sub_code)
+            with contextlib.suppress(Exception):
+                await self.browser.stop_capture()
+        self.reporter.emit(Failed(at=self.clock.now(), sub_code=sub_code, detail=detail[:2000]))
+
+    async def _save_debug(self, browser: Browser, reason: str) -> None:
+        """Screenshot + HTML to ``bots/<id>/debug/``, each reported as a DebugArtifact."""
+        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
+        base = f"bots/{self.assignment.bot_id}/debug/{stamp}-{_slug(reason)}"
+        grabs: list[
+            tuple[Literal["screenshot", "html"], str, Callable[[], Awaitable[Any]], str]
+        ] = [
+            ("screenshot", f"{base}.png", browser.screenshot, "image/png"),
+            ("html", f"{base}.html", browser.html, "text/html; charset=utf-8"),
+        ]
+        for kind, key, grab, content_type in grabs:
+            try:
+                data = await asyncio.wait_for(grab(), 15.0)
+                body = data.encode() if isinstance(data, str) else bytes(data)
+                await self.storage.put(key, body, content_type)
+            except Exception as exc:
+                log.warning("debug %s not saved: %r", kind, exc)
+                continue
+            self.reporter.emit(
+                DebugArtifact(at=self.clock.now(), key=key, kind=kind, reason=reason)
+            )
+
+
+def _reason(report: Report) -> str:
+    for field in ("sub_code", "stop_reason"):
+        value = getattr(report, field, None)
+        if value:
+            return str(value)
+    return report.type
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:40] or "debug"
