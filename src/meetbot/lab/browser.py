@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from meetbot.lab.chromium import CHROMIUM, FLAGS, MEDIA_STATS_JS, PC_TRACKER_JS, fake_capture_flags
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import ConsoleMessage, Page
 
 JOINED_JS = "() => typeof myid !== 'undefined' && myid !== null ? myid : null"
 PUBLISHING_JS = """() => (window.__mbPCs || []).some((pc) => pc.connectionState === 'connected'
@@ -96,6 +96,12 @@ async def leave(page: Page) -> None:
             await page.click("#start", timeout=5000)
 
 
+def _log_console(message: ConsoleMessage) -> None:
+    # janus.js logs everything at debug level; keep what helps a post-mortem.
+    if message.type in ("error", "warning"):
+        print(f"console.{message.type}: {message.text}", file=sys.stderr, flush=True)
+
+
 async def run(args: argparse.Namespace) -> int:
     from playwright.async_api import async_playwright
 
@@ -108,7 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         browser = await pw.chromium.launch(executable_path=args.executable, args=flags)
         try:
             page = await browser.new_page()
-            page.on("console", lambda m: print(f"console.{m.type}: {m.text}", file=sys.stderr))
+            page.on("console", _log_console)
             await page.add_init_script(PC_TRACKER_JS)
             outcome = await join(page, args.url, args.name, args.timeout * 1000)
             if isinstance(outcome, str):
