@@ -36,11 +36,14 @@ Who reaches what (the one design decision that matters):
   ``curl --unix-socket WORKDIR/janus-http.sock http://janus/janus/info``.
 - Anything else that must be inside: prefix its command with ``lab.exec_prefix``
   (``["ip", "netns", "exec", NAME]``). Participants are such processes
-  (``python -m meetbot.lab.browser``), so the test process never runs Playwright itself.
+  (``python -m meetbot.lab.browser``), so the people in a meeting need no Playwright in the
+  test process; display names are letters and digits only (the demo page's rule).
 
-The API is blocking (fast; the slow calls are ``Lab.start`` and ``add_participant``); from async
-tests wrap those two in ``asyncio.to_thread``. One ``Lab`` per pytest session is the intended use
-(see ``tests/e2e/conftest.py``): give each test its own room via :meth:`Lab.new_room`.
+The API is blocking (fast; the slow calls are ``Lab.start`` and ``add_participant``, which
+returns once the participant is in the room and its audio flows: ~3-4 s, 7-8 s on a loaded
+2-core machine); from async tests wrap those two in ``asyncio.to_thread``. One ``Lab`` per
+pytest session is the intended use (see ``tests/e2e/conftest.py``): give each test its own room
+via :meth:`Lab.new_room`.
 
 A crashed run leaves a namespace ``mb-<pid>-<n>``; the next ``Lab.start`` deletes every such
 namespace whose pid is gone, killing what still runs inside, and its workdir.
