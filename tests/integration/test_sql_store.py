@@ -16,6 +16,7 @@ from test_store_contract import T0, WS, insert, make_bot, scheduled
 
 from meetbot.lifecycle import BotState, Status
 from meetbot.models import OutboxEvent
+from meetbot.ports import BotQuery, Store
 from meetbot.store import SqlStore, open_store
 from meetbot.store.migrations import (
     MIGRATIONS,
@@ -25,6 +26,7 @@ from meetbot.store.migrations import (
     create_index,
 )
 from meetbot.store.sql import async_url, create_engine
+from meetbot.testing.memory_store import MemoryStore
 
 # --- URLs -----------------------------------------------------------------------------------
 
@@ -308,5 +310,29 @@ async def test_bot_rows_survive_reopening(sql_url: str) -> None:
     try:
         async with store.transaction(write=False) as tx:
             assert await tx.bots.get(bot.id) == bot
+    finally:
+        await store.close()
+
+
+# --- nesting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_nested_write_transactions_fail_fast(kind: str, tmp_path: Path) -> None:
+    """One writer at a time: a write transaction inside another of the same task would wait for
+    itself forever, so it raises. (PostgreSQL allows it: two connections.)"""
+    store: Store = (
+        MemoryStore() if kind == "memory" else await open_store(f"sqlite:///{tmp_path}/m.db")
+    )
+    try:
+        async with store.transaction() as outer:
+            await outer.bots.insert(make_bot())
+            with pytest.raises(RuntimeError, match="nested write transaction"):
+                async with store.transaction():
+                    pass
+            async with store.transaction(write=False) as reader:  # reading is fine
+                assert await reader.bots.list(WS, BotQuery()) == []
+        async with store.transaction() as tx:  # and the lock was released
+            assert len(await tx.bots.list(WS, BotQuery())) == 1
     finally:
         await store.close()

@@ -8,7 +8,8 @@ SQLAlchemy emits the BEGIN: ``BEGIN IMMEDIATE`` for write transactions, so a rea
 transaction takes the write lock up front and waits its turn (``busy_timeout``) instead of
 failing with "database is locked" when it upgrades; plain ``BEGIN`` for ``write=False``.
 Write transactions of one process also queue on an :class:`asyncio.Lock`, which is fairer and
-cheaper than SQLite's sleeping busy handler; the file lock still serialises processes.
+cheaper than SQLite's sleeping busy handler; the file lock still serialises processes. A write
+transaction opened inside another in the same task raises instead of waiting for itself.
 
 PostgreSQL: a pool of ``pool_size`` (+ ``max_overflow``) connections, READ COMMITTED,
 ``write=False`` transactions are READ ONLY, row locks via ``SELECT ... FOR UPDATE`` (and
@@ -129,6 +130,7 @@ class SqlStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self._sqlite else None
+        self._writer: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -142,7 +144,12 @@ class SqlStore:
     async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
         async with AsyncExitStack() as stack:
             if write and self._write_lock is not None:
+                me = asyncio.current_task()
+                if me is not None and self._writer is me:
+                    raise RuntimeError("a nested write transaction on SQLite waits for itself")
                 await stack.enter_async_context(self._write_lock)
+                self._writer = me
+                stack.callback(self._release_writer)
             conn = await stack.enter_async_context(self._engine.connect())
             if self._sqlite:
                 await conn.execution_options(**{_WRITE_OPTION: write})
@@ -150,6 +157,9 @@ class SqlStore:
                 await conn.execution_options(postgresql_readonly=True)
             await stack.enter_async_context(conn.begin())
             yield SqlTx(conn, write)
+
+    def _release_writer(self) -> None:
+        self._writer = None
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -5,6 +5,7 @@ Same deduplication rule, cursors, filters, orderings and errors (the contract su
 transaction works on a copy of the state that replaces the committed state only when the block
 exits normally, and one :class:`asyncio.Lock` serialises write transactions (as ``BEGIN
 IMMEDIATE`` does on SQLite). A read transaction sees the state committed when it began.
+A write transaction opened inside another in the same task raises instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meetbot.errors import Conflict, DuplicateBot, IdempotencyKeyReused, NotFound
 from meetbot.lifecycle import TERMINAL, Status
@@ -335,6 +336,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._state = _State()
         self._write_lock = asyncio.Lock()
+        self._writer: asyncio.Task[Any] | None = None
 
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[MemoryTx]:
         return self._transaction(write)
@@ -344,10 +346,17 @@ class MemoryStore:
         if not write:
             yield MemoryTx(self._state, writable=False)
             return
+        me = asyncio.current_task()
+        if me is not None and self._writer is me:
+            raise RuntimeError("a nested write transaction waits for itself (as on SQLite)")
         async with self._write_lock:
-            working = self._state.copy()
-            yield MemoryTx(working, writable=True)
-            self._state = working  # only reached when the block did not raise
+            self._writer = me
+            try:
+                working = self._state.copy()
+                yield MemoryTx(working, writable=True)
+                self._state = working  # only reached when the block did not raise
+            finally:
+                self._writer = None
 
     async def close(self) -> None:
         return None
