@@ -27,7 +27,8 @@ def build_transcriber(
     """A transcriber for ``spec``, or ``None`` for ``"none"``.
 
     Whisper: the base weights are joined into ``models_dir`` if that was not done yet (about a
-    second, once). ``live=True`` decodes greedily (beam 1), which keeps up with re-decoding.
+    second, once). ``live=True`` decodes greedily (beam 1) and keeps the first confidently
+    detected language, which keeps up with re-decoding.
     Vendors: ``api_key`` is required; ``base_url`` overrides the vendor's (tests, proxies).
     """
     if spec.engine is Engine.NONE:
@@ -38,7 +39,10 @@ def build_transcriber(
         else:
             directory = weights.tiny_en_dir()
         options = WhisperOptions(
-            language=spec.language, cpu_threads=cpu_threads, beam_size=1 if live else 5
+            language=spec.language,
+            cpu_threads=cpu_threads,
+            beam_size=1 if live else 5,
+            sticky_language=live,
         )
         return WhisperTranscriber(directory, options)
     if not api_key:

