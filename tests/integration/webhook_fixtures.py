@@ -71,7 +71,9 @@ async def add_bot(store: Any, at: datetime, webhook_url: str | None = None) -> B
         return stored
 
 
-async def emit_status(store: Any, bot: Bot, n: int, at: datetime) -> list[str]:
+async def emit_status(
+    store: Any, bot: Bot, n: int, at: datetime, *, window: float = 24 * 3600.0
+) -> list[str]:
     """Emit ``n`` status updates for ``bot`` (one transaction each); return the event ids."""
     ids = []
     for i in range(n):
@@ -82,6 +84,6 @@ async def emit_status(store: Any, bot: Bot, n: int, at: datetime) -> list[str]:
             at + timedelta(milliseconds=i),
         )
         async with store.transaction() as tx:
-            await outbox.emit(tx, event, bot=bot, now=at)
+            await outbox.emit(tx, event, bot=bot, now=at, retry_window=window)
         ids.append(event.id)
     return ids

@@ -1,0 +1,295 @@
+"""The delivery worker: claim due deliveries, send them signed, record what happened.
+
+Three kinds of named task under one stop event:
+
+- ``webhooks-claimer`` leases due deliveries (only the oldest open one of each ordering key is
+  ever due, so per (target, bot) events go out in order) while fewer than ``concurrency`` are in
+  flight, and starts a ``webhooks-send-<id>`` task for each. It wakes on :meth:`notify` (called
+  after a transaction that emitted events commits), when a result is recorded, and every
+  ``poll_interval`` (other replicas' events, retries coming due, expired leases).
+- ``webhooks-recorder`` writes results in batches, one transaction each; a delivery's slot is
+  free again once its result is stored.
+
+Nothing is held only in memory: a delivery is ``delivering`` under a lease while it is sent,
+and a worker killed at any point leaves leases that expire and are claimed again (the receiver
+may then see an event twice, always with the same ``webhook-id``). :meth:`stop` drains: no new
+claims, in-flight sends get ``drain_timeout`` to finish, the rest are given back unattempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from meetbot.ports import Clock, SendResult, WebhookSender
+from meetbot.webhooks.backoff import RetryPolicy, next_retry_at
+from meetbot.webhooks.models import Attempt, AttemptRecord, ClaimedDelivery, DeliveryStatus
+from meetbot.webhooks.ports import WebhookStore
+from meetbot.webhooks.signing import sign_all
+
+if TYPE_CHECKING:
+    from meetbot.config import Settings
+
+log = logging.getLogger("meetbot.webhooks")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    timeout: float = 15.0
+    """Seconds per attempt, all included."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    concurrency: int = 32
+    """Deliveries in flight at once (each of a different ordering key)."""
+    poll_interval: float = 0.5
+    sweep_interval: float = 5.0
+    lease_margin: float = 15.0
+    """A lease lasts ``timeout + lease_margin``: past it, the delivery is claimed again."""
+    drain_timeout: float = 10.0
+    record_batch: int = 256
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryOptions:
+        values: dict[str, Any] = {
+            "timeout": settings.webhook_timeout,
+            "retry": RetryPolicy(window=settings.webhook_retry_window),
+        }
+        return cls(**(values | overrides))
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    lost: int = 0
+    """Results not recorded because the lease had passed to another worker."""
+
+
+def request_headers(claimed: ClaimedDelivery, at: datetime) -> dict[str, str]:
+    d = claimed.delivery
+    signed = sign_all(claimed.secrets, d.event_id, at, d.body.encode())
+    return {"content-type": "application/json", **signed}
+
+
+def outcome(
+    claimed: ClaimedDelivery,
+    result: SendResult,
+    at: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> AttemptRecord:
+    """What an attempt's result makes of the delivery (pure, given ``rng``)."""
+    d = claimed.delivery
+    attempt = Attempt(d.id, at, result.status_code, result.latency_ms, result.error, claimed.url)
+    if result.ok:
+        return AttemptRecord(d.id, claimed.token, attempt, DeliveryStatus.DELIVERED, None)
+    retry_at = next_retry_at(d.attempts + 1, at, d.expires_at, policy, rng)
+    status = DeliveryStatus.FAILED if retry_at is None else DeliveryStatus.PENDING
+    return AttemptRecord(d.id, claimed.token, attempt, status, retry_at)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: WebhookStore,
+        sender: WebhookSender,
+        clock: Clock,
+        settings: Settings,
+        *,
+        options: DeliveryOptions | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._clock = clock
+        self.options = options or DeliveryOptions.from_settings(settings)
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._results: asyncio.Queue[AttemptRecord | None] = asyncio.Queue()
+        self._inflight: dict[str, ClaimedDelivery] = {}
+        self._sends: set[asyncio.Task[None]] = set()
+        self._abandoned: list[ClaimedDelivery] = []
+        self._task: asyncio.Task[None] | None = None
+        self.stats = WorkerStats()
+
+    # --- control ---------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Events were committed: look for due deliveries now."""
+        self._wake.set()
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="webhooks")
+        return self._task
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop and wait for the drain."""
+        self.stop()
+        if self._task is not None:
+            await self._task
+
+    async def run(self) -> None:
+        """Deliver until :meth:`stop`, then drain."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._claim_loop(), name="webhooks-claimer")
+            group.create_task(self._record_loop(), name="webhooks-recorder")
+
+    async def deliver_due(self) -> int:
+        """One pass without the loop (tests, CLI): claim, send, record; return how many."""
+        claimed = await self._claim(self.options.concurrency)
+        records = await asyncio.gather(*(self._attempt(c) for c in claimed))
+        await self._record(list(records))
+        return len(records)
+
+    # --- the loops -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = 0.0
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                if loop.time() >= next_sweep:
+                    await self._guarded(self._sweep())
+                    next_sweep = loop.time() + self.options.sweep_interval
+                free = self.options.concurrency - len(self._inflight)
+                claimed = await self._guarded(self._claim(free)) if free > 0 else None
+                for c in claimed or ():
+                    self._start_send(c)
+                if claimed is not None and len(claimed) == free:
+                    continue  # there may be more due right now
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.options.poll_interval):
+                        await self._wake.wait()
+        finally:
+            await self._drain()
+            self._results.put_nowait(None)
+
+    async def _record_loop(self) -> None:
+        while True:
+            first = await self._results.get()
+            batch = [] if first is None else [first]
+            done = first is None
+            while not self._results.empty() and len(batch) < self.options.record_batch:
+                item = self._results.get_nowait()
+                if item is None:
+                    done = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._record(batch)
+            if done:
+                return
+
+    def _start_send(self, claimed: ClaimedDelivery) -> None:
+        self._inflight[claimed.delivery.id] = claimed
+        name = f"webhooks-send-{claimed.delivery.id}"
+        task = asyncio.create_task(self._send(claimed), name=name)
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send(self, claimed: ClaimedDelivery) -> None:
+        try:
+            record = await self._attempt(claimed)
+        except asyncio.CancelledError:
+            self._abandoned.append(claimed)
+            raise
+        self._results.put_nowait(record)
+
+    async def _drain(self) -> None:
+        """Let in-flight sends finish for a while; give the others back unattempted."""
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=self.options.drain_timeout)
+        unfinished = set(self._sends)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        abandoned, self._abandoned = self._abandoned, []
+        for c in abandoned:
+            self._inflight.pop(c.delivery.id, None)
+        if abandoned:
+            await self._guarded(self._release(abandoned))
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[ClaimedDelivery]:
+        now = self._clock.now()
+        lease = now + timedelta(seconds=self.options.timeout + self.options.lease_margin)
+        async with self._store.transaction() as tx:
+            claimed = await tx.webhooks.claim(now, lease, limit, uuid.uuid4().hex)
+        self.stats.claimed += len(claimed)
+        return claimed
+
+    async def _attempt(self, claimed: ClaimedDelivery) -> AttemptRecord:
+        at = self._clock.now()
+        try:
+            if not claimed.secrets:
+                result = SendResult(None, 0.0, "no signing secret for this target")
+            else:
+                headers = request_headers(claimed, at)
+                body = claimed.delivery.body.encode()
+                result = await self._sender.send(claimed.url, body, headers, self.options.timeout)
+        except Exception as exc:  # a bug in a sender must not stall the queue
+            log.exception("webhook sender failed on delivery %s", claimed.delivery.id)
+            result = SendResult(None, 0.0, f"internal error: {type(exc).__name__}")
+        return outcome(claimed, result, at, self.options.retry, self._rng)
+
+    async def _record(self, records: list[AttemptRecord]) -> None:
+        for attempt in range(5):
+            try:
+                async with self._store.transaction() as tx:
+                    applied = await tx.webhooks.record(records, self._clock.now())
+                break
+            except Exception:
+                log.exception(
+                    "recording %d webhook attempts failed (try %d)", len(records), attempt
+                )
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        else:
+            applied = 0  # the leases will expire and the deliveries be sent again
+        self.stats.lost += len(records) - applied
+        for r in records:
+            self._inflight.pop(r.delivery_id, None)
+            if r.status is DeliveryStatus.DELIVERED:
+                self.stats.delivered += 1
+            elif r.status is DeliveryStatus.FAILED:
+                self.stats.failed += 1
+                log.warning("webhook delivery %s failed for good", r.delivery_id)
+            else:
+                self.stats.retried += 1
+        self._wake.set()
+
+    async def _release(self, abandoned: list[ClaimedDelivery]) -> None:
+        now = self._clock.now()
+        async with self._store.transaction() as tx:
+            for token in {c.token for c in abandoned}:
+                ids = [c.delivery.id for c in abandoned if c.token == token]
+                await tx.webhooks.release(token, ids, now)
+
+    async def _sweep(self) -> int:
+        async with self._store.transaction() as tx:
+            return await tx.webhooks.promote_waiting(self._clock.now())
+
+    async def _guarded(self, step: Awaitable[T]) -> T | None:
+        """Run a database step; log and swallow its failure (the loop tries again later)."""
+        try:
+            return await step
+        except Exception:
+            log.exception("webhook delivery step failed")
+            await asyncio.sleep(self.options.poll_interval)
+            return None
