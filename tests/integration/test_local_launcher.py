@@ -1,0 +1,183 @@
+"""LocalLauncher with real processes: a shell script that speaks the runner's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from meetbot.launchers import EXIT_UNKNOWN, LocalLauncher
+from meetbot.launchers.pidfiles import runner_alive
+from meetbot.ports import Assignment
+
+FAKE_RUNNER = """#!/bin/sh
+# READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit
+echo "$@" > "$FAKE_DIR/$$.args"
+echo READY
+IFS= read -r line || exit 0
+printf '%s\\n' "$line" > "$FAKE_DIR/$$.json"
+while [ ! -f "$FAKE_DIR/$$.exit" ]; do sleep 0.05; done
+exit "$(cat "$FAKE_DIR/$$.exit")"
+"""
+
+
+def assignment(bot_id: str) -> Assignment:
+    return Assignment(
+        bot_id=bot_id,
+        meeting_url="http://127.0.0.1:1/videoroomtest.html?room=1",
+        platform="janus",
+        bot_name="bot",
+        stop_options={},
+        join_at=None,
+        token="t",
+        control_url="http://127.0.0.1:2",
+    )
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - polling other processes' effects
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def fake_runner(tmp_path: Path) -> Path:
+    script = tmp_path / "fake-runner"
+    script.write_text(FAKE_RUNNER)
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture
+async def exits() -> list[tuple[str, int]]:
+    return []
+
+
+@pytest.fixture
+async def launcher(
+    tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
+) -> AsyncIterator[LocalLauncher]:
+    launcher = make(tmp_path, fake_runner, exits)
+    await launcher.start()
+    yield launcher
+    await launcher.close()
+    for pid_file in (tmp_path / "data" / "runners").glob("*.json"):  # busy leftovers
+        finish(tmp_path, int(pid_file.stem), 0)
+
+
+def make(tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]) -> LocalLauncher:
+    return LocalLauncher(
+        data_dir=tmp_path / "data",
+        pool_size=2,
+        max_concurrent=3,
+        on_exit=lambda bot, rc: exits.append((bot, rc)),
+        python=str(fake_runner),
+        env={"FAKE_DIR": str(tmp_path)},
+        stop_timeout=2.0,
+    )
+
+
+def finish(tmp_path: Path, pid: int, code: int) -> None:
+    (tmp_path / f"{pid}.exit").write_text(str(code))
+
+
+def pid_of(launcher: LocalLauncher, slot_id: str) -> int:
+    return launcher.pids()[slot_id]
+
+
+async def test_pool_fills_claims_refill_under_the_cap(
+    launcher: LocalLauncher, tmp_path: Path, exits: list[tuple[str, int]]
+) -> None:
+    await until(lambda: launcher.state().idle == 2)
+    slot = launcher.claim_warm()
+    assert slot is not None
+    assert slot.warm
+    await until(lambda: launcher.state().idle == 2)  # refilled: 2 idle + 1 claimed = cap 3
+    assert launcher.state().total == 3
+
+    pid = pid_of(launcher, slot.id)
+    await launcher.assign(slot, assignment("bot-1"))
+    await until(lambda: (tmp_path / f"{pid}.json").exists())
+    line = (tmp_path / f"{pid}.json").read_text()
+    assert json.loads(line)["bot_id"] == "bot-1"
+    assert (tmp_path / f"{pid}.args").read_text().split() == ["-m", "meetbot.runner"]
+    record = json.loads((tmp_path / "data" / "runners" / f"{pid}.json").read_text())
+    assert record["bot_id"] == "bot-1"
+
+    second = launcher.claim_warm()
+    assert second is not None
+    await asyncio.sleep(0.3)
+    assert launcher.state().to_start == 0  # at the cap: no refill
+    assert launcher.reserve() is None
+    launcher.release(second)
+    assert launcher.state().idle == 2
+
+    finish(tmp_path, pid, 3)
+    await until(lambda: exits == [("bot-1", 3)])
+    assert not (tmp_path / "data" / "runners" / f"{pid}.json").exists()
+    await until(lambda: launcher.state().idle == 2)
+
+
+async def test_a_reservation_starts_a_cold_runner_at_assign(
+    tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
+) -> None:
+    launcher = LocalLauncher(
+        data_dir=tmp_path / "data",
+        pool_size=0,
+        max_concurrent=1,
+        on_exit=lambda bot, rc: exits.append((bot, rc)),
+        python=str(fake_runner),
+        env={"FAKE_DIR": str(tmp_path)},
+    )
+    await launcher.start()
+    try:
+        assert launcher.claim_warm() is None
+        slot = launcher.reserve()
+        assert slot is not None
+        assert not slot.warm
+        assert launcher.reserve() is None  # capacity held
+        await launcher.assign(slot, assignment("cold-1"))
+        (pid,) = launcher.pids().values()
+        await until(lambda: (tmp_path / f"{pid}.json").exists())
+        assert (tmp_path / f"{pid}.args").read_text().split() == ["-m", "meetbot.runner", "--cold"]
+        finish(tmp_path, pid, 0)
+        await until(lambda: exits == [("cold-1", 0)])
+        assert launcher.reserve() is not None
+    finally:
+        await launcher.close()
+
+
+async def test_close_stops_idle_runners_and_the_next_launcher_adopts_busy_ones(
+    launcher: LocalLauncher, tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
+) -> None:
+    await until(lambda: launcher.state().idle == 2)
+    idle_pids = list(launcher.pids().values())
+    slot = launcher.claim_warm()
+    assert slot is not None
+    busy_pid = pid_of(launcher, slot.id)
+    await launcher.assign(slot, assignment("bot-9"))
+    await launcher.close()
+
+    assert runner_alive(busy_pid)
+    assert not any(runner_alive(p) for p in idle_pids if p != busy_pid)
+
+    successor = make(tmp_path, fake_runner, exits)
+    assert successor.adopt() == 1
+    await successor.start()
+    try:
+        await until(lambda: successor.state().idle == 2)
+        assert successor.state().orphans == 1
+        assert successor.state().total == 3
+        finish(tmp_path, busy_pid, 0)
+        await until(lambda: ("bot-9", EXIT_UNKNOWN) in exits, timeout=15)
+        assert successor.state().orphans == 0
+    finally:
+        await successor.close()
+        for pid in idle_pids:
+            if runner_alive(pid):
+                os.kill(pid, signal.SIGKILL)
