@@ -117,7 +117,8 @@ class ChromiumBrowser:
     async def stop_capture(self) -> None:
         """Flush the last partial chunk and stop the mixer (best effort)."""
         with contextlib.suppress(PlaywrightError, TimeoutError):
-            await asyncio.wait_for(self.page.evaluate("window.__meetbotCapture.stop()"), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.page.evaluate("window.__meetbotCapture.stop()")
 
     async def capture_stats(self) -> dict[str, Any]:
         try:
@@ -139,9 +140,11 @@ class ChromiumBrowser:
         self._closed = True
         self.on_audio = None
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._context.close(), CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._context.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._playwright.stop(), CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._playwright.stop()
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def _on_audio_binding(self, source: object, data: object) -> None:

@@ -177,6 +177,7 @@ class AudioRecorder:
         self._cut()
         self._queue.put_nowait(None)
         try:
-            await asyncio.wait_for(self._done.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
         except TimeoutError:
             log.error("audio writer did not finish in %.0f s", timeout)

@@ -113,7 +113,8 @@ class Reporter:
             if not self._pending:
                 wait = max(0.0, self._heartbeat - (time.monotonic() - last_sent))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
             self._wake.clear()
             batch = [self._pending[i] for i in range(min(MAX_BATCH, len(self._pending)))]
             last_sent = time.monotonic()

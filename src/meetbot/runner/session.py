@@ -152,7 +152,8 @@ class Session:
         if self.interruption is None and seconds > 0:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._wake.wait()
         return self.interruption
 
     async def _until(self, at: datetime) -> Interruption | None:
@@ -278,9 +279,8 @@ class Session:
             if browser.crashed:
                 return Outcome(Failed(at=self.clock.now(), sub_code="browser_crashed"))
             try:
-                snapshot = await asyncio.wait_for(
-                    self.platform.poll(browser.page), self.config.poll_timeout
-                )
+                async with asyncio.timeout(self.config.poll_timeout):
+                    snapshot = await self.platform.poll(browser.page)
             except Exception as exc:
                 failures += 1
                 log.warning("poll failed (%d): %r", failures, exc)
@@ -330,7 +330,8 @@ class Session:
 
     async def _leave_page(self, browser: Browser) -> None:
         try:
-            await asyncio.wait_for(self.platform.leave(browser.page), self.config.leave_timeout)
+            async with asyncio.timeout(self.config.leave_timeout):
+                await self.platform.leave(browser.page)
         except Exception as exc:
             log.warning("leaving the page failed: %r", exc)
 
@@ -357,7 +358,8 @@ class Session:
         ]
         for kind, key, grab, content_type in grabs:
             try:
-                data = await asyncio.wait_for(grab(), 15.0)
+                async with asyncio.timeout(15.0):
+                    data = await grab()
                 body = data.encode() if isinstance(data, str) else bytes(data)
                 await self.storage.put(key, body, content_type)
             except Exception as exc:
