@@ -8,15 +8,19 @@ The browser-side boundary (a meeting platform's page) is ``runner/platforms/base
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from meetbot.lifecycle import Status
 from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent, Segment, StatusChange
 from meetbot.reports import BaseReport
+
+if TYPE_CHECKING:
+    from meetbot.webhooks.ports import WebhookRepo
 
 
 class Clock(Protocol):
@@ -63,12 +67,14 @@ class BotRepo(Protocol):
 
     async def find_active_duplicate(self, workspace_id: str, key: str) -> Bot | None: ...
 
-    async def due_for_dispatch(self, cutoff: datetime, limit: int) -> list[Bot]:
+    async def due_for_dispatch(self, cutoff: datetime, limit: int) -> builtins.list[Bot]:
         """Scheduled bots with ``join_at <= cutoff``, oldest ``join_at`` first, locked for update
         (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
         ...
 
-    async def in_statuses(self, statuses: Collection[Status], limit: int = 1000) -> list[Bot]: ...
+    async def in_statuses(
+        self, statuses: Collection[Status], limit: int = 1000
+    ) -> builtins.list[Bot]: ...
 
     async def touch(self, bot_id: str, at: datetime) -> None:
         """Record a runner heartbeat."""
@@ -134,6 +140,9 @@ class Tx(Protocol):
 
     @property
     def observations(self) -> ObservationRepo: ...
+
+    @property
+    def webhooks(self) -> WebhookRepo: ...
 
 
 class Store(Protocol):

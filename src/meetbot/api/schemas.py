@@ -70,7 +70,11 @@ class CreateBotIn(BaseModel):
     webhook_url: StrictStr | None = Field(None, max_length=2048)
     recording: RecordingIn | None = None
     time_limit: StrictInt | None = Field(
-        None, ge=1, le=720, deprecated=True, description="use stop_options.time_limit"
+        None,
+        ge=1,
+        le=720,
+        description="Deprecated: use stop_options.time_limit",
+        json_schema_extra={"deprecated": True},
     )
 
     @field_validator("bot_name")

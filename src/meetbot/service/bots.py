@@ -86,6 +86,8 @@ async def create_bot(
             await emit(tx, outbox.status_update_event(bot, None, bot.state, now))
             created = Created(201, bot_view(bot, include_secret=True))
             if idempotency_key:
+                # An expired record for this key may remain until the janitor runs.
+                await tx.idempotency.purge(now - _ttl(svc))
                 body = json.dumps(created.body).encode()
                 await tx.idempotency.put(
                     IdempotencyRecord(workspace_id, idempotency_key, digest, 201, body, now)

@@ -74,8 +74,9 @@ class Services:
             hook(bot_id)
 
 
-async def emit(tx: Tx, event: OutboxEvent) -> None:
-    await outbox.emit(tx, event)
+async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> None:
+    """Append an event and its webhook deliveries (call it after the change's row locks)."""
+    await outbox.emit(tx, event, bot=bot)
 
 
 async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
@@ -88,7 +89,7 @@ async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
         return bot
     updated = bot.with_state(step.new, at)
     await tx.bots.update(updated)
-    await emit(tx, outbox.status_update_event(updated, step.old, step.new, at))
+    await emit(tx, outbox.status_update_event(updated, step.old, step.new, at), updated)
     return updated
 
 

@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meetbot.store import tables
+from meetbot.store.webhook_tables import create_webhook_tables
 
 # pg_advisory_xact_lock key for migrations: int.from_bytes(b"mbschema", "big") >> 1.
 MIGRATION_LOCK = 0x6D62736368656D61 >> 1
@@ -98,6 +99,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "workspaces, api keys, bots, status changes, events, idempotency keys, observations",
         _v1_initial,
     ),
+    Migration(2, "webhook endpoints, deliveries and attempts", create_webhook_tables),
 )
 
 

@@ -37,6 +37,7 @@ from meetbot.store.idempotency import SqlIdempotencyRepo
 from meetbot.store.keys import SqlKeyRepo
 from meetbot.store.migrations import MIGRATIONS, Migration, migrate
 from meetbot.store.observations import SqlObservationRepo
+from meetbot.store.webhooks import SqlWebhookRepo
 
 if TYPE_CHECKING:
     from meetbot.ports import Store, Tx
@@ -121,6 +122,10 @@ class SqlTx:
     @property
     def observations(self) -> SqlObservationRepo:
         return SqlObservationRepo(self.conn, self.writable)
+
+    @property
+    def webhooks(self) -> SqlWebhookRepo:
+        return SqlWebhookRepo(self.conn, self.writable)
 
 
 class SqlStore:

@@ -24,6 +24,7 @@ from meetbot.lifecycle import TERMINAL, Status
 from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
 from meetbot.ports import BotQuery
 from meetbot.reports import BaseReport
+from meetbot.testing.memory_webhooks import MemoryWebhookData, MemoryWebhookRepo
 from meetbot.timefmt import utc
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class _State:
     keys: dict[str, ApiKey] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     observations: list[tuple[str, BaseReport]] = field(default_factory=list)
+    webhooks: MemoryWebhookData = field(default_factory=MemoryWebhookData)
 
     def copy(self) -> _State:
         return _State(
@@ -57,6 +59,7 @@ class _State:
             keys=dict(self.keys),
             idempotency=dict(self.idempotency),
             observations=list(self.observations),
+            webhooks=self.webhooks.copy(),
         )
 
 
@@ -328,6 +331,10 @@ class MemoryTx:
     @property
     def observations(self) -> MemoryObservationRepo:
         return MemoryObservationRepo(self.state, self.writable)
+
+    @property
+    def webhooks(self) -> MemoryWebhookRepo:
+        return MemoryWebhookRepo(self.state.webhooks, self.writable)
 
 
 class MemoryStore:

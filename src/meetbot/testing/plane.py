@@ -18,6 +18,8 @@ from meetbot.testing.fakes import FakeLauncher, FixedClock
 
 @dataclass
 class TestPlane:
+    __test__ = False  # not a pytest test class
+
     app: FastAPI
     services: Services
     launcher: FakeLauncher
@@ -46,7 +48,7 @@ async def build_test_plane(
 ) -> TestPlane:
     clock = clock or FixedClock()
     launcher = launcher or FakeLauncher()
-    config = Settings(_env_file=None, launcher="fake", **settings)  # type: ignore[call-arg]
+    config = Settings(launcher="fake", **settings)
     services = Services(settings=config, store=store, launcher=launcher, clock=clock)
     key, workspace_id = await create_key(store, clock, name="test")
     return TestPlane(create_app(services), services, launcher, clock, key, workspace_id)
