@@ -244,3 +244,10 @@ def test_finalize_commits_everything_after_the_committed_point() -> None:
 def test_policy_rejects_nonsense(interval: float, lag: float, window: float) -> None:
     with pytest.raises(ValueError, match="need interval"):
         LivePolicy(interval=interval, commit_lag=lag, max_window=window)
+
+
+def test_drop_before_never_keeps_anything_starting_before_the_cut() -> None:
+    s = Segment(0.9, 2.0, "we go", (Word(0.9, 1.3, "we"), Word(1.4, 2.0, "go")))
+    (kept,) = drop_before([s], 1.0)
+    assert kept.start == 1.0
+    assert kept.words[0] == Word(1.0, 1.3, "we")

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meetbot.models import Segment
+from meetbot.models import Segment, Word
 from meetbot.transcription.segments import segment_from_words
 from meetbot.transcription.wer import normalize_words
 
@@ -61,13 +61,19 @@ class Decision:
 
 def drop_before(segments: Sequence[Segment], t: float, *, epsilon: float = 0.05) -> list[Segment]:
     """Remove what lies before ``t``: words whose midpoint is earlier, and segments without
-    words that end by ``t + epsilon``. Decodes overlap the committed tail; this drops it."""
+    words that end by ``t + epsilon``; nothing kept starts before ``t``. Decodes overlap the
+    committed tail; this drops it."""
     out: list[Segment] = []
     for seg in segments:
         if seg.words:
-            words = tuple(w for w in seg.words if (w.start + w.end) / 2 >= t)
+            # A kept word may start a little before t (the window starts before the cut).
+            words = tuple(
+                Word(max(w.start, t), w.end, w.text)
+                for w in seg.words
+                if (w.start + w.end) / 2 >= t
+            )
             if len(words) == len(seg.words):
-                out.append(seg)
+                out.append(dataclasses.replace(seg, start=max(seg.start, t), words=words))
             elif words:
                 out.append(segment_from_words(words, seg.speaker))
         elif seg.end > t + epsilon:

@@ -107,6 +107,7 @@ class WhisperTranscriber:
         }
         if self._batched is not None:
             kwargs["batch_size"] = opts.batch_size
+            kwargs["without_timestamps"] = False  # else one segment per VAD chunk (up to 30 s)
             del kwargs["condition_on_previous_text"]
         segments, info = engine.transcribe(piece, **kwargs)
         decoded = list(segments)  # a lazy generator: decode while holding the lock
