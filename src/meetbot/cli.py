@@ -15,9 +15,7 @@ app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_h
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")
-]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")]
 
 
 def settings_from(**flags: Any) -> Settings:
@@ -98,3 +96,7 @@ def runner() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from meetbot.api import webhooks as webhooks_api
 from meetbot.api.app import create_app
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
@@ -15,7 +16,11 @@ from meetbot.scheduler import Scheduler
 from meetbot.secrets_file import load_or_create_secret
 from meetbot.service import Services
 from meetbot.service.keys import ensure_first_key
+from meetbot.storage import open_storage, storage_descriptor
 from meetbot.store import open_store
+from meetbot.webhooks.delivery import DeliveryWorker
+from meetbot.webhooks.sender import HttpSender
+from meetbot.webhooks.targets import TargetPolicy
 
 log = logging.getLogger("meetbot.server")
 
@@ -59,18 +64,37 @@ async def build(settings: Settings) -> ControlPlane:
     clock = SystemClock()
     holder: list[Services] = []
     launcher = _launcher(settings, holder)
-    services = Services(settings=settings, store=store, launcher=launcher, clock=clock)
+    storage = open_storage(settings, secret)
+    services = Services(
+        settings=settings,
+        store=store,
+        launcher=launcher,
+        clock=clock,
+        storage_descriptor=storage_descriptor(settings),
+    )
     holder.append(services)
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
-    del secret
+    sender = HttpSender(TargetPolicy.from_settings(settings))
+    delivery = DeliveryWorker(store, sender, clock, settings)
+    services.on_events.append(delivery.notify)
+
+    async def start_delivery() -> None:
+        delivery.start()
+
+    async def close_delivery() -> None:
+        await delivery.close()
+        await sender.aclose()
 
     async def close_store() -> None:
         await store.close()
 
     app = create_app(
         services,
-        startup=[launcher.start, scheduler.start],
-        shutdown=[scheduler.stop, launcher.close, close_store],
+        routers=[webhooks_api.router, webhooks_api.events_router],
+        startup=[launcher.start, scheduler.start, start_delivery],
+        shutdown=[scheduler.stop, close_delivery, launcher.close, close_store],
     )
+    app.state.storage = storage
+    app.state.media_secret = secret
     return ControlPlane(app=app, services=services, first_key=first_key)
