@@ -12,21 +12,17 @@ import email.parser
 import email.policy
 import io
 import itertools
-import json
 import socket
-import threading
 import wave
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
 
+from meetbot.testing.fakes_transcription import Handler, Received, Reply, VendorServer
 from meetbot.transcription.audio import SAMPLE_RATE, to_wav_bytes
 from meetbot.transcription.factory import build_transcriber
 from meetbot.transcription.models import validate_model
@@ -43,77 +39,17 @@ KEY = "sk-test-good-key"
 FAST = RetryPolicy(attempts=3, backoff=0.01)
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Received], Reply]
-
-
-@dataclass
-class Server:
-    url: str
-    handle: Handler
-    received: list[Received] = field(default_factory=list)
-    script: list[Reply] = field(default_factory=list)
-    """Replies to send first, in order (failures to inject), before ``handle`` answers."""
-
-
 @pytest.fixture
-def serve() -> Iterator[Callable[[Handler], Server]]:
-    servers: list[ThreadingHTTPServer] = []
+def serve() -> Iterator[Callable[[Handler], VendorServer]]:
+    servers: list[VendorServer] = []
 
-    def start(handle: Handler) -> Server:
-        state = Server("", handle)
-
-        class Handle(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length", "0"))
-                request = Received(
-                    "POST",
-                    parts.path,
-                    parse_qs(parts.query),
-                    {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length),
-                )
-                state.received.append(request)
-                reply = state.script.pop(0) if state.script else state.handle(request)
-                raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
-                data = raw if isinstance(raw, bytes) else raw.encode()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-        servers.append(httpd)
-        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
-        state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        return state
+    def start(handle: Handler) -> VendorServer:
+        servers.append(VendorServer(handle))
+        return servers[-1]
 
     yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+    for server in servers:
+        server.close()
 
 
 def tone(seconds: float) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -169,7 +105,7 @@ def deepgram(utterances: bool = True) -> Handler:
     return handle
 
 
-def test_deepgram_request_and_utterances(serve: Callable[[Handler], Server]) -> None:
+def test_deepgram_request_and_utterances(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(deepgram())
     dg = DeepgramTranscriber(KEY, "nova-3", base_url=server.url, retry=FAST)
     segments = dg.transcribe(tone(2.5), offset=10.0)
@@ -191,7 +127,7 @@ def test_deepgram_request_and_utterances(serve: Callable[[Handler], Server]) -> 
     assert segments[1].words[0].start == pytest.approx(11.6)
 
 
-def test_deepgram_words_without_utterances(serve: Callable[[Handler], Server]) -> None:
+def test_deepgram_words_without_utterances(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(deepgram(utterances=False))
     dg = DeepgramTranscriber(KEY, base_url=server.url, retry=FAST, language="en")
     segments = dg.transcribe_bytes(b"OggS" + bytes(100), "audio/ogg")
@@ -205,7 +141,7 @@ def test_deepgram_words_without_utterances(serve: Callable[[Handler], Server]) -
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_deepgram_rejected_key_is_an_auth_error(
-    serve: Callable[[Handler], Server], status: int
+    serve: Callable[[Handler], VendorServer], status: int
 ) -> None:
     server = serve(deepgram())
     if status == 403:
@@ -220,7 +156,7 @@ def test_deepgram_rejected_key_is_an_auth_error(
     assert len(server.received) == 1  # never retried
 
 
-def test_server_errors_are_retried(serve: Callable[[Handler], Server]) -> None:
+def test_server_errors_are_retried(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(deepgram())
     server.script += [
         Reply(503, {"err_msg": "busy"}),
@@ -232,7 +168,7 @@ def test_server_errors_are_retried(serve: Callable[[Handler], Server]) -> None:
     assert server.received[0].body == server.received[2].body
 
 
-def test_persistent_outage_is_unavailable(serve: Callable[[Handler], Server]) -> None:
+def test_persistent_outage_is_unavailable(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(lambda req: Reply(502, b"<html>bad gateway</html>"))
     dg = DeepgramTranscriber(KEY, base_url=server.url, retry=FAST)
     with pytest.raises(VendorError) as caught:
@@ -262,7 +198,7 @@ def test_unreachable_vendor_is_unavailable() -> None:
     ],
 )
 def test_refusals_and_garbage_are_vendor_errors(
-    serve: Callable[[Handler], Server], reply: Reply
+    serve: Callable[[Handler], VendorServer], reply: Reply
 ) -> None:
     server = serve(lambda req: reply)
     dg = DeepgramTranscriber(KEY, base_url=server.url, retry=FAST)
@@ -293,6 +229,13 @@ def text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     assert isinstance(payload, bytes)
     return payload.decode()
+
+
+def verbose_segment(i: int, start: float, end: float, text: str) -> dict[str, Any]:
+    """One ``segments`` entry of a ``verbose_json`` answer, with every documented field."""
+    return {"id": i, "seek": 0, "start": start, "end": end, "text": text, "tokens": [i],
+            "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.0,
+            "no_speech_prob": 0.01}  # fmt: skip
 
 
 def openai() -> Handler:
@@ -341,30 +284,8 @@ def openai() -> Handler:
                     {"word": "you", "start": 1.8, "end": 2.1},
                 ],
                 "segments": [
-                    {
-                        "id": 0,
-                        "seek": 0,
-                        "start": 0.0,
-                        "end": 1.2,
-                        "text": " Hello there.",
-                        "tokens": [1],
-                        "temperature": 0.0,
-                        "avg_logprob": -0.2,
-                        "compression_ratio": 1.0,
-                        "no_speech_prob": 0.01,
-                    },
-                    {
-                        "id": 1,
-                        "seek": 0,
-                        "start": 1.2,
-                        "end": 2.2,
-                        "text": " How are you?",
-                        "tokens": [2],
-                        "temperature": 0.0,
-                        "avg_logprob": -0.2,
-                        "compression_ratio": 1.0,
-                        "no_speech_prob": 0.01,
-                    },
+                    verbose_segment(0, 0.0, 1.2, " Hello there."),
+                    verbose_segment(1, 1.2, 2.2, " How are you?"),
                 ],
             },
         )
@@ -372,7 +293,7 @@ def openai() -> Handler:
     return handle
 
 
-def test_openai_whisper_1_verbose_json_with_words(serve: Callable[[Handler], Server]) -> None:
+def test_openai_whisper_1_verbose_json_with_words(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(openai())
     oa = OpenAITranscriber(KEY, "whisper-1", base_url=server.url, retry=FAST)
     segments = oa.transcribe(tone(2.5), offset=5.0)
@@ -390,7 +311,7 @@ def test_openai_whisper_1_verbose_json_with_words(serve: Callable[[Handler], Ser
     assert [w.text for w in segments[1].words] == ["How", "are", "you"]
 
 
-def test_openai_gpt_4o_json_in_short_pieces(serve: Callable[[Handler], Server]) -> None:
+def test_openai_gpt_4o_json_in_short_pieces(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(openai())
     oa = OpenAITranscriber(KEY, "gpt-4o-transcribe", base_url=server.url, retry=FAST)
     segments = oa.transcribe(tone(70.0))
@@ -406,7 +327,7 @@ def test_openai_gpt_4o_json_in_short_pieces(serve: Callable[[Handler], Server]) 
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segments))
 
 
-def test_openai_file_upload_as_is(serve: Callable[[Handler], Server]) -> None:
+def test_openai_file_upload_as_is(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(openai())
     oa = OpenAITranscriber(KEY, "whisper-1", base_url=server.url, retry=FAST)
     segments = oa.transcribe_bytes(to_wav_bytes(tone(1.0)), "audio/wav", filename="a.wav")
@@ -414,7 +335,7 @@ def test_openai_file_upload_as_is(serve: Callable[[Handler], Server]) -> None:
     assert form_fields(server.received[0])["file"][0].get_filename() == "a.wav"
 
 
-def test_openai_wrong_key_is_an_auth_error(serve: Callable[[Handler], Server]) -> None:
+def test_openai_wrong_key_is_an_auth_error(serve: Callable[[Handler], VendorServer]) -> None:
     server = serve(openai())
     oa = OpenAITranscriber("sk-wrong", "whisper-1", base_url=server.url, retry=FAST)
     with pytest.raises(VendorAuthError, match="Incorrect API key") as caught:
@@ -424,7 +345,7 @@ def test_openai_wrong_key_is_an_auth_error(serve: Callable[[Handler], Server]) -
 
 
 def test_factory_builds_vendor_transcribers_with_a_base_url(
-    serve: Callable[[Handler], Server], tmp_path: Path
+    serve: Callable[[Handler], VendorServer], tmp_path: Path
 ) -> None:
     server = serve(openai())
     built = build_transcriber(

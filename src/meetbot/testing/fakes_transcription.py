@@ -1,4 +1,6 @@
-"""A scripted :class:`meetbot.ports.Transcriber`: it "hears" words from a script by their times.
+"""Fakes for transcription: a scripted transcriber and a loopback server for vendor look-alikes.
+
+A scripted :class:`meetbot.ports.Transcriber`: it "hears" words from a script by their times.
 
 ``FakeTranscriber(script)`` takes the words spoken over the whole call, with absolute times.
 ``transcribe(samples, offset=t)`` treats the samples as the audio of ``[t, t + len/16000)`` and
@@ -6,13 +8,21 @@ returns the script's words that lie fully inside that span, grouped into segment
 ``pause`` seconds or more - like Whisper with voice-activity detection. The samples' content is
 ignored. With ``unstable_tail`` it garbles the words ending that close to the window end, as a
 real decoder revises its last words when more audio arrives.
+
+:class:`VendorServer` is a real HTTP server on 127.0.0.1 (a thread) whose POST answers come from
+a handler function, for testing the "bring your own key" adapters the way the vendors see them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
@@ -89,3 +99,85 @@ def _segment(words: list[Word]) -> Segment:
 def silence(seconds: float) -> bytes:
     """``seconds`` of int16 silence at 16 kHz (what a fake call feeds)."""
     return b"\x00\x00" * round(seconds * SAMPLE_RATE)
+
+
+# --- vendor look-alikes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    """Lower-case names."""
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: Any
+    """JSON-able, or raw ``bytes``."""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Received], Reply]
+
+
+class VendorServer:
+    """Answers POSTs with ``handle(request)``; ``script`` replies (e.g. injected failures) go
+    first, in order. Every request is kept in ``received``. Use as a context manager."""
+
+    def __init__(self, handle: Handler) -> None:
+        self.handle = handle
+        self.received: list[Received] = []
+        self.script: list[Reply] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    def _answer(self, request: Received) -> Reply:
+        self.received.append(request)
+        return self.script.pop(0) if self.script else self.handle(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handle(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length", "0"))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = Received(
+                    parts.path, parse_qs(parts.query), headers, self.rfile.read(length)
+                )
+                reply = server._answer(request)
+                body = reply.body
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handle
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
