@@ -73,7 +73,7 @@ class Call:
         return assigned.token
 
     async def report(self, *events: BaseReport) -> None:
-        batch = ReportBatch(events=list(events))  # type: ignore[arg-type]
+        batch = ReportBatch(events=list(events))
         await handle_reports(self.plane.services, self.bot_id, self.token, batch)
 
     async def join(self) -> None:

@@ -32,6 +32,7 @@ from meetbot.media.pool import TranscriptionPool
 from meetbot.media.transcribers import TranscriberFor
 from meetbot.models import Segment
 from meetbot.ports import Storage
+from meetbot.recording import chunk_prefix
 from meetbot.service import Services
 from meetbot.service.core import emit
 from meetbot.storage import ObjectNotFound
@@ -76,6 +77,9 @@ class LiveTranscription:
     def on_chunk(self, bot_id: str, key: str, offset_s: float) -> None:
         """A chunk of ``bot_id`` was stored at ``key``; call on the event loop, never blocks."""
         if self._stopped or bot_id in self._closed:
+            return
+        if not key.startswith(chunk_prefix(bot_id)):
+            log.warning("bot %s: ignoring a chunk outside its prefix: %r", bot_id, key)
             return
         state = self._bots.setdefault(bot_id, _BotLive())
         if state.given_up:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from meetbot.config import Settings
 from meetbot.ports import Transcriber
 from meetbot.transcription.factory import build_transcriber
@@ -46,7 +48,9 @@ class VendorCredentials:
     @classmethod
     def from_settings(cls, settings: Settings) -> VendorCredentials:
         def value(name: str) -> str | None:
-            found = getattr(settings, name, None)
+            found: object = getattr(settings, name, None)
+            if isinstance(found, SecretStr):
+                found = found.get_secret_value()
             return str(found) if found else None
 
         return cls(

@@ -1,0 +1,43 @@
+"""Model name → transcriber: none, cached Whisper, vendor keys from credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from meetbot.config import Settings
+from meetbot.media.transcribers import (
+    MissingApiKey,
+    Transcribers,
+    VendorCredentials,
+    transcriber_for,
+)
+from meetbot.transcription.vendors import DeepgramTranscriber, OpenAITranscriber
+from meetbot.transcription.whisper import WhisperTranscriber
+
+SETTINGS = Settings()
+
+
+def test_none_has_no_transcriber() -> None:
+    assert transcriber_for("none", SETTINGS) is None
+
+
+def test_whisper_is_cached_per_name_and_mode() -> None:
+    first = transcriber_for("whisper-tiny.en", SETTINGS)
+    assert isinstance(first, WhisperTranscriber)
+    assert transcriber_for("whisper-tiny.en", SETTINGS) is first
+    live = Transcribers(SETTINGS)("whisper-tiny.en", live=True)
+    assert live is not first
+    assert isinstance(live, WhisperTranscriber)
+    assert live.options.beam_size == 1
+
+
+@pytest.mark.parametrize("model", ["deepgram/nova-3", "openai/whisper-1"])
+def test_vendor_without_key_is_missing_api_key(model: str) -> None:
+    with pytest.raises(MissingApiKey):
+        transcriber_for(model, SETTINGS, VendorCredentials())
+
+
+def test_vendor_with_key() -> None:
+    creds = VendorCredentials(deepgram_api_key="dg", openai_api_key="oa")
+    assert isinstance(transcriber_for("deepgram/nova-3", SETTINGS, creds), DeepgramTranscriber)
+    assert isinstance(transcriber_for("openai/whisper-1", SETTINGS, creds), OpenAITranscriber)
