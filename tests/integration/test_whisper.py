@@ -163,6 +163,7 @@ def test_long_audio_is_fed_in_pieces_cut_in_pauses(
 
 def test_one_caller_at_a_time(speech: Speech) -> None:
     model = WhisperTranscriber(tiny_dir(), WhisperOptions(language="en", beam_size=1))
+    assert not model.loaded  # lazily, by whichever thread comes first
     clip = speech.samples[: round(speech.sentence_ends[0] * SAMPLE_RATE)]
     results: list[str] = []
 

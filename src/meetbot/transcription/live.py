@@ -9,10 +9,13 @@ committed, returned once from :meth:`~LiveTranscriber.feed` / :meth:`~LiveTransc
 Trade-off: a segment is final ``commit_lag`` seconds after its speech ends, or after two decodes
 agree on it, so the latency is about ``interval`` to ``commit_lag + interval`` plus one decode.
 Shorter intervals and lags give faster results but more CPU (each decode redoes the window) and
-commit words with less right-hand context (a few more errors at segment ends). Measured on 2
-cores with espeak speech: tiny.en at a 1 s interval kept up (RTF 0.48, final WER 6.9 %); base
-needs about 2 s. The final transcript after the call is made by a full offline pass anyway;
-live segments are for real-time consumers.
+commit words with less right-hand context (a few more errors at segment ends). Whisper pads
+every decode to 30 s, so each re-decode costs about the same however short the window.
+Measured on 2 cores with espeak speech (shared/notes/offline-asr.md): tiny.en at a 1 s interval
+kept up (RTF 0.48, final WER 6.9 %); base needs about 2 s. On 53 s of speech on a busy 2-core
+machine, tiny.en (1 s, greedy) gave WER 8-10 % at RTF 0.7-0.8 and base (2 s) 6.6 % at RTF 0.8,
+segments final 2-3 s of audio after they ended. The final transcript after the call comes from
+a full offline pass anyway; live segments are for real-time consumers.
 
 The object is not thread-safe and its calls block while decoding: drive it from one worker
 thread (``asyncio.to_thread``), never on the event loop.
