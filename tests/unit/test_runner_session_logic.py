@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -200,7 +201,12 @@ def assignment(**changes: Any) -> Assignment:
         "meeting_url": "http://meet.example/room",
         "platform": "fake",
         "bot_name": "Note Taker",
-        "stop_options": {"waiting_room_timeout": 10, "last_person_detection": 2},
+        "stop_options": {
+            "waiting_room_timeout": 10,
+            "last_person_detection": 2,
+            "empty_meeting_timeout": 0,
+            "silence_detection": 0,
+        },
         "join_at": None,
         "token": "secret",
         "control_url": "http://127.0.0.1:1",
@@ -218,7 +224,12 @@ def test_assignment_round_trips_as_one_json_line() -> None:
     shifted = parse_assignment(line.replace("12:00:00Z", "13:00:00+01:00"))
     assert shifted.join_at == T0
     assert shifted.join_at.tzinfo is not None
-    assert stop_options(a) == StopOptions(waiting_room_timeout=10, last_person_detection=2)
+    assert stop_options(a) == StopOptions(
+        empty_meeting_timeout=0, last_person_detection=2, waiting_room_timeout=10,
+        silence_detection=0,
+    )  # fmt: skip
+    future = assignment(stop_options={"time_limit": 5, "a_future_timer": 3})
+    assert stop_options(future) == StopOptions(time_limit=5)  # unknown keys ignored
 
 
 # --- the whole flow, on fakes ---------------------------------------------------------------
@@ -263,6 +274,12 @@ def reports(session: Session) -> FakeReports:
     return session.reporter
 
 
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110 - the session under test runs meanwhile
+            await asyncio.sleep(0.005)
+
+
 def reason(session: Session, type_: str) -> StopReason:
     report = reports(session).of(type_)[0]
     assert isinstance(report, Leaving | NotAdmitted)
@@ -279,14 +296,13 @@ async def test_happy_path_records_and_leaves_after_the_last_person() -> None:
     page = FakePage(Snapshot(Phase.JOINING), Snapshot(Phase.WAITING_ROOM), in_call())
     session = make_session(page)
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0.1)
     browser = session.browser
     assert isinstance(browser, FakeBrowser)
-    assert browser.capturing
+    await until(lambda: browser.capturing)
     for _ in range(8):  # 2 s of speech in 250 ms pieces: one full chunk file + a partial one
         browser.feed(tone(0.25))
     page.show(in_call("alice", speaking=["alice"]))
-    await asyncio.sleep(0.05)
+    await until(lambda: "speaking" in reports(session).types)
     page.show(Snapshot(Phase.IN_CALL))  # alice left: last person timer (2 x 0.05 s)
     assert await asyncio.wait_for(run, 5) == EXIT_OK
 
@@ -316,7 +332,7 @@ async def test_leave_command_while_waiting_is_not_admitted_manually_stopped() ->
     page = FakePage(Snapshot(Phase.WAITING_ROOM))
     session = make_session(page)
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: "waiting" in reports(session).types)
     reports(session).command("leave")
     assert await asyncio.wait_for(run, 5) == EXIT_OK
     assert reports(session).types == ["joining", "waiting", "not_admitted"]
@@ -326,7 +342,7 @@ async def test_leave_command_while_waiting_is_not_admitted_manually_stopped() ->
 async def test_leave_command_in_call_is_manually_stopped_and_left() -> None:
     session = make_session(FakePage(in_call("alice")))
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: "participant_joined" in reports(session).types)
     reports(session).command("leave")
     assert await asyncio.wait_for(run, 5) == EXIT_OK
     r = reports(session)
@@ -372,17 +388,16 @@ async def test_a_failing_join_is_reported() -> None:
 
 
 async def test_join_at_is_awaited_and_the_browser_warmed_just_before() -> None:
-    join_at = datetime.now(UTC) + timedelta(seconds=0.4)
+    join_at = datetime.now(UTC) + timedelta(seconds=0.6)
     session = make_session(FakePage(in_call()), assignment(join_at=join_at), warm=False)
     run = asyncio.create_task(session.run())
     await asyncio.sleep(0.1)
-    assert LAUNCHED[id(session)] == []
+    assert LAUNCHED[id(session)] == []  # not before join_at - warm_lead (0.2 s)
     assert reports(session).types == []
-    await asyncio.sleep(0.5)
+    await until(lambda: "in_call" in reports(session).types)
     assert reports(session).types[:2] == ["joining", "in_call"]
-    warmed = LAUNCHED[id(session)][0]
-    assert join_at - timedelta(seconds=0.25) <= warmed < join_at
-    assert reports(session).reports[0].at >= join_at
+    assert LAUNCHED[id(session)][0] >= join_at - timedelta(seconds=0.25)
+    assert reports(session).reports[0].at >= join_at  # navigation at join_at, not before
     reports(session).command("leave")
     assert await asyncio.wait_for(run, 5) == EXIT_OK
 
@@ -401,7 +416,7 @@ async def test_stop_ends_at_once_without_more_reports() -> None:
     page = FakePage(in_call("alice"))
     session = make_session(page)
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: "participant_joined" in reports(session).types)
     before = list(reports(session).types)
     reports(session).command("stop")
     assert await asyncio.wait_for(run, 5) == EXIT_OK
@@ -413,7 +428,7 @@ async def test_a_lost_control_plane_leaves_and_exits_3() -> None:
     page = FakePage(in_call("alice"))
     session = make_session(page)
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0.05)
+    await until(lambda: "participant_joined" in reports(session).types)
     reports(session).lost.set()
     assert await asyncio.wait_for(run, 5) == EXIT_CONTROL_PLANE_LOST
     assert page.left

@@ -35,6 +35,7 @@ MAX_BATCH: Final = 500
 COMMAND_WAIT: Final = 20
 BACKOFF_START: Final = 0.25
 BACKOFF_MAX: Final = 5.0
+MIN_POLL_INTERVAL: Final = 0.5
 _GONE: Final = frozenset({401, 404})
 
 
@@ -134,6 +135,7 @@ class Reporter:
         backoff = BACKOFF_START
         timeout = httpx.Timeout(10.0, read=self._command_wait + 10.0)
         while not self.lost.is_set():
+            started = time.monotonic()
             try:
                 response = await self._client.get(
                     self._commands_url,
@@ -155,6 +157,8 @@ class Reporter:
                 continue
             backoff = BACKOFF_START
             self._take_commands(response)
+            # a control plane that answers at once must not be polled in a tight loop
+            await asyncio.sleep(max(0.0, MIN_POLL_INTERVAL - (time.monotonic() - started)))
 
     # --- internals ---------------------------------------------------------------------------
 
