@@ -148,6 +148,7 @@ async def _read_assignment_line(signalled: asyncio.Event) -> str:
             loop.call_soon_threadsafe(deliver)
 
     threading.Thread(target=read, name="runner.stdin", daemon=True).start()
+
     async def until_signalled() -> str:
         await signalled.wait()
         return ""
