@@ -1,28 +1,85 @@
-"""Platform name (``Assignment.platform``) → its page object."""
+"""Platform name (``Assignment.platform``) → a fresh page object for one bot.
+
+``page_for("google_meet", credentials, humanize=True)``. Adapters are imported on first use.
+``origins`` and ``timings`` exist for tests and ``meetbot doctor`` against local fixtures;
+production leaves them at their defaults (the real hosts, the real waits).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Final
 
+from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import MeetingPage
-from meetbot.runner.platforms.janus import JanusPage
+from meetbot.runner.platforms.credentials import Credentials
+from meetbot.runner.platforms.driver import Timings
+from meetbot.runner.platforms.rules import NO_OVERRIDES, Origins
 
-PLATFORMS: Final[dict[str, Callable[[], MeetingPage]]] = {
-    JanusPage.platform: JanusPage,
-}
+PLATFORM_NAMES: Final = ("google_meet", "janus", "teams", "zoom")
 
 
 class UnsupportedPlatform(LookupError):
     pass
 
 
-def page_for(platform: str) -> MeetingPage:
-    """A fresh page object for ``platform``; :class:`UnsupportedPlatform` if there is none."""
-    try:
-        factory = PLATFORMS[platform]
-    except KeyError:
+def _janus(*_: object, **__: object) -> MeetingPage:
+    from meetbot.runner.platforms.janus import JanusPage
+
+    return JanusPage()
+
+
+def _google_meet(
+    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
+) -> MeetingPage:
+    from meetbot.runner.platforms.google_meet import GoogleMeetPage
+
+    return GoogleMeetPage(credentials, humanizer, origins=origins, timings=timings)
+
+
+def _teams(
+    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
+) -> MeetingPage:
+    from meetbot.runner.platforms.teams import TeamsPage
+
+    return TeamsPage(credentials, humanizer, origins=origins, timings=timings)
+
+
+def _zoom(
+    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
+) -> MeetingPage:
+    from meetbot.runner.platforms.zoom import ZoomPage
+
+    return ZoomPage(credentials, humanizer, origins=origins, timings=timings)
+
+
+_FACTORIES: Final[dict[str, Callable[..., MeetingPage]]] = {
+    "janus": _janus,
+    "google_meet": _google_meet,
+    "teams": _teams,
+    "zoom": _zoom,
+}
+_NOT_YET: Final = {"webex": "Webex has no adapter yet"}
+
+
+def page_for(
+    platform: str,
+    credentials: Credentials | None = None,
+    humanize: bool | Humanizer = True,
+    *,
+    origins: Origins = NO_OVERRIDES,
+    timings: Timings | None = None,
+) -> MeetingPage:
+    """A fresh page object for ``platform``; :class:`UnsupportedPlatform` if there is none.
+
+    ``humanize``: ``True`` (default) types and points like a person, ``False`` clicks and
+    fills directly, or a configured :class:`Humanizer`.
+    """
+    factory = _FACTORIES.get(str(platform))
+    if factory is None:
+        why = _NOT_YET.get(str(platform), "unknown platform")
         raise UnsupportedPlatform(
-            f"no adapter for platform {platform!r} (have: {', '.join(sorted(PLATFORMS))})"
-        ) from None
-    return factory()
+            f"no adapter for platform {platform!r}: {why} (have: {', '.join(PLATFORM_NAMES)})"
+        )
+    humanizer = humanize if isinstance(humanize, Humanizer) else Humanizer(enabled=humanize)
+    return factory(credentials, humanizer, origins, timings)

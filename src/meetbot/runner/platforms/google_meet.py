@@ -1,0 +1,275 @@
+"""Google Meet on the web (``https://meet.google.com/abc-defg-hij``).
+
+Flow: (signed-in bots: Google sign-in first) → dismiss "Got it"/cookie dialogs → type the name
+(guests) → microphone and camera off → "Ask to join" / "Join now". Then the poller reads the
+lobby ("Asking to be let in…"), the call (call controls, tiles, people panel, captions) and
+the screens that end it. Captions are turned on after admission (best effort).
+
+All texts are in :data:`TEXTS` and all selectors in :data:`SELECTORS`: a Meet UI change is an
+edit of these two tables. None of it is verified against the live service here (see
+``docs/platforms.md``); ``meetbot doctor URL`` is how a user checks a real meeting.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar, Final
+from urllib.parse import quote
+
+from meetbot.runner.humanize import Humanizer
+from meetbot.runner.platforms import signin
+from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.credentials import Credentials
+from meetbot.runner.platforms.driver import (
+    Chores,
+    Dismisser,
+    PagePoller,
+    Step,
+    Timings,
+    any_of,
+    button,
+    css,
+    dismiss_dialogs,
+    names_pattern,
+    run_steps,
+    try_click,
+)
+from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec
+from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
+
+log = logging.getLogger(__name__)
+
+SIGN_IN_ENTRY: Final = "https://accounts.google.com/ServiceLogin?continue={url}"
+
+TEXTS: Final[dict[str, tuple[str, ...]]] = {
+    # pre-join
+    "name_box": ("Your name", "What's your name?"),
+    "join": ("Ask to join", "Join now", "Join the call now"),
+    "mic_off": ("Turn off microphone",),
+    "camera_off": ("Turn off camera",),
+    "got_it": ("Got it",),
+    "cookies": ("Reject all", "Accept all"),
+    "sign_in_button": ("Sign in",),
+    # outcomes, in the order they are checked
+    "not_found": (
+        "Check your meeting code",
+        "Invalid video call name",
+        "Your meeting code has expired",
+    ),
+    "denied": (
+        "Someone in the call denied your request to join",
+        "Your request to join was denied",
+    ),
+    "not_answered": ("No one responded to your request to join",),
+    "knocking_disabled": ("You can't ask to join this call", "No one can ask to join this call"),
+    "blocked": (
+        "You can't join this video call",
+        "You can't join this call",
+        "There is a problem connecting to this video call",
+    ),
+    "removed": ("You've been removed from the meeting", "You have been removed from the meeting"),
+    "ended": ("The call has ended", "This call has ended", "The meeting has ended for everyone"),
+    "waiting_room": (
+        "Asking to be let in",
+        "You'll join the call when someone lets you in",
+        "Please wait until a meeting host brings you into the call",
+    ),
+    "waiting_for_host": ("Waiting for the host to join", "Waiting for the host to start"),
+    # in the call
+    "captions_on": ("Turn on captions",),
+    "captions_off": ("Turn off captions",),
+    "people": ("People", "Show everyone"),
+    "recording_consent": ("is being recorded", "is being transcribed"),
+    "recording_consent_ok": ("Join now", "Got it", "Continue"),
+    "leave": ("Leave call",),
+    "leave_confirm": ("Just leave the call", "Leave meeting", "Leave call"),
+}
+SIGN_IN_WALL: Final = (
+    ("Sign in", "your Google Account"),
+    ("Sign in", "to continue to Google Meet"),
+)
+
+SELECTORS: Final[dict[str, tuple[str, ...]]] = {
+    "name_box": ('input[aria-label="Your name"]', 'input[placeholder*="name" i]'),
+    "in_call": (
+        'button[aria-label^="Leave call"]',
+        'button[aria-label^="Turn on captions"]',
+        'button[aria-label^="Turn off captions"]',
+        'button[aria-label^="Chat with everyone"]',
+    ),
+    "participants": (
+        "[data-participant-id]",
+        '[role="list"][aria-label="Participants"] [role="listitem"]',
+    ),
+    "participant_name": ("span.notranslate", "[data-self-name]", ".zWGUib"),
+    "speaking": ('[data-audio-level]:not([data-audio-level="0"])', ".Oaajhc", ".HX2H7", ".wEsLMd"),
+    "captions": (
+        '[role="region"][aria-label="Captions"] .nMcdL',
+        '[role="region"][aria-label="Captions"] > div > div',
+    ),
+    "caption_speaker": (".NWpY1d", ".KcIKyf", ".zs7s8d"),
+    "caption_text": (".ygicle", ".bh44bd", ".iTTPOb"),
+}
+
+NAMES: Final = NameRules(drop=("Meeting host", "(Presentation)", "Devices"))
+
+RULES: Final = [
+    *signin.sign_in_rules(signin.GOOGLE, "meeting_requires_sign_in"),
+    Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
+    Rule(Phase.DENIED, "request_denied", texts=TEXTS["denied"]),
+    Rule(Phase.DENIED, "request_not_answered", texts=TEXTS["not_answered"]),
+    Rule(Phase.SIGN_IN_REQUIRED, "google_meet_knocking_disabled", texts=TEXTS["knocking_disabled"]),
+    Rule(Phase.BLOCKED, "google_meet_bot_blocked", texts=TEXTS["blocked"]),
+    Rule(Phase.REMOVED, "removed_by_host", texts=TEXTS["removed"]),
+    Rule(Phase.ENDED, "meeting_ended", texts=TEXTS["ended"]),
+    Rule(Phase.SIGN_IN_REQUIRED, "meeting_requires_sign_in", texts=SIGN_IN_WALL),
+    Rule(Phase.WAITING_ROOM, texts=TEXTS["waiting_room"]),
+    Rule(Phase.WAITING_FOR_HOST, "host_not_joined", texts=TEXTS["waiting_for_host"]),
+    Rule(Phase.IN_CALL, signals=("in_call",)),
+]
+
+SPEC: Final = ReadSpec(
+    signals={"in_call": SELECTORS["in_call"]},
+    participants=ParticipantSpec(
+        items=SELECTORS["participants"],
+        names=SELECTORS["participant_name"],
+        name_attrs=("aria-label",),
+        id_attrs=("data-participant-id",),
+        speaking=SELECTORS["speaking"],
+    ),
+    captions=CaptionSpec(
+        items=SELECTORS["captions"],
+        speaker=SELECTORS["caption_speaker"],
+        text=SELECTORS["caption_text"],
+    ),
+)
+
+
+class GoogleMeetPage:
+    platform: ClassVar[str] = "google_meet"
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        humanizer: Humanizer | None = None,
+        *,
+        origins: Origins = NO_OVERRIDES,
+        timings: Timings | None = None,
+    ) -> None:
+        self.login = credentials.google if credentials else None
+        self.humanizer = humanizer or Humanizer()
+        self.origins = origins
+        self.timings = timings or Timings()
+        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
+        self.chores = Chores()
+        self._signed_in = False
+        self._bot_name = ""
+
+    def init_scripts(self) -> list[str]:
+        return []
+
+    async def join(self, page: Page, url: str, bot_name: str) -> None:
+        self._bot_name = self.poller.bot_name = bot_name
+        first = url
+        if self.login is not None:
+            first = SIGN_IN_ENTRY.format(url=quote(self.origins.to_local(url), safe=""))
+        await page.goto(self.origins.to_local(first), wait_until="domcontentloaded")
+        outcome = await run_steps(
+            page, self._steps(), settled=lambda: self._settled(page),
+            window=self.timings.join_window,
+        )  # fmt: skip
+        log.info("google meet join: %s", outcome)
+
+    def _steps(self) -> list[Step]:
+        h, t = self.humanizer, self.timings
+
+        async def click(page: Page, target: Locator) -> None:
+            await h.click(page, target, timeout=t.action_timeout)
+
+        async def name(page: Page, target: Locator) -> None:
+            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
+
+        async def sign_in(page: Page, target: Locator) -> None:
+            assert self.login is not None
+            self._signed_in = True
+            await signin.sign_in(page, signin.GOOGLE, self.login, h, self.origins, t.sign_in_step)
+
+        steps = [
+            Step("got_it", lambda p: button(p, TEXTS["got_it"]), click, limit=3),
+            Step("cookies", lambda p: button(p, TEXTS["cookies"]), click),
+            Step("name", self._name_box, name, settle=0),
+            Step("mic_off", lambda p: button(p, TEXTS["mic_off"], prefix=True), click, limit=2),
+            Step(
+                "camera_off", lambda p: button(p, TEXTS["camera_off"], prefix=True), click, limit=2
+            ),
+            Step("join", lambda p: button(p, TEXTS["join"]), click, final=True),
+        ]
+        if self.login is not None:
+            steps[:0] = [
+                Step("sign_in", lambda p: css(p, signin.GOOGLE.email), sign_in),
+                Step("sign_in_wall", lambda p: button(p, TEXTS["sign_in_button"]), click),
+            ]
+        return steps
+
+    @staticmethod
+    def _name_box(page: Page) -> Locator:
+        by_label = page.get_by_role("textbox", name=TEXTS["name_box"][0])
+        return css(page, SELECTORS["name_box"]).or_(by_label)
+
+    async def _settled(self, page: Page) -> bool:
+        """Past the pre-join page: a lobby, the call, or a screen that ends the attempt."""
+        _, verdict = await self.poller.read(page)
+        if verdict is None or verdict.phase is Phase.JOINING:
+            return False
+        # With credentials, a sign-in page is a step to take, not an outcome (until tried).
+        return not (
+            verdict.phase is Phase.SIGN_IN_REQUIRED
+            and self.login is not None
+            and not self._signed_in
+            and verdict.sub_code == "meeting_requires_sign_in"
+        )
+
+    async def poll(self, page: Page) -> Snapshot:
+        reading, verdict = await self.poller.read(page)
+        await dismiss_dialogs(page, self._dismissers(), self.humanizer)
+        snapshot = self.poller.snapshot(reading, verdict)
+        if snapshot.phase is Phase.IN_CALL:
+            await self.chores.run("captions", lambda: self._captions_on(page))
+            await self.chores.run("people_panel", lambda: self._open_people(page))
+        return snapshot
+
+    def _dismissers(self) -> list[Dismisser]:
+        def consent_ok(page: Page) -> Locator:
+            dialogs = page.get_by_role("dialog").or_(page.get_by_role("alertdialog"))
+            recorded = dialogs.filter(
+                has_text=names_pattern(TEXTS["recording_consent"], any_position=True)
+            )
+            return button(recorded, TEXTS["recording_consent_ok"])
+
+        return [
+            Dismisser("got_it", lambda p: button(p, TEXTS["got_it"])),
+            Dismisser("recording_consent", consent_ok),
+        ]
+
+    async def _captions_on(self, page: Page) -> bool:
+        if await button(page, TEXTS["captions_off"], prefix=True).first.is_visible():
+            return True
+        on = button(page, TEXTS["captions_on"], prefix=True).first
+        return await on.is_visible() and await try_click(page, self.humanizer, on)
+
+    async def _open_people(self, page: Page) -> bool:
+        if await css(page, ('[role="list"][aria-label="Participants"]',)).first.is_visible():
+            return True
+        people = button(page, TEXTS["people"], prefix=True).first
+        return await people.is_visible() and await try_click(page, self.humanizer, people)
+
+    async def leave(self, page: Page) -> None:
+        h = self.humanizer
+        if await try_click(page, h, any_of(button(page, TEXTS["leave"], prefix=True))):
+            confirm = page.get_by_role("dialog").get_by_role("button").filter(
+                has_text=TEXTS["leave_confirm"][0]
+            )  # fmt: skip
+            await try_click(page, h, confirm, timeout=1.0)

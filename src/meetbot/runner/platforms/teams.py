@@ -1,0 +1,290 @@
+"""Microsoft Teams on the web: ``teams.microsoft.com`` meeting links and ``teams.live.com/meet``.
+
+Flow: "Continue on this browser" → (tenants that forbid anonymous joins redirect to Microsoft's
+sign-in: with credentials the bot signs in, else ``teams_anonymous_join_disabled``) → the
+"Continue without audio or video?" dialog → the name → camera and microphone switches off →
+"Join now". The poller reads the lobby, the call (hang-up button, tiles with the voice-level
+outline, the roster, live captions) and the screens that end it.
+
+Hashed class names change often, so the tables prefer ``data-tid`` attributes, ids, roles and
+accessible names, with variants tried in one query. All texts: :data:`TEXTS`; all selectors:
+:data:`SELECTORS`. Not verified against the live service here (see ``docs/platforms.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from meetbot.runner.humanize import Humanizer
+from meetbot.runner.platforms import signin
+from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.credentials import Credentials
+from meetbot.runner.platforms.driver import (
+    Chores,
+    Dismisser,
+    PagePoller,
+    Step,
+    Timings,
+    any_of,
+    button,
+    css,
+    dismiss_dialogs,
+    names_pattern,
+    run_steps,
+    try_click,
+)
+from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec
+from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS_JOIN_DISABLED: Final = "teams_anonymous_join_disabled"
+
+TEXTS: Final[dict[str, tuple[str, ...]]] = {
+    # pre-join
+    "continue_on_browser": ("Continue on this browser", "Join on the web instead"),
+    "without_media": ("Continue without audio or video",),
+    "join": ("Join now",),
+    "dismiss": ("Dismiss", "Got it"),
+    # outcomes, in the order they are checked
+    "not_found": (
+        "Looks like the meeting URL is incorrect",
+        "This meeting link is invalid",
+    ),
+    "sign_in_required": (
+        "We need to verify your info before you can join",
+        "To join, sign in or use Teams on the web",
+        "You need to be signed in to Teams to access this meeting",
+        "Sign in to Teams to join, or contact the meeting organizer",
+        "To join this Teams meeting, you need to be signed in to an account",
+        "Due to org policy, you need to sign in",
+    ),
+    "captcha": ("Verify you're a real person",),
+    "not_connected": ("we couldn't connect you",),
+    "denied": (
+        "but you were denied access to the meeting",
+        "Your request to join was declined",
+    ),
+    "not_answered": ("No one responded to your request to join",),
+    "removed": (
+        "You've been removed from this meeting",
+        "You have been removed from this meeting",
+        "Someone removed you from the meeting",
+    ),
+    "ended": ("The meeting has ended", "This meeting has ended", "The call has ended"),
+    "waiting_room": (
+        "Someone in the meeting should let you in soon",
+        "will let you in soon",
+        "Someone will let you in shortly",
+    ),
+    "waiting_for_host": (
+        "When the meeting starts, we'll let people know you're waiting",
+        "we'll let people know you're waiting",
+    ),
+    # in the call
+    "more": ("More", "More actions"),
+    "language_and_speech": ("Language and speech",),
+    "captions_on": ("Turn on live captions",),
+    "captions_off": ("Turn off live captions",),
+    "people": ("People", "Show participants"),
+    "leave": ("Leave", "Hang up"),
+}
+
+SELECTORS: Final[dict[str, tuple[str, ...]]] = {
+    "continue_on_browser": ('[data-tid="joinOnWeb"]',),
+    "name_box": (
+        'input[data-tid="prejoin-display-name-input"]',
+        'input[placeholder="Type your name"]',
+    ),
+    "mic_on": (
+        '[data-tid="toggle-mute"][aria-checked="true"]',
+        'input[data-tid="toggle-mute"]:checked',
+    ),
+    "camera_on": (
+        '[data-tid="toggle-video"][aria-checked="true"]',
+        'input[data-tid="toggle-video"]:checked',
+    ),
+    "join": ('[data-tid="prejoin-join-button"]', "#prejoin-join-button"),
+    "in_call": ("#hangup-button", 'button[data-tid="hangup-main-btn"]', '[data-tid="call-hangup"]'),
+    "more": ("#callingButtons-showMoreBtn",),
+    "language_and_speech": ("#LanguageSpeechMenuControl-id",),
+    "captions_button": ("#closed-captions-button",),
+    "captions_shown": ('[data-tid="closed-caption-renderer-wrapper"]',),
+    "people": ("#roster-button", 'button[data-tid="roster-button"]'),
+    "roster": ('[role="tree"][aria-label^="In this meeting"]', '[data-tid^="participantsInCall-"]'),
+    "participants": (
+        '[data-cid="calling-participant-stream"]',
+        '[role="treeitem"][data-tid^="participantsInCall-"]',
+    ),
+    "participant_name": ('[data-tid*="display-name"]', '[data-tid="roster-item-name"]'),
+    "speaking": (
+        '[data-tid="voice-level-stream-outline"][data-is-speaking="true"]',
+        '[data-tid="voice-level-stream-outline"].vdi-frame-occlusion',
+    ),
+    "captions": ('[data-tid="closed-caption-renderer-wrapper"] div:has(> [data-tid="author"])',),
+    "caption_speaker": ('[data-tid="author"]',),
+    "caption_text": ('[data-tid="closed-caption-text"]',),
+}
+
+NAMES: Final = NameRules(
+    drop=(", context menu available", "(Guest)", "(Unverified)", "(External)", "Organizer")
+)
+
+RULES: Final = [
+    *signin.sign_in_rules(signin.MICROSOFT, ANONYMOUS_JOIN_DISABLED),
+    Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
+    Rule(Phase.SIGN_IN_REQUIRED, ANONYMOUS_JOIN_DISABLED, texts=TEXTS["sign_in_required"]),
+    Rule(Phase.BLOCKED, "teams_captcha", texts=TEXTS["captcha"]),
+    Rule(Phase.BLOCKED, "teams_connection_refused", texts=TEXTS["not_connected"]),
+    Rule(Phase.DENIED, "request_denied", texts=TEXTS["denied"]),
+    Rule(Phase.DENIED, "request_not_answered", texts=TEXTS["not_answered"]),
+    Rule(Phase.REMOVED, "removed_by_host", texts=TEXTS["removed"]),
+    Rule(Phase.ENDED, "meeting_ended", texts=TEXTS["ended"]),
+    Rule(Phase.WAITING_FOR_HOST, "host_not_joined", texts=TEXTS["waiting_for_host"]),
+    Rule(Phase.WAITING_ROOM, texts=TEXTS["waiting_room"]),
+    Rule(Phase.IN_CALL, signals=("in_call",)),
+]
+
+SPEC: Final = ReadSpec(
+    signals={k: SELECTORS[k] for k in ("in_call", "captions_shown", "roster")},
+    participants=ParticipantSpec(
+        items=SELECTORS["participants"],
+        names=SELECTORS["participant_name"],
+        name_attrs=("aria-label",),
+        speaking=SELECTORS["speaking"],
+    ),
+    captions=CaptionSpec(
+        items=SELECTORS["captions"],
+        speaker=SELECTORS["caption_speaker"],
+        text=SELECTORS["caption_text"],
+    ),
+)
+
+
+class TeamsPage:
+    platform: ClassVar[str] = "teams"
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        humanizer: Humanizer | None = None,
+        *,
+        origins: Origins = NO_OVERRIDES,
+        timings: Timings | None = None,
+    ) -> None:
+        self.login = credentials.microsoft if credentials else None
+        self.humanizer = humanizer or Humanizer()
+        self.origins = origins
+        self.timings = timings or Timings()
+        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
+        self.chores = Chores()
+        self._signed_in = False
+        self._bot_name = ""
+
+    def init_scripts(self) -> list[str]:
+        return []
+
+    async def join(self, page: Page, url: str, bot_name: str) -> None:
+        self._bot_name = self.poller.bot_name = bot_name
+        await page.goto(self.origins.to_local(url), wait_until="domcontentloaded")
+        outcome = await run_steps(
+            page, self._steps(), settled=lambda: self._settled(page),
+            window=self.timings.join_window,
+        )  # fmt: skip
+        log.info("teams join: %s", outcome)
+
+    def _steps(self) -> list[Step]:
+        h, t = self.humanizer, self.timings
+
+        async def click(page: Page, target: Locator) -> None:
+            await h.click(page, target, timeout=t.action_timeout)
+
+        async def name(page: Page, target: Locator) -> None:
+            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
+
+        async def sign_in(page: Page, target: Locator) -> None:
+            assert self.login is not None
+            self._signed_in = True
+            await signin.sign_in(
+                page, signin.MICROSOFT, self.login, h, self.origins, t.sign_in_step
+            )
+
+        def join(p: Page) -> Locator:
+            return css(p, SELECTORS["join"]).or_(button(p, TEXTS["join"]))
+
+        steps = [
+            Step("without_media", lambda p: button(p, TEXTS["without_media"]), click, limit=2),
+            Step(
+                "continue_on_browser",
+                lambda p: css(p, SELECTORS["continue_on_browser"]).or_(
+                    button(p, TEXTS["continue_on_browser"])
+                ),
+                click,
+                limit=3,
+            ),
+            Step("name", lambda p: css(p, SELECTORS["name_box"]), name, settle=0),
+            Step("camera_off", lambda p: css(p, SELECTORS["camera_on"]), click, limit=2),
+            Step("mic_off", lambda p: css(p, SELECTORS["mic_on"]), click, limit=2),
+            Step("join", join, click, final=True),
+        ]
+        if self.login is not None:
+            steps.insert(0, Step("sign_in", lambda p: css(p, signin.MICROSOFT.email), sign_in))
+        return steps
+
+    async def _settled(self, page: Page) -> bool:
+        _, verdict = await self.poller.read(page)
+        if verdict is None or verdict.phase is Phase.JOINING:
+            return False
+        return not (
+            verdict.phase is Phase.SIGN_IN_REQUIRED
+            and self.login is not None
+            and not self._signed_in
+            and verdict.evidence.startswith("host:")
+        )
+
+    async def poll(self, page: Page) -> Snapshot:
+        reading, verdict = await self.poller.read(page)
+        await dismiss_dialogs(page, self._dismissers(), self.humanizer)
+        snapshot = self.poller.snapshot(reading, verdict)
+        if snapshot.phase is Phase.IN_CALL:
+            await self.chores.run("captions", lambda: self._captions_on(page))
+            await self.chores.run("people_panel", lambda: self._open_roster(page, reading.signals))
+        return snapshot
+
+    def _dismissers(self) -> list[Dismisser]:
+        return [Dismisser("without_media", lambda p: button(p, TEXTS["without_media"]))]
+
+    async def _captions_on(self, page: Page) -> bool:
+        """More → Language and speech → Turn on live captions (the menu differs by tenant:
+        the captions item can sit directly in More)."""
+        h = self.humanizer
+        if await css(page, SELECTORS["captions_shown"]).first.is_visible():
+            return True
+        item = any_of(
+            css(page, SELECTORS["captions_button"]),
+            page.get_by_role("menuitem", name=names_pattern(TEXTS["captions_on"])),
+        )
+        if not await item.is_visible():
+            more = any_of(css(page, SELECTORS["more"]), button(page, TEXTS["more"]))
+            if not await try_click(page, h, more):
+                return False
+            speech = any_of(
+                css(page, SELECTORS["language_and_speech"]),
+                page.get_by_role("menuitem", name=names_pattern(TEXTS["language_and_speech"])),
+            )
+            await try_click(page, h, speech, timeout=1.5)
+        return await try_click(page, h, item, timeout=1.5)
+
+    async def _open_roster(self, page: Page, signals: frozenset[str]) -> bool:
+        if "roster" in signals:
+            return True
+        people = any_of(css(page, SELECTORS["people"]), button(page, TEXTS["people"]))
+        return await try_click(page, self.humanizer, people)
+
+    async def leave(self, page: Page) -> None:
+        hangup = any_of(css(page, SELECTORS["in_call"]), button(page, TEXTS["leave"]))
+        await try_click(page, self.humanizer, hangup)

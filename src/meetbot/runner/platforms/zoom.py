@@ -1,0 +1,249 @@
+"""Zoom's web client: ``https://app.zoom.us/wc/join/<meeting id>?pwd=<passcode>``.
+
+Flow: cookie banner and the "Continue without microphone and camera" permission dialog →
+``#input-for-name`` (and the passcode box when the link has none in ``pwd``) → preview "Mute"
+and "Stop Video" → "Join". The poller reads waiting for the host, the waiting room, wrong
+passcodes, the call (footer Leave, tiles, the participants pane) and the screens that end it;
+after admission the bot joins computer audio (without it the web client plays no sound).
+
+Signed-in joins use Zoom's tokens, not a password: a ZAK (join as a Zoom user) and/or an OBF
+token (join on behalf of a user who is in the meeting), added to the URL as ``zak=`` and
+``obf_token=``. All texts: :data:`TEXTS`; all selectors: :data:`SELECTORS`. Not verified
+against the live service here (see ``docs/platforms.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from meetbot.runner.humanize import Humanizer
+from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.credentials import Credentials, ZoomTokens
+from meetbot.runner.platforms.driver import (
+    Chores,
+    PagePoller,
+    Step,
+    Timings,
+    any_of,
+    button,
+    css,
+    run_steps,
+    try_click,
+)
+from meetbot.runner.platforms.reading import ParticipantSpec, ReadSpec
+from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+
+if TYPE_CHECKING:
+    from playwright.async_api import Locator, Page
+
+log = logging.getLogger(__name__)
+
+PASSCODE_INCORRECT: Final = "zoom_passcode_incorrect"
+
+TEXTS: Final[dict[str, tuple[str, ...]]] = {
+    # pre-join
+    "cookies": ("Accept Cookies", "Accept All Cookies"),
+    "without_media": ("Continue without microphone and camera",),
+    "agree": ("I Agree",),
+    "mute": ("Mute",),
+    "stop_video": ("Stop Video",),
+    "join": ("Join",),
+    # outcomes, in the order they are checked
+    "not_found": (
+        "This meeting link is invalid",
+        "Invalid meeting ID",
+        "Meeting does not exist",
+        "This meeting ID is not valid",
+    ),
+    "passcode_wrong": ("Passcode wrong", "Incorrect passcode", "Wrong passcode"),
+    "sign_in": (
+        "This meeting is for authorized attendees only",
+        "Sign in to join",
+        "The host requires authentication on the commercial Zoom platform",
+    ),
+    "captcha": ("Check Captcha", "Please complete the verification"),
+    "denied": ("removed you from the waiting room",),
+    "removed": ("You have been removed", "removed from the meeting by the host"),
+    "ended": (
+        "This meeting has been ended by host",
+        "The meeting has ended",
+        "This meeting has ended",
+    ),
+    "waiting_for_host": (
+        "Waiting for the host to start this meeting",
+        "Waiting for the host to start the meeting",
+        "host to start the meeting",
+    ),
+    "waiting_room": (
+        "Please wait, the meeting host will let you in soon",
+        "Host has joined. We've let them know you're here",
+    ),
+    # in the call
+    "join_audio": ("Join Audio by Computer", "Join Audio"),
+    "participants": ("open the participants list pane", "Participants"),
+    "leave": ("Leave",),
+    "leave_confirm": ("Leave Meeting",),
+}
+
+SELECTORS: Final[dict[str, tuple[str, ...]]] = {
+    "cookies": ("#onetrust-accept-btn-handler",),
+    "name_box": ("#input-for-name", 'input[placeholder="Your Name"]'),
+    "passcode_box": ("#input-for-pwd", 'input[placeholder="Meeting Passcode"]'),
+    "mute": ('#preview-audio-control-button[aria-label="Mute"]',),
+    "stop_video": ('#preview-video-control-button[aria-label="Stop Video"]',),
+    "join": ("button.preview-join-button",),
+    "in_call": ("button.footer__leave-btn", '.footer button[aria-label="Leave"]'),
+    "join_audio": ("button.join-audio-by-voip__join-btn",),
+    "participants_button": ('button[aria-label*="participants list"]',),
+    "participants_pane": ('[aria-label="participants list"]', ".participants-section-container"),
+    "participants": (".video-avatar__avatar", ".participants-li", ".participants-item-position"),
+    "participant_name": (".video-avatar__avatar-footer", ".participants-item__display-name"),
+    "speaking": (".speaker-active-container__video-frame .video-avatar__avatar",),
+}
+
+NAMES: Final = NameRules(drop=("(Host)", "(Co-host)", "(Guest)"))
+
+RULES: Final = [
+    Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
+    Rule(Phase.NOT_FOUND, PASSCODE_INCORRECT, texts=TEXTS["passcode_wrong"]),
+    Rule(Phase.SIGN_IN_REQUIRED, "meeting_requires_sign_in", texts=TEXTS["sign_in"]),
+    Rule(Phase.BLOCKED, "zoom_captcha", texts=TEXTS["captcha"]),
+    Rule(Phase.DENIED, "request_denied", texts=TEXTS["denied"]),
+    Rule(Phase.REMOVED, "removed_by_host", texts=TEXTS["removed"]),
+    Rule(Phase.ENDED, "meeting_ended", texts=TEXTS["ended"]),
+    Rule(Phase.WAITING_FOR_HOST, "zoom_meeting_not_started", texts=TEXTS["waiting_for_host"]),
+    Rule(Phase.WAITING_ROOM, texts=TEXTS["waiting_room"]),
+    Rule(Phase.IN_CALL, signals=("in_call",)),
+]
+
+SPEC: Final = ReadSpec(
+    signals={k: SELECTORS[k] for k in ("in_call", "participants_pane", "passcode_box")},
+    participants=ParticipantSpec(
+        items=SELECTORS["participants"],
+        names=SELECTORS["participant_name"],
+        speaking=SELECTORS["speaking"],
+    ),
+)
+
+
+def web_client_url(url: str, tokens: ZoomTokens | None) -> str:
+    """The join URL with the tokens added (``zak=``, ``obf_token=``), existing values kept."""
+    if tokens is None:
+        return url
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for name, value in (("zak", tokens.zak), ("obf_token", tokens.obf_token)):
+        if value:
+            query.setdefault(name, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class ZoomPage:
+    platform: ClassVar[str] = "zoom"
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        humanizer: Humanizer | None = None,
+        *,
+        origins: Origins = NO_OVERRIDES,
+        timings: Timings | None = None,
+    ) -> None:
+        self.tokens = credentials.zoom if credentials else None
+        self.humanizer = humanizer or Humanizer()
+        self.origins = origins
+        self.timings = timings or Timings()
+        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
+        self.chores = Chores()
+        self._bot_name = ""
+        self._passcode: str | None = None
+        self._passcode_missing = False
+
+    def init_scripts(self) -> list[str]:
+        return []
+
+    async def join(self, page: Page, url: str, bot_name: str) -> None:
+        self._bot_name = self.poller.bot_name = bot_name
+        self._passcode = dict(parse_qsl(urlsplit(url).query)).get("pwd")
+        target = self.origins.to_local(web_client_url(url, self.tokens))
+        await page.goto(target, wait_until="domcontentloaded")
+        outcome = await run_steps(
+            page, self._steps(), settled=lambda: self._settled(page),
+            window=self.timings.join_window,
+        )  # fmt: skip
+        log.info("zoom join: %s", outcome)
+
+    def _steps(self) -> list[Step]:
+        h, t = self.humanizer, self.timings
+
+        async def click(page: Page, target: Locator) -> None:
+            await h.click(page, target, timeout=t.action_timeout)
+
+        async def name(page: Page, target: Locator) -> None:
+            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
+
+        async def passcode(page: Page, target: Locator) -> None:
+            if self._passcode is None:
+                self._passcode_missing = True
+                return
+            await h.type_into(page, target, self._passcode, timeout=t.action_timeout)
+
+        return [
+            Step("without_media", lambda p: button(p, TEXTS["without_media"]), click, limit=2),
+            Step(
+                "cookies",
+                lambda p: any_of(css(p, SELECTORS["cookies"]), button(p, TEXTS["cookies"])),
+                click,
+            ),
+            Step("agree", lambda p: button(p, TEXTS["agree"]), click),
+            Step("name", lambda p: css(p, SELECTORS["name_box"]), name, settle=0),
+            Step("passcode", lambda p: css(p, SELECTORS["passcode_box"]), passcode, settle=0),
+            Step("mute", lambda p: css(p, SELECTORS["mute"]), click, limit=2),
+            Step("stop_video", lambda p: css(p, SELECTORS["stop_video"]), click, limit=2),
+            Step(
+                "join",
+                lambda p: any_of(css(p, SELECTORS["join"]), button(p, TEXTS["join"])),
+                click,
+                final=True,
+            ),
+        ]
+
+    async def _settled(self, page: Page) -> bool:
+        if self._passcode_missing:
+            return True
+        _, verdict = await self.poller.read(page)
+        return verdict is not None and verdict.phase is not Phase.JOINING
+
+    async def poll(self, page: Page) -> Snapshot:
+        reading, verdict = await self.poller.read(page)
+        if self._passcode_missing and "passcode_box" in reading.signals:
+            return Snapshot(
+                Phase.NOT_FOUND,
+                sub_code=PASSCODE_INCORRECT,
+                detail="the meeting asks for a passcode and the link has none (pwd=)",
+            )
+        snapshot = self.poller.snapshot(reading, verdict)
+        if snapshot.phase is Phase.IN_CALL:
+            await self.chores.run("join_audio", lambda: self._join_audio(page))
+            await self.chores.run("people_panel", lambda: self._open_pane(page, reading.signals))
+        return snapshot
+
+    async def _join_audio(self, page: Page) -> bool:
+        target = any_of(css(page, SELECTORS["join_audio"]), button(page, TEXTS["join_audio"]))
+        return await try_click(page, self.humanizer, target)
+
+    async def _open_pane(self, page: Page, signals: frozenset[str]) -> bool:
+        if "participants_pane" in signals:
+            return True
+        target = any_of(
+            css(page, SELECTORS["participants_button"]),
+            button(page, TEXTS["participants"], prefix=True),
+        )
+        return await try_click(page, self.humanizer, target)
+
+    async def leave(self, page: Page) -> None:
+        h = self.humanizer
+        if await try_click(page, h, button(page, TEXTS["leave"]).first):
+            await try_click(page, h, button(page, TEXTS["leave_confirm"]).first, timeout=1.0)
