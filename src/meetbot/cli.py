@@ -91,7 +91,7 @@ def runner() -> None:
     """Run one bot (reads its assignment on stdin; started by a launcher)."""
     from meetbot.runner.__main__ import main as runner_main
 
-    runner_main()
+    raise typer.Exit(runner_main())
 
 
 def main() -> None:

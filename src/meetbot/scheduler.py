@@ -55,7 +55,8 @@ class Scheduler:
             except Exception:
                 log.exception("%s failed; retrying in %.2fs", job.name, job.interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=job.interval)
+                async with asyncio.timeout(job.interval):
+                    await self._stop.wait()
 
     async def start(self) -> None:
         self._stop.clear()

@@ -36,5 +36,6 @@ async def get_commands(
     if commands.commands or not wait:
         return commands
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(pending.wait(), timeout=wait)
+        async with asyncio.timeout(wait):
+            await pending.wait()
     return await runners.heartbeat_commands(svc, bot_id, token)
