@@ -1,0 +1,183 @@
+"""The whole product end to end: `meetbot serve` with its local launcher and warm pool, real
+runner processes and Chromium, a real Janus room (the lab), driven through the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meetbot.lab import Lab, make_speech
+from meetbot.testing.serve import Server, start_server
+
+pytestmark = pytest.mark.e2e
+
+TALKATIVE = {"audio_active_packets": 25, "audio_level_average": 60}
+FAST_TIMERS = {
+    "empty_meeting_timeout": 30,
+    "last_person_detection": 2,
+    "waiting_room_timeout": 30,
+    "silence_detection": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {
+        "MEETBOT_LAUNCHER": "local",
+        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        "MEETBOT_ADHOC_POOL_SIZE": "1",
+        "MEETBOT_MAX_CONCURRENT_BOTS": "3",
+        "MEETBOT_TIMER_UNIT_SECONDS": "1",
+        "MEETBOT_HEARTBEAT_TIMEOUT": "10",
+        "MEETBOT_HEARTBEAT_INTERVAL": "1",
+        "MEETBOT_SCHEDULED_THRESHOLD": "5",
+        "MEETBOT_DISPATCH_LEAD": "4",
+        "MEETBOT_WARM_LEAD": "3",
+        "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
+    }
+    srv = start_server(Path(tmp_path_factory.mktemp("e2e")) / "data", env)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Token {server.first_key()}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def wait_until(
+    api: httpx.Client, bot_id: str, done: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        bot: dict[str, Any] = api.get(f"/api/v1/bot/{bot_id}/").json()
+        if done(bot):
+            return bot
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; bot is {bot['status']}: {bot['status_changes']}")
+        time.sleep(0.2)
+
+
+def create_when_pool_ready(api: httpx.Client, body: dict[str, Any], timeout: float = 60) -> Any:
+    """POST until the warm pool has a browser ready (507 while it is warming)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = api.post("/api/v1/bot/", json=body)
+        if r.status_code != 507 or time.monotonic() > deadline:
+            assert r.status_code == 201, r.text
+            return r.json()
+        assert r.headers["retry-after"] == "30"
+        time.sleep(0.5)
+
+
+def statuses(bot: dict[str, Any]) -> list[str]:
+    return [c["status"] for c in bot["status_changes"]]
+
+
+def test_adhoc_bot_joins_records_and_leaves_after_the_last_person(
+    lab: Lab, api: httpx.Client, server: Server, tmp_path: Path
+) -> None:
+    room = lab.new_room(**TALKATIVE)
+    speech = make_speech(["Welcome to the planning meeting."], tmp_path / "a.wav", lead_s=2.0)
+    bot = create_when_pool_ready(
+        api,
+        {"meeting_url": lab.room_url(room), "bot_name": "Notes", "stop_options": FAST_TIMERS},
+    )
+    assert bot["kind"] == "adhoc"
+    wait_until(api, bot["id"], lambda b: b["status"] == "recording", 30)
+    assert "Notes" in [p.display for p in lab.host.list_participants(room)]
+    alice = lab.add_participant(room, "alice", wav=speech.path)
+    time.sleep(speech.duration_s + 1)
+    alice.leave()
+    done = wait_until(api, bot["id"], lambda b: b["status"] == "finished", 60)
+    assert done["stop_reason"] == "last_person_detected"
+    assert statuses(done) == [
+        "booting",
+        "joining",
+        "recording",
+        "leaving",
+        "processing",
+        "finished",
+    ]
+    chunks = list((server.data_dir / "media" / "bots" / bot["id"] / "chunks").glob("*.pcm"))
+    assert chunks
+
+
+def test_waiting_room_is_visible_then_admitted_then_leave_call(lab: Lab, api: httpx.Client) -> None:
+    room = lab.new_room(allowed=["host-only"])
+    bot = create_when_pool_ready(
+        api, {"meeting_url": lab.room_url(room), "bot_name": "Lobby", "stop_options": FAST_TIMERS}
+    )
+    waiting = wait_until(api, bot["id"], lambda b: b["sub_status"] == "waiting_room", 30)
+    assert waiting["status"] == "joining"
+    lab.host.set_acl(room, enabled=False)
+    wait_until(api, bot["id"], lambda b: b["status"] == "recording", 30)
+    r = api.post(f"/api/v1/bot/{bot['id']}/leave_call/")
+    assert r.status_code == 200
+    assert (r.json()["status"], r.json()["stop_reason"]) == ("leaving", "manually_stopped")
+    done = wait_until(api, bot["id"], lambda b: b["status"] == "finished", 60)
+    assert done["stop_reason"] == "manually_stopped"
+
+
+def test_killed_runner_fails_the_bot_and_keeps_its_audio(
+    lab: Lab, api: httpx.Client, server: Server, tmp_path: Path
+) -> None:
+    room = lab.new_room()
+    bot = create_when_pool_ready(
+        api, {"meeting_url": lab.room_url(room), "stop_options": FAST_TIMERS}
+    )
+    wait_until(api, bot["id"], lambda b: b["status"] == "recording", 30)
+    time.sleep(3)  # a couple of chunks
+    pids = [json.loads(f.read_text()) for f in (server.data_dir / "runners").glob("[0-9]*.json")]
+    pid = next(p["pid"] for p in pids if p.get("bot_id") == bot["id"])
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    failed = wait_until(api, bot["id"], lambda b: b["status"] == "failed", 30)
+    assert failed["sub_code"] == "bot_process_lost"
+    assert time.monotonic() - killed_at <= 30
+    chunks = list((server.data_dir / "media" / "bots" / bot["id"] / "chunks").glob("*.pcm"))
+    assert chunks
+
+
+def test_scheduled_bot_starts_joining_on_time(lab: Lab, api: httpx.Client) -> None:
+    room = lab.new_room()
+    join_at = datetime.now(UTC) + timedelta(seconds=12)
+    r = api.post(
+        "/api/v1/bot/",
+        json={
+            "meeting_url": lab.room_url(room),
+            "join_at": join_at.isoformat(),
+            "stop_options": {**FAST_TIMERS, "empty_meeting_timeout": 2},
+        },
+    )
+    assert r.status_code == 201
+    assert r.json()["kind"] == "scheduled"
+    bot = wait_until(api, r.json()["id"], lambda b: b["status"] in ("joining", "recording"), 40)
+    joining = next(c for c in bot["status_changes"] if c["status"] == "joining")
+    started = datetime.fromisoformat(joining["at"].replace("Z", "+00:00"))
+    assert abs((started - join_at).total_seconds()) <= 1.0, (started, join_at)
+    done = wait_until(api, bot["id"], lambda b: b["status"] == "finished", 60)
+    assert done["stop_reason"] == "empty_meeting_timeout"
+
+
+def test_507_when_the_pool_is_empty_then_claim_after_refill(lab: Lab, api: httpx.Client) -> None:
+    room = lab.new_room()
+    body = {"meeting_url": lab.room_url(room), "stop_options": FAST_TIMERS}
+    first = create_when_pool_ready(api, body)
+    r = api.post("/api/v1/bot/", json=body)
+    assert r.status_code == 507
+    assert r.json()["code"] == "adhoc_pool_exhausted"
+    second = create_when_pool_ready(api, body, timeout=60)
+    for bot in (first, second):
+        api.post(f"/api/v1/bot/{bot['id']}/leave_call/")
