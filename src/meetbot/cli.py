@@ -94,6 +94,16 @@ def runner() -> None:
     raise typer.Exit(runner_main())
 
 
+@app.command()
+def demo(
+    model: Annotated[str, typer.Option(help="Transcription model")] = "whisper-tiny.en",
+) -> None:
+    """A bot at work, offline: a local Janus room, a speaking participant, live statuses."""
+    from meetbot.demo import run_demo
+
+    raise typer.Exit(run_demo(model=model, echo=typer.echo))
+
+
 def main() -> None:
     app()
 
