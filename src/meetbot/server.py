@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from meetbot.api import media as media_api
 from meetbot.api import webhooks as webhooks_api
 from meetbot.api.app import create_app
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.media.live import LiveTranscription
+from meetbot.media.pipeline import MediaPipeline
+from meetbot.media.pool import TranscriptionPool
+from meetbot.media.transcribers import Transcribers
 from meetbot.ports import Launcher
 from meetbot.scheduler import Scheduler
 from meetbot.secrets_file import load_or_create_secret
@@ -89,11 +94,25 @@ async def build(settings: Settings) -> ControlPlane:
     async def close_store() -> None:
         await store.close()
 
+    transcribers = Transcribers(settings)
+    pool = TranscriptionPool(settings.transcription_workers)
+    live = LiveTranscription(services, storage, transcribers, pool)
+    pipeline = MediaPipeline(services, storage, transcribers, pool=pool, live=live)
+    services.on_processing.append(pipeline.wake)
+    services.on_chunk.append(live.on_chunk)
+
     app = create_app(
         services,
-        routers=[webhooks_api.router, webhooks_api.events_router],
-        startup=[launcher.start, scheduler.start, start_delivery],
-        shutdown=[scheduler.stop, close_delivery, launcher.close, close_store],
+        routers=[webhooks_api.router, webhooks_api.events_router, media_api.router],
+        startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],
+        shutdown=[
+            scheduler.stop,
+            live.stop,
+            pipeline.stop,
+            close_delivery,
+            launcher.close,
+            close_store,
+        ],
     )
     app.state.storage = storage
     app.state.media_secret = secret

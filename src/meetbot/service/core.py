@@ -64,6 +64,8 @@ class Services:
     """Called after a transaction that emitted events commits (wakes the delivery worker)."""
     on_processing: list[Callable[[str], None]] = field(default_factory=list)
     """Called with a bot id after it enters ``processing`` (wakes the media pipeline)."""
+    on_chunk: list[Callable[[str, str, float], None]] = field(default_factory=list)
+    """Called with (bot id, storage key, offset s) for each audio chunk a runner wrote."""
 
     def events_committed(self) -> None:
         for hook in self.on_events:
@@ -72,6 +74,10 @@ class Services:
     def processing_started(self, bot_id: str) -> None:
         for hook in self.on_processing:
             hook(bot_id)
+
+    def chunk_stored(self, bot_id: str, key: str, offset_s: float) -> None:
+        for hook in self.on_chunk:
+            hook(bot_id, key, offset_s)
 
 
 async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> None:

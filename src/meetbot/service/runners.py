@@ -98,6 +98,9 @@ async def handle_reports(
             bot = await try_transition(tx, bot, lifecycle.Retry(), now)
         await tx.bots.update(bot)
     svc.events_committed()
+    for report in batch.events:
+        if isinstance(report, reports.AudioChunk):
+            svc.chunk_stored(bot.id, report.key, report.offset_s)
     if entered_processing:
         svc.processing_started(bot.id)
     if relaunch and bot.status is Status.BOOTING:
@@ -145,6 +148,7 @@ async def runner_lost(svc: Services, bot_id: str, *, sub_code: str = PROCESS_LOS
         await try_transition(tx, bot, lifecycle.Fail(sub_code), now)
     svc.events_committed()
     svc.commands.notify(bot_id)
+    svc.processing_started(bot_id)  # the media pipeline salvages what audio was written
 
 
 async def reap_silent_runners(svc: Services) -> int:
