@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,13 @@ class Settings(BaseSettings):
 
     default_transcription_model: str = "whisper-base"
     transcription_workers: int = Field(1, ge=1)
+    models_dir: Path | None = None
+    """Where the Whisper base weights are joined (default ``~/.cache/meetbot/models``)."""
+    deepgram_api_key: SecretStr | None = None
+    """Server-wide fallback; workspaces and bots may bring their own."""
+    openai_api_key: SecretStr | None = None
+    deepgram_base_url: str | None = None
+    openai_base_url: str | None = None
 
     webhook_allow_private: bool = False
     webhook_allowed_hosts: str = ""
