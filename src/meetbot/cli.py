@@ -104,6 +104,34 @@ def demo(
     raise typer.Exit(run_demo(model=model, echo=typer.echo))
 
 
+@app.command()
+def doctor(
+    url: Annotated[str, typer.Argument(help="A real meeting URL (Meet, Teams, Zoom, Janus)")],
+    bot_name: Annotated[str, typer.Option(help="Name shown in the meeting")] = "meetbot doctor",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for admission")] = 180.0,
+    stay: Annotated[float, typer.Option(help="Seconds to stay once admitted")] = 15.0,
+    out_dir: Annotated[Path, typer.Option(help="Where screenshots and HTML go")] = Path(
+        "meetbot-doctor"
+    ),
+    headed: Annotated[bool, typer.Option(help="Show the browser (needs a display)")] = False,
+) -> None:
+    """One live bot against a real meeting: prints each step; artifacts on failure."""
+    from meetbot.doctor import run_doctor
+
+    settings = settings_from()
+    raise typer.Exit(
+        run_doctor(
+            url,
+            bot_name,
+            timeout,
+            out_dir,
+            stay=stay,
+            chromium_path=settings.chromium_path,
+            headless=not headed,
+        )
+    )
+
+
 def main() -> None:
     app()
 
