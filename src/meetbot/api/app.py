@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
 from meetbot.api import bots, internal
@@ -15,6 +17,22 @@ from meetbot.api.slashes import OptionalTrailingSlash
 from meetbot.service import Services
 
 Daemon = Callable[[], Awaitable[None]]
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_ERROR_SCHEMA = {
+    "title": "ErrorOut",
+    "type": "object",
+    "required": ["code", "detail"],
+    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+}
+# Documented on every operation of the public API (validation errors are 400, never 422).
+_COMMON_ERRORS = {
+    "400": "Invalid request: `code` says which rule, `field` which field",
+    "401": "Missing or invalid API key",
+    "404": "No such resource in this workspace",
+    "429": "Rate limited: obey `Retry-After`",
+}
+_MEDIA_ERRORS = {"400": "Invalid key", "403": "Expired or invalid signature", "404": "Not found"}
 
 DESCRIPTION = """\
 Send a headless-browser bot into a meeting; it waits in the waiting room, records, transcribes,
@@ -67,9 +85,38 @@ def create_app(
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.add_middleware(OptionalTrailingSlash, router=app.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, with this API's error contract on every operation."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path, operations in schema.get("paths", {}).items():
+        extra = _COMMON_ERRORS if path.startswith("/api/") else _MEDIA_ERRORS
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, description in extra.items():
+                responses.setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ErrorOut", _ERROR_SCHEMA)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
