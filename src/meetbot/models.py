@@ -95,6 +95,10 @@ class Bot:
     dispatched_at: datetime | None = None
     status_changes: tuple[StatusChange, ...] = ()
     seq: int | None = None
+    credentials_ciphertext: str | None = field(default=None, repr=False)
+    """The bot's own credentials, sealed by :class:`meetbot.crypto.SecretBox` (``bot:<id>``)."""
+    credential_kinds: tuple[str, ...] = ()
+    """Which kinds the ciphertext holds (``google``, ``zoom``, ...): not secret, shown."""
 
     @property
     def state(self) -> BotState:

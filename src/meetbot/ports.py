@@ -123,6 +123,18 @@ class ObservationRepo(Protocol):
     async def delete_for(self, bot_id: str) -> None: ...
 
 
+class CredentialRepo(Protocol):
+    """Workspaces' default credentials, as sealed by :class:`meetbot.crypto.SecretBox`."""
+
+    async def get(self, workspace_id: str) -> str | None: ...
+
+    async def put(self, workspace_id: str, ciphertext: str, at: datetime) -> None:
+        """Insert or replace the workspace's ciphertext."""
+        ...
+
+    async def delete(self, workspace_id: str) -> None: ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -143,6 +155,9 @@ class Tx(Protocol):
 
     @property
     def webhooks(self) -> WebhookRepo: ...
+
+    @property
+    def credentials(self) -> CredentialRepo: ...
 
 
 class Store(Protocol):
@@ -173,6 +188,10 @@ class Assignment:
     control_plane_grace: float = 60.0
     recording: Mapping[str, Any] = field(default_factory=dict)
     storage: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Mapping[str, Any] | None = field(default=None, repr=False)
+    """Decrypted sign-in credentials for the bot's platform, e.g. ``{"google": {"email": ...,
+    "password": ...}}`` (:meth:`meetbot.runner.platforms.credentials.Credentials.from_mapping`);
+    ``None`` for an anonymous bot. Never logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +272,7 @@ __all__ = [
     "BotQuery",
     "BotRepo",
     "Clock",
+    "CredentialRepo",
     "EventRepo",
     "IdempotencyRepo",
     "KeyRepo",

@@ -15,9 +15,10 @@ from sqlalchemy.engine import Connection
 from test_store_contract import T0, WS, insert, make_bot, scheduled
 
 from meetbot.lifecycle import BotState, Status
-from meetbot.models import OutboxEvent
+from meetbot.models import Bot, OutboxEvent
 from meetbot.ports import BotQuery, Store
 from meetbot.store import SqlStore, open_store
+from meetbot.store.bots import bot_values
 from meetbot.store.migrations import (
     MIGRATIONS,
     Migration,
@@ -26,6 +27,7 @@ from meetbot.store.migrations import (
     create_index,
 )
 from meetbot.store.sql import async_url, create_engine
+from meetbot.store.tables import bots as bots_table
 from meetbot.testing.memory_store import MemoryStore
 
 # --- URLs -----------------------------------------------------------------------------------
@@ -231,11 +233,15 @@ async def open_and_close(url: str, migrations: tuple[Migration, ...] = MIGRATION
     await store.close()
 
 
+ALL = [m.version for m in MIGRATIONS]
+N = len(MIGRATIONS)
+
+
 async def test_servers_starting_at_once_migrate_once(sql_url: str) -> None:
     await asyncio.gather(*(open_and_close(sql_url) for _ in range(4)))
-    assert await versions(sql_url) == [1]
+    assert await versions(sql_url) == ALL
     await open_and_close(sql_url)
-    assert await versions(sql_url) == [1]
+    assert await versions(sql_url) == ALL
 
 
 widgets = sa.Table(
@@ -264,10 +270,10 @@ def _v4_broken(conn: Connection) -> None:
 
 async def test_later_migrations_apply_in_order(sql_url: str) -> None:
     await open_and_close(sql_url)
-    v2 = Migration(2, "widgets", _v2_widgets)
-    v3 = Migration(3, "widgets.region", _v3_widget_region)
+    v2 = Migration(N + 1, "widgets", _v2_widgets)
+    v3 = Migration(N + 2, "widgets.region", _v3_widget_region)
     await open_and_close(sql_url, (*MIGRATIONS, v2, v3))
-    assert await versions(sql_url) == [1, 2, 3]
+    assert await versions(sql_url) == [*ALL, N + 1, N + 2]
     store = await open_store(sql_url, migrations=(*MIGRATIONS, v2, v3))
     try:
         async with store.transaction() as tx:
@@ -277,9 +283,10 @@ async def test_later_migrations_apply_in_order(sql_url: str) -> None:
         await store.close()
 
     # A failing migration leaves the schema as it was (transactional DDL).
+    broken = Migration(N + 3, "broken", _v4_broken)
     with pytest.raises(RuntimeError, match="migration bug"):
-        await open_and_close(sql_url, (*MIGRATIONS, v2, v3, Migration(4, "broken", _v4_broken)))
-    assert await versions(sql_url) == [1, 2, 3]
+        await open_and_close(sql_url, (*MIGRATIONS, v2, v3, broken))
+    assert await versions(sql_url) == [*ALL, N + 1, N + 2]
     assert not await has_table(sql_url, "half_done")
 
     # An older server refuses a newer schema.
@@ -288,8 +295,8 @@ async def test_later_migrations_apply_in_order(sql_url: str) -> None:
 
 
 async def test_migrations_must_be_numbered_in_order(sql_url: str) -> None:
-    with pytest.raises(ValueError, match="should be version 2"):
-        await open_and_close(sql_url, (*MIGRATIONS, Migration(3, "gap", _v2_widgets)))
+    with pytest.raises(ValueError, match=f"should be version {N + 1}"):
+        await open_and_close(sql_url, (*MIGRATIONS, Migration(N + 2, "gap", _v2_widgets)))
 
 
 async def test_a_fresh_database_has_every_table(sql_url: str) -> None:
@@ -298,6 +305,46 @@ async def test_a_fresh_database_has_every_table(sql_url: str) -> None:
         assert await has_table(sql_url, name)
     assert await has_table(sql_url, "idempotency_keys")
     assert await has_table(sql_url, "observations")
+    assert await has_table(sql_url, "workspace_credentials")
+
+
+async def test_v3_adds_credentials_to_a_v2_database(sql_url: str) -> None:
+    await open_and_close(sql_url, MIGRATIONS[:2])
+    (bot,) = await insert_at(sql_url, MIGRATIONS[:2])
+    await open_and_close(sql_url)
+    assert await versions(sql_url) == ALL
+    store = await open_store(sql_url)
+    try:
+        async with store.transaction() as tx:
+            old = await tx.bots.get(bot.id)
+            assert old is not None
+            assert old.credentials_ciphertext is None
+            assert old.credential_kinds == ()
+            await tx.bots.update(
+                old.evolve(credentials_ciphertext="v1.x", credential_kinds=("zoom",))
+            )
+            await tx.credentials.put(WS, "v1.y", T0)
+        async with store.transaction(write=False) as tx:
+            got = await tx.bots.get(bot.id)
+            assert got is not None
+            assert (got.credentials_ciphertext, got.credential_kinds) == ("v1.x", ("zoom",))
+            assert await tx.credentials.get(WS) == "v1.y"
+    finally:
+        await store.close()
+
+
+async def insert_at(url: str, migrations: tuple[Migration, ...]) -> list[Bot]:
+    """Insert a bot through the columns that ``migrations`` created (an older server)."""
+    bot = make_bot()
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            values = bot_values(bot)
+            del values["credentials_ciphertext"], values["credential_kinds"]
+            await conn.execute(sa.insert(bots_table).values(values))
+    finally:
+        await engine.dispose()
+    return [bot]
 
 
 async def test_bot_rows_survive_reopening(sql_url: str) -> None:

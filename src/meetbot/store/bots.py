@@ -66,6 +66,8 @@ def bot_values(bot: Bot) -> dict[str, Any]:
         "dispatched_at": bot.dispatched_at,
         "created_at": bot.created_at,
         "updated_at": bot.updated_at,
+        "credentials_ciphertext": bot.credentials_ciphertext,
+        "credential_kinds": list(bot.credential_kinds) if bot.credential_kinds else None,
     }
 
 
@@ -124,6 +126,8 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         status_changes=tuple(changes),
+        credentials_ciphertext=row["credentials_ciphertext"],
+        credential_kinds=tuple(row["credential_kinds"] or ()),
     )
 
 

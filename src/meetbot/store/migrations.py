@@ -93,6 +93,12 @@ def _v1_initial(conn: Connection) -> None:
     )
 
 
+def _v3_credentials(conn: Connection) -> None:
+    add_column(conn, tables.bots, "credentials_ciphertext")
+    add_column(conn, tables.bots, "credential_kinds")
+    create_tables(conn, tables.workspace_credentials)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -100,6 +106,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v1_initial,
     ),
     Migration(2, "webhook endpoints, deliveries and attempts", create_webhook_tables),
+    Migration(3, "encrypted credentials: bots' own and workspace defaults", _v3_credentials),
 )
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from meetbot.store.bots import SqlBotRepo
+from meetbot.store.credentials import SqlCredentialRepo
 from meetbot.store.events import SqlEventRepo
 from meetbot.store.idempotency import SqlIdempotencyRepo
 from meetbot.store.keys import SqlKeyRepo
@@ -126,6 +127,10 @@ class SqlTx:
     @property
     def webhooks(self) -> SqlWebhookRepo:
         return SqlWebhookRepo(self.conn, self.writable)
+
+    @property
+    def credentials(self) -> SqlCredentialRepo:
+        return SqlCredentialRepo(self.conn, self.writable)
 
 
 class SqlStore:

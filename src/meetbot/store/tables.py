@@ -121,6 +121,9 @@ bots = sa.Table(
     sa.Column("dispatched_at", UtcDateTime),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # v3: the bot's own credentials, AES-GCM sealed (meetbot.crypto), and which kinds they hold.
+    sa.Column("credentials_ciphertext", sa.Text),
+    sa.Column("credential_kinds", sa.JSON),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),
@@ -177,4 +180,13 @@ observations = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index("ix_observations_bot_seq", "bot_id", "seq"),
     sqlite_autoincrement=True,
+)
+
+# v3: a workspace's default credentials, AES-GCM sealed (meetbot.crypto), one row per workspace.
+workspace_credentials = sa.Table(
+    "workspace_credentials",
+    metadata,
+    sa.Column("workspace_id", sa.Text, primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )

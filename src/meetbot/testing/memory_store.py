@@ -48,6 +48,7 @@ class _State:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     observations: list[tuple[str, BaseReport]] = field(default_factory=list)
     webhooks: MemoryWebhookData = field(default_factory=MemoryWebhookData)
+    credentials: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     def copy(self) -> _State:
         return _State(
@@ -60,6 +61,7 @@ class _State:
             idempotency=dict(self.idempotency),
             observations=list(self.observations),
             webhooks=self.webhooks.copy(),
+            credentials=dict(self.credentials),
         )
 
 
@@ -92,6 +94,7 @@ def _normalised(bot: Bot) -> Bot:
         dispatched_at=_opt_utc(bot.dispatched_at),
         metadata=dict(bot.metadata),
         status_changes=tuple(dataclasses.replace(c, at=utc(c.at)) for c in bot.status_changes),
+        credential_kinds=tuple(bot.credential_kinds),
     )
 
 
@@ -308,6 +311,21 @@ class MemoryObservationRepo(_Repo):
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryCredentialRepo(_Repo):
+    async def get(self, workspace_id: str) -> str | None:
+        found = self.state.credentials.get(workspace_id)
+        return found[0] if found else None
+
+    async def put(self, workspace_id: str, ciphertext: str, at: datetime) -> None:
+        self.check_write("credentials.put")
+        self.state.credentials[workspace_id] = (ciphertext, utc(at))
+
+    async def delete(self, workspace_id: str) -> None:
+        self.check_write("credentials.delete")
+        self.state.credentials.pop(workspace_id, None)
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryTx:
     state: _State
     writable: bool
@@ -335,6 +353,10 @@ class MemoryTx:
     @property
     def webhooks(self) -> MemoryWebhookRepo:
         return MemoryWebhookRepo(self.state.webhooks, self.writable)
+
+    @property
+    def credentials(self) -> MemoryCredentialRepo:
+        return MemoryCredentialRepo(self.state, self.writable)
 
 
 class MemoryStore:
