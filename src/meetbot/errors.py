@@ -114,3 +114,10 @@ class NotReady(MeetbotError):
 
     status = 404
     code = "not_ready"
+
+
+class CredentialsUnreadable(MeetbotError):
+    """Stored credentials do not decrypt (altered, or the server secret changed)."""
+
+    status = 500
+    code = "credentials_unreadable"

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from meetbot.api import credentials as credentials_api
 from meetbot.api import media as media_api
 from meetbot.api import webhooks as webhooks_api
 from meetbot.api.app import create_app
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.crypto import SecretBox
 from meetbot.media.live import LiveTranscription
 from meetbot.media.pipeline import MediaPipeline
 from meetbot.media.pool import TranscriptionPool
@@ -76,6 +78,7 @@ async def build(settings: Settings) -> ControlPlane:
         launcher=launcher,
         clock=clock,
         storage_descriptor=storage_descriptor(settings),
+        secret_box=SecretBox(secret),
     )
     holder.append(services)
     first_key = await ensure_first_key(store, clock)
@@ -103,7 +106,12 @@ async def build(settings: Settings) -> ControlPlane:
 
     app = create_app(
         services,
-        routers=[webhooks_api.router, webhooks_api.events_router, media_api.router],
+        routers=[
+            webhooks_api.router,
+            webhooks_api.events_router,
+            media_api.router,
+            credentials_api.router,
+        ],
         startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],
         shutdown=[
             scheduler.stop,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from meetbot.models import Bot, StatusChange
@@ -16,6 +17,14 @@ def status_change_view(change: StatusChange) -> dict[str, Any]:
         "sub_code": change.sub_code,
         "at": iso(change.at),
     }
+
+
+CREDENTIAL_KINDS = ("google", "microsoft", "zoom", "deepgram_api_key", "openai_api_key")
+
+
+def credential_flags(kinds: Collection[str]) -> dict[str, bool]:
+    """Which credential kinds are set (``{"google": true, ...}``); never their values."""
+    return {kind: kind in kinds for kind in CREDENTIAL_KINDS}
 
 
 def bot_view(bot: Bot, *, include_secret: bool = False) -> dict[str, Any]:
@@ -36,6 +45,7 @@ def bot_view(bot: Bot, *, include_secret: bool = False) -> dict[str, Any]:
         "recording": bot.recording.as_dict(),
         "deduplication_key": bot.deduplication_key,
         "webhook_url": bot.webhook_url,
+        "credentials": credential_flags(bot.credential_kinds),
         "status_changes": [status_change_view(c) for c in bot.status_changes],
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),

@@ -12,7 +12,7 @@ import numpy as np
 from meetbot.api import media as media_api
 from meetbot.lifecycle import StopReason
 from meetbot.media.live import LiveTranscription
-from meetbot.media.transcribers import TranscriberFor
+from meetbot.media.transcribers import TranscriberFor, VendorCredentials
 from meetbot.models import OutboxEvent
 from meetbot.ports import Transcriber
 from meetbot.recording import SAMPLE_RATE, chunk_key
@@ -51,7 +51,9 @@ def tone(seconds: float, freq: float = 440.0) -> bytes:
 
 
 def fixed(transcriber: Transcriber | None) -> TranscriberFor:
-    def get(model_name: str, *, live: bool = False) -> Transcriber | None:
+    def get(
+        model_name: str, *, live: bool = False, credentials: VendorCredentials | None = None
+    ) -> Transcriber | None:
         return None if model_name == "none" else transcriber
 
     return get

@@ -58,6 +58,7 @@ async def _spec(svc: Services, body: CreateBotIn) -> bots.BotSpec:
         deduplication_key=body.deduplication_key,
         webhook_url=body.webhook_url,
         recording=body.recording.to_domain() if body.recording else RecordingOptions(),
+        credentials=body.credentials.to_mapping() if body.credentials else None,
     )
 
 
@@ -175,6 +176,8 @@ async def update_bot(
             raise errors.InvalidRequest("bot_name: must not be null.")
         elif name == "metadata":
             changes[name] = value or {}
+        elif name == "credentials":
+            changes[name] = value.to_mapping() if value else None
         else:
             changes[name] = value
     bot = await bots.update_bot(svc, workspace_id, bot_id, changes)

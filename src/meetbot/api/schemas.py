@@ -10,10 +10,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
+    model_validator,
 )
 
 from meetbot.models import RecordingOptions, StopOptions
@@ -51,6 +53,73 @@ class RecordingIn(BaseModel):
         return RecordingOptions(audio_format=self.audio_format, video=self.video)
 
 
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=4096)]
+
+
+class AccountIn(BaseModel):
+    """An account the bot signs in with (e-mail address and password)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: StrictStr = Field(min_length=3, max_length=320)
+    password: Secret
+
+    @field_validator("email")
+    @classmethod
+    def _looks_like_email(cls, value: str) -> str:
+        value = value.strip()
+        if "@" not in value or any(c.isspace() for c in value):
+            raise ValueError("email must be an e-mail address")
+        return value
+
+
+class ZoomIn(BaseModel):
+    """Zoom join tokens: a ZAK and/or an OBF token (at least one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zak: Secret | None = None
+    obf_token: Secret | None = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> ZoomIn:
+        if self.zak is None and self.obf_token is None:
+            raise ValueError("zoom needs a zak or an obf_token")
+        return self
+
+
+class CredentialsIn(BaseModel):
+    """Sign-in accounts and transcription vendor keys; stored encrypted, never returned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    google: AccountIn | None = None
+    microsoft: AccountIn | None = None
+    zoom: ZoomIn | None = None
+    deepgram_api_key: Secret | None = None
+    openai_api_key: Secret | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CredentialsIn:
+        if not self.model_fields_set or all(
+            getattr(self, name) is None for name in self.model_fields_set
+        ):
+            raise ValueError("credentials need at least one kind")
+        return self
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The plain values, as :mod:`meetbot.service.credentials` stores them."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, SecretStr):
+                return value.get_secret_value()
+            if isinstance(value, BaseModel):
+                return {k: plain(v) for k, v in dict(value).items() if v is not None}
+            return value
+
+        return {k: plain(v) for k, v in dict(self).items() if v is not None}
+
+
 class CreateBotIn(BaseModel):
     """``POST /api/v1/bot/``. Unknown top-level fields are ignored."""
 
@@ -69,6 +138,9 @@ class CreateBotIn(BaseModel):
     deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
     webhook_url: StrictStr | None = Field(None, max_length=2048)
     recording: RecordingIn | None = None
+    credentials: CredentialsIn | None = Field(
+        None, description="The bot's own credentials (encrypted at rest, never returned)"
+    )
     time_limit: StrictInt | None = Field(
         None,
         ge=1,
@@ -116,6 +188,9 @@ class UpdateBotIn(BaseModel):
     deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
     webhook_url: StrictStr | None = Field(None, max_length=2048)
     recording: RecordingIn | None = None
+    credentials: CredentialsIn | None = Field(
+        None, description="Replaces the bot's own credentials; null removes them"
+    )
 
     def given(self) -> dict[str, Any]:
         """The fields present in the request (by their canonical names)."""
@@ -157,6 +232,9 @@ class BotOut(BaseModel):
     status_changes: list[StatusChangeOut]
     created_at: str
     updated_at: str
+    credentials: dict[str, bool] = Field(
+        description="Which of the bot's own credentials are set (never their values)"
+    )
     webhook_secret: str | None = Field(
         None, description="Only in the create response, when webhook_url is given."
     )
@@ -165,3 +243,13 @@ class BotOut(BaseModel):
 class BotPage(BaseModel):
     results: list[BotOut]
     next: str | None
+
+
+class CredentialFlagsOut(BaseModel):
+    """Which credentials are set; secrets are never returned."""
+
+    google: bool
+    microsoft: bool
+    zoom: bool
+    deepgram_api_key: bool
+    openai_api_key: bool

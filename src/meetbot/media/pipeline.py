@@ -9,7 +9,9 @@
 was none) is transcribed, in the shared :class:`~meetbot.media.pool.TranscriptionPool`; the live
 and tail segments are merged, speakers are attributed from the bot's ``speaking`` (else
 ``caption``) observations, ``transcript.json`` is rewritten ``final`` and ``transcript.ready`` is
-emitted with ``Finish``. A vendor refusing its key ends the bot ``invalid_api_key``; any other
+emitted with ``Finish``. A vendor model uses the bot's own key, else its workspace's, else the
+server's (:mod:`meetbot.service.credentials`). A vendor refusing its key (or no key at all) ends
+the bot ``invalid_api_key``; any other
 transcription error ends it ``failed`` (the vendor's ``sub_code``, else
 ``transcription_failed``). The recording stays in both cases.
 
@@ -32,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meetbot import lifecycle
+from meetbot.errors import CredentialsUnreadable
 from meetbot.lifecycle import Status
 from meetbot.media.artifacts import (
     TranscriptDoc,
@@ -44,7 +47,7 @@ from meetbot.media.artifacts import (
 from meetbot.media.live import LiveTranscription
 from meetbot.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
 from meetbot.media.pool import TranscriptionPool
-from meetbot.media.transcribers import MissingApiKey, TranscriberFor
+from meetbot.media.transcribers import MissingApiKey, TranscriberFor, VendorCredentials
 from meetbot.models import Bot, Segment
 from meetbot.ports import Storage, Transcriber
 from meetbot.recording import (
@@ -59,6 +62,7 @@ from meetbot.recording import (
 )
 from meetbot.service import Services
 from meetbot.service.core import emit, try_transition
+from meetbot.service.credentials import UNREADABLE, vendor_keys
 from meetbot.transcription.models import Engine, validate_model
 from meetbot.transcription.segments import attribute_speakers, normalize_segments
 from meetbot.transcription.vendors.base import VendorAuthError, VendorError
@@ -227,8 +231,20 @@ class MediaPipeline:
         await self._end(bot.id, event, Status.PROCESSING, recording=info)
 
     async def _transcribe(self, bot: Bot) -> None:
+        credentials: VendorCredentials | None = None
+        if _engine(bot) in (Engine.DEEPGRAM, Engine.OPENAI):
+            try:
+                keys = await vendor_keys(self.services, bot)
+            except CredentialsUnreadable:
+                log.exception("bot %s: its vendor keys do not decrypt", bot.id)
+                await self._end(bot.id, lifecycle.Fail(UNREADABLE), Status.TRANSCRIBING)
+                return
+            credentials = VendorCredentials(
+                deepgram_api_key=keys.get("deepgram_api_key"),
+                openai_api_key=keys.get("openai_api_key"),
+            )
         try:
-            transcriber = self.transcriber_for(bot.transcription_model)
+            transcriber = self.transcriber_for(bot.transcription_model, credentials=credentials)
         except MissingApiKey:
             await self._end(bot.id, lifecycle.RejectApiKey(MISSING_API_KEY), Status.TRANSCRIBING)
             return

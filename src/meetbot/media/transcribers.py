@@ -1,9 +1,10 @@
 """Model name → transcriber: loaded Whisper models are cached (one per name and mode), vendor
-adapters are built with the key and base URL of the deployment.
+adapters are built with a key and base URL.
 
-Vendor keys per bot or workspace are a later step; today they come from :class:`Settings`
-fields ``deepgram_api_key`` / ``openai_api_key`` (and ``deepgram_base_url`` /
-``openai_base_url``, ``models_dir``) when the settings object has them.
+A vendor key is the bot's own, else its workspace's (the media pipeline passes them as
+``credentials``, see :mod:`meetbot.service.credentials`), else the server's :class:`Settings`
+fields ``deepgram_api_key`` / ``openai_api_key``; base URLs (``deepgram_base_url`` /
+``openai_base_url``) and ``models_dir`` come from the settings.
 """
 
 from __future__ import annotations
@@ -33,8 +34,15 @@ class MissingApiKey(Exception):
 class TranscriberFor(Protocol):
     """What the media worker and live transcription call to get a model's transcriber."""
 
-    def __call__(self, model_name: str, *, live: bool = False) -> Transcriber | None:
-        """``None`` for model ``none``; raises :class:`MissingApiKey`."""
+    def __call__(
+        self,
+        model_name: str,
+        *,
+        live: bool = False,
+        credentials: VendorCredentials | None = None,
+    ) -> Transcriber | None:
+        """``None`` for model ``none``; raises :class:`MissingApiKey`. ``credentials``: the
+        bot's vendor keys, each over the deployment's."""
         ...
 
 
@@ -58,6 +66,15 @@ class VendorCredentials:
             value("openai_api_key"),
             value("deepgram_base_url"),
             value("openai_base_url"),
+        )
+
+    def over(self, fallback: VendorCredentials) -> VendorCredentials:
+        """These values, each falling back to ``fallback``'s where unset."""
+        return VendorCredentials(
+            self.deepgram_api_key or fallback.deepgram_api_key,
+            self.openai_api_key or fallback.openai_api_key,
+            self.deepgram_base_url or fallback.deepgram_base_url,
+            self.openai_base_url or fallback.openai_base_url,
         )
 
     def for_engine(self, engine: Engine) -> tuple[str | None, str | None]:
@@ -89,7 +106,8 @@ def transcriber_for(
 
     A Whisper model is loaded once per (name, live) and shared: its transcriber is thread-safe
     (one decode at a time). ``live`` gives the greedy, sticky-language variant for re-decoding.
-    Vendor adapters are cheap and built per call.
+    Vendor adapters are cheap and built per call, with ``credentials``' keys over the
+    settings' (per field).
     """
     spec = validate_model(model_name)
     if spec.engine is Engine.NONE:
@@ -106,7 +124,8 @@ def transcriber_for(
                 assert cached is not None
                 _whisper_cache[key] = cached
             return cached
-    api_key, base_url = (credentials or VendorCredentials.from_settings(settings)).for_engine(
+    deployment = VendorCredentials.from_settings(settings)
+    api_key, base_url = (credentials.over(deployment) if credentials else deployment).for_engine(
         spec.engine
     )
     if not api_key:
@@ -121,5 +140,15 @@ class Transcribers:
     settings: Settings
     credentials: VendorCredentials | None = None
 
-    def __call__(self, model_name: str, *, live: bool = False) -> Transcriber | None:
-        return transcriber_for(model_name, self.settings, self.credentials, live=live)
+    def __call__(
+        self,
+        model_name: str,
+        *,
+        live: bool = False,
+        credentials: VendorCredentials | None = None,
+    ) -> Transcriber | None:
+        if credentials is None:
+            credentials = self.credentials
+        elif self.credentials is not None:
+            credentials = credentials.over(self.credentials)
+        return transcriber_for(model_name, self.settings, credentials, live=live)

@@ -36,6 +36,7 @@ from meetbot.config import Settings
 from meetbot.reports import Failed
 from meetbot.runner.assignment import AssignmentError, parse_assignment
 from meetbot.runner.browser import ChromiumBrowser
+from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
 from meetbot.runner.reporter import Reporter
 from meetbot.runner.session import EXIT_FAILED, Session, SessionConfig
@@ -91,14 +92,19 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         clock = SystemClock()
         async with httpx.AsyncClient(trust_env=False) as client:
             reporter = Reporter.for_assignment(client, assignment)
+            sub_code = "invalid_credentials_format"
             try:
-                platform = page_for(assignment.platform)
+                credentials = (
+                    Credentials.from_mapping(assignment.credentials)
+                    if assignment.credentials
+                    else None
+                )
+                sub_code = "unsupported_platform"
+                platform = page_for(assignment.platform, credentials)
+                sub_code = "invalid_storage"
                 storage = storage_from_descriptor(assignment.storage)
-            except (UnsupportedPlatform, ValueError) as exc:
-                log.error("cannot run this bot: %s", exc)
-                sub_code = "unsupported_platform" if isinstance(exc, UnsupportedPlatform) else (
-                    "invalid_storage"
-                )  # fmt: skip
+            except (UnsupportedPlatform, ValueError, KeyError, TypeError) as exc:
+                log.error("cannot run this bot (%s): %s", sub_code, exc)
                 reporter.emit(Failed(at=clock.now(), sub_code=sub_code, detail=str(exc)))
                 sender = asyncio.create_task(reporter.send_loop(), name="reporter.send")
                 await reporter.drain(15.0)

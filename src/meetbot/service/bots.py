@@ -23,6 +23,7 @@ from meetbot.models import (
 )
 from meetbot.ports import Assignment, BotQuery, Slot
 from meetbot.service.core import Services, emit, new_id, new_token, token_hash, transition
+from meetbot.service.credentials import platform_credentials, seal_for_bot
 from meetbot.service.dispatch import assignment_for
 from meetbot.views import bot_view
 from meetbot.webhooks import outbox, signing
@@ -43,6 +44,8 @@ class BotSpec:
     deduplication_key: str | None = None
     webhook_url: str | None = None
     recording: RecordingOptions = field(default_factory=RecordingOptions)
+    credentials: Mapping[str, Any] | None = field(default=None, repr=False)
+    """Plain credentials (see :mod:`meetbot.service.credentials`); sealed before storing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ async def create_bot(
     if kind is BotKind.ADHOC and slot is None:
         raise errors.PoolExhausted()
     token = new_token() if slot else None
+    credentials: dict[str, Any] | None = None
     try:
         async with svc.store.transaction() as tx:
             if spec.deduplication_key:
@@ -82,7 +86,11 @@ async def create_bot(
                 if dup:
                     raise errors.DuplicateBot(dup.id)
             bot = _new_bot(workspace_id, spec, kind, now, token)
+            if spec.credentials:
+                bot = seal_for_bot(svc, bot, spec.credentials)
             bot = await tx.bots.insert(bot)
+            if slot:
+                credentials = await platform_credentials(svc, tx, bot)
             await emit(tx, outbox.status_update_event(bot, None, bot.state, now))
             created = Created(201, bot_view(bot, include_secret=True))
             if idempotency_key:
@@ -98,7 +106,7 @@ async def create_bot(
         raise
     svc.events_committed()
     if slot and token:
-        await _start(svc, slot, assignment_for(svc, bot, token))
+        await _start(svc, slot, assignment_for(svc, bot, token, credentials))
     return created
 
 
@@ -183,18 +191,25 @@ def _one_more(query: BotQuery) -> BotQuery:
 async def update_bot(
     svc: Services, workspace_id: str, bot_id: str, changes: Mapping[str, Any]
 ) -> Bot:
-    """PATCH: any field while scheduled; ``metadata`` at any time. ``join_at: None`` = now."""
+    """PATCH: any field while scheduled; ``metadata`` at any time. ``join_at: None`` = now.
+
+    ``credentials``: the bot's own, replaced (``None`` removes them: the workspace's apply).
+    """
     now = svc.clock.now()
+    changes = dict(changes)
+    replace_credentials = "credentials" in changes
+    new_credentials: Mapping[str, Any] | None = changes.pop("credentials", None)
     scheduling = {k: v for k, v in changes.items() if k != "metadata"}
     join_now = "join_at" in scheduling and scheduling["join_at"] is None
     slot: Slot | None = None
     token: str | None = None
+    credentials: dict[str, Any] | None = None
     try:
         async with svc.store.transaction() as tx:
             bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
             if bot is None:
                 raise errors.NotFound("No bot with this id.")
-            if scheduling:
+            if scheduling or replace_credentials:
                 new_join = scheduling.get("join_at", bot.join_at)
                 policies.check_update(bot, new_join, now, svc.settings.scheduled_threshold)
             key = changes.get("deduplication_key")
@@ -203,12 +218,15 @@ async def update_bot(
                 if dup and dup.id != bot.id:
                     raise errors.DuplicateBot(dup.id)
             bot = bot.evolve(updated_at=now, **changes)
+            if replace_credentials:
+                bot = seal_for_bot(svc, bot, new_credentials)
             if join_now:
                 # A scheduled bot asked to join now becomes ad-hoc: claim a warm slot or 507.
                 slot = svc.launcher.claim_warm()
                 if slot is None:
                     raise errors.PoolExhausted()
                 token = new_token()
+                credentials = await platform_credentials(svc, tx, bot)
                 bot = bot.evolve(
                     kind=BotKind.ADHOC, runner_token_hash=token_hash(token), dispatched_at=now
                 )
@@ -221,7 +239,7 @@ async def update_bot(
         raise
     if slot and token:
         svc.events_committed()
-        await _start(svc, slot, assignment_for(svc, bot, token))
+        await _start(svc, slot, assignment_for(svc, bot, token, credentials))
     return bot
 
 

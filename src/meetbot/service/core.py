@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from meetbot.config import Settings
+from meetbot.crypto import SecretBox
 from meetbot.lifecycle import Event, IllegalTransition, advance
 from meetbot.models import Bot, OutboxEvent
 from meetbot.ports import Clock, Launcher, Store, Tx
@@ -66,6 +67,8 @@ class Services:
     """Called with a bot id after it enters ``processing`` (wakes the media pipeline)."""
     on_chunk: list[Callable[[str, str, float], None]] = field(default_factory=list)
     """Called with (bot id, storage key, offset s) for each audio chunk a runner wrote."""
+    secret_box: SecretBox | None = None
+    """Seals stored credentials (the server secret's key); ``None``: credentials are refused."""
 
     def events_committed(self) -> None:
         for hook in self.on_events:

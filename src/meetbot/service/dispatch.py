@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+from meetbot import errors
 from meetbot.lifecycle import Dispatch, Fail
 from meetbot.models import Bot
 from meetbot.ports import Assignment, Slot
 from meetbot.service.core import Services, new_token, token_hash, transition
+from meetbot.service.credentials import UNREADABLE, platform_credentials
 
 log = logging.getLogger("meetbot.scheduler")
 
 FAILED_TO_LAUNCH = "failed_to_launch_in_time"
 
 
-def assignment_for(svc: Services, bot: Bot, token: str) -> Assignment:
+def assignment_for(
+    svc: Services, bot: Bot, token: str, credentials: Mapping[str, Any] | None = None
+) -> Assignment:
+    """The runner's assignment; ``credentials`` are the decrypted
+    :func:`~meetbot.service.credentials.platform_credentials`."""
     s = svc.settings
     return Assignment(
         bot_id=bot.id,
@@ -31,6 +39,7 @@ def assignment_for(svc: Services, bot: Bot, token: str) -> Assignment:
         control_plane_grace=s.control_plane_grace,
         recording=bot.recording.as_dict(),
         storage=svc.storage_descriptor,
+        credentials=credentials,
     )
 
 
@@ -49,6 +58,12 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
         async with svc.store.transaction() as tx:
             due = await tx.bots.due_for_dispatch(cutoff, batch)
             for bot in due:
+                try:
+                    credentials = await platform_credentials(svc, tx, bot)
+                except errors.CredentialsUnreadable:
+                    log.exception("bot %s: its credentials do not decrypt", bot.id)
+                    await transition(tx, bot, Fail(UNREADABLE), now)
+                    continue
                 slot = svc.launcher.claim_warm() or svc.launcher.reserve()
                 if slot is None:
                     log.warning("bot %s: no capacity at dispatch time", bot.id)
@@ -58,7 +73,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                 token = new_token()
                 ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
                 ready = await transition(tx, ready, Dispatch(), now)
-                handed.append((slot, assignment_for(svc, ready, token)))
+                handed.append((slot, assignment_for(svc, ready, token, credentials)))
     except BaseException:
         for slot in claimed:
             svc.launcher.release(slot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from meetbot import errors, lifecycle, reports
 from meetbot.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
@@ -18,6 +19,7 @@ from meetbot.service.core import (
     token_hash,
     try_transition,
 )
+from meetbot.service.credentials import UNREADABLE, platform_credentials
 from meetbot.service.dispatch import assignment_for
 from meetbot.webhooks import outbox
 
@@ -37,8 +39,8 @@ def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
             return lifecycle.Admit()
         case reports.Leaving(stop_reason=reason):
             return lifecycle.Leave(reason)
-        case reports.NotAdmitted(stop_reason=reason):
-            return lifecycle.Refuse(reason)
+        case reports.NotAdmitted(stop_reason=reason, sub_code=code):
+            return lifecycle.Refuse(reason, code)
         case reports.Left():
             return lifecycle.Left()
         case reports.Failed(sub_code=code):
@@ -123,14 +125,28 @@ async def _relaunch(svc: Services, bot_id: str) -> None:
         await runner_lost(svc, bot_id, sub_code="failed_to_launch_in_time")
         return
     token = new_token()
+    credentials: dict[str, Any] | None = None
+    unreadable = False
     async with svc.store.transaction() as tx:
         bot = await tx.bots.get(bot_id, for_update=True)
         if bot is None or bot.status is not Status.BOOTING:
             svc.launcher.release(slot)
             return
-        bot = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None)
-        await tx.bots.update(bot)
-    await svc.launcher.assign(slot, assignment_for(svc, bot, token))
+        try:
+            credentials = await platform_credentials(svc, tx, bot)
+        except errors.CredentialsUnreadable:
+            log.exception("bot %s: its credentials do not decrypt", bot.id)
+            unreadable = True
+        else:
+            bot = bot.evolve(
+                runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
+            )
+            await tx.bots.update(bot)
+    if unreadable:
+        svc.launcher.release(slot)
+        await runner_lost(svc, bot_id, sub_code=UNREADABLE)
+        return
+    await svc.launcher.assign(slot, assignment_for(svc, bot, token, credentials))
 
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:

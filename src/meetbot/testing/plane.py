@@ -8,12 +8,16 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from meetbot.api import credentials as credentials_api
 from meetbot.api.app import create_app
 from meetbot.config import Settings
+from meetbot.crypto import SecretBox
 from meetbot.ports import Store
 from meetbot.service import Services
 from meetbot.service.keys import create_key
 from meetbot.testing.fakes import FakeLauncher, FixedClock
+
+TEST_SECRET = b"meetbot test secret, not secret!"  # 32 bytes
 
 
 @dataclass
@@ -44,11 +48,16 @@ async def build_test_plane(
     *,
     clock: FixedClock | None = None,
     launcher: FakeLauncher | None = None,
+    secret: bytes = TEST_SECRET,
     **settings: Any,
 ) -> TestPlane:
+    """The app with the credentials router; credentials are sealed under ``secret``."""
     clock = clock or FixedClock()
     launcher = launcher or FakeLauncher()
     config = Settings(launcher="fake", **settings)
-    services = Services(settings=config, store=store, launcher=launcher, clock=clock)
+    services = Services(
+        settings=config, store=store, launcher=launcher, clock=clock, secret_box=SecretBox(secret)
+    )
     key, workspace_id = await create_key(store, clock, name="test")
-    return TestPlane(create_app(services), services, launcher, clock, key, workspace_id)
+    app = create_app(services, routers=[credentials_api.router])
+    return TestPlane(app, services, launcher, clock, key, workspace_id)
