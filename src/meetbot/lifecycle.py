@@ -121,9 +121,10 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    """The bot never got in."""
+    """The bot never got in; ``sub_code`` is the platform's detail, if it gave one."""
 
     reason: StopReason
+    sub_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +294,7 @@ def _stop_reason(state: BotState, event: Event) -> StopReason | None:
 def _sub_code(state: BotState, event: Event) -> str | None:
     if isinstance(event, Fail):
         return event.sub_code
-    if isinstance(event, NeedAuth | RejectCredentials | RejectApiKey | Detect):
+    if isinstance(event, Refuse | NeedAuth | RejectCredentials | RejectApiKey | Detect):
         return event.sub_code
     if isinstance(event, Retry):
         return None

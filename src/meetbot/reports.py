@@ -93,6 +93,7 @@ class Leaving(BaseReport):
 class NotAdmitted(BaseReport):
     type: Literal["not_admitted"] = "not_admitted"
     stop_reason: StopReason
+    sub_code: str | None = None
 
 
 class Left(BaseReport):

@@ -69,7 +69,7 @@ def outcome_for(snapshot: Snapshot, admitted: bool, at: datetime) -> Outcome | N
         in_call, before = _ENDINGS[phase]
         if admitted:
             return Outcome(Leaving(at=at, stop_reason=in_call))
-        return Outcome(NotAdmitted(at=at, stop_reason=before))
+        return Outcome(NotAdmitted(at=at, stop_reason=before, sub_code=snapshot.sub_code))
     sub_code = snapshot.sub_code
     if phase is Phase.ERROR:
         return Outcome(
