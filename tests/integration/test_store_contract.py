@@ -518,3 +518,54 @@ async def test_observations(any_store: Store) -> None:
         await tx.observations.delete_for("b1")
         assert await tx.observations.list("b1") == []
         assert await tx.observations.list("b2") == [said]
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+async def test_bot_credentials_round_trip(any_store: Store) -> None:
+    (bot,) = await insert(
+        any_store, make_bot(credentials_ciphertext="v1.abc", credential_kinds=("google", "zoom"))
+    )
+    got = await get(any_store, bot.id)
+    assert got == bot
+    await update(any_store, bot.evolve(credentials_ciphertext=None, credential_kinds=()))
+    got = await get(any_store, bot.id)
+    assert got is not None
+    assert (got.credentials_ciphertext, got.credential_kinds) == (None, ())
+
+
+async def test_workspace_credentials_put_get_replace_delete(any_store: Store) -> None:
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.credentials.get(WS) is None
+    async with any_store.transaction() as tx:
+        await tx.credentials.put(WS, "v1.first", T0)
+        await tx.credentials.put("ws_other", "v1.other", T0)
+    async with any_store.transaction() as tx:
+        assert await tx.credentials.get(WS) == "v1.first"
+        await tx.credentials.put(WS, "v1.second", T0 + timedelta(seconds=1))
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.credentials.get(WS) == "v1.second"
+        assert await tx.credentials.get("ws_other") == "v1.other"
+    async with any_store.transaction() as tx:
+        await tx.credentials.delete(WS)
+        await tx.credentials.delete("ws_missing")  # nothing to delete: no error
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.credentials.get(WS) is None
+        assert await tx.credentials.get("ws_other") == "v1.other"
+
+
+async def test_workspace_credentials_roll_back_and_refuse_read_only(any_store: Store) -> None:
+    async def put_then_fail() -> None:
+        async with any_store.transaction() as tx:
+            await tx.credentials.put(WS, "v1.x", T0)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await put_then_fail()
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.credentials.get(WS) is None
+        with pytest.raises(RuntimeError, match="write=True"):
+            await tx.credentials.put(WS, "v1.x", T0)
+        with pytest.raises(RuntimeError, match="write=True"):
+            await tx.credentials.delete(WS)

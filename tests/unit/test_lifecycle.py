@@ -114,3 +114,14 @@ def test_every_live_status_can_fail(status: Status) -> None:
 def test_failure_keeps_an_earlier_stop_reason() -> None:
     leaving = BotState(Status.LEAVING, stop_reason=StopReason.KICKED)
     assert lc.advance(leaving, lc.Fail("x")).new.stop_reason is StopReason.KICKED
+
+
+def test_refuse_carries_the_platforms_sub_code() -> None:
+    joining = BotState(Status.JOINING, sub_status=SubStatus.WAITING_ROOM)
+    new = lc.advance(joining, lc.Refuse(StopReason.REQUEST_DENIED, "meeting_locked")).new
+    assert (new.status, new.stop_reason, new.sub_code) == (
+        Status.NOT_ADMITTED,
+        StopReason.REQUEST_DENIED,
+        "meeting_locked",
+    )
+    assert lc.advance(joining, lc.Refuse(StopReason.REQUEST_DENIED)).new.sub_code is None

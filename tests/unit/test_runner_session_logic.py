@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from meetbot.lifecycle import StopReason, SubStatus
+from meetbot.lifecycle import Refuse, StopReason, SubStatus
 from meetbot.models import StopOptions
 from meetbot.ports import Assignment
 from meetbot.reports import (
@@ -27,8 +27,10 @@ from meetbot.reports import (
 )
 from meetbot.runner.assignment import dump_assignment, parse_assignment, stop_options
 from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, outcome_for
+from meetbot.service.runners import lifecycle_event
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage, in_call
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -230,6 +232,18 @@ def test_assignment_round_trips_as_one_json_line() -> None:
     )  # fmt: skip
     future = assignment(stop_options={"time_limit": 5, "a_future_timer": 3})
     assert stop_options(future) == StopOptions(time_limit=5)  # unknown keys ignored
+
+
+def test_assignment_carries_credentials_to_the_runner() -> None:
+    creds = {"zoom": {"zak": "zak-secret"}}
+    a = assignment(credentials=creds)
+    parsed = parse_assignment(dump_assignment(a))
+    assert parsed.credentials == creds
+    assert "zak-secret" not in repr(parsed)
+    zoom = Credentials.from_mapping(parsed.credentials).zoom
+    assert zoom is not None
+    assert zoom.zak == "zak-secret"
+    assert parse_assignment(dump_assignment(assignment())).credentials is None
 
 
 # --- the whole flow, on fakes ---------------------------------------------------------------
@@ -442,3 +456,12 @@ async def test_kicked_in_call() -> None:
     r = reports(session)
     assert r.types[-2:] == ["leaving", "left"]
     assert reason(session, "leaving") is StopReason.KICKED
+
+
+@pytest.mark.parametrize("phase", [Phase.DENIED, Phase.ENDED, Phase.NOT_FOUND, Phase.REMOVED])
+def test_not_admitted_carries_the_snapshots_sub_code(phase: Phase) -> None:
+    outcome = outcome_for(Snapshot(phase, sub_code="host_denied"), False, T0)
+    assert outcome is not None
+    assert isinstance(outcome.report, NotAdmitted)
+    assert outcome.report.sub_code == "host_denied"
+    assert lifecycle_event(outcome.report) == Refuse(outcome.report.stop_reason, "host_denied")
