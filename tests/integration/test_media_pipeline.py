@@ -25,8 +25,9 @@ from webhook_stores import WIRED_MEMORY, WIRED_SQL, memory_store, sql_store
 from meetbot.media.live import LiveTranscription
 from meetbot.media.pipeline import MediaPipeline
 from meetbot.media.pool import TranscriptionPool
+from meetbot.media.transcribers import VendorCredentials
 from meetbot.models import Segment
-from meetbot.ports import Store
+from meetbot.ports import Store, Transcriber
 from meetbot.service.runners import runner_lost
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
@@ -377,3 +378,40 @@ async def test_delete_data_refused_during_the_call(plane: TestPlane, storage: Lo
         async with plane.client(await plane.new_key()) as other:
             r = await other.post(f"/api/v1/bot/{bot_id}/delete_data/")
             assert r.status_code == 404
+
+
+async def test_vendor_models_get_the_bots_key_else_the_workspaces(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    async with plane.client() as client:
+        r = await client.put(
+            "/api/v1/credentials/", json={"deepgram_api_key": "ws-dg", "openai_api_key": "ws-oa"}
+        )
+        assert r.status_code == 200
+    seen: list[VendorCredentials | None] = []
+
+    def recording(
+        model_name: str, *, live: bool = False, credentials: VendorCredentials | None = None
+    ) -> Transcriber | None:
+        seen.append(credentials)
+        return FakeTranscriber(WORDS)
+
+    own = await call(
+        plane,
+        storage,
+        transcription_model="deepgram/nova-3",
+        credentials={"deepgram_api_key": "bot-dg"},
+    )
+    await MediaPipeline(plane.services, storage, recording).process(own.bot_id)
+    shared = await call(plane, storage, transcription_model="openai/whisper-1")
+    await MediaPipeline(plane.services, storage, recording).process(shared.bot_id)
+    plane.launcher.refill()
+    local = await call(plane, storage, transcription_model="whisper-tiny.en")
+    await MediaPipeline(plane.services, storage, recording).process(local.bot_id)
+    assert seen == [
+        VendorCredentials(deepgram_api_key="bot-dg", openai_api_key="ws-oa"),
+        VendorCredentials(deepgram_api_key="ws-dg", openai_api_key="ws-oa"),
+        None,  # Whisper needs no key: nothing is decrypted
+    ]
+    for bot_id in (own.bot_id, shared.bot_id, local.bot_id):
+        assert (await bot_json(plane, bot_id))["status"] == "finished"

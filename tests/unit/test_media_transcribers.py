@@ -41,3 +41,15 @@ def test_vendor_with_key() -> None:
     creds = VendorCredentials(deepgram_api_key="dg", openai_api_key="oa")
     assert isinstance(transcriber_for("deepgram/nova-3", SETTINGS, creds), DeepgramTranscriber)
     assert isinstance(transcriber_for("openai/whisper-1", SETTINGS, creds), OpenAITranscriber)
+
+
+def test_given_keys_win_per_vendor_over_the_settings() -> None:
+    settings = Settings(deepgram_api_key="server-dg", openai_api_key="server-oa")
+    given = VendorCredentials(deepgram_api_key="bot-dg")
+    merged = given.over(VendorCredentials.from_settings(settings))
+    assert (merged.deepgram_api_key, merged.openai_api_key) == ("bot-dg", "server-oa")
+    assert isinstance(transcriber_for("openai/whisper-1", settings, given), OpenAITranscriber)
+    via = Transcribers(SETTINGS, VendorCredentials(openai_api_key="deploy-oa"))
+    assert isinstance(via("openai/whisper-1", credentials=given), OpenAITranscriber)
+    with pytest.raises(MissingApiKey):
+        via("deepgram/nova-3", credentials=VendorCredentials(openai_api_key="x"))
