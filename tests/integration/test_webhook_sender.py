@@ -108,11 +108,15 @@ async def test_errors_and_timeouts_are_results(receiver: Receiver) -> None:
 
 
 async def test_keeps_connections_alive(receiver: Receiver) -> None:
-    async with HttpSender(LOOPBACK_OK) as sender:
+    async with HttpSender(LOOPBACK_OK, shards=1) as sender:
         for _ in range(20):
             assert (await sender.send(receiver.url, b"{}", {}, 5.0)).ok
     assert len(receiver.requests) == 20
     assert receiver.connections == 1
+    async with HttpSender(LOOPBACK_OK, shards=4) as sender:
+        for _ in range(20):
+            assert (await sender.send(receiver.url, b"{}", {}, 5.0)).ok
+    assert receiver.connections == 1 + 4
 
 
 def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

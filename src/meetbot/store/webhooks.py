@@ -14,11 +14,20 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from meetbot.store.repo import SqlRepo
+from meetbot.store.webhook_rows import (
+    FINAL,
+    RECORD_ATTEMPT,
+    attempt_row,
+    delivery_from_row,
+    delivery_values,
+    endpoint_from_row,
+    endpoint_values,
+    record_params,
+)
 from meetbot.store.webhook_tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from meetbot.webhooks.models import (
     OPEN_STATUSES,
@@ -35,83 +44,6 @@ E = webhook_endpoints
 D = webhook_deliveries
 A = webhook_attempts
 _OPEN = sorted(OPEN_STATUSES)
-_FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
-
-
-def endpoint_from_row(row: sa.RowMapping) -> WebhookEndpoint:
-    types = row["event_types"]
-    return WebhookEndpoint(
-        seq=row["seq"],
-        id=row["id"],
-        workspace_id=row["workspace_id"],
-        url=row["url"],
-        event_types=None if types is None else tuple(types),
-        enabled=bool(row["enabled"]),
-        secret=row["secret"],
-        previous_secret=row["previous_secret"],
-        previous_secret_until=row["previous_secret_until"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _endpoint_values(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {
-        "url": endpoint.url,
-        "event_types": None if endpoint.event_types is None else list(endpoint.event_types),
-        "enabled": endpoint.enabled,
-        "secret": endpoint.secret,
-        "previous_secret": endpoint.previous_secret,
-        "previous_secret_until": endpoint.previous_secret_until,
-        "updated_at": endpoint.updated_at,
-    }
-
-
-def delivery_from_row(row: sa.RowMapping) -> Delivery:
-    return Delivery(
-        seq=row["seq"],
-        id=row["id"],
-        workspace_id=row["workspace_id"],
-        event_id=row["event_id"],
-        event_seq=row["event_seq"],
-        event_type=row["event_type"],
-        bot_id=row["bot_id"],
-        endpoint_id=row["endpoint_id"],
-        url=row["url"],
-        body=row["body"],
-        secret=row["secret"],
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        lease_until=row["lease_until"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        last_latency_ms=row["last_latency_ms"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        delivered_at=row["delivered_at"],
-    )
-
-
-def _delivery_values(d: Delivery, next_attempt_at: datetime | None) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "workspace_id": d.workspace_id,
-        "event_id": d.event_id,
-        "event_seq": d.event_seq,
-        "event_type": d.event_type,
-        "bot_id": d.bot_id,
-        "endpoint_id": d.endpoint_id,
-        "order_key": d.order_key,
-        "url": d.url,
-        "body": d.body,
-        "secret": d.secret,
-        "status": DeliveryStatus.PENDING.value,
-        "attempts": 0,
-        "next_attempt_at": next_attempt_at,
-        "created_at": d.created_at,
-        "expires_at": d.expires_at,
-    }
 
 
 def _no_earlier_open() -> sa.ColumnElement[bool]:
@@ -129,7 +61,7 @@ class SqlWebhookRepo(SqlRepo):
 
     async def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         self.check_write("webhooks.add_endpoint")
-        values = _endpoint_values(endpoint) | {
+        values = endpoint_values(endpoint) | {
             "id": endpoint.id,
             "workspace_id": endpoint.workspace_id,
             "created_at": endpoint.created_at,
@@ -166,7 +98,7 @@ class SqlWebhookRepo(SqlRepo):
 
     async def update_endpoint(self, endpoint: WebhookEndpoint) -> None:
         self.check_write("webhooks.update_endpoint")
-        stmt = sa.update(E).where(E.c.id == endpoint.id).values(**_endpoint_values(endpoint))
+        stmt = sa.update(E).where(E.c.id == endpoint.id).values(**endpoint_values(endpoint))
         await self.conn.execute(stmt)
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
@@ -191,7 +123,7 @@ class SqlWebhookRepo(SqlRepo):
         busy = set((await self.conn.execute(busy_stmt)).scalars())
         rows = []
         for d in deliveries:
-            rows.append(_delivery_values(d, None if d.order_key in busy else now))
+            rows.append(delivery_values(d, None if d.order_key in busy else now))
             busy.add(d.order_key)
         await self.conn.execute(sa.insert(D), rows)
 
@@ -254,62 +186,39 @@ class SqlWebhookRepo(SqlRepo):
 
     async def record(self, records: Sequence[AttemptRecord], now: datetime) -> int:
         self.check_write("webhooks.record")
-        applied = 0
-        attempts = []
-        for record in records:
-            a = record.attempt
-            final = record.status in _FINAL
-            stmt = (
+        if not records:
+            return 0
+        held_stmt = sa.select(D.c.id, D.c.claim_token, D.c.order_key).where(
+            D.c.id.in_([r.delivery_id for r in records]),
+            D.c.status == DeliveryStatus.DELIVERING.value,
+        )
+        if self.is_postgres:
+            held_stmt = held_stmt.with_for_update()
+        held = {row.id: row for row in await self.conn.execute(held_stmt)}
+        # A row that no longer carries the claim's token was claimed again after its lease
+        # ran out (or its endpoint was deleted): that result is not ours to record.
+        mine = [
+            r
+            for r in records
+            if r.delivery_id in held and held[r.delivery_id].claim_token == r.token
+        ]
+        if not mine:
+            return 0
+        await self.conn.execute(RECORD_ATTEMPT, [record_params(r) for r in mine])
+        await self.conn.execute(sa.insert(A), [attempt_row(r.attempt) for r in mine])
+        finished = {held[r.delivery_id].order_key for r in mine if r.status in FINAL}
+        if finished:
+            await self.conn.execute(
                 sa.update(D)
                 .where(
-                    D.c.id == record.delivery_id,
-                    D.c.claim_token == record.token,
-                    D.c.status == DeliveryStatus.DELIVERING.value,
+                    D.c.order_key.in_(finished),
+                    D.c.status == DeliveryStatus.PENDING.value,
+                    D.c.next_attempt_at.is_(None),
+                    _no_earlier_open(),
                 )
-                .values(
-                    status=record.status.value,
-                    attempts=D.c.attempts + 1,
-                    next_attempt_at=None if final else record.next_attempt_at,
-                    lease_until=None,
-                    claim_token=None,
-                    last_status_code=a.status_code,
-                    last_error=a.error,
-                    last_latency_ms=a.latency_ms,
-                    delivered_at=a.at if record.status is DeliveryStatus.DELIVERED else None,
-                )
-                .returning(D.c.order_key)
+                .values(next_attempt_at=now)
             )
-            key = (await self.conn.execute(stmt)).scalar_one_or_none()
-            if key is None:
-                continue  # the lease was lost (or the endpoint deleted): not ours to record
-            applied += 1
-            attempts.append(
-                {
-                    "delivery_id": a.delivery_id,
-                    "at": a.at,
-                    "url": a.url,
-                    "status_code": a.status_code,
-                    "latency_ms": a.latency_ms,
-                    "error": a.error,
-                }
-            )
-            if final:
-                await self._promote_next(key, now)
-        if attempts:
-            await self.conn.execute(sa.insert(A), attempts)
-        return applied
-
-    async def _promote_next(self, key: str, now: datetime) -> None:
-        first_open = (
-            sa.select(sa.func.min(D.c.seq))
-            .where(D.c.order_key == key, D.c.status.in_(_OPEN))
-            .scalar_subquery()
-        )
-        await self.conn.execute(
-            sa.update(D)
-            .where(D.c.seq == first_open, D.c.next_attempt_at.is_(None))
-            .values(next_attempt_at=now)
-        )
+        return len(mine)
 
     async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
         self.check_write("webhooks.release")

@@ -15,6 +15,9 @@ stored.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import select
+import socket
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -40,6 +43,49 @@ MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; the rest is dropped with the connection."""
 
 
+def _is_readable(sock: socket.socket | None) -> bool:
+    """An idle keep-alive socket that is readable was closed by the server (or is broken)."""
+    if sock is None or sock.fileno() < 0:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """httpcore's stream with a cheap ``is_readable``: the pool asks it of every idle
+    connection on every request, and anyio's attribute lookup builds a dict each time."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream, sock: socket.socket | None) -> None:
+        self._inner = inner
+        self._sock = sock
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _Stream(tls, self._sock)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _is_readable(self._sock)
+        if info == "socket":
+            return self._sock
+        return self._inner.get_extra_info(info)
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: TargetPolicy, resolver: Resolver) -> None:
         self._policy = policy
@@ -58,9 +104,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     str(address), port, timeout, local_address, socket_options
                 )
+                return _Stream(stream, stream.get_extra_info("socket"))
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
@@ -97,30 +144,41 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 class HttpSender:
-    """:class:`meetbot.ports.WebhookSender` over httpx, pinned to validated addresses."""
+    """:class:`meetbot.ports.WebhookSender` over httpx, pinned to validated addresses.
+
+    Requests are spread round-robin over ``shards`` clients, each with its own pool of
+    ``max_connections // shards`` connections: httpcore's pool does work quadratic in its
+    size on every request, so several small pools are much cheaper than one large one.
+    """
 
     def __init__(
         self,
         policy: TargetPolicy,
         *,
         max_connections: int = 256,
+        shards: int = 8,
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        per_shard = max(1, max_connections // max(1, shards))
         limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
+            max_connections=per_shard,
+            max_keepalive_connections=per_shard,
             keepalive_expiry=30.0,
         )
         context = ssl_context or httpx.create_ssl_context(trust_env=False)
-        transport = _PinnedTransport(_GuardedBackend(policy, resolver), limits, context)
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
-            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-            headers={"user-agent": USER_AGENT},
-        )
+        backend = _GuardedBackend(policy, resolver)
+        self._clients = [
+            httpx.AsyncClient(
+                transport=_PinnedTransport(backend, limits, context),
+                follow_redirects=False,
+                trust_env=False,
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+                headers={"user-agent": USER_AGENT},
+            )
+            for _ in range(max(1, shards))
+        ]
+        self._next = itertools.cycle(self._clients)
 
     async def send(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
@@ -133,7 +191,7 @@ class HttpSender:
         try:
             parse_url(url)
             async with asyncio.timeout(timeout):
-                async with self._client.stream(
+                async with next(self._next).stream(
                     "POST", url, content=body, headers=dict(headers), timeout=timeout
                 ) as response:
                     await _drain(response)
@@ -149,7 +207,8 @@ class HttpSender:
         return result(status, None if 200 <= status < 300 else f"HTTP {status}")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def __aenter__(self) -> Self:
         return self
