@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from webhook_fixtures import hook_store as hook_store
 from webhook_receiver import Receiver
 
 from meetbot.api.app import create_app
@@ -36,11 +35,11 @@ class Api:
 
 
 @pytest.fixture
-async def api(hook_store: Any) -> AsyncIterator[Api]:
+async def api(any_store: Any) -> AsyncIterator[Api]:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     settings = Settings(_env_file=None, launcher="fake", webhook_allow_private=True)  # type: ignore[call-arg]
-    services = Services(settings=settings, store=hook_store, launcher=FakeLauncher(), clock=clock)
-    key, _ = await create_key(hook_store, clock, name="test")
+    services = Services(settings=settings, store=any_store, launcher=FakeLauncher(), clock=clock)
+    key, _ = await create_key(any_store, clock, name="test")
     app = create_app(services, routers=[router, events_router])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     headers = {"Authorization": f"Token {key}"}
@@ -122,11 +121,11 @@ async def test_bad_endpoints_are_400(api: Api, body: dict[str, Any], code: str) 
     assert (r.status_code, r.json()["code"]) == (400, code)
 
 
-async def test_private_targets_need_the_allowance(hook_store: Any) -> None:
+async def test_private_targets_need_the_allowance(any_store: Any) -> None:
     settings = Settings(_env_file=None, launcher="fake")  # type: ignore[call-arg]
     clock = FixedClock()
-    services = Services(settings=settings, store=hook_store, launcher=FakeLauncher(), clock=clock)
-    key, _ = await create_key(hook_store, clock, name="strict")
+    services = Services(settings=settings, store=any_store, launcher=FakeLauncher(), clock=clock)
+    key, _ = await create_key(any_store, clock, name="strict")
     app = create_app(services, routers=[router])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(

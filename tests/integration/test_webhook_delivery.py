@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from webhook_fixtures import add_bot, add_endpoint, emit_status, endpoint
-from webhook_fixtures import hook_store as hook_store
 from webhook_receiver import Receiver, dedupe_consecutive, streams
 
 from meetbot.clock import SystemClock
@@ -84,14 +83,14 @@ async def statuses(store: Any, ep: WebhookEndpoint) -> list[DeliveryStatus]:
     return [d.status for d in found]
 
 
-async def test_every_event_arrives_signed_and_in_order(hook_store: Any, receiver: Receiver) -> None:
-    ep, bots = await setup(hook_store, receiver, 4)
-    w = worker(hook_store, HttpSender(TargetPolicy(allow_private=True)))
+async def test_every_event_arrives_signed_and_in_order(any_store: Any, receiver: Receiver) -> None:
+    ep, bots = await setup(any_store, receiver, 4)
+    w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
         ids = {}
         for bot in bots:
-            ids[bot.id] = await emit_status(hook_store, bot, 6, CLOCK.now())
+            ids[bot.id] = await emit_status(any_store, bot, 6, CLOCK.now())
             w.notify()
         want = expected_streams(bots, ids)
         total = sum(len(v) for v in want.values())
@@ -100,7 +99,7 @@ async def test_every_event_arrives_signed_and_in_order(hook_store: Any, receiver
         await w.close()
     assert receiver.bad_signatures == 0
     assert streams(receiver.accepted) == want
-    assert set(await statuses(hook_store, ep)) == {DeliveryStatus.DELIVERED}
+    assert set(await statuses(any_store, ep)) == {DeliveryStatus.DELIVERED}
     assert w.stats.delivered == total
     request = receiver.requests[0]
     assert request.headers["content-type"] == "application/json"
@@ -108,7 +107,7 @@ async def test_every_event_arrives_signed_and_in_order(hook_store: Any, receiver
 
 
 async def test_a_flaky_receiver_gets_everything_in_order(
-    hook_store: Any, receiver: Receiver
+    any_store: Any, receiver: Receiver
 ) -> None:
     seen: set[str] = set()
 
@@ -120,17 +119,17 @@ async def test_a_flaky_receiver_gets_everything_in_order(
         return 200
 
     receiver.respond = flaky
-    ep, bots = await setup(hook_store, receiver, 3)
-    ids = {bot.id: await emit_status(hook_store, bot, 5, CLOCK.now()) for bot in bots}
+    ep, bots = await setup(any_store, receiver, 3)
+    ids = {bot.id: await emit_status(any_store, bot, 5, CLOCK.now()) for bot in bots}
     want = expected_streams(bots, ids)
-    w = worker(hook_store, HttpSender(TargetPolicy(allow_private=True)))
+    w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
         await eventually(lambda: len(receiver.accepted) >= sum(len(v) for v in want.values()))
     finally:
         await w.close()
     assert streams(receiver.accepted) == want
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         page = await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=99)
         assert all(d.status is DeliveryStatus.DELIVERED and d.attempts >= 2 for d in page)
         attempts = await tx.webhooks.list_attempts(page[-1].id, 99)
@@ -138,15 +137,15 @@ async def test_a_flaky_receiver_gets_everything_in_order(
     assert set([a.status_code for a in attempts][:-1]) == {500}
 
 
-async def test_a_receiver_down_then_up_gets_everything_in_order(hook_store: Any) -> None:
+async def test_a_receiver_down_then_up_gets_everything_in_order(any_store: Any) -> None:
     receiver = await Receiver().start()
     port = receiver.port
-    ep, bots = await setup(hook_store, receiver, 2)
+    ep, bots = await setup(any_store, receiver, 2)
     await receiver.stop()
-    w = worker(hook_store, HttpSender(TargetPolicy(allow_private=True)))
+    w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
-        ids = {bot.id: await emit_status(hook_store, bot, 5, CLOCK.now()) for bot in bots}
+        ids = {bot.id: await emit_status(any_store, bot, 5, CLOCK.now()) for bot in bots}
         w.notify()
         await eventually(lambda: w.stats.retried >= 6)
         await receiver.start(port)
@@ -157,7 +156,7 @@ async def test_a_receiver_down_then_up_gets_everything_in_order(hook_store: Any)
         await receiver.stop()
     got = streams(receiver.accepted)
     assert {k: dedupe_consecutive(v) for k, v in got.items()} == want
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         first = (await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=99))[
             -1
         ]
@@ -166,20 +165,20 @@ async def test_a_receiver_down_then_up_gets_everything_in_order(hook_store: Any)
 
 
 async def test_a_delivery_that_never_succeeds_fails_and_unblocks_the_next(
-    hook_store: Any, receiver: Receiver
+    any_store: Any, receiver: Receiver
 ) -> None:
-    ep, (bot,) = await setup(hook_store, receiver, 1)
-    poison = (await emit_status(hook_store, bot, 1, CLOCK.now(), window=0.5))[0]
-    rest = await emit_status(hook_store, bot, 3, CLOCK.now())
+    ep, (bot,) = await setup(any_store, receiver, 1)
+    poison = (await emit_status(any_store, bot, 1, CLOCK.now(), window=0.5))[0]
+    rest = await emit_status(any_store, bot, 3, CLOCK.now())
     receiver.respond = lambda r: 500 if r.headers["webhook-id"] == poison else 200
-    w = worker(hook_store, HttpSender(TargetPolicy(allow_private=True)))
+    w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
         await eventually(lambda: len(receiver.accepted) >= 6)
     finally:
         await w.close()
     assert streams(receiver.accepted)[("/hook", bot.id)] == rest
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         failed = await tx.webhooks.list_deliveries(
             ep.id, status=DeliveryStatus.FAILED, before_seq=None, limit=9
         )
@@ -192,18 +191,18 @@ async def test_a_delivery_that_never_succeeds_fails_and_unblocks_the_next(
     assert w.stats.failed == 2  # the endpoint's and the bot's own
 
 
-async def test_the_guard_holds_at_delivery_time(hook_store: Any, receiver: Receiver) -> None:
+async def test_the_guard_holds_at_delivery_time(any_store: Any, receiver: Receiver) -> None:
     """A loopback target that slipped in (or re-resolved) is refused when sending."""
-    ep, (bot,) = await setup(hook_store, receiver, 1)
-    await emit_status(hook_store, bot, 1, CLOCK.now(), window=0.2)
-    w = worker(hook_store, HttpSender(TargetPolicy()))
+    ep, (bot,) = await setup(any_store, receiver, 1)
+    await emit_status(any_store, bot, 1, CLOCK.now(), window=0.2)
+    w = worker(any_store, HttpSender(TargetPolicy()))
     w.start()
     try:
         await eventually(lambda: w.stats.failed == 2)
     finally:
         await w.close()
     assert receiver.requests == []
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         (d,) = await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=9)
     assert d.status is DeliveryStatus.FAILED
     assert d.last_error is not None
@@ -211,17 +210,17 @@ async def test_the_guard_holds_at_delivery_time(hook_store: Any, receiver: Recei
 
 
 async def test_a_worker_killed_after_claiming_loses_nothing(
-    hook_store: Any, receiver: Receiver
+    any_store: Any, receiver: Receiver
 ) -> None:
-    ep, bots = await setup(hook_store, receiver, 2)
-    ids = {bot.id: await emit_status(hook_store, bot, 3, CLOCK.now()) for bot in bots}
+    ep, bots = await setup(any_store, receiver, 2)
+    ids = {bot.id: await emit_status(any_store, bot, 3, CLOCK.now()) for bot in bots}
     sender = HttpSender(TargetPolicy(allow_private=True))
-    dead = worker(hook_store, sender, timeout=0.2, lease_margin=0.1)
+    dead = worker(any_store, sender, timeout=0.2, lease_margin=0.1)
     claimed = await dead._claim(10)  # claims ...
     assert len(claimed) == 3
     await dead._attempt(claimed[0])  # ... even sends one, then dies before recording
     assert len(receiver.accepted) == 1
-    w = worker(hook_store, sender)
+    w = worker(any_store, sender)
     w.start()
     try:
         want = expected_streams(bots, ids)
@@ -235,47 +234,47 @@ async def test_a_worker_killed_after_claiming_loses_nothing(
         await sender.aclose()
     first = (receiver.accepted[0][0], receiver.accepted[0][1]["id"])
     assert [(p, e["id"]) for p, e in receiver.accepted].count(first) == 2  # same id, twice
-    assert set(await statuses(hook_store, ep)) == {DeliveryStatus.DELIVERED}
+    assert set(await statuses(any_store, ep)) == {DeliveryStatus.DELIVERED}
 
 
-async def test_stop_drains_in_flight_sends(hook_store: Any, receiver: Receiver) -> None:
-    ep, bots = await setup(hook_store, receiver, 3)
+async def test_stop_drains_in_flight_sends(any_store: Any, receiver: Receiver) -> None:
+    ep, bots = await setup(any_store, receiver, 3)
     for bot in bots:
-        await emit_status(hook_store, bot, 1, CLOCK.now())
+        await emit_status(any_store, bot, 1, CLOCK.now())
     sender = FakeWebhookSender(delay=0.2)
-    w = worker(hook_store, sender)
+    w = worker(any_store, sender)
     w.start()
     await eventually(lambda: len(sender.sent) == 5)
     await w.close()
     assert w.stats.delivered == 5
-    assert set(await statuses(hook_store, ep)) == {DeliveryStatus.DELIVERED}
+    assert set(await statuses(any_store, ep)) == {DeliveryStatus.DELIVERED}
 
 
 async def test_stop_gives_back_sends_that_outlast_the_drain(
-    hook_store: Any, receiver: Receiver
+    any_store: Any, receiver: Receiver
 ) -> None:
-    ep, bots = await setup(hook_store, receiver, 2)
+    ep, bots = await setup(any_store, receiver, 2)
     for bot in bots:
-        await emit_status(hook_store, bot, 1, CLOCK.now())
+        await emit_status(any_store, bot, 1, CLOCK.now())
     sender = FakeWebhookSender(delay=30)
-    w = worker(hook_store, sender, drain_timeout=0.05)
+    w = worker(any_store, sender, drain_timeout=0.05)
     w.start()
     await eventually(lambda: len(sender.sent) == 3)
     await w.close()
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         page = await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=9)
     assert [(d.status, d.attempts) for d in page] == [(DeliveryStatus.PENDING, 0)] * 2
     assert w.stats.delivered == 0
 
 
-async def test_notify_wakes_the_worker_at_once(hook_store: Any, receiver: Receiver) -> None:
-    _, (bot,) = await setup(hook_store, receiver, 1)
-    w = worker(hook_store, HttpSender(TargetPolicy(allow_private=True)), poll_interval=30.0)
+async def test_notify_wakes_the_worker_at_once(any_store: Any, receiver: Receiver) -> None:
+    _, (bot,) = await setup(any_store, receiver, 1)
+    w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)), poll_interval=30.0)
     w.start()
     try:
         await asyncio.sleep(0.1)  # the worker is asleep now
         started = time.monotonic()
-        await emit_status(hook_store, bot, 1, CLOCK.now())
+        await emit_status(any_store, bot, 1, CLOCK.now())
         w.notify()
         await eventually(lambda: len(receiver.accepted) == 2, timeout=1.0)
         assert time.monotonic() - started < 0.5
@@ -283,12 +282,12 @@ async def test_notify_wakes_the_worker_at_once(hook_store: Any, receiver: Receiv
         await w.close()
 
 
-async def test_deliver_due_runs_one_pass(hook_store: Any, receiver: Receiver) -> None:
-    _, bots = await setup(hook_store, receiver, 2)
+async def test_deliver_due_runs_one_pass(any_store: Any, receiver: Receiver) -> None:
+    _, bots = await setup(any_store, receiver, 2)
     for bot in bots:
-        await emit_status(hook_store, bot, 2, CLOCK.now())
+        await emit_status(any_store, bot, 2, CLOCK.now())
     sender = FakeWebhookSender()
-    w = worker(hook_store, sender)
+    w = worker(any_store, sender)
     assert await w.deliver_due() == 3
     assert await w.deliver_due() == 3
     assert await w.deliver_due() == 0

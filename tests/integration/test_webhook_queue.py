@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from webhook_fixtures import WS, add_bot, add_endpoint, emit_status, endpoint
-from webhook_fixtures import hook_store as hook_store
 
 from meetbot.webhooks import outbox
 from meetbot.webhooks.models import (
@@ -51,21 +50,21 @@ def events_of(claimed: list[ClaimedDelivery]) -> list[str]:
     return [c.delivery.event_id for c in claimed]
 
 
-async def test_emit_writes_the_event_and_one_delivery_per_target(hook_store: Any) -> None:
-    all_types = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
+async def test_emit_writes_the_event_and_one_delivery_per_target(any_store: Any) -> None:
+    all_types = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
     only_status = await add_endpoint(
-        hook_store, endpoint("https://b.example/h", T0, types=("status_update",))
+        any_store, endpoint("https://b.example/h", T0, types=("status_update",))
     )
     only_rec = await add_endpoint(
-        hook_store, endpoint("https://c.example/h", T0, types=("recording.ready",))
+        any_store, endpoint("https://c.example/h", T0, types=("recording.ready",))
     )
-    await add_endpoint(hook_store, endpoint("https://d.example/h", T0, enabled=False))
-    bot = await add_bot(hook_store, T0, webhook_url="https://bot.example/h")
+    await add_endpoint(any_store, endpoint("https://d.example/h", T0, enabled=False))
+    bot = await add_bot(any_store, T0, webhook_url="https://bot.example/h")
     other_ws = endpoint("https://e.example/h", T0).evolve(workspace_id="ws-other")
-    await add_endpoint(hook_store, other_ws)
+    await add_endpoint(any_store, other_ws)
 
-    (event_id,) = await emit_status(hook_store, bot, 1, T0)
-    claimed = await claim(hook_store, T0)
+    (event_id,) = await emit_status(any_store, bot, 1, T0)
+    claimed = await claim(any_store, T0)
     by_url = {c.url: c for c in claimed}
     assert set(by_url) == {"https://a.example/h", "https://b.example/h", "https://bot.example/h"}
     assert {c.delivery.event_id for c in claimed} == {event_id}
@@ -75,7 +74,7 @@ async def test_emit_writes_the_event_and_one_delivery_per_target(hook_store: Any
     assert by_url["https://b.example/h"].delivery.endpoint_id == only_status.id
     assert all(c.delivery.status is S.DELIVERING for c in claimed)
 
-    async with hook_store.transaction(write=False) as tx:
+    async with any_store.transaction(write=False) as tx:
         (event,) = await tx.events.list_after(WS, 0, 10)
         assert (
             await tx.webhooks.list_deliveries(only_rec.id, status=None, before_seq=None, limit=9)
@@ -96,152 +95,152 @@ async def test_emit_writes_the_event_and_one_delivery_per_target(hook_store: Any
     }
 
 
-async def test_emit_rolls_back_with_its_transaction(hook_store: Any) -> None:
-    await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0, webhook_url="https://bot.example/h")
+async def test_emit_rolls_back_with_its_transaction(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0, webhook_url="https://bot.example/h")
     event = outbox.status_update_event(bot, None, bot.state, T0)
 
     async def failing_change() -> None:
-        async with hook_store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await outbox.emit(tx, event, bot=bot, now=T0)
             raise RuntimeError("the change failed")
 
     with pytest.raises(RuntimeError):
         await failing_change()
-    assert await claim(hook_store, T0) == []
-    async with hook_store.transaction(write=False) as tx:
+    assert await claim(any_store, T0) == []
+    async with any_store.transaction(write=False) as tx:
         assert await tx.events.list_after(WS, 0, 10) == []
 
 
-async def test_emit_looks_the_bot_up_when_not_given(hook_store: Any) -> None:
-    bot = await add_bot(hook_store, T0, webhook_url="https://bot.example/h")
-    async with hook_store.transaction() as tx:
+async def test_emit_looks_the_bot_up_when_not_given(any_store: Any) -> None:
+    bot = await add_bot(any_store, T0, webhook_url="https://bot.example/h")
+    async with any_store.transaction() as tx:
         stored = await outbox.emit(tx, outbox.bot_deleted_event(bot, T0), now=T0)
     assert stored.seq is not None
-    (c,) = await claim(hook_store, T0)
+    (c,) = await claim(any_store, T0)
     assert (c.url, c.delivery.event_type) == ("https://bot.example/h", "bot.deleted")
 
 
-async def test_only_the_oldest_open_delivery_of_a_target_and_bot_is_due(hook_store: Any) -> None:
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot_a = await add_bot(hook_store, T0, webhook_url="https://bot.example/a")
-    bot_b = await add_bot(hook_store, T0)
-    a = await emit_status(hook_store, bot_a, 3, T0)
-    b = await emit_status(hook_store, bot_b, 2, T0)
+async def test_only_the_oldest_open_delivery_of_a_target_and_bot_is_due(any_store: Any) -> None:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot_a = await add_bot(any_store, T0, webhook_url="https://bot.example/a")
+    bot_b = await add_bot(any_store, T0)
+    a = await emit_status(any_store, bot_a, 3, T0)
+    b = await emit_status(any_store, bot_b, 2, T0)
 
-    first = await claim(hook_store, T0)
+    first = await claim(any_store, T0)
     assert sorted(events_of(first)) == sorted([a[0], a[0], b[0]])  # endpoint + bot url for A
-    assert await claim(hook_store, T0) == []  # the rest wait behind the claimed heads
+    assert await claim(any_store, T0) == []  # the rest wait behind the claimed heads
 
     by_key = {order_key(c.delivery.endpoint_id, c.delivery.bot_id): c for c in first}
     head_a = by_key[order_key(ep.id, bot_a.id)]
-    assert await finish(hook_store, head_a, S.DELIVERED, T0) == 1
-    (nxt,) = await claim(hook_store, T0)
+    assert await finish(any_store, head_a, S.DELIVERED, T0) == 1
+    (nxt,) = await claim(any_store, T0)
     assert (nxt.delivery.event_id, nxt.delivery.endpoint_id) == (a[1], ep.id)
 
     # a retry keeps the line: a[2] waits until a[1] is delivered
     later = T0 + timedelta(seconds=10)
-    assert await finish(hook_store, nxt, S.PENDING, T0, code=500, retry_at=later) == 1
-    assert await claim(hook_store, T0 + timedelta(seconds=9)) == []
-    (again,) = await claim(hook_store, later)
+    assert await finish(any_store, nxt, S.PENDING, T0, code=500, retry_at=later) == 1
+    assert await claim(any_store, T0 + timedelta(seconds=9)) == []
+    (again,) = await claim(any_store, later)
     assert again.delivery.id == nxt.delivery.id
     assert again.delivery.attempts == 1
     assert again.delivery.last_status_code == 500
-    await finish(hook_store, again, S.FAILED, later, code=500)  # failed for good: unblocks
-    (last,) = await claim(hook_store, later)
+    await finish(any_store, again, S.FAILED, later, code=500)  # failed for good: unblocks
+    (last,) = await claim(any_store, later)
     assert last.delivery.event_id == a[2]
 
 
-async def test_expired_leases_are_claimed_again_and_old_results_ignored(hook_store: Any) -> None:
-    await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 2, T0)
-    (first,) = await claim(hook_store, T0)
-    assert await claim(hook_store, T0 + LEASE - timedelta(seconds=1)) == []
-    async with hook_store.transaction() as tx:
+async def test_expired_leases_are_claimed_again_and_old_results_ignored(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 2, T0)
+    (first,) = await claim(any_store, T0)
+    assert await claim(any_store, T0 + LEASE - timedelta(seconds=1)) == []
+    async with any_store.transaction() as tx:
         (second,) = await tx.webhooks.claim(T0 + LEASE, T0 + 2 * LEASE, 10, "tok-2")
     assert second.delivery.id == first.delivery.id
     assert second.token == "tok-2"
-    assert await finish(hook_store, first, S.DELIVERED, T0 + LEASE) == 0  # not ours any more
-    assert await finish(hook_store, second, S.DELIVERED, T0 + LEASE) == 1
-    assert await finish(hook_store, second, S.DELIVERED, T0 + LEASE) == 0  # recorded once
-    async with hook_store.transaction(write=False) as tx:
+    assert await finish(any_store, first, S.DELIVERED, T0 + LEASE) == 0  # not ours any more
+    assert await finish(any_store, second, S.DELIVERED, T0 + LEASE) == 1
+    assert await finish(any_store, second, S.DELIVERED, T0 + LEASE) == 0  # recorded once
+    async with any_store.transaction(write=False) as tx:
         attempts = await tx.webhooks.list_attempts(first.delivery.id, 10)
     assert len(attempts) == 1
     assert attempts[0].latency_ms == 12.5
 
 
-async def test_release_gives_deliveries_back(hook_store: Any) -> None:
-    await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 1, T0)
-    (c,) = await claim(hook_store, T0)
-    async with hook_store.transaction() as tx:
+async def test_release_gives_deliveries_back(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 1, T0)
+    (c,) = await claim(any_store, T0)
+    async with any_store.transaction() as tx:
         await tx.webhooks.release("other-token", [c.delivery.id], T0)
-    assert await claim(hook_store, T0) == []
-    async with hook_store.transaction() as tx:
+    assert await claim(any_store, T0) == []
+    async with any_store.transaction() as tx:
         await tx.webhooks.release(c.token, [c.delivery.id], T0)
-    (again,) = await claim(hook_store, T0)
+    (again,) = await claim(any_store, T0)
     assert again.delivery.id == c.delivery.id
     assert again.delivery.attempts == 0
 
 
-async def test_disabled_endpoints_hold_their_deliveries(hook_store: Any) -> None:
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 1, T0)
-    async with hook_store.transaction() as tx:
+async def test_disabled_endpoints_hold_their_deliveries(any_store: Any) -> None:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 1, T0)
+    async with any_store.transaction() as tx:
         await tx.webhooks.update_endpoint(ep.evolve(enabled=False, url="https://new.example/h"))
-    assert await claim(hook_store, T0) == []
-    await emit_status(hook_store, bot, 1, T0)  # no delivery for a disabled endpoint
-    async with hook_store.transaction() as tx:
+    assert await claim(any_store, T0) == []
+    await emit_status(any_store, bot, 1, T0)  # no delivery for a disabled endpoint
+    async with any_store.transaction() as tx:
         await tx.webhooks.update_endpoint(ep.evolve(url="https://new.example/h"))
-    (c,) = await claim(hook_store, T0)
+    (c,) = await claim(any_store, T0)
     assert c.url == "https://new.example/h"  # endpoint deliveries go to the current url
-    await finish(hook_store, c, S.DELIVERED, T0)
-    assert await claim(hook_store, T0) == []
+    await finish(any_store, c, S.DELIVERED, T0)
+    assert await claim(any_store, T0) == []
 
 
-async def test_rotation_signs_with_both_secrets_for_a_while(hook_store: Any) -> None:
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
+async def test_rotation_signs_with_both_secrets_for_a_while(any_store: Any) -> None:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
     rotated = ep.evolve(
         secret="whsec_new", previous_secret=ep.secret, previous_secret_until=T0 + LEASE
     )
-    async with hook_store.transaction() as tx:
+    async with any_store.transaction() as tx:
         await tx.webhooks.update_endpoint(rotated)
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 2, T0)
-    (c,) = await claim(hook_store, T0)
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 2, T0)
+    (c,) = await claim(any_store, T0)
     assert c.secrets == ("whsec_new", ep.secret)
-    await finish(hook_store, c, S.DELIVERED, T0)
-    (c,) = await claim(hook_store, T0 + LEASE)
+    await finish(any_store, c, S.DELIVERED, T0)
+    (c,) = await claim(any_store, T0 + LEASE)
     assert c.secrets == ("whsec_new",)
 
 
-async def test_delete_endpoint_removes_its_deliveries(hook_store: Any) -> None:
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0, webhook_url="https://bot.example/h")
-    await emit_status(hook_store, bot, 2, T0)
-    claimed = await claim(hook_store, T0)
+async def test_delete_endpoint_removes_its_deliveries(any_store: Any) -> None:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0, webhook_url="https://bot.example/h")
+    await emit_status(any_store, bot, 2, T0)
+    claimed = await claim(any_store, T0)
     for c in claimed:
-        await finish(hook_store, c, S.DELIVERED, T0)
-    async with hook_store.transaction() as tx:
+        await finish(any_store, c, S.DELIVERED, T0)
+    async with any_store.transaction() as tx:
         await tx.webhooks.delete_endpoint(ep.id)
         assert await tx.webhooks.get_endpoint(ep.id) is None
         assert await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=9) == []
         (ep_delivery,) = [c for c in claimed if c.delivery.endpoint_id == ep.id]
         assert await tx.webhooks.list_attempts(ep_delivery.delivery.id, 9) == []
-    (c,) = await claim(hook_store, T0)
+    (c,) = await claim(any_store, T0)
     assert c.delivery.endpoint_id is None  # the bot's own target is untouched
 
 
-async def test_listing_and_reading_deliveries(hook_store: Any) -> None:
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    ids = await emit_status(hook_store, bot, 5, T0)
-    (c,) = await claim(hook_store, T0)
-    await finish(hook_store, c, S.PENDING, T0, code=503, retry_at=T0 + LEASE)
-    async with hook_store.transaction(write=False) as tx:
+async def test_listing_and_reading_deliveries(any_store: Any) -> None:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    ids = await emit_status(any_store, bot, 5, T0)
+    (c,) = await claim(any_store, T0)
+    await finish(any_store, c, S.PENDING, T0, code=503, retry_at=T0 + LEASE)
+    async with any_store.transaction(write=False) as tx:
         page = await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=3)
         assert [d.event_id for d in page] == ids[::-1][:3]  # newest first
         rest = await tx.webhooks.list_deliveries(
@@ -260,31 +259,31 @@ async def test_listing_and_reading_deliveries(hook_store: Any) -> None:
         assert (attempt.status_code, attempt.url, attempt.at) == (503, c.url, T0)
 
 
-async def test_reschedule_makes_a_pending_delivery_due(hook_store: Any) -> None:
-    await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 1, T0)
-    (c,) = await claim(hook_store, T0)
-    await finish(hook_store, c, S.PENDING, T0, code=500, retry_at=T0 + timedelta(hours=1))
-    assert await claim(hook_store, T0) == []
-    async with hook_store.transaction() as tx:
+async def test_reschedule_makes_a_pending_delivery_due(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 1, T0)
+    (c,) = await claim(any_store, T0)
+    await finish(any_store, c, S.PENDING, T0, code=500, retry_at=T0 + timedelta(hours=1))
+    assert await claim(any_store, T0) == []
+    async with any_store.transaction() as tx:
         await tx.webhooks.reschedule(c.delivery.id, T0)
-    assert [x.delivery.id for x in await claim(hook_store, T0)] == [c.delivery.id]
+    assert [x.delivery.id for x in await claim(any_store, T0)] == [c.delivery.id]
 
 
-async def test_promote_waiting_rescues_orphans(hook_store: Any) -> None:
+async def test_promote_waiting_rescues_orphans(any_store: Any) -> None:
     """A waiting delivery whose predecessor finished without promoting it (a race on PG)."""
-    ep = await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 2, T0)
-    (c,) = await claim(hook_store, T0)
-    async with hook_store.transaction() as tx:
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 2, T0)
+    (c,) = await claim(any_store, T0)
+    async with any_store.transaction() as tx:
         assert await tx.webhooks.promote_waiting(T0) == 0
         await force_finished(tx, c.delivery.id)
-    assert await claim(hook_store, T0) == []  # the second one waits with no one to wake it
-    async with hook_store.transaction() as tx:
+    assert await claim(any_store, T0) == []  # the second one waits with no one to wake it
+    async with any_store.transaction() as tx:
         assert await tx.webhooks.promote_waiting(T0) == 1
-    (nxt,) = await claim(hook_store, T0)
+    (nxt,) = await claim(any_store, T0)
     assert nxt.delivery.endpoint_id == ep.id
     assert nxt.delivery.id != c.delivery.id
 
@@ -304,14 +303,14 @@ async def force_finished(tx: Any, delivery_id: str) -> None:
         )
 
 
-async def test_concurrent_claims_never_share_a_key(hook_store: Any) -> None:
-    await add_endpoint(hook_store, endpoint("https://a.example/h", T0))
-    bots = [await add_bot(hook_store, T0) for _ in range(6)]
+async def test_concurrent_claims_never_share_a_key(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bots = [await add_bot(any_store, T0) for _ in range(6)]
     for bot in bots:
-        await emit_status(hook_store, bot, 3, T0)
+        await emit_status(any_store, bot, 3, T0)
 
     async def claimer(token: str) -> list[ClaimedDelivery]:
-        async with hook_store.transaction() as tx:
+        async with any_store.transaction() as tx:
             found: list[ClaimedDelivery] = await tx.webhooks.claim(T0, T0 + LEASE, 4, token)
             await asyncio.sleep(0.05)  # hold the rows a while
             return found

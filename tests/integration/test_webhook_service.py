@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from webhook_fixtures import WS, add_bot, emit_status
-from webhook_fixtures import hook_store as hook_store
 
 from meetbot import errors
 from meetbot.testing.fakes import FixedClock
@@ -37,10 +36,10 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def svc(hook_store: Any, clock: FixedClock) -> WebhookService:
+def svc(any_store: Any, clock: FixedClock) -> WebhookService:
     woken: list[int] = []
     return WebhookService(
-        hook_store, clock, TargetPolicy(), notify=lambda: woken.append(1), resolver=public_dns
+        any_store, clock, TargetPolicy(), notify=lambda: woken.append(1), resolver=public_dns
     )
 
 
@@ -131,10 +130,10 @@ async def fail_once(store: Any, now: datetime, final: bool) -> str:
     return c.delivery.id
 
 
-async def test_deliveries_listing_and_retry(svc: WebhookService, hook_store: Any) -> None:
+async def test_deliveries_listing_and_retry(svc: WebhookService, any_store: Any) -> None:
     ep = await svc.create_endpoint(WS, EndpointSpec(URL))
-    bot = await add_bot(hook_store, T0)
-    ids = await emit_status(hook_store, bot, 3, T0)
+    bot = await add_bot(any_store, T0)
+    ids = await emit_status(any_store, bot, 3, T0)
 
     page = await svc.list_deliveries(WS, ep.id, limit=2)
     assert [d.event_id for d in page.results] == [ids[2], ids[1]]
@@ -142,7 +141,7 @@ async def test_deliveries_listing_and_retry(svc: WebhookService, hook_store: Any
     assert [d.event_id for d in rest.results] == [ids[0]]
     assert rest.next is None
 
-    failed_id = await fail_once(hook_store, T0, final=True)
+    failed_id = await fail_once(any_store, T0, final=True)
     delivery, attempts = await svc.get_delivery(WS, ep.id, failed_id)
     assert delivery.status is DeliveryStatus.FAILED
     assert [(a.status_code, a.error) for a in attempts] == [(500, "HTTP 500")]
@@ -152,7 +151,7 @@ async def test_deliveries_listing_and_retry(svc: WebhookService, hook_store: Any
     assert (again.event_id, again.status, again.attempts) == (ids[0], DeliveryStatus.PENDING, 0)
     assert again.body == delivery.body
 
-    pending_id = await fail_once(hook_store, T0, final=False)  # ids[1], retry in an hour
+    pending_id = await fail_once(any_store, T0, final=False)  # ids[1], retry in an hour
     (pending, _) = await svc.get_delivery(WS, ep.id, pending_id)
     assert pending.next_attempt_at == T0 + timedelta(hours=1)
     now_due = await svc.retry_delivery(WS, ep.id, pending_id)
@@ -166,28 +165,28 @@ async def test_deliveries_listing_and_retry(svc: WebhookService, hook_store: Any
         await svc.get_delivery(WS, ep.id, "no-such-delivery")
 
 
-async def test_retry_refuses_a_delivery_in_flight(svc: WebhookService, hook_store: Any) -> None:
+async def test_retry_refuses_a_delivery_in_flight(svc: WebhookService, any_store: Any) -> None:
     ep = await svc.create_endpoint(WS, EndpointSpec(URL))
-    bot = await add_bot(hook_store, T0)
-    await emit_status(hook_store, bot, 1, T0)
-    async with hook_store.transaction() as tx:
+    bot = await add_bot(any_store, T0)
+    await emit_status(any_store, bot, 1, T0)
+    async with any_store.transaction() as tx:
         (c,) = await tx.webhooks.claim(T0, T0 + timedelta(seconds=30), 1, "t")
     with pytest.raises(errors.Conflict):
         await svc.retry_delivery(WS, ep.id, c.delivery.id)
 
 
 async def test_replay_a_time_range(
-    svc: WebhookService, hook_store: Any, monkeypatch: pytest.MonkeyPatch
+    svc: WebhookService, any_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("meetbot.webhooks.service.REPLAY_CHUNK", 3)
-    bot = await add_bot(hook_store, T0)
+    bot = await add_bot(any_store, T0)
     events = []
     for minute in range(10):
         at = T0 + timedelta(minutes=minute)
         ev = outbox.status_update_event(bot, None, bot.state, at)
         if minute == 5:
             ev = outbox.bot_deleted_event(bot, at)
-        async with hook_store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await outbox.emit(tx, ev, bot=bot, now=at)
         events.append(ev.id)
     ep = await svc.create_endpoint(WS, EndpointSpec(URL))  # after the events: gets none
@@ -206,12 +205,12 @@ async def test_replay_a_time_range(
         await svc.replay("ws-other", ep.id, T0, T0 + timedelta(hours=1))
 
 
-async def test_events_feed(svc: WebhookService, hook_store: Any) -> None:
-    bot = await add_bot(hook_store, T0)
-    ids = await emit_status(hook_store, bot, 5, T0)
-    other = await add_bot(hook_store, T0)
+async def test_events_feed(svc: WebhookService, any_store: Any) -> None:
+    bot = await add_bot(any_store, T0)
+    ids = await emit_status(any_store, bot, 5, T0)
+    other = await add_bot(any_store, T0)
     other_ws = other.evolve(workspace_id="ws-other")
-    async with hook_store.transaction() as tx:
+    async with any_store.transaction() as tx:
         await outbox.emit(tx, outbox.bot_deleted_event(other_ws, T0), bot=other_ws, now=T0)
 
     first = await svc.events_page(WS, None, 3)
@@ -219,7 +218,7 @@ async def test_events_feed(svc: WebhookService, hook_store: Any) -> None:
     assert [e.id for e in [*first.results, *second.results]] == ids
     empty = await svc.events_page(WS, second.next, 3)
     assert (empty.results, empty.next) == ([], second.next)
-    more = await emit_status(hook_store, bot, 1, T0)
+    more = await emit_status(any_store, bot, 1, T0)
     assert [e.id for e in (await svc.events_page(WS, empty.next, 3)).results] == more
     with pytest.raises(errors.InvalidRequest, match="cursor"):
         await svc.events_page(WS, first.next.replace("Z", "Y") + "x" if first.next else "x", 3)

@@ -1,15 +1,9 @@
-"""Fixtures shared by the webhook integration tests (imported by their modules)."""
+"""Helpers shared by the webhook integration tests (the stores come from ``any_store``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
-from pg_testdb import fresh_schema
-from webhook_stores import memory_store, sql_store
 
 from meetbot.lifecycle import BotState, Status
 from meetbot.models import Bot
@@ -17,23 +11,7 @@ from meetbot.testing.builders import make_bot
 from meetbot.webhooks import outbox, signing
 from meetbot.webhooks.models import WebhookEndpoint
 
-KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 WS = "ws-test"
-
-
-@pytest.fixture(params=KINDS)
-async def hook_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    """An empty store with webhook tables: in memory, on SQLite, on PostgreSQL."""
-    if request.param == "memory":
-        store = memory_store()
-    elif request.param == "sqlite":
-        store = await sql_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
-    else:
-        store = await sql_store(fresh_schema(request.getfixturevalue("pg_database_url")))
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def endpoint(
