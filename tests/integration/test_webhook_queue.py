@@ -319,3 +319,38 @@ async def test_concurrent_claims_never_share_a_key(any_store: Any) -> None:
     claimed = [c for batch in got for c in batch]
     keys = [order_key(c.delivery.endpoint_id, c.delivery.bot_id) for c in claimed]
     assert len(keys) == len(set(keys)) == 6
+
+
+async def test_a_success_makes_the_targets_unreachable_backlog_due(any_store: Any) -> None:
+    """After an outage, one delivered event brings the target's other retries forward."""
+    ep = await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    other = await add_endpoint(any_store, endpoint("https://b.example/h", T0))
+    bots = [await add_bot(any_store, T0) for _ in range(3)]
+    for bot in bots:
+        await emit_status(any_store, bot, 1, T0)
+    claimed = await claim(any_store, T0)
+    assert len(claimed) == 6
+    later = T0 + timedelta(hours=1)
+    for c in claimed:
+        answered = c.delivery.bot_id == bots[1].id  # a 500 is an answer, not an outage
+        code, error = (500, "HTTP 500") if answered else (None, "ConnectError")
+        attempt = Attempt(c.delivery.id, T0, code, 1.0, error, c.url)
+        async with any_store.transaction() as tx:
+            await tx.webhooks.record(
+                [AttemptRecord(c.delivery.id, c.token, attempt, S.PENDING, later)], T0
+            )
+    assert await claim(any_store, T0) == []
+    async with any_store.transaction() as tx:
+        await tx.webhooks.reschedule(
+            next(
+                c.delivery.id
+                for c in claimed
+                if (c.delivery.endpoint_id, c.delivery.bot_id) == (ep.id, bots[0].id)
+            ),
+            T0,
+        )
+    (back,) = await claim(any_store, T0)
+    await finish(any_store, back, S.DELIVERED, T0)  # ep answers again
+    due = await claim(any_store, T0)
+    assert {(d.delivery.endpoint_id, d.delivery.bot_id) for d in due} == {(ep.id, bots[2].id)}
+    assert other.id not in {d.delivery.endpoint_id for d in due}

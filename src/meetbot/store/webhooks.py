@@ -188,7 +188,9 @@ class SqlWebhookRepo(SqlRepo):
         self.check_write("webhooks.record")
         if not records:
             return 0
-        held_stmt = sa.select(D.c.id, D.c.claim_token, D.c.order_key).where(
+        held_stmt = sa.select(
+            D.c.id, D.c.claim_token, D.c.order_key, D.c.endpoint_id, D.c.url
+        ).where(
             D.c.id.in_([r.delivery_id for r in records]),
             D.c.status == DeliveryStatus.DELIVERING.value,
         )
@@ -218,7 +220,31 @@ class SqlWebhookRepo(SqlRepo):
                 )
                 .values(next_attempt_at=now)
             )
+        ok = [held[r.delivery_id] for r in mine if r.status is DeliveryStatus.DELIVERED]
+        if ok:
+            await self._target_is_back(
+                {row.endpoint_id for row in ok if row.endpoint_id},
+                {row.url for row in ok if row.endpoint_id is None},
+                now,
+            )
         return len(mine)
+
+    async def _target_is_back(self, endpoint_ids: set[str], urls: set[str], now: datetime) -> None:
+        """Deliveries to these targets backing off after connection failures are due now."""
+        await self.conn.execute(
+            sa.update(D)
+            .where(
+                D.c.status == DeliveryStatus.PENDING.value,
+                D.c.next_attempt_at > now,
+                D.c.last_status_code.is_(None),
+                D.c.attempts > 0,
+                sa.or_(
+                    D.c.endpoint_id.in_(endpoint_ids),
+                    sa.and_(D.c.endpoint_id.is_(None), D.c.url.in_(urls)),
+                ),
+            )
+            .values(next_attempt_at=now)
+        )
 
     async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
         self.check_write("webhooks.release")

@@ -213,7 +213,27 @@ class MemoryWebhookRepo:
                 head = self._heads().get(d.order_key)
                 if head is not None and head.next_attempt_at is None:
                     self.data.deliveries[head.id] = head.evolve(next_attempt_at=utc(now))
+            if record.status is DeliveryStatus.DELIVERED:
+                self._target_is_back(d, utc(now))
         return applied
+
+    def _target_is_back(self, done: Delivery, now: datetime) -> None:
+        """Deliveries to ``done``'s target backing off after connection failures are due now."""
+        for d in list(self.data.deliveries.values()):
+            same_target = (
+                d.endpoint_id == done.endpoint_id
+                if done.endpoint_id
+                else d.endpoint_id is None and d.url == done.url
+            )
+            if (
+                same_target
+                and d.status is DeliveryStatus.PENDING
+                and d.next_attempt_at is not None
+                and d.next_attempt_at > now
+                and d.last_status_code is None
+                and d.attempts > 0
+            ):
+                self.data.deliveries[d.id] = d.evolve(next_attempt_at=now)
 
     async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
         self._check_write("webhooks.release")

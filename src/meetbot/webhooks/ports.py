@@ -77,6 +77,9 @@ class WebhookRepo(Protocol):
         """Store attempts whose row still carries the claim token; return how many.
 
         A delivery that ends (delivered or failed) makes the next one of its key due at ``now``.
+        A delivered one also makes due at ``now`` the deliveries to the same target (endpoint, or
+        bot URL) that are backing off after connection failures: the target is back, so a
+        backlog drains at once instead of waiting out each bot's backoff.
         """
         ...
 
