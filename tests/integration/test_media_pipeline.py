@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ from media_helpers import (
     tone,
     types,
 )
-from pg_testdb import fresh_schema
-from webhook_stores import WIRED_MEMORY, WIRED_SQL, memory_store, sql_store
 
 from meetbot.media.live import LiveTranscription
 from meetbot.media.pipeline import MediaPipeline
@@ -39,25 +36,8 @@ WORDS = script((0.2, "hello everyone and welcome"), (3.2, "thanks alice great to
 
 
 @pytest.fixture
-async def store(
-    any_store: Store, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Store]:
-    """``any_store``; until ``Tx.webhooks`` is wired into the stores, the same kind of store
-    wrapped with webhook tables (see ``webhook_stores.py``)."""
-    kind = request.node.callspec.params["any_store"]
-    if WIRED_MEMORY and WIRED_SQL:
-        yield any_store
-        return
-    if kind == "memory":
-        wrapped = memory_store()
-    elif kind == "sqlite":
-        wrapped = await sql_store(f"sqlite:///{tmp_path / 'media.db'}")
-    else:
-        wrapped = await sql_store(fresh_schema(request.getfixturevalue("pg_database_url")))
-    try:
-        yield wrapped
-    finally:
-        await wrapped.close()
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from media_helpers import Call, bot_json, create_bot, media_storage
-from webhook_stores import memory_store
 
 from meetbot.media.pipeline import MediaPipeline
 from meetbot.media.transcribers import Transcribers
+from meetbot.testing.memory_store import MemoryStore
 from meetbot.testing.plane import build_test_plane
 from meetbot.transcription.wer import wer
 
@@ -39,7 +39,7 @@ def speech_pcm(folder: Path) -> bytes:
 
 
 async def test_real_whisper_tiny_en_through_the_pipeline(tmp_path: Path) -> None:
-    store = memory_store()
+    store = MemoryStore()
     plane = await build_test_plane(store, data_dir=tmp_path)
     storage = media_storage(plane, tmp_path / "media")
     bot_id = await create_bot(plane, transcription_model="whisper-tiny.en")

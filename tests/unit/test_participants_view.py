@@ -60,9 +60,11 @@ def test_join_leave_and_speaking_time() -> None:
     out = participants(obs)
     assert [p.name for p in out] == ["Alice", "Bob"]
     alice, bob = out
-    assert alice.first_join == at(0) and alice.last_leave is None
+    assert alice.first_join == at(0)
+    assert alice.last_leave is None
     assert alice.speaking_seconds == pytest.approx(6.0)
-    assert bob.first_join == at(5) and bob.last_leave == at(40)
+    assert bob.first_join == at(5)
+    assert bob.last_leave == at(40)
     assert bob.speaking_seconds == pytest.approx(1.5)
     view = bob.view()
     assert view == {
@@ -105,7 +107,8 @@ def test_repeated_speaking_on_does_not_restart_the_interval() -> None:
 
 def test_speaker_only_seen_speaking_is_listed_without_join() -> None:
     out = participants([speaking(1, "x", "Xavier", True), speaking(2, "x", "Xavier", False)])
-    assert out[0].name == "Xavier" and out[0].first_join is None
+    assert out[0].name == "Xavier"
+    assert out[0].first_join is None
 
 
 def test_rename_keeps_the_latest_name() -> None:

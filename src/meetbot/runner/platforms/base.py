@@ -64,7 +64,7 @@ class MeetingPage(Protocol):
         ...
 
     async def poll(self, page: Page) -> Snapshot:
-        """Read the page's state. May act (dismiss a dialog, retry a knock) but never blocks long."""
+        """Read the page's state. May act (dismiss a dialog, retry a knock); never blocks long."""
         ...
 
     async def leave(self, page: Page) -> None:
