@@ -50,7 +50,7 @@ class DeliveryOptions:
     """Deliveries in flight at once (each of a different ordering key)."""
     poll_interval: float = 0.5
     sweep_interval: float = 5.0
-    lease_margin: float = 15.0
+    lease_margin: float = 5.0
     """A lease lasts ``timeout + lease_margin``: past it, the delivery is claimed again."""
     drain_timeout: float = 10.0
     record_batch: int = 256
