@@ -195,7 +195,7 @@ async def test_a_bots_events_reach_its_url_and_the_endpoints(api: Api, receiver:
     api.services.on_events.append(worker.notify)
     worker.start()
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while len(receiver.accepted) < 2:
             assert time.monotonic() < deadline, "not delivered in time"
             await asyncio.sleep(0.01)

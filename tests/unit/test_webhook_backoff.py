@@ -7,7 +7,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meetbot.webhooks.backoff import RetryPolicy, backoff_ceiling, next_retry_at
@@ -30,6 +30,7 @@ def test_bad_policies_are_refused() -> None:
             RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(attempts=st.integers(1, 200), seed=st.integers(0, 2**32), offset=st.floats(0, 86_399))
 def test_delay_is_within_full_jitter_bounds(attempts: int, seed: int, offset: float) -> None:
     now = T0 + timedelta(seconds=offset)
@@ -50,6 +51,7 @@ def simulate(policy: RetryPolicy, seed: int) -> list[datetime]:
     return times
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32))
 def test_retries_span_the_whole_window_then_stop(seed: int) -> None:
     times = simulate(DAY, seed)

@@ -60,6 +60,7 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_order", "order_key", "status", "seq"),
     sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "seq"),
+    sa.Index("ix_webhook_deliveries_backoff", "endpoint_id", "status", "next_attempt_at"),
     sqlite_autoincrement=True,
 )
 

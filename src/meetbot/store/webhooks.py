@@ -209,15 +209,15 @@ class SqlWebhookRepo(SqlRepo):
         await self.conn.execute(RECORD_ATTEMPT, [record_params(r) for r in mine])
         await self.conn.execute(sa.insert(A), [attempt_row(r.attempt) for r in mine])
         finished = {held[r.delivery_id].order_key for r in mine if r.status in FINAL}
-        if finished:
+        if finished:  # the next delivery of each finished key, if it waits, is due now
+            heads = (
+                sa.select(sa.func.min(D.c.seq))
+                .where(D.c.order_key.in_(finished), D.c.status.in_(_OPEN))
+                .group_by(D.c.order_key)
+            )
             await self.conn.execute(
                 sa.update(D)
-                .where(
-                    D.c.order_key.in_(finished),
-                    D.c.status == DeliveryStatus.PENDING.value,
-                    D.c.next_attempt_at.is_(None),
-                    _no_earlier_open(),
-                )
+                .where(D.c.seq.in_(heads), D.c.next_attempt_at.is_(None))
                 .values(next_attempt_at=now)
             )
         ok = [held[r.delivery_id] for r in mine if r.status is DeliveryStatus.DELIVERED]
@@ -231,20 +231,24 @@ class SqlWebhookRepo(SqlRepo):
 
     async def _target_is_back(self, endpoint_ids: set[str], urls: set[str], now: datetime) -> None:
         """Deliveries to these targets backing off after connection failures are due now."""
-        await self.conn.execute(
-            sa.update(D)
-            .where(
-                D.c.status == DeliveryStatus.PENDING.value,
-                D.c.next_attempt_at > now,
-                D.c.last_status_code.is_(None),
-                D.c.attempts > 0,
-                sa.or_(
-                    D.c.endpoint_id.in_(endpoint_ids),
-                    sa.and_(D.c.endpoint_id.is_(None), D.c.url.in_(urls)),
-                ),
-            )
-            .values(next_attempt_at=now)
+        backing_off = (
+            D.c.status == DeliveryStatus.PENDING.value,
+            D.c.next_attempt_at > now,
+            D.c.last_status_code.is_(None),
+            D.c.attempts > 0,
         )
+        if endpoint_ids:
+            await self.conn.execute(
+                sa.update(D)
+                .where(D.c.endpoint_id.in_(endpoint_ids), *backing_off)
+                .values(next_attempt_at=now)
+            )
+        if urls:
+            await self.conn.execute(
+                sa.update(D)
+                .where(D.c.endpoint_id.is_(None), D.c.url.in_(urls), *backing_off)
+                .values(next_attempt_at=now)
+            )
 
     async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
         self.check_write("webhooks.release")

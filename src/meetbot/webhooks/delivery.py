@@ -1,14 +1,14 @@
 """The delivery worker: claim due deliveries, send them signed, record what happened.
 
-Three kinds of named task under one stop event:
-
-- ``webhooks-claimer`` leases due deliveries (only the oldest open one of each ordering key is
-  ever due, so per (target, bot) events go out in order) while fewer than ``concurrency`` are in
-  flight, and starts a ``webhooks-send-<id>`` task for each. It wakes on :meth:`notify` (called
-  after a transaction that emitted events commits), when a result is recorded, and every
-  ``poll_interval`` (other replicas' events, retries coming due, expired leases).
-- ``webhooks-recorder`` writes results in batches, one transaction each; a delivery's slot is
-  free again once its result is stored.
+One loop (the ``webhooks`` task) and one task per attempt (``webhooks-send-<id>``), under one
+stop event. Each turn of the loop is one transaction that records the attempts finished since
+the last turn and claims due deliveries for the free slots (at most ``concurrency`` in
+flight); recording first means a bot's next delivery, made due by the previous one finishing,
+is claimed in the same transaction. Only the oldest open delivery of each (target, bot) is
+ever due, so a bot's events go out in order while many bots' go out in parallel. The loop
+turns when an attempt finishes, on :meth:`notify` (called after a transaction that emitted
+events commits), and every ``poll_interval`` (other replicas' events, retries coming due,
+expired leases). Under load, results pile up while a turn runs, so turns batch themselves.
 
 Nothing is held only in memory: a delivery is ``delivering`` under a lease while it is sent,
 and a worker killed at any point leaves leases that expire and are claimed again (the receiver
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meetbot.webhooks")
 T = TypeVar("T")
+MAX_FAILED_TURNS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +47,13 @@ class DeliveryOptions:
     timeout: float = 15.0
     """Seconds per attempt, all included."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    concurrency: int = 32
+    concurrency: int = 64
     """Deliveries in flight at once (each of a different ordering key)."""
     poll_interval: float = 0.5
-    sweep_interval: float = 5.0
+    sweep_interval: float = 10.0
     lease_margin: float = 5.0
     """A lease lasts ``timeout + lease_margin``: past it, the delivery is claimed again."""
     drain_timeout: float = 10.0
-    record_batch: int = 256
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryOptions:
@@ -115,11 +115,12 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._results: asyncio.Queue[AttemptRecord | None] = asyncio.Queue()
+        self._results: list[AttemptRecord] = []
         self._inflight: dict[str, ClaimedDelivery] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._abandoned: list[ClaimedDelivery] = []
         self._task: asyncio.Task[None] | None = None
+        self._failed_turns = 0
         self.stats = WorkerStats()
 
     # --- control ---------------------------------------------------------------------------
@@ -145,56 +146,41 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until :meth:`stop`, then drain."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._claim_loop(), name="webhooks-claimer")
-            group.create_task(self._record_loop(), name="webhooks-recorder")
-
-    async def deliver_due(self) -> int:
-        """One pass without the loop (tests, CLI): claim, send, record; return how many."""
-        claimed = await self._claim(self.options.concurrency)
-        records = await asyncio.gather(*(self._attempt(c) for c in claimed))
-        await self._record(list(records))
-        return len(records)
-
-    # --- the loops -------------------------------------------------------------------------
-
-    async def _claim_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_sweep = 0.0
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
-                if loop.time() >= next_sweep:
-                    await self._guarded(self._sweep())
+                sweep = loop.time() >= next_sweep
+                free = self.options.concurrency - len(self._inflight) + len(self._results)
+                claimed = await self._guarded(self._turn(free, sweep=sweep))
+                if claimed is None:  # the database failed; _guarded waited a while
+                    self._failed_turns += 1
+                    if self._failed_turns >= MAX_FAILED_TURNS:
+                        self._give_up_results()
+                    continue
+                self._failed_turns = 0
+                if sweep:
                     next_sweep = loop.time() + self.options.sweep_interval
-                free = self.options.concurrency - len(self._inflight)
-                claimed = await self._guarded(self._claim(free)) if free > 0 else None
-                for c in claimed or ():
+                for c in claimed:
                     self._start_send(c)
-                if claimed is not None and len(claimed) == free:
+                if free > 0 and len(claimed) == free:
                     continue  # there may be more due right now
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.options.poll_interval):
-                        await self._wake.wait()
+                if not self._results:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.options.poll_interval):
+                            await self._wake.wait()
         finally:
             await self._drain()
-            self._results.put_nowait(None)
 
-    async def _record_loop(self) -> None:
-        while True:
-            first = await self._results.get()
-            batch = [] if first is None else [first]
-            done = first is None
-            while not self._results.empty() and len(batch) < self.options.record_batch:
-                item = self._results.get_nowait()
-                if item is None:
-                    done = True
-                else:
-                    batch.append(item)
-            if batch:
-                await self._record(batch)
-            if done:
-                return
+    async def deliver_due(self) -> int:
+        """One pass without the loop (tests, CLI): claim, send, record; return how many."""
+        claimed = await self._turn(self.options.concurrency)
+        self._results.extend(await asyncio.gather(*(self._attempt(c) for c in claimed)))
+        await self._turn(0)
+        return len(claimed)
+
+    # --- sends -----------------------------------------------------------------------------
 
     def _start_send(self, claimed: ClaimedDelivery) -> None:
         self._inflight[claimed.delivery.id] = claimed
@@ -209,7 +195,8 @@ class DeliveryWorker:
         except asyncio.CancelledError:
             self._abandoned.append(claimed)
             raise
-        self._results.put_nowait(record)
+        self._results.append(record)
+        self._wake.set()
 
     async def _drain(self) -> None:
         """Let in-flight sends finish for a while; give the others back unattempted."""
@@ -222,18 +209,52 @@ class DeliveryWorker:
         abandoned, self._abandoned = self._abandoned, []
         for c in abandoned:
             self._inflight.pop(c.delivery.id, None)
-        if abandoned:
-            await self._guarded(self._release(abandoned))
+        for attempt in range(3):
+            if await self._guarded(self._turn(0, release=abandoned)) is not None:
+                break
+            log.warning("webhook worker: final record failed (try %d)", attempt + 1)
 
     # --- steps -----------------------------------------------------------------------------
 
-    async def _claim(self, limit: int) -> list[ClaimedDelivery]:
+    async def _turn(
+        self, free: int, *, sweep: bool = False, release: list[ClaimedDelivery] | None = None
+    ) -> list[ClaimedDelivery]:
+        """One transaction: record finished attempts, give back ``release``, claim up to
+        ``free`` due deliveries. Results stay queued if it fails (the next turn retries)."""
+        records = list(self._results)
         now = self._clock.now()
         lease = now + timedelta(seconds=self.options.timeout + self.options.lease_margin)
         async with self._store.transaction() as tx:
-            claimed = await tx.webhooks.claim(now, lease, limit, uuid.uuid4().hex)
+            applied = await tx.webhooks.record(records, now) if records else 0
+            for token in {c.token for c in release or ()}:
+                ids = [c.delivery.id for c in release or () if c.token == token]
+                await tx.webhooks.release(token, ids, now)
+            if sweep:
+                await tx.webhooks.promote_waiting(now)
+            claimed = await tx.webhooks.claim(now, lease, free, uuid.uuid4().hex) if free else []
+        del self._results[: len(records)]
+        self._count(records, applied)
         self.stats.claimed += len(claimed)
         return claimed
+
+    def _give_up_results(self) -> None:
+        """Stop retrying to store results: their leases expire and they are sent again."""
+        log.error("webhook worker: dropping %d unrecorded results", len(self._results))
+        records, self._results = self._results, []
+        self._count(records, 0)
+        self._failed_turns = 0
+
+    def _count(self, records: list[AttemptRecord], applied: int) -> None:
+        self.stats.lost += len(records) - applied
+        for r in records:
+            self._inflight.pop(r.delivery_id, None)
+            if r.status is DeliveryStatus.DELIVERED:
+                self.stats.delivered += 1
+            elif r.status is DeliveryStatus.FAILED:
+                self.stats.failed += 1
+                log.warning("webhook delivery %s failed for good", r.delivery_id)
+            else:
+                self.stats.retried += 1
 
     async def _attempt(self, claimed: ClaimedDelivery) -> AttemptRecord:
         at = self._clock.now()
@@ -248,42 +269,6 @@ class DeliveryWorker:
             log.exception("webhook sender failed on delivery %s", claimed.delivery.id)
             result = SendResult(None, 0.0, f"internal error: {type(exc).__name__}")
         return outcome(claimed, result, at, self.options.retry, self._rng)
-
-    async def _record(self, records: list[AttemptRecord]) -> None:
-        for attempt in range(5):
-            try:
-                async with self._store.transaction() as tx:
-                    applied = await tx.webhooks.record(records, self._clock.now())
-                break
-            except Exception:
-                log.exception(
-                    "recording %d webhook attempts failed (try %d)", len(records), attempt
-                )
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-        else:
-            applied = 0  # the leases will expire and the deliveries be sent again
-        self.stats.lost += len(records) - applied
-        for r in records:
-            self._inflight.pop(r.delivery_id, None)
-            if r.status is DeliveryStatus.DELIVERED:
-                self.stats.delivered += 1
-            elif r.status is DeliveryStatus.FAILED:
-                self.stats.failed += 1
-                log.warning("webhook delivery %s failed for good", r.delivery_id)
-            else:
-                self.stats.retried += 1
-        self._wake.set()
-
-    async def _release(self, abandoned: list[ClaimedDelivery]) -> None:
-        now = self._clock.now()
-        async with self._store.transaction() as tx:
-            for token in {c.token for c in abandoned}:
-                ids = [c.delivery.id for c in abandoned if c.token == token]
-                await tx.webhooks.release(token, ids, now)
-
-    async def _sweep(self) -> int:
-        async with self._store.transaction() as tx:
-            return await tx.webhooks.promote_waiting(self._clock.now())
 
     async def _guarded(self, step: Awaitable[T]) -> T | None:
         """Run a database step; log and swallow its failure (the loop tries again later)."""
