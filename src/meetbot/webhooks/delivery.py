@@ -92,7 +92,9 @@ def outcome(
     attempt = Attempt(d.id, at, result.status_code, result.latency_ms, result.error, claimed.url)
     if result.ok:
         return AttemptRecord(d.id, claimed.token, attempt, DeliveryStatus.DELIVERED, None)
-    retry_at = next_retry_at(d.attempts + 1, at, d.expires_at, policy, rng)
+    # The window is the worker's setting; a delivery may carry a shorter one of its own.
+    deadline = min(d.expires_at, d.created_at + timedelta(seconds=policy.window))
+    retry_at = next_retry_at(d.attempts + 1, at, deadline, policy, rng)
     status = DeliveryStatus.FAILED if retry_at is None else DeliveryStatus.PENDING
     return AttemptRecord(d.id, claimed.token, attempt, status, retry_at)
 
