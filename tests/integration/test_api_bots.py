@@ -355,3 +355,20 @@ async def test_no_capacity_at_dispatch_fails_openly(any_store: Any) -> None:
         b = (await client.get(f"/api/v1/bot/{b['id']}/")).json()
         assert a["status"] == "booting"
         assert (b["status"], b["sub_code"]) == ("failed", "failed_to_launch_in_time")
+
+
+async def test_deleting_a_bot_notifies_its_own_webhook_url() -> None:
+    """Regression: the bot row was gone when the event was emitted, so its webhook_url was
+    never a target of ``bot.deleted``."""
+    from meetbot.testing.memory_store import MemoryStore
+
+    store = MemoryStore()
+    plane = await build_test_plane(store, webhook_allow_private=True)
+    async with plane.client() as client:
+        bot = (
+            await create(client, join_at=later(plane, 3600), webhook_url="http://127.0.0.1:9/h")
+        ).json()
+        assert (await client.delete(f"/api/v1/bot/{bot['id']}/")).status_code == 204
+    deliveries = store._state.webhooks.deliveries.values()
+    to_bot_url = [d.event_type for d in deliveries if d.endpoint_id is None]
+    assert to_bot_url == ["status_update", "bot.deleted"]

@@ -91,7 +91,7 @@ async def create_bot(
             bot = await tx.bots.insert(bot)
             if slot:
                 credentials = await platform_credentials(svc, tx, bot)
-            await emit(tx, outbox.status_update_event(bot, None, bot.state, now))
+            await emit(tx, outbox.status_update_event(bot, None, bot.state, now), bot)
             created = Created(201, bot_view(bot, include_secret=True))
             if idempotency_key:
                 # An expired record for this key may remain until the janitor runs.
@@ -250,7 +250,7 @@ async def delete_bot(svc: Services, workspace_id: str, bot_id: str) -> None:
             raise errors.NotFound("No bot with this id.")
         policies.check_delete(bot)
         await tx.bots.delete(bot.id)
-        await emit(tx, outbox.bot_deleted_event(bot, svc.clock.now()))
+        await emit(tx, outbox.bot_deleted_event(bot, svc.clock.now()), bot)
     svc.events_committed()
 
 

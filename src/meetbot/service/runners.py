@@ -114,7 +114,7 @@ async def _observe(tx: Tx, bot: Bot, report: reports.BaseReport) -> None:
     """Store what the runner saw (participants, speech, captions, audio chunks, artifacts)."""
     await tx.observations.append(bot.id, report)
     if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
-        await emit(tx, outbox.participant_event(bot, report))
+        await emit(tx, outbox.participant_event(bot, report), bot)
 
 
 async def _relaunch(svc: Services, bot_id: str) -> None:
