@@ -68,7 +68,7 @@ Want = Phase | Callable[[Snapshot], bool]
 
 
 async def until(
-    bot: MeetingPage, page: Page, want: Want, timeout: float = 10.0
+    bot: MeetingPage, page: Page, want: Want, timeout: float = 20.0
 ) -> tuple[Snapshot, list[Snapshot]]:
     """Poll like the session until ``want``; the last snapshot and every one seen."""
     check = want if callable(want) else (lambda s: s.phase is want)
@@ -88,8 +88,13 @@ def names(snapshot: Snapshot) -> set[str]:
     return {p.name for p in snapshot.participants}
 
 
-async def wait_state(meeting: FixtureMeeting, key: str, value: Any = True) -> None:
-    for _ in range(100):
+async def wait_state(
+    meeting: FixtureMeeting, key: str, value: Any = True, timeout: float = 20.0
+) -> None:
+    """Generous deadline: the adapter acts in the background, and CI machines are slow."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
         if meeting.state[key] == value:
             return
         await asyncio.sleep(0.05)
