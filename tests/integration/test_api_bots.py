@@ -372,3 +372,38 @@ async def test_deleting_a_bot_notifies_its_own_webhook_url() -> None:
     deliveries = store._state.webhooks.deliveries.values()
     to_bot_url = [d.event_type for d in deliveries if d.endpoint_id is None]
     assert to_bot_url == ["status_update", "bot.deleted"]
+
+
+async def test_bot_detected_is_retried_three_times_with_fresh_runners(any_store: Any) -> None:
+    from meetbot import errors
+    from meetbot.reports import BotDetected, Joining, ReportBatch
+    from meetbot.service.runners import handle_reports
+
+    plane = await build_test_plane(any_store, launcher=FakeLauncher(auto_refill=True))
+    async with plane.client() as client:
+        bot = (await create(client)).json()
+        tokens = []
+        for attempt in range(4):
+            assigned = plane.launcher.assigned(bot["id"])
+            assert assigned is not None
+            tokens.append(assigned.token)
+            batch = ReportBatch(
+                events=[
+                    Joining(at=plane.clock.now()),
+                    BotDetected(at=plane.clock.now(), sub_code="google_meet_bot_blocked"),
+                ]
+            )
+            commands = await handle_reports(plane.services, bot["id"], assigned.token, batch)
+            got = (await client.get(f"/api/v1/bot/{bot['id']}/")).json()
+            if attempt < 3:
+                assert got["status"] == "booting", got
+                assert commands.commands[0].type == "stop"  # this runner is done
+            else:
+                assert (got["status"], got["sub_code"]) == (
+                    "bot_detected",
+                    "google_meet_bot_blocked",
+                )
+        assert len(set(tokens)) == 4  # a fresh runner (and browser profile) each time
+        with pytest.raises(errors.Unauthorized):
+            await handle_reports(plane.services, bot["id"], tokens[0], ReportBatch())
+        assert [c["status"] for c in got["status_changes"]].count("bot_detected") == 4

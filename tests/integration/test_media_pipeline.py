@@ -25,6 +25,7 @@ from meetbot.media.pool import TranscriptionPool
 from meetbot.media.transcribers import VendorCredentials
 from meetbot.models import Segment
 from meetbot.ports import Store, Transcriber
+from meetbot.reports import DebugArtifact
 from meetbot.service.runners import runner_lost
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
@@ -395,3 +396,21 @@ async def test_vendor_models_get_the_bots_key_else_the_workspaces(
     ]
     for bot_id in (own.bot_id, shared.bot_id, local.bot_id):
         assert (await bot_json(plane, bot_id))["status"] == "finished"
+
+
+async def test_debug_artifacts_are_listed_with_signed_links(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    c = await call(plane, storage)
+    key = f"bots/{c.bot_id}/debug/0001.png"
+    await storage.put(key, b"\x89PNG fake")
+    at = plane.clock.now()
+    await c.report(DebugArtifact(at=at, key=key, kind="screenshot", reason="ui_element_not_found"))
+    async with plane.client() as client:
+        r = await client.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")
+        assert r.status_code == 200, r.text
+        (item,) = r.json()["results"]
+        assert (item["kind"], item["reason"]) == ("screenshot", "ui_element_not_found")
+        assert (await client.get(item["url"])).content == b"\x89PNG fake"
+    async with plane.client(await plane.new_key()) as other:
+        assert (await other.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")).status_code == 404

@@ -21,8 +21,10 @@ from meetbot.media.artifacts import delete_bot_data, load_recording_meta, load_t
 from meetbot.media.participants import OBSERVATION_TYPES, participants
 from meetbot.models import Bot
 from meetbot.ports import Storage
+from meetbot.reports import DebugArtifact
 from meetbot.service import Services
 from meetbot.storage import LocalStorage, guess_content_type, resolve_media_file
+from meetbot.timefmt import iso
 from meetbot.transcription.formats import CONTENT_TYPES, render
 
 router = APIRouter(tags=["media"])
@@ -97,6 +99,32 @@ async def get_participants(bot_id: str, svc: AppState, workspace_id: WorkspaceId
     async with svc.store.transaction(write=False) as tx:
         observed = await tx.observations.list(bot_id, OBSERVATION_TYPES)
     return {"results": [p.view() for p in participants(observed)]}
+
+
+@router.get(
+    "/api/v1/bot/{bot_id}/debug_artifacts/",
+    summary="Screenshots and page HTML saved when the bot met an unexpected page",
+)
+async def get_debug_artifacts(
+    bot_id: str, svc: AppState, workspace_id: WorkspaceId, media: MediaState
+) -> dict[str, Any]:
+    await _bot(svc, workspace_id, bot_id)
+    async with svc.store.transaction(write=False) as tx:
+        observed = await tx.observations.list(bot_id, ["debug_artifact"])
+    ttl = svc.settings.signed_url_ttl
+    return {
+        "results": [
+            {
+                "kind": a.kind,
+                "reason": a.reason,
+                "at": iso(a.at),
+                "url": media.storage.signed_url(a.key, ttl),
+                "url_expires_in": ttl,
+            }
+            for a in observed
+            if isinstance(a, DebugArtifact)
+        ]
+    }
 
 
 @router.post("/api/v1/bot/{bot_id}/delete_data/", summary="Delete the recording and transcript")

@@ -107,6 +107,7 @@ async def handle_reports(
         svc.processing_started(bot.id)
     if relaunch and bot.status is Status.BOOTING:
         await _relaunch(svc, bot.id)
+        return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
     return commands_for(bot)
 
 
