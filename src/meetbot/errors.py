@@ -119,5 +119,5 @@ class NotReady(MeetbotError):
 class CredentialsUnreadable(MeetbotError):
     """Stored credentials do not decrypt (altered, or the server secret changed)."""
 
-    status = 500
+    status = 409  # a state the client can fix (send the credentials again), never a 500
     code = "credentials_unreadable"

@@ -233,11 +233,11 @@ async def test_tampered_credentials_fail_clearly(
     async with store.transaction() as tx:
         await tx.credentials.put(plane.workspace_id, sealed, plane.clock.now())
     r = await client.get("/api/v1/credentials/")
-    assert r.status_code == 500
+    assert r.status_code == 409
     assert r.json()["code"] == "credentials_unreadable"
     assert "does not authenticate" in r.json()["detail"]
     r = await client.post("/api/v1/bot/", json={"meeting_url": MEET})
-    assert r.status_code == 500
+    assert r.status_code == 409
     assert r.json()["code"] == "credentials_unreadable"
 
 

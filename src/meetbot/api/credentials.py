@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Invalid request (`code` says which rule)"},
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
-    500: {"model": ErrorOut, "description": "credentials_unreadable: stored ones do not decrypt"},
+    409: {"model": ErrorOut, "description": "credentials_unreadable: stored ones do not decrypt"},
 }
 
 
