@@ -407,3 +407,23 @@ async def test_bot_detected_is_retried_three_times_with_fresh_runners(any_store:
         with pytest.raises(errors.Unauthorized):
             await handle_reports(plane.services, bot["id"], tokens[0], ReportBatch())
         assert [c["status"] for c in got["status_changes"]].count("bot_detected") == 4
+
+
+async def test_dates_that_leave_the_calendar_in_utc_are_400_not_500(any_store: Any) -> None:
+    """Regression (found by the OpenAPI fuzz test): converting year-1 dates with a positive
+    offset to UTC overflowed into a 500."""
+    plane = await build_test_plane(any_store, webhook_allow_private=True)
+    early, late = "0001-01-01T01:00:00+05:08", "9999-12-31T23:59:00-05:00"
+    async with plane.client() as client:
+        for when in (early, late):
+            r = await create(client, join_at=when)
+            assert (r.status_code, r.json()["field"]) == (400, "join_at")
+            r = await client.get("/api/v1/bot/", params={"join_at_after": when})
+            assert r.status_code == 400
+        ep = (
+            await client.post("/api/v1/webhook_endpoints/", json={"url": "http://127.0.0.1:9/h"})
+        ).json()
+        r = await client.post(
+            f"/api/v1/webhook_endpoints/{ep['id']}/replay/", json={"from": early, "to": late}
+        )
+        assert r.status_code == 400, r.text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -17,6 +16,7 @@ from meetbot.api.schemas import (
     BotPage,
     CreateBotIn,
     ErrorOut,
+    LenientUtcDatetime,
     UpdateBotIn,
     stop_options_domain,
 )
@@ -107,8 +107,8 @@ async def list_bots(
     svc: AppState,
     workspace_id: WorkspaceId,
     status: Status | None = None,
-    join_at_after: datetime | None = None,
-    join_at_before: datetime | None = None,
+    join_at_after: LenientUtcDatetime | None = None,
+    join_at_before: LenientUtcDatetime | None = None,
     meeting_url: Annotated[str | None, Query(max_length=4096)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     AwareDatetime,
     BaseModel,
@@ -21,6 +23,20 @@ from pydantic import (
 from meetbot.models import RecordingOptions, StopOptions
 
 MAX_METADATA_KEYS = 50
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Aware → UTC; naive is taken as UTC. Dates that leave the calendar in UTC are refused."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise ValueError("date is out of range once converted to UTC") from exc
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timestamp with a zone, normalised to UTC (bodies)."""
+LenientUtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+"""A timestamp, naive meaning UTC (query filters)."""
 
 Metadata = Annotated[
     dict[
@@ -127,7 +143,7 @@ class CreateBotIn(BaseModel):
 
     meeting_url: StrictStr = Field(max_length=4096)
     bot_name: StrictStr = Field("Meeting Bot", min_length=1, max_length=100)
-    join_at: AwareDatetime | None = Field(
+    join_at: UtcDatetime | None = Field(
         None,
         validation_alias=AliasChoices("join_at", "scheduled_start_time"),
         description="ISO 8601 with a zone; `scheduled_start_time` is accepted as an alias",
@@ -179,7 +195,7 @@ class UpdateBotIn(BaseModel):
 
     meeting_url: StrictStr | None = Field(None, max_length=4096)
     bot_name: StrictStr | None = Field(None, min_length=1, max_length=100)
-    join_at: AwareDatetime | None = Field(
+    join_at: UtcDatetime | None = Field(
         None, validation_alias=AliasChoices("join_at", "scheduled_start_time")
     )
     metadata: Metadata | None = None

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from meetbot.api.deps import AppState, WorkspaceId
-from meetbot.api.schemas import ErrorOut
+from meetbot.api.schemas import ErrorOut, UtcDatetime
 from meetbot.models import OutboxEvent
 from meetbot.timefmt import iso
 from meetbot.webhooks.models import Attempt, Delivery, DeliveryStatus, WebhookEndpoint
@@ -70,8 +70,8 @@ class EndpointPatchIn(BaseModel):
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: AwareDatetime = Field(alias="from")
-    end: AwareDatetime = Field(alias="to")
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
 
 
 # --- answers --------------------------------------------------------------------------------

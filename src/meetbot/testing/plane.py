@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from meetbot.api import credentials as credentials_api
+from meetbot.api import webhooks as webhooks_api
 from meetbot.api.app import create_app
 from meetbot.config import Settings
 from meetbot.crypto import SecretBox
@@ -59,5 +60,8 @@ async def build_test_plane(
         settings=config, store=store, launcher=launcher, clock=clock, secret_box=SecretBox(secret)
     )
     key, workspace_id = await create_key(store, clock, name="test")
-    app = create_app(services, routers=[credentials_api.router])
+    app = create_app(
+        services,
+        routers=[credentials_api.router, webhooks_api.router, webhooks_api.events_router],
+    )
     return TestPlane(app, services, launcher, clock, key, workspace_id)
