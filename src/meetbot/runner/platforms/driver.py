@@ -146,6 +146,9 @@ async def run_steps(
             try:
                 await step.act(page, target)
             except (PlaywrightError, TimeoutError) as exc:
+                # A failed attempt does not use up the step (e.g. a dialog's backdrop was still
+                # fading out over the name box): it is tried again next round, within the window.
+                runs[step.name] -= 1
                 log.warning("pre-join step %s failed: %s", step.name, exc)
                 break
             if step.final:
