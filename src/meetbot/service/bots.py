@@ -21,10 +21,11 @@ from meetbot.models import (
     StatusChange,
     StopOptions,
 )
-from meetbot.ports import Assignment, BotQuery, Slot
+from meetbot.ports import BotQuery, Slot
 from meetbot.service.core import Services, emit, new_id, new_token, token_hash, transition
 from meetbot.service.credentials import platform_credentials, seal_for_bot
 from meetbot.service.dispatch import assignment_for
+from meetbot.service.runners import start_runner
 from meetbot.views import bot_view
 from meetbot.webhooks import outbox, signing
 
@@ -106,7 +107,7 @@ async def create_bot(
         raise
     svc.events_committed()
     if slot and token:
-        await _start(svc, slot, assignment_for(svc, bot, token, credentials))
+        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
     return created
 
 
@@ -151,17 +152,6 @@ def _new_bot(
         updated_at=now,
         status_changes=(StatusChange(status, None, None, None, now),),
     )
-
-
-async def _start(svc: Services, slot: Slot, assignment: Assignment) -> None:
-    """Hand a committed bot to its runner; a launcher failure fails the bot, never the request."""
-    try:
-        await svc.launcher.assign(slot, assignment)
-    except Exception:
-        log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
-        from meetbot.service.runners import runner_lost
-
-        await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
 
 
 async def get_bot(svc: Services, workspace_id: str, bot_id: str) -> Bot:
@@ -239,7 +229,7 @@ async def update_bot(
         raise
     if slot and token:
         svc.events_committed()
-        await _start(svc, slot, assignment_for(svc, bot, token, credentials))
+        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
     return bot
 
 

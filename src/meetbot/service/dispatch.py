@@ -80,12 +80,8 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
         raise
     if due:
         svc.events_committed()
-    for slot, assignment in handed:
-        try:
-            await svc.launcher.assign(slot, assignment)
-        except Exception:
-            log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
-            from meetbot.service.runners import runner_lost
+    from meetbot.service.runners import start_runner  # runners imports this module
 
-            await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
+    for slot, assignment in handed:
+        await start_runner(svc, slot, assignment)
     return len(due)

@@ -10,7 +10,7 @@ from typing import Any
 from meetbot import errors, lifecycle, reports
 from meetbot.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
 from meetbot.models import Bot
-from meetbot.ports import Tx
+from meetbot.ports import Assignment, Slot, Tx
 from meetbot.reports import Command, Commands
 from meetbot.service.core import (
     Services,
@@ -147,7 +147,16 @@ async def _relaunch(svc: Services, bot_id: str) -> None:
         svc.launcher.release(slot)
         await runner_lost(svc, bot_id, sub_code=UNREADABLE)
         return
-    await svc.launcher.assign(slot, assignment_for(svc, bot, token, credentials))
+    await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
+
+
+async def start_runner(svc: Services, slot: Slot, assignment: Assignment) -> None:
+    """Hand a committed bot to its runner; a launcher failure fails the bot, never the caller."""
+    try:
+        await svc.launcher.assign(slot, assignment)
+    except Exception:
+        log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
+        await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
 
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
