@@ -182,11 +182,6 @@ async def test_meet_sign_in(
 # -- Teams --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="known bug: the Teams adapter does not always open the roster panel after admission "
-    "(people_open stays False); see the closing note",
-    strict=False,
-)
 async def test_teams_link_lobby_call_roster_captions_and_removal(
     fx: PlatformFixtures, page: Page
 ) -> None:

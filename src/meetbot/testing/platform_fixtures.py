@@ -61,6 +61,9 @@ DEFAULT_STATE: Final[dict[str, Any]] = {
     "dialogs": {"got_it": True, "cookies": True, "media": True, "consent": True},
     "passcode": None,  # Zoom
     "tokens": [],  # Zoom ZAK / OBF tokens this meeting accepts
+    # a misbehaving people-panel button in the call: {"after": s, "disabled_for": s,
+    # "deaf_clicks": n} (rendered late, disabled a while, first clicks ignored)
+    "people_button": {},
     # what the bot did (set by the page)
     "knocked": False,
     "name": None,

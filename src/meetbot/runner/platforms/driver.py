@@ -8,8 +8,7 @@ decides the order; these only run them.
   is shown and enabled (dismiss a dialog, type the name, turn the camera off, ask to join).
 - :class:`PagePoller` turns one page reading into a :class:`Snapshot`.
 - :func:`dismiss_dialogs` clicks away known dialogs (consent, "Got it") on every poll.
-- :class:`Chores` runs best-effort actions once (captions on, people panel open) with a few
-  attempts, never raising.
+- The in-call chores (captions on, people panel open) are in ``chores.py``.
 """
 
 from __future__ import annotations
@@ -106,7 +105,8 @@ class Step:
     the next round does not act on the same element twice."""
 
 
-async def _ready(locator: Locator) -> bool:
+async def ready(locator: Locator) -> bool:
+    """Shown and enabled (``False`` while the page navigates)."""
     try:
         return await locator.is_visible() and await locator.is_enabled()
     except PlaywrightError:
@@ -139,7 +139,7 @@ async def run_steps(
             if runs.get(step.name, 0) >= step.limit:
                 continue
             target = step.target(page).first
-            if not await _ready(target):
+            if not await ready(target):
                 continue
             runs[step.name] = runs.get(step.name, 0) + 1
             log.info("pre-join step: %s", step.name)
@@ -187,39 +187,9 @@ async def dismiss_dialogs(
 ) -> None:
     for dismisser in dismissers:
         target = dismisser.button(page).first
-        if await _ready(target):
+        if await ready(target):
             log.info("dismissing dialog: %s", dismisser.name)
             await try_click(page, humanizer, target)
-
-
-class Chores:
-    """Best-effort actions that should succeed once: each gets a few attempts, spaced out."""
-
-    def __init__(self, attempts: int = 4, spacing: float = 1.0) -> None:
-        self.attempts = attempts
-        self.spacing = spacing
-        self._done: set[str] = set()
-        self._tries: dict[str, tuple[int, float]] = {}
-
-    def done(self, name: str) -> bool:
-        return name in self._done
-
-    async def run(self, name: str, chore: Callable[[], Awaitable[bool]]) -> None:
-        if name in self._done:
-            return
-        tries, last = self._tries.get(name, (0, -1e9))
-        now = time.monotonic()
-        if tries >= self.attempts or now - last < self.spacing:
-            return
-        self._tries[name] = (tries + 1, now)
-        ok = False
-        with contextlib.suppress(PlaywrightError, TimeoutError):
-            ok = await chore()
-        if ok:
-            self._done.add(name)
-            log.info("chore done: %s", name)
-        elif tries + 1 >= self.attempts:
-            log.warning("chore given up: %s", name)
 
 
 class PagePoller:

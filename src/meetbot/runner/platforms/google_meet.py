@@ -19,9 +19,9 @@ from urllib.parse import quote
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
 from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.chores import Chores, Progress, click_until, open_panel
 from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.platforms.driver import (
-    Chores,
     Dismisser,
     PagePoller,
     Step,
@@ -105,6 +105,7 @@ SELECTORS: Final[dict[str, tuple[str, ...]]] = {
         '[role="list"][aria-label="Participants"] [role="listitem"]',
     ),
     "participant_name": ("span.notranslate", "[data-self-name]", ".zWGUib"),
+    "people_panel": ('[role="list"][aria-label="Participants"]',),
     "speaking": ('[data-audio-level]:not([data-audio-level="0"])', ".Oaajhc", ".HX2H7", ".wEsLMd"),
     "captions": (
         '[role="region"][aria-label="Captions"] .nMcdL',
@@ -254,17 +255,15 @@ class GoogleMeetPage:
             Dismisser("recording_consent", consent_ok),
         ]
 
-    async def _captions_on(self, page: Page) -> bool:
-        if await button(page, TEXTS["captions_off"], prefix=True).first.is_visible():
-            return True
+    async def _captions_on(self, page: Page) -> Progress:
+        """Done once the button reads "Turn off captions" (never clicked back off)."""
+        off = button(page, TEXTS["captions_off"], prefix=True).first
         on = button(page, TEXTS["captions_on"], prefix=True).first
-        return await on.is_visible() and await try_click(page, self.humanizer, on)
+        return await click_until(page, self.humanizer, on, off.is_visible)
 
-    async def _open_people(self, page: Page) -> bool:
-        if await css(page, ('[role="list"][aria-label="Participants"]',)).first.is_visible():
-            return True
+    async def _open_people(self, page: Page) -> Progress:
         people = button(page, TEXTS["people"], prefix=True).first
-        return await people.is_visible() and await try_click(page, self.humanizer, people)
+        return await open_panel(page, self.humanizer, people, SELECTORS["people_panel"])
 
     async def leave(self, page: Page) -> None:
         h = self.humanizer

@@ -8,7 +8,7 @@ locators instead (``driver.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 TEXT_LIMIT: Final = 60_000
+
+_SHOWN_JS: Final = """(el) => el.checkVisibility
+    ? el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })
+    : el.offsetParent !== null"""
+"""Whether an element is shown: the one test for signals and :func:`any_shown`."""
 
 _READ_JS: Final = r"""
 (spec) => {
@@ -36,9 +41,7 @@ _READ_JS: Final = r"""
   const matches = (el, selectors) => selectors.some((s) => {
     try { return el.matches(s) || el.querySelector(s) !== null; } catch (e) { return false; }
   });
-  const shown = (el) => el.checkVisibility
-    ? el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })
-    : el.offsetParent !== null;
+  const shown = __SHOWN__;
   const firstText = (root, selectors) => {
     for (const el of all(root, selectors)) {
       const t = (el.innerText || el.textContent || "").trim();
@@ -79,7 +82,18 @@ _READ_JS: Final = r"""
     signals, people, captions,
   };
 }
-"""
+""".replace("__SHOWN__", _SHOWN_JS)
+
+_ANY_SHOWN_JS: Final = """
+(selectors) => {
+  const shown = __SHOWN__;
+  for (const s of selectors) {
+    try { for (const el of document.querySelectorAll(s)) if (shown(el)) return true; }
+    catch (e) { /* a selector this browser does not know */ }
+  }
+  return false;
+}
+""".replace("__SHOWN__", _SHOWN_JS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +189,9 @@ async def read_page(page: Page, spec: ReadSpec) -> Reading:
     """Read the page once. Raises Playwright's ``Error`` when the page is mid-navigation."""
     raw = await page.evaluate(_READ_JS, spec.argument())
     return Reading.from_js(raw if isinstance(raw, dict) else {"url": page.url})
+
+
+async def any_shown(page: Page, selectors: Sequence[str]) -> bool:
+    """Whether an element matching any of ``selectors`` is shown now (the test the reading's
+    signals use). Raises Playwright's ``Error`` when the page is mid-navigation."""
+    return bool(await page.evaluate(_ANY_SHOWN_JS, list(selectors)))

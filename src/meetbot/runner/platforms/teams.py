@@ -19,9 +19,15 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
 from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.chores import (
+    Chores,
+    Progress,
+    click_until,
+    open_panel,
+    seen_within,
+)
 from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.platforms.driver import (
-    Chores,
     Dismisser,
     PagePoller,
     Step,
@@ -31,10 +37,11 @@ from meetbot.runner.platforms.driver import (
     css,
     dismiss_dialogs,
     names_pattern,
+    ready,
     run_steps,
     try_click,
 )
-from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec
+from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec, any_shown
 from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
 
 if TYPE_CHECKING:
@@ -252,38 +259,50 @@ class TeamsPage:
         snapshot = self.poller.snapshot(reading, verdict)
         if snapshot.phase is Phase.IN_CALL:
             await self.chores.run("captions", lambda: self._captions_on(page))
-            await self.chores.run("people_panel", lambda: self._open_roster(page, reading.signals))
+            await self.chores.run("people_panel", lambda: self._open_roster(page))
         return snapshot
 
     def _dismissers(self) -> list[Dismisser]:
         return [Dismisser("without_media", lambda p: button(p, TEXTS["without_media"]))]
 
-    async def _captions_on(self, page: Page) -> bool:
+    async def _captions_on(self, page: Page) -> Progress:
         """More → Language and speech → Turn on live captions (the menu differs by tenant:
-        the captions item can sit directly in More)."""
+        the captions item can sit directly in More). Done once the captions area is shown;
+        an item that already reads "Turn off" is never clicked."""
         h = self.humanizer
-        if await css(page, SELECTORS["captions_shown"]).first.is_visible():
-            return True
+
+        async def shown() -> bool:
+            return await any_shown(page, SELECTORS["captions_shown"])
+
+        if await shown():
+            return Progress.DONE
         item = any_of(
-            css(page, SELECTORS["captions_button"]),
+            css(page, SELECTORS["captions_button"]).filter(
+                has_not_text=names_pattern(TEXTS["captions_off"], any_position=True)
+            ),
             page.get_by_role("menuitem", name=names_pattern(TEXTS["captions_on"])),
         )
+        speech = any_of(
+            css(page, SELECTORS["language_and_speech"]),
+            page.get_by_role("menuitem", name=names_pattern(TEXTS["language_and_speech"])),
+        )
         if not await item.is_visible():
-            more = any_of(css(page, SELECTORS["more"]), button(page, TEXTS["more"]))
-            if not await try_click(page, h, more):
-                return False
-            speech = any_of(
-                css(page, SELECTORS["language_and_speech"]),
-                page.get_by_role("menuitem", name=names_pattern(TEXTS["language_and_speech"])),
-            )
+            if not await speech.is_visible():
+                more = any_of(css(page, SELECTORS["more"]), button(page, TEXTS["more"]))
+                if not await ready(more):
+                    return Progress.WAITING
+                if not await try_click(page, h, more):
+                    return Progress.ACTED
             await try_click(page, h, speech, timeout=1.5)
-        return await try_click(page, h, item, timeout=1.5)
+            await seen_within(item.is_visible, 1.5)  # the submenu renders a moment later
+        if await click_until(page, h, item, shown, check_first=False) is Progress.DONE:
+            return Progress.DONE
+        await page.keyboard.press("Escape")  # leave no menu open over the call
+        return Progress.ACTED
 
-    async def _open_roster(self, page: Page, signals: frozenset[str]) -> bool:
-        if "roster" in signals:
-            return True
+    async def _open_roster(self, page: Page) -> Progress:
         people = any_of(css(page, SELECTORS["people"]), button(page, TEXTS["people"]))
-        return await try_click(page, self.humanizer, people)
+        return await open_panel(page, self.humanizer, people, SELECTORS["roster"])
 
     async def leave(self, page: Page) -> None:
         hangup = any_of(css(page, SELECTORS["in_call"]), button(page, TEXTS["leave"]))

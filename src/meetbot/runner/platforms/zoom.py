@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.chores import Chores, Progress, click_until, open_panel
 from meetbot.runner.platforms.credentials import Credentials, ZoomTokens
 from meetbot.runner.platforms.driver import (
-    Chores,
     PagePoller,
     Step,
     Timings,
@@ -227,21 +227,26 @@ class ZoomPage:
         snapshot = self.poller.snapshot(reading, verdict)
         if snapshot.phase is Phase.IN_CALL:
             await self.chores.run("join_audio", lambda: self._join_audio(page))
-            await self.chores.run("people_panel", lambda: self._open_pane(page, reading.signals))
+            await self.chores.run("people_panel", lambda: self._open_pane(page))
         return snapshot
 
-    async def _join_audio(self, page: Page) -> bool:
+    async def _join_audio(self, page: Page) -> Progress:
+        """Done once no "Join Audio by Computer" offer is shown after a click (the footer's
+        "Join Audio" button can stay)."""
         target = any_of(css(page, SELECTORS["join_audio"]), button(page, TEXTS["join_audio"]))
-        return await try_click(page, self.humanizer, target)
+        offer = any_of(css(page, SELECTORS["join_audio"]), button(page, TEXTS["join_audio"][:1]))
 
-    async def _open_pane(self, page: Page, signals: frozenset[str]) -> bool:
-        if "participants_pane" in signals:
-            return True
+        async def gone() -> bool:
+            return not await offer.is_visible()
+
+        return await click_until(page, self.humanizer, target, gone, check_first=False)
+
+    async def _open_pane(self, page: Page) -> Progress:
         target = any_of(
             css(page, SELECTORS["participants_button"]),
             button(page, TEXTS["participants"], prefix=True),
         )
-        return await try_click(page, self.humanizer, target)
+        return await open_panel(page, self.humanizer, target, SELECTORS["participants_pane"])
 
     async def leave(self, page: Page) -> None:
         h = self.humanizer
