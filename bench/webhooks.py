@@ -1,61 +1,56 @@
 """Webhook delivery: event → delivered latency, sustained deliveries/s, draining a backlog.
 
 Starts `meetbot serve` (fake launcher with a huge warm pool: no browsers; SQLite unless
---postgres) and a receiver on 127.0.0.1 in a separate process (raw HTTP/1.1 with keep-alive,
-answers 200 at once, logs arrival time, ``webhook-id``, the event's ``created_at`` and type).
-One workspace endpoint receives every event. What generates the events, exactly:
-
-- every ``POST /api/v1/bot/`` (ad-hoc, dispatched to a fake warm slot) emits one
-  ``status_update`` (→ ``booting``); every ``POST .../leave_call/`` on such a bot emits one more
-  (``booting`` → ``call_ended``/``manually_stopped``). Nothing else emits events here (the
-  heartbeat reaper is pushed out with MEETBOT_HEARTBEAT_TIMEOUT).
+--postgres) and a receiver on 127.0.0.1 in a separate process (``webhooks_receiver.py``: raw
+HTTP/1.1 with keep-alive, answers 200 at once, logs arrival time, ``webhook-id``, the event's
+``created_at`` and type). One workspace endpoint receives every event; nothing else emits
+events (the heartbeat reaper is pushed out with MEETBOT_HEARTBEAT_TIMEOUT).
 
 Phases:
 
-1. latency: ``--rate`` creates/s for ``--seconds``; latency = arrival - the event's
-   ``created_at`` (set in the emitting transaction, millisecond resolution), p50/p99/max.
-2. throughput: ``--bots`` bots created, then each left, ``--concurrency`` requests in flight
-   (2 x bots events); deliveries/s over the delivery window, and whether delivery kept up with
-   generation.
-3. backlog: the receiver stops; ``--backlog`` events are generated (backlog/2 bots, create +
-   leave); the receiver comes back on the same port; time until every event arrived, with the
-   arrival curve and deliveries per second. While the receiver is down each bot's oldest
-   delivery fails to connect and backs off (full jitter, ceiling 2 s doubling per attempt); the
-   bot's later deliveries wait behind it. Once one attempt to the endpoint succeeds, the
-   worker brings forward every retry of that endpoint that had failed to connect, so the drain
-   should be bound by the worker's rate, not by backoff. If not everything arrived within
+1. latency: ``--rate`` bot creates/s through the API for ``--seconds`` (each emits one
+   ``status_update`` → ``booting``); latency = arrival - the event's ``created_at`` (set in the
+   emitting transaction, millisecond resolution), p50/p99/max.
+2. throughput: ``--bots`` bots are created through the API first (their ``booting`` events are
+   delivered before the window opens). Then every bot lives its whole life the way runners
+   report it (``webhooks_load.Runners``): one batch of reports per bot to the internal runner
+   endpoint, ``--concurrency`` in flight, each applied in one transaction: joining, waiting
+   room, in call, ``--participants`` joining and leaving, leaving, left; the media pipeline then
+   ends the bot (``processing`` → ``finished``). That is 6 status changes and 2 x participants
+   participant events per bot. Printed: events generated/s; *sustained* deliveries/s at the
+   receiver while events are being generated (from the first report to the last report
+   answered); deliveries/s over the whole delivery window; per-second buckets; latency.
+3. backlog: the receiver stops; bots are created and live their lives (as in 2) until about
+   ``--backlog`` events wait; the receiver comes back on the same port; time until every event
+   arrived, with the arrival curve and deliveries per second. While the receiver is down each
+   bot's oldest delivery fails to connect and backs off; once one attempt to the endpoint
+   succeeds, the worker brings forward every retry of that endpoint that had failed to connect,
+   so the drain is bound by the worker's rate, not by backoff. If not everything arrived within
    ``--drain-timeout`` s, the still pending deliveries already tried are nudged through
    ``POST .../deliveries/{id}/retry/`` and the rest is timed.
 
     .venv/bin/python bench/webhooks.py [--rate 20 --seconds 20] [--bots 1000]
-        [--backlog 10000] [--drain-timeout 180] [--postgres]
+        [--participants 2] [--backlog 10000] [--drain-timeout 180] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
 import psycopg
 
 from meetbot.testing.serve import Server, free_port, start_server
+from webhooks_load import Db, Driver, Runners
+from webhooks_receiver import Arrival, Receiver
 
-MEET = "https://meet.google.com/abc-defg-hij"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -66,194 +61,6 @@ def pct(values: list[float], q: float) -> float:
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-# --- the receiver (runs as `webhooks.py --receiver PORT LOG`) -------------------------------
-
-
-async def serve_receiver(port: int, log_path: Path) -> None:
-    out = log_path.open("a", buffering=1 << 16)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
-    writers: set[asyncio.StreamWriter] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.add(writer)
-        try:
-            while line := await reader.readline():
-                if not line.strip():
-                    continue
-                headers: dict[str, str] = {}
-                while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = h.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                arrived = time.time()
-                writer.write(answer)
-                try:
-                    event = json.loads(body)
-                    created, kind = event.get("created_at", ""), event.get("type", "")
-                except ValueError:
-                    created, kind = "", "?"
-                wid = headers.get("webhook-id", "")
-                out.write(f"{arrived:.6f}\t{wid}\t{created}\t{kind}\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writers.discard(writer)
-            writer.close()
-
-    async def flusher() -> None:
-        while not stop.is_set():
-            out.flush()
-            await asyncio.sleep(0.1)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    flushing = asyncio.create_task(flusher())
-    print("receiving", flush=True)
-    await stop.wait()
-    server.close()
-    for writer in list(writers):
-        writer.close()
-    await asyncio.sleep(0.1)
-    flushing.cancel()
-    out.flush()
-    out.close()
-
-
-@dataclass
-class Arrival:
-    at: float
-    webhook_id: str
-    created: float
-    type: str
-
-
-class Receiver:
-    """The receiver subprocess and its log."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
-        self.proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self) -> None:
-        cmd = [sys.executable, __file__, "--receiver", str(self.port), str(self.log)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "receiving":
-            raise RuntimeError("receiver did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def arrivals(self) -> list[Arrival]:
-        found: list[Arrival] = []
-        if not self.log.exists():
-            return found
-        for line in self.log.read_text().splitlines():
-            parts = line.split("\t")
-            if len(parts) != 4:
-                continue  # a line still being written
-            at, wid, created, kind = parts
-            when = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-            found.append(Arrival(float(at), wid, when, kind))
-        return found
-
-    def distinct(self) -> int:
-        return len({a.webhook_id for a in self.arrivals()})
-
-
-# --- driving the API ------------------------------------------------------------------------
-
-
-class CpuMeter:
-    """CPU time of the server process (API, scheduler and delivery worker share it)."""
-
-    def __init__(self, server: Server) -> None:
-        assert server.proc is not None
-        self.proc = psutil.Process(server.proc.pid)
-        self.reset()
-
-    def reset(self) -> None:
-        t = self.proc.cpu_times()
-        self.cpu, self.wall = t.user + t.system, time.monotonic()
-
-    def percent(self) -> float:
-        t = self.proc.cpu_times()
-        return (t.user + t.system - self.cpu) / (time.monotonic() - self.wall) * 100
-
-
-class Driver:
-    def __init__(self, server: Server, concurrency: int) -> None:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.AsyncClient(
-            base_url=server.url,
-            headers={"Authorization": f"Token {server.first_key()}"},
-            limits=limits,
-            timeout=60,
-        )
-        self.concurrency = concurrency
-        self.errors: dict[int, int] = {}
-        self.cpu = CpuMeter(server)
-
-    async def create(self) -> str | None:
-        r = await self.client.post("/api/v1/bot/", json={"meeting_url": MEET})
-        if r.status_code != 201:
-            self.errors[r.status_code] = self.errors.get(r.status_code, 0) + 1
-            return None
-        bot_id: str = r.json()["id"]
-        return bot_id
-
-    async def leave(self, bot_id: str) -> bool:
-        r = await self.client.post(f"/api/v1/bot/{bot_id}/leave_call/")
-        if r.status_code != 200:
-            self.errors[r.status_code] = self.errors.get(r.status_code, 0) + 1
-        return r.status_code == 200
-
-    async def create_and_leave(self, bots: int) -> int:
-        """``bots`` creates then as many leaves, ``concurrency`` in flight; events emitted."""
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(bots):
-            queue.put_nowait(i)
-        ids: list[str] = []
-
-        async def creator() -> None:
-            while not queue.empty():
-                queue.get_nowait()
-                if (bot_id := await self.create()) is not None:
-                    ids.append(bot_id)
-
-        await asyncio.gather(*(creator() for _ in range(self.concurrency)))
-        pending = list(ids)
-        left = 0
-
-        async def leaver() -> None:
-            nonlocal left
-            while pending:
-                if await self.leave(pending.pop()):
-                    left += 1
-
-        await asyncio.gather(*(leaver() for _ in range(self.concurrency)))
-        return len(ids) + left
-
-    async def close(self) -> None:
-        await self.client.aclose()
 
 
 async def wait_for(receiver: Receiver, expected: int, timeout: float, every: float = 0) -> float:
@@ -297,34 +104,48 @@ async def phase_latency(driver: Driver, receiver: Receiver, rate: float, seconds
     )
 
 
-async def phase_throughput(driver: Driver, receiver: Receiver, bots: int) -> None:
-    began = time.time()
+async def phase_throughput(
+    driver: Driver, runners: Runners, receiver: Receiver, bots: int, participants: int
+) -> None:
+    ids = await driver.create_many(bots)
+    runners.arm(ids)
+    await wait_for(receiver, len(ids), 120)
+    setup = len(receiver.arrivals())
+    seq0 = runners.db.max_delivery_seq()
+    print(f"throughput: {len(ids)} bots created and delivered (setup); load={load()}")
     driver.cpu.reset()
-    emitted = await driver.create_and_leave(bots)
-    generated = time.time() - began
-    await wait_for(receiver, emitted, 300)
+    began = time.time()
+    lived = await runners.live(ids, participants)
+    generated_at = time.time()
+    still = await runners.wait_ended(120)
+    expected = runners.db.deliveries_after(seq0)
+    await wait_for(receiver, setup + expected, 300)
     server_cpu = driver.cpu.percent()
-    arrivals = sorted(receiver.arrivals(), key=lambda a: a.at)
+    arrivals = sorted(receiver.arrivals()[setup:], key=lambda a: a.at)
     if not arrivals:
         print("throughput: nothing arrived")
         return
-    first_created = min(a.created for a in arrivals)
-    last_created = max(a.created for a in arrivals)
-    window = arrivals[-1].at - arrivals[0].at
+    generating = generated_at - began
+    during = [a for a in arrivals if a.at <= generated_at]
+    window = arrivals[-1].at - began
     lat = [(a.at - a.created) * 1000 for a in arrivals]
     print(
-        f"throughput: {bots} bots created then left = {emitted} events generated in "
-        f"{generated:.1f}s ({emitted / generated:.0f} events/s; created_at span "
-        f"{last_created - first_created:.1f}s); {receiver.distinct()} distinct delivered; "
-        f"server process CPU {server_cpu:.0f}% of a core"
+        f"throughput: {lived}/{len(ids)} bots lived (one report batch each, {participants} "
+        f"participants; {still} not ended); {expected} events; report batches took "
+        f"{generating:.1f}s; {len({a.webhook_id for a in arrivals})} distinct delivered; "
+        f"server CPU (all its processes) {server_cpu:.0f}% of a core; load={load()}"
     )
     print(
-        f"throughput: delivery window first->last arrival {window:.1f}s = "
+        f"throughput: SUSTAINED while generating: {len(during)} delivered in {generating:.1f}s = "
+        f"{len(during) / generating:.0f} deliveries/s"
+    )
+    print(
+        f"throughput: whole window first report -> last arrival {window:.1f}s = "
         f"{len(arrivals) / window:.0f} deliveries/s; last arrival "
-        f"{arrivals[-1].at - last_created:.1f}s after the last event was created; "
+        f"{arrivals[-1].at - generated_at:.1f}s after the last report batch was answered; "
         f"latency_ms p50={pct(lat, 0.5):.0f} p99={pct(lat, 0.99):.0f} max={max(lat):.0f}"
     )
-    print(f"throughput: deliveries per 1 s bucket: {buckets(arrivals, arrivals[0].at)}")
+    print(f"throughput: deliveries per 1 s bucket: {buckets(arrivals, began)}")
 
 
 def buckets(arrivals: list[Arrival], start: float) -> list[int]:
@@ -377,26 +198,40 @@ async def delivery_summary(driver: Driver, endpoint_id: str) -> dict[str, int]:
 
 
 async def phase_backlog(
-    driver: Driver, receiver: Receiver, endpoint_id: str, backlog: int, drain_timeout: float
+    driver: Driver,
+    runners: Runners,
+    receiver: Receiver,
+    endpoint_id: str,
+    backlog: int,
+    participants: int,
+    drain_timeout: float,
 ) -> None:
     """``receiver`` is not running yet: the events are made while nothing listens."""
     began = time.monotonic()
-    emitted = await driver.create_and_leave(backlog // 2)
+    seq0 = runners.db.max_delivery_seq()
+    per_bot = 1 + 6 + 2 * participants
+    ids = await driver.create_many(max(1, backlog // per_bot))
+    runners.arm(ids)
+    await runners.live(ids, participants)
+    await runners.wait_ended(120)
+    emitted = runners.db.deliveries_after(seq0)
     generated = time.monotonic() - began
     print(
-        f"backlog: receiver down; {emitted} events generated in {generated:.1f}s "
-        f"({emitted / generated:.0f}/s), errors={driver.errors}"
+        f"backlog: receiver down; {len(ids)} bots created and lived = {emitted} events in "
+        f"{generated:.1f}s, errors={driver.errors} {runners.errors}"
     )
     before = await delivery_summary(driver, endpoint_id)
     print(
         "backlog: deliveries by status while down (all phases; listed page by page while "
         f"they move, so approximate): {before}"
     )
+    print(f"backlog: load before the receiver comes back={load()}")
     receiver.start()
     back = time.time()
     driver.cpu.reset()
     waited = await wait_for(receiver, emitted, drain_timeout, every=10)
     server_cpu = driver.cpu.percent()
+    cpu_ms = driver.cpu.seconds() * 1000 / max(1, receiver.distinct())
     arrivals = sorted(receiver.arrivals(), key=lambda a: a.at)
     got = receiver.distinct()
     marks = []
@@ -405,8 +240,9 @@ async def phase_backlog(
         if len(arrivals) >= need:
             marks.append(f"{share:.0%} at {arrivals[need - 1].at - back:.1f}s")
     print(
-        f"backlog: receiver back; {got}/{emitted} distinct delivered in {waited:.1f}s "
-        f"(server process CPU {server_cpu:.0f}% of a core meanwhile); " + ", ".join(marks)
+        f"backlog: receiver back; {got}/{emitted} distinct delivered in {waited:.1f}s = "
+        f"{got / waited:.0f}/s (server CPU {server_cpu:.0f}% of a core meanwhile, "
+        f"{cpu_ms:.2f} CPU-ms per delivery); " + ", ".join(marks)
     )
     print(f"backlog: deliveries per second since the receiver came back: {buckets(arrivals, back)}")
     if got < emitted:
@@ -440,9 +276,10 @@ def drain(server: Server) -> threading.Thread:
     return thread
 
 
-async def run(server: Server, args: argparse.Namespace, workdir: Path) -> None:
+async def run(server: Server, args: argparse.Namespace, workdir: Path, db: Db) -> None:
     port = free_port()
     driver = Driver(server, args.concurrency)
+    runners = Runners(server, db, args.concurrency)
     receivers: list[Receiver] = []
     try:
         latency_rx = Receiver(port, workdir / "latency.log")
@@ -459,20 +296,29 @@ async def run(server: Server, args: argparse.Namespace, workdir: Path) -> None:
             rx = Receiver(port, workdir / "throughput.log")
             receivers.append(rx)
             rx.start()
-            await phase_throughput(driver, rx, args.bots)
+            await phase_throughput(driver, runners, rx, args.bots, args.participants)
             rx.stop()
             print(f"load after throughput={load()}")
         if args.backlog > 0:
             rx = Receiver(port, workdir / "backlog.log")
             receivers.append(rx)
-            await phase_backlog(driver, rx, endpoint_id, args.backlog, args.drain_timeout)
+            await phase_backlog(
+                driver,
+                runners,
+                rx,
+                endpoint_id,
+                args.backlog,
+                args.participants,
+                args.drain_timeout,
+            )
             print(f"load after backlog={load()}")
-        if driver.errors:
-            print(f"API errors: {driver.errors}")
+        if driver.errors or runners.errors:
+            print(f"API errors: {driver.errors} runner reports: {runners.errors}")
     finally:
         for rx in receivers:
             rx.stop()
         await driver.close()
+        await runners.close()
 
 
 def main() -> None:
@@ -480,16 +326,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="creates/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--bots", type=int, default=1000)
+    parser.add_argument("--participants", type=int, default=2, help="per bot, joined and left")
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--drain-timeout", type=float, default=180)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", action="store_true")
-    parser.add_argument("--receiver", nargs=2, metavar=("PORT", "LOG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.receiver:
-        asyncio.run(serve_receiver(int(args.receiver[0]), Path(args.receiver[1])))
-        return
-    env = {
+    env: dict[str, Any] = {
         "MEETBOT_LAUNCHER": "fake",
         "MEETBOT_ADHOC_POOL_SIZE": "1000000",
         "MEETBOT_MAX_CONCURRENT_BOTS": "1000000",
@@ -497,30 +340,35 @@ def main() -> None:
         "MEETBOT_WEBHOOK_ALLOW_PRIVATE": "1",
         "MEETBOT_LOG_LEVEL": "warning",
     }
-    db = None
+    db_name, pg_url = None, None
     if args.postgres:
-        db = f"meetbot_bench_{uuid.uuid4().hex[:8]}"
+        db_name = f"meetbot_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        env["MEETBOT_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    print(f"cpus={os.cpu_count()} backend={'postgresql' if db else 'sqlite'}")
+            conn.execute(f"CREATE DATABASE {db_name}")
+        pg_url = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
+        env["MEETBOT_DATABASE_URL"] = pg_url
+    print(f"cpus={os.cpu_count()} backend={'postgresql' if pg_url else 'sqlite'}")
     try:
         with tempfile.TemporaryDirectory(prefix="mb-bench-wh-") as tmp:
             server = start_server(Path(tmp) / "data", env)
             drain(server)
             try:
-                asyncio.run(run(server, args, Path(tmp)))
+                asyncio.run(run(server, args, Path(tmp), Db(Path(tmp) / "data", pg_url)))
             finally:
                 server.stop()
-                warnings = [line for line in server.output if "WARNING" in line or "ERROR" in line]
-                if warnings:
-                    print(f"server logged {len(warnings)} warnings/errors, e.g.:")
-                    for line in warnings[:5]:
+                flagged = [
+                    i
+                    for i, line in enumerate(server.output)
+                    if "WARNING" in line or "ERROR" in line
+                ]
+                if flagged:
+                    print(f"server logged {len(flagged)} warnings/errors; the first:")
+                    for line in server.output[flagged[0] : flagged[0] + 40]:
                         print("  " + line[:300])
     finally:
-        if db:
+        if db_name:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+                conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

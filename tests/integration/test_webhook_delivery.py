@@ -14,7 +14,9 @@ from webhook_receiver import Receiver, dedupe_consecutive, streams
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
 from meetbot.models import Bot
-from meetbot.testing.fake_sender import FakeWebhookSender
+from meetbot.ports import SendResult
+from meetbot.testing.fake_sender import FakeWebhookSender, SentRequest
+from meetbot.testing.fakes import FixedClock
 from meetbot.webhooks.backoff import RetryPolicy
 from meetbot.webhooks.delivery import DeliveryOptions, DeliveryWorker
 from meetbot.webhooks.models import DeliveryStatus, WebhookEndpoint
@@ -216,8 +218,9 @@ async def test_a_worker_killed_after_claiming_loses_nothing(
     ids = {bot.id: await emit_status(any_store, bot, 3, CLOCK.now()) for bot in bots}
     sender = HttpSender(TargetPolicy(allow_private=True))
     dead = worker(any_store, sender, timeout=0.2, lease_margin=0.1)
-    claimed = await dead._turn(10)  # claims ...
-    assert len(claimed) == 3
+    claimed = await dead._turn(10)  # claims every key's whole run ...
+    assert len(claimed) == 9
+    assert len({c.delivery.order_key for c in claimed}) == 3
     await dead._attempt(claimed[0])  # ... even sends one, then dies before recording
     assert len(receiver.accepted) == 1
     w = worker(any_store, sender)
@@ -288,7 +291,24 @@ async def test_deliver_due_runs_one_pass(any_store: Any, receiver: Receiver) -> 
         await emit_status(any_store, bot, 2, CLOCK.now())
     sender = FakeWebhookSender()
     w = worker(any_store, sender)
-    assert await w.deliver_due() == 3
-    assert await w.deliver_due() == 3
+    assert await w.deliver_due() == 6  # each key's run, in order
     assert await w.deliver_due() == 0
     assert [r.json()["type"] for r in sender.sent] == ["status_update"] * 6
+
+
+async def test_a_run_never_starts_an_attempt_its_lease_cannot_cover(any_store: Any) -> None:
+    now = CLOCK.now()
+    await add_endpoint(any_store, endpoint("http://127.0.0.1:9/h", now))
+    bot = await add_bot(any_store, now)
+    ids = await emit_status(any_store, bot, 3, now)
+    clock = FixedClock(now)
+
+    def slow(request: SentRequest) -> SendResult:
+        clock.advance(FAST.timeout + 1)  # past the point where another attempt fits the lease
+        return SendResult(200, 1.0, None)
+
+    sender = FakeWebhookSender(respond=slow)
+    w = DeliveryWorker(any_store, sender, clock, SETTINGS, options=FAST)
+    assert [await w.deliver_due() for _ in range(4)] == [1, 1, 1, 0]
+    assert [r.json()["id"] for r in sender.sent] == ids
+    assert w.stats.delivered == 3

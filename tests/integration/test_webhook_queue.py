@@ -354,3 +354,49 @@ async def test_a_success_makes_the_targets_unreachable_backlog_due(any_store: An
     due = await claim(any_store, T0)
     assert {(d.delivery.endpoint_id, d.delivery.bot_id) for d in due} == {(ep.id, bots[2].id)}
     assert other.id not in {d.delivery.endpoint_id for d in due}
+
+
+async def test_a_claim_takes_each_head_with_the_run_behind_it(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot_a, bot_b = await add_bot(any_store, T0), await add_bot(any_store, T0)
+    a = await emit_status(any_store, bot_a, 5, T0)
+    b = await emit_status(any_store, bot_b, 2, T0)
+    async with any_store.transaction() as tx:
+        run = await tx.webhooks.claim(T0, T0 + LEASE, 10, "tok", run=3)
+    by_bot: dict[str | None, list[str]] = {}
+    for c in run:  # each key's run is contiguous and in order
+        by_bot.setdefault(c.delivery.bot_id, []).append(c.delivery.event_id)
+    assert by_bot == {bot_a.id: a[:3], bot_b.id: b}
+    assert {c.delivery.status for c in run} == {S.DELIVERING}
+    assert await claim(any_store, T0) == []  # nothing of these keys is free meanwhile
+
+    # a[0] is to be retried: a[1] and a[2] go back and wait behind it, not due
+    first_a = next(c for c in run if c.delivery.event_id == a[0])
+    later = T0 + timedelta(seconds=10)
+    await finish(any_store, first_a, S.PENDING, T0, code=500, retry_at=later)
+    async with any_store.transaction() as tx:
+        rest = [c.delivery.id for c in run if c.delivery.event_id in a[1:3]]
+        await tx.webhooks.release("tok", [], T0, waiting=rest)
+        waiting = [await tx.webhooks.get_delivery(i) for i in rest]
+    assert [(d.status, d.next_attempt_at) for d in waiting if d] == [(S.PENDING, None)] * 2
+    assert await claim(any_store, T0 + timedelta(seconds=5)) == []
+    async with any_store.transaction() as tx:
+        again = await tx.webhooks.claim(later, later + LEASE, 10, "tok-2", run=10)
+    assert events_of(again) == a  # the whole line again, from the retried head
+
+
+async def test_a_run_stops_at_a_delivery_it_may_not_send(any_store: Any) -> None:
+    await add_endpoint(any_store, endpoint("https://a.example/h", T0))
+    bot = await add_bot(any_store, T0)
+    ids = await emit_status(any_store, bot, 3, T0)
+    async with any_store.transaction() as tx:  # a worker that dies holding a run of two
+        dead = await tx.webhooks.claim(T0, T0 + timedelta(seconds=1), 1, "dead", run=2)
+    assert events_of(dead) == ids[:2]
+    later = T0 + timedelta(seconds=2)  # both leases expired: the head is due again, and the
+    async with any_store.transaction() as tx:  # second, still another's claim, ends the run
+        (head,) = await tx.webhooks.claim(later, later + LEASE, 10, "tok", run=10)
+    assert head.delivery.event_id == ids[0]
+    assert await finish(any_store, head, S.DELIVERED, later) == 1
+    async with any_store.transaction() as tx:
+        rest = await tx.webhooks.claim(later, later + LEASE, 10, "tok", run=10)
+    assert events_of(rest) == ids[1:]

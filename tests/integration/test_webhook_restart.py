@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from webhook_receiver import Receiver, dedupe_consecutive, streams
 
@@ -44,8 +45,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, sql_url: str) -> Iterator[Server]:
     env = {
+        "MEETBOT_DATABASE_URL": sql_url,
         "MEETBOT_LAUNCHER": "fake",
         "MEETBOT_HEARTBEAT_TIMEOUT": "600",
         "MEETBOT_WEBHOOK_ALLOW_PRIVATE": "1",
@@ -105,3 +107,29 @@ def test_kill9_mid_delivery_loses_nothing(server: Server, receiver: Receiver) ->
     assert receiver.bad_signatures == 0
     types = [[e["type"] for e in feed if e["data"]["bot_id"] == bot] for _, bot in want]
     assert all(t == ["status_update", "bot.deleted"] for t in types)
+
+
+def test_a_killed_delivery_process_is_started_again(server: Server, receiver: Receiver) -> None:
+    """MEETBOT_DELIVERY=process (the default): the child that delivers is restarted if it dies,
+    and delivers what was queued meanwhile; it stops with the server."""
+    server.start()
+    assert server.proc is not None
+    (child,) = psutil.Process(server.proc.pid).children()
+    assert "deliver" in child.cmdline()
+    receiver.delay = 0.0
+    headers = {"Authorization": f"Token {server.first_key()}"}
+    join_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    with httpx.Client(base_url=server.url, headers=headers) as c:
+        ep = c.post("/api/v1/webhook_endpoints/", json={"url": receiver.url})
+        receiver.secrets.append(ep.json()["secret"])
+        child.kill()
+        bot = c.post(
+            "/api/v1/bot/",
+            json={"meeting_url": "https://meet.google.com/abc-defg-hij", "join_at": join_at},
+        )
+        assert bot.status_code == 201, bot.text
+    wait_until(lambda: len(receiver.accepted) >= 1, 20, "the delivery after the restart")
+    (again,) = psutil.Process(server.proc.pid).children()
+    assert again.pid != child.pid
+    server.stop()
+    assert not again.is_running() or again.status() == psutil.STATUS_ZOMBIE

@@ -1,4 +1,4 @@
-"""The httpx sender against real servers on 127.0.0.1: pinning, TLS, redirects, timeouts."""
+"""The aiohttp sender against real servers on 127.0.0.1: pinning, TLS, redirects, timeouts."""
 
 from __future__ import annotations
 

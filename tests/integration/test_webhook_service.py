@@ -205,6 +205,30 @@ async def test_replay_a_time_range(
         await svc.replay("ws-other", ep.id, T0, T0 + timedelta(hours=1))
 
 
+async def test_replay_finds_events_by_time_whatever_their_feed_position(
+    svc: WebhookService, any_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner's clock may lag: an event made late (high ``seq``) can carry an early time.
+    The replay reads the time range's seq span, so it neither stops at later-stamped events
+    nor reads the feed from its start."""
+    monkeypatch.setattr("meetbot.webhooks.service.REPLAY_CHUNK", 3)
+    bot = await add_bot(any_store, T0)
+    minutes = [-600, -599, 0, 1, 60, 61, 62, 2, 90]
+    ids = []
+    for minute in minutes:
+        at = T0 + timedelta(minutes=minute)
+        ev = outbox.status_update_event(bot, None, bot.state, at)
+        async with any_store.transaction() as tx:
+            await outbox.emit(tx, ev, bot=bot, now=at)
+        ids.append(ev.id)
+    ep = await svc.create_endpoint(WS, EndpointSpec(URL))
+
+    assert await svc.replay(WS, ep.id, T0, T0 + timedelta(minutes=10)) == 3
+    page = await svc.list_deliveries(WS, ep.id)
+    assert [d.event_id for d in reversed(page.results)] == [ids[2], ids[3], ids[7]]
+    assert await svc.replay(WS, ep.id, T0 + timedelta(hours=5), T0 + timedelta(hours=6)) == 0
+
+
 async def test_events_feed(svc: WebhookService, any_store: Any) -> None:
     bot = await add_bot(any_store, T0)
     ids = await emit_status(any_store, bot, 5, T0)

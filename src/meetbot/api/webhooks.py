@@ -26,7 +26,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_webhooks(svc: AppState) -> WebhookService:
+async def get_webhooks(svc: AppState) -> WebhookService:
     return WebhookService.from_settings(svc.store, svc.clock, svc.settings, svc.events_committed)
 
 

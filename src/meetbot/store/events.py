@@ -18,6 +18,7 @@ On SQLite write transactions are serialised already (``BEGIN IMMEDIATE``), so th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,10 @@ from meetbot.store.tables import events
 
 # pg_advisory_xact_lock key for event appends: int.from_bytes(b"mbevents", "big") >> 1.
 EVENT_APPEND_LOCK = 0x6D626576656E7473 >> 1
+
+# Built once (every state change appends): the values come as parameters.
+_APPEND_LOCK = sa.select(sa.func.pg_advisory_xact_lock(EVENT_APPEND_LOCK))
+_INSERT = sa.insert(events).returning(events.c.seq)
 
 
 def event_from_row(row: sa.RowMapping) -> OutboxEvent:
@@ -48,22 +53,17 @@ class SqlEventRepo(SqlRepo):
     async def append(self, event: OutboxEvent) -> OutboxEvent:
         self.check_write("events.append")
         if self.is_postgres:
-            lock = sa.select(sa.func.pg_advisory_xact_lock(EVENT_APPEND_LOCK))
-            await self.conn.execute(lock)
-        stmt = (
-            sa.insert(events)
-            .values(
-                id=event.id,
-                workspace_id=event.workspace_id,
-                bot_id=event.bot_id,
-                type=event.type,
-                created_at=event.created_at,
-                data=dict(event.data),
-            )
-            .returning(events.c.seq)
-        )
+            await self.conn.execute(_APPEND_LOCK)
+        values = {
+            "id": event.id,
+            "workspace_id": event.workspace_id,
+            "bot_id": event.bot_id,
+            "type": event.type,
+            "created_at": event.created_at,
+            "data": dict(event.data),
+        }
         try:
-            seq = (await self.conn.execute(stmt)).scalar_one()
+            seq = (await self.conn.execute(_INSERT, values)).scalar_one()
         except IntegrityError as exc:  # a bug upstream; no savepoint spent on it
             raise Conflict(f"An event with id {event.id} already exists.") from exc
         return OutboxEvent(
@@ -84,3 +84,14 @@ class SqlEventRepo(SqlRepo):
             .limit(max(limit, 0))
         )
         return [event_from_row(row) for row in (await self.conn.execute(stmt)).mappings()]
+
+    async def seq_range(
+        self, workspace_id: str, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        stmt = sa.select(sa.func.min(events.c.seq), sa.func.max(events.c.seq)).where(
+            events.c.workspace_id == workspace_id,
+            events.c.created_at >= start,
+            events.c.created_at < end,
+        )
+        low, high = (await self.conn.execute(stmt)).one()
+        return None if low is None else (int(low), int(high))

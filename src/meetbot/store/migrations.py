@@ -99,6 +99,10 @@ def _v3_credentials(conn: Connection) -> None:
     create_tables(conn, tables.workspace_credentials)
 
 
+def _v4_event_times(conn: Connection) -> None:
+    create_index(conn, tables.events, "ix_events_workspace_created")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -107,6 +111,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "webhook endpoints, deliveries and attempts", create_webhook_tables),
     Migration(3, "encrypted credentials: bots' own and workspace defaults", _v3_credentials),
+    Migration(4, "events by creation time (replays read a time range)", _v4_event_times),
 )
 
 

@@ -156,6 +156,7 @@ events = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index("ix_events_workspace_seq", "workspace_id", "seq"),
+    sa.Index("ix_events_workspace_created", "workspace_id", "created_at", "seq"),
     sqlite_autoincrement=True,
 )
 

@@ -11,9 +11,11 @@ from meetbot.store.webhook_tables import webhook_deliveries as D
 from meetbot.webhooks.models import (
     Attempt,
     AttemptRecord,
+    ClaimedDelivery,
     Delivery,
     DeliveryStatus,
     WebhookEndpoint,
+    signing_secrets,
 )
 
 FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
@@ -72,6 +74,24 @@ def delivery_from_row(row: sa.RowMapping) -> Delivery:
         expires_at=row["expires_at"],
         delivered_at=row["delivered_at"],
     )
+
+
+def claimed_from_row(
+    row: sa.RowMapping, token: str, lease_until: datetime, now: datetime
+) -> ClaimedDelivery:
+    """A delivery row joined with its endpoint (``endpoint_url``, ``endpoint_secret``,
+    ``previous_secret``, ``previous_secret_until``), as claimed with ``token``."""
+    delivery = delivery_from_row(row).evolve(
+        status=DeliveryStatus.DELIVERING, lease_until=lease_until, next_attempt_at=lease_until
+    )
+    if delivery.endpoint_id is None:
+        return ClaimedDelivery(
+            delivery, token, delivery.url, signing_secrets(delivery.secret, None, None, now)
+        )
+    secrets = signing_secrets(
+        row["endpoint_secret"], row["previous_secret"], row["previous_secret_until"], now
+    )
+    return ClaimedDelivery(delivery, token, row["endpoint_url"], secrets)
 
 
 def delivery_values(d: Delivery, next_attempt_at: datetime | None) -> dict[str, Any]:

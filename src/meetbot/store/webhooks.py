@@ -14,6 +14,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,6 +23,7 @@ from meetbot.store.webhook_rows import (
     FINAL,
     RECORD_ATTEMPT,
     attempt_row,
+    claimed_from_row,
     delivery_from_row,
     delivery_values,
     endpoint_from_row,
@@ -37,22 +39,30 @@ from meetbot.webhooks.models import (
     Delivery,
     DeliveryStatus,
     WebhookEndpoint,
-    signing_secrets,
 )
 
 E = webhook_endpoints
 D = webhook_deliveries
 A = webhook_attempts
 _OPEN = sorted(OPEN_STATUSES)
+# Built once: every emitted event looks up its workspace's endpoints.
+_ENABLED_ENDPOINTS = (
+    sa.select(E)
+    .where(E.c.workspace_id == sa.bindparam("workspace_id"), E.c.enabled.is_(True))
+    .order_by(E.c.seq)
+)
 
 
-def _no_earlier_open() -> sa.ColumnElement[bool]:
+def _earliest_open() -> sa.ColumnElement[bool]:
     """For a row of ``D``: no open delivery of the same ordering key comes before it."""
     p = D.alias("p")
     earlier = sa.select(sa.literal(1)).where(
         p.c.order_key == D.c.order_key, p.c.status.in_(_OPEN), p.c.seq < D.c.seq
     )
     return ~earlier.exists()
+
+
+NO_EARLIER_OPEN = _earliest_open()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +99,8 @@ class SqlWebhookRepo(SqlRepo):
         return [endpoint_from_row(r) for r in (await self.conn.execute(stmt)).mappings()]
 
     async def enabled_endpoints(self, workspace_id: str) -> list[WebhookEndpoint]:
-        stmt = (
-            sa.select(E)
-            .where(E.c.workspace_id == workspace_id, E.c.enabled.is_(True))
-            .order_by(E.c.seq)
-        )
-        return [endpoint_from_row(r) for r in (await self.conn.execute(stmt)).mappings()]
+        rows = await self.conn.execute(_ENABLED_ENDPOINTS, {"workspace_id": workspace_id})
+        return [endpoint_from_row(r) for r in rows.mappings()]
 
     async def update_endpoint(self, endpoint: WebhookEndpoint) -> None:
         self.check_write("webhooks.update_endpoint")
@@ -128,32 +134,27 @@ class SqlWebhookRepo(SqlRepo):
         await self.conn.execute(sa.insert(D), rows)
 
     async def claim(
-        self, now: datetime, lease_until: datetime, limit: int, token: str
+        self, now: datetime, lease_until: datetime, limit: int, token: str, *, run: int = 1
     ) -> list[ClaimedDelivery]:
         self.check_write("webhooks.claim")
-        stmt = (
-            sa.select(
-                D,
-                E.c.url.label("endpoint_url"),
-                E.c.secret.label("endpoint_secret"),
-                E.c.previous_secret,
-                E.c.previous_secret_until,
-            )
-            .select_from(D.outerjoin(E, E.c.id == D.c.endpoint_id))
+        head_stmt = (
+            self._claimable()
             .where(
                 D.c.status.in_(_OPEN),
                 D.c.next_attempt_at <= now,
                 sa.or_(D.c.endpoint_id.is_(None), E.c.enabled.is_(True)),
-                _no_earlier_open(),
+                NO_EARLIER_OPEN,
             )
             .order_by(D.c.next_attempt_at, D.c.seq)
             .limit(max(limit, 0))
         )
         if self.is_postgres:
-            stmt = stmt.with_for_update(skip_locked=True, of=D)
-        rows = list((await self.conn.execute(stmt)).mappings())
-        if not rows:
+            head_stmt = head_stmt.with_for_update(skip_locked=True, of=D)
+        heads = list((await self.conn.execute(head_stmt)).mappings())
+        if not heads:
             return []
+        followers = await self._followers(heads, now, run) if run > 1 else {}
+        rows = [r for head in heads for r in (head, *followers.get(head["order_key"], ()))]
         await self.conn.execute(
             sa.update(D)
             .where(D.c.id.in_([r["id"] for r in rows]))
@@ -164,25 +165,48 @@ class SqlWebhookRepo(SqlRepo):
                 next_attempt_at=lease_until,
             )
         )
-        claimed = []
-        for row in rows:
-            delivery = delivery_from_row(row).evolve(
-                status=DeliveryStatus.DELIVERING,
-                lease_until=lease_until,
-                next_attempt_at=lease_until,
-            )
-            if delivery.endpoint_id is None:
-                url, secrets = delivery.url, signing_secrets(delivery.secret, None, None, now)
+        return [claimed_from_row(row, token, lease_until, now) for row in rows]
+
+    @staticmethod
+    def _claimable() -> sa.Select[Any]:
+        """Delivery rows with what sending needs of their endpoint."""
+        return sa.select(
+            D,
+            E.c.url.label("endpoint_url"),
+            E.c.secret.label("endpoint_secret"),
+            E.c.previous_secret,
+            E.c.previous_secret_until,
+        ).select_from(D.outerjoin(E, E.c.id == D.c.endpoint_id))
+
+    async def _followers(
+        self, heads: Sequence[sa.RowMapping], now: datetime, run: int
+    ) -> dict[str, list[sa.RowMapping]]:
+        """Per claimed head, the open deliveries right behind it (at most ``run - 1``) that
+        may go out once it is done: pending and waiting or due. The first one that is not
+        (another worker's, or backing off) ends the run, so a run is always contiguous."""
+        head_ids = {h["id"] for h in heads}
+        rank = sa.func.row_number().over(partition_by=D.c.order_key, order_by=D.c.seq)
+        ranked = (
+            sa.select(D.c.id, D.c.order_key, rank.label("rank"))
+            .where(D.c.order_key.in_({h["order_key"] for h in heads}), D.c.status.in_(_OPEN))
+            .subquery()
+        )
+        queued = sa.select(ranked.c.id).where(ranked.c.rank <= run)
+        stmt = self._claimable().where(D.c.id.in_(queued)).order_by(D.c.order_key, D.c.seq)
+        if self.is_postgres:
+            stmt = stmt.with_for_update(of=D)
+        found: dict[str, list[sa.RowMapping]] = {}
+        ended: set[str] = set()
+        for row in (await self.conn.execute(stmt)).mappings():
+            key = row["order_key"]
+            if row["id"] in head_ids or key in ended:
+                continue
+            due = row["next_attempt_at"] is None or row["next_attempt_at"] <= now
+            if row["status"] == DeliveryStatus.PENDING.value and due:
+                found.setdefault(key, []).append(row)
             else:
-                url = row["endpoint_url"]
-                secrets = signing_secrets(
-                    row["endpoint_secret"],
-                    row["previous_secret"],
-                    row["previous_secret_until"],
-                    now,
-                )
-            claimed.append(ClaimedDelivery(delivery, token, url, secrets))
-        return claimed
+                ended.add(key)
+        return found
 
     async def record(self, records: Sequence[AttemptRecord], now: datetime) -> int:
         self.check_write("webhooks.record")
@@ -250,24 +274,32 @@ class SqlWebhookRepo(SqlRepo):
                 .values(next_attempt_at=now)
             )
 
-    async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
+    async def release(
+        self,
+        token: str,
+        delivery_ids: Sequence[str],
+        now: datetime,
+        *,
+        waiting: Sequence[str] = (),
+    ) -> None:
         self.check_write("webhooks.release")
-        if not delivery_ids:
-            return
-        await self.conn.execute(
-            sa.update(D)
-            .where(
-                D.c.id.in_(list(delivery_ids)),
-                D.c.claim_token == token,
-                D.c.status == DeliveryStatus.DELIVERING.value,
+        for ids, next_attempt_at in ((delivery_ids, now), (waiting, None)):
+            if not ids:
+                continue
+            await self.conn.execute(
+                sa.update(D)
+                .where(
+                    D.c.id.in_(list(ids)),
+                    D.c.claim_token == token,
+                    D.c.status == DeliveryStatus.DELIVERING.value,
+                )
+                .values(
+                    status=DeliveryStatus.PENDING.value,
+                    next_attempt_at=next_attempt_at,
+                    lease_until=None,
+                    claim_token=None,
+                )
             )
-            .values(
-                status=DeliveryStatus.PENDING.value,
-                next_attempt_at=now,
-                lease_until=None,
-                claim_token=None,
-            )
-        )
 
     async def promote_waiting(self, now: datetime) -> int:
         self.check_write("webhooks.promote_waiting")
@@ -276,7 +308,7 @@ class SqlWebhookRepo(SqlRepo):
             .where(
                 D.c.status == DeliveryStatus.PENDING.value,
                 D.c.next_attempt_at.is_(None),
-                _no_earlier_open(),
+                NO_EARLIER_OPEN,
             )
             .values(next_attempt_at=now)
         )

@@ -150,7 +150,7 @@ class MemoryWebhookRepo:
         return heads
 
     async def claim(
-        self, now: datetime, lease_until: datetime, limit: int, token: str
+        self, now: datetime, lease_until: datetime, limit: int, token: str, *, run: int = 1
     ) -> builtins.list[ClaimedDelivery]:
         self._check_write("webhooks.claim")
         now, lease_until = utc(now), utc(lease_until)
@@ -166,7 +166,7 @@ class MemoryWebhookRepo:
             key=lambda d: (d.next_attempt_at, d.seq or 0),
         )
         claimed = []
-        for d in heads[: max(limit, 0)]:
+        for d in [r for h in heads[: max(limit, 0)] for r in self._run(h, now, run)]:
             leased = d.evolve(
                 status=DeliveryStatus.DELIVERING,
                 lease_until=lease_until,
@@ -182,6 +182,25 @@ class MemoryWebhookRepo:
                 secrets = signing_secrets(e.secret, e.previous_secret, e.previous_secret_until, now)
             claimed.append(ClaimedDelivery(leased, token, url, secrets))
         return claimed
+
+    def _run(self, head: Delivery, now: datetime, run: int) -> builtins.list[Delivery]:
+        """``head`` and the contiguous pending, waiting or due deliveries right behind it."""
+        queue = sorted(
+            (
+                d
+                for d in self.data.deliveries.values()
+                if _is_open(d) and d.order_key == head.order_key
+            ),
+            key=lambda d: d.seq or 0,
+        )
+        taken = [head]
+        for d in queue[1:run]:
+            if d.status is not DeliveryStatus.PENDING:
+                break
+            if d.next_attempt_at is not None and d.next_attempt_at > now:
+                break
+            taken.append(d)
+        return taken
 
     async def record(self, records: Sequence[AttemptRecord], now: datetime) -> int:
         self._check_write("webhooks.record")
@@ -235,18 +254,26 @@ class MemoryWebhookRepo:
             ):
                 self.data.deliveries[d.id] = d.evolve(next_attempt_at=now)
 
-    async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
+    async def release(
+        self,
+        token: str,
+        delivery_ids: Sequence[str],
+        now: datetime,
+        *,
+        waiting: Sequence[str] = (),
+    ) -> None:
         self._check_write("webhooks.release")
-        for delivery_id in delivery_ids:
-            d = self.data.deliveries.get(delivery_id)
-            if d is None or d.status is not DeliveryStatus.DELIVERING:
-                continue
-            if self.data.tokens.get(delivery_id) != token:
-                continue
-            del self.data.tokens[delivery_id]
-            self.data.deliveries[delivery_id] = d.evolve(
-                status=DeliveryStatus.PENDING, next_attempt_at=utc(now), lease_until=None
-            )
+        for ids, next_attempt_at in ((delivery_ids, utc(now)), (waiting, None)):
+            for delivery_id in ids:
+                d = self.data.deliveries.get(delivery_id)
+                if d is None or d.status is not DeliveryStatus.DELIVERING:
+                    continue
+                if self.data.tokens.get(delivery_id) != token:
+                    continue
+                del self.data.tokens[delivery_id]
+                self.data.deliveries[delivery_id] = d.evolve(
+                    status=DeliveryStatus.PENDING, next_attempt_at=next_attempt_at, lease_until=None
+                )
 
     async def promote_waiting(self, now: datetime) -> int:
         self._check_write("webhooks.promote_waiting")

@@ -1,19 +1,24 @@
 """The delivery worker: claim due deliveries, send them signed, record what happened.
 
-One loop (the ``webhooks`` task) and one task per attempt (``webhooks-send-<id>``), under one
-stop event. Each turn of the loop is one transaction that records the attempts finished since
-the last turn and claims due deliveries for the free slots (at most ``concurrency`` in
-flight); recording first means a bot's next delivery, made due by the previous one finishing,
-is claimed in the same transaction. Only the oldest open delivery of each (target, bot) is
-ever due, so a bot's events go out in order while many bots' go out in parallel. The loop
-turns when an attempt finishes, on :meth:`notify` (called after a transaction that emitted
-events commits), and every ``poll_interval`` (other replicas' events, retries coming due,
-expired leases). Under load, results pile up while a turn runs, so turns batch themselves.
+One loop (the ``webhooks`` task) and one task per ordering key in flight
+(``webhooks-run-<id>``), under one stop event. Each turn of the loop is one transaction that
+records the attempts finished since the last turn, gives back what was claimed but not tried,
+and claims work for the free slots (at most ``concurrency`` keys in flight). Only the oldest
+open delivery of each (target, bot) is ever due; a claim takes it with up to ``run_length - 1``
+deliveries queued right behind it (a *run*), and the run's task sends them one at a time, in
+order, stopping at the first one that is not delivered (the rest go back unattempted, waiting
+behind it). So a bot's events go out in order while many bots' go out in parallel, and one
+transaction moves many deliveries even when the database is busy with other writers.
+Connections are kept alive per target by the sender. The loop turns when a run ends, on
+:meth:`notify` (called after a transaction that emitted events commits), and every
+``poll_interval`` (other replicas' events, retries coming due, expired leases). Under load,
+results pile up while a turn runs, so turns batch themselves.
 
 Nothing is held only in memory: a delivery is ``delivering`` under a lease while it is sent,
 and a worker killed at any point leaves leases that expire and are claimed again (the receiver
-may then see an event twice, always with the same ``webhook-id``). :meth:`stop` drains: no new
-claims, in-flight sends get ``drain_timeout`` to finish, the rest are given back unattempted.
+may then see an event twice, always with the same ``webhook-id``). A run never starts an
+attempt that could outlast its lease. :meth:`stop` drains: no new claims, in-flight sends get
+``drain_timeout`` to finish, the rest are given back unattempted.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from meetbot.ports import Clock, SendResult, WebhookSender
 from meetbot.webhooks.backoff import RetryPolicy, next_retry_at
 from meetbot.webhooks.models import Attempt, AttemptRecord, ClaimedDelivery, DeliveryStatus
-from meetbot.webhooks.ports import WebhookStore
+from meetbot.webhooks.ports import WebhookStore, WebhookTx
 from meetbot.webhooks.signing import sign_all
 
 if TYPE_CHECKING:
@@ -48,7 +53,9 @@ class DeliveryOptions:
     """Seconds per attempt, all included."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     concurrency: int = 64
-    """Deliveries in flight at once (each of a different ordering key)."""
+    """Ordering keys (target, bot) in flight at once, each sending one delivery at a time."""
+    run_length: int = 32
+    """Deliveries of one key claimed together and sent one after the other."""
     poll_interval: float = 0.5
     sweep_interval: float = 10.0
     lease_margin: float = 5.0
@@ -62,6 +69,20 @@ class DeliveryOptions:
             "retry": RetryPolicy(window=settings.webhook_retry_window),
         }
         return cls(**(values | overrides))
+
+
+@dataclass(frozen=True, slots=True)
+class GiveBack:
+    """A claimed delivery to give back unattempted: due now (the head of its key once the
+    attempts before it are recorded) or waiting behind an earlier open delivery."""
+
+    claimed: ClaimedDelivery
+    due: bool
+
+
+def give_back(tail: list[ClaimedDelivery], *, head_due: bool) -> list[GiveBack]:
+    """The unattempted rest of a run: only its first can be due, the others wait behind it."""
+    return [GiveBack(c, head_due and i == 0) for i, c in enumerate(tail)]
 
 
 @dataclass(slots=True)
@@ -120,7 +141,8 @@ class DeliveryWorker:
         self._results: list[AttemptRecord] = []
         self._inflight: dict[str, ClaimedDelivery] = {}
         self._sends: set[asyncio.Task[None]] = set()
-        self._abandoned: list[ClaimedDelivery] = []
+        self._given_back: list[GiveBack] = []
+        self._abandoned: list[GiveBack] = []
         self._task: asyncio.Task[None] | None = None
         self._failed_turns = 0
         self.stats = WorkerStats()
@@ -154,8 +176,10 @@ class DeliveryWorker:
             while not self._stopping.is_set():
                 self._wake.clear()
                 sweep = loop.time() >= next_sweep
-                free = self.options.concurrency - len(self._inflight) + len(self._results)
-                claimed = await self._guarded(self._turn(free, sweep=sweep))
+                free = self.options.concurrency - len(self._sends)
+                claimed = await self._guarded(
+                    self._turn(free, sweep=sweep, release=self._take_given_back())
+                )
                 if claimed is None:  # the database failed; _guarded waited a while
                     self._failed_turns += 1
                     if self._failed_turns >= MAX_FAILED_TURNS:
@@ -164,11 +188,12 @@ class DeliveryWorker:
                 self._failed_turns = 0
                 if sweep:
                     next_sweep = loop.time() + self.options.sweep_interval
-                for c in claimed:
-                    self._start_send(c)
-                if free > 0 and len(claimed) == free:
+                runs = _runs(claimed)
+                for run in runs:
+                    self._start_run(run)
+                if free > 0 and len(runs) == free:
                     continue  # there may be more due right now
-                if not self._results:
+                if not self._results and not self._given_back:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.options.poll_interval):
                             await self._wake.wait()
@@ -176,29 +201,59 @@ class DeliveryWorker:
             await self._drain()
 
     async def deliver_due(self) -> int:
-        """One pass without the loop (tests, CLI): claim, send, record; return how many."""
+        """One pass without the loop (tests, CLI): claim, send, record; return how many were
+        attempted."""
         claimed = await self._turn(self.options.concurrency)
-        self._results.extend(await asyncio.gather(*(self._attempt(c) for c in claimed)))
-        await self._turn(0)
-        return len(claimed)
+        before = len(self._results)
+        await asyncio.gather(*(self._run(run) for run in _runs(claimed)))
+        attempted = len(self._results) - before
+        await self._turn(0, release=self._take_given_back())
+        return attempted
 
     # --- sends -----------------------------------------------------------------------------
 
-    def _start_send(self, claimed: ClaimedDelivery) -> None:
-        self._inflight[claimed.delivery.id] = claimed
-        name = f"webhooks-send-{claimed.delivery.id}"
-        task = asyncio.create_task(self._send(claimed), name=name)
+    def _start_run(self, run: list[ClaimedDelivery]) -> None:
+        for c in run:
+            self._inflight[c.delivery.id] = c
+        name = f"webhooks-run-{run[0].delivery.id}"
+        task = asyncio.create_task(self._send_run(run), name=name)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
 
-    async def _send(self, claimed: ClaimedDelivery) -> None:
+    async def _send_run(self, run: list[ClaimedDelivery]) -> None:
         try:
-            record = await self._attempt(claimed)
-        except asyncio.CancelledError:
-            self._abandoned.append(claimed)
-            raise
-        self._results.append(record)
-        self._wake.set()
+            await self._run(run)
+        finally:
+            self._wake.set()
+
+    async def _run(self, run: list[ClaimedDelivery]) -> None:
+        """Send one key's run in order; stop at the first delivery not delivered, or when the
+        lease has no room for another attempt, and give the rest back."""
+        for i, claimed in enumerate(run):
+            if i and not self._room_for_attempt(claimed):
+                self._given_back += give_back(run[i:], head_due=True)
+                return
+            try:
+                record = await self._attempt(claimed)
+            except asyncio.CancelledError:
+                self._abandoned += give_back(run[i:], head_due=True)
+                raise
+            self._results.append(record)
+            if record.status is DeliveryStatus.PENDING:  # to be retried: the rest waits
+                self._given_back += give_back(run[i + 1 :], head_due=False)
+                return
+
+    def _room_for_attempt(self, claimed: ClaimedDelivery) -> bool:
+        lease = claimed.delivery.lease_until
+        if lease is None:
+            return True
+        return self._clock.now() + timedelta(seconds=self.options.timeout) <= lease
+
+    def _take_given_back(self) -> list[GiveBack]:
+        given, self._given_back = self._given_back, []
+        for g in given:
+            self._inflight.pop(g.claimed.delivery.id, None)
+        return given
 
     async def _drain(self) -> None:
         """Let in-flight sends finish for a while; give the others back unattempted."""
@@ -208,9 +263,9 @@ class DeliveryWorker:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-        abandoned, self._abandoned = self._abandoned, []
-        for c in abandoned:
-            self._inflight.pop(c.delivery.id, None)
+        abandoned, self._abandoned = self._abandoned + self._take_given_back(), []
+        for g in abandoned:
+            self._inflight.pop(g.claimed.delivery.id, None)
         for attempt in range(3):
             if await self._guarded(self._turn(0, release=abandoned)) is not None:
                 break
@@ -219,25 +274,46 @@ class DeliveryWorker:
     # --- steps -----------------------------------------------------------------------------
 
     async def _turn(
-        self, free: int, *, sweep: bool = False, release: list[ClaimedDelivery] | None = None
+        self, free: int, *, sweep: bool = False, release: list[GiveBack] | None = None
     ) -> list[ClaimedDelivery]:
         """One transaction: record finished attempts, give back ``release``, claim up to
-        ``free`` due deliveries. Results stay queued if it fails (the next turn retries)."""
+        ``free`` runs. If it fails, results and ``release`` stay queued for the next turn."""
         records = list(self._results)
-        now = self._clock.now()
-        lease = now + timedelta(seconds=self.options.timeout + self.options.lease_margin)
-        async with self._store.transaction() as tx:
-            applied = await tx.webhooks.record(records, now) if records else 0
-            for token in {c.token for c in release or ()}:
-                ids = [c.delivery.id for c in release or () if c.token == token]
-                await tx.webhooks.release(token, ids, now)
-            if sweep:
-                await tx.webhooks.promote_waiting(now)
-            claimed = await tx.webhooks.claim(now, lease, free, uuid.uuid4().hex) if free else []
+        release = release or []
+        try:
+            async with self._store.transaction() as tx:
+                applied, claimed = await self._steps(tx, records, release, free, sweep)
+        except BaseException:
+            self._given_back[:0] = release
+            raise
         del self._results[: len(records)]
         self._count(records, applied)
         self.stats.claimed += len(claimed)
         return claimed
+
+    async def _steps(
+        self,
+        tx: WebhookTx,
+        records: list[AttemptRecord],
+        release: list[GiveBack],
+        free: int,
+        sweep: bool,
+    ) -> tuple[int, list[ClaimedDelivery]]:
+        now = self._clock.now()
+        applied = await tx.webhooks.record(records, now) if records else 0
+        for token in {g.claimed.token for g in release}:
+            mine = [g for g in release if g.claimed.token == token]
+            due = [g.claimed.delivery.id for g in mine if g.due]
+            waiting = [g.claimed.delivery.id for g in mine if not g.due]
+            await tx.webhooks.release(token, due, now, waiting=waiting)
+        if sweep:
+            await tx.webhooks.promote_waiting(now)
+        if not free:
+            return applied, []
+        lease = now + timedelta(seconds=self.options.timeout + self.options.lease_margin)
+        token = uuid.uuid4().hex
+        claimed = await tx.webhooks.claim(now, lease, free, token, run=self.options.run_length)
+        return applied, claimed
 
     def _give_up_results(self) -> None:
         """Stop retrying to store results: their leases expire and they are sent again."""
@@ -280,3 +356,11 @@ class DeliveryWorker:
             log.exception("webhook delivery step failed")
             await asyncio.sleep(self.options.poll_interval)
             return None
+
+
+def _runs(claimed: list[ClaimedDelivery]) -> list[list[ClaimedDelivery]]:
+    """Claimed deliveries grouped by ordering key, each group in the claim's (``seq``) order."""
+    runs: dict[str, list[ClaimedDelivery]] = {}
+    for c in claimed:
+        runs.setdefault(c.delivery.order_key, []).append(c)
+    return list(runs.values())

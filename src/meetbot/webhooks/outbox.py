@@ -146,15 +146,29 @@ async def emit(
     earlier of the event's time and the wall clock, so a runner's clock running ahead cannot
     hold deliveries back.
     """
+    stored, _ = await emit_counted(tx, event, bot=bot, now=now, retry_window=retry_window)
+    return stored
+
+
+async def emit_counted(
+    tx: OutboxTx,
+    event: OutboxEvent,
+    *,
+    bot: Bot | None = None,
+    now: datetime | None = None,
+    retry_window: float = DEFAULT_RETRY_WINDOW,
+) -> tuple[OutboxEvent, int]:
+    """:func:`emit`, and how many deliveries it queued (none: the delivery worker needs no wake)."""
     if bot is None and event.bot_id is not None:
         bot = await tx.bots.get(event.bot_id)
-    stored = await tx.events.append(event)
+    # Read before the append: on PostgreSQL the append holds the feed's lock until COMMIT.
     endpoints = await tx.webhooks.enabled_endpoints(event.workspace_id)
+    stored = await tx.events.append(event)
     created = now or min(event.created_at, datetime.now(UTC))
     deliveries = deliveries_for(stored, endpoints, bot, created, retry_window)
     if deliveries:
         await tx.webhooks.add_deliveries(deliveries, created)
-    return stored
+    return stored, len(deliveries)
 
 
 def deliveries_for(

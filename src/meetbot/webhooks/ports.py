@@ -63,13 +63,17 @@ class WebhookRepo(Protocol):
         ...
 
     async def claim(
-        self, now: datetime, lease_until: datetime, limit: int, token: str
+        self, now: datetime, lease_until: datetime, limit: int, token: str, *, run: int = 1
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries, each the oldest open one of its ordering key.
+        """Lease up to ``limit`` due deliveries, each the oldest open one of its ordering key,
+        each followed by up to ``run - 1`` deliveries right behind it in its key.
 
         Due: open, ``next_attempt_at <= now`` (a ``delivering`` row's lease has expired), and
-        for an endpoint delivery, the endpoint is enabled. Claimed rows become ``delivering``
-        with ``lease_until`` (also their new ``next_attempt_at``) and ``token``.
+        for an endpoint delivery, the endpoint is enabled. A follower is pending and waiting
+        (or due); the first open one that is not ends its key's run. Claimed rows become
+        ``delivering`` with ``lease_until`` (also their new ``next_attempt_at``) and ``token``.
+        The result lists each head, then its followers in ``seq`` order: the worker sends a
+        run in that order, one at a time, and gives back the rest when one is not delivered.
         """
         ...
 
@@ -83,8 +87,17 @@ class WebhookRepo(Protocol):
         """
         ...
 
-    async def release(self, token: str, delivery_ids: Sequence[str], now: datetime) -> None:
-        """Give claimed deliveries back unattempted (due at ``now``)."""
+    async def release(
+        self,
+        token: str,
+        delivery_ids: Sequence[str],
+        now: datetime,
+        *,
+        waiting: Sequence[str] = (),
+    ) -> None:
+        """Give claimed deliveries back unattempted: ``delivery_ids`` due at ``now``,
+        ``waiting`` with ``next_attempt_at`` unset, behind an earlier open one of their key
+        (the rest of a run; a sweep rescues one that turns out to have none)."""
         ...
 
     async def promote_waiting(self, now: datetime) -> int:

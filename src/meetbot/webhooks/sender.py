@@ -1,32 +1,33 @@
-"""The HTTP side of webhook delivery: the only module that imports httpx.
+"""The HTTP side of webhook delivery: the only module that imports aiohttp.
 
-Address pinning. httpx hands every new connection to an httpcore *network backend* as
-``connect_tcp(host, port)``; :class:`_GuardedBackend` resolves ``host`` once with
-:func:`~meetbot.webhooks.targets.resolve_safe`, refuses forbidden addresses, and opens the socket
-to the validated address itself. Nothing resolves the name a second time, so DNS rebinding
-cannot slip an internal address in between check and connect. The URL is left untouched, so the
-``Host`` header, TLS SNI and certificate verification all use the real host name.
-Connections are pooled per origin (HTTP/1.1 keep-alive); a pooled connection was validated when
-it was opened. Redirects are never followed (a 3xx is a failed attempt), proxies and ``.netrc``
-from the environment are ignored (a proxy would resolve the name itself), and cookies are never
-stored.
+Address pinning. aiohttp's connector asks its resolver for the addresses of a host name each
+time it opens a connection (its DNS cache is off here); :class:`_PinnedResolver` resolves the
+name once with :func:`~meetbot.webhooks.targets.resolve_safe`, refuses forbidden addresses, and
+returns exactly the validated addresses, which the connector then connects to. Nothing resolves
+the name a second time, so DNS rebinding cannot slip an internal address in between check and
+connect. An IP literal never reaches a resolver, so :meth:`HttpSender.send` checks it first. The
+URL is left untouched, so the ``Host`` header, TLS SNI and certificate verification all use the
+real host name. Connections are pooled per target (HTTP/1.1 keep-alive); a pooled connection was
+validated when it was opened. Redirects are never followed (a 3xx is a failed attempt), proxies
+and ``.netrc`` from the environment are ignored (a proxy would resolve the name itself), and
+cookies are never stored.
+
+aiohttp costs about half the CPU of httpx per delivery (measured by ``bench/webhooks.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import select
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from meetbot.ports import SendResult
 from meetbot.webhooks.targets import (
@@ -41,114 +42,42 @@ from meetbot.webhooks.targets import (
 USER_AGENT = "meetbot-webhooks/1"
 MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; the rest is dropped with the connection."""
+KEEPALIVE_SECONDS = 30.0
 
 
-def _is_readable(sock: socket.socket | None) -> bool:
-    """An idle keep-alive socket that is readable was closed by the server (or is broken)."""
-    if sock is None or sock.fileno() < 0:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+class _PinnedResolver(AbstractResolver):
+    """Resolves through the SSRF guard: only validated addresses come back."""
 
-
-class _Stream(httpcore.AsyncNetworkStream):
-    """httpcore's stream with a cheap ``is_readable``: the pool asks it of every idle
-    connection on every request, and anyio's attribute lookup builds a dict each time."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream, sock: socket.socket | None) -> None:
-        self._inner = inner
-        self._sock = sock
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        return _Stream(tls, self._sock)
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return _is_readable(self._sock)
-        if info == "socket":
-            return self._sock
-        return self._inner.get_extra_info(info)
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, policy: TargetPolicy, resolver: Resolver) -> None:
         self._policy = policy
         self._resolver = resolver
-        self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         addresses = await resolve_safe(host, port, self._policy, self._resolver)
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                stream = await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-                return _Stream(stream, stream.get_extra_info("socket"))
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET if address.version == 4 else socket.AF_INET6,
+                proto=socket.IPPROTO_TCP,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in addresses
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks never use unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class _PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport with its connection pool rebuilt on the guarded backend."""
-
-    def __init__(
-        self, backend: _GuardedBackend, limits: httpx.Limits, ssl_context: ssl.SSLContext
-    ) -> None:
-        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=backend,
-        )
+    async def close(self) -> None:
+        return None
 
 
 class HttpSender:
-    """:class:`meetbot.ports.WebhookSender` over httpx, pinned to validated addresses.
+    """:class:`meetbot.ports.WebhookSender` over aiohttp, pinned to validated addresses.
 
-    Requests are spread round-robin over ``shards`` clients, each with its own pool of
-    ``max_connections // shards`` connections: httpcore's pool does work quadratic in its
-    size on every request, so several small pools are much cheaper than one large one.
+    Requests are spread round-robin over ``shards`` sessions (one is enough for aiohttp; tests
+    use more to see connections are per session). The sessions are opened on first use, inside
+    the event loop that sends.
     """
 
     def __init__(
@@ -156,29 +85,41 @@ class HttpSender:
         policy: TargetPolicy,
         *,
         max_connections: int = 256,
-        shards: int = 8,
+        shards: int = 1,
         resolver: Resolver = system_resolver,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        per_shard = max(1, max_connections // max(1, shards))
-        limits = httpx.Limits(
-            max_connections=per_shard,
-            max_keepalive_connections=per_shard,
-            keepalive_expiry=30.0,
+        self._policy = policy
+        self._shards = max(1, shards)
+        self._per_shard = max(1, max_connections // self._shards)
+        self._resolver = _PinnedResolver(policy, resolver)
+        self._ssl = ssl_context or ssl.create_default_context()
+        self._sessions: list[aiohttp.ClientSession] = []
+        self._next: itertools.cycle[aiohttp.ClientSession] | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._next is None:
+            self._sessions = [self._open() for _ in range(self._shards)]
+            self._next = itertools.cycle(self._sessions)
+        return next(self._next)
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._per_shard,
+            limit_per_host=0,
+            use_dns_cache=False,
+            resolver=self._resolver,
+            ssl=self._ssl,
+            keepalive_timeout=KEEPALIVE_SECONDS,
         )
-        context = ssl_context or httpx.create_ssl_context(trust_env=False)
-        backend = _GuardedBackend(policy, resolver)
-        self._clients = [
-            httpx.AsyncClient(
-                transport=_PinnedTransport(backend, limits, context),
-                follow_redirects=False,
-                trust_env=False,
-                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-                headers={"user-agent": USER_AGENT},
-            )
-            for _ in range(max(1, shards))
-        ]
-        self._next = itertools.cycle(self._clients)
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"user-agent": USER_AGENT},
+            trust_env=False,
+            auto_decompress=False,
+            raise_for_status=False,
+        )
 
     async def send(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
@@ -189,26 +130,36 @@ class HttpSender:
             return SendResult(status, (time.perf_counter() - started) * 1000.0, error)
 
         try:
-            parse_url(url)
+            target = parse_url(url)
+            if target.literal is not None:
+                await resolve_safe(target.host, target.port, self._policy)
             async with asyncio.timeout(timeout):
-                async with next(self._next).stream(
-                    "POST", url, content=body, headers=dict(headers), timeout=timeout
+                async with self._session().post(
+                    url,
+                    data=body,
+                    headers=dict(headers),
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=timeout),
                 ) as response:
+                    status = response.status
                     await _drain(response)
         except InvalidWebhookUrl as exc:
             return result(None, f"refused: {exc.detail}")
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             return result(None, f"timed out after {timeout:g} s")
-        except (httpx.HTTPError, OSError) as exc:
+        except aiohttp.ClientConnectorError as exc:
+            cause = exc.os_error if exc.os_error is not None else exc
+            return result(None, f"ConnectError: {cause}"[:500])
+        except (aiohttp.ClientError, OSError) as exc:
             return result(None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__)
-        status = response.status_code
         if 300 <= status < 400:
             return result(status, "redirects are not followed")
         return result(status, None if 200 <= status < 300 else f"HTTP {status}")
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        sessions, self._sessions, self._next = self._sessions, [], None
+        for session in sessions:
+            await session.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -222,9 +173,11 @@ class HttpSender:
         await self.aclose()
 
 
-async def _drain(response: httpx.Response) -> None:
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read up to :data:`MAX_RESPONSE_BYTES`; a longer answer closes the connection."""
     seen = 0
-    async for chunk in response.aiter_raw():
+    while seen < MAX_RESPONSE_BYTES:
+        chunk = await response.content.read(MAX_RESPONSE_BYTES - seen)
+        if not chunk:
+            return
         seen += len(chunk)
-        if seen >= MAX_RESPONSE_BYTES:
-            break

@@ -263,10 +263,18 @@ class WebhookService:
             raise errors.InvalidRequest("replay: 'to' must be after 'from'.")
         endpoint = await self.get_endpoint(workspace_id, endpoint_id)
         wanted = endpoint.event_types
-        after, made = 0, 0
-        while True:
+        async with self.store.transaction(write=False) as tx:
+            span = await tx.events.seq_range(workspace_id, start, end)
+        if span is None:
+            return 0
+        # Events are in ``seq`` order and nearly in ``created_at`` order: read the seq span
+        # of the time range (an index range), oldest first, and keep those in the range.
+        low, high = span
+        after, made = low - 1, 0
+        while after < high:
             async with self.store.transaction() as tx:
                 chunk = await tx.events.list_after(workspace_id, after, REPLAY_CHUNK)
+                chunk = [e for e in chunk if (e.seq or 0) <= high]
                 picked = [
                     e
                     for e in chunk
@@ -278,9 +286,9 @@ class WebhookService:
                 if deliveries:
                     await tx.webhooks.add_deliveries(deliveries, self.clock.now())
             made += len(deliveries)
-            if len(chunk) < REPLAY_CHUNK or utc(chunk[-1].created_at) >= end + _SKEW:
+            if not chunk:
                 break
-            after = chunk[-1].seq or after
+            after = chunk[-1].seq or high
         if made:
             self.notify()
         return made
@@ -324,8 +332,3 @@ class WebhookService:
             found = await tx.events.list_after(workspace_id, after_seq, limit)
         last = found[-1].seq if found else None
         return Page(found, encode_cursor("e", last if last is not None else after_seq))
-
-
-_SKEW = timedelta(minutes=5)
-"""Events are in ``seq`` order, and ``created_at`` nearly follows it (times come from runners);
-a replay scans this far past ``end`` before it stops."""
