@@ -16,7 +16,9 @@ measures, over ``--window`` seconds:
   ``behind`` grew during the window per second of it, and what the bot heard in the window:
   the share of chunks louder than -50 dBFS (speech with pauses gives most of them; 0 means the
   bot hears nothing) and the loudest chunk;
-- machine: CPU busy % over the window, load average, free memory.
+- machine: CPU busy % over the window, load average, free memory;
+- per bot, by kind of process (python runner, node driver, chromium browser, renderer, gpu,
+  zygote, utility:network/audio/storage...): mean PSS and CPU, to see where they go.
 
 A bot "holds" when it is still ``recording``, wrote at least 90 % of the expected chunks in
 the window (less one, for the chunk boundaries), has no holes, its ``drift`` in the window is
@@ -123,6 +125,47 @@ def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
             t = p.cpu_times()
             out[p.pid] = t.user + t.system
     return out
+
+
+def kind(p: psutil.Process) -> str:
+    """What a process of a runner's tree is: python, node, chromium (the browser process),
+    renderer, gpu, zygote, utility:<sub-type> (network, audio, storage...), other."""
+    try:
+        cmd = p.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return "gone"
+    if not cmd:
+        return "other"
+    exe = Path(cmd[0]).name
+    if exe.startswith("python"):
+        return "python"
+    if exe == "node":
+        return "node"
+    ptype = next((a.split("=", 1)[1] for a in cmd if a.startswith("--type=")), None)
+    if ptype is None:
+        return "chromium" if "chrom" in exe else exe
+    if ptype == "utility":
+        sub = next((a.split("=", 1)[1] for a in cmd if a.startswith("--utility-sub-type=")), "")
+        return "utility:" + sub.rsplit(".", 1)[-1].removesuffix("Service").lower()
+    return ptype.removesuffix("-process")
+
+
+def by_kind(
+    procs: list[psutil.Process],
+    cpu0: dict[int, float],
+    cpu1: dict[int, float],
+    wall: float,
+    into: dict[str, list[float]],
+) -> None:
+    """Add each process's PSS (MiB) and CPU (% of a core in the window) to ``into[kind]``."""
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            pss = p.memory_full_info().pss / 2**20
+            cpu = (cpu1.get(p.pid, 0.0) - cpu0.get(p.pid, 0.0)) / wall * 100
+            row = into.setdefault(kind(p), [0.0, 0.0, 0.0])
+            row[0] += pss
+            row[1] += cpu
+            row[2] += 1
 
 
 def pss_mib(procs: list[psutil.Process]) -> tuple[float, float, int]:
@@ -240,34 +283,42 @@ def measure(
     max_behind: float,
     max_drift: float,
 ) -> bool:
-    procs = {b.id: tree(b.pid) for b in bots if b.pid}
-    cpu0 = {bid: cpu_seconds(p) for bid, p in procs.items()}
-    seq0 = {b.id: chunk_seqs(data_dir, b.id) for b in bots}
+    # The window's two snapshots (CPU times, chunks, lag) are taken for every bot at once,
+    # before and after anything slow (API calls, PSS from smaps): on a loaded machine reading
+    # bot by bot would stretch each later bot's window.
     rec_at = {b.id: recording_at(api.get(f"/api/v1/bot/{b.id}/").json()) for b in bots}
-    lag0 = {b.id: behind_at(data_dir, b.id, rec_at[b.id]) for b in bots}
+    procs = {b.id: tree(b.pid) for b in bots if b.pid}
     psutil.cpu_percent()
     t0 = time.monotonic()
+    cpu0 = {bid: cpu_seconds(p) for bid, p in procs.items()}
+    seq0 = {b.id: chunk_seqs(data_dir, b.id) for b in bots}
+    lag0 = {b.id: behind_at(data_dir, b.id, rec_at[b.id]) for b in bots}
     time.sleep(window)
-    wall = time.monotonic() - t0
     machine_cpu = psutil.cpu_percent()
+    now_procs_of = {b.id: tree(b.pid) if b.pid else [] for b in bots}
+    cpu1_of = {bid: cpu_seconds(p) for bid, p in now_procs_of.items()}
+    seqs_of = {b.id: chunk_seqs(data_dir, b.id) for b in bots}
+    lag1 = {b.id: behind_at(data_dir, b.id, rec_at[b.id]) for b in bots}
+    wall = time.monotonic() - t0
     held = 0
     rows = []
     total_pss = total_cpu = 0.0
     worst = 0.0
+    kinds: dict[str, list[float]] = {}
     for i, b in enumerate(bots):
         status = api.get(f"/api/v1/bot/{b.id}/").json()["status"]
-        seqs = chunk_seqs(data_dir, b.id)
-        (w0, behind0), (w1, behind) = lag0[b.id], behind_at(data_dir, b.id, rec_at[b.id])
+        seqs = seqs_of[b.id]
+        (w0, behind0), (w1, behind) = lag0[b.id], lag1[b.id]
         drift = (behind - behind0) / (w1 - w0) if w1 > w0 else float("inf")
         worst = max(worst, behind)
         new = len(seqs) - len(seq0[b.id])
         expected = wall / CHUNK_S
         holes = (seqs[-1] + 1 - len(seqs)) if seqs else 0
-        now_procs = tree(b.pid) if b.pid else []
-        cpu1 = cpu_seconds(now_procs)
+        now_procs, cpu1 = now_procs_of[b.id], cpu1_of[b.id]
         used = sum(v - cpu0.get(b.id, {}).get(pid, 0.0) for pid, v in cpu1.items())
         cpu = used / wall * 100
         pss, uss, n = pss_mib(now_procs)
+        by_kind(now_procs, cpu0.get(b.id, {}), cpu1, wall, kinds)
         total_pss += pss
         total_cpu += cpu
         ok = (
@@ -293,6 +344,12 @@ def measure(
         flush=True,
     )
     print("\n".join(rows), flush=True)
+    per_bot = ", ".join(
+        f"{k} {v[0] / len(bots):.0f}MiB/{v[1] / len(bots):.1f}%"
+        + (f" (x{v[2] / len(bots):.0f})" if v[2] > len(bots) else "")
+        for k, v in sorted(kinds.items(), key=lambda kv: -kv[1][0])
+    )
+    print(f"  per bot by process (PSS/CPU of a core): {per_bot}", flush=True)
     return held == len(bots)
 
 

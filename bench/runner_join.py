@@ -332,8 +332,10 @@ def bench_scheduled(api: httpx.Client, lab: Lab, count: int, lead: float, stagge
             joining.append(jd)
         if rd is not None:
             recording.append(rd)
+        last = (bot.get("status_changes") or [{}])[-1]
+        why = "" if rec is not None else f" ({last.get('sub_code')} {last.get('sub_status')})"
         print(
-            f"scheduled {i}: {bot.get('status')} joining.at-join_at={_s(jd, 3)} "
+            f"scheduled {i}: {bot.get('status')}{why} joining.at-join_at={_s(jd, 3)} "
             f"recording.at-join_at={_s(rd, 3)}",
             flush=True,
         )

@@ -21,31 +21,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import httpx
-
-from meetbot.clock import SystemClock
 from meetbot.config import Settings
-from meetbot.reports import Failed
-from meetbot.runner.assignment import AssignmentError, parse_assignment
-from meetbot.runner.browser import ChromiumBrowser
-from meetbot.runner.platforms.credentials import Credentials
-from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
-from meetbot.runner.reporter import Reporter
-from meetbot.runner.session import EXIT_FAILED, Session, SessionConfig
-from meetbot.storage import storage_from_descriptor
+from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
+
+if TYPE_CHECKING:
+    from meetbot.ports import Assignment
+    from meetbot.runner.session import Session
 
 log = logging.getLogger("meetbot.runner")
 
 READY: Final = "READY"
 EXIT_BAD_ASSIGNMENT: Final = 2
+EXIT_FAILED: Final = 1  # = meetbot.runner.session.EXIT_FAILED (not imported before READY)
+
+AFTER_READY: Final = (
+    "httpx",
+    "meetbot.clock",
+    "meetbot.reports",
+    "meetbot.runner.assignment",
+    "meetbot.runner.platforms.credentials",
+    "meetbot.runner.platforms.registry",
+    "meetbot.runner.reporter",
+    "meetbot.runner.session",
+    "meetbot.storage",
+)
+"""What only a bot needs: imported after ``READY`` (a warm runner is in the pool ~0.25 s
+sooner, and imports them while it waits for its assignment)."""
+
+AUDIO_ONLY_PLATFORMS: Final = frozenset({"janus"})
+"""Platforms checked with ``js/audio_only.js`` (a bot that records no video receives none,
+which saves most of its CPU). Meet, Teams and Zoom cannot be checked on this machine; their
+bots keep receiving video."""
+
+
+def receives_video(assignment: Assignment) -> bool:
+    """Does this bot's page need remote video (a video recording, or an unchecked platform)?"""
+    return (
+        bool(assignment.recording.get("video")) or assignment.platform not in AUDIO_ONLY_PLATFORMS
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cold", action="store_true", help="launch the browser only when the bot needs it"
     )
     args = parser.parse_args(list(argv or []))
+    os.environ.setdefault("NODE_OPTIONS", DRIVER_NODE_OPTIONS)  # for Playwright's driver
     settings = Settings()
     logging.basicConfig(
         stream=sys.stderr,
@@ -70,25 +94,47 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled.set)
 
+    page_scripts: list[str] = []
+    """Init scripts the assignment asks for (none before it is known)."""
+
     async def launch() -> ChromiumBrowser:
         started = time.monotonic()
         browser = await ChromiumBrowser.launch(settings.chromium_path)
+        await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
         return browser
 
     browser = await launch() if warm else None
     try:
         print(READY, flush=True)
+        for module in AFTER_READY:
+            importlib.import_module(module)
         line = await _read_assignment_line(signalled)
         if not line.strip():
             log.info("no assignment; exiting")
             return 0
+        from meetbot.runner.assignment import AssignmentError, parse_assignment
+
         try:
             assignment = parse_assignment(line)
         except AssignmentError as exc:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
         log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, assignment.meeting_url)
+        if not receives_video(assignment):
+            page_scripts.append(audio_only_script())
+            if browser is not None:
+                await browser.add_init_scripts(page_scripts)
+        import httpx
+
+        from meetbot.clock import SystemClock
+        from meetbot.reports import Failed
+        from meetbot.runner.platforms.credentials import Credentials
+        from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
+        from meetbot.runner.reporter import Reporter
+        from meetbot.runner.session import Session, SessionConfig
+        from meetbot.storage import storage_from_descriptor
+
         clock = SystemClock()
         async with httpx.AsyncClient(trust_env=False) as client:
             reporter = Reporter.for_assignment(client, assignment)

@@ -22,9 +22,55 @@ from typing import Any, Final
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from meetbot.runner.priority import raise_audio_threads
+
 log = logging.getLogger(__name__)
 
+_PLAYWRIGHT_DISABLED_FEATURES: Final = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+)
+"""Playwright's own ``--disable-features`` list (its ``chromiumSwitches``), repeated in ours:
+the last ``--disable-features`` switch on a command line is the one that counts."""
+
+DISABLED_FEATURES: Final = (
+    *_PLAYWRIGHT_DISABLED_FEATURES,
+    # fewer processes: a bot visits one meeting origin, site isolation buys it nothing
+    "site-per-process",
+    "IsolateOrigins",
+    "SpareRendererForSitePerProcess",
+    "AudioServiceOutOfProcess",
+    # things a bot never uses
+    "Translate",
+    "BackForwardCache",
+    "DialMediaRouteProvider",
+    "GlobalMediaControls",
+    "HardwareMediaKeyHandling",
+    "MediaSessionService",
+    "AutofillServerCommunication",
+    "CertificateTransparencyComponentUpdater",
+    "InterestFeedContentSuggestions",
+)
+
+ENABLED_FEATURES: Final = (
+    "CDPScreenshotNewSurface",  # Playwright's, as above
+    "SkipListAccountsWithoutGaiaCookies",  # Playwright's
+    "NetworkServiceInProcess2",
+)
+
 CHROMIUM_FLAGS: Final = (
+    # the flags of ``shared/notes/janus-e2e.md`` that worked
     "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
@@ -37,8 +83,20 @@ CHROMIUM_FLAGS: Final = (
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
     "--allow-loopback-in-peer-connection",
+    # fewer processes (bench/runner_capacity.py shows what each one costs): the GPU, network
+    # and audio services in the browser process, no zygotes, one renderer
+    "--in-process-gpu",
+    "--no-zygote",
+    "--enable-features=" + ",".join(ENABLED_FEATURES),
+    "--renderer-process-limit=1",
+    "--disable-site-isolation-trials",
+    "--disable-features=" + ",".join(DISABLED_FEATURES),
 )
-"""The flags of ``shared/notes/janus-e2e.md`` that worked."""
+"""Headless Chromium for a bot: what works in a meeting, with as few processes as works."""
+
+DRIVER_NODE_OPTIONS: Final = "--max-semi-space-size=1"
+"""``NODE_OPTIONS`` for Playwright's node driver: a smaller young generation (-10 MiB per bot;
+the driver's CPU is a few % of a core, so the extra minor GCs cost nothing measurable)."""
 
 AUDIO_BINDING: Final = "__meetbotAudio"
 CLOSE_TIMEOUT: Final = 10.0
@@ -48,7 +106,16 @@ AudioSink = Callable[[bytes], None]
 
 def capture_script() -> str:
     """The in-page audio capture (``runner/js/capture.js``)."""
-    return (resources.files("meetbot.runner") / "js" / "capture.js").read_text(encoding="utf-8")
+    return _script("capture.js")
+
+
+def audio_only_script() -> str:
+    """Refuse remote video in every SDP answer or offer (``runner/js/audio_only.js``)."""
+    return _script("audio_only.js")
+
+
+def _script(name: str) -> str:
+    return (resources.files("meetbot.runner") / "js" / name).read_text(encoding="utf-8")
 
 
 class ChromiumBrowser:
@@ -65,6 +132,8 @@ class ChromiumBrowser:
         self.on_audio: AudioSink | None = None
         """Where the page's 250 ms PCM chunks go (s16le mono 16 kHz); ``None`` drops them."""
         self.crashed = False
+        self.realtime_audio = True
+        """Raise the audio clock thread to real time when the capture starts (``priority``)."""
         page.on("crash", self._on_crash)
 
     @classmethod
@@ -109,10 +178,13 @@ class ChromiumBrowser:
     async def start_capture(self) -> bool:
         """Start the in-page mixer (the recording's time origin); ``False`` if it did not run."""
         try:
-            return bool(await self.page.evaluate("window.__meetbotCapture.start()"))
+            started = bool(await self.page.evaluate("window.__meetbotCapture.start()"))
         except PlaywrightError as exc:
             log.warning("audio capture did not start: %s", exc)
             return False
+        if started and self.realtime_audio:
+            await asyncio.to_thread(raise_audio_threads)
+        return started
 
     async def stop_capture(self) -> None:
         """Flush the last partial chunk and stop the mixer (best effort)."""

@@ -28,6 +28,7 @@ from meetbot.runner.assignment import stop_options
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
+from meetbot.runner.video import VideoRecorder, cdp_session
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -111,6 +112,7 @@ class Session:
         self.browser = browser
         self._launch = launch
         self.recorder = AudioRecorder(storage, assignment.bot_id, reporter.emit, clock)
+        self.video = VideoRecorder.for_assignment(storage, assignment)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
@@ -177,7 +179,7 @@ class Session:
                 log.exception("session failed")
                 await self._fail("runner_error", repr(exc))
                 code = EXIT_FAILED
-            await self.recorder.close()
+            await self._close_recorders()
             if self.interruption == "lost":
                 code = EXIT_CONTROL_PLANE_LOST
             elif not await self.reporter.drain(self.config.drain_timeout):
@@ -307,6 +309,11 @@ class Session:
         self.recorder.start()
         if not await browser.start_capture():
             log.error("in the call, but the audio capture is not running")
+        if self.video is not None and not self.video.started and self.recorder.started_at:
+            try:
+                await self.video.start(await cdp_session(browser.page), self.recorder.started_at)
+            except Exception as exc:
+                log.error("no video: %r", exc)
 
     async def _finish(self, browser: Browser, outcome: Outcome) -> int:
         admitted = self.tracker is not None and self.tracker.admitted
@@ -337,7 +344,12 @@ class Session:
 
     async def _stop_recording(self, browser: Browser) -> None:
         await browser.stop_capture()
+        await self._close_recorders()
+
+    async def _close_recorders(self) -> None:
         await self.recorder.close()
+        if self.video is not None:
+            await self.video.close()
 
     async def _fail(self, sub_code: str, detail: str) -> None:
         if self.browser is not None:
