@@ -15,7 +15,8 @@ Everything runs in this process, offline, with the product's own code and the pi
    live had fallen that far behind; ``--prefix batch`` instead stores a batch transcript of the
    prefix as the live transcript, which is much quicker to set up), then the bot reports
    ``leaving`` + ``left`` and ``MediaPipeline.process`` is timed until ``finished``
-   (recording assembly to Ogg/Opus + tail transcription + merge).
+   (recording assembly to Ogg/Opus and, alongside, tail transcription; then the merge), with
+   when ``recording.json`` was stored and how long the tail job took.
 4. **concurrent live**: ``--streams`` LiveTranscribers in threads, paced in real time (a 250 ms
    chunk every 250 ms), sharing one live model as the product does (``--separate-models``: one
    each, for comparison): process CPU % and RSS, and how far each stream fell behind real time
@@ -179,6 +180,18 @@ class TimedPool(TranscriptionPool):
             self.jobs.append(time.perf_counter() - began)
 
 
+class TimedStorage(LocalStorage):
+    """The product's local storage, noting when each media document is stored."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.stored: dict[str, float] = {}
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        await super().put(key, data, content_type)
+        self.stored[key.rpartition("/")[2]] = time.perf_counter()
+
+
 async def bench_pipeline(
     model: str, clip: np.ndarray, reference: str, minutes: float, tail_s: float, prefix: str
 ) -> None:
@@ -193,7 +206,7 @@ async def bench_pipeline(
         root = Path(tmp)
         store = await open_store(f"sqlite:///{root / 'meetbot.db'}")
         plane = await build_test_plane(store, data_dir=root, default_transcription_model=model)
-        storage = LocalStorage(root / "media")
+        storage = TimedStorage(root / "media")
         transcribers = Transcribers(plane.services.settings)
         live_pool = TranscriptionPool(1)
         live = LiveTranscription(plane.services, storage, transcribers, live_pool)
@@ -268,11 +281,12 @@ async def bench_pipeline(
         f"committed_until={committed_until:.1f}s tail={tail:.1f}s"
     )
     tail_job = pool.jobs[-1] if pool.jobs else 0.0
+    recorded = storage.stored.get("recording.json", float("nan")) - began
     print(
         f"pipeline model={model:<16} leave->finished={elapsed:.2f}s status={bot['status']} "
-        f"(tail transcription {tail_job:.2f}s; "
-        f"recording + merge + store {elapsed - tail_job:.2f}s) "
-        f"final transcript WER={wer(ref, hyp):.3f}"
+        f"(recording stored at {recorded:.2f}s; tail transcription {tail_job:.2f}s, "
+        f"run alongside) final transcript WER={wer(ref, hyp):.3f} "
+        f"load={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
 

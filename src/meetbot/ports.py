@@ -2,7 +2,7 @@
 
 Drivers live in one module each: ``store/sql.py`` (SQLAlchemy), ``launchers/local.py``
 (processes), ``storage.py`` (directory | S3), ``transcription/whisper.py`` (faster-whisper),
-``webhooks/sender.py`` (httpx). Fakes for all of them ship in :mod:`meetbot.testing`.
+``webhooks/sender.py`` (aiohttp). Fakes for all of them ship in :mod:`meetbot.testing`.
 The browser-side boundary (a meeting platform's page) is ``runner/platforms/base.py``.
 """
 
@@ -73,8 +73,22 @@ class BotRepo(Protocol):
         ...
 
     async def in_statuses(
-        self, statuses: Collection[Status], limit: int = 1000
-    ) -> builtins.list[Bot]: ...
+        self,
+        statuses: Collection[Status],
+        limit: int = 1000,
+        *,
+        updated_since: datetime | None = None,
+    ) -> builtins.list[Bot]:
+        """Bots in these statuses, oldest first; with ``updated_since``, only those whose row
+        changed at or after it."""
+        ...
+
+    async def silent(
+        self, statuses: Collection[Status], before: datetime, limit: int = 1000
+    ) -> builtins.list[Bot]:
+        """Bots in these statuses whose last sign of life (``last_seen_at``, else
+        ``dispatched_at``, else ``updated_at``) is earlier than ``before``, oldest first."""
+        ...
 
     async def touch(self, bot_id: str, at: datetime) -> None:
         """Record a runner heartbeat."""
@@ -89,6 +103,13 @@ class EventRepo(Protocol):
     async def list_after(
         self, workspace_id: str, after_seq: int, limit: int
     ) -> list[OutboxEvent]: ...
+
+    async def seq_range(
+        self, workspace_id: str, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        """The lowest and highest ``seq`` of the events created in ``[start, end)``, if any
+        (an index range on ``created_at``: replays start there instead of at the feed's start)."""
+        ...
 
 
 class KeyRepo(Protocol):

@@ -3,8 +3,9 @@
 A runner writes raw PCM (signed 16-bit little-endian, mono, 16 kHz) in chunks at
 ``bots/<bot_id>/chunks/<seq:08d>.pcm``, ``seq`` counting from 0. A crash can leave gaps; the
 missing chunks are skipped and the rest joined in ``seq`` order. Chunks are fetched one at a
-time (the next one while the current one is written) and streamed to ffmpeg's stdin, so an
-hour-long meeting (115 MB of PCM) is never held as one bytes object on the way to Opus or MP3.
+time (the next one while the current one is written) into one local *spool* file, read once:
+ffmpeg encodes the recording from it while the tail pass reads only the samples it needs
+(:meth:`Spool.tail`), so an hour-long meeting (115 MB of PCM) is never held as one bytes object.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import re
 import shutil
 import struct
 import tempfile
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -57,12 +58,27 @@ class RecordingFailed(MeetbotError):
 
 
 @dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """The meeting view as ``bots/<id>/recording.mp4`` (see :mod:`meetbot.recording_video`)."""
+
+    key: str
+    duration_s: float
+    size_bytes: int
+    width: int
+    height: int
+    fps: float
+    format: str = "mp4"
+    content_type: str = "video/mp4"
+
+
+@dataclass(frozen=True, slots=True)
 class RecordingInfo:
     key: str
     format: RecordingFormat
     duration_s: float
     size_bytes: int
     content_type: str
+    video: VideoInfo | None = None
 
 
 def chunk_prefix(bot_id: str) -> str:
@@ -96,11 +112,14 @@ async def list_chunks(storage: Storage, bot_id: str) -> list[tuple[int, str]]:
     return sorted((seq, key) for seq, key in found if seq is not None)
 
 
-async def iter_chunks(storage: Storage, keys: Sequence[str]) -> AsyncGenerator[bytes, None]:
+async def iter_chunks(
+    storage: Storage, keys: Sequence[str], *, align: int = SAMPLE_WIDTH
+) -> AsyncGenerator[bytes, None]:
     """The chunks' bytes in order, fetching the next while the caller uses the current one.
 
     A chunk that vanished since it was listed is skipped, like a gap. A chunk of odd length
-    loses its last byte, so the samples after it stay aligned. Use with ``aclosing``.
+    loses its last byte (``align``), so the samples after it stay aligned. Use with
+    ``aclosing``.
     """
     if not keys:
         return
@@ -114,7 +133,7 @@ async def iter_chunks(storage: Storage, keys: Sequence[str]) -> AsyncGenerator[b
                 data = await current
             except ObjectNotFound:
                 continue
-            yield data[: len(data) - len(data) % SAMPLE_WIDTH]
+            yield data[: len(data) - len(data) % align]
     finally:
         pending.cancel()
         with suppress(asyncio.CancelledError, Exception):
@@ -137,6 +156,44 @@ async def load_pcm(storage: Storage, bot_id: str) -> npt.NDArray[np.float32]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Spool:
+    """A bot's chunks joined in one local file of raw PCM (see :func:`spooled`)."""
+
+    path: Path
+    pcm_bytes: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.pcm_bytes / BYTES_PER_SECOND
+
+    def tail(self, start_s: float) -> npt.NDArray[np.float32]:
+        """The samples from ``start_s`` on as float32 in [-1, 1) (blocking: use a thread)."""
+        first = min(max(0, round(start_s * SAMPLE_RATE)) * SAMPLE_WIDTH, self.pcm_bytes)
+        raw = np.fromfile(self.path, dtype="<i2", offset=first)
+        out = np.empty(len(raw), dtype=np.float32)
+        np.multiply(raw, np.float32(1 / 32768), out=out)
+        return out
+
+
+@asynccontextmanager
+async def spooled(storage: Storage, bot_id: str) -> AsyncIterator[Spool]:
+    """Fetch every chunk of a bot once into a temporary file; removed on exit."""
+    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meetbot-rec-"))
+    try:
+        path = workdir / "audio.pcm"
+        keys = [key for _, key in await list_chunks(storage, bot_id)]
+        pcm_bytes = 0
+        with path.open("wb") as out:
+            async with aclosing(iter_chunks(storage, keys)) as chunks:
+                async for data in chunks:
+                    out.write(data)  # page cache, ~50 kB: cheaper than a thread hop
+                    pcm_bytes += len(data)
+        yield Spool(path, pcm_bytes)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
 async def assemble_recording(
     storage: Storage,
     bot_id: str,
@@ -144,25 +201,30 @@ async def assemble_recording(
     *,
     bitrate_kbps: int | None = None,
     ffmpeg: str = "ffmpeg",
+    spool: Spool | None = None,
 ) -> RecordingInfo:
     """Join a bot's chunks into ``bots/<id>/recording.<fmt>`` and store it.
 
     ``ogg`` is Opus (32 kb/s by default), ``mp3`` is LAME (48 kb/s), both encoded by ffmpeg;
-    ``wav`` is 16-bit PCM written here. Raises :class:`NoAudio` if the bot has no chunks and
-    :class:`RecordingFailed` if ffmpeg fails.
+    ``wav`` is 16-bit PCM written here. ``spool``: the chunks already fetched (else they are,
+    here). Raises :class:`NoAudio` if the bot has no chunks and :class:`RecordingFailed` if
+    ffmpeg fails.
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown recording format {fmt!r}; expected one of {FORMATS}.")
-    keys = [key for _, key in await list_chunks(storage, bot_id)]
-    if not keys:
+    if spool is None:
+        async with spooled(storage, bot_id) as own:
+            return await assemble_recording(
+                storage, bot_id, fmt, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg, spool=own
+            )
+    if spool.pcm_bytes == 0:
         raise NoAudio(f"Bot {bot_id} has no recorded audio.")
+    pcm_bytes = spool.pcm_bytes
     if fmt == "wav":
-        data, pcm_bytes = await _wav(storage, keys)
+        data = await asyncio.to_thread(_wav, spool)
     else:
         kbps = bitrate_kbps or DEFAULT_BITRATE_KBPS[fmt]
-        data, pcm_bytes = await _encode(storage, keys, _codec_args(fmt, kbps), ffmpeg, fmt)
-    if pcm_bytes == 0:
-        raise NoAudio(f"Bot {bot_id} has no recorded audio.")
+        data = await _encode(spool, _codec_args(fmt, kbps), ffmpeg, fmt)
     key = recording_key(bot_id, fmt)
     await storage.put(key, data, CONTENT_TYPES[fmt])
     return RecordingInfo(
@@ -197,13 +259,8 @@ def wav_header(data_bytes: int) -> bytes:
     )
 
 
-async def _wav(storage: Storage, keys: Sequence[str]) -> tuple[bytes, int]:
-    parts: list[bytes] = []
-    async with aclosing(iter_chunks(storage, keys)) as chunks:
-        async for data in chunks:
-            parts.append(data)
-    pcm_bytes = sum(len(p) for p in parts)
-    return b"".join([wav_header(pcm_bytes), *parts]), pcm_bytes
+def _wav(spool: Spool) -> bytes:
+    return wav_header(spool.pcm_bytes) + spool.path.read_bytes()
 
 
 def _codec_args(fmt: RecordingFormat, kbps: int) -> list[str]:
@@ -217,55 +274,35 @@ def _codec_args(fmt: RecordingFormat, kbps: int) -> list[str]:
     return ["-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-f", "mp3"]
 
 
-async def _encode(
-    storage: Storage, keys: Sequence[str], codec: list[str], ffmpeg: str, ext: str
-) -> tuple[bytes, int]:
-    """Stream the chunks through ffmpeg into a temporary file; return its bytes."""
-    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meetbot-rec-"))
-    out = workdir / f"recording.{ext}"
-    input_args = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
-    args = [ffmpeg, "-hide_banner", "-loglevel", "error", *input_args, "-threads", "1"]
+async def _encode(spool: Spool, codec: list[str], ffmpeg: str, ext: str) -> bytes:
+    """Encode the spool with ffmpeg (one thread) into a file next to it; return its bytes."""
+    out = spool.path.with_name(f"recording.{ext}")
+    input_args = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", *input_args, "-i", str(spool.path)]
     try:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                *codec,
-                "-y",
-                str(out),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            raise RecordingFailed(f"ffmpeg not found ({ffmpeg!r}); install it.") from None
-        if proc.stdin is None or proc.stderr is None:  # pragma: no cover - PIPE was asked
-            raise RecordingFailed("ffmpeg started without pipes.")
-        stderr = asyncio.ensure_future(proc.stderr.read())
-        pcm_bytes = 0
-        try:
-            async with aclosing(iter_chunks(storage, keys)) as chunks:
-                async for data in chunks:
-                    proc.stdin.write(data)
-                    await proc.stdin.drain()
-                    pcm_bytes += len(data)
-            proc.stdin.close()
-            await proc.stdin.wait_closed()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # ffmpeg exited early; its exit status and stderr tell why
-        except BaseException:
-            proc.kill()
-            await proc.wait()
-            stderr.cancel()
-            raise
-        returncode = await proc.wait()
-        errors = (await stderr).decode("utf-8", "replace").strip()
-        if pcm_bytes == 0:
-            return b"", 0
-        if returncode != 0:
-            raise RecordingFailed(f"ffmpeg exited with status {returncode}: {errors[-2000:]}")
-        return await asyncio.to_thread(out.read_bytes), pcm_bytes
-    finally:
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            "-threads",
+            "1",
+            *codec,
+            "-y",
+            str(out),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise RecordingFailed(f"ffmpeg not found ({ffmpeg!r}); install it.") from None
+    try:
+        _, stderr = await proc.communicate()
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        errors = stderr.decode("utf-8", "replace").strip()
+        raise RecordingFailed(f"ffmpeg exited with status {proc.returncode}: {errors[-2000:]}")
+    return await asyncio.to_thread(out.read_bytes)
 
 
 __all__ = [
@@ -276,6 +313,8 @@ __all__ = [
     "RecordingFailed",
     "RecordingFormat",
     "RecordingInfo",
+    "Spool",
+    "VideoInfo",
     "assemble_recording",
     "chunk_key",
     "chunk_prefix",
@@ -284,5 +323,6 @@ __all__ = [
     "list_chunks",
     "load_pcm",
     "recording_key",
+    "spooled",
     "wav_header",
 ]

@@ -414,3 +414,30 @@ async def test_debug_artifacts_are_listed_with_signed_links(
         assert (await client.get(item["url"])).content == b"\x89PNG fake"
     async with plane.client(await plane.new_key()) as other:
         assert (await other.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")).status_code == 404
+
+
+async def test_the_tail_pass_runs_while_the_recording_is_encoded(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    """Leave → finished costs the longer of the two, not their sum: the transcriber is called
+    before ``recording.json`` exists (a minute of audio takes ffmpeg a while to encode)."""
+    fake = FakeTranscriber(WORDS)
+    seen: list[bool] = []
+    c = await call(plane, storage, seconds=60.0, transcription_model="whisper-tiny.en")
+    meta = storage.root / "bots" / c.bot_id / "recording.json"
+
+    class Watching:
+        def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
+            seen.append(meta.exists())
+            return fake.transcribe(pcm16k, offset=offset)
+
+    await MediaPipeline(plane.services, storage, fixed(Watching())).process(c.bot_id)
+    assert seen == [False]
+    assert [(call.offset, call.duration) for call in fake.calls] == [(0.0, 60.0)]
+    bot = await bot_json(plane, c.bot_id)
+    assert [s["status"] for s in bot["status_changes"]][-3:] == [
+        "processing",
+        "transcribing",
+        "finished",
+    ]
+    assert meta.exists()

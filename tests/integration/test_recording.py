@@ -22,6 +22,7 @@ from meetbot.recording import (
     chunk_seq,
     load_pcm,
     recording_key,
+    spooled,
 )
 from meetbot.storage import LocalStorage
 
@@ -178,3 +179,21 @@ async def test_ffmpeg_error_is_reported(storage: LocalStorage) -> None:
     with pytest.raises(RecordingFailed, match="ffmpeg exited"):
         await assemble_recording(storage, BOT, "ogg", bitrate_kbps=-5)
     assert not await storage.exists(recording_key(BOT, "ogg"))
+
+
+async def test_the_spool_reads_the_chunks_once_and_serves_any_tail(storage: LocalStorage) -> None:
+    samples = sine(CHUNKS / 4)
+    await write_chunks(storage, samples, {MISSING})
+    expected = without_missing(samples)
+    async with spooled(storage, BOT) as spool:
+        assert spool.pcm_bytes == len(expected) * 2
+        assert spool.duration_s == pytest.approx((CHUNKS - 1) * 0.25)
+        tail = spool.tail(2.5)
+        assert tail.dtype == np.float32
+        np.testing.assert_array_equal(tail, expected[40_000:].astype(np.float32) / 32768)
+        assert len(spool.tail(0.0)) == len(expected)
+        assert len(spool.tail(-1.0)) == len(expected)
+        assert len(spool.tail(999.0)) == 0
+        path = spool.path
+        assert path.exists()
+    assert not path.exists()

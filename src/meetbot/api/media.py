@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 
 from meetbot import errors
 from meetbot.api.deps import AppState, WorkspaceId
+from meetbot.api.schemas import RecordingOut
 from meetbot.lifecycle import TERMINAL
 from meetbot.media.artifacts import delete_bot_data, load_recording_meta, load_transcript
 from meetbot.media.participants import OBSERVATION_TYPES, participants
@@ -36,7 +37,7 @@ class Media:
     secret: bytes
 
 
-def get_media(request: Request) -> Media:
+async def get_media(request: Request) -> Media:
     storage: Storage = request.app.state.storage
     secret: bytes = request.app.state.media_secret
     return Media(storage, secret)
@@ -53,7 +54,11 @@ async def _bot(svc: Services, workspace_id: str, bot_id: str) -> Bot:
     return bot
 
 
-@router.get("/api/v1/bot/{bot_id}/recording/", summary="The bot's recording (a signed link)")
+@router.get(
+    "/api/v1/bot/{bot_id}/recording/",
+    response_model=RecordingOut,
+    summary="The bot's recording, and its video if asked for (signed links)",
+)
 async def get_recording(
     bot_id: str, svc: AppState, workspace_id: WorkspaceId, media: MediaState
 ) -> dict[str, Any]:
@@ -62,6 +67,18 @@ async def get_recording(
     if info is None:
         raise errors.NotReady("The recording is not ready (or the bot recorded no audio).")
     ttl = svc.settings.signed_url_ttl
+    video = None
+    if info.video is not None:
+        video = {
+            "format": info.video.format,
+            "content_type": info.video.content_type,
+            "duration_s": round(info.video.duration_s, 3),
+            "size_bytes": info.video.size_bytes,
+            "width": info.video.width,
+            "height": info.video.height,
+            "url": media.storage.signed_url(info.video.key, ttl),
+            "url_expires_in": ttl,
+        }
     return {
         "format": info.format,
         "content_type": info.content_type,
@@ -69,6 +86,7 @@ async def get_recording(
         "size_bytes": info.size_bytes,
         "url": media.storage.signed_url(info.key, ttl),
         "url_expires_in": ttl,
+        "video": video,
     }
 
 

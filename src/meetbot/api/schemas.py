@@ -63,7 +63,9 @@ class RecordingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     audio_format: Literal["ogg", "mp3", "wav"] = "ogg"
-    video: StrictBool = False
+    video: StrictBool = Field(
+        False, description="also record the meeting view: an MP4 (H.264 + AAC) of the bot's page"
+    )
 
     def to_domain(self) -> RecordingOptions:
         return RecordingOptions(audio_format=self.audio_format, video=self.video)
@@ -259,6 +261,31 @@ class BotOut(BaseModel):
 class BotPage(BaseModel):
     results: list[BotOut]
     next: str | None
+
+
+class VideoOut(BaseModel):
+    """``recording.mp4``: the bot's view of the meeting with the meeting's audio."""
+
+    format: Literal["mp4"]
+    content_type: str
+    duration_s: float
+    size_bytes: int
+    width: int
+    height: int
+    url: str = Field(description="signed; usable without the API key until it expires")
+    url_expires_in: int
+
+
+class RecordingOut(BaseModel):
+    format: Literal["ogg", "mp3", "wav"]
+    content_type: str
+    duration_s: float
+    size_bytes: int
+    url: str = Field(description="signed; usable without the API key until it expires")
+    url_expires_in: int
+    video: VideoOut | None = Field(
+        None, description="with ``recording.video``, once made (null if no frames were captured)"
+    )
 
 
 class CredentialFlagsOut(BaseModel):

@@ -1,8 +1,11 @@
 """The media documents a bot leaves in storage, and removing a bot's media data.
 
 - ``bots/<id>/recording.<fmt>``: the recording (see :mod:`meetbot.recording`);
-- ``bots/<id>/recording.json``: its metadata (format, duration_s, size_bytes, key,
-  content_type), written once the recording is stored, so its presence means "ready";
+- ``bots/<id>/recording.mp4``: the meeting view with its audio, for ``recording.video``
+  (see :mod:`meetbot.recording_video`);
+- ``bots/<id>/recording.json``: their metadata (format, duration_s, size_bytes, key,
+  content_type; ``video`` with the same and width, height, fps), written once the recording
+  is stored, so its presence means "ready";
 - ``bots/<id>/transcript.json``: ``{"segments": [...], "final": bool, "committed_until": s}``,
   growing while the call runs (live segments) and rewritten once, final, after it.
 """
@@ -18,7 +21,7 @@ from meetbot import errors
 from meetbot.lifecycle import DISPATCHED, Status
 from meetbot.models import Segment, Word
 from meetbot.ports import Storage
-from meetbot.recording import FORMATS, RecordingFormat, RecordingInfo
+from meetbot.recording import FORMATS, RecordingFormat, RecordingInfo, VideoInfo
 from meetbot.service import Services
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.formats import to_json
@@ -51,13 +54,34 @@ def transcript_key(bot_id: str) -> str:
 # --- recording.json -------------------------------------------------------------------------
 
 
-def recording_view(info: RecordingInfo) -> dict[str, Any]:
-    return {
+def recording_view(info: RecordingInfo, *, keys: bool = True) -> dict[str, Any]:
+    """The stored metadata; ``keys=False``: without storage keys (for webhooks)."""
+    view: dict[str, Any] = {
         "format": info.format,
         "duration_s": round(info.duration_s, 3),
         "size_bytes": info.size_bytes,
         "key": info.key,
         "content_type": info.content_type,
+    }
+    if info.video is not None:
+        view["video"] = video_view(info.video)
+    if not keys:
+        view.pop("key")
+        if "video" in view:
+            view["video"].pop("key")
+    return view
+
+
+def video_view(video: VideoInfo) -> dict[str, Any]:
+    return {
+        "format": video.format,
+        "duration_s": round(video.duration_s, 3),
+        "size_bytes": video.size_bytes,
+        "key": video.key,
+        "content_type": video.content_type,
+        "width": video.width,
+        "height": video.height,
+        "fps": video.fps,
     }
 
 
@@ -74,12 +98,27 @@ async def load_recording_meta(storage: Storage, bot_id: str) -> RecordingInfo | 
     fmt = str(raw["format"])
     if fmt not in FORMATS:
         raise ValueError(f"recording.json of {bot_id} names unknown format {fmt!r}")
+    video = raw.get("video")
     return RecordingInfo(
         key=str(raw["key"]),
         format=_format(fmt),
         duration_s=float(raw["duration_s"]),
         size_bytes=int(raw["size_bytes"]),
         content_type=str(raw["content_type"]),
+        video=_video(video) if isinstance(video, dict) else None,
+    )
+
+
+def _video(raw: dict[str, Any]) -> VideoInfo:
+    return VideoInfo(
+        key=str(raw["key"]),
+        duration_s=float(raw["duration_s"]),
+        size_bytes=int(raw["size_bytes"]),
+        width=int(raw["width"]),
+        height=int(raw["height"]),
+        fps=float(raw["fps"]),
+        format=str(raw.get("format", "mp4")),
+        content_type=str(raw.get("content_type", "video/mp4")),
     )
 
 

@@ -5,6 +5,16 @@
 ``none``, else ``Processed`` (→ ``transcribing``). A bot that wrote no audio at all ends
 ``finished`` with no recording and no ``recording.ready`` (``GET .../recording/`` stays 404).
 
+With ``recording.video``, ``recording.mp4`` is built from the runner's frame chunks and the
+same audio at the same time (:mod:`meetbot.recording_video`) and described in
+``recording.json``, then the frame chunks are deleted; a video that cannot be made (no frames,
+ffmpeg error) is logged and left out, never failing the bot.
+
+The chunks are fetched once into a local spool (:func:`~meetbot.recording.spooled`); while
+ffmpeg encodes the recording from it, the tail pass already runs (next paragraph), so leave →
+``finished`` costs about the longer of the two, not their sum. Its outcome is applied once the
+bot is ``transcribing``.
+
 ``transcribing``: only the tail that live transcription has not committed (all of it when there
 was none) is transcribed, in the shared :class:`~meetbot.media.pool.TranscriptionPool`; the live
 and tail segments are merged, speakers are attributed from the bot's ``speaking`` (else
@@ -30,50 +40,44 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from meetbot import lifecycle
-from meetbot.errors import CredentialsUnreadable
 from meetbot.lifecycle import Status
 from meetbot.media.artifacts import (
-    TranscriptDoc,
     load_recording_meta,
-    load_transcript,
     recording_view,
     save_recording_meta,
     save_transcript,
 )
+from meetbot.media.final_transcript import FinalTranscript, Outcome
 from meetbot.media.live import LiveTranscription
-from meetbot.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
 from meetbot.media.pool import TranscriptionPool
-from meetbot.media.transcribers import MissingApiKey, TranscriberFor, VendorCredentials
-from meetbot.models import Bot, Segment
-from meetbot.ports import Storage, Transcriber
+from meetbot.media.transcribers import TranscriberFor
+from meetbot.models import Bot
+from meetbot.ports import Storage
 from meetbot.recording import (
     FORMATS,
-    SAMPLE_RATE,
     NoAudio,
     RecordingFailed,
     RecordingFormat,
     RecordingInfo,
+    Spool,
+    VideoInfo,
     assemble_recording,
-    load_pcm,
+    spooled,
 )
+from meetbot.recording_video import NoVideo, build_video, video_prefix
 from meetbot.service import Services
 from meetbot.service.core import emit, try_transition
-from meetbot.service.credentials import UNREADABLE, vendor_keys
 from meetbot.transcription.models import Engine, validate_model
-from meetbot.transcription.segments import attribute_speakers, normalize_segments
-from meetbot.transcription.vendors.base import VendorAuthError, VendorError
 from meetbot.webhooks import outbox
 
 log = logging.getLogger("meetbot.media")
 
-TRANSCRIPTION_FAILED = "transcription_failed"
 RECORDING_FAILED = "recording_failed"
 PROCESSING_FAILED = "processing_failed"
-MISSING_API_KEY = "missing_api_key"
 
 
 class MediaPipeline:
@@ -97,6 +101,7 @@ class MediaPipeline:
         self.transcriber_for = transcriber_for
         self.workers = services.settings.transcription_workers
         self.pool = pool or TranscriptionPool(self.workers)
+        self.final = FinalTranscript(services, storage, transcriber_for, self.pool)
         self.live = live
         self.scan_interval = scan_interval
         self.salvage_window = salvage_window
@@ -170,8 +175,8 @@ class MediaPipeline:
         since = svc.clock.now() - timedelta(seconds=self.salvage_window)
         async with svc.store.transaction(write=False) as tx:
             working = await tx.bots.in_statuses((Status.PROCESSING, Status.TRANSCRIBING))
-            failed = await tx.bots.in_statuses((Status.FAILED,))
-        recent = {b.id for b in failed if b.updated_at >= since}
+            failed = await tx.bots.in_statuses((Status.FAILED,), updated_since=since)
+        recent = {b.id for b in failed}
         self._salvage_seen &= recent
         ids = [b.id for b in working] + sorted(recent - self._salvage_seen)
         for bot_id in ids:
@@ -186,10 +191,12 @@ class MediaPipeline:
         try:
             bot = await self._get(bot_id)
             if bot is not None and bot.status is Status.PROCESSING:
-                await self._finalise_recording(bot)
+                await self._after_call(bot)
                 bot = await self._get(bot_id)
             if bot is not None and bot.status is Status.TRANSCRIBING:
-                await self._transcribe(bot)
+                async with spooled(self.storage, bot.id) as spool:
+                    outcome = await self.final.outcome(bot, spool)
+                await self._apply(bot.id, outcome)
             elif bot is not None and bot.status is Status.FAILED:
                 await self._salvage(bot)
         except Exception:
@@ -205,90 +212,77 @@ class MediaPipeline:
         async with self.services.store.transaction(write=False) as tx:
             return await tx.bots.get(bot_id)
 
-    async def _recording(self, bot: Bot) -> RecordingInfo | None:
+    async def _recording(self, bot: Bot, spool: Spool | None = None) -> RecordingInfo | None:
         """The stored recording, made now from the chunks if need be; ``None``: no audio."""
         info = await load_recording_meta(self.storage, bot.id)
         if info is not None:
             return info
+        if spool is None:
+            async with spooled(self.storage, bot.id) as own:
+                return await self._recording(bot, own)
+        video = (
+            asyncio.create_task(self._video(bot, spool), name=f"media:video:{bot.id}")
+            if bot.recording.video
+            else None
+        )
         try:
-            info = await assemble_recording(self.storage, bot.id, _format(bot))
+            info = await assemble_recording(self.storage, bot.id, _format(bot), spool=spool)
+            if video is not None:
+                info = dataclasses.replace(info, video=await video)
         except NoAudio:
             return None
+        finally:
+            if video is not None and not video.done():
+                video.cancel()
+                await asyncio.gather(video, return_exceptions=True)
         await save_recording_meta(self.storage, bot.id, info)
+        if info.video is not None:  # the frames (~10 MB a minute) are in the MP4 now
+            await self.storage.delete_prefix(video_prefix(bot.id))
         return info
 
-    async def _finalise_recording(self, bot: Bot) -> None:
+    async def _video(self, bot: Bot, spool: Spool) -> VideoInfo | None:
+        """``recording.mp4``, or ``None`` (no frames, or ffmpeg failed: the audio still
+        counts)."""
+        try:
+            return await build_video(self.storage, bot.id, spool)
+        except NoVideo:
+            log.warning("bot %s: recording.video was asked, but no frames were stored", bot.id)
+        except RecordingFailed:
+            log.exception("bot %s: encoding the video failed", bot.id)
+        return None
+
+    async def _after_call(self, bot: Bot) -> None:
+        """``processing``: the recording and, at the same time, the tail pass; the bot moves
+        to ``transcribing`` when the recording is stored and on when the transcript is."""
         if self.live is not None:
             await self.live.close_bot(bot.id)
-        try:
-            info = await self._recording(bot)
-        except RecordingFailed:
-            log.exception("bot %s: encoding the recording failed", bot.id)
-            await self._end(bot.id, lifecycle.Fail(RECORDING_FAILED))
-            return
-        transcribe = info is not None and _engine(bot) is not Engine.NONE
-        event: lifecycle.Event = lifecycle.Processed() if transcribe else lifecycle.Finish()
-        await self._end(bot.id, event, Status.PROCESSING, recording=info)
-
-    async def _transcribe(self, bot: Bot) -> None:
-        credentials: VendorCredentials | None = None
-        if _engine(bot) in (Engine.DEEPGRAM, Engine.OPENAI):
+        async with spooled(self.storage, bot.id) as spool:
+            tail: asyncio.Task[Outcome] | None = None
+            if spool.pcm_bytes and _engine(bot) is not Engine.NONE:
+                tail = asyncio.create_task(
+                    self.final.outcome(bot, spool), name=f"media:tail:{bot.id}"
+                )
             try:
-                keys = await vendor_keys(self.services, bot)
-            except CredentialsUnreadable:
-                log.exception("bot %s: its vendor keys do not decrypt", bot.id)
-                await self._end(bot.id, lifecycle.Fail(UNREADABLE), Status.TRANSCRIBING)
-                return
-            credentials = VendorCredentials(
-                deepgram_api_key=keys.get("deepgram_api_key"),
-                openai_api_key=keys.get("openai_api_key"),
-            )
-        try:
-            transcriber = self.transcriber_for(bot.transcription_model, credentials=credentials)
-        except MissingApiKey:
-            await self._end(bot.id, lifecycle.RejectApiKey(MISSING_API_KEY), Status.TRANSCRIBING)
-            return
-        doc = await load_transcript(self.storage, bot.id) or TranscriptDoc()
-        if not doc.final and transcriber is not None:
-            try:
-                doc = await self._final_transcript(bot, transcriber, doc)
-            except VendorAuthError as exc:
-                log.warning("bot %s: %s", bot.id, exc)
-                event: lifecycle.Event = lifecycle.RejectApiKey(exc.sub_code)
-                await self._end(bot.id, event, Status.TRANSCRIBING)
-                return
-            except Exception as exc:
-                log.exception("bot %s: transcription failed", bot.id)
-                code = exc.sub_code if isinstance(exc, VendorError) else TRANSCRIPTION_FAILED
-                await self._end(bot.id, lifecycle.Fail(code), Status.TRANSCRIBING)
-                return
-            await save_transcript(self.storage, bot.id, doc)
-        summary = {
-            "segments": len(doc.segments),
-            "duration_s": round(doc.committed_until, 3),
-            "final": True,
-        }
-        await self._end(bot.id, lifecycle.Finish(), Status.TRANSCRIBING, transcript=summary)
+                try:
+                    info = await self._recording(bot, spool)
+                except RecordingFailed:
+                    log.exception("bot %s: encoding the recording failed", bot.id)
+                    await self._end(bot.id, lifecycle.Fail(RECORDING_FAILED))
+                    return
+                transcribe = info is not None and _engine(bot) is not Engine.NONE
+                event: lifecycle.Event = lifecycle.Processed() if transcribe else lifecycle.Finish()
+                await self._end(bot.id, event, Status.PROCESSING, recording=info)
+                if tail is not None and transcribe:
+                    await self._apply(bot.id, await tail)
+            finally:
+                if tail is not None and not tail.done():
+                    tail.cancel()
+                    await asyncio.gather(tail, return_exceptions=True)
 
-    async def _final_transcript(
-        self, bot: Bot, transcriber: Transcriber, live: TranscriptDoc
-    ) -> TranscriptDoc:
-        samples = await load_pcm(self.storage, bot.id)
-        total = len(samples) / SAMPLE_RATE
-        start = min(live.committed_until, total)
-        tail = samples[round(start * SAMPLE_RATE) :]
-        del samples
-        tail_segments: list[Segment] = []
-        if len(tail) >= SAMPLE_RATE // 10:
-            tail_segments = await self.pool.run(transcriber.transcribe, tail, offset=start)
-        live_segments = [dataclasses.replace(s, speaker=None) for s in live.segments]
-        async with self.services.store.transaction(write=False) as tx:
-            observations = await tx.observations.list(bot.id, TIMELINE_TYPES)
-        segments = normalize_segments([*live_segments, *tail_segments])
-        origin = recording_origin(observations, _recording_started(bot))
-        if origin is not None:
-            segments = attribute_speakers(segments, speaker_intervals(observations, origin))
-        return TranscriptDoc(tuple(segments), final=True, committed_until=total)
+    async def _apply(self, bot_id: str, outcome: Outcome) -> None:
+        if outcome.save is not None:
+            await save_transcript(self.storage, bot_id, outcome.save)
+        await self._end(bot_id, outcome.event, Status.TRANSCRIBING, transcript=outcome.summary)
 
     async def _salvage(self, bot: Bot) -> None:
         self._salvage_seen.add(bot.id)
@@ -321,7 +315,7 @@ class MediaPipeline:
             if bot is None or (expected is not None and bot.status is not expected):
                 return
             if recording is not None:
-                view = {k: v for k, v in recording_view(recording).items() if k != "key"}
+                view = recording_view(recording, keys=False)
                 if salvaged:
                     view["salvaged"] = True
                 await emit(tx, outbox.recording_ready_event(bot, now, view), bot)
@@ -341,8 +335,3 @@ def _format(bot: Bot) -> RecordingFormat:
 
 def _engine(bot: Bot) -> Engine:
     return validate_model(bot.transcription_model).engine
-
-
-def _recording_started(bot: Bot) -> datetime | None:
-    starts = [c.at for c in bot.status_changes if c.status is Status.RECORDING]
-    return starts[-1] if starts else None

@@ -1,0 +1,94 @@
+"""``recording.video`` end to end: a real runner screencasts its Chromium in a Janus room and
+the control plane makes ``recording.mp4`` of it, as long as the meeting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from test_bot_api_janus import FAST_TIMERS, TALKATIVE, create_when_pool_ready, wait_until
+
+from meetbot.lab import Lab, make_speech
+from meetbot.testing.serve import Server, start_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {
+        "MEETBOT_LAUNCHER": "local",
+        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        "MEETBOT_ADHOC_POOL_SIZE": "1",
+        "MEETBOT_MAX_CONCURRENT_BOTS": "2",
+        "MEETBOT_TIMER_UNIT_SECONDS": "1",
+        "MEETBOT_HEARTBEAT_TIMEOUT": "10",
+        "MEETBOT_HEARTBEAT_INTERVAL": "1",
+        "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
+    }
+    srv = start_server(Path(tmp_path_factory.mktemp("e2e-video")) / "data", env)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Token {server.first_key()}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def ffprobe(path: Path) -> dict[str, object]:
+    args = ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format"]
+    out = subprocess.run([*args, str(path)], check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out))
+
+
+def test_a_bot_with_recording_video_leaves_an_mp4_of_the_meeting(
+    lab: Lab, api: httpx.Client, server: Server, tmp_path: Path
+) -> None:
+    room = lab.new_room(**TALKATIVE)
+    speech = make_speech(
+        ["Welcome to the planning meeting.", "Let us look at the roadmap."],
+        tmp_path / "a.wav",
+        lead_s=2.0,
+    )
+    bot = create_when_pool_ready(
+        api,
+        {
+            "meeting_url": lab.room_url(room),
+            "bot_name": "Camera",
+            "stop_options": FAST_TIMERS,
+            "recording": {"audio_format": "ogg", "video": True},
+        },
+    )
+    wait_until(api, bot["id"], lambda b: b["status"] == "recording", 30)
+    alice = lab.add_participant(room, "alice", wav=speech.path)
+    time.sleep(speech.duration_s + 2)
+    alice.leave()
+    wait_until(api, bot["id"], lambda b: b["status"] == "finished", 90)
+
+    r = api.get(f"/api/v1/bot/{bot['id']}/recording/")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    video = body["video"]
+    assert video is not None, body
+    assert video["format"] == "mp4"
+    assert video["duration_s"] == pytest.approx(body["duration_s"], abs=0.5)
+    assert body["duration_s"] >= speech.duration_s
+    media = server.data_dir / "media" / "bots" / bot["id"]
+    assert not list((media / "video").glob("*.frames"))  # deleted once in the MP4
+    found = ffprobe(media / "recording.mp4")
+    streams = {s["codec_type"]: s for s in found["streams"]}  # type: ignore[attr-defined]
+    assert streams["video"]["codec_name"] == "h264"
+    assert streams["audio"]["codec_name"] == "aac"
+    duration = float(found["format"]["duration"])  # type: ignore[index]
+    assert duration == pytest.approx(body["duration_s"], abs=1.0)
+    downloaded = httpx.get(video["url"], timeout=30)
+    assert downloaded.status_code == 200
+    assert downloaded.headers["content-type"] == "video/mp4"
