@@ -1,9 +1,10 @@
-"""The ``meetbot`` command: serve, runner, keys, demo, doctor."""
+"""The ``meetbot`` command: serve, deliver, runner, keys, demo, doctor."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,20 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(_serve(settings))
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+        runner.run(_serve(settings))
+
+
+def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``uvicorn[standard]`` brings it), else asyncio's.
+
+    ``asyncio.run`` would always take asyncio's: uvicorn picks uvloop only when it runs the loop.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(settings: Settings) -> None:
@@ -56,6 +70,25 @@ async def _serve(settings: Settings) -> None:
         lifespan="on",
     )
     await uvicorn.Server(config).serve()
+
+
+@app.command()
+def deliver(
+    data_dir: DataDir = None,
+    ready_fd: Annotated[
+        int | None, typer.Option("--ready-fd", help="Write a byte here once delivering")
+    ] = None,
+) -> None:
+    """Deliver webhooks (started by ``meetbot serve`` with MEETBOT_DELIVERY=process; stops when
+    its stdin closes)."""
+    settings = settings_from(data_dir=data_dir)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from meetbot.webhooks.process import run_child
+
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+        runner.run(run_child(settings, ready_fd))
 
 
 @keys_app.command("create")

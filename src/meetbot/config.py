@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     """Comma-separated host names or addresses allowed even if private/loopback."""
     webhook_timeout: float = 15.0
     webhook_retry_window: float = 24 * 3600.0
+    delivery: Literal["process", "inline"] = "process"
+    """``process``: ``meetbot serve`` delivers webhooks from a child process (its own core);
+    ``inline``: on the server's event loop (one process, for tests and one-core machines)."""
 
     rate_limit_create_per_minute: int = Field(0, ge=0)
     """0 = off. Per workspace."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -26,10 +27,12 @@ from meetbot.service.keys import ensure_first_key
 from meetbot.storage import open_storage, storage_descriptor
 from meetbot.store import open_store
 from meetbot.webhooks.delivery import DeliveryWorker
+from meetbot.webhooks.process import DeliveryProcess
 from meetbot.webhooks.sender import HttpSender
 from meetbot.webhooks.targets import TargetPolicy
 
 log = logging.getLogger("meetbot.server")
+Hook = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -63,6 +66,26 @@ def _launcher(settings: Settings, on_exit_holder: list[Services]) -> Launcher:
     return LocalLauncher.from_settings(settings, on_exit=on_exit)
 
 
+def _delivery(settings: Settings, services: Services) -> tuple[Hook, Hook]:
+    """Webhook delivery in a child process (default) or on this event loop; start and stop."""
+    if settings.delivery == "process":
+        child = DeliveryProcess(settings.data_dir.resolve())
+        services.on_events.append(child.notify)
+        return child.start, child.close
+    sender = HttpSender(TargetPolicy.from_settings(settings))
+    delivery = DeliveryWorker(services.store, sender, services.clock, settings)
+    services.on_events.append(delivery.notify)
+
+    async def start_delivery() -> None:
+        delivery.start()
+
+    async def close_delivery() -> None:
+        await delivery.close()
+        await sender.aclose()
+
+    return start_delivery, close_delivery
+
+
 async def build(settings: Settings) -> ControlPlane:
     """Open the store, create the first key on a fresh data dir, and wire every worker."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -83,16 +106,7 @@ async def build(settings: Settings) -> ControlPlane:
     holder.append(services)
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
-    sender = HttpSender(TargetPolicy.from_settings(settings))
-    delivery = DeliveryWorker(store, sender, clock, settings)
-    services.on_events.append(delivery.notify)
-
-    async def start_delivery() -> None:
-        delivery.start()
-
-    async def close_delivery() -> None:
-        await delivery.close()
-        await sender.aclose()
+    start_delivery, close_delivery = _delivery(settings, services)
 
     async def close_store() -> None:
         await store.close()

@@ -374,6 +374,22 @@ async def test_deleting_a_bot_notifies_its_own_webhook_url() -> None:
     assert to_bot_url == ["status_update", "bot.deleted"]
 
 
+async def test_create_wakes_the_delivery_worker_only_when_it_queued_a_delivery(
+    any_store: Any,
+) -> None:
+    """A create whose event has no webhook target (the common case) used to wake the delivery
+    worker anyway: one extra write transaction per create, competing with the creates."""
+    plane = await build_test_plane(any_store, webhook_allow_private=True)
+    wakes: list[str] = []
+    plane.services.on_events.append(lambda: wakes.append("wake"))
+    async with plane.client() as client:
+        assert (await create(client)).status_code == 201
+        assert wakes == []
+        r = await create(client, webhook_url="http://127.0.0.1:9/h")
+        assert r.status_code == 201
+        assert wakes == ["wake"]
+
+
 async def test_bot_detected_is_retried_three_times_with_fresh_runners(any_store: Any) -> None:
     from meetbot import errors
     from meetbot.reports import BotDetected, Joining, ReportBatch

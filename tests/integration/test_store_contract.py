@@ -330,6 +330,48 @@ async def test_in_statuses(any_store: Store) -> None:
         assert await tx.bots.in_statuses([Status.FINISHED]) == []
 
 
+async def test_in_statuses_updated_since_sees_recent_rows_past_any_page(any_store: Store) -> None:
+    """The pipeline's salvage scan asks for recently failed bots; older failures, however
+    many, must not push the recent ones out of the page (they did with a limit of 1000)."""
+    old = [make_bot(status=Status.FAILED) for _ in range(3)]
+    recent = make_bot(status=Status.FAILED, updated_at=T0 + timedelta(minutes=5))
+    await insert(any_store, *old, recent)
+    since = T0 + timedelta(minutes=1)
+    async with any_store.transaction(write=False) as tx:
+        assert ids(await tx.bots.in_statuses([Status.FAILED], 1, updated_since=since)) == [
+            recent.id
+        ]
+        assert ids(await tx.bots.in_statuses([Status.FAILED], updated_since=T0)) == ids(
+            [*old, recent]
+        )
+
+
+async def test_silent_is_judged_on_the_last_sign_of_life(any_store: Store) -> None:
+    """last_seen_at, else dispatched_at, else updated_at; only the asked statuses."""
+    cutoff = T0 + timedelta(minutes=10)
+    never_seen = make_bot()  # updated_at T0: silent
+    seen_lately = make_bot(last_seen_at=cutoff + timedelta(seconds=1))
+    seen_long_ago = make_bot(
+        last_seen_at=T0, dispatched_at=T0, updated_at=cutoff + timedelta(minutes=1)
+    )
+    fresh_dispatch = make_bot(dispatched_at=cutoff)  # exactly at the cutoff: not silent yet
+    ended = make_bot(status=Status.FINISHED)
+    await insert(any_store, never_seen, seen_lately, seen_long_ago, fresh_dispatch, ended)
+    async with any_store.transaction(write=False) as tx:
+        silent = await tx.bots.silent([Status.BOOTING], cutoff)
+        assert ids(silent) == [never_seen.id, seen_long_ago.id]
+        assert ids(await tx.bots.silent([Status.BOOTING], cutoff, 1)) == [never_seen.id]
+        assert await tx.bots.silent([], cutoff) == []
+
+
+async def test_a_long_page_loads_whole_across_chunks(any_store: Store) -> None:
+    """The SQL store turns rows into bots in chunks (yielding to the loop between them)."""
+    many = await insert(any_store, *(make_bot() for _ in range(2 * 100 + 7)))
+    async with any_store.transaction(write=False) as tx:
+        found = await tx.bots.in_statuses([Status.BOOTING], limit=len(many))
+    assert found == many
+
+
 # --- transactions ---------------------------------------------------------------------------
 
 

@@ -80,7 +80,7 @@ async def create_bot(
     workspace_id: WorkspaceId,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
-    raw = await request.json()
+    raw = await request.json() if idempotency_key else None  # only hashed for the key
     created = await bots.create_bot(
         svc, workspace_id, await _spec(svc, body), idempotency_key=idempotency_key, raw_body=raw
     )

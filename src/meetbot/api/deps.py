@@ -11,8 +11,11 @@ from meetbot import errors
 from meetbot.service import Services
 from meetbot.service.keys import hash_key
 
+# Dependencies are ``async def`` though they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread round trip per request for a dict lookup.
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -95,7 +98,7 @@ async def get_workspace(request: Request, services: AppState) -> str:
 WorkspaceId = Annotated[str, Depends(get_workspace)]
 
 
-def runner_token(request: Request) -> str:
+async def runner_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

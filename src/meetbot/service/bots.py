@@ -69,7 +69,7 @@ async def create_bot(
 ) -> Created:
     """Create a bot; ad-hoc bots claim a warm slot at once or fail with 507."""
     now = svc.clock.now()
-    digest = request_hash(raw_body or {})
+    digest = request_hash(raw_body or {}) if idempotency_key else ""
     if idempotency_key:
         replay = await _replay(svc, workspace_id, idempotency_key, digest)
         if replay:
@@ -80,6 +80,7 @@ async def create_bot(
         raise errors.PoolExhausted()
     token = new_token() if slot else None
     credentials: dict[str, Any] | None = None
+    queued = 0
     try:
         async with svc.store.transaction() as tx:
             if spec.deduplication_key:
@@ -92,7 +93,7 @@ async def create_bot(
             bot = await tx.bots.insert(bot)
             if slot:
                 credentials = await platform_credentials(svc, tx, bot)
-            await emit(tx, outbox.status_update_event(bot, None, bot.state, now), bot)
+            queued = await emit(tx, outbox.status_update_event(bot, None, bot.state, now), bot)
             created = Created(201, bot_view(bot, include_secret=True))
             if idempotency_key:
                 # An expired record for this key may remain until the janitor runs.
@@ -105,7 +106,8 @@ async def create_bot(
         if slot:
             svc.launcher.release(slot)
         raise
-    svc.events_committed()
+    if queued:  # a feed-only event needs no delivery worker
+        svc.events_committed()
     if slot and token:
         await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
     return created

@@ -83,9 +83,13 @@ class Services:
             hook(bot_id, key, offset_s)
 
 
-async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> None:
-    """Append an event and its webhook deliveries (call it after the change's row locks)."""
-    await outbox.emit(tx, event, bot=bot)
+async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> int:
+    """Append an event and its webhook deliveries (call it after the change's row locks).
+
+    Returns how many deliveries it queued: with none, the delivery worker needs no wake.
+    """
+    _, queued = await outbox.emit_counted(tx, event, bot=bot)
+    return queued
 
 
 async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from meetbot import errors, lifecycle, reports
@@ -182,13 +182,8 @@ async def reap_silent_runners(svc: Services) -> int:
     now = svc.clock.now()
     deadline = now - timedelta(seconds=svc.settings.heartbeat_timeout)
     async with svc.store.transaction(write=False) as tx:
-        bots = await tx.bots.in_statuses(DISPATCHED)
-    lost = [b.id for b in bots if _last_sign_of_life(b) < deadline]
+        lost = [b.id for b in await tx.bots.silent(DISPATCHED, deadline)]
     for bot_id in lost:
         log.warning("bot %s: runner silent for %ss", bot_id, svc.settings.heartbeat_timeout)
         await runner_lost(svc, bot_id)
     return len(lost)
-
-
-def _last_sign_of_life(bot: Bot) -> datetime:
-    return bot.last_seen_at or bot.dispatched_at or bot.updated_at

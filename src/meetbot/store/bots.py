@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
@@ -28,6 +29,16 @@ from meetbot.store.repo import SqlRepo
 from meetbot.store.tables import bots, status_changes
 
 _E = TypeVar("_E", SubStatus, StopReason)
+
+# Built once: a statement whose values come as parameters is compiled once and its cache key
+# is cheap; ``.values(row)`` built per call costs a cache key over every bound value.
+_INSERT_BOT = sa.insert(bots).returning(bots.c.seq)
+_INSERT_CHANGES = sa.insert(status_changes)
+_UPDATE_BOT = sa.update(bots).where(bots.c.id == sa.bindparam("where_id"))
+
+CHUNK = 100
+"""Rows turned into values between two yields to the event loop: a page of a thousand bots
+(the runner reaper's) costs tens of milliseconds of decoding, which must not stall requests."""
 
 
 def dedup_active(bot: Bot) -> str | None:
@@ -135,15 +146,16 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
 class SqlBotRepo(SqlRepo):
     async def insert(self, bot: Bot) -> Bot:
         self.check_write("bots.insert")
-        stmt = sa.insert(bots).values(bot_values(bot)).returning(bots.c.seq)
+        # Only a live deduplication key makes a refusal the transaction goes on from (409 with
+        # the other bot's id); without one, a conflict is a duplicate uuid: the request fails.
         try:
-            async with self.conn.begin_nested():
-                seq = (await self.conn.execute(stmt)).scalar_one()
+            async with self.statement_guard(dedup_active(bot) is not None):
+                seq = (await self.conn.execute(_INSERT_BOT, bot_values(bot))).scalar_one()
         except IntegrityError as exc:
             raise await self._conflict(bot, f"A bot with id {bot.id} already exists.") from exc
         if bot.status_changes:
             rows = [change_values(bot.id, i, c) for i, c in enumerate(bot.status_changes)]
-            await self.conn.execute(sa.insert(status_changes), rows)
+            await self.conn.execute(_INSERT_CHANGES, rows)
         return bot.evolve(seq=seq)
 
     async def get(
@@ -163,10 +175,10 @@ class SqlBotRepo(SqlRepo):
         values = bot_values(bot)
         for immutable in ("id", "workspace_id", "created_at"):
             del values[immutable]
-        stmt = sa.update(bots).where(bots.c.id == bot.id).values(values)
+        values["where_id"] = bot.id
         try:
-            async with self.conn.begin_nested():
-                result = await self.conn.execute(stmt)
+            async with self.statement_guard(dedup_active(bot) is not None):
+                result = await self.conn.execute(_UPDATE_BOT, values)
         except IntegrityError as exc:  # a retried bot took its deduplication_key back
             raise await self._conflict(bot, f"Bot {bot.id} violates a constraint.") from exc
         if result.rowcount == 0:
@@ -175,7 +187,7 @@ class SqlBotRepo(SqlRepo):
         stored = (await self.conn.execute(count_stmt)).scalar_one()
         new = [change_values(bot.id, i, c) for i, c in enumerate(bot.status_changes) if i >= stored]
         if new:
-            await self.conn.execute(sa.insert(status_changes), new)
+            await self.conn.execute(_INSERT_CHANGES, new)
 
     async def delete(self, bot_id: str) -> None:
         self.check_write("bots.delete")
@@ -219,13 +231,28 @@ class SqlBotRepo(SqlRepo):
         return await self._load(stmt)
 
     async def in_statuses(
-        self, statuses: Collection[Status], limit: int = 1000
+        self,
+        statuses: Collection[Status],
+        limit: int = 1000,
+        *,
+        updated_since: datetime | None = None,
     ) -> builtins.list[Bot]:
         if not statuses:
             return []
+        stmt = sa.select(bots).where(bots.c.status.in_([s.value for s in statuses]))
+        if updated_since is not None:
+            stmt = stmt.where(bots.c.updated_at >= updated_since)
+        return await self._load(stmt.order_by(bots.c.seq).limit(max(limit, 0)))
+
+    async def silent(
+        self, statuses: Collection[Status], before: datetime, limit: int = 1000
+    ) -> builtins.list[Bot]:
+        if not statuses:
+            return []
+        last_sign = sa.func.coalesce(bots.c.last_seen_at, bots.c.dispatched_at, bots.c.updated_at)
         stmt = (
             sa.select(bots)
-            .where(bots.c.status.in_([s.value for s in statuses]))
+            .where(bots.c.status.in_([s.value for s in statuses]), last_sign < before)
             .order_by(bots.c.seq)
             .limit(max(limit, 0))
         )
@@ -239,12 +266,21 @@ class SqlBotRepo(SqlRepo):
 
     async def _load(self, stmt: sa.Select[Any]) -> builtins.list[Bot]:
         """Run a select of bot rows and attach their status changes: two queries per page."""
-        rows = (await self.conn.execute(stmt)).mappings().all()
+        result = (await self.conn.execute(stmt)).mappings()
+        rows: builtins.list[sa.RowMapping] = []
+        for part in result.partitions(CHUNK):
+            rows.extend(part)
+            await _yield_after(part)
         if not rows:
             return []
         ids = [row["id"] for row in rows]
         changes = await self._changes(ids)
-        return [bot_from_row(row, changes.get(row["id"], ())) for row in rows]
+        out: builtins.list[Bot] = []
+        for start in range(0, len(rows), CHUNK):
+            part = rows[start : start + CHUNK]
+            out.extend(bot_from_row(row, changes.get(row["id"], ())) for row in part)
+            await _yield_after(part)
+        return out
 
     async def _changes(self, bot_ids: Sequence[str]) -> Mapping[str, builtins.list[StatusChange]]:
         stmt = (
@@ -253,8 +289,10 @@ class SqlBotRepo(SqlRepo):
             .order_by(status_changes.c.bot_id, status_changes.c.ordinal)
         )
         grouped: defaultdict[str, builtins.list[StatusChange]] = defaultdict(list)
-        for row in (await self.conn.execute(stmt)).mappings():
-            grouped[row["bot_id"]].append(change_from_row(row))
+        for part in (await self.conn.execute(stmt)).mappings().partitions(CHUNK):
+            for row in part:
+                grouped[row["bot_id"]].append(change_from_row(row))
+            await _yield_after(part)
         return grouped
 
     def _metadata_equals(self, key: str, value: str) -> sa.ColumnElement[bool]:
@@ -282,6 +320,12 @@ class SqlBotRepo(SqlRepo):
             if existing is not None:
                 return DuplicateBot(existing)
         return Conflict(otherwise)
+
+
+async def _yield_after(part: Sequence[object]) -> None:
+    """Let the event loop run after a full chunk (a short page costs no extra turn)."""
+    if len(part) >= CHUNK:
+        await asyncio.sleep(0)
 
 
 def _opt(value: SubStatus | StopReason | None) -> str | None:

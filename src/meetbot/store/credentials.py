@@ -11,12 +11,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from meetbot.store.repo import SqlRepo
 from meetbot.store.tables import workspace_credentials as table
 
+# Built once (every ad-hoc create reads it): parameters, not a statement per call.
+_GET = sa.select(table.c.ciphertext).where(table.c.workspace_id == sa.bindparam("workspace_id"))
+
 
 @dataclass(frozen=True, slots=True)
 class SqlCredentialRepo(SqlRepo):
     async def get(self, workspace_id: str) -> str | None:
-        stmt = sa.select(table.c.ciphertext).where(table.c.workspace_id == workspace_id)
-        return (await self.conn.execute(stmt)).scalar_one_or_none()
+        result = await self.conn.execute(_GET, {"workspace_id": workspace_id})
+        return result.scalar_one_or_none()
 
     async def put(self, workspace_id: str, ciphertext: str, at: datetime) -> None:
         self.check_write("credentials.put")

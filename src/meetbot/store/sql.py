@@ -10,6 +10,10 @@ failing with "database is locked" when it upgrades; plain ``BEGIN`` for ``write=
 Write transactions of one process also queue on an :class:`asyncio.Lock`, which is fairer and
 cheaper than SQLite's sleeping busy handler; the file lock still serialises processes. A write
 transaction opened inside another in the same task raises instead of waiting for itself.
+Write transactions run on their own connection whose sqlite3 calls are made in place, on the
+event loop's thread (:mod:`meetbot.store.inline`: no thread hop per call; waiting for another
+process's write lock sleeps on the loop); read transactions use aiosqlite's threads, and so
+does the WAL checkpoint (``PASSIVE``, every :data:`CHECKPOINT_EVERY` write transactions).
 
 PostgreSQL: a pool of ``pool_size`` (+ ``max_overflow``) connections, READ COMMITTED,
 ``write=False`` transactions are READ ONLY, row locks via ``SELECT ... FOR UPDATE`` (and
@@ -19,6 +23,7 @@ PostgreSQL: a pool of ``pool_size`` (+ ``max_overflow``) connections, READ COMMI
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from meetbot.store.bots import SqlBotRepo
 from meetbot.store.credentials import SqlCredentialRepo
 from meetbot.store.events import SqlEventRepo
 from meetbot.store.idempotency import SqlIdempotencyRepo
+from meetbot.store.inline import connector
 from meetbot.store.keys import SqlKeyRepo
 from meetbot.store.migrations import MIGRATIONS, Migration, migrate
 from meetbot.store.observations import SqlObservationRepo
@@ -43,7 +49,13 @@ from meetbot.store.webhooks import SqlWebhookRepo
 if TYPE_CHECKING:
     from meetbot.ports import Store, Tx
 
+log = logging.getLogger("meetbot.store")
+
 _WRITE_OPTION = "meetbot_write"
+CHECKPOINT_EVERY = 200
+"""SQLite: write transactions between two WAL checkpoints, which run on a reader's thread (the
+writer connection's own automatic checkpoint is off: it would copy pages and fsync on the
+event loop's thread, at a commit)."""
 SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
@@ -80,6 +92,25 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         Path(target.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(target)
     sa.event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def create_writer_engine(url: str) -> AsyncEngine:
+    """SQLite: the engine of write transactions, on one :mod:`~meetbot.store.inline` connection.
+
+    Write transactions of one store are serialised, so one connection serves them all.
+    """
+    target = async_url(url)
+    assert target.get_backend_name() == "sqlite"
+    assert target.database is not None
+    uri = str(target.query.get("uri", "")).lower() in ("true", "1")
+    engine = create_async_engine(
+        target,
+        async_creator=connector(target.database, uri=uri),
+        pool_size=1,
+        max_overflow=2,
+    )
     sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
@@ -136,11 +167,15 @@ class SqlTx:
 class SqlStore:
     """A :class:`~meetbot.ports.Store` on SQLite or PostgreSQL. Make one with :func:`open_store`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
         self._engine = engine
+        self._writer_engine = writer or engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._writer: asyncio.Task[Any] | None = None
+        self._write_conn: AsyncConnection | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -152,14 +187,11 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
+        if write and self._write_lock is not None:
+            async with self._sqlite_write(self._write_lock) as tx:
+                yield tx
+            return
         async with AsyncExitStack() as stack:
-            if write and self._write_lock is not None:
-                me = asyncio.current_task()
-                if me is not None and self._writer is me:
-                    raise RuntimeError("a nested write transaction on SQLite waits for itself")
-                await stack.enter_async_context(self._write_lock)
-                self._writer = me
-                stack.callback(self._release_writer)
             conn = await stack.enter_async_context(self._engine.connect())
             if self._sqlite:
                 await conn.execution_options(**{_WRITE_OPTION: write})
@@ -168,10 +200,55 @@ class SqlStore:
             await stack.enter_async_context(conn.begin())
             yield SqlTx(conn, write)
 
-    def _release_writer(self) -> None:
-        self._writer = None
+    @asynccontextmanager
+    async def _sqlite_write(self, lock: asyncio.Lock) -> AsyncIterator[SqlTx]:
+        """One write transaction at a time, on the one writer connection, kept open."""
+        me = asyncio.current_task()
+        if me is not None and self._writer is me:
+            raise RuntimeError("a nested write transaction on SQLite waits for itself")
+        async with lock:
+            self._writer = me
+            try:
+                conn = await self._writer_connection()
+                try:
+                    async with conn.begin():
+                        yield SqlTx(conn, True)
+                finally:
+                    if conn.invalidated or conn.in_transaction():  # not cleanly ended
+                        self._write_conn = None
+                        await conn.close()
+            finally:
+                self._writer = None
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpoint is None:
+            self._commits = 0
+            self._checkpoint = asyncio.create_task(self._run_checkpoint(), name="sqlite-checkpoint")
+
+    async def _run_checkpoint(self) -> None:
+        """Copy the WAL into the database file without blocking writers (``PASSIVE``)."""
+        try:
+            async with self._engine.connect() as conn:  # outside a transaction: on the driver
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:
+            log.exception("SQLite WAL checkpoint failed (the next one retries)")
+        finally:
+            self._checkpoint = None
+
+    async def _writer_connection(self) -> AsyncConnection:
+        if self._write_conn is None or self._write_conn.closed:
+            self._write_conn = await self._writer_engine.connect()
+        return self._write_conn
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await self._checkpoint
+        if self._write_conn is not None:
+            await self._write_conn.close()
+            self._write_conn = None
+        if self._writer_engine is not self._engine:
+            await self._writer_engine.dispose()
         await self._engine.dispose()
 
 
@@ -190,7 +267,9 @@ async def open_store(
     except BaseException:
         await engine.dispose()
         raise
-    return SqlStore(engine)
+    if engine.dialect.name != "sqlite":
+        return SqlStore(engine)
+    return SqlStore(engine, create_writer_engine(url))
 
 
 if TYPE_CHECKING:  # SqlStore and SqlTx implement the ports.

@@ -15,201 +15,24 @@ import builtins
 import dataclasses
 from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from meetbot.errors import Conflict, DuplicateBot, IdempotencyKeyReused, NotFound
-from meetbot.lifecycle import TERMINAL, Status
-from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
-from meetbot.ports import BotQuery
+from meetbot.errors import Conflict, IdempotencyKeyReused, NotFound
+from meetbot.models import ApiKey, IdempotencyRecord, OutboxEvent
 from meetbot.reports import BaseReport
-from meetbot.testing.memory_webhooks import MemoryWebhookData, MemoryWebhookRepo
+from meetbot.testing.memory_bots import MemoryBotRepo
+from meetbot.testing.memory_state import MemoryRepo, MemoryState
+from meetbot.testing.memory_webhooks import MemoryWebhookRepo
 from meetbot.timefmt import utc
 
 if TYPE_CHECKING:
     from meetbot.ports import Store, Tx
 
 
-class ReadOnlyTransactionError(RuntimeError):
-    """A write (or a row lock) was attempted in a ``transaction(write=False)``."""
-
-
-@dataclass(slots=True)
-class _State:
-    """Everything stored. Committed states are never mutated; writers mutate a :meth:`copy`."""
-
-    bots: dict[str, Bot] = field(default_factory=dict)
-    bot_seq: int = 0
-    events: list[OutboxEvent] = field(default_factory=list)
-    event_seq: int = 0
-    workspaces: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-    keys: dict[str, ApiKey] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
-    observations: list[tuple[str, BaseReport]] = field(default_factory=list)
-    webhooks: MemoryWebhookData = field(default_factory=MemoryWebhookData)
-    credentials: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-
-    def copy(self) -> _State:
-        return _State(
-            bots=dict(self.bots),
-            bot_seq=self.bot_seq,
-            events=list(self.events),
-            event_seq=self.event_seq,
-            workspaces=dict(self.workspaces),
-            keys=dict(self.keys),
-            idempotency=dict(self.idempotency),
-            observations=list(self.observations),
-            webhooks=self.webhooks.copy(),
-            credentials=dict(self.credentials),
-        )
-
-
 @dataclass(frozen=True, slots=True)
-class _Repo:
-    state: _State
-    writable: bool
-
-    def check_write(self, what: str) -> None:
-        if not self.writable:
-            raise ReadOnlyTransactionError(f"{what} needs transaction(write=True)")
-
-
-def _dedup_active(bot: Bot) -> str | None:
-    return None if bot.status in TERMINAL else bot.deduplication_key
-
-
-def _opt_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
-
-
-def _normalised(bot: Bot) -> Bot:
-    """The bot as the SQL store gives it back: UTC times, a plain dict of metadata."""
-    return bot.evolve(
-        join_at=_opt_utc(bot.join_at),
-        created_at=utc(bot.created_at),
-        updated_at=utc(bot.updated_at),
-        leave_requested_at=_opt_utc(bot.leave_requested_at),
-        last_seen_at=_opt_utc(bot.last_seen_at),
-        dispatched_at=_opt_utc(bot.dispatched_at),
-        metadata=dict(bot.metadata),
-        status_changes=tuple(dataclasses.replace(c, at=utc(c.at)) for c in bot.status_changes),
-        credential_kinds=tuple(bot.credential_kinds),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryBotRepo(_Repo):
-    async def insert(self, bot: Bot) -> Bot:
-        self.check_write("bots.insert")
-        if bot.id in self.state.bots:
-            raise Conflict(f"A bot with id {bot.id} already exists.")
-        self._check_duplicate(bot)
-        self.state.bot_seq += 1
-        stored = _normalised(bot).evolve(seq=self.state.bot_seq)
-        self.state.bots[bot.id] = stored
-        return bot.evolve(seq=stored.seq)
-
-    async def get(
-        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
-    ) -> Bot | None:
-        if for_update:
-            self.check_write("bots.get(for_update=True)")
-        bot = self.state.bots.get(bot_id)
-        if bot is None or (workspace_id is not None and bot.workspace_id != workspace_id):
-            return None
-        return bot
-
-    async def update(self, bot: Bot) -> None:
-        self.check_write("bots.update")
-        old = self.state.bots.get(bot.id)
-        if old is None:
-            raise NotFound(f"No bot {bot.id}.")
-        # Like the SQL store: identity and creation time never change; stored history is kept
-        # and only the changes beyond it are appended.
-        new = bot.evolve(
-            seq=old.seq,
-            workspace_id=old.workspace_id,
-            created_at=old.created_at,
-            status_changes=old.status_changes + bot.status_changes[len(old.status_changes) :],
-        )
-        self._check_duplicate(new)
-        self.state.bots[bot.id] = _normalised(new)
-
-    async def delete(self, bot_id: str) -> None:
-        self.check_write("bots.delete")
-        self.state.bots.pop(bot_id, None)
-
-    async def list(self, workspace_id: str, query: BotQuery) -> builtins.list[Bot]:
-        after = _opt_utc(query.join_at_after)
-        before = _opt_utc(query.join_at_before)
-
-        def matches(bot: Bot) -> bool:
-            if bot.workspace_id != workspace_id:
-                return False
-            if query.status is not None and bot.status != query.status:
-                return False
-            if after is not None and (bot.join_at is None or bot.join_at < after):
-                return False
-            if before is not None and (bot.join_at is None or bot.join_at >= before):
-                return False
-            if query.meeting_url is not None and bot.meeting.url != query.meeting_url:
-                return False
-            if any(bot.metadata.get(k) != v for k, v in query.metadata.items()):
-                return False
-            return query.before_seq is None or (bot.seq or 0) < query.before_seq
-
-        found = sorted(filter(matches, self.state.bots.values()), key=_seq, reverse=True)
-        return found[: max(query.limit, 0)]
-
-    async def find_active_duplicate(self, workspace_id: str, key: str) -> Bot | None:
-        for bot in self.state.bots.values():
-            if bot.workspace_id == workspace_id and _dedup_active(bot) == key:
-                return bot
-        return None
-
-    async def due_for_dispatch(self, cutoff: datetime, limit: int) -> builtins.list[Bot]:
-        self.check_write("bots.due_for_dispatch")
-        cutoff = utc(cutoff)
-        due = [
-            bot
-            for bot in self.state.bots.values()
-            if bot.status is Status.SCHEDULED and bot.join_at is not None and bot.join_at <= cutoff
-        ]
-        due.sort(key=lambda bot: (bot.join_at, _seq(bot)))
-        return due[: max(limit, 0)]
-
-    async def in_statuses(
-        self, statuses: Collection[Status], limit: int = 1000
-    ) -> builtins.list[Bot]:
-        found = sorted((b for b in self.state.bots.values() if b.status in statuses), key=_seq)
-        return found[: max(limit, 0)]
-
-    async def touch(self, bot_id: str, at: datetime) -> None:
-        self.check_write("bots.touch")
-        bot = self.state.bots.get(bot_id)
-        if bot is not None:
-            self.state.bots[bot_id] = bot.evolve(last_seen_at=utc(at))
-
-    def _check_duplicate(self, bot: Bot) -> None:
-        key = _dedup_active(bot)
-        if key is None:
-            return
-        for other in self.state.bots.values():
-            if (
-                other.id != bot.id
-                and other.workspace_id == bot.workspace_id
-                and _dedup_active(other) == key
-            ):
-                raise DuplicateBot(other.id)
-
-
-def _seq(bot: Bot) -> int:
-    return bot.seq or 0
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryEventRepo(_Repo):
+class MemoryEventRepo(MemoryRepo):
     async def append(self, event: OutboxEvent) -> OutboxEvent:
         self.check_write("events.append")
         if any(e.id == event.id for e in self.state.events):
@@ -231,9 +54,21 @@ class MemoryEventRepo(_Repo):
         ]
         return found[: max(limit, 0)]
 
+    async def seq_range(
+        self, workspace_id: str, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        seqs = [
+            e.seq
+            for e in self.state.events
+            if e.workspace_id == workspace_id
+            and e.seq is not None
+            and utc(start) <= utc(e.created_at) < utc(end)
+        ]
+        return (min(seqs), max(seqs)) if seqs else None
+
 
 @dataclass(frozen=True, slots=True)
-class MemoryKeyRepo(_Repo):
+class MemoryKeyRepo(MemoryRepo):
     async def create_workspace(self, workspace_id: str, name: str, at: datetime) -> None:
         self.check_write("keys.create_workspace")
         if workspace_id in self.state.workspaces:
@@ -265,7 +100,7 @@ class MemoryKeyRepo(_Repo):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryIdempotencyRepo(_Repo):
+class MemoryIdempotencyRepo(MemoryRepo):
     async def get(self, workspace_id: str, key: str) -> IdempotencyRecord | None:
         return self.state.idempotency.get((workspace_id, key))
 
@@ -290,7 +125,7 @@ class MemoryIdempotencyRepo(_Repo):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryObservationRepo(_Repo):
+class MemoryObservationRepo(MemoryRepo):
     async def append(self, bot_id: str, report: BaseReport) -> None:
         self.check_write("observations.append")
         self.state.observations.append((bot_id, report))
@@ -311,7 +146,7 @@ class MemoryObservationRepo(_Repo):
 
 
 @dataclass(frozen=True, slots=True)
-class MemoryCredentialRepo(_Repo):
+class MemoryCredentialRepo(MemoryRepo):
     async def get(self, workspace_id: str) -> str | None:
         found = self.state.credentials.get(workspace_id)
         return found[0] if found else None
@@ -327,7 +162,7 @@ class MemoryCredentialRepo(_Repo):
 
 @dataclass(frozen=True, slots=True)
 class MemoryTx:
-    state: _State
+    state: MemoryState
     writable: bool
 
     @property
@@ -363,7 +198,7 @@ class MemoryStore:
     """A :class:`~meetbot.ports.Store` in a dict. Cheap: make one per test."""
 
     def __init__(self) -> None:
-        self._state = _State()
+        self._state = MemoryState()
         self._write_lock = asyncio.Lock()
         self._writer: asyncio.Task[Any] | None = None
 
