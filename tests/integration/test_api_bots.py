@@ -443,3 +443,62 @@ async def test_dates_that_leave_the_calendar_in_utc_are_400_not_500(any_store: A
             f"/api/v1/webhook_endpoints/{ep['id']}/replay/", json={"from": early, "to": late}
         )
         assert r.status_code == 400, r.text
+
+
+async def test_a_whole_life_in_one_report_batch(any_store: Any) -> None:
+    """A batch is applied in one transaction, the row written once and its events queued
+    together: every status change is kept, the events and the bot's webhook deliveries keep
+    the reports' order, and a wrong token stores nothing."""
+    from meetbot import errors
+    from meetbot.lifecycle import StopReason
+    from meetbot.reports import (
+        InCall,
+        Joining,
+        Leaving,
+        Left,
+        ParticipantJoined,
+        ReportBatch,
+        Waiting,
+    )
+    from meetbot.service.runners import handle_reports
+
+    plane = await build_test_plane(any_store, webhook_allow_private=True)
+    async with plane.client() as client:
+        r = await client.post("/api/v1/webhook_endpoints/", json={"url": "http://127.0.0.1:9/h"})
+        assert r.status_code == 201, r.text
+        endpoint = r.json()["id"]
+        bot = (await create(client)).json()
+        assigned = plane.launcher.assigned(bot["id"])
+        assert assigned is not None
+        at = plane.clock.now()
+        batch = ReportBatch(
+            events=[
+                Joining(at=at),
+                Waiting(at=at),
+                InCall(at=at),
+                ParticipantJoined(at=at, participant_id="p1", name="Ada"),
+                Leaving(at=at, stop_reason=StopReason.MANUALLY_STOPPED),
+                Left(at=at),
+            ]
+        )
+        with pytest.raises(errors.Unauthorized):
+            await handle_reports(plane.services, bot["id"], "not-the-token", batch)
+        before = (await client.get("/api/v1/events/")).json()["results"]
+        await handle_reports(plane.services, bot["id"], assigned.token, batch)
+
+        got = (await client.get(f"/api/v1/bot/{bot['id']}/")).json()
+        statuses = [c["status"] for c in got["status_changes"]]
+        assert statuses == ["booting", "joining", "joining", "recording", "leaving", "processing"]
+        feed = (await client.get("/api/v1/events/")).json()["results"][len(before) :]
+        kinds = [(e["type"], e["data"].get("new_status")) for e in feed]
+        assert kinds == [
+            ("status_update", "joining"),
+            ("status_update", "joining"),
+            ("status_update", "recording"),
+            ("participant.joined", None),
+            ("status_update", "leaving"),
+            ("status_update", "processing"),
+        ]
+        page = await client.get(f"/api/v1/webhook_endpoints/{endpoint}/deliveries/?limit=100")
+        queued = [d["event_id"] for d in reversed(page.json()["results"])]
+        assert queued == [e["id"] for e in before + feed]

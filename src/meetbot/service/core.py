@@ -92,17 +92,34 @@ async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> int:
     return queued
 
 
+def step(bot: Bot, event: Event, at: datetime) -> tuple[Bot, OutboxEvent | None]:
+    """``bot`` advanced by ``event`` and the ``status_update`` to emit (``None``: no change);
+    nothing is stored. Raises :class:`IllegalTransition` when the lifecycle refuses it."""
+    advanced = advance(bot.state, event)
+    if not advanced.changed:
+        return bot, None
+    updated = bot.with_state(advanced.new, at)
+    return updated, outbox.status_update_event(updated, advanced.old, advanced.new, at)
+
+
+def try_step(bot: Bot, event: Event, at: datetime) -> tuple[Bot, OutboxEvent | None]:
+    """Like :func:`step`, but a refused transition is logged and changes nothing."""
+    try:
+        return step(bot, event, at)
+    except IllegalTransition as exc:
+        log.info("bot %s: refused %s", bot.id, exc)
+        return bot, None
+
+
 async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
     """Advance ``bot`` by ``event``, store the change and its ``status_update`` event.
 
     Raises :class:`IllegalTransition` (nothing is stored) when the lifecycle refuses it.
     """
-    step = advance(bot.state, event)
-    if not step.changed:
-        return bot
-    updated = bot.with_state(step.new, at)
-    await tx.bots.update(updated)
-    await emit(tx, outbox.status_update_event(updated, step.old, step.new, at), updated)
+    updated, emitted = step(bot, event, at)
+    if emitted is not None:
+        await tx.bots.update(updated)
+        await emit(tx, emitted, updated)
     return updated
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from meetbot import errors, lifecycle, reports
 from meetbot.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
-from meetbot.models import Bot
+from meetbot.models import Bot, OutboxEvent
 from meetbot.ports import Assignment, Slot, Tx
 from meetbot.reports import Command, Commands
 from meetbot.service.core import (
     Services,
-    emit,
     new_token,
     token_hash,
+    try_step,
     try_transition,
 )
 from meetbot.service.credentials import UNREADABLE, platform_credentials
@@ -54,14 +54,18 @@ def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
     return None
 
 
-async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
-    async with svc.store.transaction(write=False) as tx:
-        bot = await tx.bots.get(bot_id)
+def _authentic(bot: Bot | None, token: str) -> Bot:
+    """``bot`` if ``token`` is its current runner token, else :class:`errors.Unauthorized`."""
     if bot is None or not bot.runner_token_hash:
         raise errors.Unauthorized("Unknown bot or runner token.")
     if not hmac.compare_digest(bot.runner_token_hash, token_hash(token)):
         raise errors.Unauthorized("Unknown bot or runner token.")
     return bot
+
+
+async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
+    async with svc.store.transaction(write=False) as tx:
+        return _authentic(await tx.bots.get(bot_id), token)
 
 
 def commands_for(bot: Bot) -> Commands:
@@ -75,30 +79,34 @@ def commands_for(bot: Bot) -> Commands:
 async def handle_reports(
     svc: Services, bot_id: str, token: str, batch: reports.ReportBatch
 ) -> Commands:
-    """Apply a runner's reports in one transaction and answer with pending commands."""
-    await authenticate(svc, bot_id, token)
+    """Apply a runner's reports in one transaction and answer with pending commands.
+
+    The token is checked inside that transaction (no read transaction first: reports are the
+    busiest write path). The bot's row is written once and the events the batch emits are
+    queued together, in report order, after the row lock.
+    """
     now = svc.clock.now()
     relaunch = False
+    entered_processing = False
     async with svc.store.transaction() as tx:
-        bot = await tx.bots.get(bot_id, for_update=True)
-        if bot is None:
-            raise errors.NotFound("No bot with this id.")
-        if not hmac.compare_digest(bot.runner_token_hash or "", token_hash(token)):
-            raise errors.Unauthorized("This runner's token was replaced.")
-        entered_processing = False
+        bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
+        emitted: list[OutboxEvent] = []
         for report in batch.events:
             event = lifecycle_event(report)
-            if event is not None:
-                before = bot.status
-                bot = await try_transition(tx, bot, event, report.at)
-                entered_processing |= before != bot.status and bot.status is Status.PROCESSING
-                relaunch |= bot.status is Status.BOT_DETECTED and before != bot.status
-            else:
-                await _observe(tx, bot, report)
-        bot = bot.evolve(last_seen_at=now)
+            if event is None:
+                emitted += await _observe(tx, bot, report)
+                continue
+            before = bot.status
+            bot, changed = try_step(bot, event, report.at)
+            emitted += [changed] if changed is not None else []
+            entered_processing |= before != bot.status and bot.status is Status.PROCESSING
+            relaunch |= bot.status is Status.BOT_DETECTED and before != bot.status
         if relaunch and bot.detection_retries < MAX_DETECTION_RETRIES:
-            bot = await try_transition(tx, bot, lifecycle.Retry(), now)
+            bot, changed = try_step(bot, lifecycle.Retry(), now)
+            emitted += [changed] if changed is not None else []
+        bot = bot.evolve(last_seen_at=now)
         await tx.bots.update(bot)
+        await outbox.emit_all(tx, emitted, bot=bot)
     svc.events_committed()
     for report in batch.events:
         if isinstance(report, reports.AudioChunk):
@@ -111,11 +119,13 @@ async def handle_reports(
     return commands_for(bot)
 
 
-async def _observe(tx: Tx, bot: Bot, report: reports.BaseReport) -> None:
-    """Store what the runner saw (participants, speech, captions, audio chunks, artifacts)."""
+async def _observe(tx: Tx, bot: Bot, report: reports.BaseReport) -> list[OutboxEvent]:
+    """Store what the runner saw (participants, speech, captions, audio chunks, artifacts);
+    return the events it means."""
     await tx.observations.append(bot.id, report)
     if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
-        await emit(tx, outbox.participant_event(bot, report), bot)
+        return [outbox.participant_event(bot, report)]
+    return []
 
 
 async def _relaunch(svc: Services, bot_id: str) -> None:

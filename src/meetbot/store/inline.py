@@ -139,7 +139,9 @@ class InlineConnection:
                 if not _busy(exc) or time.monotonic() >= deadline:
                     raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            # The other writer (the delivery process) holds the lock for milliseconds; sleeping
+            # longer than that leaves the lock idle while every writer here waits.
+            delay = min(delay * 2, 0.004)
 
     async def execute(self, sql: str, parameters: Any = None) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -159,15 +159,41 @@ async def emit_counted(
     retry_window: float = DEFAULT_RETRY_WINDOW,
 ) -> tuple[OutboxEvent, int]:
     """:func:`emit`, and how many deliveries it queued (none: the delivery worker needs no wake)."""
-    if bot is None and event.bot_id is not None:
-        bot = await tx.bots.get(event.bot_id)
+    stored, queued = await emit_all(tx, [event], bot=bot, now=now, retry_window=retry_window)
+    return stored[0], queued
+
+
+async def emit_all(
+    tx: OutboxTx,
+    events: Sequence[OutboxEvent],
+    *,
+    bot: Bot | None = None,
+    now: datetime | None = None,
+    retry_window: float = DEFAULT_RETRY_WINDOW,
+) -> tuple[list[OutboxEvent], int]:
+    """:func:`emit` for several events of one workspace, in order: the targets are read once
+    and the deliveries queued together. Returns the stored events and how many deliveries."""
+    if not events:
+        return [], 0
+    workspace_id = events[0].workspace_id
+    assert all(e.workspace_id == workspace_id for e in events), "one workspace per emit_all"
+    bots = {bot.id: bot} if bot is not None else {}
+    for bot_id in {e.bot_id for e in events if e.bot_id is not None} - bots.keys():
+        found = await tx.bots.get(bot_id)
+        if found is not None:
+            bots[bot_id] = found
     # Read before the append: on PostgreSQL the append holds the feed's lock until COMMIT.
-    endpoints = await tx.webhooks.enabled_endpoints(event.workspace_id)
-    stored = await tx.events.append(event)
-    created = now or min(event.created_at, datetime.now(UTC))
-    deliveries = deliveries_for(stored, endpoints, bot, created, retry_window)
+    endpoints = await tx.webhooks.enabled_endpoints(workspace_id)
+    stored: list[OutboxEvent] = []
+    deliveries: list[Delivery] = []
+    for event in events:
+        kept = await tx.events.append(event)
+        stored.append(kept)
+        created = now or min(event.created_at, datetime.now(UTC))
+        target = bots.get(event.bot_id) if event.bot_id is not None else None
+        deliveries += deliveries_for(kept, endpoints, target, created, retry_window)
     if deliveries:
-        await tx.webhooks.add_deliveries(deliveries, created)
+        await tx.webhooks.add_deliveries(deliveries, now or min(d.created_at for d in deliveries))
     return stored, len(deliveries)
 
 
