@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -204,6 +204,26 @@ async def test_pg_read_only_transactions_are_read_only(pg_store: SqlStore) -> No
         with pytest.raises(sa.exc.InternalError, match="read-only"):
             await tx.conn.execute(sa.text("CREATE TABLE nope (id int)"))
     await insert(pg_store, make_bot())  # the pooled connection is writable again
+
+
+@pytest.mark.postgres
+async def test_pg_statements_are_never_planned_generically(pg_store: SqlStore) -> None:
+    """Regression: psycopg prepares a statement after five runs and PostgreSQL then kept the
+    claim's *generic* plan, costed while the delivery queue was empty; with a backlog of
+    10,000 each claim took seconds and a drain stalled at a few deliveries a second."""
+    now = datetime.now(UTC)
+    async with pg_store.transaction() as tx:
+        for _ in range(15):  # an empty queue, as when a server starts
+            assert await tx.webhooks.claim(now, now, 64, "t", run=32) == []
+        generic = await tx.conn.execute(
+            sa.text(
+                "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)"
+                " FROM pg_prepared_statements WHERE statement LIKE '%webhook_deliveries%'"
+            )
+        )
+        generic_plans, custom_plans = generic.one()
+    assert custom_plans >= 3  # the claim was prepared ...
+    assert generic_plans == 0  # ... and planned with its parameters each time
 
 
 # --- migrations -----------------------------------------------------------------------------
