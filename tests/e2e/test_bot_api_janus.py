@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ FAST_TIMERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def serve_with_lab(lab: Lab, data_dir: Path, **settings: str) -> Server:
+    """`meetbot serve` running real bots against the lab: local launcher, a pool of one, timers
+    in seconds, quick heartbeats, no transcription; ``settings`` adds or overrides."""
     env = {
         "MEETBOT_LAUNCHER": "local",
         "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
@@ -39,20 +41,35 @@ def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         "MEETBOT_TIMER_UNIT_SECONDS": "1",
         "MEETBOT_HEARTBEAT_TIMEOUT": "10",
         "MEETBOT_HEARTBEAT_INTERVAL": "1",
-        "MEETBOT_SCHEDULED_THRESHOLD": "5",
-        "MEETBOT_DISPATCH_LEAD": "4",
-        "MEETBOT_WARM_LEAD": "3",
         "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
     }
-    srv = start_server(Path(tmp_path_factory.mktemp("e2e")) / "data", env)
+    return start_server(data_dir, env | settings)
+
+
+@contextmanager
+def api_client(server: Server) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Token {server.first_key()}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = Path(tmp_path_factory.mktemp("e2e")) / "data"
+    srv = serve_with_lab(
+        lab,
+        data_dir,
+        MEETBOT_SCHEDULED_THRESHOLD="5",
+        MEETBOT_DISPATCH_LEAD="4",
+        MEETBOT_WARM_LEAD="3",
+    )
     yield srv
     srv.stop()
 
 
 @pytest.fixture
 def api(server: Server) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Token {server.first_key()}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+    with api_client(server) as client:
         yield client
 
 

@@ -11,35 +11,32 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_bot_api_janus import FAST_TIMERS, TALKATIVE, create_when_pool_ready, wait_until
+from test_bot_api_janus import (
+    FAST_TIMERS,
+    TALKATIVE,
+    api_client,
+    create_when_pool_ready,
+    serve_with_lab,
+    wait_until,
+)
 
 from meetbot.lab import Lab, make_speech
-from meetbot.testing.serve import Server, start_server
+from meetbot.testing.serve import Server
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {
-        "MEETBOT_LAUNCHER": "local",
-        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
-        "MEETBOT_ADHOC_POOL_SIZE": "1",
-        "MEETBOT_MAX_CONCURRENT_BOTS": "2",
-        "MEETBOT_TIMER_UNIT_SECONDS": "1",
-        "MEETBOT_HEARTBEAT_TIMEOUT": "10",
-        "MEETBOT_HEARTBEAT_INTERVAL": "1",
-        "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
-    }
-    srv = start_server(Path(tmp_path_factory.mktemp("e2e-video")) / "data", env)
+    data_dir = Path(tmp_path_factory.mktemp("e2e-video")) / "data"
+    srv = serve_with_lab(lab, data_dir, MEETBOT_MAX_CONCURRENT_BOTS="2")
     yield srv
     srv.stop()
 
 
 @pytest.fixture
 def api(server: Server) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Token {server.first_key()}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+    with api_client(server) as client:
         yield client
 
 
