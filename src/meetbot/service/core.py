@@ -116,17 +116,16 @@ async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
 
     Raises :class:`IllegalTransition` (nothing is stored) when the lifecycle refuses it.
     """
-    updated, emitted = step(bot, event, at)
-    if emitted is not None:
-        await tx.bots.update(updated)
-        await emit(tx, emitted, updated)
-    return updated
+    return await _store_step(tx, *step(bot, event, at))
 
 
 async def try_transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
     """Like :func:`transition`, but a refused transition is logged and ignored."""
-    try:
-        return await transition(tx, bot, event, at)
-    except IllegalTransition as exc:
-        log.info("bot %s: refused %s", bot.id, exc)
-        return bot
+    return await _store_step(tx, *try_step(bot, event, at))
+
+
+async def _store_step(tx: Tx, bot: Bot, emitted: OutboxEvent | None) -> Bot:
+    if emitted is not None:
+        await tx.bots.update(bot)
+        await emit(tx, emitted, bot)
+    return bot
