@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
 from meetbot.doctor import run_doctor
-from meetbot.runner.browser import CHROMIUM_FLAGS
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import MeetingPage, Phase, Snapshot
 from meetbot.runner.platforms.credentials import AccountLogin, Credentials, ZoomTokens
@@ -26,7 +24,6 @@ from meetbot.testing.platform_fixtures import FixtureMeeting, PlatformFixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM = "/usr/bin/chromium"
 FAST = Timings(join_window=20.0, unknown_page=3.0, action_timeout=5.0, sign_in_step=10.0)
 BOT = "Notetaker"
 ALICE = {"id": "alice", "name": "Alice", "speaking": False}
@@ -39,23 +36,6 @@ def fx() -> Iterator[PlatformFixtures]:
         server.add_account("google", "bot@example.com", "right-password")
         server.add_account("microsoft", "bot@contoso.example", "right-password")
         yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_FLAGS)
-        )
-        yield chromium
-        await chromium.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 720})
-    yield await context.new_page()
-    await context.close()
 
 
 def adapter(fx: PlatformFixtures, name: str, creds: Credentials | None = None, *,

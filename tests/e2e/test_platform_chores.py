@@ -6,13 +6,11 @@ retry until the panel is verifiably open, and never click it again once it is (a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 
-from meetbot.runner.browser import CHROMIUM_FLAGS
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase
 from meetbot.runner.platforms.driver import Timings
@@ -31,23 +29,6 @@ QUIRKS = {"after": 2.5, "disabled_for": 1.5, "deaf_clicks": 1}
 def fx() -> Iterator[PlatformFixtures]:
     with PlatformFixtures.running() as server:
         yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=list(CHROMIUM_FLAGS)
-        )
-        yield chromium
-        await chromium.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 720})
-    yield await context.new_page()
-    await context.close()
 
 
 @pytest.mark.parametrize(("platform", "meeting_id"), MEETINGS)
