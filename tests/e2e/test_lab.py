@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,11 @@ from meetbot.lab import (
 )
 from meetbot.lab.browser import join
 from meetbot.lab.netns import PREFIX, cleanup_stale, list_namespaces
+from meetbot.testing.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 SENTENCES = ["Good morning everyone.", "The quarterly numbers look strong."]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_participant_joins_is_listed_kicked_then_room_destroyed(lab: Lab, tmp_path: Path) -> None:
@@ -49,7 +40,7 @@ def test_participant_joins_is_listed_kicked_then_room_destroyed(lab: Lab, tmp_pa
     assert [(p.id, p.display, p.publisher) for p in listed] == [(alice.id, "alice", True)]
     assert alice.id is not None
     lab.host.kick(room, alice.id)
-    assert wait_until(lambda: lab.host.list_participants(room) == [])
+    wait_until(lambda: lab.host.list_participants(room) == [])
     lab.host.destroy(room)
     assert not lab.host.exists(room)
 
@@ -62,7 +53,7 @@ def test_admission_follows_the_rooms_acl(lab: Lab) -> None:
     guest = lab.add_participant(room, "guest")
     assert [p.display for p in lab.host.list_participants(room)] == ["guest"]
     guest.leave()
-    assert wait_until(lambda: lab.host.list_participants(room) == [])
+    wait_until(lambda: lab.host.list_participants(room) == [])
     lab.host.destroy(room)
 
 
@@ -95,7 +86,7 @@ async def test_bot_browser_in_host_process_hears_the_speaker(lab: Lab, tmp_path:
             def speaker_talking() -> bool:
                 return any(p.talking for p in lab.host.list_participants(room))
 
-            assert wait_until(speaker_talking, timeout=speech.duration_s)  # audiolevel_event
+            wait_until(speaker_talking, timeout=speech.duration_s)  # audiolevel_event
             speaker.close()
         finally:
             await browser.close()

@@ -50,6 +50,7 @@ from meetbot.reports import (
 )
 from meetbot.runner.assignment import dump_assignment
 from meetbot.runner.capture import speech_seconds
+from meetbot.testing.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -282,15 +283,6 @@ def wav_speech_seconds(path: Path) -> float:
     return speech_seconds(samples[:: rate // 16_000].tobytes())  # 48 kHz -> 16 kHz
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 # --- scenarios ------------------------------------------------------------------------------
 
 
@@ -364,7 +356,7 @@ def test_not_admitted_while_the_room_is_absent_then_admitted_then_leave_command(
     leaving = control_plane.wait_for(bot, "leaving")
     assert isinstance(leaving, Leaving)
     assert leaving.stop_reason is StopReason.MANUALLY_STOPPED
-    assert wait_until(lambda: lab.host.list_participants(room) == [], 5)
+    wait_until(lambda: lab.host.list_participants(room) == [], 5)
 
 
 def test_a_closed_room_times_out_in_the_waiting_room(
@@ -427,9 +419,7 @@ def test_killed_runner_leaves_the_chunks_written_so_far(
     media = tmp_path / "media"
     runner.assign(assignment(control_plane, lab.room_url(room), media, bot))
     control_plane.wait_for(bot, "in_call", 20)
-    assert wait_until(
-        lambda: sum(r.type == "audio_chunk" for r in control_plane.reports(bot)) >= 2, 10
-    )
+    wait_until(lambda: sum(r.type == "audio_chunk" for r in control_plane.reports(bot)) >= 2, 10)
     runner.process.kill()  # SIGKILL to the runner alone
     assert runner.wait(5) == -signal.SIGKILL
     reported = [r for r in control_plane.reports(bot) if isinstance(r, AudioChunk)]

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from meetbot.launchers import EXIT_UNKNOWN, LocalLauncher
 from meetbot.launchers.pidfiles import runner_alive
 from meetbot.ports import Assignment
+from meetbot.testing.waiting import until
 
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit
@@ -37,12 +38,6 @@ def assignment(bot_id: str) -> Assignment:
         token="t",
         control_url="http://127.0.0.1:2",
     )
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():  # noqa: ASYNC110 - polling other processes' effects
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from meetbot.models import Bot
 from meetbot.ports import SendResult
 from meetbot.testing.fake_sender import FakeWebhookSender, SentRequest
 from meetbot.testing.fakes import FixedClock
+from meetbot.testing.waiting import until
 from meetbot.webhooks.backoff import RetryPolicy
 from meetbot.webhooks.delivery import DeliveryOptions, DeliveryWorker
 from meetbot.webhooks.models import DeliveryStatus, WebhookEndpoint
@@ -48,14 +49,6 @@ def worker(store: Any, sender: Any, **options: Any) -> DeliveryWorker:
 
 def _fields(options: DeliveryOptions) -> dict[str, Any]:
     return {name: getattr(options, name) for name in options.__dataclass_fields__}
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def setup(store: Any, receiver: Receiver, n_bots: int) -> tuple[WebhookEndpoint, list[Bot]]:
@@ -96,7 +89,7 @@ async def test_every_event_arrives_signed_and_in_order(any_store: Any, receiver:
             w.notify()
         want = expected_streams(bots, ids)
         total = sum(len(v) for v in want.values())
-        await eventually(lambda: len(receiver.accepted) >= total)
+        await until(lambda: len(receiver.accepted) >= total)
     finally:
         await w.close()
     assert receiver.bad_signatures == 0
@@ -127,7 +120,7 @@ async def test_a_flaky_receiver_gets_everything_in_order(
     w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
-        await eventually(lambda: len(receiver.accepted) >= sum(len(v) for v in want.values()))
+        await until(lambda: len(receiver.accepted) >= sum(len(v) for v in want.values()))
     finally:
         await w.close()
     assert streams(receiver.accepted) == want
@@ -149,10 +142,10 @@ async def test_a_receiver_down_then_up_gets_everything_in_order(any_store: Any) 
     try:
         ids = {bot.id: await emit_status(any_store, bot, 5, CLOCK.now()) for bot in bots}
         w.notify()
-        await eventually(lambda: w.stats.retried >= 6)
+        await until(lambda: w.stats.retried >= 6)
         await receiver.start(port)
         want = expected_streams(bots, ids)
-        await eventually(lambda: len(receiver.accepted) >= sum(len(v) for v in want.values()))
+        await until(lambda: len(receiver.accepted) >= sum(len(v) for v in want.values()))
     finally:
         await w.close()
         await receiver.stop()
@@ -176,7 +169,7 @@ async def test_a_delivery_that_never_succeeds_fails_and_unblocks_the_next(
     w = worker(any_store, HttpSender(TargetPolicy(allow_private=True)))
     w.start()
     try:
-        await eventually(lambda: len(receiver.accepted) >= 6)
+        await until(lambda: len(receiver.accepted) >= 6)
     finally:
         await w.close()
     assert streams(receiver.accepted)[("/hook", bot.id)] == rest
@@ -200,7 +193,7 @@ async def test_the_guard_holds_at_delivery_time(any_store: Any, receiver: Receiv
     w = worker(any_store, HttpSender(TargetPolicy()))
     w.start()
     try:
-        await eventually(lambda: w.stats.failed == 2)
+        await until(lambda: w.stats.failed == 2)
     finally:
         await w.close()
     assert receiver.requests == []
@@ -227,7 +220,7 @@ async def test_a_worker_killed_after_claiming_loses_nothing(
     w.start()
     try:
         want = expected_streams(bots, ids)
-        await eventually(
+        await until(
             lambda: (
                 {k: dedupe_consecutive(v) for k, v in streams(receiver.accepted).items()} == want
             )
@@ -247,7 +240,7 @@ async def test_stop_drains_in_flight_sends(any_store: Any, receiver: Receiver) -
     sender = FakeWebhookSender(delay=0.2)
     w = worker(any_store, sender)
     w.start()
-    await eventually(lambda: len(sender.sent) == 5)
+    await until(lambda: len(sender.sent) == 5)
     await w.close()
     assert w.stats.delivered == 5
     assert set(await statuses(any_store, ep)) == {DeliveryStatus.DELIVERED}
@@ -262,7 +255,7 @@ async def test_stop_gives_back_sends_that_outlast_the_drain(
     sender = FakeWebhookSender(delay=30)
     w = worker(any_store, sender, drain_timeout=0.05)
     w.start()
-    await eventually(lambda: len(sender.sent) == 3)
+    await until(lambda: len(sender.sent) == 3)
     await w.close()
     async with any_store.transaction(write=False) as tx:
         page = await tx.webhooks.list_deliveries(ep.id, status=None, before_seq=None, limit=9)
@@ -279,7 +272,7 @@ async def test_notify_wakes_the_worker_at_once(any_store: Any, receiver: Receive
         started = time.monotonic()
         await emit_status(any_store, bot, 1, CLOCK.now())
         w.notify()
-        await eventually(lambda: len(receiver.accepted) == 2, timeout=5.0)
+        await until(lambda: len(receiver.accepted) == 2, timeout=5.0)
         assert time.monotonic() - started < 2.0  # not the 30 s poll
     finally:
         await w.close()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from webhook_receiver import Receiver, dedupe_consecutive, streams
 
 from meetbot.testing.serve import Server, free_port
+from meetbot.testing.waiting import wait_until
 
 BOTS = 12
 
@@ -58,13 +58,6 @@ def server(tmp_path: Path, sql_url: str) -> Iterator[Server]:
     srv.stop()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_kill9_mid_delivery_loses_nothing(server: Server, receiver: Receiver) -> None:
     server.start()
     headers = {"Authorization": f"Token {server.first_key()}"}
@@ -80,7 +73,7 @@ def test_kill9_mid_delivery_loses_nothing(server: Server, receiver: Receiver) ->
             )
             assert bot.status_code == 201, bot.text
             assert c.delete(f"/api/v1/bot/{bot.json()['id']}/").status_code in (200, 204)
-    wait_until(lambda: len(receiver.requests) >= 3, 20, "the first deliveries")
+    wait_until(lambda: len(receiver.requests) >= 3, 20, what="the first deliveries")
     server.kill9()  # answers take 0.5 s: deliveries are in flight
     assert len(receiver.accepted) < 2 * BOTS
 
@@ -96,14 +89,14 @@ def test_kill9_mid_delivery_loses_nothing(server: Server, receiver: Receiver) ->
             got = streams(list(receiver.accepted))
             return {k: dedupe_consecutive(v) for k, v in got.items()} == want
 
-        wait_until(all_arrived, 40, "every event after the restart")
+        wait_until(all_arrived, 40, what="every event after the restart")
         path = f"/api/v1/webhook_endpoints/{ep.json()['id']}/deliveries/?limit=200"
 
         def all_recorded() -> bool:
             deliveries = c.get(path).json()["results"]
             return {d["status"] for d in deliveries} == {"delivered"}
 
-        wait_until(all_recorded, 10, "every delivery recorded as delivered")
+        wait_until(all_recorded, 10, what="every delivery recorded as delivered")
     assert receiver.bad_signatures == 0
     types = [[e["type"] for e in feed if e["data"]["bot_id"] == bot] for _, bot in want]
     assert all(t == ["status_update", "bot.deleted"] for t in types)
@@ -128,7 +121,7 @@ def test_a_killed_delivery_process_is_started_again(server: Server, receiver: Re
             json={"meeting_url": "https://meet.google.com/abc-defg-hij", "join_at": join_at},
         )
         assert bot.status_code == 201, bot.text
-    wait_until(lambda: len(receiver.accepted) >= 1, 20, "the delivery after the restart")
+    wait_until(lambda: len(receiver.accepted) >= 1, 20, what="the delivery after the restart")
     (again,) = psutil.Process(server.proc.pid).children()
     assert again.pid != child.pid
     server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +31,7 @@ from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session, Se
 from meetbot.runner.tracker import MeetingTracker, outcome_for
 from meetbot.service.runners import lifecycle_event
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage, in_call
+from meetbot.testing.waiting import until
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -286,12 +286,6 @@ def make_session(page: FakePage, a: Assignment | None = None, *, warm: bool = Tr
 def reports(session: Session) -> FakeReports:
     assert isinstance(session.reporter, FakeReports)
     return session.reporter
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():  # noqa: ASYNC110 - the session under test runs meanwhile
-            await asyncio.sleep(0.005)
 
 
 def reason(session: Session, type_: str) -> StopReason:
