@@ -100,6 +100,10 @@ class EventRepo(Protocol):
         """Store an event; return it with its ``seq`` (a strictly increasing cursor)."""
         ...
 
+    async def append_all(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+        """:meth:`append` for several events at once: their ``seq`` follow their order."""
+        ...
+
     async def list_after(
         self, workspace_id: str, after_seq: int, limit: int
     ) -> list[OutboxEvent]: ...
@@ -136,6 +140,10 @@ class ObservationRepo(Protocol):
     """What runners saw, in arrival order: participants, speech, captions, chunks, artifacts."""
 
     async def append(self, bot_id: str, report: BaseReport) -> None: ...
+
+    async def append_all(self, bot_id: str, reports: Sequence[BaseReport]) -> None:
+        """:meth:`append` for several reports at once, in their order."""
+        ...
 
     async def list(self, bot_id: str, types: Collection[str] | None = None) -> list[BaseReport]:
         """The bot's observations (optionally only these report ``type``s), oldest first."""

@@ -496,6 +496,32 @@ async def test_event_ids_are_unique(any_store: Store) -> None:
             await tx.events.append(OutboxEvent("e1", WS, "x", T0, {}))
 
 
+async def test_append_all_numbers_events_in_their_order(any_store: Store) -> None:
+    async with any_store.transaction() as tx:
+        (first,) = await tx.events.append_all([OutboxEvent("e0", WS, "x", T0, {})])
+        batch = [OutboxEvent(f"e{i}", WS, "x", T0, {"i": i}, bot_id="b1") for i in range(1, 12)]
+        kept = await tx.events.append_all(batch)
+        assert await tx.events.append_all([]) == []
+    assert [e.id for e in kept] == [e.id for e in batch]
+    seqs = [first.seq, *(e.seq for e in kept)]
+    assert all(isinstance(s, int) for s in seqs)
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 12
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.events.list_after(WS, 0, 100) == [first, *kept]
+
+
+async def test_append_all_refuses_a_batch_with_a_taken_id_as_a_whole(any_store: Store) -> None:
+    async with any_store.transaction() as tx:
+        await tx.events.append(OutboxEvent("e1", WS, "x", T0, {}))
+    new, taken = OutboxEvent("e2", WS, "x", T0, {}), OutboxEvent("e1", WS, "x", T0, {})
+    with pytest.raises(Conflict):
+        async with any_store.transaction() as tx:
+            await tx.events.append_all([new, taken])
+    async with any_store.transaction(write=False) as tx:
+        assert [e.id for e in await tx.events.list_after(WS, 0, 10)] == ["e1"]
+
+
 # --- keys -----------------------------------------------------------------------------------
 
 
@@ -552,8 +578,11 @@ async def test_observations(any_store: Store) -> None:
         await tx.observations.append("b1", joined)
         await tx.observations.append("b2", said)
         await tx.observations.append("b1", said)
+        await tx.observations.append_all("b3", [said, joined, said])
+        await tx.observations.append_all("b3", [])
     async with any_store.transaction(write=False) as tx:
         assert await tx.observations.list("b1") == [joined, said]
+        assert await tx.observations.list("b3") == [said, joined, said]
         assert await tx.observations.list("b1", ["caption"]) == [said]
         assert await tx.observations.list("b1", []) == []
     async with any_store.transaction() as tx:

@@ -10,7 +10,7 @@ from typing import Any
 from meetbot import errors, lifecycle, reports
 from meetbot.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
 from meetbot.models import Bot, OutboxEvent
-from meetbot.ports import Assignment, Slot, Tx
+from meetbot.ports import Assignment, Slot
 from meetbot.reports import Command, Commands
 from meetbot.service.core import (
     Services,
@@ -91,10 +91,12 @@ async def handle_reports(
     async with svc.store.transaction() as tx:
         bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
         emitted: list[OutboxEvent] = []
+        observed: list[reports.BaseReport] = []
         for report in batch.events:
             event = lifecycle_event(report)
             if event is None:
-                emitted += await _observe(tx, bot, report)
+                observed.append(report)
+                emitted += _observation_events(bot, report)
                 continue
             before = bot.status
             bot, changed = try_step(bot, event, report.at)
@@ -106,6 +108,7 @@ async def handle_reports(
             emitted += [changed] if changed is not None else []
         bot = bot.evolve(last_seen_at=now)
         await tx.bots.update(bot)
+        await tx.observations.append_all(bot.id, observed)
         await outbox.emit_all(tx, emitted, bot=bot)
     svc.events_committed()
     for report in batch.events:
@@ -119,10 +122,9 @@ async def handle_reports(
     return commands_for(bot)
 
 
-async def _observe(tx: Tx, bot: Bot, report: reports.BaseReport) -> list[OutboxEvent]:
-    """Store what the runner saw (participants, speech, captions, audio chunks, artifacts);
-    return the events it means."""
-    await tx.observations.append(bot.id, report)
+def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEvent]:
+    """The events an observation (participants, speech, captions, audio chunks, artifacts)
+    means; the observation itself is stored as it is."""
     if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
         return [outbox.participant_event(bot, report)]
     return []

@@ -17,6 +17,8 @@ On SQLite write transactions are serialised already (``BEGIN IMMEDIATE``), so th
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,7 +35,7 @@ EVENT_APPEND_LOCK = 0x6D626576656E7473 >> 1
 
 # Built once (every state change appends): the values come as parameters.
 _APPEND_LOCK = sa.select(sa.func.pg_advisory_xact_lock(EVENT_APPEND_LOCK))
-_INSERT = sa.insert(events).returning(events.c.seq)
+_INSERT = sa.insert(events).returning(events.c.id, events.c.seq)
 
 
 def event_from_row(row: sa.RowMapping) -> OutboxEvent:
@@ -51,30 +53,37 @@ def event_from_row(row: sa.RowMapping) -> OutboxEvent:
 @dataclass(frozen=True, slots=True)
 class SqlEventRepo(SqlRepo):
     async def append(self, event: OutboxEvent) -> OutboxEvent:
+        (stored,) = await self.append_all([event])
+        return stored
+
+    async def append_all(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+        """One lock and one INSERT for all of ``events`` (a runner's batch emits up to ten:
+        the lock is held until COMMIT, so every round trip after it delays other appenders)."""
         self.check_write("events.append")
+        if not events:
+            return []
         if self.is_postgres:
             await self.conn.execute(_APPEND_LOCK)
-        values = {
-            "id": event.id,
-            "workspace_id": event.workspace_id,
-            "bot_id": event.bot_id,
-            "type": event.type,
-            "created_at": event.created_at,
-            "data": dict(event.data),
-        }
+        values = [
+            {
+                "id": e.id,
+                "workspace_id": e.workspace_id,
+                "bot_id": e.bot_id,
+                "type": e.type,
+                "created_at": e.created_at,
+                "data": dict(e.data),
+            }
+            for e in events
+        ]
         try:
-            seq = (await self.conn.execute(_INSERT, values)).scalar_one()
+            rows = (await self.conn.execute(_INSERT, values)).all()
         except IntegrityError as exc:  # a bug upstream; no savepoint spent on it
-            raise Conflict(f"An event with id {event.id} already exists.") from exc
-        return OutboxEvent(
-            seq=seq,
-            id=event.id,
-            workspace_id=event.workspace_id,
-            bot_id=event.bot_id,
-            type=event.type,
-            created_at=event.created_at,
-            data=event.data,
-        )
+            ids = ", ".join(e.id for e in events)
+            which = f"id {ids}" if len(events) == 1 else f"one of the ids {ids}"
+            raise Conflict(f"An event with {which} already exists.") from exc
+        # Rows come back in any order; the seqs were taken in the VALUES' order.
+        seq_of = {row.id: row.seq for row in rows}
+        return [dataclasses.replace(e, seq=seq_of[e.id]) for e in events]
 
     async def list_after(self, workspace_id: str, after_seq: int, limit: int) -> list[OutboxEvent]:
         stmt = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +26,16 @@ def report_from_row(row: sa.RowMapping) -> BaseReport:
 @dataclass(frozen=True, slots=True)
 class SqlObservationRepo(SqlRepo):
     async def append(self, bot_id: str, report: BaseReport) -> None:
+        await self.append_all(bot_id, [report])
+
+    async def append_all(self, bot_id: str, reports: Sequence[BaseReport]) -> None:
         self.check_write("observations.append")
-        data = report.model_dump(mode="json")
-        await self.conn.execute(
-            sa.insert(observations).values(
-                bot_id=bot_id, type=data["type"], at=report.at, data=data
-            )
-        )
+        rows = []
+        for report in reports:
+            data = report.model_dump(mode="json")
+            rows.append({"bot_id": bot_id, "type": data["type"], "at": report.at, "data": data})
+        if rows:
+            await self.conn.execute(sa.insert(observations), rows)
 
     async def list(
         self, bot_id: str, types: Collection[str] | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,15 +34,28 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class MemoryEventRepo(MemoryRepo):
     async def append(self, event: OutboxEvent) -> OutboxEvent:
+        (stored,) = await self.append_all([event])
+        return stored
+
+    async def append_all(self, events: Sequence[OutboxEvent]) -> builtins.list[OutboxEvent]:
         self.check_write("events.append")
-        if any(e.id == event.id for e in self.state.events):
-            raise Conflict(f"An event with id {event.id} already exists.")
-        self.state.event_seq += 1
-        stored = dataclasses.replace(
-            event, seq=self.state.event_seq, created_at=utc(event.created_at), data=dict(event.data)
-        )
-        self.state.events.append(stored)
-        return dataclasses.replace(event, seq=stored.seq)
+        taken = {e.id for e in self.state.events}
+        for event in events:
+            if event.id in taken:
+                raise Conflict(f"An event with id {event.id} already exists.")
+            taken.add(event.id)
+        kept = []
+        for event in events:
+            self.state.event_seq += 1
+            stored = dataclasses.replace(
+                event,
+                seq=self.state.event_seq,
+                created_at=utc(event.created_at),
+                data=dict(event.data),
+            )
+            self.state.events.append(stored)
+            kept.append(dataclasses.replace(event, seq=stored.seq))
+        return kept
 
     async def list_after(
         self, workspace_id: str, after_seq: int, limit: int
@@ -127,8 +140,11 @@ class MemoryIdempotencyRepo(MemoryRepo):
 @dataclass(frozen=True, slots=True)
 class MemoryObservationRepo(MemoryRepo):
     async def append(self, bot_id: str, report: BaseReport) -> None:
+        await self.append_all(bot_id, [report])
+
+    async def append_all(self, bot_id: str, reports: Sequence[BaseReport]) -> None:
         self.check_write("observations.append")
-        self.state.observations.append((bot_id, report))
+        self.state.observations += [(bot_id, report) for report in reports]
 
     async def list(
         self, bot_id: str, types: Collection[str] | None = None

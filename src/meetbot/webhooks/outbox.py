@@ -184,13 +184,11 @@ async def emit_all(
             bots[bot_id] = found
     # Read before the append: on PostgreSQL the append holds the feed's lock until COMMIT.
     endpoints = await tx.webhooks.enabled_endpoints(workspace_id)
-    stored: list[OutboxEvent] = []
+    stored = await tx.events.append_all(events)
     deliveries: list[Delivery] = []
-    for event in events:
-        kept = await tx.events.append(event)
-        stored.append(kept)
-        created = now or min(event.created_at, datetime.now(UTC))
-        target = bots.get(event.bot_id) if event.bot_id is not None else None
+    for kept in stored:
+        created = now or min(kept.created_at, datetime.now(UTC))
+        target = bots.get(kept.bot_id) if kept.bot_id is not None else None
         deliveries += deliveries_for(kept, endpoints, target, created, retry_window)
     if deliveries:
         await tx.webhooks.add_deliveries(deliveries, now or min(d.created_at for d in deliveries))
