@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     """Comma-separated host names or addresses allowed even if private/loopback."""
     webhook_timeout: float = 15.0
     webhook_retry_window: float = 24 * 3600.0
+    webhook_delivery_retention: float = Field(30 * 24 * 3600.0, ge=24 * 3600.0)
+    """Seconds a finished delivery (and its attempts) stays listed; then the janitor deletes it.
+    Events stay in the feed (``/api/v1/events/``) and can be replayed."""
     delivery: Literal["process", "inline"] = "process"
     """``process``: ``meetbot serve`` delivers webhooks from a child process (its own core);
     ``inline``: on the server's event loop (one process, for tests and one-core machines)."""

@@ -2,7 +2,8 @@
 
 - dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
 - reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
-- janitor: expired idempotency keys are purged.
+- janitor: expired idempotency keys are purged, and finished webhook deliveries older than
+  ``webhook_delivery_retention`` are deleted (in batches, one short transaction each).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from meetbot.service.dispatch import dispatch_due
 from meetbot.service.runners import reap_silent_runners
 
 log = logging.getLogger("meetbot.scheduler")
+PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +35,36 @@ class Scheduler:
         self.services = services
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.prune_batch = PRUNE_BATCH
         s = services.settings
         self.jobs = (
             Periodic("dispatch", s.scheduler_interval, lambda: dispatch_due(services)),
             Periodic(
                 "reaper", min(5.0, s.heartbeat_timeout / 3), lambda: reap_silent_runners(services)
             ),
-            Periodic("janitor", 3600.0, self._purge_idempotency),
+            Periodic("janitor", 3600.0, self.tidy),
         )
+
+    async def tidy(self) -> int:
+        """The janitor's pass: how many rows it deleted."""
+        return await self._purge_idempotency() + await self._prune_deliveries()
 
     async def _purge_idempotency(self) -> int:
         svc = self.services
         before = svc.clock.now() - timedelta(seconds=svc.settings.idempotency_ttl)
         async with svc.store.transaction() as tx:
             return await tx.idempotency.purge(before)
+
+    async def _prune_deliveries(self) -> int:
+        svc = self.services
+        before = svc.clock.now() - timedelta(seconds=svc.settings.webhook_delivery_retention)
+        pruned = 0
+        while True:
+            async with svc.store.transaction() as tx:
+                done = await tx.webhooks.prune(before, self.prune_batch)
+            pruned += done
+            if done < self.prune_batch:
+                return pruned
 
     async def _loop(self, job: Periodic) -> None:
         while not self._stop.is_set():

@@ -376,3 +376,17 @@ class SqlWebhookRepo(SqlRepo):
             .where(D.c.id == delivery_id, D.c.status == DeliveryStatus.PENDING.value)
             .values(next_attempt_at=at)
         )
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        self.check_write("webhooks.prune")
+        old = (
+            sa.select(D.c.id)
+            .where(D.c.status.in_([s.value for s in FINAL]), D.c.created_at < before)
+            .order_by(D.c.seq)
+            .limit(max(limit, 0))
+        )
+        ids = list((await self.conn.execute(old)).scalars())
+        if ids:
+            await self.conn.execute(sa.delete(A).where(A.c.delivery_id.in_(ids)))
+            await self.conn.execute(sa.delete(D).where(D.c.id.in_(ids)))
+        return len(ids)

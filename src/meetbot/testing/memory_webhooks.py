@@ -322,6 +322,18 @@ class MemoryWebhookRepo:
         if d is not None and d.status is DeliveryStatus.PENDING:
             self.data.deliveries[delivery_id] = d.evolve(next_attempt_at=utc(at))
 
+    async def prune(self, before: datetime, limit: int) -> int:
+        self._check_write("webhooks.prune")
+        before = utc(before)
+        old = [
+            d.id for d in self.data.deliveries.values() if not _is_open(d) and d.created_at < before
+        ][: max(limit, 0)]
+        for delivery_id in old:
+            del self.data.deliveries[delivery_id]
+        gone = set(old)
+        self.data.attempts = [a for a in self.data.attempts if a.delivery_id not in gone]
+        return len(old)
+
 
 def _opt_utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)

@@ -128,6 +128,11 @@ class WebhookRepo(Protocol):
         """Make a waiting or pending delivery due at ``at`` (a no-op for other states)."""
         ...
 
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` finished (delivered or failed) deliveries created before
+        ``before``, oldest first, with their attempts; return how many. Open ones stay."""
+        ...
+
 
 class OutboxTx(Protocol):
     """What :func:`meetbot.webhooks.outbox.emit` needs of a transaction."""
