@@ -191,8 +191,7 @@ class MediaPipeline:
         try:
             bot = await self._get(bot_id)
             if bot is not None and bot.status is Status.PROCESSING:
-                await self._after_call(bot)
-                bot = await self._get(bot_id)
+                bot = await self._after_call(bot)
             if bot is not None and bot.status is Status.TRANSCRIBING:
                 async with spooled(self.storage, bot.id) as spool:
                     outcome = await self.final.outcome(bot, spool)
@@ -251,9 +250,10 @@ class MediaPipeline:
             log.exception("bot %s: encoding the video failed", bot.id)
         return None
 
-    async def _after_call(self, bot: Bot) -> None:
+    async def _after_call(self, bot: Bot) -> Bot | None:
         """``processing``: the recording and, at the same time, the tail pass; the bot moves
-        to ``transcribing`` when the recording is stored and on when the transcript is."""
+        to ``transcribing`` when the recording is stored and on when the transcript is.
+        Returns the bot as it is afterwards."""
         if self.live is not None:
             await self.live.close_bot(bot.id)
         async with spooled(self.storage, bot.id) as spool:
@@ -267,22 +267,24 @@ class MediaPipeline:
                     info = await self._recording(bot, spool)
                 except RecordingFailed:
                     log.exception("bot %s: encoding the recording failed", bot.id)
-                    await self._end(bot.id, lifecycle.Fail(RECORDING_FAILED))
-                    return
+                    return await self._end(bot.id, lifecycle.Fail(RECORDING_FAILED))
                 transcribe = info is not None and _engine(bot) is not Engine.NONE
                 event: lifecycle.Event = lifecycle.Processed() if transcribe else lifecycle.Finish()
-                await self._end(bot.id, event, Status.PROCESSING, recording=info)
+                after = await self._end(bot.id, event, Status.PROCESSING, recording=info)
                 if tail is not None and transcribe:
-                    await self._apply(bot.id, await tail)
+                    after = await self._apply(bot.id, await tail)
+                return after
             finally:
                 if tail is not None and not tail.done():
                     tail.cancel()
                     await asyncio.gather(tail, return_exceptions=True)
 
-    async def _apply(self, bot_id: str, outcome: Outcome) -> None:
+    async def _apply(self, bot_id: str, outcome: Outcome) -> Bot | None:
         if outcome.save is not None:
             await save_transcript(self.storage, bot_id, outcome.save)
-        await self._end(bot_id, outcome.event, Status.TRANSCRIBING, transcript=outcome.summary)
+        return await self._end(
+            bot_id, outcome.event, Status.TRANSCRIBING, transcript=outcome.summary
+        )
 
     async def _salvage(self, bot: Bot) -> None:
         self._salvage_seen.add(bot.id)
@@ -305,15 +307,16 @@ class MediaPipeline:
         recording: RecordingInfo | None = None,
         transcript: dict[str, Any] | None = None,
         salvaged: bool = False,
-    ) -> None:
+    ) -> Bot | None:
         """In one transaction: the ready events and the status change (skipped if the bot is
-        no longer in ``expected``, e.g. another replica got there first)."""
+        no longer in ``expected``, e.g. another replica got there first). Returns the bot as
+        committed (``None``: it is gone), so the caller needs no second read."""
         svc = self.services
         now = svc.clock.now()
         async with svc.store.transaction() as tx:
             bot = await tx.bots.get(bot_id, for_update=True)
             if bot is None or (expected is not None and bot.status is not expected):
-                return
+                return bot
             if recording is not None:
                 view = recording_view(recording, keys=False)
                 if salvaged:
@@ -322,8 +325,9 @@ class MediaPipeline:
             if transcript is not None:
                 await emit(tx, outbox.transcript_ready_event(bot, now, transcript), bot)
             if event is not None:
-                await try_transition(tx, bot, event, now)
+                bot = await try_transition(tx, bot, event, now)
         svc.events_committed()
+        return bot
 
 
 def _format(bot: Bot) -> RecordingFormat:
