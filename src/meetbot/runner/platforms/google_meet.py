@@ -12,35 +12,28 @@ edit of these two tables. None of it is verified against the live service here (
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import quote
 
-from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
-from meetbot.runner.platforms.base import Phase, Snapshot
-from meetbot.runner.platforms.chores import Chores, Progress, click_until, open_panel
-from meetbot.runner.platforms.credentials import Credentials
+from meetbot.runner.platforms.base import Phase
+from meetbot.runner.platforms.chores import Progress, click_until, open_panel
+from meetbot.runner.platforms.credentials import AccountLogin
 from meetbot.runner.platforms.driver import (
     Dismisser,
-    PagePoller,
     Step,
-    Timings,
     any_of,
     button,
     css,
-    dismiss_dialogs,
     names_pattern,
-    run_steps,
     try_click,
 )
 from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec
-from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+from meetbot.runner.platforms.rules import NameRules, Rule, Verdict
+from meetbot.runner.platforms.web_page import Chore, WebMeetingPage
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
-
-log = logging.getLogger(__name__)
 
 SIGN_IN_ENTRY: Final = "https://accounts.google.com/ServiceLogin?continue={url}"
 
@@ -149,59 +142,28 @@ SPEC: Final = ReadSpec(
 )
 
 
-class GoogleMeetPage:
+class GoogleMeetPage(WebMeetingPage):
     platform: ClassVar[str] = "google_meet"
+    spec = SPEC
+    rules = RULES
+    names = NAMES
+    sign_in_table = signin.GOOGLE
 
-    def __init__(
-        self,
-        credentials: Credentials | None = None,
-        humanizer: Humanizer | None = None,
-        *,
-        origins: Origins = NO_OVERRIDES,
-        timings: Timings | None = None,
-    ) -> None:
-        self.login = credentials.google if credentials else None
-        self.humanizer = humanizer or Humanizer()
-        self.origins = origins
-        self.timings = timings or Timings()
-        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
-        self.chores = Chores()
-        self._signed_in = False
-        self._bot_name = ""
+    @property
+    def login(self) -> AccountLogin | None:
+        return self.credentials.google
 
-    def init_scripts(self) -> list[str]:
-        return []
+    def entry_url(self, url: str) -> str:
+        if self.login is None:
+            return url
+        return SIGN_IN_ENTRY.format(url=quote(self.origins.to_local(url), safe=""))
 
-    async def join(self, page: Page, url: str, bot_name: str) -> None:
-        self._bot_name = self.poller.bot_name = bot_name
-        first = url
-        if self.login is not None:
-            first = SIGN_IN_ENTRY.format(url=quote(self.origins.to_local(url), safe=""))
-        await page.goto(self.origins.to_local(first), wait_until="domcontentloaded")
-        outcome = await run_steps(
-            page, self._steps(), settled=lambda: self._settled(page),
-            window=self.timings.join_window,
-        )  # fmt: skip
-        log.info("google meet join: %s", outcome)
-
-    def _steps(self) -> list[Step]:
-        h, t = self.humanizer, self.timings
-
-        async def click(page: Page, target: Locator) -> None:
-            await h.click(page, target, timeout=t.action_timeout)
-
-        async def name(page: Page, target: Locator) -> None:
-            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
-
-        async def sign_in(page: Page, target: Locator) -> None:
-            assert self.login is not None
-            self._signed_in = True
-            await signin.sign_in(page, signin.GOOGLE, self.login, h, self.origins, t.sign_in_step)
-
+    def steps(self) -> list[Step]:
+        click = self.click
         steps = [
             Step("got_it", lambda p: button(p, TEXTS["got_it"]), click, limit=3),
             Step("cookies", lambda p: button(p, TEXTS["cookies"]), click),
-            Step("name", self._name_box, name, settle=0),
+            Step("name", self._name_box, self.type_name, settle=0),
             Step("mic_off", lambda p: button(p, TEXTS["mic_off"], prefix=True), click, limit=2),
             Step(
                 "camera_off", lambda p: button(p, TEXTS["camera_off"], prefix=True), click, limit=2
@@ -210,39 +172,26 @@ class GoogleMeetPage:
         ]
         if self.login is not None:
             steps[:0] = [
-                Step("sign_in", lambda p: css(p, signin.GOOGLE.email), sign_in),
+                Step("sign_in", lambda p: css(p, signin.GOOGLE.email), self.sign_in),
                 Step("sign_in_wall", lambda p: button(p, TEXTS["sign_in_button"]), click),
             ]
         return steps
+
+    def sign_in_wall(self, verdict: Verdict) -> bool:
+        return verdict.sub_code == "meeting_requires_sign_in"
 
     @staticmethod
     def _name_box(page: Page) -> Locator:
         by_label = page.get_by_role("textbox", name=TEXTS["name_box"][0])
         return css(page, SELECTORS["name_box"]).or_(by_label)
 
-    async def _settled(self, page: Page) -> bool:
-        """Past the pre-join page: a lobby, the call, or a screen that ends the attempt."""
-        _, verdict = await self.poller.read(page)
-        if verdict is None or verdict.phase is Phase.JOINING:
-            return False
-        # With credentials, a sign-in page is a step to take, not an outcome (until tried).
-        return not (
-            verdict.phase is Phase.SIGN_IN_REQUIRED
-            and self.login is not None
-            and not self._signed_in
-            and verdict.sub_code == "meeting_requires_sign_in"
-        )
+    def chores_in_call(self, page: Page) -> list[Chore]:
+        return [
+            ("captions", lambda: self._captions_on(page)),
+            ("people_panel", lambda: self._open_people(page)),
+        ]
 
-    async def poll(self, page: Page) -> Snapshot:
-        reading, verdict = await self.poller.read(page)
-        await dismiss_dialogs(page, self._dismissers(), self.humanizer)
-        snapshot = self.poller.snapshot(reading, verdict)
-        if snapshot.phase is Phase.IN_CALL:
-            await self.chores.run("captions", lambda: self._captions_on(page))
-            await self.chores.run("people_panel", lambda: self._open_people(page))
-        return snapshot
-
-    def _dismissers(self) -> list[Dismisser]:
+    def dismissers(self) -> list[Dismisser]:
         def consent_ok(page: Page) -> Locator:
             dialogs = page.get_by_role("dialog").or_(page.get_by_role("alertdialog"))
             recorded = dialogs.filter(

@@ -7,6 +7,7 @@ production leaves them at their defaults (the real hosts, the real waits).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Final
 
@@ -29,35 +30,28 @@ def _janus(*_: object, **__: object) -> MeetingPage:
     return JanusPage()
 
 
-def _google_meet(
-    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
-) -> MeetingPage:
-    from meetbot.runner.platforms.google_meet import GoogleMeetPage
+def _web(module: str, name: str) -> Callable[..., MeetingPage]:
+    """A factory for the :class:`~meetbot.runner.platforms.web_page.WebMeetingPage` adapter
+    ``name`` in ``meetbot.runner.platforms.<module>``, imported when first called."""
 
-    return GoogleMeetPage(credentials, humanizer, origins=origins, timings=timings)
+    def factory(
+        credentials: Credentials | None,
+        humanizer: Humanizer,
+        origins: Origins,
+        timings: Timings | None,
+    ) -> MeetingPage:
+        adapter = getattr(importlib.import_module(f"meetbot.runner.platforms.{module}"), name)
+        page: MeetingPage = adapter(credentials, humanizer, origins=origins, timings=timings)
+        return page
 
-
-def _teams(
-    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
-) -> MeetingPage:
-    from meetbot.runner.platforms.teams import TeamsPage
-
-    return TeamsPage(credentials, humanizer, origins=origins, timings=timings)
-
-
-def _zoom(
-    credentials: Credentials | None, humanizer: Humanizer, origins: Origins, timings: Timings | None
-) -> MeetingPage:
-    from meetbot.runner.platforms.zoom import ZoomPage
-
-    return ZoomPage(credentials, humanizer, origins=origins, timings=timings)
+    return factory
 
 
 _FACTORIES: Final[dict[str, Callable[..., MeetingPage]]] = {
     "janus": _janus,
-    "google_meet": _google_meet,
-    "teams": _teams,
-    "zoom": _zoom,
+    "google_meet": _web("google_meet", "GoogleMeetPage"),
+    "teams": _web("teams", "TeamsPage"),
+    "zoom": _web("zoom", "ZoomPage"),
 }
 _NOT_YET: Final = {"webex": "Webex has no adapter yet"}
 

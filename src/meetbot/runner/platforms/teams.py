@@ -13,41 +13,33 @@ accessible names, with variants tried in one query. All texts: :data:`TEXTS`; al
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
-from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.base import Phase
 from meetbot.runner.platforms.chores import (
-    Chores,
     Progress,
     click_until,
     open_panel,
     seen_within,
 )
-from meetbot.runner.platforms.credentials import Credentials
+from meetbot.runner.platforms.credentials import AccountLogin
 from meetbot.runner.platforms.driver import (
     Dismisser,
-    PagePoller,
     Step,
-    Timings,
     any_of,
     button,
     css,
-    dismiss_dialogs,
     names_pattern,
     ready,
-    run_steps,
     try_click,
 )
 from meetbot.runner.platforms.reading import CaptionSpec, ParticipantSpec, ReadSpec, any_shown
-from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+from meetbot.runner.platforms.rules import NameRules, Rule, Verdict
+from meetbot.runner.platforms.web_page import Chore, WebMeetingPage
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
-
-log = logging.getLogger(__name__)
 
 ANONYMOUS_JOIN_DISABLED: Final = "teams_anonymous_join_disabled"
 
@@ -172,53 +164,19 @@ SPEC: Final = ReadSpec(
 )
 
 
-class TeamsPage:
+class TeamsPage(WebMeetingPage):
     platform: ClassVar[str] = "teams"
+    spec = SPEC
+    rules = RULES
+    names = NAMES
+    sign_in_table = signin.MICROSOFT
 
-    def __init__(
-        self,
-        credentials: Credentials | None = None,
-        humanizer: Humanizer | None = None,
-        *,
-        origins: Origins = NO_OVERRIDES,
-        timings: Timings | None = None,
-    ) -> None:
-        self.login = credentials.microsoft if credentials else None
-        self.humanizer = humanizer or Humanizer()
-        self.origins = origins
-        self.timings = timings or Timings()
-        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
-        self.chores = Chores()
-        self._signed_in = False
-        self._bot_name = ""
+    @property
+    def login(self) -> AccountLogin | None:
+        return self.credentials.microsoft
 
-    def init_scripts(self) -> list[str]:
-        return []
-
-    async def join(self, page: Page, url: str, bot_name: str) -> None:
-        self._bot_name = self.poller.bot_name = bot_name
-        await page.goto(self.origins.to_local(url), wait_until="domcontentloaded")
-        outcome = await run_steps(
-            page, self._steps(), settled=lambda: self._settled(page),
-            window=self.timings.join_window,
-        )  # fmt: skip
-        log.info("teams join: %s", outcome)
-
-    def _steps(self) -> list[Step]:
-        h, t = self.humanizer, self.timings
-
-        async def click(page: Page, target: Locator) -> None:
-            await h.click(page, target, timeout=t.action_timeout)
-
-        async def name(page: Page, target: Locator) -> None:
-            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
-
-        async def sign_in(page: Page, target: Locator) -> None:
-            assert self.login is not None
-            self._signed_in = True
-            await signin.sign_in(
-                page, signin.MICROSOFT, self.login, h, self.origins, t.sign_in_step
-            )
+    def steps(self) -> list[Step]:
+        click = self.click
 
         def join(p: Page) -> Locator:
             return css(p, SELECTORS["join"]).or_(button(p, TEXTS["join"]))
@@ -233,36 +191,26 @@ class TeamsPage:
                 click,
                 limit=3,
             ),
-            Step("name", lambda p: css(p, SELECTORS["name_box"]), name, settle=0),
+            Step("name", lambda p: css(p, SELECTORS["name_box"]), self.type_name, settle=0),
             Step("camera_off", lambda p: css(p, SELECTORS["camera_on"]), click, limit=2),
             Step("mic_off", lambda p: css(p, SELECTORS["mic_on"]), click, limit=2),
             Step("join", join, click, final=True),
         ]
         if self.login is not None:
-            steps.insert(0, Step("sign_in", lambda p: css(p, signin.MICROSOFT.email), sign_in))
+            email = Step("sign_in", lambda p: css(p, signin.MICROSOFT.email), self.sign_in)
+            steps.insert(0, email)
         return steps
 
-    async def _settled(self, page: Page) -> bool:
-        _, verdict = await self.poller.read(page)
-        if verdict is None or verdict.phase is Phase.JOINING:
-            return False
-        return not (
-            verdict.phase is Phase.SIGN_IN_REQUIRED
-            and self.login is not None
-            and not self._signed_in
-            and verdict.evidence.startswith("host:")
-        )
+    def sign_in_wall(self, verdict: Verdict) -> bool:
+        return verdict.evidence.startswith("host:")
 
-    async def poll(self, page: Page) -> Snapshot:
-        reading, verdict = await self.poller.read(page)
-        await dismiss_dialogs(page, self._dismissers(), self.humanizer)
-        snapshot = self.poller.snapshot(reading, verdict)
-        if snapshot.phase is Phase.IN_CALL:
-            await self.chores.run("captions", lambda: self._captions_on(page))
-            await self.chores.run("people_panel", lambda: self._open_roster(page))
-        return snapshot
+    def chores_in_call(self, page: Page) -> list[Chore]:
+        return [
+            ("captions", lambda: self._captions_on(page)),
+            ("people_panel", lambda: self._open_roster(page)),
+        ]
 
-    def _dismissers(self) -> list[Dismisser]:
+    def dismissers(self) -> list[Dismisser]:
         return [Dismisser("without_media", lambda p: button(p, TEXTS["without_media"]))]
 
     async def _captions_on(self, page: Page) -> Progress:

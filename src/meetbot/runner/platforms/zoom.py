@@ -14,31 +14,27 @@ against the live service here (see ``docs/platforms.md``).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase, Snapshot
-from meetbot.runner.platforms.chores import Chores, Progress, click_until, open_panel
+from meetbot.runner.platforms.chores import Progress, click_until, open_panel
 from meetbot.runner.platforms.credentials import Credentials, ZoomTokens
 from meetbot.runner.platforms.driver import (
-    PagePoller,
     Step,
     Timings,
     any_of,
     button,
     css,
-    run_steps,
     try_click,
 )
-from meetbot.runner.platforms.reading import ParticipantSpec, ReadSpec
+from meetbot.runner.platforms.reading import ParticipantSpec, Reading, ReadSpec
 from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+from meetbot.runner.platforms.web_page import Chore, WebMeetingPage
 
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
-
-log = logging.getLogger(__name__)
 
 PASSCODE_INCORRECT: Final = "zoom_passcode_incorrect"
 
@@ -140,8 +136,11 @@ def web_client_url(url: str, tokens: ZoomTokens | None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class ZoomPage:
+class ZoomPage(WebMeetingPage):
     platform: ClassVar[str] = "zoom"
+    spec = SPEC
+    rules = RULES
+    names = NAMES
 
     def __init__(
         self,
@@ -151,44 +150,23 @@ class ZoomPage:
         origins: Origins = NO_OVERRIDES,
         timings: Timings | None = None,
     ) -> None:
-        self.tokens = credentials.zoom if credentials else None
-        self.humanizer = humanizer or Humanizer()
-        self.origins = origins
-        self.timings = timings or Timings()
-        self.poller = PagePoller(SPEC, RULES, NAMES, origins, self.timings.unknown_page)
-        self.chores = Chores()
-        self._bot_name = ""
+        super().__init__(credentials, humanizer, origins=origins, timings=timings)
         self._passcode: str | None = None
         self._passcode_missing = False
 
-    def init_scripts(self) -> list[str]:
-        return []
-
-    async def join(self, page: Page, url: str, bot_name: str) -> None:
-        self._bot_name = self.poller.bot_name = bot_name
+    def entry_url(self, url: str) -> str:
         self._passcode = dict(parse_qsl(urlsplit(url).query)).get("pwd")
-        target = self.origins.to_local(web_client_url(url, self.tokens))
-        await page.goto(target, wait_until="domcontentloaded")
-        outcome = await run_steps(
-            page, self._steps(), settled=lambda: self._settled(page),
-            window=self.timings.join_window,
-        )  # fmt: skip
-        log.info("zoom join: %s", outcome)
+        return web_client_url(url, self.credentials.zoom)
 
-    def _steps(self) -> list[Step]:
-        h, t = self.humanizer, self.timings
-
-        async def click(page: Page, target: Locator) -> None:
-            await h.click(page, target, timeout=t.action_timeout)
-
-        async def name(page: Page, target: Locator) -> None:
-            await h.type_into(page, target, self._bot_name, timeout=t.action_timeout)
+    def steps(self) -> list[Step]:
+        click = self.click
 
         async def passcode(page: Page, target: Locator) -> None:
             if self._passcode is None:
                 self._passcode_missing = True
                 return
-            await h.type_into(page, target, self._passcode, timeout=t.action_timeout)
+            timeout = self.timings.action_timeout
+            await self.humanizer.type_into(page, target, self._passcode, timeout=timeout)
 
         return [
             Step("without_media", lambda p: button(p, TEXTS["without_media"]), click, limit=2),
@@ -198,7 +176,7 @@ class ZoomPage:
                 click,
             ),
             Step("agree", lambda p: button(p, TEXTS["agree"]), click),
-            Step("name", lambda p: css(p, SELECTORS["name_box"]), name, settle=0),
+            Step("name", lambda p: css(p, SELECTORS["name_box"]), self.type_name, settle=0),
             Step("passcode", lambda p: css(p, SELECTORS["passcode_box"]), passcode, settle=0),
             Step("mute", lambda p: css(p, SELECTORS["mute"]), click, limit=2),
             Step("stop_video", lambda p: css(p, SELECTORS["stop_video"]), click, limit=2),
@@ -210,25 +188,23 @@ class ZoomPage:
             ),
         ]
 
-    async def _settled(self, page: Page) -> bool:
-        if self._passcode_missing:
-            return True
-        _, verdict = await self.poller.read(page)
-        return verdict is not None and verdict.phase is not Phase.JOINING
+    async def settled(self, page: Page) -> bool:
+        return self._passcode_missing or await super().settled(page)
 
-    async def poll(self, page: Page) -> Snapshot:
-        reading, verdict = await self.poller.read(page)
+    def early_snapshot(self, reading: Reading) -> Snapshot | None:
         if self._passcode_missing and "passcode_box" in reading.signals:
             return Snapshot(
                 Phase.NOT_FOUND,
                 sub_code=PASSCODE_INCORRECT,
                 detail="the meeting asks for a passcode and the link has none (pwd=)",
             )
-        snapshot = self.poller.snapshot(reading, verdict)
-        if snapshot.phase is Phase.IN_CALL:
-            await self.chores.run("join_audio", lambda: self._join_audio(page))
-            await self.chores.run("people_panel", lambda: self._open_pane(page))
-        return snapshot
+        return None
+
+    def chores_in_call(self, page: Page) -> list[Chore]:
+        return [
+            ("join_audio", lambda: self._join_audio(page)),
+            ("people_panel", lambda: self._open_pane(page)),
+        ]
 
     async def _join_audio(self, page: Page) -> Progress:
         """Done once no "Join Audio by Computer" offer is shown after a click (the footer's
