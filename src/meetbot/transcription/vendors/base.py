@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import httpx
 
@@ -118,3 +118,34 @@ def number(value: Any, field: str, vendor: str) -> float:
             vendor, f"response field {field!r} is not a number", sub_code=VENDOR_ERROR
         )
     return float(value)
+
+
+class VendorTranscriber:
+    """What both vendor transcribers take: the key, the model, where the API is, and how to
+    call it (timeout, retries, an httpx transport for tests)."""
+
+    default_model: ClassVar[str]
+    default_base_url: ClassVar[str]
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        language: str | None = None,
+        timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.model = model or self.default_model
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.language = language
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._transport = transport
+
+    def client(self) -> httpx.Client:
+        """A client for one transcription (its requests share connections)."""
+        return httpx.Client(timeout=self.timeout, transport=self._transport)

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import httpx
-
 from meetbot.models import Segment, Word
 from meetbot.transcription.audio import as_samples, to_wav_bytes
 from meetbot.transcription.segments import monotonic_words, number_unknown_speakers
 from meetbot.transcription.vendors.base import (
     VENDOR_ERROR,
-    RetryPolicy,
     VendorError,
+    VendorTranscriber,
     number,
     send_json,
 )
@@ -30,27 +28,11 @@ DEFAULT_BASE_URL: Final = "https://api.deepgram.com"
 _PAUSE: Final = 1.0
 
 
-class DeepgramTranscriber:
+class DeepgramTranscriber(VendorTranscriber):
     """Implements :class:`meetbot.ports.Transcriber` (blocking; run it in a thread)."""
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str = "nova-3",
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        language: str | None = None,
-        timeout: float = 600.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._api_key = api_key
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.language = language
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._transport = transport
+    default_model = "nova-3"
+    default_base_url = DEFAULT_BASE_URL
 
     def params(self) -> dict[str, str]:
         params = {
@@ -73,7 +55,7 @@ class DeepgramTranscriber:
     ) -> list[Segment]:
         """Upload an encoded file as is (``audio/wav``, ``audio/ogg``, ...)."""
         headers = {"Authorization": f"Token {self._api_key}", "Content-Type": content_type}
-        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+        with self.client() as client:
             payload = send_json(
                 VENDOR,
                 client,

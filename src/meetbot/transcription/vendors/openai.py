@@ -25,8 +25,8 @@ from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces, to_wav_
 from meetbot.transcription.segments import clean_text, monotonic_words
 from meetbot.transcription.vendors.base import (
     VENDOR_ERROR,
-    RetryPolicy,
     VendorError,
+    VendorTranscriber,
     number,
     send_json,
 )
@@ -37,27 +37,11 @@ VERBOSE_MODELS: Final = frozenset({"whisper-1"})
 """Models that answer ``verbose_json`` with times; the others answer ``json`` (text only)."""
 
 
-class OpenAITranscriber:
+class OpenAITranscriber(VendorTranscriber):
     """Implements :class:`meetbot.ports.Transcriber` (blocking; run it in a thread)."""
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str = "whisper-1",
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        language: str | None = None,
-        timeout: float = 600.0,
-        retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._api_key = api_key
-        self.model = model
-        self.base_url = base_url.rstrip("/")
-        self.language = language
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._transport = transport
+    default_model = "whisper-1"
+    default_base_url = DEFAULT_BASE_URL
 
     @property
     def verbose(self) -> bool:
@@ -81,7 +65,7 @@ class OpenAITranscriber:
     def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
         samples = as_samples(pcm16k)
         out: list[Segment] = []
-        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+        with self.client() as client:
             for start, piece in pieces(samples, self.piece_seconds):
                 at = offset + start / SAMPLE_RATE
                 payload = self._post(client, to_wav_bytes(piece), "audio/wav", "audio.wav")
@@ -97,7 +81,7 @@ class OpenAITranscriber:
         offset: float = 0.0,
     ) -> list[Segment]:
         """Upload an encoded file (at most 25 MB) as is; the extension tells OpenAI the format."""
-        with httpx.Client(timeout=self.timeout, transport=self._transport) as client:
+        with self.client() as client:
             payload = self._post(client, audio, content_type, filename)
         return parse_response(payload, offset=offset)
 
