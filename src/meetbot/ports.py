@@ -164,6 +164,23 @@ class CredentialRepo(Protocol):
     async def delete(self, workspace_id: str) -> None: ...
 
 
+class LeaseRepo(Protocol):
+    """Named, expiring claims on work that one control-plane replica does at a time."""
+
+    async def acquire(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take or renew lease ``name`` for ``owner`` until ``until``. ``False`` if another
+        owner holds it past ``now`` (then nothing changes)."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Drop lease ``name`` if ``owner`` holds it."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Delete leases that expired before ``before``; return how many."""
+        ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -187,6 +204,9 @@ class Tx(Protocol):
 
     @property
     def credentials(self) -> CredentialRepo: ...
+
+    @property
+    def leases(self) -> LeaseRepo: ...
 
 
 class Store(Protocol):

@@ -2,8 +2,9 @@
 
 - dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
 - reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
-- janitor: expired idempotency keys are purged, and finished webhook deliveries older than
-  ``webhook_delivery_retention`` are deleted (in batches, one short transaction each).
+- janitor: expired idempotency keys and long-expired leases are purged, and finished webhook
+  deliveries older than ``webhook_delivery_retention`` are deleted (in batches, one short
+  transaction each).
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ class Scheduler:
 
     async def tidy(self) -> int:
         """The janitor's pass: how many rows it deleted."""
-        return await self._purge_idempotency() + await self._prune_deliveries()
+        return await self._purge_expired() + await self._prune_deliveries()
 
-    async def _purge_idempotency(self) -> int:
+    async def _purge_expired(self) -> int:
+        """Idempotency keys past their TTL, and leases expired an hour ago (a lease is
+        deleted by its holder when the work ends; these are the ones of dead processes)."""
         svc = self.services
-        before = svc.clock.now() - timedelta(seconds=svc.settings.idempotency_ttl)
+        now = svc.clock.now()
         async with svc.store.transaction() as tx:
-            return await tx.idempotency.purge(before)
+            keys = await tx.idempotency.purge(now - timedelta(seconds=svc.settings.idempotency_ttl))
+            leases = await tx.leases.purge(now - timedelta(hours=1))
+        return keys + leases
 
     async def _prune_deliveries(self) -> int:
         svc = self.services

@@ -29,9 +29,11 @@ transcription error ends it ``failed`` (the vendor's ``sub_code``, else
 recording (salvage, no status change) and ``recording.ready`` says ``"salvaged": true``.
 
 Every step is safe to repeat: work is found again by a periodic scan after a restart, stored
-documents are reused, and the status change and its event commit together, once. (Several
-control-plane replicas may both work on one bot; the loser's status change is refused, but a
-``recording.ready`` may then be emitted twice. Row leases would fix it.)
+documents are reused, and the status change and its event commit together, once. A control
+plane works on a bot only under its lease (``media:<bot id>`` in the store's leases, 60 s,
+renewed while the work lasts, released after): replicas sharing a database never encode or
+transcribe one bot twice, and a replica that dies leaves a lease that expires, so another one
+takes the bot over at its next scan.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from meetbot.media.artifacts import (
     save_transcript,
 )
 from meetbot.media.final_transcript import FinalTranscript, Outcome
+from meetbot.media.lease import MediaLease
 from meetbot.media.live import LiveTranscription
 from meetbot.media.pool import TranscriptionPool
 from meetbot.media.transcribers import TranscriberFor
@@ -95,6 +98,7 @@ class MediaPipeline:
         salvage_window: float = 3600.0,
         max_attempts: int = 3,
         drain_timeout: float = 30.0,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.services = services
         self.storage = storage
@@ -107,6 +111,7 @@ class MediaPipeline:
         self.salvage_window = salvage_window
         self.max_attempts = max_attempts
         self.drain_timeout = drain_timeout
+        self.lease = MediaLease(services, lease_seconds)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._pending: set[str] = set()
         self._failures: dict[str, int] = {}
@@ -187,17 +192,18 @@ class MediaPipeline:
 
     async def process(self, bot_id: str) -> None:
         """Do whatever the bot's status asks for; errors are counted and retried by the scan
-        until ``max_attempts``, then the bot ends ``failed``/``processing_failed``."""
+        until ``max_attempts``, then the bot ends ``failed``/``processing_failed``. Works only
+        under the bot's media lease: a bot another replica is working on is left to it."""
         try:
-            bot = await self._get(bot_id)
-            if bot is not None and bot.status is Status.PROCESSING:
-                bot = await self._after_call(bot)
-            if bot is not None and bot.status is Status.TRANSCRIBING:
-                async with spooled(self.storage, bot.id) as spool:
-                    outcome = await self.final.outcome(bot, spool)
-                await self._apply(bot.id, outcome)
-            elif bot is not None and bot.status is Status.FAILED:
-                await self._salvage(bot)
+            held, bot = await self.lease.take(bot_id)
+            if not held:
+                log.info("bot %s: another control plane works on its media", bot_id)
+                return
+            try:
+                async with self.lease.renewing(bot_id):
+                    await self._work(bot)
+            finally:
+                await self.lease.release(bot_id)
         except Exception:
             failures = self._failures.get(bot_id, 0) + 1
             self._failures[bot_id] = failures
@@ -207,9 +213,15 @@ class MediaPipeline:
         else:
             self._failures.pop(bot_id, None)
 
-    async def _get(self, bot_id: str) -> Bot | None:
-        async with self.services.store.transaction(write=False) as tx:
-            return await tx.bots.get(bot_id)
+    async def _work(self, bot: Bot | None) -> None:
+        if bot is not None and bot.status is Status.PROCESSING:
+            bot = await self._after_call(bot)
+        if bot is not None and bot.status is Status.TRANSCRIBING:
+            async with spooled(self.storage, bot.id) as spool:
+                outcome = await self.final.outcome(bot, spool)
+            await self._apply(bot.id, outcome)
+        elif bot is not None and bot.status is Status.FAILED:
+            await self._salvage(bot)
 
     async def _recording(self, bot: Bot, spool: Spool | None = None) -> RecordingInfo | None:
         """The stored recording, made now from the chunks if need be; ``None``: no audio."""

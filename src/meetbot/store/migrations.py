@@ -103,6 +103,10 @@ def _v4_event_times(conn: Connection) -> None:
     create_index(conn, tables.events, "ix_events_workspace_created")
 
 
+def _v5_leases(conn: Connection) -> None:
+    create_tables(conn, tables.leases)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -112,6 +116,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "webhook endpoints, deliveries and attempts", create_webhook_tables),
     Migration(3, "encrypted credentials: bots' own and workspace defaults", _v3_credentials),
     Migration(4, "events by creation time (replays read a time range)", _v4_event_times),
+    Migration(5, "leases: work one control-plane replica does at a time", _v5_leases),
 )
 
 

@@ -42,6 +42,7 @@ from meetbot.store.events import SqlEventRepo
 from meetbot.store.idempotency import SqlIdempotencyRepo
 from meetbot.store.inline import connector
 from meetbot.store.keys import SqlKeyRepo
+from meetbot.store.leases import SqlLeaseRepo
 from meetbot.store.migrations import MIGRATIONS, Migration, migrate
 from meetbot.store.observations import SqlObservationRepo
 from meetbot.store.webhooks import SqlWebhookRepo
@@ -162,6 +163,10 @@ class SqlTx:
     @property
     def credentials(self) -> SqlCredentialRepo:
         return SqlCredentialRepo(self.conn, self.writable)
+
+    @property
+    def leases(self) -> SqlLeaseRepo:
+        return SqlLeaseRepo(self.conn, self.writable)
 
 
 class SqlStore:

@@ -191,3 +191,13 @@ workspace_credentials = sa.Table(
     sa.Column("ciphertext", sa.Text, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# v5: named leases that control-plane replicas take before doing work only one of them may do
+# (the media pipeline's ``media:<bot id>``). An expired lease is anyone's to take.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("until", UtcDateTime, nullable=False),
+)

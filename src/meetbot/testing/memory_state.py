@@ -28,6 +28,8 @@ class MemoryState:
     observations: list[tuple[str, BaseReport]] = field(default_factory=list)
     webhooks: MemoryWebhookData = field(default_factory=MemoryWebhookData)
     credentials: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    """Lease name → (owner, until)."""
 
     def copy(self) -> MemoryState:
         return MemoryState(
@@ -41,6 +43,7 @@ class MemoryState:
             observations=list(self.observations),
             webhooks=self.webhooks.copy(),
             credentials=dict(self.credentials),
+            leases=dict(self.leases),
         )
 
 

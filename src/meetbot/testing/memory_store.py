@@ -177,6 +177,30 @@ class MemoryCredentialRepo(MemoryRepo):
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryLeaseRepo(MemoryRepo):
+    async def acquire(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        self.check_write("leases.acquire")
+        held = self.state.leases.get(name)
+        if held is not None and held[0] != owner and held[1] > utc(now):
+            return False
+        self.state.leases[name] = (owner, utc(until))
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        self.check_write("leases.release")
+        held = self.state.leases.get(name)
+        if held is not None and held[0] == owner:
+            del self.state.leases[name]
+
+    async def purge(self, before: datetime) -> int:
+        self.check_write("leases.purge")
+        old = [name for name, (_, until) in self.state.leases.items() if until < utc(before)]
+        for name in old:
+            del self.state.leases[name]
+        return len(old)
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryTx:
     state: MemoryState
     writable: bool
@@ -208,6 +232,10 @@ class MemoryTx:
     @property
     def credentials(self) -> MemoryCredentialRepo:
         return MemoryCredentialRepo(self.state, self.writable)
+
+    @property
+    def leases(self) -> MemoryLeaseRepo:
+        return MemoryLeaseRepo(self.state, self.writable)
 
 
 class MemoryStore:
