@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from meetbot.models import Bot
+from meetbot.ports import Tx
 from meetbot.service import Services
 
 log = logging.getLogger("meetbot.media")
@@ -34,6 +35,7 @@ class MediaLease:
         self.seconds = seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """Who holds the leases this process takes."""
+        self._released: set[str] = set()
 
     async def take(self, bot_id: str) -> tuple[bool, Bot | None]:
         """Take (or renew) the bot's lease and read the bot, in one transaction; ``False``
@@ -52,6 +54,8 @@ class MediaLease:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.seconds / 3)
+                if bot_id in self._released:  # the work ended meanwhile
+                    return
                 try:
                     held, _ = await self.take(bot_id)
                 except Exception:
@@ -68,8 +72,20 @@ class MediaLease:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    async def release_in(self, tx: Tx, bot_id: str) -> None:
+        """Give the lease up in the caller's transaction (the one that ends the bot's media
+        work); call :meth:`released` once it has committed."""
+        await tx.leases.release(lease_name(bot_id), self.owner)
+
+    def released(self, bot_id: str) -> None:
+        """The lease was given up in a committed transaction: :meth:`release` has nothing to do."""
+        self._released.add(bot_id)
+
     async def release(self, bot_id: str) -> None:
         """Give the lease up (a failure is logged: the lease expires by itself)."""
+        if bot_id in self._released:
+            self._released.discard(bot_id)
+            return
         try:
             async with self.services.store.transaction() as tx:
                 await tx.leases.release(lease_name(bot_id), self.owner)

@@ -79,6 +79,8 @@ from meetbot.webhooks import outbox
 
 log = logging.getLogger("meetbot.media")
 
+MEDIA_WORK = (Status.PROCESSING, Status.TRANSCRIBING)
+"""The statuses in which a bot's media still has work to do."""
 RECORDING_FAILED = "recording_failed"
 PROCESSING_FAILED = "processing_failed"
 
@@ -179,7 +181,7 @@ class MediaPipeline:
         svc = self.services
         since = svc.clock.now() - timedelta(seconds=self.salvage_window)
         async with svc.store.transaction(write=False) as tx:
-            working = await tx.bots.in_statuses((Status.PROCESSING, Status.TRANSCRIBING))
+            working = await tx.bots.in_statuses(MEDIA_WORK)
             failed = await tx.bots.in_statuses((Status.FAILED,), updated_since=since)
         recent = {b.id for b in failed}
         self._salvage_seen &= recent
@@ -321,8 +323,9 @@ class MediaPipeline:
         salvaged: bool = False,
     ) -> Bot | None:
         """In one transaction: the ready events and the status change (skipped if the bot is
-        no longer in ``expected``, e.g. another replica got there first). Returns the bot as
-        committed (``None``: it is gone), so the caller needs no second read."""
+        no longer in ``expected``, e.g. another replica got there first), and the media lease
+        released when that leaves no more media work. Returns the bot as committed (``None``:
+        it is gone), so the caller needs no second read."""
         svc = self.services
         now = svc.clock.now()
         async with svc.store.transaction() as tx:
@@ -338,6 +341,11 @@ class MediaPipeline:
                 await emit(tx, outbox.transcript_ready_event(bot, now, transcript), bot)
             if event is not None:
                 bot = await try_transition(tx, bot, event, now)
+            done = bot.status not in MEDIA_WORK
+            if done:
+                await self.lease.release_in(tx, bot_id)
+        if done:
+            self.lease.released(bot_id)
         svc.events_committed()
         return bot
 

@@ -1,9 +1,10 @@
 """The SQL :class:`~meetbot.ports.LeaseRepo`: one row per held lease.
 
-:meth:`SqlLeaseRepo.acquire` first updates the row if it is the owner's or expired, else inserts
-it unless it exists (``ON CONFLICT DO NOTHING``). On PostgreSQL two replicas racing for one
-name serialise on the row (or on its primary key): the second one's UPDATE re-reads the row
-after the first commits and matches nothing, its INSERT does nothing, so it gets ``False``.
+:meth:`SqlLeaseRepo.acquire` is one ``INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE`` the
+row is the owner's or expired, ``RETURNING`` the name: a row back means the lease is ours. On
+PostgreSQL two replicas racing for one name serialise on its primary key: the second one's
+conflict check runs after the first commits and finds the row held by another owner, so it gets
+no row back.
 """
 
 from __future__ import annotations
@@ -24,20 +25,14 @@ L = leases
 class SqlLeaseRepo(SqlRepo):
     async def acquire(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
         self.check_write("leases.acquire")
-        taken = await self.conn.execute(
-            sa.update(L)
-            .where(L.c.name == name, sa.or_(L.c.owner == owner, L.c.until <= now))
-            .values(owner=owner, until=until)
-        )
-        if taken.rowcount == 1:
-            return True
         insert = postgresql.insert(L) if self.is_postgres else sqlite.insert(L)
-        added = await self.conn.execute(
-            insert.values(name=name, owner=owner, until=until)
-            .on_conflict_do_nothing()
-            .returning(L.c.name)  # psycopg gives no rowcount for this INSERT
-        )
-        return added.first() is not None
+        values = insert.values(name=name, owner=owner, until=until)
+        stmt = values.on_conflict_do_update(
+            index_elements=[L.c.name],
+            set_={"owner": values.excluded.owner, "until": values.excluded.until},
+            where=sa.or_(L.c.owner == owner, L.c.until <= now),
+        ).returning(L.c.name)  # a row: inserted or taken over; none: another owner's
+        return (await self.conn.execute(stmt)).first() is not None
 
     async def release(self, name: str, owner: str) -> None:
         self.check_write("leases.release")
