@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from media_helpers import (
@@ -19,12 +21,14 @@ from media_helpers import (
 )
 
 from meetbot.media.pipeline import MediaPipeline
+from meetbot.models import Segment
 from meetbot.ports import Store
 from meetbot.service.runners import runner_lost
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
 from meetbot.testing.plane import TestPlane, build_test_plane
+from meetbot.testing.waiting import until
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -128,3 +132,41 @@ async def test_a_dead_replicas_lease_expires_and_another_takes_the_bot_over(
     plane.clock.advance(dead.lease.seconds)
     await alive.process(bot_id)
     assert (await bot_json(plane, bot_id))["status"] == "finished"
+
+
+class HeldTranscriber(FakeTranscriber):
+    """Blocks in :meth:`transcribe` until :attr:`go` is set (a long transcription)."""
+
+    def __init__(self) -> None:
+        super().__init__(WORDS)
+        self.started = threading.Event()
+        self.go = threading.Event()
+
+    def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
+        self.started.set()
+        self.go.wait(30)
+        return super().transcribe(pcm16k, offset=offset)
+
+
+async def test_the_lease_is_renewed_while_the_work_lasts(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    bot_id = await recorded(plane, storage)
+    slow = HeldTranscriber()
+    worker = MediaPipeline(plane.services, storage, fixed(slow), lease_seconds=0.3)
+    fast = FakeTranscriber(WORDS)
+    other = MediaPipeline(plane.services, storage, fixed(fast))
+    assert isinstance(plane.clock, FixedClock)
+    working = asyncio.create_task(worker.process(bot_id))
+    try:
+        await until(slow.started.is_set, what="the transcription to start")
+        for n in range(1, 5):  # four leases' worth of store time: renewed all along
+            plane.clock.advance(0.2)
+            await until(lambda n=n: worker.lease.renewals >= n, what=f"renewal {n}")
+            await other.process(bot_id)  # finds the lease held, leaves the bot
+    finally:
+        slow.go.set()
+        await working
+    assert (await bot_json(plane, bot_id))["status"] == "finished"
+    assert len(slow.calls) == 1
+    assert fast.calls == []  # the other replica never took the bot over

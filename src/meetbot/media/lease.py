@@ -36,6 +36,7 @@ class MediaLease:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """Who holds the leases this process takes."""
         self._released: set[str] = set()
+        self.renewals = 0
 
     async def take(self, bot_id: str) -> tuple[bool, Bot | None]:
         """Take (or renew) the bot's lease and read the bot, in one transaction; ``False``
@@ -64,6 +65,7 @@ class MediaLease:
                 if not held:
                     log.warning("bot %s: the media lease passed to another replica", bot_id)
                     return
+                self.renewals += 1
 
         task = asyncio.create_task(renew(), name=f"media:lease:{bot_id}")
         try:
