@@ -109,6 +109,17 @@ class PoolExhausted(MeetbotError):
         )
 
 
+class StoreUnavailable(MeetbotError):
+    """The database cannot be reached, or stayed busy past the lock wait: retry shortly.
+    Nothing of the failed request was stored (its transaction rolled back)."""
+
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
+
+
 class NotReady(MeetbotError):
     """The resource exists but is not available yet (e.g. a recording still being made)."""
 

@@ -31,6 +31,7 @@ _COMMON_ERRORS = {
     "401": "Missing or invalid API key",
     "404": "No such resource in this workspace",
     "429": "Rate limited: obey `Retry-After`",
+    "503": "The database is unavailable or busy (`service_unavailable`): retry after `Retry-After`",
 }
 _MEDIA_ERRORS = {"400": "Invalid key", "403": "Expired or invalid signature", "404": "Not found"}
 
@@ -44,7 +45,8 @@ Status codes: **200/201** success; **400** invalid request (`code` says which ru
 **401** missing or invalid key; **404** no such bot (or not in your workspace);
 **405** the bot is dispatched (use `leave_call`); **409** duplicate bot or reused
 Idempotency-Key; **429** rate limited (obey `Retry-After`); **502/503/504** retry the same
-request (with the same `Idempotency-Key`, the retry is safe); **507** no warm ad-hoc bot idle —
+request (with the same `Idempotency-Key`, the retry is safe; meetbot answers 503
+`service_unavailable` itself while its database is unreachable); **507** no warm ad-hoc bot idle —
 retry in 30 seconds (`Retry-After: 30`).
 """
 

@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from meetbot.errors import StoreUnavailable
 from meetbot.store.bots import SqlBotRepo
 from meetbot.store.credentials import SqlCredentialRepo
 from meetbot.store.events import SqlEventRepo
@@ -192,6 +194,21 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
+        """A transaction; a lost or refused connection, or a lock not had in time, becomes
+        :class:`~meetbot.errors.StoreUnavailable` (the API's 503: retry)."""
+        try:
+            async with self._begin(write) as tx:
+                yield tx
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            if not _unavailable(exc, sqlite=self._sqlite):
+                raise
+            log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+            raise StoreUnavailable(
+                "The database is unavailable or busy; nothing was changed. Retry in a few seconds."
+            ) from exc
+
+    @asynccontextmanager
+    async def _begin(self, write: bool) -> AsyncIterator[SqlTx]:
         if write and self._write_lock is not None:
             async with self._sqlite_write(self._write_lock) as tx:
                 yield tx
@@ -255,6 +272,18 @@ class SqlStore:
         if self._writer_engine is not self._engine:
             await self._writer_engine.dispose()
         await self._engine.dispose()
+
+
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def _unavailable(exc: sa_exc.DBAPIError, *, sqlite: bool) -> bool:
+    """A connection or lock problem worth a retry, not a bug. On PostgreSQL an
+    ``OperationalError`` is just that; sqlite3 also uses it for "no such table" and the like."""
+    if not sqlite:
+        return True
+    message = str(exc.orig or exc).lower()
+    return any(words in message for words in _SQLITE_UNAVAILABLE)
 
 
 async def open_store(

@@ -1,0 +1,92 @@
+"""A database that is gone or stays locked answers 503 with ``Retry-After`` (the seeds tell clients
+to retry on 503), never a 500; the retry then works and nothing half-done was stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+from pg_testdb import admin_url, temporary_database, unavailable_reason
+from psycopg import sql
+
+from meetbot.store import open_store
+from meetbot.store.inline import LOCK_WAIT
+from meetbot.testing.plane import build_test_plane
+
+BODY = {"meeting_url": "https://meet.google.com/abc-defg-hij"}
+
+
+async def test_sqlite_locked_past_the_wait_is_503_then_the_retry_succeeds(tmp_path: Path) -> None:
+    path = tmp_path / "meetbot.db"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        plane = await build_test_plane(store)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            async with plane.client() as client:
+                refused = await client.post("/api/v1/bot/", json=BODY)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "5"
+        assert refused.json()["code"] == "service_unavailable"
+        assert LOCK_WAIT <= 10  # the test waited that long
+        async with plane.client() as client:
+            assert (await client.get("/api/v1/bot/")).json()["results"] == []  # nothing stored
+            created = await client.post("/api/v1/bot/", json=BODY)
+            assert created.status_code == 201, created.text
+    finally:
+        await store.close()
+
+
+async def test_sqlite_bugs_stay_bugs(tmp_path: Path) -> None:
+    """sqlite3 raises OperationalError for a missing table too: that is no outage (500)."""
+    path = tmp_path / "meetbot.db"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        plane = await build_test_plane(store)
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE bots")
+        async with plane.client() as client:
+            broken = await client.get("/api/v1/bot/")
+        assert broken.status_code == 500
+        assert broken.json()["code"] == "internal_error"
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_refusing_connections_is_503_then_the_pool_reconnects() -> None:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with temporary_database("meetbot_outage") as url:
+        store = await open_store(url)
+        try:
+            plane = await build_test_plane(store)
+            async with plane.client() as client:
+                assert (await client.get("/api/v1/bot/")).status_code == 200
+                name = url.rsplit("/", 1)[1]
+                database = sql.Identifier(name)
+                with psycopg.connect(admin_url(), autocommit=True) as admin:
+                    admin.execute(
+                        sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(database)
+                    )
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (name,),
+                    )
+                    lost = await client.get("/api/v1/bot/")
+                    admin.execute(
+                        sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(database)
+                    )
+                assert lost.status_code == 503, lost.text
+                assert lost.json()["code"] == "service_unavailable"
+                assert (await client.get("/api/v1/bot/")).status_code == 200  # reconnected
+        finally:
+            await store.close()
