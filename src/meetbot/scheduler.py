@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from meetbot.errors import StoreUnavailable
 from meetbot.service import Services
 from meetbot.service.dispatch import dispatch_due
 from meetbot.service.runners import reap_silent_runners
@@ -75,6 +76,8 @@ class Scheduler:
         while not self._stop.is_set():
             try:
                 await job.step()
+            except StoreUnavailable as exc:  # an outage, not a bug: no traceback every turn
+                log.warning("%s: %s; retrying in %.2fs", job.name, exc.detail, job.interval)
             except Exception:
                 log.exception("%s failed; retrying in %.2fs", job.name, job.interval)
             with contextlib.suppress(TimeoutError):

@@ -3,6 +3,7 @@ to retry on 503), never a 500; the retry then works and nothing half-done was st
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -11,9 +12,13 @@ import pytest
 from pg_testdb import admin_url, temporary_database, unavailable_reason
 from psycopg import sql
 
+from meetbot.errors import StoreUnavailable
+from meetbot.scheduler import Periodic, Scheduler
 from meetbot.store import open_store
 from meetbot.store.inline import LOCK_WAIT
+from meetbot.testing.memory_store import MemoryStore
 from meetbot.testing.plane import build_test_plane
+from meetbot.testing.waiting import until
 
 BODY = {"meeting_url": "https://meet.google.com/abc-defg-hij"}
 
@@ -90,3 +95,25 @@ async def test_postgres_refusing_connections_is_503_then_the_pool_reconnects() -
                 assert (await client.get("/api/v1/bot/")).status_code == 200  # reconnected
         finally:
             await store.close()
+
+
+async def test_periodic_work_logs_an_outage_as_a_warning_and_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plane = await build_test_plane(MemoryStore())
+    scheduler = Scheduler(plane.services)
+    calls: list[int] = []
+
+    async def step() -> None:
+        calls.append(len(calls))
+        raise StoreUnavailable("The database is unavailable or busy.")
+
+    scheduler.jobs = (Periodic("dispatch", 0.01, step),)
+    with caplog.at_level(logging.WARNING, logger="meetbot.scheduler"):
+        await scheduler.start()
+        await until(lambda: len(calls) >= 3, what="three tries")
+        await scheduler.stop()
+    outage = [r for r in caplog.records if r.name == "meetbot.scheduler"]
+    assert outage
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in outage)
+    assert "unavailable" in outage[0].getMessage()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from meetbot.errors import StoreUnavailable
 from meetbot.ports import Clock, SendResult, WebhookSender
 from meetbot.webhooks.backoff import RetryPolicy, next_retry_at
 from meetbot.webhooks.models import Attempt, AttemptRecord, ClaimedDelivery, DeliveryStatus
@@ -352,10 +353,12 @@ class DeliveryWorker:
         """Run a database step; log and swallow its failure (the loop tries again later)."""
         try:
             return await step
+        except StoreUnavailable as exc:  # an outage, not a bug: no traceback every turn
+            log.warning("webhook delivery step failed: %s", exc.detail)
         except Exception:
             log.exception("webhook delivery step failed")
-            await asyncio.sleep(self.options.poll_interval)
-            return None
+        await asyncio.sleep(self.options.poll_interval)
+        return None
 
 
 def _runs(claimed: list[ClaimedDelivery]) -> list[list[ClaimedDelivery]]:
