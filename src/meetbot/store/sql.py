@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -274,6 +276,28 @@ class SqlStore:
         await self._engine.dispose()
 
 
+def switch_to_wal(path: str, *, uri: bool = False, wait: float = 10.0) -> None:
+    """Put a SQLite file in WAL mode before any pooled connection opens it.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without waiting in its busy handler, to connections that race for the switch (servers
+    starting together on a new data dir: about one start in ten failed so). Here the switch is
+    retried; the connections' own ``journal_mode = WAL`` then finds it done.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        conn = sqlite3.connect(path, timeout=wait, uri=uri, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.02)
+
+
 _SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
 
 
@@ -294,6 +318,12 @@ async def open_store(
     max_overflow: int = 10,
 ) -> SqlStore:
     """Connect to ``url`` and bring its schema up to date (see :mod:`.migrations`)."""
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite" and target.database:
+        uri = str(target.query.get("uri", "")).lower() in ("true", "1")
+        if not uri:
+            Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(switch_to_wal, target.database, uri=uri)
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
     try:
         async with engine.connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE
