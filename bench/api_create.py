@@ -21,17 +21,15 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
 
+from bench_db import bench_database
 from meetbot.testing.serve import start_server
 
 MEET = "https://meet.google.com/abc-defg-hij"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -176,14 +174,10 @@ def main() -> None:
         # The fake launcher's bots never report: the reaper must not fail them mid-run.
         "MEETBOT_HEARTBEAT_TIMEOUT": "3600",
     }
-    db = None
-    if args.postgres:
-        db = f"meetbot_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        env["MEETBOT_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{db}"
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
+    with bench_database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
+        if url:
+            env["MEETBOT_DATABASE_URL"] = url
         server = start_server(Path(tmp) / "data", env)
         try:
             assert server.proc is not None
@@ -195,9 +189,6 @@ def main() -> None:
         finally:
             server.stop()
     load_after = os.getloadavg()
-    if db:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     backend = "postgresql" if args.postgres else "sqlite"
     print(
         f"backend={backend} rate={args.rate}/s seconds={args.seconds} "

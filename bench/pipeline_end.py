@@ -19,11 +19,9 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
-
+from bench_db import bench_database
 from meetbot.config import Settings
 from meetbot.lifecycle import Status
 from meetbot.media.pipeline import MediaPipeline
@@ -32,8 +30,6 @@ from meetbot.secrets_file import load_or_create_secret
 from meetbot.server import build
 from meetbot.storage import open_storage
 from meetbot.testing.builders import make_bot
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 async def run(n: int, data_dir: Path, url: str | None) -> None:
@@ -73,21 +69,11 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=1000)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    db, url = None, None
-    if args.postgres:
-        db = f"meetbot_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db}")
-        url = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    print(f"cpus={os.cpu_count()} backend={'postgresql' if url else 'sqlite'}")
-    print("load before=" + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    try:
+    with bench_database(args.postgres) as url:
+        print(f"cpus={os.cpu_count()} backend={'postgresql' if url else 'sqlite'}")
+        print("load before=" + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         with tempfile.TemporaryDirectory(prefix="mb-bench-pipe-") as tmp:
             asyncio.run(run(args.bots, Path(tmp) / "data", url))
-    finally:
-        if db:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
 if __name__ == "__main__":

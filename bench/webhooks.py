@@ -41,17 +41,13 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
+from bench_db import bench_database
 from meetbot.testing.serve import Server, free_port, start_server
 from webhooks_load import Db, Driver, Runners
 from webhooks_receiver import Arrival, Receiver
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -340,15 +336,10 @@ def main() -> None:
         "MEETBOT_WEBHOOK_ALLOW_PRIVATE": "1",
         "MEETBOT_LOG_LEVEL": "warning",
     }
-    db_name, pg_url = None, None
-    if args.postgres:
-        db_name = f"meetbot_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {db_name}")
-        pg_url = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
-        env["MEETBOT_DATABASE_URL"] = pg_url
-    print(f"cpus={os.cpu_count()} backend={'postgresql' if pg_url else 'sqlite'}")
-    try:
+    with bench_database(args.postgres) as pg_url:
+        if pg_url:
+            env["MEETBOT_DATABASE_URL"] = pg_url
+        print(f"cpus={os.cpu_count()} backend={'postgresql' if pg_url else 'sqlite'}")
         with tempfile.TemporaryDirectory(prefix="mb-bench-wh-") as tmp:
             server = start_server(Path(tmp) / "data", env)
             drain(server)
@@ -365,10 +356,6 @@ def main() -> None:
                     print(f"server logged {len(flagged)} warnings/errors; the first:")
                     for line in server.output[flagged[0] : flagged[0] + 40]:
                         print("  " + line[:300])
-    finally:
-        if db_name:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -17,20 +17,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase, Snapshot
 from meetbot.runner.platforms.chores import Progress, click_until, open_panel
-from meetbot.runner.platforms.credentials import Credentials, ZoomTokens
+from meetbot.runner.platforms.credentials import ZoomTokens
 from meetbot.runner.platforms.driver import (
     Step,
-    Timings,
     any_of,
     button,
     css,
     try_click,
 )
 from meetbot.runner.platforms.reading import ParticipantSpec, Reading, ReadSpec
-from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule
+from meetbot.runner.platforms.rules import NameRules, Rule
 from meetbot.runner.platforms.web_page import Chore, WebMeetingPage
 
 if TYPE_CHECKING:
@@ -142,17 +140,10 @@ class ZoomPage(WebMeetingPage):
     rules = RULES
     names = NAMES
 
-    def __init__(
-        self,
-        credentials: Credentials | None = None,
-        humanizer: Humanizer | None = None,
-        *,
-        origins: Origins = NO_OVERRIDES,
-        timings: Timings | None = None,
-    ) -> None:
-        super().__init__(credentials, humanizer, origins=origins, timings=timings)
-        self._passcode: str | None = None
-        self._passcode_missing = False
+    _passcode: str | None = None
+    """From the link's ``pwd=``, read when joining."""
+    _passcode_missing = False
+    """The page asked for a passcode and the link had none."""
 
     def entry_url(self, url: str) -> str:
         self._passcode = dict(parse_qsl(urlsplit(url).query)).get("pwd")
