@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ import pytest
 from meetbot.reports import AudioChunk, InCall, Joining
 from meetbot.runner.capture import AudioRecorder, speech_seconds
 from meetbot.runner.reporter import Reporter
+from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_runner import MemoryStorage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -178,3 +180,26 @@ async def test_recorder_groups_pieces_offsets_and_retries_storage() -> None:
     assert recorder.last_speech_at == T0
     recorder.feed(tone(0.25))  # after close: dropped
     assert recorder.recorded_seconds == pytest.approx(2.25)
+
+
+async def test_recorder_warns_when_the_recording_falls_behind_real_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FixedClock(T0)
+    recorder = AudioRecorder(MemoryStorage(), "b1", [].append, clock)
+    writer = asyncio.create_task(recorder.run())
+    recorder.start()
+    with caplog.at_level(logging.WARNING, logger="meetbot.runner.capture"):
+        for _ in range(8):  # 2 s of audio in 2 s: on time
+            clock.advance(0.25)
+            recorder.feed(tone(0.25))
+        assert recorder.lag_seconds == pytest.approx(0.0)
+        for _ in range(40):  # a starved renderer: 10 s of audio while 30 s pass
+            clock.advance(0.75)
+            recorder.feed(tone(0.25))
+    await recorder.close()
+    await writer
+    assert recorder.lag_seconds == pytest.approx(20.0)
+    warned = [r.getMessage() for r in caplog.records if "behind real time" in r.getMessage()]
+    assert len(warned) == 3  # at 5 s behind, then 10 and 20: each time the lag doubled
+    assert warned[0].startswith("bot b1: the recording is 5.0 s behind real time")

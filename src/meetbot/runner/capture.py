@@ -7,7 +7,10 @@ file, so a crashed runner loses at most the group in progress. It also measures 
 the time of the last speech, a fallback for platforms whose speaking indicators are missing.
 
 Timing: the recording's clock is the sample count (the page emits silence while nobody
-speaks), so ``offset_s`` of a chunk is the number of samples before it / 16 000.
+speaks), so ``offset_s`` of a chunk is the number of samples before it / 16 000. A renderer
+starved of CPU renders fewer samples than time passes, and that audio is lost: the recorder
+logs a warning once the recording is :data:`LAG_WARNING` seconds behind the wall clock, and
+again each time the lag doubles (:attr:`AudioRecorder.lag_seconds`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ SPEECH_RMS: Final = 0.01
 """A frame is speech when its RMS exceeds this (-40 dBFS of full scale)."""
 PUT_ATTEMPTS: Final = 5
 CONTENT_TYPE: Final = "audio/L16; rate=16000; channels=1"
+LAG_WARNING: Final = 5.0
+"""Seconds the recording may fall behind real time before the runner warns (pieces arrive
+every 250 ms, so a healthy recording is under a second behind)."""
 
 
 def speech_frames(pcm: bytes, threshold: float = SPEECH_RMS) -> np.ndarray:
@@ -99,6 +105,9 @@ class AudioRecorder:
         self.last_speech_at: datetime | None = None
         self.speech_seconds = 0.0
         self.chunks_written = 0
+        self.lag_seconds = 0.0
+        """How far the recording fell behind the wall clock at most (audio lost)."""
+        self._lag_warned = 0.0
 
     @property
     def recorded_seconds(self) -> float:
@@ -125,6 +134,21 @@ class AudioRecorder:
         self._buffer += pcm
         if len(self._buffer) >= self._group_bytes:
             self._cut()
+        self._check_lag()
+
+    def _check_lag(self) -> None:
+        if self.started_at is None:
+            return
+        elapsed = (self._clock.now() - self.started_at).total_seconds()
+        lag = elapsed - self.recorded_seconds
+        self.lag_seconds = max(self.lag_seconds, lag)
+        if lag >= max(LAG_WARNING, 2 * self._lag_warned):
+            self._lag_warned = lag
+            log.warning(
+                "bot %s: the recording is %.1f s behind real time after %.0f s: audio was lost"
+                " (is the machine short of CPU? lower MEETBOT_MAX_CONCURRENT_BOTS)",
+                self._bot_id, lag, elapsed,
+            )  # fmt: skip
 
     def _cut(self) -> None:
         if not self._buffer:
