@@ -110,8 +110,9 @@ class PoolExhausted(MeetbotError):
 
 
 class StoreUnavailable(MeetbotError):
-    """The database cannot be reached, or stayed busy past the lock wait: retry shortly.
-    Nothing of the failed request was stored (its transaction rolled back)."""
+    """The database cannot be reached, or stayed busy past the lock wait: retry shortly. The
+    transaction rolled back, unless the connection was lost at its very commit (then the
+    outcome is unknown: an ``Idempotency-Key`` makes the retry safe either way)."""
 
     status = 503
     code = "service_unavailable"

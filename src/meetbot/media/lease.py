@@ -41,6 +41,7 @@ class MediaLease:
     async def take(self, bot_id: str) -> tuple[bool, Bot | None]:
         """Take (or renew) the bot's lease and read the bot, in one transaction; ``False``
         (and no bot) if another control plane holds it."""
+        self._released.discard(bot_id)  # held again from here: release() must release it
         now = self.services.clock.now()
         until = now + timedelta(seconds=self.seconds)
         async with self.services.store.transaction() as tx:

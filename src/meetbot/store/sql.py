@@ -206,7 +206,8 @@ class SqlStore:
                 raise
             log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
             raise StoreUnavailable(
-                "The database is unavailable or busy; nothing was changed. Retry in a few seconds."
+                "The database is unavailable or busy. Retry in a few seconds (with the same"
+                " Idempotency-Key the retry is safe)."
             ) from exc
 
     @asynccontextmanager
