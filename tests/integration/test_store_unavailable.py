@@ -15,7 +15,6 @@ from psycopg import sql
 from meetbot.errors import StoreUnavailable
 from meetbot.scheduler import Periodic, Scheduler
 from meetbot.store import open_store
-from meetbot.store.inline import LOCK_WAIT
 from meetbot.testing.memory_store import MemoryStore
 from meetbot.testing.plane import build_test_plane
 from meetbot.testing.waiting import until
@@ -39,7 +38,6 @@ async def test_sqlite_locked_past_the_wait_is_503_then_the_retry_succeeds(tmp_pa
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "5"
         assert refused.json()["code"] == "service_unavailable"
-        assert LOCK_WAIT <= 10  # the test waited that long
         async with plane.client() as client:
             assert (await client.get("/api/v1/bot/")).json()["results"] == []  # nothing stored
             created = await client.post("/api/v1/bot/", json=BODY)
