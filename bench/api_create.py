@@ -27,7 +27,7 @@ import httpx
 import psutil
 
 from bench_db import bench_database
-from meetbot.testing.serve import start_server
+from meetbot.lab.serve import start_server
 
 MEET = "https://meet.google.com/abc-defg-hij"
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from bench_db import bench_database
 from meetbot.config import Settings
-from meetbot.lifecycle import Status
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.media.transcribers import Transcribers
+from meetbot.contract.lifecycle import Status
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.transcribers import Transcribers
+from meetbot.control.server import build
 from meetbot.secrets_file import load_or_create_secret
-from meetbot.server import build
 from meetbot.storage import open_storage
 from meetbot.testing.builders import make_bot
 

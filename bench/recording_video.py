@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 from meetbot.lab import Lab, make_speech
-from meetbot.testing.serve import Server, start_server
+from meetbot.lab.serve import Server, start_server
 
 TIMERS = {"empty_meeting_timeout": 30, "last_person_detection": 0, "silence_detection": 0}
 

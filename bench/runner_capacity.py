@@ -52,7 +52,7 @@ import numpy as np
 import psutil
 
 from meetbot.lab import Lab, make_speech, problems
-from meetbot.testing.serve import Server, start_server
+from meetbot.lab.serve import Server, start_server
 
 CHUNK_S = 1.5
 HOLD_RATIO = 0.9

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from meetbot.lab import Lab, problems
-from meetbot.testing.serve import Server, start_server
+from meetbot.lab.serve import Server, start_server
 
 BOT_NAME = "Bench"
 HOLD = {"empty_meeting_timeout": 120, "last_person_detection": 120, "silence_detection": 0}

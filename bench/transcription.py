@@ -45,16 +45,10 @@ from typing import Any
 import numpy as np
 import psutil
 
-from meetbot.lab.speech import make_speech
-from meetbot.lifecycle import StopReason
-from meetbot.media.artifacts import TranscriptDoc, load_transcript, save_transcript
-from meetbot.media.live import LiveTranscription
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.media.pool import TranscriptionPool
-from meetbot.media.transcribers import Transcribers
-from meetbot.models import Segment
-from meetbot.recording import SAMPLE_RATE, chunk_key
-from meetbot.reports import (
+from meetbot.contract.lifecycle import StopReason
+from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
+from meetbot.contract.models import Segment
+from meetbot.contract.reports import (
     AudioChunk,
     BaseReport,
     InCall,
@@ -64,14 +58,19 @@ from meetbot.reports import (
     ParticipantJoined,
     ReportBatch,
 )
-from meetbot.service.runners import handle_reports
+from meetbot.control.media.artifacts import TranscriptDoc, load_transcript, save_transcript
+from meetbot.control.media.live_transcription import LiveTranscription
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.transcribers import Transcribers
+from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.service.runners import handle_reports
+from meetbot.control.store import open_store
+from meetbot.lab.speech import make_speech
 from meetbot.storage import LocalStorage
-from meetbot.store import open_store
-from meetbot.testing.plane import build_test_plane
 from meetbot.transcription.audio import float_to_int16, load_audio
 from meetbot.transcription.factory import build_transcriber, live_policy
-from meetbot.transcription.live import LiveTranscriber
 from meetbot.transcription.models import validate_model
+from meetbot.transcription.streaming import LiveTranscriber
 from meetbot.transcription.weights import default_models_dir
 from meetbot.transcription.wer import wer
 
@@ -89,6 +88,7 @@ SENTENCES = [
     "Please update the roadmap and remove the features we dropped.",
     "Before we finish, does anyone have questions about the hiring plan?",
 ]
+TESTS = Path(__file__).resolve().parents[1] / "tests"
 CHUNK_S = 0.25
 MEETING_CHUNK_S = 1.5
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -195,6 +195,9 @@ class TimedStorage(LocalStorage):
 async def bench_pipeline(
     model: str, clip: np.ndarray, reference: str, minutes: float, tail_s: float, prefix: str
 ) -> None:
+    sys.path.insert(0, str(TESTS))  # the test harness: a control plane on fakes
+    from harness.plane import build_test_plane
+
     total = round(minutes * 60 * SAMPLE_RATE)
     reps = max(1, total // len(clip))
     # ``reps`` whole clips, each after an equal pause, fill the meeting: the reference text is

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_db import bench_database
-from meetbot.testing.serve import Server, free_port, start_server
+from meetbot.lab.serve import Server, free_port, start_server
 from webhooks_load import Db, Driver, Runners
 from webhooks_receiver import Arrival, Receiver
 

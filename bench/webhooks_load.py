@@ -4,8 +4,8 @@
 leave (``leave_call``, one more). :class:`Runners` plays the runners of bots already created:
 it gives each bot a runner token (written to the database, as a launcher would hand one to a
 runner process) and posts each bot's whole life as one batch of reports to
-``POST /internal/bots/{id}/events`` (the runner wire contract, ``meetbot.reports``), which the
-server applies in one transaction: joining, waiting room, in call, participants joining and
+``POST /internal/bots/{id}/events`` (the runner wire contract, ``meetbot.contract.reports``), which
+the server applies in one transaction: joining, waiting room, in call, participants joining and
 leaving, leaving, left; the media pipeline then ends the bot (no audio: ``processing`` →
 ``finished``). :class:`Db` reads counts straight from the database (SQLite or PostgreSQL).
 """
@@ -24,7 +24,7 @@ import httpx
 import psutil
 import psycopg
 
-from meetbot.testing.serve import Server
+from meetbot.lab.serve import Server
 
 MEET = "https://meet.google.com/abc-defg-hij"
 IN_FLIGHT = ("booting", "joining", "recording", "leaving", "processing", "transcribing")

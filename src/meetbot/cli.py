@@ -54,7 +54,7 @@ def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
-    from meetbot.server import build
+    from meetbot.control.server import build
 
     plane = await build(settings)
     if plane.first_key:
@@ -85,7 +85,7 @@ def deliver(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from meetbot.webhooks.process import run_child
+    from meetbot.control.webhooks.process import run_child
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(run_child(settings, ready_fd))
@@ -104,8 +104,8 @@ def keys_create(
 
     async def create() -> tuple[str, str]:
         from meetbot.clock import SystemClock
-        from meetbot.service.keys import create_key
-        from meetbot.store import open_store
+        from meetbot.control.service.keys import create_key
+        from meetbot.control.store import open_store
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings.effective_database_url)

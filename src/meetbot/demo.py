@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from meetbot.lab import Lab, make_speech, problems
-from meetbot.testing.serve import start_server
+from meetbot.lab.serve import start_server
 
 SENTENCES = (
     "Good morning everyone, thanks for joining the weekly planning meeting.",

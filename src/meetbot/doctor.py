@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
+from meetbot.contract.meeting_urls import parse_meeting_url
 from meetbot.errors import InvalidMeetingUrl
-from meetbot.meeting_urls import parse_meeting_url
 from meetbot.runner.platforms.base import MeetingPage, Phase, Snapshot
 from meetbot.runner.platforms.driver import Timings
 from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for

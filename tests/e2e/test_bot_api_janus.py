@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from meetbot.lab import Lab, make_speech
-from meetbot.testing.serve import Server, start_server
+from meetbot.lab.serve import Server, start_server
 
 pytestmark = pytest.mark.e2e
 

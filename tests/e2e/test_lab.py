@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
+from harness.waiting import wait_until
 from meetbot.lab import (
     FLAGS,
     MEDIA_STATS_JS,
@@ -21,7 +22,6 @@ from meetbot.lab import (
 )
 from meetbot.lab.browser import join
 from meetbot.lab.netns import PREFIX, cleanup_stale, list_namespaces
-from meetbot.testing.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """The REAL Meet, Teams and Zoom adapters in headless Chromium against local fixtures that
-reproduce the publicly reported pages (``meetbot.testing.platform_fixtures``), reached through
+reproduce the publicly reported pages (``harness.platform_fixtures``), reached through
 test-only origin overrides: this proves the adapters against those reproductions, not against
 the live services. One browser for the module, one fresh context per test."""
 
@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
+from harness.platform_fixtures import FixtureMeeting, PlatformFixtures
 from meetbot.doctor import run_doctor
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import MeetingPage, Phase, Snapshot
 from meetbot.runner.platforms.credentials import AccountLogin, Credentials, ZoomTokens
 from meetbot.runner.platforms.driver import Timings
 from meetbot.runner.platforms.registry import page_for
-from meetbot.testing.platform_fixtures import FixtureMeeting, PlatformFixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 

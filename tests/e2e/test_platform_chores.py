@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import pytest
 from playwright.async_api import Page
 
+from harness.platform_fixtures import PlatformFixtures
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase
 from meetbot.runner.platforms.driver import Timings
 from meetbot.runner.platforms.registry import page_for
-from meetbot.testing.platform_fixtures import PlatformFixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 

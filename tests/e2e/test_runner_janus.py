@@ -34,11 +34,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from meetbot.lab import Lab, make_speech
-from meetbot.launchers import LocalLauncher
-from meetbot.lifecycle import StopReason, SubStatus
-from meetbot.ports import Assignment
-from meetbot.reports import (
+from harness.waiting import wait_until
+from meetbot.contract.assignment import Assignment, dump_assignment
+from meetbot.contract.lifecycle import StopReason, SubStatus
+from meetbot.contract.reports import (
     AudioChunk,
     Leaving,
     NotAdmitted,
@@ -48,9 +47,9 @@ from meetbot.reports import (
     Speaking,
     Waiting,
 )
-from meetbot.runner.assignment import dump_assignment
+from meetbot.control.launchers import LocalLauncher
+from meetbot.lab import Lab, make_speech
 from meetbot.runner.capture import speech_seconds
-from meetbot.testing.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +69,8 @@ class _Bot:
 
 
 class FakeControlPlane:
-    """``POST /internal/bots/{id}/events`` and ``GET .../commands`` of :mod:`meetbot.reports`."""
+    """``POST /internal/bots/{id}/events`` and ``GET .../commands`` of
+    :mod:`meetbot.contract.reports`."""
 
     def __init__(self) -> None:
         self.bots: dict[str, _Bot] = defaultdict(_Bot)

@@ -21,7 +21,7 @@ from test_bot_api_janus import (
 )
 
 from meetbot.lab import Lab, make_speech
-from meetbot.testing.serve import Server
+from meetbot.lab.serve import Server
 
 pytestmark = pytest.mark.e2e
 

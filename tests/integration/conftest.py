@@ -1,8 +1,8 @@
 """Fixtures for integration tests: every store the code runs on.
 
 ``any_store`` is parametrised over :class:`~meetbot.testing.memory_store.MemoryStore`, a
-:class:`~meetbot.store.SqlStore` on a temporary SQLite file and one on the machine's PostgreSQL
-(``-m "not postgres"`` to leave that out; see ``pg_testdb.py`` for the server's URL).
+:class:`~meetbot.control.store.SqlStore` on a temporary SQLite file and one on the machine's
+PostgreSQL (``-m "not postgres"`` to leave that out; see ``pg_testdb.py`` for the server's URL).
 Each test gets an empty store.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pg_testdb import fresh_schema, temporary_database, unavailable_reason
 
-from meetbot.ports import Store
-from meetbot.store import open_store
+from meetbot.control.ports import Store
+from meetbot.control.store import open_store
 from meetbot.testing.memory_store import MemoryStore
 
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

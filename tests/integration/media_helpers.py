@@ -9,14 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from meetbot.api import media as media_api
-from meetbot.lifecycle import StopReason
-from meetbot.media.live import LiveTranscription
-from meetbot.media.transcribers import TranscriberFor, VendorCredentials
-from meetbot.models import OutboxEvent
-from meetbot.ports import Transcriber
-from meetbot.recording import SAMPLE_RATE, chunk_key
-from meetbot.reports import (
+from harness.plane import TestPlane
+from meetbot.contract.lifecycle import StopReason
+from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
+from meetbot.contract.models import OutboxEvent
+from meetbot.contract.reports import (
     AudioChunk,
     BaseReport,
     InCall,
@@ -28,9 +25,12 @@ from meetbot.reports import (
     ReportBatch,
     Speaking,
 )
-from meetbot.service.runners import handle_reports
+from meetbot.control.api import media as media_api
+from meetbot.control.media.live_transcription import LiveTranscription
+from meetbot.control.media.transcribers import TranscriberFor, VendorCredentials
+from meetbot.control.service.runners import handle_reports
+from meetbot.ports import Transcriber
 from meetbot.storage import LocalStorage
-from meetbot.testing.plane import TestPlane
 
 SECRET = b"media-test-secret"
 MEET = "https://meet.google.com/abc-defg-hij"

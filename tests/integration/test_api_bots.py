@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from meetbot.lifecycle import Status
-from meetbot.service.dispatch import dispatch_due
+from harness.plane import TestPlane, build_test_plane
+from meetbot.contract.lifecycle import Status
+from meetbot.control.service.dispatch import dispatch_due
 from meetbot.testing.fakes import FakeLauncher
-from meetbot.testing.plane import TestPlane, build_test_plane
 from meetbot.timefmt import iso
 
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -392,8 +392,8 @@ async def test_create_wakes_the_delivery_worker_only_when_it_queued_a_delivery(
 
 async def test_bot_detected_is_retried_three_times_with_fresh_runners(any_store: Any) -> None:
     from meetbot import errors
-    from meetbot.reports import BotDetected, Joining, ReportBatch
-    from meetbot.service.runners import handle_reports
+    from meetbot.contract.reports import BotDetected, Joining, ReportBatch
+    from meetbot.control.service.runners import handle_reports
 
     plane = await build_test_plane(any_store, launcher=FakeLauncher(auto_refill=True))
     async with plane.client() as client:
@@ -450,8 +450,8 @@ async def test_a_whole_life_in_one_report_batch(any_store: Any) -> None:
     together: every status change is kept, the events and the bot's webhook deliveries keep
     the reports' order, and a wrong token stores nothing."""
     from meetbot import errors
-    from meetbot.lifecycle import StopReason
-    from meetbot.reports import (
+    from meetbot.contract.lifecycle import StopReason
+    from meetbot.contract.reports import (
         InCall,
         Joining,
         Leaving,
@@ -460,7 +460,7 @@ async def test_a_whole_life_in_one_report_batch(any_store: Any) -> None:
         ReportBatch,
         Waiting,
     )
-    from meetbot.service.runners import handle_reports
+    from meetbot.control.service.runners import handle_reports
 
     plane = await build_test_plane(any_store, webhook_allow_private=True)
     async with plane.client() as client:

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from meetbot.lifecycle import Status
-from meetbot.ports import Store
-from meetbot.service.credentials import bot_context, vendor_keys
-from meetbot.service.dispatch import dispatch_due
+from harness.plane import TestPlane, build_test_plane
+from meetbot.contract.lifecycle import Status
+from meetbot.control.ports import Store
+from meetbot.control.service.credentials import bot_context, vendor_keys
+from meetbot.control.service.dispatch import dispatch_due
 from meetbot.testing.fakes import FakeLauncher
-from meetbot.testing.plane import TestPlane, build_test_plane
 from meetbot.timefmt import iso
 
 MEET = "https://meet.google.com/abc-defg-hij"

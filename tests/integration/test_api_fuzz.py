@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from meetbot.testing.serve import Server, start_server
+from meetbot.lab.serve import Server, start_server
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,16 @@ import httpx
 import pytest
 from webhook_receiver import Receiver
 
-from meetbot.api.app import create_app
-from meetbot.api.webhooks import events_router, router
 from meetbot.config import Settings
-from meetbot.service import Services
-from meetbot.service.keys import create_key
+from meetbot.control.api.app import create_app
+from meetbot.control.api.webhooks import events_router, router
+from meetbot.control.service import Services
+from meetbot.control.service.keys import create_key
+from meetbot.control.webhooks.delivery import DeliveryOptions, DeliveryWorker
+from meetbot.control.webhooks.sender import HttpSender
+from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.testing.fakes import FakeLauncher, FixedClock
 from meetbot.timefmt import iso
-from meetbot.webhooks.delivery import DeliveryOptions, DeliveryWorker
-from meetbot.webhooks.sender import HttpSender
-from meetbot.webhooks.targets import TargetPolicy
 
 MEET = "https://meet.google.com/abc-defg-hij"
 

@@ -20,16 +20,16 @@ from media_helpers import (
     types,
 )
 
-from meetbot.media.lease import lease_name
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.models import Segment
-from meetbot.ports import Store
-from meetbot.service.runners import runner_lost
+from harness.plane import TestPlane, build_test_plane
+from harness.waiting import until
+from meetbot.contract.models import Segment
+from meetbot.control.media.lease import lease_name
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.ports import Store
+from meetbot.control.service.runners import runner_lost
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
-from meetbot.testing.plane import TestPlane, build_test_plane
-from meetbot.testing.waiting import until
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

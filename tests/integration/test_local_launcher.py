@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from meetbot.launchers import EXIT_UNKNOWN, LocalLauncher
-from meetbot.launchers.pidfiles import runner_alive
-from meetbot.ports import Assignment
-from meetbot.testing.waiting import until
+from harness.waiting import until
+from meetbot.contract.assignment import Assignment
+from meetbot.control.launchers import EXIT_UNKNOWN, LocalLauncher
+from meetbot.control.launchers.pidfiles import runner_alive
 
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit

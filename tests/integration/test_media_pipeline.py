@@ -19,17 +19,18 @@ from media_helpers import (
     types,
 )
 
-from meetbot.media.live import LiveTranscription
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.media.pool import TranscriptionPool
-from meetbot.media.transcribers import VendorCredentials
-from meetbot.models import Segment
-from meetbot.ports import Store, Transcriber
-from meetbot.reports import DebugArtifact
-from meetbot.service.runners import runner_lost
+from harness.plane import TestPlane, build_test_plane
+from meetbot.contract.models import Segment
+from meetbot.contract.reports import DebugArtifact
+from meetbot.control.media.live_transcription import LiveTranscription
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.transcribers import VendorCredentials
+from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.ports import Store
+from meetbot.control.service.runners import runner_lost
+from meetbot.ports import Transcriber
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
-from meetbot.testing.plane import TestPlane, build_test_plane
 from meetbot.transcription.vendors.base import VendorAuthError
 
 SPEAKERS = [("Alice", 0.0, 3.0), ("Bob", 3.0, 8.0)]

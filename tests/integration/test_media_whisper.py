@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from media_helpers import Call, bot_json, create_bot, media_storage
 
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.media.transcribers import Transcribers
+from harness.plane import build_test_plane
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.transcribers import Transcribers
 from meetbot.testing.memory_store import MemoryStore
-from meetbot.testing.plane import build_test_plane
 from meetbot.transcription.wer import wer
 
 pytestmark = pytest.mark.skipif(

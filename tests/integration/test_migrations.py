@@ -11,19 +11,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from test_store_contract import T0, WS, insert, make_bot
 
-from meetbot.lifecycle import BotState, Status
-from meetbot.models import Bot
-from meetbot.store import open_store
-from meetbot.store.bots import bot_values
-from meetbot.store.migrations import (
+from meetbot.contract.lifecycle import BotState, Status
+from meetbot.contract.models import Bot
+from meetbot.control.store import open_store
+from meetbot.control.store.bots import bot_values
+from meetbot.control.store.migrations import (
     MIGRATIONS,
     Migration,
     SchemaTooNew,
     add_column,
     create_index,
 )
-from meetbot.store.sql import create_engine
-from meetbot.store.tables import bots as bots_table
+from meetbot.control.store.sql import create_engine
+from meetbot.control.store.tables import bots as bots_table
 
 
 async def versions(url: str) -> list[int]:

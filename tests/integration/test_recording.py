@@ -12,18 +12,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from meetbot.recording import (
+from meetbot.contract.media_format import (
     SAMPLE_RATE,
-    NoAudio,
-    RecordingFailed,
     RecordingFormat,
-    assemble_recording,
     chunk_key,
     chunk_seq,
-    load_pcm,
     recording_key,
-    spooled,
 )
+from meetbot.control.media.audio_file import NoAudio, assemble_recording, load_pcm, spooled
+from meetbot.control.media.ffmpeg import RecordingFailed
 from meetbot.storage import LocalStorage
 
 BOT = "bot_rec1"

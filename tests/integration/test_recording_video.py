@@ -12,20 +12,14 @@ import pytest
 from media_helpers import Call, bot_json, create_bot, events, fixed, media_storage, tone
 from test_recording import ffprobe
 
-from meetbot.media.pipeline import MediaPipeline
-from meetbot.ports import Store
-from meetbot.recording import spooled
-from meetbot.recording_video import (
-    Frame,
-    NoVideo,
-    build_video,
-    pack_frames,
-    video_chunk_key,
-    video_key,
-)
-from meetbot.service.runners import runner_lost
+from harness.plane import TestPlane, build_test_plane
+from meetbot.contract.media_format import Frame, pack_frames, video_chunk_key, video_key
+from meetbot.control.media.audio_file import spooled
+from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.video_file import NoVideo, build_video
+from meetbot.control.ports import Store
+from meetbot.control.service.runners import runner_lost
 from meetbot.storage import LocalStorage
-from meetbot.testing.plane import TestPlane, build_test_plane
 
 BOT = "bot_vid1"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from meetbot.lifecycle import Status
-from meetbot.ports import Store
-from meetbot.service.runners import reap_silent_runners
+from harness.plane import build_test_plane
+from meetbot.contract.lifecycle import Status
+from meetbot.control.ports import Store
+from meetbot.control.service.runners import reap_silent_runners
 from meetbot.testing.builders import DEFAULT_TIME, make_bot
 from meetbot.testing.fakes import FixedClock
-from meetbot.testing.plane import build_test_plane
 
 TIMEOUT = 30
 

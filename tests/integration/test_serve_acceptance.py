@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from meetbot.testing.serve import MEETBOT, Server, free_port
+from meetbot.lab.serve import MEETBOT, Server, free_port
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from pg_testdb import fresh_schema
 from test_store_contract import T0, WS, insert, make_bot, scheduled
 
-from meetbot.models import OutboxEvent
-from meetbot.ports import BotQuery, Store
-from meetbot.store import SqlStore, open_store
-from meetbot.store.sql import async_url, create_engine
+from meetbot.contract.models import OutboxEvent
+from meetbot.control.ports import BotQuery, Store
+from meetbot.control.store import SqlStore, open_store
+from meetbot.control.store.sql import async_url, create_engine
 from meetbot.testing.memory_store import MemoryStore
 
 # --- URLs -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""SQLite write transactions on the in-place connection (meetbot.store.inline)."""
+"""SQLite write transactions on the in-place connection (meetbot.control.store.inline)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import aiosqlite
 import pytest
 import sqlalchemy as sa
 
-from meetbot.store import open_store
-from meetbot.store.inline import InlineConnection, connector
-from meetbot.store.sql import CHECKPOINT_EVERY
+from meetbot.control.store import open_store
+from meetbot.control.store.inline import InlineConnection, connector
+from meetbot.control.store.sql import CHECKPOINT_EVERY
 
 
 async def driver_of(tx: Any) -> object:

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from harness.seaweed import SeaweedS3, free_ports, seaweedfs
 from meetbot.errors import MeetbotError
 from meetbot.ports import Storage
 from meetbot.storage import (
@@ -27,7 +28,6 @@ from meetbot.storage import (
     storage_from_descriptor,
 )
 from meetbot.storage.s3 import S3Storage
-from meetbot.testing.seaweed import SeaweedS3, free_ports, seaweedfs
 
 SECRET = b"contract-secret"
 PUBLIC_URL = "http://control-plane.test"

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from meetbot.errors import Conflict, DuplicateBot, IdempotencyKeyReused, NotFound
-from meetbot.lifecycle import BotState, Status, StopReason, SubStatus
-from meetbot.models import (
+from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
+from meetbot.contract.models import (
     ApiKey,
     Bot,
     BotKind,
@@ -24,8 +23,9 @@ from meetbot.models import (
     StatusChange,
     StopOptions,
 )
-from meetbot.ports import BotQuery, Store
-from meetbot.reports import Caption, ParticipantJoined
+from meetbot.contract.reports import Caption, ParticipantJoined
+from meetbot.control.ports import BotQuery, Store
+from meetbot.errors import Conflict, DuplicateBot, IdempotencyKeyReused, NotFound
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))

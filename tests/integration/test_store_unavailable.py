@@ -12,12 +12,12 @@ import pytest
 from pg_testdb import admin_url, temporary_database, unavailable_reason
 from psycopg import sql
 
+from harness.plane import build_test_plane
+from harness.waiting import until
+from meetbot.control.scheduler import Periodic, Scheduler
+from meetbot.control.store import open_store
 from meetbot.errors import StoreUnavailable
-from meetbot.scheduler import Periodic, Scheduler
-from meetbot.store import open_store
 from meetbot.testing.memory_store import MemoryStore
-from meetbot.testing.plane import build_test_plane
-from meetbot.testing.waiting import until
 
 BODY = {"meeting_url": "https://meet.google.com/abc-defg-hij"}
 
@@ -107,11 +107,11 @@ async def test_periodic_work_logs_an_outage_as_a_warning_and_goes_on(
         raise StoreUnavailable("The database is unavailable or busy.")
 
     scheduler.jobs = (Periodic("dispatch", 0.01, step),)
-    with caplog.at_level(logging.WARNING, logger="meetbot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="meetbot.control.scheduler"):
         await scheduler.start()
         await until(lambda: len(calls) >= 3, what="three tries")
         await scheduler.stop()
-    outage = [r for r in caplog.records if r.name == "meetbot.scheduler"]
+    outage = [r for r in caplog.records if r.name == "meetbot.control.scheduler"]
     assert outage
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in outage)
     assert "unavailable" in outage[0].getMessage()

@@ -11,18 +11,18 @@ import pytest
 from webhook_fixtures import add_bot, add_endpoint, emit_status, endpoint
 from webhook_receiver import Receiver, dedupe_consecutive, streams
 
+from harness.waiting import until
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
-from meetbot.models import Bot
-from meetbot.ports import SendResult
+from meetbot.contract.models import Bot
+from meetbot.control.ports import SendResult
+from meetbot.control.webhooks.backoff import RetryPolicy
+from meetbot.control.webhooks.delivery import DeliveryOptions, DeliveryWorker
+from meetbot.control.webhooks.models import DeliveryStatus, WebhookEndpoint
+from meetbot.control.webhooks.sender import HttpSender
+from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.testing.fake_sender import FakeWebhookSender, SentRequest
 from meetbot.testing.fakes import FixedClock
-from meetbot.testing.waiting import until
-from meetbot.webhooks.backoff import RetryPolicy
-from meetbot.webhooks.delivery import DeliveryOptions, DeliveryWorker
-from meetbot.webhooks.models import DeliveryStatus, WebhookEndpoint
-from meetbot.webhooks.sender import HttpSender
-from meetbot.webhooks.targets import TargetPolicy
 
 CLOCK = SystemClock()
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]

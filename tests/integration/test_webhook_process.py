@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from meetbot.webhooks.process import DeliveryProcess
+from meetbot.control.webhooks.process import DeliveryProcess
 
 
 async def test_start_returns_once_the_child_delivers_and_close_stops_it(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from webhook_fixtures import WS, add_bot, add_endpoint, emit_status, endpoint
 
-from meetbot.webhooks import outbox
-from meetbot.webhooks.models import (
+from meetbot.control.webhooks import outbox
+from meetbot.control.webhooks.models import (
     Attempt,
     AttemptRecord,
     ClaimedDelivery,
@@ -293,7 +293,7 @@ async def force_finished(tx: Any, delivery_id: str) -> None:
     if hasattr(repo, "conn"):
         import sqlalchemy as sa
 
-        from meetbot.store.webhook_tables import webhook_deliveries as d
+        from meetbot.control.store.webhook_tables import webhook_deliveries as d
 
         stmt = sa.update(d).where(d.c.id == delivery_id).values(status="delivered")
         await repo.conn.execute(stmt)

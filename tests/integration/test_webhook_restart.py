@@ -15,8 +15,8 @@ import psutil
 import pytest
 from webhook_receiver import Receiver, dedupe_consecutive, streams
 
-from meetbot.testing.serve import Server, free_port
-from meetbot.testing.waiting import wait_until
+from harness.waiting import wait_until
+from meetbot.lab.serve import Server, free_port
 
 BOTS = 12
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from webhook_fixtures import WS, add_bot, add_endpoint, emit_status, endpoint
 
-from meetbot.scheduler import Scheduler
+from harness.plane import build_test_plane
+from meetbot.control.scheduler import Scheduler
+from meetbot.control.webhooks.models import Attempt, AttemptRecord, DeliveryStatus
 from meetbot.testing.fakes import FixedClock
-from meetbot.testing.plane import build_test_plane
-from meetbot.webhooks.models import Attempt, AttemptRecord, DeliveryStatus
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DAY = 24 * 3600.0

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from webhook_receiver import Receiver
 
-from meetbot.webhooks.sender import HttpSender
-from meetbot.webhooks.targets import TargetPolicy
+from meetbot.control.webhooks.sender import HttpSender
+from meetbot.control.webhooks.targets import TargetPolicy
 
 LOOPBACK_OK = TargetPolicy(allow_private=True)
 HOST = "hooks.example.test"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from meetbot.models import Segment
+from meetbot.contract.models import Segment
 from meetbot.transcription import weights
 from meetbot.transcription.audio import (
     SAMPLE_RATE,
@@ -27,8 +27,8 @@ from meetbot.transcription.audio import (
     to_wav_bytes,
 )
 from meetbot.transcription.factory import build_transcriber, live_policy
-from meetbot.transcription.live import LiveTranscriber
 from meetbot.transcription.models import validate_model
+from meetbot.transcription.streaming import LiveTranscriber
 from meetbot.transcription.wer import normalize_words, wer
 from meetbot.transcription.whisper import WhisperOptions, WhisperTranscriber
 

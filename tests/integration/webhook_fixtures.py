@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from meetbot.lifecycle import BotState, Status
-from meetbot.models import Bot
+from meetbot.contract.lifecycle import BotState, Status
+from meetbot.contract.models import Bot
+from meetbot.control.webhooks import outbox, signing
+from meetbot.control.webhooks.models import WebhookEndpoint
 from meetbot.testing.builders import make_bot
-from meetbot.webhooks import outbox, signing
-from meetbot.webhooks.models import WebhookEndpoint
 
 WS = "ws-test"
 

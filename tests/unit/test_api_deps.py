@@ -11,12 +11,12 @@ from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from meetbot.api import bots as bots_api
-from meetbot.api import credentials as credentials_api
-from meetbot.api import deps
-from meetbot.api import internal as internal_api
-from meetbot.api import media as media_api
-from meetbot.api import webhooks as webhooks_api
+from meetbot.control.api import bots as bots_api
+from meetbot.control.api import credentials as credentials_api
+from meetbot.control.api import deps
+from meetbot.control.api import internal as internal_api
+from meetbot.control.api import media as media_api
+from meetbot.control.api import webhooks as webhooks_api
 
 
 @pytest.mark.parametrize("dependency", [deps.get_services, deps.get_workspace, deps.runner_token])

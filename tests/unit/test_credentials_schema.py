@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from meetbot.api.schemas import CreateBotIn, CredentialsIn
+from meetbot.control.api.schemas import CreateBotIn, CredentialsIn
 from meetbot.runner.platforms.credentials import Credentials
 
 FULL = {

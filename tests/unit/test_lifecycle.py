@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from meetbot import lifecycle as lc
-from meetbot.lifecycle import BotState, Status, StopReason, SubStatus
+from meetbot.contract import lifecycle as lc
+from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
 
 SAMPLE_EVENTS: list[lc.Event] = [
     lc.Dispatch(),

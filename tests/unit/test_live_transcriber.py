@@ -7,15 +7,15 @@ import itertools
 import numpy as np
 import pytest
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.testing.fakes_transcription import (
     FakeTranscriber,
     script,
     silence,
     words_from_text,
 )
-from meetbot.transcription.live import LiveTranscriber
 from meetbot.transcription.stability import LivePolicy, decide, drop_before, finalize
+from meetbot.transcription.streaming import LiveTranscriber
 
 CHUNK = 0.25
 

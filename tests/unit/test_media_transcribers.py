@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meetbot.config import Settings
-from meetbot.media.transcribers import (
+from meetbot.control.media.transcribers import (
     MissingApiKey,
     Transcribers,
     VendorCredentials,

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meetbot.contract.meeting_urls import MAX_URL_LENGTH, PLATFORM_URL_SHAPES, parse_meeting_url
+from meetbot.contract.models import MeetingRef, Platform
 from meetbot.errors import InvalidMeetingUrl
-from meetbot.meeting_urls import MAX_URL_LENGTH, PLATFORM_URL_SHAPES, parse_meeting_url
-from meetbot.models import MeetingRef, Platform
 
 THREAD = "19:meeting_NjA5ZWQ4ZTItZGQ5Ni00ZGIyLWI0NDYtYjY5NzI4ODQ5ZGU0@thread.v2"
 THREAD_ENC = "19%3ameeting_NjA5ZWQ4ZTItZGQ5Ni00ZGIyLWI0NDYtYjY5NzI4ODQ5ZGU0%40thread.v2"

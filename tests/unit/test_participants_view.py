@@ -6,19 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetbot.media.participants import (
-    CAPTION_SECONDS_PER_WORD,
-    participants,
-    recording_origin,
-    speaker_intervals,
-)
-from meetbot.reports import (
+from meetbot.contract.reports import (
     AudioChunk,
     BaseReport,
     Caption,
     ParticipantJoined,
     ParticipantLeft,
     Speaking,
+)
+from meetbot.control.media.participants import (
+    CAPTION_SECONDS_PER_WORD,
+    participants,
+    recording_origin,
+    speaker_intervals,
 )
 from meetbot.transcription.segments import SpeakingInterval
 

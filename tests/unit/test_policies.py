@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meetbot import errors, policies
-from meetbot.lifecycle import Status, StopReason
-from meetbot.models import BotKind, StopOptions
-from meetbot.policies import Observation, stop_reason
+from meetbot import errors
+from meetbot.contract import policies
+from meetbot.contract.lifecycle import Status, StopReason
+from meetbot.contract.models import BotKind, StopOptions
+from meetbot.contract.policies import Observation, stop_reason
 from meetbot.testing.builders import make_bot
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

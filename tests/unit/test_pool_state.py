@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meetbot.launchers.pool import PoolState
+from meetbot.control.launchers.warm_pool import PoolState
 
 
 @pytest.mark.parametrize(

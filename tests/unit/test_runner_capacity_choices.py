@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from meetbot.ports import Assignment
+from meetbot.contract.assignment import Assignment
 from meetbot.runner import __main__ as runner_main
 from meetbot.runner import session
 from meetbot.runner.browser import (

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from meetbot.reports import AudioChunk, InCall, Joining
+from meetbot.contract.reports import AudioChunk, InCall, Joining
 from meetbot.runner.capture import AudioRecorder, speech_seconds
 from meetbot.runner.reporter import Reporter
 from meetbot.testing.fakes import FixedClock

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from meetbot.lifecycle import Refuse, StopReason, SubStatus
-from meetbot.models import StopOptions
-from meetbot.ports import Assignment
-from meetbot.reports import (
+from harness.waiting import until
+from meetbot.contract.assignment import Assignment, dump_assignment, parse_assignment, stop_options
+from meetbot.contract.lifecycle import Refuse, StopReason, SubStatus
+from meetbot.contract.models import StopOptions
+from meetbot.contract.reports import (
     AudioChunk,
     Caption,
     DebugArtifact,
@@ -24,14 +25,12 @@ from meetbot.reports import (
     Speaking,
     Waiting,
 )
-from meetbot.runner.assignment import dump_assignment, parse_assignment, stop_options
+from meetbot.control.service.runners import lifecycle_event
 from meetbot.runner.platforms.base import Phase, Snapshot
 from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, outcome_for
-from meetbot.service.runners import lifecycle_event
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage, in_call
-from meetbot.testing.waiting import until
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

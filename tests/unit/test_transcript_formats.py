@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.transcription.formats import (
     CONTENT_TYPES,
     FORMATS,

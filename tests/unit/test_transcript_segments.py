@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.testing.fakes_transcription import words_from_text
 from meetbot.transcription.segments import (
     SpeakingInterval,

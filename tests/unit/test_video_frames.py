@@ -11,20 +11,20 @@ from typing import Any
 
 import pytest
 
-from meetbot.ports import Assignment
-from meetbot.recording_video import (
+from harness.waiting import until
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.media_format import (
     MAGIC,
     Frame,
-    Resampler,
     pack_frames,
     unpack_frames,
     video_chunk_key,
     video_key,
     video_prefix,
 )
+from meetbot.control.media.video_file import Resampler
 from meetbot.runner.video import VideoRecorder
 from meetbot.testing.fakes_runner import MemoryStorage
-from meetbot.testing.waiting import until
 
 BOT = "bot_v1"
 

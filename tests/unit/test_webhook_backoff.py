@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetbot.webhooks.backoff import RetryPolicy, backoff_ceiling, next_retry_at
+from meetbot.control.webhooks.backoff import RetryPolicy, backoff_ceiling, next_retry_at
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = RetryPolicy()

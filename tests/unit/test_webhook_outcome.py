@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from meetbot.ports import SendResult
-from meetbot.webhooks.backoff import RetryPolicy
-from meetbot.webhooks.delivery import outcome, request_headers
-from meetbot.webhooks.models import ClaimedDelivery, Delivery, DeliveryStatus
-from meetbot.webhooks.signing import new_secret
+from meetbot.control.ports import SendResult
+from meetbot.control.webhooks.backoff import RetryPolicy
+from meetbot.control.webhooks.delivery import outcome, request_headers
+from meetbot.control.webhooks.models import ClaimedDelivery, Delivery, DeliveryStatus
+from meetbot.control.webhooks.signing import new_secret
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = RetryPolicy()

@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from meetbot.webhooks.signing import is_valid_secret, new_secret, sign, sign_all
+from meetbot.control.webhooks.signing import is_valid_secret, new_secret, sign, sign_all
 
 BODY = '{"type":"status_update","id":"ev_1","data":{"name":"Zoë ✓"}}'.encode()
 

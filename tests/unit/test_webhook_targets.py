@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from meetbot.config import Settings
-from meetbot.webhooks.targets import (
+from meetbot.control.webhooks.targets import (
     AddressClass,
     InvalidWebhookUrl,
     TargetPolicy,

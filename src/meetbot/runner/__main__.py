@@ -8,7 +8,7 @@ Protocol with the launcher (stdout carries nothing else; logs go to stderr):
    while it waits.
 2. Print one line ``READY`` on stdout.
 3. Read ONE line from stdin: the :class:`~meetbot.ports.Assignment` as JSON
-   (:func:`meetbot.runner.assignment.dump_assignment`). EOF instead → exit 0 quietly.
+   (:func:`meetbot.contract.assignment.dump_assignment`). EOF instead → exit 0 quietly.
 4. Run the bot (:class:`meetbot.runner.session.Session`) and exit: 0 outcome reported,
    1 runner failure, 2 invalid assignment, 3 control plane lost (unreachable or 401/404).
 
@@ -35,7 +35,7 @@ from meetbot.config import Settings
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
 
 if TYPE_CHECKING:
-    from meetbot.ports import Assignment
+    from meetbot.contract.assignment import Assignment
     from meetbot.runner.session import Session
 
 log = logging.getLogger("meetbot.runner")
@@ -47,8 +47,8 @@ EXIT_FAILED: Final = 1  # = meetbot.runner.session.EXIT_FAILED (not imported bef
 AFTER_READY: Final = (
     "httpx",
     "meetbot.clock",
-    "meetbot.reports",
-    "meetbot.runner.assignment",
+    "meetbot.contract.reports",
+    "meetbot.contract.assignment",
     "meetbot.runner.platforms.credentials",
     "meetbot.runner.platforms.registry",
     "meetbot.runner.reporter",
@@ -113,7 +113,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         if not line.strip():
             log.info("no assignment; exiting")
             return 0
-        from meetbot.runner.assignment import AssignmentError, parse_assignment
+        from meetbot.contract.assignment import AssignmentError, parse_assignment
 
         try:
             assignment = parse_assignment(line)
@@ -128,7 +128,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         import httpx
 
         from meetbot.clock import SystemClock
-        from meetbot.reports import Failed
+        from meetbot.contract.reports import Failed
         from meetbot.runner.platforms.credentials import Credentials
         from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
         from meetbot.runner.reporter import Reporter

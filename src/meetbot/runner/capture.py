@@ -1,10 +1,11 @@
 """The Python side of the audio capture: 250 ms pieces in, chunk files of ~1.5 s out.
 
 The page hands over s16le mono 16 kHz pieces of 250 ms (``js/capture.js``). The recorder
-groups a few of them into one chunk file in storage (:func:`meetbot.recording.chunk_key`:
-``bots/<id>/chunks/<seq:08d>.pcm``) and reports an :class:`~meetbot.reports.AudioChunk` per
-file, so a crashed runner loses at most the group in progress. It also measures speech energy:
-the time of the last speech, a fallback for platforms whose speaking indicators are missing.
+groups a few of them into one chunk file in storage
+(:func:`meetbot.control.media.audio_file.chunk_key`: ``bots/<id>/chunks/<seq:08d>.pcm``) and
+reports an :class:`~meetbot.contract.reports.AudioChunk` per file, so a crashed runner loses at
+most the group in progress. It also measures speech energy: the time of the last speech, a fallback
+for platforms whose speaking indicators are missing.
 
 Timing: the recording's clock is the sample count (the page emits silence while nobody
 speaks), so ``offset_s`` of a chunk is the number of samples before it / 16 000. A renderer
@@ -24,9 +25,9 @@ from typing import Final
 
 import numpy as np
 
+from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
+from meetbot.contract.reports import AudioChunk, Report
 from meetbot.ports import Clock, Storage
-from meetbot.recording import SAMPLE_RATE, chunk_key
-from meetbot.reports import AudioChunk, Report
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The runner's HTTP client to the control plane (wire contract: :mod:`meetbot.reports`).
+"""The runner's HTTP client to the control plane (wire contract: :mod:`meetbot.contract.reports`).
 
 Two loops, run as named tasks by the session:
 
@@ -26,8 +26,8 @@ from typing import Final
 import httpx
 from pydantic import ValidationError
 
-from meetbot.ports import Assignment
-from meetbot.reports import Command, Commands, Report
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.reports import Command, Commands, Report
 
 log = logging.getLogger(__name__)
 

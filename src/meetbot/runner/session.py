@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from meetbot.lifecycle import StopReason
-from meetbot.ports import Assignment, Clock, Storage
-from meetbot.reports import Command, DebugArtifact, Failed, InCall, Joining, Left, Report
-from meetbot.runner.assignment import stop_options
+from meetbot.contract.assignment import Assignment, stop_options
+from meetbot.contract.lifecycle import StopReason
+from meetbot.contract.reports import Command, DebugArtifact, Failed, InCall, Joining, Left, Report
+from meetbot.ports import Clock, Storage
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome

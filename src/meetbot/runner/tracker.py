@@ -3,7 +3,7 @@
 :class:`MeetingTracker` turns each :class:`~meetbot.runner.platforms.base.Snapshot` into the
 reports it implies (``Waiting`` once per change, ``InCall``, participant and speaking diffs,
 captions) and, when the meeting is over for the bot, an :class:`Outcome`. It builds the
-:class:`~meetbot.policies.Observation` for the stop timers. No I/O, no clock of its own:
+:class:`~meetbot.contract.policies.Observation` for the stop timers. No I/O, no clock of its own:
 every call gets ``now``.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from meetbot.lifecycle import StopReason, SubStatus
-from meetbot.models import StopOptions
-from meetbot.policies import Observation, stop_reason
-from meetbot.reports import (
+from meetbot.contract.lifecycle import StopReason, SubStatus
+from meetbot.contract.models import StopOptions
+from meetbot.contract.policies import Observation, stop_reason
+from meetbot.contract.reports import (
     AuthRequired,
     BotDetected,
     Caption,

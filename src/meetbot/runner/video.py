@@ -8,9 +8,9 @@ with a participant's video on the page, the screencast costs ~+20 % of a core pe
 its rate or size (the page is composited continuously while it runs), the screenshots ~+11 %
 at 5 fps and ~+7 % at 2 fps (``bench/recording_video.py``), hence the default. Either way the
 runner only base64-decodes: frames are grouped into chunks of ``chunk_seconds``
-(:func:`meetbot.recording_video.pack_frames`, ``bots/<id>/video/<seq>.frames``) written in
+(:func:`meetbot.control.media.video_file.pack_frames`, ``bots/<id>/video/<seq>.frames``) written in
 order by a writer task, so a crash loses at most the chunk in progress; processing makes the
-MP4 (:func:`meetbot.recording_video.build_video`).
+MP4 (:func:`meetbot.control.media.video_file.build_video`).
 
 Frame times are wall-clock capture times minus the recording's origin (when the audio recorder
 started), so the picture lines up with the audio.
@@ -27,15 +27,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
-from meetbot.ports import Assignment, Storage
-from meetbot.recording_video import (
-    CONTENT_TYPE,
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.media_format import (
     DEFAULT_FPS,
     DEFAULT_SIZE,
     Frame,
     pack_frames,
     video_chunk_key,
 )
+from meetbot.contract.media_format import FRAMES_CONTENT_TYPE as CONTENT_TYPE
+from meetbot.ports import Storage
 
 if TYPE_CHECKING:
     from playwright.async_api import Page

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meetbot.config import Settings
+from meetbot.contract.storage_keys import guess_content_type, validate_key, validate_prefix
 from meetbot.ports import Storage
 from meetbot.storage.errors import (
     InvalidKey,
@@ -22,7 +23,6 @@ from meetbot.storage.errors import (
     ObjectNotFound,
     StorageUnavailable,
 )
-from meetbot.storage.keys import guess_content_type, validate_key, validate_prefix
 from meetbot.storage.local import LocalStorage, resolve_media_file
 from meetbot.storage.signing import media_signature, signed_media_url, verify_media_signature
 

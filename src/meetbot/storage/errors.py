@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from meetbot.errors import InvalidRequest, MeetbotError, NotFound
-
-
-class InvalidKey(InvalidRequest):
-    """A storage key or prefix breaks the key rules (see :func:`meetbot.storage.validate_key`)."""
-
-    code: ClassVar[str] = "invalid_storage_key"
+from meetbot.contract.storage_keys import InvalidKey
+from meetbot.errors import MeetbotError, NotFound
 
 
 class ObjectNotFound(NotFound):
@@ -33,3 +28,6 @@ class StorageUnavailable(MeetbotError):
 
     status: ClassVar[int] = 503
     code: ClassVar[str] = "storage_unavailable"
+
+
+__all__ = ["InvalidKey", "InvalidMediaSignature", "ObjectNotFound", "StorageUnavailable"]

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from meetbot.contract.storage_keys import validate_key, validate_prefix
 from meetbot.errors import NotFound
 from meetbot.storage.errors import InvalidKey, InvalidMediaSignature, ObjectNotFound
-from meetbot.storage.keys import validate_key, validate_prefix
 from meetbot.storage.signing import is_expired, signed_media_url, verify_media_signature
 
 _TEMP_SUFFIX = ".tmp"

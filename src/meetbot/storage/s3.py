@@ -13,8 +13,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from meetbot.contract.storage_keys import guess_content_type, validate_key, validate_prefix
 from meetbot.storage.errors import InvalidKey, ObjectNotFound, StorageUnavailable
-from meetbot.storage.keys import guess_content_type, validate_key, validate_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from meetbot.lifecycle import Status
-from meetbot.models import Bot, BotKind, MeetingRef, Platform, StatusChange, StopOptions
+from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import Bot, BotKind, MeetingRef, Platform, StatusChange, StopOptions
 
 DEFAULT_TIME = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

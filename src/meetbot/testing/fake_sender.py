@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meetbot.ports import SendResult
+from meetbot.control.ports import SendResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from meetbot.ports import Assignment, Slot
+from meetbot.contract.assignment import Assignment
+from meetbot.control.ports import Slot
 
 
 class FixedClock:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from meetbot.reports import Command, Report
+from meetbot.contract.reports import Command, Report
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 
 SAMPLE_RATE = 16_000
 

@@ -8,10 +8,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from meetbot.contract.lifecycle import TERMINAL, Status
+from meetbot.contract.models import Bot
+from meetbot.control.ports import BotQuery
 from meetbot.errors import Conflict, DuplicateBot, NotFound
-from meetbot.lifecycle import TERMINAL, Status
-from meetbot.models import Bot
-from meetbot.ports import BotQuery
 from meetbot.testing.memory_state import MemoryRepo
 from meetbot.timefmt import utc
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meetbot.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
-from meetbot.reports import BaseReport
+from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
+from meetbot.contract.reports import BaseReport
 from meetbot.testing.memory_webhooks import MemoryWebhookData
 
 

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from meetbot.contract.models import ApiKey, IdempotencyRecord, OutboxEvent
+from meetbot.contract.reports import BaseReport
 from meetbot.errors import Conflict, IdempotencyKeyReused, NotFound
-from meetbot.models import ApiKey, IdempotencyRecord, OutboxEvent
-from meetbot.reports import BaseReport
 from meetbot.testing.memory_bots import MemoryBotRepo
 from meetbot.testing.memory_state import MemoryRepo, MemoryState
 from meetbot.testing.memory_webhooks import MemoryWebhookRepo
 from meetbot.timefmt import utc
 
 if TYPE_CHECKING:
-    from meetbot.ports import Store, Tx
+    from meetbot.control.ports import Store, Tx
 
 
 @dataclass(frozen=True, slots=True)

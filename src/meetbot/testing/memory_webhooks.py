@@ -1,4 +1,4 @@
-"""An in-memory :class:`~meetbot.webhooks.ports.WebhookRepo` with the SQL one's semantics.
+"""An in-memory :class:`~meetbot.control.webhooks.ports.WebhookRepo` with the SQL one's semantics.
 
 :class:`MemoryWebhookData` lives in the memory store's state and is copied with it, so webhook
 rows commit and roll back with the rest of a transaction.
@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from meetbot.errors import Conflict
-from meetbot.timefmt import utc
-from meetbot.webhooks.models import (
+from meetbot.control.webhooks.models import (
     OPEN_STATUSES,
     Attempt,
     AttemptRecord,
@@ -24,6 +22,8 @@ from meetbot.webhooks.models import (
     WebhookEndpoint,
     signing_secrets,
 )
+from meetbot.errors import Conflict
+from meetbot.timefmt import utc
 
 
 class ReadOnlyTransactionError(RuntimeError):

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from meetbot.transcription.factory import build_transcriber, live_policy
     from meetbot.transcription.formats import render
-    from meetbot.transcription.live import LiveTranscriber
     from meetbot.transcription.models import ModelSpec, offered_models, validate_model
     from meetbot.transcription.segments import attribute_speakers, normalize_segments
     from meetbot.transcription.stability import LivePolicy
+    from meetbot.transcription.streaming import LiveTranscriber
     from meetbot.transcription.vendors.base import VendorAuthError, VendorError
     from meetbot.transcription.whisper import WhisperOptions, WhisperTranscriber
 
@@ -24,7 +24,7 @@ _WHERE = {
     "build_transcriber": "factory",
     "live_policy": "factory",
     "render": "formats",
-    "LiveTranscriber": "live",
+    "LiveTranscriber": "streaming",
     "ModelSpec": "models",
     "offered_models": "models",
     "validate_model": "models",

@@ -1,4 +1,5 @@
-"""Render a transcript (a list of :class:`~meetbot.models.Segment`) as txt, SRT, WebVTT or JSON.
+"""Render a transcript (a list of :class:`~meetbot.contract.models.Segment`) as txt, SRT,
+WebVTT or JSON.
 
 Times are clamped at zero and rounded to the millisecond once, so a cue never reads
 ``00:00:60,000``. Text is whitespace-collapsed: a blank line inside a cue would end it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Literal
 
-from meetbot.models import Segment
+from meetbot.contract.models import Segment
 
 Format = Literal["txt", "srt", "vtt", "json"]
 FORMATS: Final[tuple[str, ...]] = ("txt", "srt", "vtt", "json")

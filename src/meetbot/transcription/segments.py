@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import NamedTuple
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 
 # --- normalising ---------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Pure decisions for live transcription: which decoded segments are final, where to cut.
 
-faster-whisper has no streaming API, so :class:`~meetbot.transcription.live.LiveTranscriber`
+faster-whisper has no streaming API, so :class:`~meetbot.transcription.streaming.LiveTranscriber`
 re-decodes an open window of recent audio. Each decode is a *hypothesis*; its last words change
 as more audio arrives. A segment is committed (final, emitted once) when it is *stable*:
 
@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.transcription.segments import segment_from_words
 from meetbot.transcription.wer import normalize_words
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces
 from meetbot.transcription.segments import clean_text, monotonic_words
 

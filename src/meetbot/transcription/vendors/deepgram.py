@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.transcription.audio import as_samples, to_wav_bytes
 from meetbot.transcription.segments import monotonic_words, number_unknown_speakers
 from meetbot.transcription.vendors.base import (

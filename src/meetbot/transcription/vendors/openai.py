@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import httpx
 
-from meetbot.models import Segment, Word
+from meetbot.contract.models import Segment, Word
 from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces, to_wav_bytes
 from meetbot.transcription.segments import clean_text, monotonic_words
 from meetbot.transcription.vendors.base import (

@@ -1,0 +1,169 @@
+"""What a runner reports to the control plane, and what the control plane tells a runner.
+
+Wire contract (JSON over HTTP, per-bot bearer token ``Authorization: Bearer <token>``):
+
+- ``POST {control_url}/internal/bots/{bot_id}/events`` with ``{"events": [Report, ...]}``
+  → 200 ``Commands``. An empty list is a heartbeat. Runners send a heartbeat at least every
+  ``heartbeat_interval`` seconds; a bot silent for ``heartbeat_timeout`` ends
+  ``failed``/``bot_process_lost``.
+- ``GET {control_url}/internal/bots/{bot_id}/commands?wait=20`` → 200 ``Commands``: a long
+  poll that answers as soon as a command is pending (or with no commands after ``wait`` s).
+
+Both sides parse with these pydantic models; unknown report types are a 400.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meetbot.contract.lifecycle import StopReason, SubStatus
+
+
+class BaseReport(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: datetime
+
+
+class Joining(BaseReport):
+    """Navigation to the meeting started (booting → joining)."""
+
+    type: Literal["joining"] = "joining"
+
+
+class Waiting(BaseReport):
+    """In a lobby / waiting for the host (joining, sub_status set)."""
+
+    type: Literal["waiting"] = "waiting"
+    sub_status: SubStatus = SubStatus.WAITING_ROOM
+
+
+class InCall(BaseReport):
+    """Admitted: in the call and recording."""
+
+    type: Literal["in_call"] = "in_call"
+
+
+class ParticipantJoined(BaseReport):
+    type: Literal["participant_joined"] = "participant_joined"
+    participant_id: str
+    name: str
+
+
+class ParticipantLeft(BaseReport):
+    type: Literal["participant_left"] = "participant_left"
+    participant_id: str
+    name: str
+
+
+class Speaking(BaseReport):
+    """A participant started (``speaking=True``) or stopped speaking."""
+
+    type: Literal["speaking"] = "speaking"
+    participant_id: str
+    name: str
+    speaking: bool
+
+
+class Caption(BaseReport):
+    type: Literal["caption"] = "caption"
+    speaker: str
+    text: str
+
+
+class AudioChunk(BaseReport):
+    """A chunk of 16 kHz mono s16le PCM was written to storage."""
+
+    type: Literal["audio_chunk"] = "audio_chunk"
+    seq: int = Field(ge=0)
+    key: str
+    offset_s: float = Field(ge=0, description="start of the chunk, seconds since recording start")
+    duration_s: float = Field(ge=0)
+
+
+class Leaving(BaseReport):
+    """The bot is leaving the call (recording → leaving)."""
+
+    type: Literal["leaving"] = "leaving"
+    stop_reason: StopReason
+
+
+class NotAdmitted(BaseReport):
+    type: Literal["not_admitted"] = "not_admitted"
+    stop_reason: StopReason
+    sub_code: str | None = None
+
+
+class Left(BaseReport):
+    """Out of the call, every audio chunk written (leaving → processing)."""
+
+    type: Literal["left"] = "left"
+
+
+class Failed(BaseReport):
+    type: Literal["failed"] = "failed"
+    sub_code: str
+    detail: str | None = None
+
+
+class AuthRequired(BaseReport):
+    type: Literal["auth_required"] = "auth_required"
+    sub_code: str | None = None
+
+
+class InvalidCredentials(BaseReport):
+    type: Literal["invalid_credentials"] = "invalid_credentials"
+    sub_code: str | None = None
+
+
+class BotDetected(BaseReport):
+    type: Literal["bot_detected"] = "bot_detected"
+    sub_code: str | None = None
+
+
+class DebugArtifact(BaseReport):
+    """A screenshot or page HTML saved to storage on an unexpected page."""
+
+    type: Literal["debug_artifact"] = "debug_artifact"
+    key: str
+    kind: Literal["screenshot", "html"]
+    reason: str
+
+
+Report = Annotated[
+    Joining
+    | Waiting
+    | InCall
+    | ParticipantJoined
+    | ParticipantLeft
+    | Speaking
+    | Caption
+    | AudioChunk
+    | Leaving
+    | NotAdmitted
+    | Left
+    | Failed
+    | AuthRequired
+    | InvalidCredentials
+    | BotDetected
+    | DebugArtifact,
+    Field(discriminator="type"),
+]
+
+
+class ReportBatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    events: list[Report] = Field(default_factory=list, max_length=500)
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    type: Literal["leave", "stop"]
+    """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now."""
+
+
+class Commands(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    commands: list[Command] = Field(default_factory=list)

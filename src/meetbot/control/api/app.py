@@ -1,0 +1,124 @@
+"""The FastAPI application: routers, error mapping, and the background workers' lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from meetbot import __version__
+from meetbot.control.api import bots, internal
+from meetbot.control.api import errors as api_errors
+from meetbot.control.api.deps import KeyCache, RateLimiter
+from meetbot.control.api.slashes import OptionalTrailingSlash
+from meetbot.control.service import Services
+
+Daemon = Callable[[], Awaitable[None]]
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+_ERROR_SCHEMA = {
+    "title": "ErrorOut",
+    "type": "object",
+    "required": ["code", "detail"],
+    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+}
+# Documented on every operation of the public API (validation errors are 400, never 422).
+_COMMON_ERRORS = {
+    "400": "Invalid request: `code` says which rule, `field` which field",
+    "401": "Missing or invalid API key",
+    "404": "No such resource in this workspace",
+    "429": "Rate limited: obey `Retry-After`",
+    "503": "The database is unavailable or busy (`service_unavailable`): retry after `Retry-After`",
+}
+_MEDIA_ERRORS = {"400": "Invalid key", "403": "Expired or invalid signature", "404": "Not found"}
+
+DESCRIPTION = """\
+Send a headless-browser bot into a meeting; it waits in the waiting room, records, transcribes,
+leaves by stop timers or on command, and reports every step through signed webhooks.
+
+Authenticate with `Authorization: Token <api key>` (`Bearer` works too).
+
+Status codes: **200/201** success; **400** invalid request (`code` says which rule);
+**401** missing or invalid key; **404** no such bot (or not in your workspace);
+**405** the bot is dispatched (use `leave_call`); **409** duplicate bot or reused
+Idempotency-Key; **429** rate limited (obey `Retry-After`); **502/503/504** retry the same
+request (with the same `Idempotency-Key`, the retry is safe; meetbot answers 503
+`service_unavailable` itself while its database is unreachable); **507** no warm ad-hoc bot idle —
+retry in 30 seconds (`Retry-After: 30`).
+"""
+
+
+def create_app(
+    services: Services,
+    *,
+    routers: Sequence[object] = (),
+    startup: Sequence[Daemon] = (),
+    shutdown: Sequence[Daemon] = (),
+) -> FastAPI:
+    """Build the app. ``startup``/``shutdown`` run in the lifespan (workers, launcher)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for start in startup:
+            await start()
+        try:
+            yield
+        finally:
+            for stop in shutdown:
+                await stop()
+
+    app = FastAPI(
+        title="meetbot",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.services = services
+    app.state.key_cache = KeyCache()
+    app.state.create_limiter = RateLimiter(services.settings.rate_limit_create_per_minute)
+    app.state.read_limiter = RateLimiter(services.settings.rate_limit_read_per_minute)
+    api_errors.install(app)
+    app.include_router(bots.router)
+    app.include_router(internal.router)
+    for router in routers:
+        app.include_router(router)  # type: ignore[arg-type]
+    app.add_middleware(OptionalTrailingSlash, router=app.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, with this API's error contract on every operation."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path, operations in schema.get("paths", {}).items():
+        extra = _COMMON_ERRORS if path.startswith("/api/") else _MEDIA_ERRORS
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, description in extra.items():
+                responses.setdefault(
+                    code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ErrorOut", _ERROR_SCHEMA)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,109 @@
+"""FastAPI dependency aliases: the services, the caller's workspace, rate limits."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from meetbot import errors
+from meetbot.control.service import Services
+from meetbot.control.service.keys import hash_key
+
+# Dependencies are ``async def`` though they do not await: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread round trip per request for a dict lookup.
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+AppState = Annotated[Services, Depends(get_services)]
+
+
+class KeyCache:
+    """Recently seen key hashes → workspace ids, so most requests skip a database read."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key_hash: str) -> str | None:
+        hit = self._entries.get(key_hash)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def put(self, key_hash: str, workspace_id: str) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key_hash] = (workspace_id, time.monotonic() + self._ttl)
+
+
+class RateLimiter:
+    """Per-workspace token buckets (in process). ``per_minute`` 0 means off."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, workspace_id: str) -> None:
+        if not self.per_minute:
+            return
+        now = time.monotonic()
+        rate = self.per_minute / 60.0
+        tokens, last = self._buckets.get(workspace_id, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+        if tokens < 1:
+            retry = max(1, int((1 - tokens) / rate) + 1)
+            raise errors.RateLimited(
+                f"Rate limit of {self.per_minute} requests per minute exceeded.",
+                headers={"Retry-After": str(retry)},
+            )
+        self._buckets[workspace_id] = (tokens - 1, now)
+
+
+def _credentials(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not key.strip():
+        raise errors.Unauthorized(
+            "Missing or malformed Authorization header: use 'Token <api key>'."
+        )
+    return key.strip()
+
+
+async def get_workspace(request: Request, services: AppState) -> str:
+    key_hash = hash_key(_credentials(request))
+    cache: KeyCache = request.app.state.key_cache
+    workspace_id = cache.get(key_hash)
+    if workspace_id is None:
+        async with services.store.transaction(write=False) as tx:
+            workspace_id = await tx.keys.workspace_for(key_hash)
+        if workspace_id is None:
+            raise errors.Unauthorized("Invalid API key.")
+        cache.put(key_hash, workspace_id)
+    limiter: RateLimiter = (
+        request.app.state.create_limiter
+        if request.method == "POST"
+        else request.app.state.read_limiter
+    )
+    limiter.check(workspace_id)
+    return workspace_id
+
+
+WorkspaceId = Annotated[str, Depends(get_workspace)]
+
+
+async def runner_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthorized("Missing runner token.")
+    return token.strip()
+
+
+RunnerToken = Annotated[str, Depends(runner_token)]

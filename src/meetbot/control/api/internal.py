@@ -1,0 +1,41 @@
+"""``/internal/bots/{id}/...``: runners report here with their per-bot token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from meetbot.contract.reports import Commands, ReportBatch
+from meetbot.control.api.deps import AppState, RunnerToken
+from meetbot.control.service import runners
+
+router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
+
+
+@router.post("/{bot_id}/events", response_model=Commands)
+async def post_events(
+    bot_id: str, batch: ReportBatch, svc: AppState, token: RunnerToken
+) -> Commands:
+    return await runners.handle_reports(svc, bot_id, token, batch)
+
+
+@router.get("/{bot_id}/commands", response_model=Commands)
+async def get_commands(
+    bot_id: str,
+    svc: AppState,
+    token: RunnerToken,
+    wait: Annotated[float, Query(ge=0, le=30)] = 0,
+) -> Commands:
+    """Long poll: answers at once if a command is pending, else after ``wait`` seconds."""
+    pending = svc.commands.event_for(bot_id)
+    pending.clear()
+    commands = await runners.heartbeat_commands(svc, bot_id, token)
+    if commands.commands or not wait:
+        return commands
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            await pending.wait()
+    return await runners.heartbeat_commands(svc, bot_id, token)

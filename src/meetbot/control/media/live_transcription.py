@@ -1,0 +1,202 @@
+"""Live transcription while a bot is in its call: chunks in, ``transcript.data`` events out.
+
+The report handler calls :meth:`LiveTranscription.on_chunk` for every stored ``audio_chunk``
+(after its transaction commits). It never blocks: the chunk is queued for the bot's task
+``live:<bot_id>``, which fetches it, feeds it to the bot's
+:class:`~meetbot.transcription.streaming.LiveTranscriber` in the shared
+:class:`~meetbot.control.media.transcription_pool.TranscriptionPool`, appends committed segments to
+``bots/<id>/transcript.json`` (``final: false``) and emits ``transcript.data``.
+
+Live runs for local Whisper models only (re-decoding a window through a paid vendor API would
+cost many times the audio). When a bot's backlog grows beyond ``max_backlog`` seconds, a chunk
+arrives out of order, or live starts mid-call (a restart), live stops for that bot: what was
+committed stays, and the media worker's tail pass transcribes the rest after the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from meetbot.contract.lifecycle import DISPATCHED
+from meetbot.contract.media_format import chunk_prefix
+from meetbot.contract.models import Segment
+from meetbot.control.media.artifacts import (
+    TranscriptDoc,
+    load_transcript,
+    save_transcript,
+    segments_json,
+)
+from meetbot.control.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
+from meetbot.control.media.transcribers import TranscriberFor
+from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.service import Services
+from meetbot.control.service.core import emit
+from meetbot.control.webhooks import outbox
+from meetbot.ports import Storage
+from meetbot.storage import ObjectNotFound
+from meetbot.transcription.factory import live_policy
+from meetbot.transcription.models import validate_model
+from meetbot.transcription.segments import attribute_speakers
+from meetbot.transcription.streaming import LiveTranscriber
+
+log = logging.getLogger("meetbot.control.media.live_transcription")
+
+_OFFSET_SLACK = 0.05
+
+
+@dataclass
+class _BotLive:
+    pending: deque[tuple[str, float]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    decoder: LiveTranscriber | None = None
+    given_up: bool = False
+
+
+class LiveTranscription:
+    def __init__(
+        self,
+        services: Services,
+        storage: Storage,
+        transcriber_for: TranscriberFor,
+        pool: TranscriptionPool,
+        *,
+        max_backlog: float = 10.0,
+    ) -> None:
+        self.services = services
+        self.storage = storage
+        self.transcriber_for = transcriber_for
+        self.pool = pool
+        self.max_backlog = max_backlog
+        self._bots: dict[str, _BotLive] = {}
+        self._closed: set[str] = set()
+        self._stopped = False
+
+    def on_chunk(self, bot_id: str, key: str, offset_s: float) -> None:
+        """A chunk of ``bot_id`` was stored at ``key``; call on the event loop, never blocks."""
+        if self._stopped or bot_id in self._closed:
+            return
+        if not key.startswith(chunk_prefix(bot_id)):
+            log.warning("bot %s: ignoring a chunk outside its prefix: %r", bot_id, key)
+            return
+        state = self._bots.setdefault(bot_id, _BotLive())
+        if state.given_up:
+            return
+        state.pending.append((key, offset_s))
+        done_until = state.decoder.window_end if state.decoder else 0.0
+        if offset_s - done_until > self.max_backlog:
+            self._give_up(bot_id, state, f"{offset_s - done_until:.1f} s behind")
+            return
+        if state.task is None or state.task.done():
+            state.task = asyncio.create_task(self._drain(bot_id, state), name=f"live:{bot_id}")
+
+    def active(self, bot_id: str) -> bool:
+        """Whether live transcription still runs for the bot."""
+        state = self._bots.get(bot_id)
+        return state is not None and not state.given_up
+
+    async def idle(self, bot_id: str) -> None:
+        """Wait until the bot's queued chunks are handled (tests, shutdown)."""
+        state = self._bots.get(bot_id)
+        while state is not None and state.task is not None and not state.task.done():
+            await asyncio.wait({state.task})
+
+    async def close_bot(self, bot_id: str) -> None:
+        """The call is over: drop queued chunks, wait for the decode in progress and its
+        segments to be stored, forget the bot. Afterwards ``transcript.json`` is stable."""
+        self._closed.add(bot_id)
+        if len(self._closed) > 10_000:
+            self._closed = {bot_id}
+        state = self._bots.pop(bot_id, None)
+        if state is None:
+            return
+        state.given_up = True
+        state.pending.clear()
+        if state.task is not None:
+            await asyncio.gather(state.task, return_exceptions=True)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
+        tasks = []
+        for state in self._bots.values():
+            state.given_up = True
+            state.pending.clear()
+            if state.task is not None:
+                tasks.append(state.task)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._bots.clear()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _give_up(self, bot_id: str, state: _BotLive, why: str) -> None:
+        if not state.given_up:
+            log.warning(
+                "bot %s: live transcription stops (%s); the tail pass covers it", bot_id, why
+            )
+        state.given_up = True
+        state.pending.clear()
+
+    async def _drain(self, bot_id: str, state: _BotLive) -> None:
+        try:
+            while state.pending and not state.given_up:
+                key, offset = state.pending.popleft()
+                if state.decoder is None:
+                    state.decoder = await self._start(bot_id, offset)
+                    if state.decoder is None:
+                        self._give_up(bot_id, state, "not a live model, or started mid-call")
+                        return
+                if abs(offset - state.decoder.window_end) > _OFFSET_SLACK:
+                    self._give_up(bot_id, state, f"chunk at {offset:.2f} s out of order")
+                    return
+                try:
+                    data = await self.storage.get(key)
+                except ObjectNotFound:
+                    self._give_up(bot_id, state, f"chunk {key} missing")
+                    return
+                decoder = state.decoder
+                data = data[: len(data) - len(data) % 2]
+                committed = await self.pool.run(decoder.feed, data)
+                if committed:
+                    await self._publish(bot_id, committed, decoder.committed_until)
+        except Exception:
+            log.exception("bot %s: live transcription failed", bot_id)
+            self._give_up(bot_id, state, "error")
+
+    async def _start(self, bot_id: str, offset: float) -> LiveTranscriber | None:
+        async with self.services.store.transaction(write=False) as tx:
+            bot = await tx.bots.get(bot_id)
+        if bot is None or bot.status not in DISPATCHED or offset > _OFFSET_SLACK:
+            return None
+        spec = validate_model(bot.transcription_model)
+        if not spec.is_local or await load_transcript(self.storage, bot_id) is not None:
+            return None
+        transcriber = await asyncio.to_thread(self.transcriber_for, spec.name, live=True)
+        if transcriber is None:
+            return None
+        return LiveTranscriber(transcriber, live_policy(spec))
+
+    async def _publish(self, bot_id: str, segments: list[Segment], until: float) -> None:
+        svc = self.services
+        async with svc.store.transaction(write=False) as tx:
+            observations = await tx.observations.list(bot_id, TIMELINE_TYPES)
+        origin = recording_origin(observations)
+        if origin is not None:
+            segments = attribute_speakers(segments, speaker_intervals(observations, origin))
+        doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
+        if doc.final:
+            return
+        doc = TranscriptDoc((*doc.segments, *segments), final=False, committed_until=until)
+        await save_transcript(self.storage, bot_id, doc)
+        now = svc.clock.now()
+        async with svc.store.transaction() as tx:
+            bot = await tx.bots.get(bot_id, for_update=True)
+            if bot is None:
+                return
+            await emit(tx, outbox.transcript_data_event(bot, now, segments_json(segments)), bot)
+        svc.events_committed()

@@ -1,0 +1,284 @@
+"""The Protocols at the control plane's I/O boundaries.
+
+Drivers live in one module each: ``store/sql.py`` (SQLAlchemy), ``launchers/local.py``
+(processes), ``webhooks/sender.py`` (aiohttp). Fakes for all of them ship in
+:mod:`meetbot.testing`. The boundaries both processes share (clock, storage, transcriber) are
+in :mod:`meetbot.ports`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent, StatusChange
+from meetbot.contract.reports import BaseReport
+
+if TYPE_CHECKING:
+    from meetbot.control.webhooks.ports import WebhookRepo
+
+
+# --- store ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BotQuery:
+    status: Status | None = None
+    join_at_after: datetime | None = None
+    join_at_before: datetime | None = None
+    meeting_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    before_seq: int | None = None
+    """Cursor: only bots with ``seq`` below this (newest first)."""
+    limit: int = 50
+
+
+class BotRepo(Protocol):
+    async def insert(self, bot: Bot) -> Bot:
+        """Insert a bot and its status changes; return it with ``seq`` set.
+
+        Raises :class:`meetbot.errors.DuplicateBot` if a non-terminal bot of the same workspace
+        has the same ``deduplication_key``.
+        """
+        ...
+
+    async def get(
+        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
+    ) -> Bot | None: ...
+
+    async def update(self, bot: Bot) -> None:
+        """Write the bot's mutable fields and any status changes not yet stored."""
+        ...
+
+    async def delete(self, bot_id: str) -> None: ...
+
+    async def list(self, workspace_id: str, query: BotQuery) -> list[Bot]: ...
+
+    async def find_active_duplicate(self, workspace_id: str, key: str) -> Bot | None: ...
+
+    async def due_for_dispatch(self, cutoff: datetime, limit: int) -> builtins.list[Bot]:
+        """Scheduled bots with ``join_at <= cutoff``, oldest ``join_at`` first, locked for update
+        (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
+        ...
+
+    async def in_statuses(
+        self,
+        statuses: Collection[Status],
+        limit: int = 1000,
+        *,
+        updated_since: datetime | None = None,
+    ) -> builtins.list[Bot]:
+        """Bots in these statuses, oldest first; with ``updated_since``, only those whose row
+        changed at or after it."""
+        ...
+
+    async def silent(
+        self, statuses: Collection[Status], before: datetime, limit: int = 1000
+    ) -> builtins.list[Bot]:
+        """Bots in these statuses whose last sign of life (``last_seen_at``, else
+        ``dispatched_at``, else ``updated_at``) is earlier than ``before``, oldest first."""
+        ...
+
+    async def touch(self, bot_id: str, at: datetime) -> None:
+        """Record a runner heartbeat."""
+        ...
+
+
+class EventRepo(Protocol):
+    async def append(self, event: OutboxEvent) -> OutboxEvent:
+        """Store an event; return it with its ``seq`` (a strictly increasing cursor)."""
+        ...
+
+    async def append_all(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+        """:meth:`append` for several events at once: their ``seq`` follow their order."""
+        ...
+
+    async def list_after(
+        self, workspace_id: str, after_seq: int, limit: int
+    ) -> list[OutboxEvent]: ...
+
+    async def seq_range(
+        self, workspace_id: str, start: datetime, end: datetime
+    ) -> tuple[int, int] | None:
+        """The lowest and highest ``seq`` of the events created in ``[start, end)``, if any
+        (an index range on ``created_at``: replays start there instead of at the feed's start)."""
+        ...
+
+
+class KeyRepo(Protocol):
+    async def create_workspace(self, workspace_id: str, name: str, at: datetime) -> None: ...
+
+    async def workspace_exists(self, workspace_id: str) -> bool: ...
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def workspace_for(self, key_hash: str) -> str | None: ...
+
+    async def count(self) -> int: ...
+
+
+class IdempotencyRepo(Protocol):
+    async def get(self, workspace_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def put(self, record: IdempotencyRecord) -> None: ...
+
+    async def purge(self, before: datetime) -> int: ...
+
+
+class ObservationRepo(Protocol):
+    """What runners saw, in arrival order: participants, speech, captions, chunks, artifacts."""
+
+    async def append(self, bot_id: str, report: BaseReport) -> None: ...
+
+    async def append_all(self, bot_id: str, reports: Sequence[BaseReport]) -> None:
+        """:meth:`append` for several reports at once, in their order."""
+        ...
+
+    async def list(self, bot_id: str, types: Collection[str] | None = None) -> list[BaseReport]:
+        """The bot's observations (optionally only these report ``type``s), oldest first."""
+        ...
+
+    async def delete_for(self, bot_id: str) -> None: ...
+
+
+class CredentialRepo(Protocol):
+    """Workspaces' default credentials, as sealed by :class:`meetbot.crypto.SecretBox`."""
+
+    async def get(self, workspace_id: str) -> str | None: ...
+
+    async def put(self, workspace_id: str, ciphertext: str, at: datetime) -> None:
+        """Insert or replace the workspace's ciphertext."""
+        ...
+
+    async def delete(self, workspace_id: str) -> None: ...
+
+
+class LeaseRepo(Protocol):
+    """Named, expiring claims on work that one control-plane replica does at a time."""
+
+    async def acquire(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take or renew lease ``name`` for ``owner`` until ``until``. ``False`` if another
+        owner holds it past ``now`` (then nothing changes)."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Drop lease ``name`` if ``owner`` holds it."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Delete leases that expired before ``before``; return how many."""
+        ...
+
+
+class Tx(Protocol):
+    """One database transaction, with a repository per noun."""
+
+    @property
+    def bots(self) -> BotRepo: ...
+
+    @property
+    def events(self) -> EventRepo: ...
+
+    @property
+    def keys(self) -> KeyRepo: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepo: ...
+
+    @property
+    def observations(self) -> ObservationRepo: ...
+
+    @property
+    def webhooks(self) -> WebhookRepo: ...
+
+    @property
+    def credentials(self) -> CredentialRepo: ...
+
+    @property
+    def leases(self) -> LeaseRepo: ...
+
+
+class Store(Protocol):
+    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """Commit on normal exit, roll back on exception. ``write=False`` for read-only work."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- launcher -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Capacity for one bot: a warm runner (``warm``) or a reservation for a cold start."""
+
+    id: str
+    warm: bool
+
+
+class Launcher(Protocol):
+    def claim_warm(self) -> Slot | None:
+        """Atomically take an idle warm runner, or ``None`` if none is idle."""
+        ...
+
+    def reserve(self) -> Slot | None:
+        """Hold capacity for a bot without a warm runner; ``None`` at the concurrency cap."""
+        ...
+
+    def release(self, slot: Slot) -> None:
+        """Give back a slot that was claimed but will not be used."""
+        ...
+
+    async def assign(self, slot: Slot, assignment: Assignment) -> None:
+        """Hand the bot to the slot's runner (starting one for a reservation)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    async def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> SendResult: ...
+
+
+__all__ = [
+    "Assignment",
+    "BotQuery",
+    "BotRepo",
+    "CredentialRepo",
+    "EventRepo",
+    "IdempotencyRepo",
+    "KeyRepo",
+    "Launcher",
+    "ObservationRepo",
+    "SendResult",
+    "Slot",
+    "StatusChange",
+    "Store",
+    "Tx",
+    "WebhookSender",
+]

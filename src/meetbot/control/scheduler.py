@@ -1,0 +1,97 @@
+"""The control plane's periodic work, as named tasks with one stop event and a graceful drain.
+
+- dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
+- reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
+- janitor: expired idempotency keys and long-expired leases are purged, and finished webhook
+  deliveries older than ``webhook_delivery_retention`` are deleted (in batches, one short
+  transaction each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from meetbot.control.service import Services
+from meetbot.control.service.dispatch import dispatch_due
+from meetbot.control.service.runners import reap_silent_runners
+from meetbot.errors import StoreUnavailable
+
+log = logging.getLogger("meetbot.control.scheduler")
+PRUNE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    name: str
+    interval: float
+    step: Callable[[], Awaitable[object]]
+
+
+class Scheduler:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.prune_batch = PRUNE_BATCH
+        s = services.settings
+        self.jobs = (
+            Periodic("dispatch", s.scheduler_interval, lambda: dispatch_due(services)),
+            Periodic(
+                "reaper", min(5.0, s.heartbeat_timeout / 3), lambda: reap_silent_runners(services)
+            ),
+            Periodic("janitor", 3600.0, self.tidy),
+        )
+
+    async def tidy(self) -> int:
+        """The janitor's pass: how many rows it deleted."""
+        return await self._purge_expired() + await self._prune_deliveries()
+
+    async def _purge_expired(self) -> int:
+        """Idempotency keys past their TTL, and leases expired an hour ago (a lease is
+        deleted by its holder when the work ends; these are the ones of dead processes)."""
+        svc = self.services
+        now = svc.clock.now()
+        async with svc.store.transaction() as tx:
+            keys = await tx.idempotency.purge(now - timedelta(seconds=svc.settings.idempotency_ttl))
+            leases = await tx.leases.purge(now - timedelta(hours=1))
+        return keys + leases
+
+    async def _prune_deliveries(self) -> int:
+        svc = self.services
+        before = svc.clock.now() - timedelta(seconds=svc.settings.webhook_delivery_retention)
+        pruned = 0
+        while True:
+            async with svc.store.transaction() as tx:
+                done = await tx.webhooks.prune(before, self.prune_batch)
+            pruned += done
+            if done < self.prune_batch:
+                return pruned
+
+    async def _loop(self, job: Periodic) -> None:
+        while not self._stop.is_set():
+            try:
+                await job.step()
+            except StoreUnavailable as exc:  # an outage, not a bug: no traceback every turn
+                log.warning("%s: %s; retrying in %.2fs", job.name, exc.detail, job.interval)
+            except Exception:
+                log.exception("%s failed; retrying in %.2fs", job.name, job.interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(job.interval):
+                    await self._stop.wait()
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._tasks = [
+            asyncio.create_task(self._loop(job), name=f"scheduler:{job.name}") for job in self.jobs
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

@@ -1,0 +1,267 @@
+"""Bot use cases: create, read, list, update, delete, leave_call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from meetbot import errors
+from meetbot.contract import policies
+from meetbot.contract.lifecycle import Dispatch, Leave, Refuse, Status, StopReason
+from meetbot.contract.models import (
+    Bot,
+    BotKind,
+    IdempotencyRecord,
+    MeetingRef,
+    RecordingOptions,
+    StatusChange,
+    StopOptions,
+)
+from meetbot.control.api.representation import bot_view
+from meetbot.control.ports import BotQuery, Slot
+from meetbot.control.service.core import Services, emit, new_id, new_token, token_hash, transition
+from meetbot.control.service.credentials import platform_credentials, seal_for_bot
+from meetbot.control.service.dispatch import assignment_for
+from meetbot.control.service.runners import start_runner
+from meetbot.control.webhooks import outbox, signing
+
+log = logging.getLogger("meetbot.control.service.bots")
+
+
+@dataclass(frozen=True, slots=True)
+class BotSpec:
+    """A validated create request."""
+
+    meeting: MeetingRef
+    bot_name: str = "Meeting Bot"
+    join_at: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    stop_options: StopOptions = field(default_factory=StopOptions)
+    transcription_model: str = "whisper-base"
+    deduplication_key: str | None = None
+    webhook_url: str | None = None
+    recording: RecordingOptions = field(default_factory=RecordingOptions)
+    credentials: Mapping[str, Any] | None = field(default=None, repr=False)
+    """Plain credentials (see :mod:`meetbot.control.service.credentials`); sealed before storing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def create_bot(
+    svc: Services,
+    workspace_id: str,
+    spec: BotSpec,
+    *,
+    idempotency_key: str | None = None,
+    raw_body: Mapping[str, Any] | None = None,
+) -> Created:
+    """Create a bot; ad-hoc bots claim a warm slot at once or fail with 507."""
+    now = svc.clock.now()
+    digest = request_hash(raw_body or {}) if idempotency_key else ""
+    if idempotency_key:
+        replay = await _replay(svc, workspace_id, idempotency_key, digest)
+        if replay:
+            return replay
+    kind = policies.classify_join_at(spec.join_at, now, svc.settings.scheduled_threshold)
+    slot = svc.launcher.claim_warm() if kind is BotKind.ADHOC else None
+    if kind is BotKind.ADHOC and slot is None:
+        raise errors.PoolExhausted()
+    token = new_token() if slot else None
+    credentials: dict[str, Any] | None = None
+    queued = 0
+    try:
+        async with svc.store.transaction() as tx:
+            if spec.deduplication_key:
+                dup = await tx.bots.find_active_duplicate(workspace_id, spec.deduplication_key)
+                if dup:
+                    raise errors.DuplicateBot(dup.id)
+            bot = _new_bot(workspace_id, spec, kind, now, token)
+            if spec.credentials:
+                bot = seal_for_bot(svc, bot, spec.credentials)
+            bot = await tx.bots.insert(bot)
+            if slot:
+                credentials = await platform_credentials(svc, tx, bot)
+            queued = await emit(tx, outbox.status_update_event(bot, None, bot.state, now), bot)
+            created = Created(201, bot_view(bot, include_secret=True))
+            if idempotency_key:
+                # An expired record for this key may remain until the janitor runs.
+                await tx.idempotency.purge(now - _ttl(svc))
+                body = json.dumps(created.body).encode()
+                await tx.idempotency.put(
+                    IdempotencyRecord(workspace_id, idempotency_key, digest, 201, body, now)
+                )
+    except BaseException:
+        if slot:
+            svc.launcher.release(slot)
+        raise
+    if queued:  # a feed-only event needs no delivery worker
+        svc.events_committed()
+    if slot and token:
+        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
+    return created
+
+
+async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Created | None:
+    async with svc.store.transaction(write=False) as tx:
+        record = await tx.idempotency.get(workspace_id, key)
+    if record is None or record.created_at < svc.clock.now() - _ttl(svc):
+        return None
+    if record.request_hash != digest:
+        raise errors.IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return Created(record.status_code, json.loads(record.body))
+
+
+def _ttl(svc: Services) -> timedelta:
+    return timedelta(seconds=svc.settings.idempotency_ttl)
+
+
+def _new_bot(
+    workspace_id: str, spec: BotSpec, kind: BotKind, now: datetime, token: str | None
+) -> Bot:
+    status = Status.SCHEDULED if kind is BotKind.SCHEDULED else Status.BOOTING
+    return Bot(
+        id=new_id(),
+        workspace_id=workspace_id,
+        meeting=spec.meeting,
+        bot_name=spec.bot_name,
+        join_at=spec.join_at,
+        kind=kind,
+        status=status,
+        metadata=dict(spec.metadata),
+        stop_options=spec.stop_options,
+        transcription_model=spec.transcription_model,
+        deduplication_key=spec.deduplication_key,
+        webhook_url=spec.webhook_url,
+        webhook_secret=signing.new_secret() if spec.webhook_url else None,
+        recording=spec.recording,
+        runner_token_hash=token_hash(token) if token else None,
+        dispatched_at=now if token else None,
+        created_at=now,
+        updated_at=now,
+        status_changes=(StatusChange(status, None, None, None, now),),
+    )
+
+
+async def get_bot(svc: Services, workspace_id: str, bot_id: str) -> Bot:
+    async with svc.store.transaction(write=False) as tx:
+        bot = await tx.bots.get(bot_id, workspace_id=workspace_id)
+    if bot is None:
+        raise errors.NotFound("No bot with this id.")
+    return bot
+
+
+async def list_bots(
+    svc: Services, workspace_id: str, query: BotQuery
+) -> tuple[list[Bot], int | None]:
+    """A page of bots, newest first, and the cursor of the next page (or ``None``)."""
+    async with svc.store.transaction(write=False) as tx:
+        bots = await tx.bots.list(workspace_id, _one_more(query))
+    if len(bots) > query.limit:
+        bots = bots[: query.limit]
+        return bots, bots[-1].seq
+    return bots, None
+
+
+def _one_more(query: BotQuery) -> BotQuery:
+    return replace(query, limit=query.limit + 1)
+
+
+async def update_bot(
+    svc: Services, workspace_id: str, bot_id: str, changes: Mapping[str, Any]
+) -> Bot:
+    """PATCH: any field while scheduled; ``metadata`` at any time. ``join_at: None`` = now.
+
+    ``credentials``: the bot's own, replaced (``None`` removes them: the workspace's apply).
+    """
+    now = svc.clock.now()
+    changes = dict(changes)
+    replace_credentials = "credentials" in changes
+    new_credentials: Mapping[str, Any] | None = changes.pop("credentials", None)
+    scheduling = {k: v for k, v in changes.items() if k != "metadata"}
+    join_now = "join_at" in scheduling and scheduling["join_at"] is None
+    slot: Slot | None = None
+    token: str | None = None
+    credentials: dict[str, Any] | None = None
+    try:
+        async with svc.store.transaction() as tx:
+            bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
+            if bot is None:
+                raise errors.NotFound("No bot with this id.")
+            if scheduling or replace_credentials:
+                new_join = scheduling.get("join_at", bot.join_at)
+                policies.check_update(bot, new_join, now, svc.settings.scheduled_threshold)
+            key = changes.get("deduplication_key")
+            if key and key != bot.deduplication_key:
+                dup = await tx.bots.find_active_duplicate(workspace_id, key)
+                if dup and dup.id != bot.id:
+                    raise errors.DuplicateBot(dup.id)
+            bot = bot.evolve(updated_at=now, **changes)
+            if replace_credentials:
+                bot = seal_for_bot(svc, bot, new_credentials)
+            if join_now:
+                # A scheduled bot asked to join now becomes ad-hoc: claim a warm slot or 507.
+                slot = svc.launcher.claim_warm()
+                if slot is None:
+                    raise errors.PoolExhausted()
+                token = new_token()
+                credentials = await platform_credentials(svc, tx, bot)
+                bot = bot.evolve(
+                    kind=BotKind.ADHOC, runner_token_hash=token_hash(token), dispatched_at=now
+                )
+                bot = await transition(tx, bot, Dispatch(), now)
+            else:
+                await tx.bots.update(bot)
+    except BaseException:
+        if slot:
+            svc.launcher.release(slot)
+        raise
+    if slot and token:
+        svc.events_committed()
+        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
+    return bot
+
+
+async def delete_bot(svc: Services, workspace_id: str, bot_id: str) -> None:
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
+        if bot is None:
+            raise errors.NotFound("No bot with this id.")
+        policies.check_delete(bot)
+        await tx.bots.delete(bot.id)
+        await emit(tx, outbox.bot_deleted_event(bot, svc.clock.now()), bot)
+    svc.events_committed()
+
+
+async def leave_call(svc: Services, workspace_id: str, bot_id: str) -> Bot:
+    """Remove a dispatched bot from its call."""
+    now = svc.clock.now()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
+        if bot is None:
+            raise errors.NotFound("No bot with this id.")
+        policies.check_command(bot)
+        bot = bot.evolve(leave_requested_at=bot.leave_requested_at or now)
+        if bot.status is Status.RECORDING:
+            bot = await transition(tx, bot, Leave(StopReason.MANUALLY_STOPPED), now)
+        elif bot.status in (Status.BOOTING, Status.JOINING):
+            bot = await transition(tx, bot, Refuse(StopReason.MANUALLY_STOPPED), now)
+        else:
+            await tx.bots.update(bot)
+    svc.events_committed()
+    svc.commands.notify(bot.id)
+    return bot

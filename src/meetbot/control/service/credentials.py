@@ -1,0 +1,125 @@
+"""Credentials: sealed before they reach the store, opened only to hand them to a runner or a
+transcription vendor, never shown (the API shows which kinds are set).
+
+Kinds: ``google`` / ``microsoft`` (``{"email", "password"}``), ``zoom`` (``{"zak",
+"obf_token"}``), ``deepgram_api_key`` / ``openai_api_key`` (strings). A bot's own credentials
+(sealed with context ``bot:<id>``) win kind by kind over its workspace's defaults (context
+``workspace:<id>``); vendor keys fall back further to the server's settings.
+
+A runner gets only the kind its meeting platform signs in with (Google Meet → ``google``,
+Teams → ``microsoft``, Zoom → ``zoom``). A ciphertext that does not open raises
+:class:`~meetbot.errors.CredentialsUnreadable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, Final
+
+from meetbot import errors
+from meetbot.contract.models import Bot, Platform
+from meetbot.control.api.representation import CREDENTIAL_KINDS, credential_flags
+from meetbot.control.ports import Tx
+from meetbot.control.service.core import Services
+from meetbot.crypto import SecretBox, SecretBoxError
+
+KINDS: Final = CREDENTIAL_KINDS
+VENDOR_KINDS: Final = ("deepgram_api_key", "openai_api_key")
+PLATFORM_KIND: Final[Mapping[Platform, str]] = {
+    Platform.GOOGLE_MEET: "google",
+    Platform.TEAMS: "microsoft",
+    Platform.ZOOM: "zoom",
+}
+UNREADABLE: Final = "credentials_unreadable"
+
+
+def bot_context(bot_id: str) -> str:
+    return f"bot:{bot_id}"
+
+
+def workspace_context(workspace_id: str) -> str:
+    return f"workspace:{workspace_id}"
+
+
+def kinds_of(data: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(kind for kind in KINDS if data.get(kind))
+
+
+def _box(svc: Services) -> SecretBox:
+    if svc.secret_box is None:
+        raise errors.CredentialsUnreadable("This server has no secret to seal credentials with.")
+    return svc.secret_box
+
+
+def _open(svc: Services, token: str, context: str) -> dict[str, Any]:
+    try:
+        return _box(svc).open_json(token, context)
+    except SecretBoxError as exc:
+        raise errors.CredentialsUnreadable(
+            f"Stored credentials cannot be decrypted: {exc}."
+        ) from exc
+
+
+def seal_for_bot(svc: Services, bot: Bot, data: Mapping[str, Any] | None) -> Bot:
+    """The bot with ``data`` as its own credentials (none when ``data`` is empty)."""
+    data = {k: v for k, v in (data or {}).items() if k in KINDS and v}
+    if not data:
+        return bot.evolve(credentials_ciphertext=None, credential_kinds=())
+    token = _box(svc).seal_json(data, bot_context(bot.id))
+    return bot.evolve(credentials_ciphertext=token, credential_kinds=kinds_of(data))
+
+
+async def lookup(svc: Services, tx: Tx, bot: Bot, wanted: Collection[str]) -> dict[str, Any]:
+    """The ``wanted`` kinds that are set: the bot's own, else its workspace's."""
+    found: dict[str, Any] = {}
+    if bot.credentials_ciphertext and any(k in bot.credential_kinds for k in wanted):
+        own = _open(svc, bot.credentials_ciphertext, bot_context(bot.id))
+        found = {k: own[k] for k in wanted if own.get(k)}
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        token = await tx.credentials.get(bot.workspace_id)
+        if token:
+            shared = _open(svc, token, workspace_context(bot.workspace_id))
+            found.update({k: shared[k] for k in missing if shared.get(k)})
+    return found
+
+
+async def platform_credentials(svc: Services, tx: Tx, bot: Bot) -> dict[str, Any] | None:
+    """What the bot's runner signs in with (only its platform's kind), or ``None``."""
+    kind = PLATFORM_KIND.get(bot.meeting.platform)
+    if kind is None:
+        return None
+    return await lookup(svc, tx, bot, (kind,)) or None
+
+
+async def vendor_keys(svc: Services, bot: Bot) -> dict[str, str]:
+    """The bot's (else its workspace's) transcription vendor keys that are set."""
+    async with svc.store.transaction(write=False) as tx:
+        return await lookup(svc, tx, bot, VENDOR_KINDS)
+
+
+# --- workspace defaults ---------------------------------------------------------------------
+
+
+async def put_workspace_credentials(
+    svc: Services, workspace_id: str, data: Mapping[str, Any]
+) -> dict[str, bool]:
+    """Replace the workspace's default credentials; returns the kinds now set."""
+    data = {k: v for k, v in data.items() if k in KINDS and v}
+    token = _box(svc).seal_json(data, workspace_context(workspace_id))
+    async with svc.store.transaction() as tx:
+        await tx.credentials.put(workspace_id, token, svc.clock.now())
+    return credential_flags(kinds_of(data))
+
+
+async def get_workspace_credentials(svc: Services, workspace_id: str) -> dict[str, bool]:
+    async with svc.store.transaction(write=False) as tx:
+        token = await tx.credentials.get(workspace_id)
+    if token is None:
+        return credential_flags(())
+    return credential_flags(kinds_of(_open(svc, token, workspace_context(workspace_id))))
+
+
+async def delete_workspace_credentials(svc: Services, workspace_id: str) -> None:
+    async with svc.store.transaction() as tx:
+        await tx.credentials.delete(workspace_id)

@@ -1,0 +1,347 @@
+"""The SQL :class:`~meetbot.ports.Store`: engine, transactions, and :func:`open_store`.
+
+SQLite (``sqlite:///path``, via aiosqlite) or PostgreSQL (``postgresql://...``, via psycopg 3).
+
+SQLite: one file in WAL mode (readers never block the writer), ``synchronous=NORMAL``,
+``busy_timeout`` 5 s, foreign keys on. pysqlite's own transaction handling is switched off and
+SQLAlchemy emits the BEGIN: ``BEGIN IMMEDIATE`` for write transactions, so a read-then-write
+transaction takes the write lock up front and waits its turn (``busy_timeout``) instead of
+failing with "database is locked" when it upgrades; plain ``BEGIN`` for ``write=False``.
+Write transactions of one process also queue on an :class:`asyncio.Lock`, which is fairer and
+cheaper than SQLite's sleeping busy handler; the file lock still serialises processes. A write
+transaction opened inside another in the same task raises instead of waiting for itself.
+Write transactions run on their own connection whose sqlite3 calls are made in place, on the
+event loop's thread (:mod:`meetbot.control.store.inline`: no thread hop per call; waiting for
+another process's write lock sleeps on the loop); read transactions use aiosqlite's threads, and so
+does the WAL checkpoint (``PASSIVE``, every :data:`CHECKPOINT_EVERY` write transactions).
+
+PostgreSQL: a pool of ``pool_size`` (+ ``max_overflow``) connections, READ COMMITTED,
+``write=False`` transactions are READ ONLY, row locks via ``SELECT ... FOR UPDATE`` (and
+``SKIP LOCKED`` for the dispatch queue, so several control-plane replicas can share it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from meetbot.control.store.bots import SqlBotRepo
+from meetbot.control.store.credentials import SqlCredentialRepo
+from meetbot.control.store.events import SqlEventRepo
+from meetbot.control.store.idempotency import SqlIdempotencyRepo
+from meetbot.control.store.inline import connector
+from meetbot.control.store.keys import SqlKeyRepo
+from meetbot.control.store.leases import SqlLeaseRepo
+from meetbot.control.store.migrations import MIGRATIONS, Migration, migrate
+from meetbot.control.store.observations import SqlObservationRepo
+from meetbot.control.store.webhooks import SqlWebhookRepo
+from meetbot.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from meetbot.control.ports import Store, Tx
+
+log = logging.getLogger("meetbot.control.store")
+
+_WRITE_OPTION = "meetbot_write"
+CHECKPOINT_EVERY = 200
+"""SQLite: write transactions between two WAL checkpoints, which run on a reader's thread (the
+writer connection's own automatic checkpoint is off: it would copy pages and fsync on the
+event loop's thread, at a commit)."""
+SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
+
+
+def async_url(url: str) -> sa.URL:
+    """Map ``sqlite:///path`` and ``postgresql://...`` to their async drivers."""
+    parsed = sa.make_url(url)
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "aiosqlite", "pysqlite"):
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise ValueError("SQLite needs a file; use meetbot.testing.MemoryStore in memory")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg2"):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database URL: {parsed.render_as_string(hide_password=True)}")
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    target = async_url(url)
+    if target.get_backend_name() == "postgresql":
+        return create_async_engine(
+            target,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    assert target.database is not None
+    if target.query.get("uri") is None:
+        Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(target)
+    sa.event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def create_writer_engine(url: str) -> AsyncEngine:
+    """SQLite: the engine of write transactions, on one :mod:`~meetbot.control.store.inline`
+    connection.
+
+    Write transactions of one store are serialised, so one connection serves them all.
+    """
+    target = async_url(url)
+    assert target.get_backend_name() == "sqlite"
+    assert target.database is not None
+    uri = str(target.query.get("uri", "")).lower() in ("true", "1")
+    engine = create_async_engine(
+        target,
+        async_creator=connector(target.database, uri=uri),
+        pool_size=1,
+        max_overflow=2,
+    )
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # pysqlite must not emit BEGIN; we do.
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get(_WRITE_OPTION, True)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@dataclass(frozen=True, slots=True)
+class SqlTx:
+    conn: AsyncConnection
+    writable: bool
+
+    @property
+    def bots(self) -> SqlBotRepo:
+        return SqlBotRepo(self.conn, self.writable)
+
+    @property
+    def events(self) -> SqlEventRepo:
+        return SqlEventRepo(self.conn, self.writable)
+
+    @property
+    def keys(self) -> SqlKeyRepo:
+        return SqlKeyRepo(self.conn, self.writable)
+
+    @property
+    def idempotency(self) -> SqlIdempotencyRepo:
+        return SqlIdempotencyRepo(self.conn, self.writable)
+
+    @property
+    def observations(self) -> SqlObservationRepo:
+        return SqlObservationRepo(self.conn, self.writable)
+
+    @property
+    def webhooks(self) -> SqlWebhookRepo:
+        return SqlWebhookRepo(self.conn, self.writable)
+
+    @property
+    def credentials(self) -> SqlCredentialRepo:
+        return SqlCredentialRepo(self.conn, self.writable)
+
+    @property
+    def leases(self) -> SqlLeaseRepo:
+        return SqlLeaseRepo(self.conn, self.writable)
+
+
+class SqlStore:
+    """A :class:`~meetbot.ports.Store` on SQLite or PostgreSQL. Make one with :func:`open_store`."""
+
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
+        self._engine = engine
+        self._writer_engine = writer or engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = asyncio.Lock() if self._sqlite else None
+        self._writer: asyncio.Task[Any] | None = None
+        self._write_conn: AsyncConnection | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[SqlTx]:
+        return self._transaction(write)
+
+    @asynccontextmanager
+    async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
+        """A transaction; a lost or refused connection, or a lock not had in time, becomes
+        :class:`~meetbot.errors.StoreUnavailable` (the API's 503: retry)."""
+        try:
+            async with self._begin(write) as tx:
+                yield tx
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            if not _unavailable(exc, sqlite=self._sqlite):
+                raise
+            log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+            raise StoreUnavailable(
+                "The database is unavailable or busy. Retry in a few seconds (with the same"
+                " Idempotency-Key the retry is safe)."
+            ) from exc
+
+    @asynccontextmanager
+    async def _begin(self, write: bool) -> AsyncIterator[SqlTx]:
+        if write and self._write_lock is not None:
+            async with self._sqlite_write(self._write_lock) as tx:
+                yield tx
+            return
+        async with AsyncExitStack() as stack:
+            conn = await stack.enter_async_context(self._engine.connect())
+            if self._sqlite:
+                await conn.execution_options(**{_WRITE_OPTION: write})
+            elif not write:
+                await conn.execution_options(postgresql_readonly=True)
+            await stack.enter_async_context(conn.begin())
+            yield SqlTx(conn, write)
+
+    @asynccontextmanager
+    async def _sqlite_write(self, lock: asyncio.Lock) -> AsyncIterator[SqlTx]:
+        """One write transaction at a time, on the one writer connection, kept open."""
+        me = asyncio.current_task()
+        if me is not None and self._writer is me:
+            raise RuntimeError("a nested write transaction on SQLite waits for itself")
+        async with lock:
+            self._writer = me
+            try:
+                conn = await self._writer_connection()
+                try:
+                    async with conn.begin():
+                        yield SqlTx(conn, True)
+                finally:
+                    if conn.invalidated or conn.in_transaction():  # not cleanly ended
+                        self._write_conn = None
+                        await conn.close()
+            finally:
+                self._writer = None
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpoint is None:
+            self._commits = 0
+            self._checkpoint = asyncio.create_task(self._run_checkpoint(), name="sqlite-checkpoint")
+
+    async def _run_checkpoint(self) -> None:
+        """Copy the WAL into the database file without blocking writers (``PASSIVE``)."""
+        try:
+            async with self._engine.connect() as conn:  # outside a transaction: on the driver
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:
+            log.exception("SQLite WAL checkpoint failed (the next one retries)")
+        finally:
+            self._checkpoint = None
+
+    async def _writer_connection(self) -> AsyncConnection:
+        if self._write_conn is None or self._write_conn.closed:
+            self._write_conn = await self._writer_engine.connect()
+        return self._write_conn
+
+    async def close(self) -> None:
+        if self._checkpoint is not None:
+            await self._checkpoint
+        if self._write_conn is not None:
+            await self._write_conn.close()
+            self._write_conn = None
+        if self._writer_engine is not self._engine:
+            await self._writer_engine.dispose()
+        await self._engine.dispose()
+
+
+def switch_to_wal(path: str, *, uri: bool = False, wait: float = 10.0) -> None:
+    """Put a SQLite file in WAL mode before any pooled connection opens it.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without waiting in its busy handler, to connections that race for the switch (servers
+    starting together on a new data dir: about one start in ten failed so). Here the switch is
+    retried; the connections' own ``journal_mode = WAL`` then finds it done.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        conn = sqlite3.connect(path, timeout=wait, uri=uri, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            conn.close()
+        time.sleep(0.02)
+
+
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def _unavailable(exc: sa_exc.DBAPIError, *, sqlite: bool) -> bool:
+    """A connection or lock problem worth a retry, not a bug. On PostgreSQL an
+    ``OperationalError`` is just that; sqlite3 also uses it for "no such table" and the like."""
+    if not sqlite:
+        return True
+    message = str(exc.orig or exc).lower()
+    return any(words in message for words in _SQLITE_UNAVAILABLE)
+
+
+async def open_store(
+    url: str,
+    *,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+) -> SqlStore:
+    """Connect to ``url`` and bring its schema up to date (see :mod:`.migrations`)."""
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite" and target.database:
+        uri = str(target.query.get("uri", "")).lower() in ("true", "1")
+        if not uri:
+            Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(switch_to_wal, target.database, uri=uri)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    try:
+        async with engine.connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE
+            await migrate(conn, datetime.now(UTC), migrations)
+    except BaseException:
+        await engine.dispose()
+        raise
+    if engine.dialect.name != "sqlite":
+        return SqlStore(engine)
+    return SqlStore(engine, create_writer_engine(url))
+
+
+if TYPE_CHECKING:  # SqlStore and SqlTx implement the ports.
+
+    def _is_store(store: SqlStore) -> Store:
+        return store
+
+    def _is_tx(tx: SqlTx) -> Tx:
+        return tx

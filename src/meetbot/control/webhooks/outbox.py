@@ -1,0 +1,228 @@
+"""The outbox: an event and its deliveries are written in the caller's transaction.
+
+Every state change that users may hear about calls :func:`emit` inside the transaction that makes
+the change, so the event exists if and only if the change committed. :func:`emit` appends the
+event (giving it its feed ``seq``) and adds one delivery per target: each enabled workspace
+endpoint whose event-type filter matches, and the bot's own ``webhook_url``.
+The event builders below are pure: values in, :class:`OutboxEvent` out.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from meetbot.contract.lifecycle import BotState
+from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.contract.reports import ParticipantJoined, ParticipantLeft
+from meetbot.control.webhooks.models import Delivery, WebhookEndpoint
+from meetbot.control.webhooks.ports import OutboxTx
+from meetbot.timefmt import iso
+
+STATUS_UPDATE = "status_update"
+PARTICIPANT_JOINED = "participant.joined"
+PARTICIPANT_LEFT = "participant.left"
+RECORDING_READY = "recording.ready"
+TRANSCRIPT_READY = "transcript.ready"
+TRANSCRIPT_DATA = "transcript.data"
+BOT_DELETED = "bot.deleted"
+EVENT_TYPES = (
+    STATUS_UPDATE,
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
+    RECORDING_READY,
+    TRANSCRIPT_READY,
+    TRANSCRIPT_DATA,
+    BOT_DELETED,
+)
+
+DEFAULT_RETRY_WINDOW = 24 * 3600.0
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def body_of(event: OutboxEvent) -> str:
+    """The JSON text sent for ``event``: compact, UTF-8, the same on every attempt."""
+    return json.dumps(event.payload(), separators=(",", ":"), ensure_ascii=False)
+
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def bot_event(
+    type_: str,
+    bot: Bot,
+    at: datetime,
+    data: Mapping[str, Any],
+    *,
+    event_id: str | None = None,
+) -> OutboxEvent:
+    """An event about ``bot``: ``data`` plus ``bot_id`` and the bot's ``metadata``."""
+    return OutboxEvent(
+        id=event_id or new_id(),
+        workspace_id=bot.workspace_id,
+        type=type_,
+        created_at=at,
+        data={"bot_id": bot.id, **data, "metadata": dict(bot.metadata)},
+        bot_id=bot.id,
+    )
+
+
+def status_update_event(
+    bot: Bot,
+    old: BotState | None,
+    new: BotState,
+    at: datetime,
+    *,
+    event_id: str | None = None,
+) -> OutboxEvent:
+    """A lifecycle transition; ``old`` is ``None`` for a bot's first status."""
+    data = {
+        "old_status": old.status.value if old else None,
+        "new_status": new.status.value,
+        "sub_status": new.sub_status.value if new.sub_status else None,
+        "stop_reason": new.stop_reason.value if new.stop_reason else None,
+        "sub_code": new.sub_code,
+    }
+    return bot_event(STATUS_UPDATE, bot, at, data, event_id=event_id)
+
+
+def participant_event(
+    bot: Bot, report: ParticipantJoined | ParticipantLeft, *, event_id: str | None = None
+) -> OutboxEvent:
+    type_ = PARTICIPANT_JOINED if isinstance(report, ParticipantJoined) else PARTICIPANT_LEFT
+    data = {"participant": {"id": report.participant_id, "name": report.name}, "at": iso(report.at)}
+    return bot_event(type_, bot, report.at, data, event_id=event_id)
+
+
+def recording_ready_event(
+    bot: Bot, at: datetime, recording: Mapping[str, Any], *, event_id: str | None = None
+) -> OutboxEvent:
+    return bot_event(RECORDING_READY, bot, at, {"recording": dict(recording)}, event_id=event_id)
+
+
+def transcript_ready_event(
+    bot: Bot, at: datetime, transcript: Mapping[str, Any], *, event_id: str | None = None
+) -> OutboxEvent:
+    data = {"transcript": dict(transcript)}
+    return bot_event(TRANSCRIPT_READY, bot, at, data, event_id=event_id)
+
+
+def transcript_data_event(
+    bot: Bot, at: datetime, segments: list[Mapping[str, Any]], *, event_id: str | None = None
+) -> OutboxEvent:
+    data = {"segments": [dict(s) for s in segments]}
+    return bot_event(TRANSCRIPT_DATA, bot, at, data, event_id=event_id)
+
+
+def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:
+    return bot_event(BOT_DELETED, bot, at, {}, event_id=event_id)
+
+
+# --- emit -----------------------------------------------------------------------------------
+
+
+async def emit(
+    tx: OutboxTx,
+    event: OutboxEvent,
+    *,
+    bot: Bot | None = None,
+    now: datetime | None = None,
+    retry_window: float = DEFAULT_RETRY_WINDOW,
+) -> OutboxEvent:
+    """Append ``event`` and its deliveries in ``tx``; return the event with its ``seq``.
+
+    ``bot`` is the bot the event is about (its ``webhook_url`` is a target); pass it when you
+    hold it, including a bot deleted in this transaction. Without it the bot is read by
+    ``event.bot_id``. Call ``emit`` after the row locks the change needs: the event append
+    serialises appending transactions until they commit.
+
+    ``now`` (the transaction's time) starts the deliveries' retry window; by default it is the
+    earlier of the event's time and the wall clock, so a runner's clock running ahead cannot
+    hold deliveries back.
+    """
+    stored, _ = await emit_counted(tx, event, bot=bot, now=now, retry_window=retry_window)
+    return stored
+
+
+async def emit_counted(
+    tx: OutboxTx,
+    event: OutboxEvent,
+    *,
+    bot: Bot | None = None,
+    now: datetime | None = None,
+    retry_window: float = DEFAULT_RETRY_WINDOW,
+) -> tuple[OutboxEvent, int]:
+    """:func:`emit`, and how many deliveries it queued (none: the delivery worker needs no wake)."""
+    stored, queued = await emit_all(tx, [event], bot=bot, now=now, retry_window=retry_window)
+    return stored[0], queued
+
+
+async def emit_all(
+    tx: OutboxTx,
+    events: Sequence[OutboxEvent],
+    *,
+    bot: Bot | None = None,
+    now: datetime | None = None,
+    retry_window: float = DEFAULT_RETRY_WINDOW,
+) -> tuple[list[OutboxEvent], int]:
+    """:func:`emit` for several events of one workspace, in order: the targets are read once
+    and the deliveries queued together. Returns the stored events and how many deliveries."""
+    if not events:
+        return [], 0
+    workspace_id = events[0].workspace_id
+    assert all(e.workspace_id == workspace_id for e in events), "one workspace per emit_all"
+    bots = {bot.id: bot} if bot is not None else {}
+    for bot_id in {e.bot_id for e in events if e.bot_id is not None} - bots.keys():
+        found = await tx.bots.get(bot_id)
+        if found is not None:
+            bots[bot_id] = found
+    # Read before the append: on PostgreSQL the append holds the feed's lock until COMMIT.
+    endpoints = await tx.webhooks.enabled_endpoints(workspace_id)
+    stored = await tx.events.append_all(events)
+    deliveries: list[Delivery] = []
+    for kept in stored:
+        created = now or min(kept.created_at, datetime.now(UTC))
+        target = bots.get(kept.bot_id) if kept.bot_id is not None else None
+        deliveries += deliveries_for(kept, endpoints, target, created, retry_window)
+    if deliveries:
+        await tx.webhooks.add_deliveries(deliveries, now or min(d.created_at for d in deliveries))
+    return stored, len(deliveries)
+
+
+def deliveries_for(
+    event: OutboxEvent,
+    endpoints: list[WebhookEndpoint],
+    bot: Bot | None,
+    created: datetime,
+    retry_window: float,
+) -> list[Delivery]:
+    """One delivery per target of a stored event (pure)."""
+    assert event.seq is not None, "deliveries need a stored event"
+    body = body_of(event)
+
+    def delivery(endpoint_id: str | None, url: str, secret: str | None) -> Delivery:
+        return Delivery(
+            id=new_id(),
+            workspace_id=event.workspace_id,
+            event_id=event.id,
+            event_seq=event.seq or 0,
+            event_type=event.type,
+            bot_id=event.bot_id,
+            endpoint_id=endpoint_id,
+            url=url,
+            body=body,
+            created_at=created,
+            expires_at=created + timedelta(seconds=retry_window),
+            secret=secret,
+        )
+
+    out = [delivery(e.id, e.url, None) for e in endpoints if e.wants(event.type)]
+    if bot is not None and bot.webhook_url and bot.id == event.bot_id:
+        out.append(delivery(None, bot.webhook_url, bot.webhook_secret))
+    return out

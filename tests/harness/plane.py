@@ -1,0 +1,67 @@
+"""A control plane on fakes (or a real store) for tests: the app, its services, an API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from meetbot.config import Settings
+from meetbot.control.api import credentials as credentials_api
+from meetbot.control.api import webhooks as webhooks_api
+from meetbot.control.api.app import create_app
+from meetbot.control.ports import Store
+from meetbot.control.service import Services
+from meetbot.control.service.keys import create_key
+from meetbot.crypto import SecretBox
+from meetbot.testing.fakes import FakeLauncher, FixedClock
+
+TEST_SECRET = b"meetbot test secret, not secret!"  # 32 bytes
+
+
+@dataclass
+class TestPlane:
+    __test__ = False  # not a pytest test class
+
+    app: FastAPI
+    services: Services
+    launcher: FakeLauncher
+    clock: FixedClock
+    key: str
+    workspace_id: str
+
+    def client(self, key: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Token {key or self.key}"}
+        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url="http://meetbot", headers=headers)
+
+    async def new_key(self, workspace_id: str | None = None) -> str:
+        key, _ = await create_key(
+            self.services.store, self.clock, name="other", workspace_id=workspace_id
+        )
+        return key
+
+
+async def build_test_plane(
+    store: Store,
+    *,
+    clock: FixedClock | None = None,
+    launcher: FakeLauncher | None = None,
+    secret: bytes = TEST_SECRET,
+    **settings: Any,
+) -> TestPlane:
+    """The app with the credentials router; credentials are sealed under ``secret``."""
+    clock = clock or FixedClock()
+    launcher = launcher or FakeLauncher()
+    config = Settings(launcher="fake", **settings)
+    services = Services(
+        settings=config, store=store, launcher=launcher, clock=clock, secret_box=SecretBox(secret)
+    )
+    key, workspace_id = await create_key(store, clock, name="test")
+    app = create_app(
+        services,
+        routers=[credentials_api.router, webhooks_api.router, webhooks_api.events_router],
+    )
+    return TestPlane(app, services, launcher, clock, key, workspace_id)
