@@ -13,7 +13,7 @@ from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import parse_meeting_url
 from meetbot.contract.models import RecordingOptions
-from meetbot.control.api.deps import AppState, WorkspaceId
+from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.representation import bot_view
 from meetbot.control.api.schemas import (
     BotOut,
@@ -76,7 +76,7 @@ async def _spec(svc: Services, body: CreateBotIn) -> bots.BotSpec:
 async def create_bot(
     request: Request,
     body: CreateBotIn,
-    svc: AppState,
+    svc: ServicesDep,
     workspace_id: WorkspaceId,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
@@ -104,7 +104,7 @@ def _decode_cursor(cursor: str) -> int:
 @router.get("/", response_model=BotPage, responses=_ERRORS, summary="List bots, newest first")
 async def list_bots(
     request: Request,
-    svc: AppState,
+    svc: ServicesDep,
     workspace_id: WorkspaceId,
     status: Status | None = None,
     join_at_after: LenientUtcDatetime | None = None,
@@ -141,7 +141,7 @@ async def list_bots(
 
 
 @router.get("/{bot_id}/", response_model=BotOut, responses=_ERRORS, summary="Retrieve a bot")
-async def get_bot(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> Response:
+async def get_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
     return JSONResponse(bot_view(await bots.get_bot(svc, workspace_id, bot_id)))
 
 
@@ -152,7 +152,7 @@ async def get_bot(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> Resp
     summary="Update a scheduled bot (metadata at any time)",
 )
 async def update_bot(
-    bot_id: str, body: UpdateBotIn, svc: AppState, workspace_id: WorkspaceId
+    bot_id: str, body: UpdateBotIn, svc: ServicesDep, workspace_id: WorkspaceId
 ) -> Response:
     given = body.given()
     changes: dict[str, Any] = {}
@@ -190,7 +190,7 @@ async def update_bot(
     responses={**_ERRORS, 405: {"model": ErrorOut, "description": "Dispatched: use leave_call"}},
     summary="Delete a bot that is not dispatched yet",
 )
-async def delete_bot(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> Response:
+async def delete_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
     await bots.delete_bot(svc, workspace_id, bot_id)
     return Response(status_code=204)
 
@@ -201,5 +201,5 @@ async def delete_bot(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> R
     responses=_ERRORS,
     summary="Remove a dispatched bot from its call",
 )
-async def leave_call(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> Response:
+async def leave_call(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
     return JSONResponse(bot_view(await bots.leave_call(svc, workspace_id, bot_id)))

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from meetbot.control.api.deps import AppState, WorkspaceId
+from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import CredentialFlagsOut, CredentialsIn, ErrorOut
 from meetbot.control.service import credentials
 
@@ -27,7 +27,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Replace the workspace's default credentials",
 )
 async def put_credentials(
-    body: CredentialsIn, svc: AppState, workspace_id: WorkspaceId
+    body: CredentialsIn, svc: ServicesDep, workspace_id: WorkspaceId
 ) -> Response:
     """Bots without their own credentials of a kind use these (vendor keys fall back further
     to the server's). Encrypted at rest; the answer says which kinds are set."""
@@ -41,13 +41,13 @@ async def put_credentials(
     responses=_ERRORS,
     summary="Which default credentials the workspace has (no secrets)",
 )
-async def get_credentials(svc: AppState, workspace_id: WorkspaceId) -> Response:
+async def get_credentials(svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
     return JSONResponse(await credentials.get_workspace_credentials(svc, workspace_id))
 
 
 @router.delete(
     "/", status_code=204, responses=_ERRORS, summary="Remove the workspace's default credentials"
 )
-async def delete_credentials(svc: AppState, workspace_id: WorkspaceId) -> Response:
+async def delete_credentials(svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
     await credentials.delete_workspace_credentials(svc, workspace_id)
     return Response(status_code=204)

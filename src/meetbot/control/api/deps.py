@@ -20,7 +20,7 @@ async def get_services(request: Request) -> Services:
     return services
 
 
-AppState = Annotated[Services, Depends(get_services)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 class KeyCache:
@@ -76,7 +76,7 @@ def _credentials(request: Request) -> str:
     return key.strip()
 
 
-async def get_workspace(request: Request, services: AppState) -> str:
+async def get_workspace(request: Request, services: ServicesDep) -> str:
     key_hash = hash_key(_credentials(request))
     cache: KeyCache = request.app.state.key_cache
     workspace_id = cache.get(key_hash)

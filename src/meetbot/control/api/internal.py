@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from meetbot.contract.reports import Commands, ReportBatch
-from meetbot.control.api.deps import AppState, RunnerToken
+from meetbot.control.api.deps import ServicesDep, RunnerToken
 from meetbot.control.service import runners
 
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema
 
 @router.post("/{bot_id}/events", response_model=Commands)
 async def post_events(
-    bot_id: str, batch: ReportBatch, svc: AppState, token: RunnerToken
+    bot_id: str, batch: ReportBatch, svc: ServicesDep, token: RunnerToken
 ) -> Commands:
     return await runners.handle_reports(svc, bot_id, token, batch)
 
@@ -25,7 +25,7 @@ async def post_events(
 @router.get("/{bot_id}/commands", response_model=Commands)
 async def get_commands(
     bot_id: str,
-    svc: AppState,
+    svc: ServicesDep,
     token: RunnerToken,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
 ) -> Commands:

@@ -18,7 +18,7 @@ from meetbot import errors
 from meetbot.contract.lifecycle import TERMINAL
 from meetbot.contract.models import Bot
 from meetbot.contract.reports import DebugArtifact
-from meetbot.control.api.deps import AppState, WorkspaceId
+from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import RecordingOut
 from meetbot.control.media.artifacts import delete_bot_data, load_recording_meta, load_transcript
 from meetbot.control.media.participants import OBSERVATION_TYPES, participants
@@ -60,7 +60,7 @@ async def _bot(svc: Services, workspace_id: str, bot_id: str) -> Bot:
     summary="The bot's recording, and its video if asked for (signed links)",
 )
 async def get_recording(
-    bot_id: str, svc: AppState, workspace_id: WorkspaceId, media: MediaState
+    bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId, media: MediaState
 ) -> dict[str, Any]:
     await _bot(svc, workspace_id, bot_id)
     info = await load_recording_meta(media.storage, bot_id)
@@ -93,7 +93,7 @@ async def get_recording(
 @router.get("/api/v1/bot/{bot_id}/transcript/", summary="The transcript (growing in the call)")
 async def get_transcript(
     bot_id: str,
-    svc: AppState,
+    svc: ServicesDep,
     workspace_id: WorkspaceId,
     media: MediaState,
     fmt: Annotated[Literal["json", "txt", "srt", "vtt"], Query(alias="format")] = "json",
@@ -112,7 +112,7 @@ async def get_transcript(
 
 
 @router.get("/api/v1/bot/{bot_id}/participants/", summary="Who was in the call")
-async def get_participants(bot_id: str, svc: AppState, workspace_id: WorkspaceId) -> dict[str, Any]:
+async def get_participants(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> dict[str, Any]:
     await _bot(svc, workspace_id, bot_id)
     async with svc.store.transaction(write=False) as tx:
         observed = await tx.observations.list(bot_id, OBSERVATION_TYPES)
@@ -124,7 +124,7 @@ async def get_participants(bot_id: str, svc: AppState, workspace_id: WorkspaceId
     summary="Screenshots and page HTML saved when the bot met an unexpected page",
 )
 async def get_debug_artifacts(
-    bot_id: str, svc: AppState, workspace_id: WorkspaceId, media: MediaState
+    bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId, media: MediaState
 ) -> dict[str, Any]:
     await _bot(svc, workspace_id, bot_id)
     async with svc.store.transaction(write=False) as tx:
@@ -147,7 +147,7 @@ async def get_debug_artifacts(
 
 @router.post("/api/v1/bot/{bot_id}/delete_data/", summary="Delete the recording and transcript")
 async def delete_data(
-    bot_id: str, svc: AppState, workspace_id: WorkspaceId, media: MediaState
+    bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId, media: MediaState
 ) -> dict[str, Any]:
     await delete_bot_data(svc, media.storage, workspace_id, bot_id)
     return {"id": bot_id, "deleted": True}

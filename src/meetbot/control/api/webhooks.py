@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from meetbot.contract.models import OutboxEvent
-from meetbot.control.api.deps import AppState, WorkspaceId
+from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import ErrorOut, UtcDatetime
 from meetbot.control.webhooks.models import Attempt, Delivery, DeliveryStatus, WebhookEndpoint
 from meetbot.control.webhooks.service import UNSET, EndpointPatch, EndpointSpec, WebhookService
@@ -26,7 +26,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def get_webhooks(svc: AppState) -> WebhookService:
+async def get_webhooks(svc: ServicesDep) -> WebhookService:
     return WebhookService.from_settings(svc.store, svc.clock, svc.settings, svc.events_committed)
 
 
