@@ -55,8 +55,17 @@ class Settings(BaseSettings):
     deepgram_api_key: SecretStr | None = None
     """Server-wide fallback; workspaces and bots may bring their own."""
     openai_api_key: SecretStr | None = None
+    assemblyai_api_key: SecretStr | None = None
     deepgram_base_url: str | None = None
     openai_base_url: str | None = None
+    """Any OpenAI-compatible transcription server (default ``https://api.openai.com``), e.g.
+    Groq's ``https://api.groq.com/openai`` or a self-hosted one; ``/v1/audio/transcriptions``
+    is appended."""
+    assemblyai_base_url: str | None = None
+    """Default ``https://api.assemblyai.com`` (EU: ``https://api.eu.assemblyai.com``)."""
+    assemblyai_streaming_url: str | None = None
+    """Streaming (live) endpoint; default: the base URL's host with ``api.`` → ``streaming.``
+    (``wss://streaming.assemblyai.com``); ``/v3/ws`` is appended."""
 
     webhook_allow_private: bool = False
     webhook_allowed_hosts: str = ""

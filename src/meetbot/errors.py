@@ -38,6 +38,12 @@ class InvalidTranscriptionModel(MeetbotError):
     code = "invalid_transcription_model"
 
 
+class MissingTranscriptionKey(MeetbotError):
+    """The transcription model needs a vendor key and none is set anywhere."""
+
+    code = "missing_transcription_key"
+
+
 class UpdateBotFailed(MeetbotError):
     code = "update_bot_failed"
 

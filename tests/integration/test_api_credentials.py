@@ -24,7 +24,8 @@ ZOOM = "https://us02web.zoom.us/j/85012345678"
 GOOGLE = {"email": "bot@example.com", "password": "correct horse battery staple"}
 WS_GOOGLE = {"email": "shared@example.com", "password": "workspace-pass-123"}
 NONE_SET = dict.fromkeys(
-    ("google", "microsoft", "zoom", "deepgram_api_key", "openai_api_key"), False
+    ("google", "microsoft", "zoom", "deepgram_api_key", "openai_api_key", "assemblyai_api_key"),
+    False,
 )
 
 

@@ -153,7 +153,12 @@ class BrokenTranscriber:
 async def test_vendor_auth_failure_ends_invalid_api_key_and_keeps_recording(
     plane: TestPlane, storage: LocalStorage
 ) -> None:
-    c = await call(plane, storage, transcription_model="deepgram/nova-3")
+    c = await call(
+        plane,
+        storage,
+        transcription_model="deepgram/nova-3",
+        credentials={"deepgram_api_key": "dg-revoked"},
+    )
     await MediaPipeline(plane.services, storage, fixed(RejectingTranscriber())).process(c.bot_id)
     bot = await bot_json(plane, c.bot_id)
     assert bot["status"] == "invalid_api_key"

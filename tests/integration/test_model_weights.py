@@ -16,7 +16,7 @@ from meetbot.transcription.models import (
     DEFAULT_MODEL,
     Engine,
     model_dir,
-    offered_models,
+    offered_patterns,
     validate_model,
 )
 
@@ -45,7 +45,7 @@ def test_default_model() -> None:
     assert validate_model("").name == DEFAULT_MODEL
 
 
-@pytest.mark.parametrize("name", ["whisper-large", "deepgram/", "openai/gpt-5", "deepgram"])
+@pytest.mark.parametrize("name", ["whisper-large", "deepgram/", "openai/a b", "acme/x", "deepgram"])
 def test_unknown_models_are_rejected_with_the_offered_names(name: str) -> None:
     with pytest.raises(InvalidTranscriptionModel) as caught:
         validate_model(name)
@@ -53,7 +53,33 @@ def test_unknown_models_are_rejected_with_the_offered_names(name: str) -> None:
     assert body["code"] == "invalid_transcription_model"
     assert "whisper-base" in body["detail"]
     assert "deepgram/nova-3" in body["detail"]
-    assert body["offered"] == list(offered_models())
+    assert "openai/<model>" in body["detail"]
+    assert body["offered"] == list(offered_patterns())
+
+
+@pytest.mark.parametrize(
+    ("name", "engine", "model", "words"),
+    [
+        ("openai/whisper-large-v3", Engine.OPENAI, "whisper-large-v3", True),
+        (
+            "OpenAI/Systran/faster-whisper-small",
+            Engine.OPENAI,
+            "Systran/faster-whisper-small",
+            True,
+        ),
+        ("openai/gpt-4o-transcribe-diarize", Engine.OPENAI, "gpt-4o-transcribe-diarize", False),
+        ("deepgram/nova-2-phonecall", Engine.DEEPGRAM, "nova-2-phonecall", True),
+        ("assemblyai/universal-2", Engine.ASSEMBLYAI, "universal-2", True),
+        ("assemblyai/slam-1", Engine.ASSEMBLYAI, "slam-1", True),
+    ],
+)
+def test_any_vendor_model_id_validates(name: str, engine: Engine, model: str, words: bool) -> None:
+    spec = validate_model(name)
+    assert (spec.engine, spec.model, spec.word_timestamps) == (engine, model, words)
+    assert spec.needs_api_key
+    assert spec.streams is (engine is Engine.ASSEMBLYAI)
+    assert spec.engine.key_kind == f"{engine.value}_api_key"
+    assert spec.engine.key_setting == f"MEETBOT_{engine.value.upper()}_API_KEY"
 
 
 def test_spec_properties() -> None:

@@ -356,3 +356,34 @@ def test_factory_builds_vendor_transcribers_with_a_base_url(
     with pytest.raises(ValueError, match="needs an api_key"):
         build_transcriber(validate_model("deepgram/nova-3"), models_dir=tmp_path)
     assert build_transcriber(validate_model("none"), models_dir=tmp_path) is None
+
+
+# --- OpenAI-compatible servers (Groq, self-hosted) -------------------------------------------
+
+
+def test_any_openai_model_id_asks_for_words(serve: Callable[[Handler], VendorServer]) -> None:
+    server = serve(openai())  # answers verbose_json for every model not starting with gpt-4o
+    oa = OpenAITranscriber(KEY, "whisper-large-v3", base_url=server.url, retry=FAST)
+    segments = oa.transcribe(tone(2.5))
+    fields = form_fields(server.received[0])
+    assert text(fields["model"][0]) == "whisper-large-v3"
+    assert text(fields["response_format"][0]) == "verbose_json"
+    assert [w.text for w in segments[1].words] == ["How", "are", "you"]
+
+
+def test_a_server_refusing_verbose_json_is_asked_for_json(
+    serve: Callable[[Handler], VendorServer],
+) -> None:
+    def text_only(req: Received) -> Reply:
+        fmt = text(form_fields(req)["response_format"][0])
+        if fmt != "json":
+            body = {"error": {"message": f"response_format {fmt} not supported", "code": None}}
+            return Reply(400, body)
+        return Reply(200, {"text": "Hello there."})
+
+    server = serve(text_only)
+    oa = OpenAITranscriber(KEY, "my-local-model", base_url=server.url, retry=FAST)
+    assert [s.text for s in oa.transcribe(tone(40.0))] == ["Hello there."] * 2
+    formats = [text(form_fields(r)["response_format"][0]) for r in server.received]
+    assert formats == ["verbose_json", "json", "json"]
+    assert not oa.verbose

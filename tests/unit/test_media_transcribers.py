@@ -11,7 +11,12 @@ from meetbot.control.media.transcribers import (
     VendorCredentials,
     transcriber_for,
 )
-from meetbot.transcription.vendors import DeepgramTranscriber, OpenAITranscriber
+from meetbot.transcription.vendors import (
+    AssemblyAIStream,
+    AssemblyAITranscriber,
+    DeepgramTranscriber,
+    OpenAITranscriber,
+)
 from meetbot.transcription.whisper import WhisperTranscriber
 
 SETTINGS = Settings()
@@ -53,3 +58,24 @@ def test_given_keys_win_per_vendor_over_the_settings() -> None:
     assert isinstance(via("openai/whisper-1", credentials=given), OpenAITranscriber)
     with pytest.raises(MissingApiKey):
         via("deepgram/nova-3", credentials=VendorCredentials(openai_api_key="x"))
+
+
+def test_assemblyai_key_and_urls_come_from_the_bot_else_the_settings() -> None:
+    settings = Settings(
+        assemblyai_api_key="server-aai",
+        assemblyai_base_url="https://api.eu.assemblyai.com",
+    )
+    batch = transcriber_for("assemblyai/universal-2", settings)
+    assert isinstance(batch, AssemblyAITranscriber)
+    assert batch.base_url == "https://api.eu.assemblyai.com"
+    given = VendorCredentials.from_keys({"assemblyai_api_key": "bot-aai", "google": "ignored"})
+    assert given == VendorCredentials(assemblyai_api_key="bot-aai")
+    stream = Transcribers(settings).stream("assemblyai/universal-streaming", credentials=given)
+    assert isinstance(stream, AssemblyAIStream)
+    assert stream.url == "wss://streaming.eu.assemblyai.com"
+    assert stream.model == "universal-streaming-english"
+    assert stream._api_key == "bot-aai"
+    assert Transcribers(settings).stream("whisper-tiny.en") is None
+    assert Transcribers(settings).stream("deepgram/nova-3") is None
+    with pytest.raises(MissingApiKey):
+        Transcribers(SETTINGS).stream("assemblyai/universal-2", credentials=VendorCredentials())

@@ -113,7 +113,7 @@ async def build(settings: Settings) -> ControlPlane:
 
     transcribers = Transcribers(settings)
     pool = TranscriptionPool(settings.transcription_workers)
-    live = LiveTranscription(services, storage, transcribers, pool)
+    live = LiveTranscription(services, storage, transcribers, pool, streams=transcribers.stream)
     pipeline = MediaPipeline(services, storage, transcribers, pool=pool, live=live)
     services.on_processing.append(pipeline.wake)
     services.on_chunk.append(live.on_chunk)

@@ -9,8 +9,10 @@ returns the script's words that lie fully inside that span, grouped into segment
 ignored. With ``unstable_tail`` it garbles the words ending that close to the window end, as a
 real decoder revises its last words when more audio arrives.
 
-:class:`VendorServer` is a real HTTP server on 127.0.0.1 (a thread) whose POST answers come from
-a handler function, for testing the "bring your own key" adapters the way the vendors see them.
+:class:`VendorServer` is a real HTTP server on 127.0.0.1 (a thread) whose answers come from a
+handler function, for testing the "bring your own key" adapters the way the vendors see them.
+AssemblyAI's look-alikes (its pre-recorded API, its streaming WebSocket) are in
+:mod:`meetbot.testing.fake_assemblyai`.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ class Received:
     headers: dict[str, str]
     """Lower-case names."""
     body: bytes
+    method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +128,9 @@ Handler = Callable[[Received], Reply]
 
 
 class VendorServer:
-    """Answers POSTs with ``handle(request)``; ``script`` replies (e.g. injected failures) go
-    first, in order. Every request is kept in ``received``. Use as a context manager."""
+    """Answers POSTs, GETs and DELETEs with ``handle(request)``; ``script`` replies (e.g.
+    injected failures) go first, in order. Every request is kept in ``received``. Use as a
+    context manager."""
 
     def __init__(self, handle: Handler) -> None:
         self.handle = handle
@@ -149,7 +153,11 @@ class VendorServer:
                 length = int(self.headers.get("Content-Length", "0"))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 request = Received(
-                    parts.path, parse_qs(parts.query), headers, self.rfile.read(length)
+                    parts.path,
+                    parse_qs(parts.query),
+                    headers,
+                    self.rfile.read(length),
+                    self.command,
                 )
                 reply = server._answer(request)
                 body = reply.body
@@ -161,6 +169,9 @@ class VendorServer:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_GET = do_POST
+            do_DELETE = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

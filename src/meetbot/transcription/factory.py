@@ -8,6 +8,9 @@ from meetbot.ports import Transcriber
 from meetbot.transcription import weights
 from meetbot.transcription.models import Engine, ModelSpec
 from meetbot.transcription.stability import LivePolicy
+from meetbot.transcription.vendors.assemblyai import DEFAULT_BASE_URL as ASSEMBLYAI_URL
+from meetbot.transcription.vendors.assemblyai import AssemblyAITranscriber
+from meetbot.transcription.vendors.assemblyai_stream import AssemblyAIStream, streaming_url
 from meetbot.transcription.vendors.deepgram import DEFAULT_BASE_URL as DEEPGRAM_URL
 from meetbot.transcription.vendors.deepgram import DeepgramTranscriber
 from meetbot.transcription.vendors.openai import DEFAULT_BASE_URL as OPENAI_URL
@@ -50,7 +53,27 @@ def build_transcriber(
     assert spec.model is not None
     if spec.engine is Engine.DEEPGRAM:
         return DeepgramTranscriber(api_key, spec.model, base_url=base_url or DEEPGRAM_URL)
+    if spec.engine is Engine.ASSEMBLYAI:
+        return AssemblyAITranscriber(api_key, spec.model, base_url=base_url or ASSEMBLYAI_URL)
     return OpenAITranscriber(api_key, spec.model, base_url=base_url or OPENAI_URL)
+
+
+def build_stream(
+    spec: ModelSpec,
+    *,
+    api_key: str,
+    base_url: str | None = None,
+    streaming: str | None = None,
+    start_time: float = 0.0,
+) -> AssemblyAIStream | None:
+    """A live streaming session for a vendor model that streams (``None`` for the others).
+    ``streaming`` overrides the endpoint, else it is derived from ``base_url``."""
+    if not spec.streams:
+        return None
+    if not api_key:
+        raise ValueError(f"transcription model {spec.name} needs an api_key")
+    url = streaming or streaming_url(base_url)
+    return AssemblyAIStream(api_key, spec.model, url=url, start_time=start_time)
 
 
 def live_policy(spec: ModelSpec) -> LivePolicy:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -24,7 +25,35 @@ class Engine(StrEnum):
     WHISPER = "whisper"
     DEEPGRAM = "deepgram"
     OPENAI = "openai"
+    ASSEMBLYAI = "assemblyai"
     NONE = "none"
+
+    @property
+    def is_vendor(self) -> bool:
+        return self in VENDOR_LABELS
+
+    @property
+    def key_kind(self) -> str | None:
+        """The credentials kind (and :class:`~meetbot.config.Settings` field) holding this
+        vendor's key, e.g. ``openai_api_key``; ``None`` for engines without a key."""
+        return f"{self.value}_api_key" if self.is_vendor else None
+
+    @property
+    def key_setting(self) -> str | None:
+        """The server-wide fallback, e.g. ``MEETBOT_OPENAI_API_KEY``."""
+        kind = self.key_kind
+        return f"MEETBOT_{kind.upper()}" if kind else None
+
+
+VENDOR_LABELS: Final[dict[Engine, str]] = {
+    Engine.DEEPGRAM: "Deepgram",
+    Engine.OPENAI: "OpenAI",
+    Engine.ASSEMBLYAI: "AssemblyAI",
+}
+"""Hosted engines, named ``<vendor>/<model id>``; any model id is passed to the vendor."""
+
+STREAMING_ENGINES: Final = frozenset({Engine.ASSEMBLYAI})
+"""Vendors whose streaming API gives live ``transcript.data`` (the others: after the call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +76,19 @@ class ModelSpec:
 
     @property
     def needs_api_key(self) -> bool:
-        return self.engine in (Engine.DEEPGRAM, Engine.OPENAI)
+        return self.engine.is_vendor
+
+    @property
+    def streams(self) -> bool:
+        """Live transcription through the vendor's streaming API."""
+        return self.engine in STREAMING_ENGINES
 
 
 DEFAULT_MODEL: Final = "whisper-base"
+MAX_MODEL_ID: Final = 200
+_MODEL_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+/-]*")
+"""A vendor's model id: Groq's ``whisper-large-v3``, a self-hosted server's
+``Systran/faster-whisper-small``, a Deepgram custom model's UUID."""
 
 _SPECS: Final[tuple[ModelSpec, ...]] = (
     ModelSpec("whisper-base", Engine.WHISPER, "base", None, live_interval=2.0),
@@ -65,27 +103,58 @@ _SPECS: Final[tuple[ModelSpec, ...]] = (
         ModelSpec(f"openai/{m}", Engine.OPENAI, m, word_timestamps=False)
         for m in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
     ),
+    ModelSpec("openai/whisper-large-v3", Engine.OPENAI, "whisper-large-v3"),
+    *(
+        ModelSpec(f"assemblyai/{m}", Engine.ASSEMBLYAI, m)
+        for m in ("universal-2", "universal-3-pro", "universal-streaming")
+    ),
 )
 
 MODELS: Final[dict[str, ModelSpec]] = {spec.name: spec for spec in _SPECS}
+"""Examples with known properties; ``<vendor>/<any model id>`` is accepted as well."""
 
 
 def offered_models() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
+def offered_patterns() -> tuple[str, ...]:
+    """What :func:`validate_model` accepts, for error messages and docs."""
+    local = tuple(s.name for s in _SPECS if not s.engine.is_vendor)
+    return (*local, *(f"{engine.value}/<model>" for engine in VENDOR_LABELS))
+
+
+def vendor_spec(engine: Engine, model: str) -> ModelSpec:
+    """The spec of ``<engine>/<model>`` for a model id not in the catalogue (OpenAI's
+    ``gpt-*`` models answer text without times; every other id is taken to give words)."""
+    known = MODELS.get(f"{engine.value}/{model}")
+    if known is not None:
+        return known
+    words = not (engine is Engine.OPENAI and model.lower().startswith("gpt-"))
+    return ModelSpec(f"{engine.value}/{model}", engine, model, word_timestamps=words)
+
+
 def validate_model(name: str | None) -> ModelSpec:
     """The spec for ``name`` (``None`` or blank means the default), or
-    :class:`~meetbot.errors.InvalidTranscriptionModel` listing the offered names."""
-    key = (name or DEFAULT_MODEL).strip().lower() or DEFAULT_MODEL
-    spec = MODELS.get(key)
-    if spec is None:
-        offered = ", ".join(offered_models())
-        raise InvalidTranscriptionModel(
-            f"Unknown transcription_model {name!r}. Offered: {offered}.",
-            extra={"offered": list(offered_models())},
-        )
-    return spec
+    :class:`~meetbot.errors.InvalidTranscriptionModel` listing the offered names.
+
+    Local names are case-insensitive; ``<vendor>/<model id>`` keeps the id's case (a
+    self-hosted server's ids may be case-sensitive) and lower-cases only the vendor.
+    """
+    raw = (name or DEFAULT_MODEL).strip() or DEFAULT_MODEL
+    spec = MODELS.get(raw.lower())
+    if spec is not None:
+        return spec
+    prefix, slash, model = raw.partition("/")
+    engine = next((e for e in VENDOR_LABELS if e.value == prefix.lower()), None)
+    if engine is not None and slash and len(model) <= MAX_MODEL_ID and _MODEL_ID.fullmatch(model):
+        return vendor_spec(engine, model)
+    offered = ", ".join(offered_patterns())
+    raise InvalidTranscriptionModel(
+        f"Unknown transcription_model {name!r}. Offered: {offered} (for example "
+        "deepgram/nova-3, openai/whisper-large-v3, assemblyai/universal-2).",
+        extra={"offered": list(offered_patterns())},
+    )
 
 
 def model_dir(spec: ModelSpec, models_dir: Path) -> Path:

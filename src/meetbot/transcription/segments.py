@@ -45,6 +45,29 @@ def segment_from_words(words: Sequence[Word], speaker: str | None = None) -> Seg
     return Segment(words[0].start, words[-1].end, text, tuple(words), speaker)
 
 
+def split_words(words: Sequence[tuple[Word, str | None]], pause: float = 1.0) -> list[Segment]:
+    """Segments from words with their speakers (vendor answers without utterances), split at
+    speaker changes, pauses of ``pause`` seconds or more and sentence ends."""
+    out: list[Segment] = []
+    run: list[tuple[Word, str | None]] = []
+
+    def close() -> None:
+        if run:
+            ws = monotonic_words(w for w, _ in run)
+            if ws:
+                out.append(segment_from_words(ws, run[0][1]))
+            run.clear()
+
+    for word, speaker in words:
+        if run and (speaker != run[-1][1] or word.start - run[-1][0].end >= pause):
+            close()
+        run.append((word, speaker))
+        if word.text.endswith((".", "?", "!")):
+            close()
+    close()
+    return out
+
+
 def merge_pair(first: Segment, second: Segment) -> Segment:
     """One segment spanning both; keeps the first one's speaker."""
     return Segment(

@@ -25,7 +25,7 @@ from meetbot.control.api.schemas import (
     stop_options_domain,
 )
 from meetbot.control.ports import BotQuery
-from meetbot.control.service import Services, bots
+from meetbot.control.service import Services, bots, credentials
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.transcription.models import validate_model
 
@@ -43,9 +43,10 @@ async def _check_webhook_url(svc: Services, url: str) -> None:
     await validate_webhook_url(url, TargetPolicy.from_settings(svc.settings))
 
 
-async def _spec(svc: Services, body: CreateBotIn) -> bots.BotSpec:
+async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.BotSpec:
     model = body.transcription_model or svc.settings.default_transcription_model
-    validate_model(model)
+    own = body.credentials.to_mapping() if body.credentials else {}
+    await credentials.require_transcription_key(svc, workspace_id, validate_model(model), own=own)
     if body.webhook_url:
         await _check_webhook_url(svc, body.webhook_url)
     return bots.BotSpec(
@@ -68,6 +69,11 @@ async def _spec(svc: Services, body: CreateBotIn) -> bots.BotSpec:
     response_model=BotOut,
     responses={
         **_ERRORS,
+        400: {
+            "model": ErrorOut,
+            "description": "Invalid request (`code` says which rule, e.g. "
+            "`invalid_transcription_model`, `missing_transcription_key`)",
+        },
         409: {"model": ErrorOut, "description": "duplicate_bot or idempotency_key_reused"},
         507: {"model": ErrorOut, "description": "No warm ad-hoc bot idle: retry in 30 s"},
     },
@@ -82,7 +88,11 @@ async def create_bot(
 ) -> Response:
     raw = await request.json() if idempotency_key else None  # only hashed for the key
     created = await bots.create_bot(
-        svc, workspace_id, await _spec(svc, body), idempotency_key=idempotency_key, raw_body=raw
+        svc,
+        workspace_id,
+        await _spec(svc, workspace_id, body),
+        idempotency_key=idempotency_key,
+        raw_body=raw,
     )
     return JSONResponse(created.body, status_code=created.status_code)
 
@@ -180,8 +190,22 @@ async def update_bot(
             changes[name] = value.to_mapping() if value else None
         else:
             changes[name] = value
+    if "transcription_model" in changes or "credentials" in changes:
+        await _check_key(svc, workspace_id, bot_id, changes)
     bot = await bots.update_bot(svc, workspace_id, bot_id, changes)
     return JSONResponse(bot_view(bot))
+
+
+async def _check_key(
+    svc: Services, workspace_id: str, bot_id: str, changes: dict[str, Any]
+) -> None:
+    """The bot as PATCHed still has a key for its transcription model (create's rule)."""
+    current = await bots.get_bot(svc, workspace_id, bot_id)
+    model = changes.get("transcription_model", current.transcription_model)
+    own = (changes["credentials"] or {}) if "credentials" in changes else None
+    await credentials.require_transcription_key(
+        svc, workspace_id, validate_model(model), own=own, bot=current
+    )
 
 
 @router.delete(

@@ -19,7 +19,14 @@ def status_change_view(change: StatusChange) -> dict[str, Any]:
     }
 
 
-CREDENTIAL_KINDS = ("google", "microsoft", "zoom", "deepgram_api_key", "openai_api_key")
+CREDENTIAL_KINDS = (
+    "google",
+    "microsoft",
+    "zoom",
+    "deepgram_api_key",
+    "openai_api_key",
+    "assemblyai_api_key",
+)
 
 
 def credential_flags(kinds: Collection[str]) -> dict[str, bool]:

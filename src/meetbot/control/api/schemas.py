@@ -23,6 +23,13 @@ from pydantic import (
 from meetbot.contract.models import RecordingOptions, StopOptions
 
 MAX_METADATA_KEYS = 50
+TRANSCRIPTION_MODEL_DOC = (
+    "`whisper-base` (default), `whisper-tiny.en`, `none`, or `<vendor>/<model>` with vendor "
+    "`deepgram`, `openai` (any OpenAI-compatible server, `MEETBOT_OPENAI_BASE_URL`) or "
+    "`assemblyai`; any model id is passed to the vendor, e.g. `openai/whisper-large-v3`. A "
+    "vendor model needs that vendor's key in the bot's `credentials`, the workspace's, or the "
+    "server's `MEETBOT_<VENDOR>_API_KEY`; with none anywhere: 400 `missing_transcription_key`."
+)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -116,6 +123,7 @@ class CredentialsIn(BaseModel):
     zoom: ZoomIn | None = None
     deepgram_api_key: Secret | None = None
     openai_api_key: Secret | None = None
+    assemblyai_api_key: Secret | None = None
 
     @model_validator(mode="after")
     def _something(self) -> CredentialsIn:
@@ -152,7 +160,9 @@ class CreateBotIn(BaseModel):
     )
     metadata: Metadata | None = None
     stop_options: StopOptionsIn | None = None
-    transcription_model: StrictStr | None = Field(None, max_length=200)
+    transcription_model: StrictStr | None = Field(
+        None, max_length=200, description=TRANSCRIPTION_MODEL_DOC
+    )
     deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
     webhook_url: StrictStr | None = Field(None, max_length=2048)
     recording: RecordingIn | None = None
@@ -202,7 +212,9 @@ class UpdateBotIn(BaseModel):
     )
     metadata: Metadata | None = None
     stop_options: StopOptionsIn | None = None
-    transcription_model: StrictStr | None = Field(None, max_length=200)
+    transcription_model: StrictStr | None = Field(
+        None, max_length=200, description=TRANSCRIPTION_MODEL_DOC
+    )
     deduplication_key: StrictStr | None = Field(None, min_length=1, max_length=200)
     webhook_url: StrictStr | None = Field(None, max_length=2048)
     recording: RecordingIn | None = None
@@ -296,3 +308,4 @@ class CredentialFlagsOut(BaseModel):
     zoom: bool
     deepgram_api_key: bool
     openai_api_key: bool
+    assemblyai_api_key: bool

@@ -29,7 +29,7 @@ from meetbot.control.service import Services
 from meetbot.control.service.credentials import UNREADABLE, vendor_keys
 from meetbot.errors import CredentialsUnreadable
 from meetbot.ports import Storage, Transcriber
-from meetbot.transcription.models import Engine, validate_model
+from meetbot.transcription.models import validate_model
 from meetbot.transcription.segments import attribute_speakers, normalize_segments
 from meetbot.transcription.vendors.base import VendorAuthError, VendorError
 
@@ -59,16 +59,13 @@ class FinalTranscript:
     async def outcome(self, bot: Bot, spool: Spool) -> Outcome:
         """What ``transcribing`` ends with; stores and changes nothing (see :meth:`_apply`)."""
         credentials: VendorCredentials | None = None
-        if _engine(bot) in (Engine.DEEPGRAM, Engine.OPENAI):
+        if validate_model(bot.transcription_model).needs_api_key:
             try:
                 keys = await vendor_keys(self.services, bot)
             except CredentialsUnreadable:
                 log.exception("bot %s: its vendor keys do not decrypt", bot.id)
                 return Outcome(lifecycle.Fail(UNREADABLE))
-            credentials = VendorCredentials(
-                deepgram_api_key=keys.get("deepgram_api_key"),
-                openai_api_key=keys.get("openai_api_key"),
-            )
+            credentials = VendorCredentials.from_keys(keys)
         try:
             transcriber = self.transcriber_for(bot.transcription_model, credentials=credentials)
         except MissingApiKey:
@@ -110,10 +107,6 @@ class FinalTranscript:
         if origin is not None:
             segments = attribute_speakers(segments, speaker_intervals(observations, origin))
         return TranscriptDoc(tuple(segments), final=True, committed_until=total)
-
-
-def _engine(bot: Bot) -> Engine:
-    return validate_model(bot.transcription_model).engine
 
 
 def _recording_started(bot: Bot) -> datetime | None:

@@ -7,10 +7,14 @@ The report handler calls :meth:`LiveTranscription.on_chunk` for every stored ``a
 :class:`~meetbot.control.media.transcription_pool.TranscriptionPool`, appends committed segments to
 ``bots/<id>/transcript.json`` (``final: false``) and emits ``transcript.data``.
 
-Live runs for local Whisper models only (re-decoding a window through a paid vendor API would
-cost many times the audio). When a bot's backlog grows beyond ``max_backlog`` seconds, a chunk
-arrives out of order, or live starts mid-call (a restart), live stops for that bot: what was
-committed stays, and the media worker's tail pass transcribes the rest after the call.
+Live runs for local Whisper models (re-decoded in the pool) and for vendors with a streaming API
+(AssemblyAI: one session per bot gets the chunks as they come, opened with the bot's key, else
+its workspace's, else the server's; see ``streams``). Re-decoding a window through a vendor's
+pre-recorded API would cost many times the audio, so Deepgram and OpenAI models transcribe after
+the call only. When a bot's backlog grows beyond ``max_backlog`` seconds, a chunk arrives out of
+order, live starts mid-call (a restart) or the vendor's session fails, live stops for that bot
+(its session is closed): what was committed stays, and the media worker's tail pass transcribes
+the rest after the call.
 """
 
 from __future__ import annotations
@@ -30,10 +34,16 @@ from meetbot.control.media.artifacts import (
     segments_json,
 )
 from meetbot.control.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
-from meetbot.control.media.transcribers import TranscriberFor
+from meetbot.control.media.transcribers import (
+    LiveStream,
+    StreamFor,
+    TranscriberFor,
+    VendorCredentials,
+)
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.core import emit
+from meetbot.control.service.credentials import vendor_keys
 from meetbot.control.webhooks import outbox
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
@@ -48,10 +58,32 @@ _OFFSET_SLACK = 0.05
 
 
 @dataclass
+class _Pooled:
+    """A local :class:`LiveTranscriber` run in the transcription pool, as a :class:`LiveStream`."""
+
+    decoder: LiveTranscriber
+    pool: TranscriptionPool
+
+    @property
+    def window_end(self) -> float:
+        return self.decoder.window_end
+
+    @property
+    def committed_until(self) -> float:
+        return self.decoder.committed_until
+
+    async def feed(self, chunk: bytes) -> list[Segment]:
+        return await self.pool.run(self.decoder.feed, chunk)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
 class _BotLive:
     pending: deque[tuple[str, float]] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
-    decoder: LiveTranscriber | None = None
+    decoder: LiveStream | None = None
     given_up: bool = False
 
 
@@ -64,11 +96,14 @@ class LiveTranscription:
         pool: TranscriptionPool,
         *,
         max_backlog: float = 10.0,
+        streams: StreamFor | None = None,
     ) -> None:
+        """``streams`` opens vendor streaming sessions (``None``: local models only)."""
         self.services = services
         self.storage = storage
         self.transcriber_for = transcriber_for
         self.pool = pool
+        self.streams = streams
         self.max_backlog = max_backlog
         self._bots: dict[str, _BotLive] = {}
         self._closed: set[str] = set()
@@ -116,6 +151,7 @@ class LiveTranscription:
         state.pending.clear()
         if state.task is not None:
             await asyncio.gather(state.task, return_exceptions=True)
+        await self._close_decoder(bot_id, state)
 
     async def stop(self, timeout: float = 10.0) -> None:
         self._stopped = True
@@ -130,6 +166,8 @@ class LiveTranscription:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for bot_id, state in list(self._bots.items()):
+            await self._close_decoder(bot_id, state)
         self._bots.clear()
 
     # --- internals ------------------------------------------------------------------------
@@ -141,6 +179,19 @@ class LiveTranscription:
             )
         state.given_up = True
         state.pending.clear()
+        if state.decoder is not None and (state.task is None or state.task.done()):
+            state.task = asyncio.create_task(
+                self._close_decoder(bot_id, state), name=f"live-close:{bot_id}"
+            )
+
+    async def _close_decoder(self, bot_id: str, state: _BotLive) -> None:
+        decoder, state.decoder = state.decoder, None
+        if decoder is None:
+            return
+        try:
+            await decoder.aclose()
+        except Exception as exc:
+            log.warning("bot %s: closing its live session failed: %s", bot_id, exc)
 
     async def _drain(self, bot_id: str, state: _BotLive) -> None:
         try:
@@ -161,25 +212,33 @@ class LiveTranscription:
                     return
                 decoder = state.decoder
                 data = data[: len(data) - len(data) % 2]
-                committed = await self.pool.run(decoder.feed, data)
+                committed = await decoder.feed(data)
                 if committed:
                     await self._publish(bot_id, committed, decoder.committed_until)
         except Exception:
             log.exception("bot %s: live transcription failed", bot_id)
             self._give_up(bot_id, state, "error")
+        finally:
+            if state.given_up:
+                await self._close_decoder(bot_id, state)
 
-    async def _start(self, bot_id: str, offset: float) -> LiveTranscriber | None:
+    async def _start(self, bot_id: str, offset: float) -> LiveStream | None:
         async with self.services.store.transaction(write=False) as tx:
             bot = await tx.bots.get(bot_id)
         if bot is None or bot.status not in DISPATCHED or offset > _OFFSET_SLACK:
             return None
         spec = validate_model(bot.transcription_model)
-        if not spec.is_local or await load_transcript(self.storage, bot_id) is not None:
+        if await load_transcript(self.storage, bot_id) is not None:
+            return None
+        if spec.streams and self.streams is not None:
+            keys = await vendor_keys(self.services, bot)
+            return self.streams(spec.name, credentials=VendorCredentials.from_keys(keys))
+        if not spec.is_local:
             return None
         transcriber = await asyncio.to_thread(self.transcriber_for, spec.name, live=True)
         if transcriber is None:
             return None
-        return LiveTranscriber(transcriber, live_policy(spec))
+        return _Pooled(LiveTranscriber(transcriber, live_policy(spec)), self.pool)
 
     async def _publish(self, bot_id: str, segments: list[Segment], until: float) -> None:
         svc = self.services

@@ -3,22 +3,25 @@ adapters are built with a key and base URL.
 
 A vendor key is the bot's own, else its workspace's (the media pipeline passes them as
 ``credentials``, see :mod:`meetbot.control.service.credentials`), else the server's
-:class:`Settings` fields ``deepgram_api_key`` / ``openai_api_key``; base URLs
-(``deepgram_base_url`` / ``openai_base_url``) and ``models_dir`` come from the settings.
+:class:`Settings` fields ``deepgram_api_key`` / ``openai_api_key`` / ``assemblyai_api_key``; base
+URLs (``<vendor>_base_url``, ``assemblyai_streaming_url``) and ``models_dir`` come from the
+settings. Vendors that stream (AssemblyAI) also open live sessions (:meth:`Transcribers.stream`).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
 
 from meetbot.config import Settings
+from meetbot.contract.models import Segment
 from meetbot.ports import Transcriber
-from meetbot.transcription.factory import build_transcriber
+from meetbot.transcription.factory import build_stream, build_transcriber
 from meetbot.transcription.models import Engine, validate_model
 from meetbot.transcription.weights import default_models_dir
 
@@ -52,6 +55,9 @@ class VendorCredentials:
     openai_api_key: str | None = None
     deepgram_base_url: str | None = None
     openai_base_url: str | None = None
+    assemblyai_api_key: str | None = None
+    assemblyai_base_url: str | None = None
+    assemblyai_streaming_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VendorCredentials:
@@ -61,28 +67,53 @@ class VendorCredentials:
                 found = found.get_secret_value()
             return str(found) if found else None
 
-        return cls(
-            value("deepgram_api_key"),
-            value("openai_api_key"),
-            value("deepgram_base_url"),
-            value("openai_base_url"),
-        )
+        return cls(**{f.name: value(f.name) for f in fields(cls)})
+
+    @classmethod
+    def from_keys(cls, keys: Mapping[str, str]) -> VendorCredentials:
+        """The vendor keys among a bot's credentials (``openai_api_key``, ...)."""
+        return cls(**{f.name: keys.get(f.name) for f in fields(cls) if f.name.endswith("_key")})
 
     def over(self, fallback: VendorCredentials) -> VendorCredentials:
         """These values, each falling back to ``fallback``'s where unset."""
         return VendorCredentials(
-            self.deepgram_api_key or fallback.deepgram_api_key,
-            self.openai_api_key or fallback.openai_api_key,
-            self.deepgram_base_url or fallback.deepgram_base_url,
-            self.openai_base_url or fallback.openai_base_url,
+            **{f.name: getattr(self, f.name) or getattr(fallback, f.name) for f in fields(self)}
         )
 
     def for_engine(self, engine: Engine) -> tuple[str | None, str | None]:
-        if engine is Engine.DEEPGRAM:
-            return self.deepgram_api_key, self.deepgram_base_url
-        if engine is Engine.OPENAI:
-            return self.openai_api_key, self.openai_base_url
-        return None, None
+        """The engine's key and base URL (``None, None`` for engines without a key)."""
+        if not engine.is_vendor:
+            return None, None
+        key: str | None = getattr(self, f"{engine.value}_api_key")
+        base_url: str | None = getattr(self, f"{engine.value}_base_url")
+        return key, base_url
+
+
+class LiveStream(Protocol):
+    """A vendor's streaming session for one bot (see
+    :class:`~meetbot.transcription.vendors.assemblyai_stream.AssemblyAIStream`)."""
+
+    @property
+    def window_end(self) -> float: ...
+
+    @property
+    def committed_until(self) -> float: ...
+
+    async def feed(self, chunk: bytes) -> list[Segment]:
+        """Send 16 kHz int16 PCM; returns newly committed segments."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StreamFor(Protocol):
+    """What live transcription calls to open a vendor stream for a model."""
+
+    def __call__(
+        self, model_name: str, *, credentials: VendorCredentials | None = None
+    ) -> LiveStream | None:
+        """``None`` when the model does not stream; raises :class:`MissingApiKey`."""
+        ...
 
 
 _whisper_cache: dict[tuple[str, bool, Path, int], Transcriber] = {}
@@ -152,3 +183,22 @@ class Transcribers:
         elif self.credentials is not None:
             credentials = credentials.over(self.credentials)
         return transcriber_for(model_name, self.settings, credentials, live=live)
+
+    def stream(
+        self, model_name: str, *, credentials: VendorCredentials | None = None
+    ) -> LiveStream | None:
+        """A streaming session for a model whose vendor streams (:class:`StreamFor`)."""
+        spec = validate_model(model_name)
+        if not spec.streams:
+            return None
+        merged = VendorCredentials.from_settings(self.settings)
+        if self.credentials is not None:
+            merged = self.credentials.over(merged)
+        if credentials is not None:
+            merged = credentials.over(merged)
+        api_key, base_url = merged.for_engine(spec.engine)
+        if not api_key:
+            raise MissingApiKey(spec.name)
+        return build_stream(
+            spec, api_key=api_key, base_url=base_url, streaming=merged.assemblyai_streaming_url
+        )

@@ -2,9 +2,11 @@
 transcription vendor, never shown (the API shows which kinds are set).
 
 Kinds: ``google`` / ``microsoft`` (``{"email", "password"}``), ``zoom`` (``{"zak",
-"obf_token"}``), ``deepgram_api_key`` / ``openai_api_key`` (strings). A bot's own credentials
-(sealed with context ``bot:<id>``) win kind by kind over its workspace's defaults (context
-``workspace:<id>``); vendor keys fall back further to the server's settings.
+"obf_token"}``), ``deepgram_api_key`` / ``openai_api_key`` / ``assemblyai_api_key`` (strings).
+A bot's own credentials (sealed with context ``bot:<id>``) win kind by kind over its
+workspace's defaults (context ``workspace:<id>``); vendor keys fall back further to the
+server's settings. A bot whose transcription model needs a vendor key is refused at create
+(and PATCH) when none of the three has one (:func:`require_transcription_key`).
 
 A runner gets only the kind its meeting platform signs in with (Google Meet → ``google``,
 Teams → ``microsoft``, Zoom → ``zoom``). A ciphertext that does not open raises
@@ -16,15 +18,18 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Final
 
+from pydantic import SecretStr
+
 from meetbot import errors
 from meetbot.contract.models import Bot, Platform
 from meetbot.control.api.representation import CREDENTIAL_KINDS, credential_flags
 from meetbot.control.ports import Tx
 from meetbot.control.service.core import Services
 from meetbot.crypto import SecretBox, SecretBoxError
+from meetbot.transcription.models import VENDOR_LABELS, ModelSpec
 
 KINDS: Final = CREDENTIAL_KINDS
-VENDOR_KINDS: Final = ("deepgram_api_key", "openai_api_key")
+VENDOR_KINDS: Final = ("deepgram_api_key", "openai_api_key", "assemblyai_api_key")
 PLATFORM_KIND: Final[Mapping[Platform, str]] = {
     Platform.GOOGLE_MEET: "google",
     Platform.TEAMS: "microsoft",
@@ -96,6 +101,47 @@ async def vendor_keys(svc: Services, bot: Bot) -> dict[str, str]:
     """The bot's (else its workspace's) transcription vendor keys that are set."""
     async with svc.store.transaction(write=False) as tx:
         return await lookup(svc, tx, bot, VENDOR_KINDS)
+
+
+def _server_has(svc: Services, kind: str) -> bool:
+    value: object = getattr(svc.settings, kind, None)
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(value)
+
+
+async def require_transcription_key(
+    svc: Services,
+    workspace_id: str,
+    spec: ModelSpec,
+    *,
+    own: Mapping[str, Any] | None = None,
+    bot: Bot | None = None,
+) -> None:
+    """Raise :class:`~meetbot.errors.MissingTranscriptionKey` when ``spec`` needs a vendor key
+    and none is set: not in the request's credentials ``own`` (else, when ``own`` is ``None``,
+    in ``bot``'s stored ones), not in the workspace's, not in the server's settings."""
+    kind, setting = spec.engine.key_kind, spec.engine.key_setting
+    if kind is None or setting is None:
+        return
+    if _server_has(svc, kind):
+        return
+    if own is not None:
+        if own.get(kind):
+            return
+    elif bot is not None and kind in bot.credential_kinds:
+        return
+    async with svc.store.transaction(write=False) as tx:
+        token = await tx.credentials.get(workspace_id)
+    if token and _open(svc, token, workspace_context(workspace_id)).get(kind):
+        return
+    vendor = VENDOR_LABELS[spec.engine]
+    raise errors.MissingTranscriptionKey(
+        f"transcription_model {spec.name!r} needs a {vendor} API key and none is set: give "
+        f'one in the bot\'s credentials ("credentials": {{"{kind}": "..."}}, or the '
+        f"workspace's with PUT /api/v1/credentials/), or set {setting} on the server.",
+        extra={"credential": kind, "setting": setting},
+    )
 
 
 # --- workspace defaults ---------------------------------------------------------------------

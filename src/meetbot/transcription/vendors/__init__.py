@@ -1,5 +1,7 @@
 """Hosted speech-to-text with the user's own key ("bring your own key")."""
 
+from meetbot.transcription.vendors.assemblyai import AssemblyAITranscriber
+from meetbot.transcription.vendors.assemblyai_stream import AssemblyAIStream
 from meetbot.transcription.vendors.base import (
     INVALID_API_KEY,
     UNAVAILABLE,
@@ -15,6 +17,8 @@ __all__ = [
     "INVALID_API_KEY",
     "UNAVAILABLE",
     "VENDOR_ERROR",
+    "AssemblyAIStream",
+    "AssemblyAITranscriber",
     "DeepgramTranscriber",
     "OpenAITranscriber",
     "RetryPolicy",

@@ -58,6 +58,8 @@ def _message(response: httpx.Response) -> str:
         error = body.get("error")
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
             return str(error["message"])  # OpenAI: {"error": {"message", "type", "code"}}
+        if isinstance(error, str):
+            return error  # AssemblyAI: {"error": "..."}
         for key in ("err_msg", "message", "reason"):  # Deepgram: {"err_code", "err_msg"}
             if isinstance(body.get(key), str):
                 return str(body[key])
@@ -121,7 +123,7 @@ def number(value: Any, field: str, vendor: str) -> float:
 
 
 class VendorTranscriber:
-    """What both vendor transcribers take: the key, the model, where the API is, and how to
+    """What every vendor transcriber takes: the key, the model, where the API is, and how to
     call it (timeout, retries, an httpx transport for tests)."""
 
     default_model: ClassVar[str]

@@ -14,7 +14,11 @@ from typing import Any, Final
 
 from meetbot.contract.models import Segment, Word
 from meetbot.transcription.audio import as_samples, to_wav_bytes
-from meetbot.transcription.segments import monotonic_words, number_unknown_speakers
+from meetbot.transcription.segments import (
+    monotonic_words,
+    number_unknown_speakers,
+    split_words,
+)
 from meetbot.transcription.vendors.base import (
     VENDOR_ERROR,
     VendorError,
@@ -105,28 +109,6 @@ def _from_utterances(utterances: Sequence[Any], offset: float) -> list[Segment]:
     return out
 
 
-def _from_words(words: list[tuple[Word, str | None]]) -> list[Segment]:
-    out: list[Segment] = []
-    run: list[tuple[Word, str | None]] = []
-
-    def close() -> None:
-        if run:
-            ws = monotonic_words(w for w, _ in run)
-            if ws:
-                text = " ".join(w.text for w in ws)
-                out.append(Segment(ws[0].start, ws[-1].end, text, ws, run[0][1]))
-            run.clear()
-
-    for word, speaker in words:
-        if run and (speaker != run[-1][1] or word.start - run[-1][0].end >= _PAUSE):
-            close()
-        run.append((word, speaker))
-        if word.text.endswith((".", "?", "!")):
-            close()
-    close()
-    return out
-
-
 def parse_response(payload: Any, *, offset: float = 0.0) -> list[Segment]:
     """Segments from a documented ``/v1/listen`` JSON response (times shifted by ``offset``)."""
     results = payload.get("results") if isinstance(payload, Mapping) else None
@@ -142,7 +124,7 @@ def parse_response(payload: Any, *, offset: float = 0.0) -> list[Segment]:
             raise VendorError(
                 VENDOR, "response has no channels[0].alternatives[0]", sub_code=VENDOR_ERROR
             ) from exc
-        segments = _from_words(_words(alternative.get("words"), offset))
+        segments = split_words(_words(alternative.get("words"), offset), _PAUSE)
         transcript = alternative.get("transcript")
         if not segments and isinstance(transcript, str) and transcript.strip():
             metadata = payload.get("metadata")

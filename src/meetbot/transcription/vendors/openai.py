@@ -3,13 +3,19 @@
 ``POST {base}/v1/audio/transcriptions`` (multipart: ``file``, ``model``, ``response_format``),
 ``Authorization: Bearer <key>``.
 
-- ``whisper-1``: ``response_format=verbose_json`` with ``timestamp_granularities[]=word`` and
-  ``=segment``; the answer has ``segments`` (start, end, text) and ``words`` (word, start, end).
-- ``gpt-4o-transcribe`` / ``gpt-4o-mini-transcribe``: only ``response_format=json``, which is
-  ``{"text": ...}`` with no times. The audio is therefore sent in pieces of at most 30 s cut
-  at quiet points, and each piece becomes one segment spanning the piece: coarse, but honest.
+Any model id is passed on, so any OpenAI-compatible server works (``base_url``: Groq's
+``https://api.groq.com/openai`` with ``whisper-large-v3``, a self-hosted faster-whisper server).
 
-Uploads are limited to 25 MB, so ``whisper-1`` audio goes in pieces of at most 10 minutes
+- ``whisper-1`` and every other id not starting with ``gpt-``: ``response_format=verbose_json``
+  with ``timestamp_granularities[]=word`` and ``=segment``; the answer has ``segments`` (start,
+  end, text) and ``words`` (word, start, end). A server that refuses ``verbose_json`` (400) on
+  the first request is asked again with ``json``, and this transcriber keeps to ``json``.
+- ``gpt-4o-transcribe`` / ``gpt-4o-mini-transcribe`` (``gpt-*``): only ``response_format=json``,
+  which is ``{"text": ...}`` with no times. The audio is therefore sent in pieces of at most
+  30 s cut at quiet points, and each piece becomes one segment spanning the piece: coarse, but
+  honest.
+
+Uploads are limited to 25 MB, so ``verbose_json`` audio goes in pieces of at most 10 minutes
 (a 16 kHz 16-bit WAV is 1.9 MB a minute).
 """
 
@@ -25,6 +31,7 @@ from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces, to_wav_
 from meetbot.transcription.segments import clean_text, monotonic_words
 from meetbot.transcription.vendors.base import (
     VENDOR_ERROR,
+    VendorAuthError,
     VendorError,
     VendorTranscriber,
     number,
@@ -33,8 +40,9 @@ from meetbot.transcription.vendors.base import (
 
 VENDOR: Final = "openai"
 DEFAULT_BASE_URL: Final = "https://api.openai.com"
-VERBOSE_MODELS: Final = frozenset({"whisper-1"})
-"""Models that answer ``verbose_json`` with times; the others answer ``json`` (text only)."""
+TEXT_ONLY_PREFIX: Final = "gpt-"
+"""OpenAI's ``gpt-*`` transcription models answer ``json`` (text only); the others are asked
+for ``verbose_json`` (times)."""
 
 
 class OpenAITranscriber(VendorTranscriber):
@@ -43,9 +51,12 @@ class OpenAITranscriber(VendorTranscriber):
     default_model = "whisper-1"
     default_base_url = DEFAULT_BASE_URL
 
+    _text_only: bool = False
+    """Set once the server refused ``verbose_json``."""
+
     @property
     def verbose(self) -> bool:
-        return self.model in VERBOSE_MODELS
+        return not (self._text_only or self.model.lower().startswith(TEXT_ONLY_PREFIX))
 
     @property
     def piece_seconds(self) -> float:
@@ -68,9 +79,21 @@ class OpenAITranscriber(VendorTranscriber):
         with self.client() as client:
             for start, piece in pieces(samples, self.piece_seconds):
                 at = offset + start / SAMPLE_RATE
-                payload = self._post(client, to_wav_bytes(piece), "audio/wav", "audio.wav")
+                try:
+                    payload = self._post(client, to_wav_bytes(piece), "audio/wav", "audio.wav")
+                except VendorError as exc:
+                    if out or not self._refused_verbose(exc):
+                        raise
+                    return self.transcribe(samples, offset=offset)
                 out.extend(parse_response(payload, offset=at, duration=len(piece) / SAMPLE_RATE))
         return out
+
+    def _refused_verbose(self, exc: VendorError) -> bool:
+        """Whether ``exc`` is a 400 to a ``verbose_json`` request (then keep to ``json``)."""
+        if not self.verbose or exc.status_code != 400 or isinstance(exc, VendorAuthError):
+            return False
+        self._text_only = True
+        return True
 
     def transcribe_bytes(
         self,
