@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from meetbot.contract.reports import Commands, ReportBatch
-from meetbot.control.api.deps import ServicesDep, RunnerToken
+from meetbot.control.api.deps import RunnerToken, ServicesDep
 from meetbot.control.service import runners
 
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)

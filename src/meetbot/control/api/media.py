@@ -112,7 +112,9 @@ async def get_transcript(
 
 
 @router.get("/api/v1/bot/{bot_id}/participants/", summary="Who was in the call")
-async def get_participants(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> dict[str, Any]:
+async def get_participants(
+    bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId
+) -> dict[str, Any]:
     await _bot(svc, workspace_id, bot_id)
     async with svc.store.transaction(write=False) as tx:
         observed = await tx.observations.list(bot_id, OBSERVATION_TYPES)
