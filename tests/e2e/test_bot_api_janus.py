@@ -188,6 +188,49 @@ def test_scheduled_bot_starts_joining_on_time(lab: Lab, api: httpx.Client) -> No
     assert done["stop_reason"] == "empty_meeting_timeout"
 
 
+def test_a_booting_bot_renamed_enters_the_room_under_its_new_name(
+    lab: Lab, api: httpx.Client
+) -> None:
+    """Scheduled bots are editable up until they start joining (issue 11): renamed while
+    ``booting`` (dispatched, its runner waiting for ``join_at``), it joins as the new name."""
+    room = lab.new_room()
+    join_at = datetime.now(UTC) + timedelta(seconds=10)
+    r = api.post(
+        "/api/v1/bot/",
+        json={
+            "meeting_url": lab.room_url(room),
+            "bot_name": "Before",
+            "join_at": join_at.isoformat(),
+            "stop_options": FAST_TIMERS,
+        },
+    )
+    assert (r.status_code, r.json()["kind"]) == (201, "scheduled"), r.text
+    bot_id = r.json()["id"]
+    wait_until(api, bot_id, lambda b: b["status"] == "booting", 30)
+    r = api.patch(f"/api/v1/bot/{bot_id}/", json={"bot_name": "Renamed"})
+    assert (r.status_code, r.json()["status"], r.json()["bot_name"]) == (200, "booting", "Renamed")
+    wait_until(api, bot_id, lambda b: b["status"] == "recording", 40)
+    names = [p.display for p in lab.host.list_participants(room)]
+    assert "Renamed" in names, names
+    assert "Before" not in names
+    r = api.patch(f"/api/v1/bot/{bot_id}/", json={"bot_name": "Too late"})
+    assert r.json() == {
+        "code": "update_bot_failed",
+        "detail": "Only non-dispatched bots can be updated",
+    }
+    api.post(f"/api/v1/bot/{bot_id}/leave_call/")
+    done = wait_until(api, bot_id, lambda b: b["status"] == "finished", 60)
+    assert statuses(done) == [
+        "scheduled",
+        "booting",
+        "joining",
+        "recording",
+        "leaving",
+        "processing",
+        "finished",
+    ]
+
+
 def test_507_when_the_pool_is_empty_then_claim_after_refill(lab: Lab, api: httpx.Client) -> None:
     room = lab.new_room()
     body = {"meeting_url": lab.room_url(room), "stop_options": FAST_TIMERS}

@@ -39,6 +39,8 @@ from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.contract.lifecycle import StopReason, SubStatus
 from meetbot.contract.reports import (
     AudioChunk,
+    Joining,
+    JoinRequest,
     Leaving,
     NotAdmitted,
     ParticipantJoined,
@@ -69,8 +71,9 @@ class _Bot:
 
 
 class FakeControlPlane:
-    """``POST /internal/bots/{id}/events`` and ``GET .../commands`` of
-    :mod:`meetbot.contract.reports`."""
+    """``POST /internal/bots/{id}/events``, ``GET .../commands`` and ``POST .../join`` of
+    :mod:`meetbot.contract.reports` (``join`` is recorded as a ``joining`` report and answered with
+    no change to the assignment)."""
 
     def __init__(self) -> None:
         self.bots: dict[str, _Bot] = defaultdict(_Bot)
@@ -79,6 +82,7 @@ class FakeControlPlane:
             routes=[
                 Route("/internal/bots/{bot_id}/events", self._events, methods=["POST"]),
                 Route("/internal/bots/{bot_id}/commands", self._commands, methods=["GET"]),
+                Route("/internal/bots/{bot_id}/join", self._join, methods=["POST"]),
             ]
         )
         self._sock = socket.socket()
@@ -117,6 +121,15 @@ class FakeControlPlane:
             bot = self.bots[bot_id]
             bot.reports.extend(batch.events)
             bot.heartbeats += not batch.events
+        return JSONResponse(self._take(bot_id))
+
+    async def _join(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return Response(status_code=401)
+        bot_id = request.path_params["bot_id"]
+        asked = JoinRequest.model_validate_json(await request.body())
+        with self.lock:
+            self.bots[bot_id].reports.append(Joining(at=asked.at))
         return JSONResponse(self._take(bot_id))
 
     async def _commands(self, request: Request) -> Response:

@@ -250,8 +250,17 @@ async def test_patch_rules(plane: TestPlane, client: httpx.AsyncClient) -> None:
     assert r.json()["stop_options"]["time_limit"] == 5
     r = await client.patch(url, json={"join_at": None})
     assert (r.json()["status"], r.json()["kind"]) == ("booting", "adhoc")
-    assert plane.launcher.assigned(bot["id"]) is not None
+    assigned = plane.launcher.assigned(bot["id"])
+    assert assigned is not None
     r = await client.patch(url, json={"bot_name": "Late"})
+    assert (r.status_code, r.json()["bot_name"]) == (200, "Late")  # booting: not joining yet
+    r = await client.post(
+        f"/internal/bots/{bot['id']}/join",
+        json={"at": iso(plane.clock.now())},
+        headers={"Authorization": f"Bearer {assigned.token}"},
+    )
+    assert r.json()["briefing"]["bot_name"] == "Late"
+    r = await client.patch(url, json={"bot_name": "Too late"})
     assert r.status_code == 400
     assert r.json() == {
         "code": "update_bot_failed",

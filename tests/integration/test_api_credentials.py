@@ -204,7 +204,18 @@ async def test_scheduled_dispatch_and_patch_carry_credentials(
     assert assigned is not None
     assert assigned.credentials is None
 
-    # Once dispatched, credentials can no longer change.
+    # Dispatched (booting): they still change, and the runner joins with them; once joining,
+    # they can no longer change.
+    first = plane.launcher.assigned(bot["id"])
+    assert first is not None
+    r = await client.patch(url, json={"credentials": {"google": WS_GOOGLE}})
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/internal/bots/{bot['id']}/join",
+        json={"at": iso(plane.clock.now())},
+        headers={"Authorization": f"Bearer {first.token}"},
+    )
+    assert r.json()["briefing"]["credentials"] == {"google": WS_GOOGLE}
     r = await client.patch(url, json={"credentials": {"google": GOOGLE}})
     assert r.status_code == 400
 

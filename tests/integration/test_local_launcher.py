@@ -118,6 +118,29 @@ async def test_pool_fills_claims_refill_under_the_cap(
     await until(lambda: launcher.state().idle == 2)
 
 
+async def test_the_exit_of_a_superseded_runner_says_nothing_about_its_bot(
+    launcher: LocalLauncher, tmp_path: Path, exits: list[tuple[str, int]]
+) -> None:
+    """A bot given a new runner (its ``join_at`` moved far ahead then dispatched again, or a
+    retry after ``bot_detected``) while the old one is still exiting: the old runner's exit
+    used to be reported for the bot, which failed it (``bot_process_lost``)."""
+    await until(lambda: launcher.state().idle == 2)
+    old = launcher.claim_warm()
+    assert old is not None
+    await launcher.assign(old, assignment("bot-1"))
+    old_pid = pid_of(launcher, old.id)
+    new = launcher.claim_warm()
+    assert new is not None
+    await launcher.assign(new, assignment("bot-1"))
+    new_pid = pid_of(launcher, new.id)
+    finish(tmp_path, old_pid, 3)
+    await until(lambda: old_pid not in launcher.pids().values())
+    await asyncio.sleep(0.1)
+    assert exits == []
+    finish(tmp_path, new_pid, 0)
+    await until(lambda: exits == [("bot-1", 0)])
+
+
 async def test_a_reservation_starts_a_cold_runner_at_assign(
     tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
 ) -> None:

@@ -11,6 +11,7 @@ from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
 
 SAMPLE_EVENTS: list[lc.Event] = [
     lc.Dispatch(),
+    lc.Reschedule(),
     lc.StartJoining(),
     lc.Wait(SubStatus.WAITING_ROOM),
     lc.Admit(),
@@ -125,3 +126,14 @@ def test_refuse_carries_the_platforms_sub_code() -> None:
         "meeting_locked",
     )
     assert lc.advance(joining, lc.Refuse(StopReason.REQUEST_DENIED)).new.sub_code is None
+
+
+def test_a_booting_bot_can_go_back_to_scheduled_and_be_dispatched_again() -> None:
+    """PATCH of ``join_at`` far ahead on a ``booting`` bot (issue 11): it waits again."""
+    booting = lc.advance(BotState(Status.SCHEDULED), lc.Dispatch()).new
+    back = lc.advance(booting, lc.Reschedule()).new
+    assert back == BotState(Status.SCHEDULED)
+    assert lc.advance(back, lc.Dispatch()).new.status is Status.BOOTING
+    for status in set(Status) - {Status.BOOTING}:
+        with pytest.raises(lc.IllegalTransition):
+            lc.advance(BotState(status), lc.Reschedule())

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from meetbot import errors
 from meetbot.contract import policies
 from meetbot.contract.lifecycle import Status, StopReason
-from meetbot.contract.models import BotKind, StopOptions
+from meetbot.contract.models import Bot, BotKind, StopOptions
 from meetbot.contract.policies import Observation, stop_reason
 from meetbot.testing.builders import make_bot
+from meetbot.unset import UNSET
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 T = timedelta
@@ -39,14 +41,49 @@ def test_join_at_more_than_a_minute_in_the_past_is_refused() -> None:
         policies.classify_join_at(NOW - T(seconds=61), NOW, 600)
 
 
+def update(bot: Bot, join_at: Any = UNSET, *, only_metadata: bool = False) -> policies.Update:
+    return policies.check_update(
+        bot, only_metadata=only_metadata, join_at=join_at, now=NOW, threshold_s=600
+    )
+
+
 def test_update_rules() -> None:
     scheduled = make_bot(status=Status.SCHEDULED, join_at=NOW + T(hours=1))
-    policies.check_update(scheduled, NOW + T(hours=2), NOW, 600)
-    policies.check_update(scheduled, None, NOW, 600)
-    with pytest.raises(errors.UpdateBotFailed, match="Not enough time to launch new bot"):
-        policies.check_update(scheduled, NOW + T(seconds=600), NOW, 600)
-    with pytest.raises(errors.UpdateBotFailed, match="Only non-dispatched bots can be updated"):
-        policies.check_update(make_bot(status=Status.BOOTING), None, NOW, 600)
+    assert update(scheduled, NOW + T(hours=2)) is policies.Update.FIELDS
+    assert update(scheduled, None) is policies.Update.JOIN_NOW
+    with pytest.raises(errors.UpdateBotFailed, match=r"^Not enough time to launch new bot$"):
+        update(scheduled, NOW + T(seconds=600))
+    with pytest.raises(errors.UpdateBotFailed, match=r"^join_at is in the past$"):
+        update(scheduled, NOW - T(seconds=61))
+
+
+@pytest.mark.parametrize("status", [Status.SCHEDULED, Status.BOOTING])
+def test_every_field_but_join_at_until_joining_even_within_the_threshold(status: Status) -> None:
+    """Recall: at 10:00 a bot for 10:01 can still change any field except join_at."""
+    bot = make_bot(status=status, join_at=NOW + T(minutes=1))
+    assert update(bot) is policies.Update.FIELDS
+    assert update(bot, NOW + T(minutes=1)) is policies.Update.FIELDS  # the same join_at
+    with pytest.raises(errors.UpdateBotFailed, match=r"^Not enough time to launch new bot$"):
+        update(bot, NOW + T(minutes=2))
+
+
+def test_a_booting_bot_moved_far_ahead_is_rescheduled() -> None:
+    booting = make_bot(status=Status.BOOTING, join_at=NOW + T(minutes=5))
+    assert update(booting, NOW + T(seconds=601)) is policies.Update.RESCHEDULE
+    with pytest.raises(errors.UpdateBotFailed, match=r"^Not enough time to launch new bot$"):
+        update(booting, None)  # it is dispatched already: "now" is within the threshold
+
+
+@pytest.mark.parametrize(
+    "status", [s for s in Status if s not in (Status.SCHEDULED, Status.BOOTING)]
+)
+def test_from_joining_on_only_metadata(status: Status) -> None:
+    bot = make_bot(status=status, join_at=NOW + T(hours=1))
+    with pytest.raises(errors.UpdateBotFailed, match=r"^Only non-dispatched bots can be updated$"):
+        update(bot)
+    with pytest.raises(errors.UpdateBotFailed, match=r"^Only non-dispatched bots can be updated$"):
+        update(bot, NOW + T(hours=2))
+    assert update(bot, only_metadata=True) is policies.Update.FIELDS
 
 
 @pytest.mark.parametrize(
@@ -59,7 +96,7 @@ def test_update_rules() -> None:
         (Status.BOOTING, None),
         (Status.JOINING, None),
         (Status.RECORDING, None),
-        (Status.LEAVING, None),
+        (Status.LEAVING, errors.BotCompleted),
     ],
 )
 def test_command_rules(status: Status, error: type[Exception] | None) -> None:

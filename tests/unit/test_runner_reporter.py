@@ -151,6 +151,31 @@ def tone(seconds: float) -> bytes:
     return bytes((0.3 * np.sin(np.arange(n) * 0.17) * 32767).astype("<i2").tobytes())
 
 
+async def test_start_joining_is_retried_until_answered_with_the_bots_values() -> None:
+    calls: list[dict[str, object]] = []
+    briefing = {"meeting_url": "https://meet.google.com/abc-defg-hij", "platform": "google_meet",
+                "bot_name": "Renamed", "stop_options": {"time_limit": 5}}  # fmt: skip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/internal/bots/b1/join"
+        assert request.headers["authorization"] == "Bearer tok"
+        calls.append(json.loads(request.content))
+        return httpx.Response(503 if len(calls) == 1 else 200, json={"briefing": briefing})
+
+    answer = await reporter(handler).start_joining(T0)
+    assert answer is not None
+    assert answer.briefing is not None
+    assert answer.briefing.bot_name == "Renamed"
+    assert answer.commands == []
+    assert calls == [{"at": "2026-01-01T00:00:00Z"}] * 2
+
+
+async def test_start_joining_with_a_revoked_token_is_lost() -> None:
+    r = reporter(lambda request: httpx.Response(401, json={"code": "unauthorized"}))
+    assert await r.start_joining(T0) is None
+    assert r.lost.is_set()
+
+
 def test_speech_seconds_counts_loud_frames_only() -> None:
     silence = bytes(16_000 * 2)
     assert speech_seconds(silence) == 0

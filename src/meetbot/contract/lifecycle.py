@@ -96,6 +96,12 @@ class Dispatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Reschedule:
+    """A dispatched bot that has not started joining waits again: its ``join_at`` moved further
+    ahead than the scheduled threshold, so its runner is let go until the next dispatch."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartJoining:
     """The runner starts navigating to the meeting."""
 
@@ -184,6 +190,7 @@ class Retry:
 
 Event = (
     Dispatch
+    | Reschedule
     | StartJoining
     | Wait
     | Admit
@@ -207,6 +214,7 @@ _ALIVE = frozenset(Status) - TERMINAL
 # (current status, event type) -> next status. Everything else is refused.
 TRANSITIONS: dict[tuple[Status, type[Event]], Status] = {
     (S.SCHEDULED, Dispatch): S.BOOTING,
+    (S.BOOTING, Reschedule): S.SCHEDULED,
     (S.BOOTING, StartJoining): S.JOINING,
     (S.JOINING, Wait): S.JOINING,
     (S.JOINING, Admit): S.RECORDING,

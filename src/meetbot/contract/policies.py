@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import Literal
 
 from meetbot import errors
 from meetbot.contract.lifecycle import DISPATCHED, TERMINAL, Status, StopReason
 from meetbot.contract.models import Bot, BotKind, StopOptions
+from meetbot.unset import UNSET, Unset
 
 PAST_TOLERANCE = timedelta(minutes=1)
 
@@ -28,14 +31,55 @@ def classify_join_at(join_at: datetime | None, now: datetime, threshold_s: float
     return BotKind.ADHOC
 
 
-def check_update(bot: Bot, new_join_at: datetime | None, now: datetime, threshold_s: float) -> None:
-    """Rules for PATCH of scheduling fields (anything but ``metadata``)."""
-    if bot.status is not Status.SCHEDULED:
+class Update(Enum):
+    """What a PATCH does besides storing its fields (:func:`check_update`)."""
+
+    FIELDS = "fields"
+    """Only fields change; the status stays."""
+    JOIN_NOW = "join_now"
+    """``join_at: null`` on a scheduled bot: it becomes ad-hoc and claims a warm runner."""
+    RESCHEDULE = "reschedule"
+    """A ``booting`` bot's ``join_at`` moved beyond the threshold: back to ``scheduled``, its
+    runner let go."""
+
+
+EDITABLE = frozenset({Status.SCHEDULED, Status.BOOTING})
+"""Statuses in which every field may change: "Scheduled bots are editable up until they start
+joining the meeting" (Recall). ``metadata`` may change at any time."""
+
+
+def check_update(
+    bot: Bot,
+    *,
+    only_metadata: bool,
+    join_at: datetime | Literal[Unset.UNSET] | None,
+    now: datetime,
+    threshold_s: float,
+) -> Update:
+    """Rules for a PATCH; ``join_at`` is ``UNSET`` when the request does not change it.
+
+    - ``metadata`` alone: at any time.
+    - Any other field: while ``scheduled`` or ``booting`` (not yet joining); from ``joining`` on
+      → ``update_bot_failed`` "Only non-dispatched bots can be updated".
+    - A new ``join_at`` more than the threshold ahead is accepted (a ``booting`` bot goes back
+      to ``scheduled``); nearer, or null on a ``booting`` bot → "Not enough time to launch new
+      bot"; more than a minute in the past → "join_at is in the past".
+    """
+    if only_metadata:
+        return Update.FIELDS
+    if bot.status not in EDITABLE:
         raise errors.UpdateBotFailed("Only non-dispatched bots can be updated")
-    if new_join_at is not None and new_join_at - now <= timedelta(seconds=threshold_s):
-        if new_join_at < now - PAST_TOLERANCE:
+    if join_at is UNSET or join_at == bot.join_at:
+        return Update.FIELDS
+    if join_at is None:
+        if bot.status is Status.SCHEDULED:
+            return Update.JOIN_NOW
+        raise errors.UpdateBotFailed("Not enough time to launch new bot")
+    if join_at - now <= timedelta(seconds=threshold_s):
+        if join_at < now - PAST_TOLERANCE:
             raise errors.UpdateBotFailed("join_at is in the past")
         raise errors.UpdateBotFailed("Not enough time to launch new bot")
+    return Update.RESCHEDULE if bot.status is Status.BOOTING else Update.FIELDS
 
 
 def check_delete(bot: Bot) -> None:
@@ -47,11 +91,12 @@ def check_delete(bot: Bot) -> None:
 
 
 def check_command(bot: Bot) -> None:
-    """Rules for commands such as ``leave_call``."""
+    """Rules for commands such as ``leave_call``: only a bot that is dispatched and not yet
+    leaving takes one (``leaving`` is the seed's "is shutting")."""
     if bot.status is Status.SCHEDULED:
         raise errors.BotNotStarted()
-    if bot.status in TERMINAL or bot.status not in DISPATCHED:
-        raise errors.BotCompleted()
+    if bot.status in TERMINAL or bot.status not in DISPATCHED or bot.status is Status.LEAVING:
+        raise errors.BotCompleted()  # "is shutting" includes a bot already leaving
 
 
 # --- stop timers ----------------------------------------------------------------------------

@@ -8,6 +8,11 @@ Wire contract (JSON over HTTP, per-bot bearer token ``Authorization: Bearer <tok
   ``failed``/``bot_process_lost``.
 - ``GET {control_url}/internal/bots/{bot_id}/commands?wait=20`` → 200 ``Commands``: a long
   poll that answers as soon as a command is pending (or with no commands after ``wait`` s).
+- ``POST {control_url}/internal/bots/{bot_id}/join`` with ``JoinRequest`` → 200 ``JoinAnswer``:
+  the runner is about to navigate. The control plane moves the bot ``booting → joining`` and
+  answers, in the same transaction, the bot's values as they stand (a PATCH may have changed
+  them since the assignment: bots are editable until they start joining), or commands that
+  say not to join (``stop``: the bot was cancelled). Idempotent while ``joining``.
 
 Both sides parse with these pydantic models; unknown report types are a 400.
 """
@@ -15,7 +20,7 @@ Both sides parse with these pydantic models; unknown report types are a 400.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +33,8 @@ class BaseReport(BaseModel):
 
 
 class Joining(BaseReport):
-    """Navigation to the meeting started (booting → joining)."""
+    """Navigation to the meeting started (booting → joining). Still accepted; runners now
+    start joining through ``POST .../join``, which also answers the bot's current values."""
 
     type: Literal["joining"] = "joining"
 
@@ -167,3 +173,30 @@ class Command(BaseModel):
 class Commands(BaseModel):
     model_config = ConfigDict(frozen=True)
     commands: list[Command] = Field(default_factory=list)
+
+
+class JoinRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    at: datetime
+
+
+class Briefing(BaseModel):
+    """What the bot joins with, as it stands when it starts joining (the editable part of
+    :class:`meetbot.ports.Assignment`)."""
+
+    model_config = ConfigDict(frozen=True)
+    meeting_url: str
+    platform: str
+    bot_name: str
+    stop_options: dict[str, int]
+    recording: dict[str, Any] = Field(default_factory=dict)
+    credentials: dict[str, Any] | None = Field(default=None, repr=False)
+    """Decrypted platform credentials, as in the assignment; never logged."""
+
+
+class JoinAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    briefing: Briefing | None = None
+    """``None``: keep the assignment's values (and obey ``commands``)."""
+    commands: list[Command] = Field(default_factory=list)
+    """Non-empty: do not join (``stop``: the bot is over; ``leave``: it was removed)."""

@@ -36,6 +36,7 @@ from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_o
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
+    from meetbot.runner.platforms.base import MeetingPage
     from meetbot.runner.session import Session
 
 log = logging.getLogger("meetbot.runner")
@@ -69,6 +70,11 @@ def receives_video(assignment: Assignment) -> bool:
     return (
         bool(assignment.recording.get("video")) or assignment.platform not in AUDIO_ONLY_PLATFORMS
     )
+
+
+def scripts_for(assignment: Assignment) -> list[str]:
+    """Init scripts the bot's browser gets besides its platform's."""
+    return [] if receives_video(assignment) else [audio_only_script()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,10 +127,9 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
         log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, assignment.meeting_url)
-        if not receives_video(assignment):
-            page_scripts.append(audio_only_script())
-            if browser is not None:
-                await browser.add_init_scripts(page_scripts)
+        page_scripts[:] = scripts_for(assignment)
+        if browser is not None:
+            await browser.add_init_scripts(page_scripts)
         import httpx
 
         from meetbot.clock import SystemClock
@@ -156,6 +161,14 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 await reporter.drain(15.0)
                 sender.cancel()
                 return EXIT_FAILED
+
+            def pages(changed: Assignment) -> MeetingPage:
+                """The page of a bot changed before it joined; a browser launched from now
+                on gets the scripts the changed bot needs."""
+                page_scripts[:] = scripts_for(changed)
+                own = changed.credentials
+                return page_for(changed.platform, Credentials.from_mapping(own) if own else None)
+
             session = Session(
                 assignment,
                 platform,
@@ -165,6 +178,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 launch=launch,
                 browser=browser,
                 config=SessionConfig(warm_lead=settings.warm_lead),
+                pages=pages,
             )
             browser = None  # the session owns it now
             watcher = asyncio.create_task(_forward(signalled, session), name="runner.signals")

@@ -7,6 +7,8 @@ Two loops, run as named tasks by the session:
   are retried with exponential backoff; the reports stay queued.
 - :meth:`Reporter.command_loop` long-polls ``/commands``.
 
+:meth:`Reporter.start_joining` asks ``/join`` once the bot is about to navigate.
+
 Commands from either answer land in :attr:`Reporter.commands`. :attr:`Reporter.lost` is set
 when the control plane has not been reached for ``control_plane_grace`` seconds, or when it
 answered 401/404 (this bot is unknown or its token revoked); :attr:`Reporter.lost_reason` says
@@ -21,13 +23,14 @@ import json
 import logging
 import time
 from collections import deque
+from datetime import datetime
 from typing import Final
 
 import httpx
 from pydantic import ValidationError
 
 from meetbot.contract.assignment import Assignment
-from meetbot.contract.reports import Command, Commands, Report
+from meetbot.contract.reports import Command, Commands, JoinAnswer, JoinRequest, Report
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class Reporter:
         self._client = client
         self._events_url = f"{base}/internal/bots/{bot_id}/events"
         self._commands_url = f"{base}/internal/bots/{bot_id}/commands"
+        self._join_url = f"{base}/internal/bots/{bot_id}/join"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._heartbeat = heartbeat_interval
         self._grace = control_plane_grace
@@ -159,6 +163,33 @@ class Reporter:
             self._take_commands(response)
             # a control plane that answers at once must not be polled in a tight loop
             await asyncio.sleep(max(0.0, MIN_POLL_INTERVAL - (time.monotonic() - started)))
+
+    async def start_joining(self, at: datetime) -> JoinAnswer | None:
+        """``POST /join``, retried until answered: the bot's values as they stand now (see
+        :mod:`meetbot.runner.briefing`); ``None`` once the control plane is lost."""
+        body = JoinRequest(at=at).model_dump_json()
+        backoff = BACKOFF_START
+        while not self.lost.is_set():
+            try:
+                response = await self._client.post(
+                    self._join_url,
+                    content=body,
+                    headers={**self._headers, "Content-Type": "application/json"},
+                    timeout=10.0,
+                )
+            except httpx.HTTPError as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+            else:
+                if response.status_code == 200:
+                    self._last_ok = time.monotonic()
+                    return JoinAnswer.model_validate_json(response.content)
+                if response.status_code in _GONE:
+                    self._gone(response.status_code)
+                    return None
+                self._failed(f"HTTP {response.status_code}")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+        return None
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from meetbot.contract.assignment import Assignment, stop_options
 from meetbot.contract.lifecycle import StopReason
-from meetbot.contract.reports import Command, DebugArtifact, Failed, InCall, Joining, Left, Report
+from meetbot.contract.reports import Command, Failed, InCall, JoinAnswer, Left, Report
 from meetbot.ports import Clock, Storage
+from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.debug import reason_of, save_debug
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
 from meetbot.runner.video import VideoRecorder, cdp_session
@@ -74,6 +75,8 @@ class ReportChannel(Protocol):
 
     async def command_loop(self) -> None: ...
 
+    async def start_joining(self, at: datetime) -> JoinAnswer | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
@@ -102,7 +105,9 @@ class Session:
         launch: Callable[[], Awaitable[Browser]],
         browser: Browser | None = None,
         config: SessionConfig | None = None,
+        pages: Callable[[Assignment], MeetingPage] | None = None,
     ) -> None:
+        """``pages``: the meeting page for a changed assignment (:mod:`.briefing`)."""
         self.assignment = assignment
         self.platform = platform
         self.reporter = reporter
@@ -111,6 +116,7 @@ class Session:
         self.config = config or SessionConfig()
         self.browser = browser
         self._launch = launch
+        self._pages = pages
         self.recorder = AudioRecorder(storage, assignment.bot_id, reporter.emit, clock)
         self.video = VideoRecorder.for_assignment(storage, assignment)
         self.tracker: MeetingTracker | None = None
@@ -137,13 +143,15 @@ class Session:
 
     async def _pump_commands(self) -> None:
         while True:
-            command = await self.reporter.commands.get()
-            log.info("command: %s", command.type)
-            if command.type == "stop":
-                self._stop = True
-            else:
-                self._leave = True
-            self._wake.set()
+            self._obey(await self.reporter.commands.get())
+
+    def _obey(self, command: Command) -> None:
+        log.info("command: %s", command.type)
+        if command.type == "stop":
+            self._stop = True
+        else:
+            self._leave = True
+        self._wake.set()
 
     async def _watch_lost(self) -> None:
         await self.reporter.lost.wait()
@@ -207,21 +215,52 @@ class Session:
                     Failed(at=self.clock.now(), sub_code="browser_launch_failed", detail=str(exc))
                 )
                 return EXIT_FAILED
-        browser = self.browser
-        browser.on_audio = self.recorder.feed
-        await browser.add_init_scripts(self.platform.init_scripts())
+        self.browser.on_audio = self.recorder.feed
+        await self.browser.add_init_scripts(self.platform.init_scripts())
         if a.join_at is not None and (why := await self._until(a.join_at)) is not None:
             return self._before_joining(why)
 
         now = self.clock.now()
+        if (why := await self._start_joining(now)) is not None:
+            return self._before_joining(why)
+        a, browser = self.assignment, self.browser  # a fresh browser after another platform
+        assert browser is not None
         self.tracker = MeetingTracker(stop_options(a), a.timer_unit_seconds, now)
-        self.reporter.emit(Joining(at=now))
         outcome = await self._join(browser)
         if outcome is None:
             outcome = await self._watch(browser, self.tracker)
         if outcome is None:  # stop / lost
             return await self._abandon(browser)
         return await self._finish(browser, outcome)
+
+    async def _start_joining(self, at: datetime) -> Interruption | None:
+        """Tell the control plane (``booting → joining``) and take the bot's values as they
+        stand: a PATCH may have renamed or moved the bot since its assignment."""
+        answer = await self.reporter.start_joining(at)
+        if answer is None:
+            return self.interruption or "lost"
+        for command in answer.commands:
+            self._obey(command)
+        if answer.commands:
+            return self.interruption
+        if answer.briefing is not None:
+            await self._take(rebrief(self.assignment, answer.briefing))
+        return None
+
+    async def _take(self, update: Rebriefed) -> None:
+        """Join with ``update``: another page, browser or video recorder where it needs one."""
+        self.assignment = update.assignment
+        if (update.new_page or update.new_browser) and self._pages is not None:
+            self.platform = self._pages(update.assignment)
+        if update.new_browser and self.browser is not None:
+            log.info("another platform or video option: joining from a fresh browser")
+            old, self.browser = self.browser, None
+            await old.close()
+            self.browser = await self._launch()
+            self.browser.on_audio = self.recorder.feed
+            await self.browser.add_init_scripts(self.platform.init_scripts())
+        if update.new_video:
+            self.video = VideoRecorder.for_assignment(self.storage, update.assignment)
 
     def _before_joining(self, why: Interruption) -> int:
         if why == "leave":
@@ -318,7 +357,7 @@ class Session:
     async def _finish(self, browser: Browser, outcome: Outcome) -> int:
         admitted = self.tracker is not None and self.tracker.admitted
         if outcome.debug:
-            await self._save_debug(browser, _reason(outcome.report))
+            await self._save_debug(browser, reason_of(outcome.report))
         if isinstance(outcome.report, Failed) and admitted:
             await self._stop_recording(browser)  # keep the audio, then fail
         self.reporter.emit(outcome.report)
@@ -360,35 +399,6 @@ class Session:
 
     async def _save_debug(self, browser: Browser, reason: str) -> None:
         """Screenshot + HTML to ``bots/<id>/debug/``, each reported as a DebugArtifact."""
-        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
-        base = f"bots/{self.assignment.bot_id}/debug/{stamp}-{_slug(reason)}"
-        grabs: list[
-            tuple[Literal["screenshot", "html"], str, Callable[[], Awaitable[Any]], str]
-        ] = [
-            ("screenshot", f"{base}.png", browser.screenshot, "image/png"),
-            ("html", f"{base}.html", browser.html, "text/html; charset=utf-8"),
-        ]
-        for kind, key, grab, content_type in grabs:
-            try:
-                async with asyncio.timeout(15.0):
-                    data = await grab()
-                body = data.encode() if isinstance(data, str) else bytes(data)
-                await self.storage.put(key, body, content_type)
-            except Exception as exc:
-                log.warning("debug %s not saved: %r", kind, exc)
-                continue
-            self.reporter.emit(
-                DebugArtifact(at=self.clock.now(), key=key, kind=kind, reason=reason)
-            )
-
-
-def _reason(report: Report) -> str:
-    for field in ("sub_code", "stop_reason"):
-        value = getattr(report, field, None)
-        if value:
-            return str(value)
-    return report.type
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:40] or "debug"
+        await save_debug(
+            browser, self.storage, self.reporter.emit, self.clock, self.assignment.bot_id, reason
+        )

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
-from meetbot.contract.reports import Command, Report
+from meetbot.contract.reports import Command, JoinAnswer, Joining, Report
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
 
@@ -104,6 +105,8 @@ class FakeReports:
         self.reports: list[Report] = []
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
         self.lost = asyncio.Event()
+        self.join_answer: JoinAnswer | None = JoinAnswer()
+        """What ``start_joining`` answers (``None``: the control plane is lost)."""
 
     def emit(self, report: Report) -> None:
         self.reports.append(report)
@@ -126,6 +129,13 @@ class FakeReports:
 
     async def command_loop(self) -> None:
         await asyncio.Event().wait()
+
+    async def start_joining(self, at: datetime) -> JoinAnswer | None:
+        """Records a ``joining`` report (what the control plane makes of the call)."""
+        self.reports.append(Joining(at=at))
+        if self.join_answer is None:
+            self.lost.set()
+        return self.join_answer
 
 
 @dataclass

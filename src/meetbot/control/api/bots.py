@@ -22,7 +22,6 @@ from meetbot.control.api.schemas import (
     ErrorOut,
     LenientUtcDatetime,
     UpdateBotIn,
-    stop_options_domain,
 )
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import Services, bots, credentials
@@ -159,53 +158,23 @@ async def get_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> R
     "/{bot_id}/",
     response_model=BotOut,
     responses={**_ERRORS, 507: {"model": ErrorOut, "description": "join now: pool empty"}},
-    summary="Update a scheduled bot (metadata at any time)",
+    summary="Update a bot until it starts joining (metadata at any time)",
 )
 async def update_bot(
     bot_id: str, body: UpdateBotIn, svc: ServicesDep, workspace_id: WorkspaceId
 ) -> Response:
-    given = body.given()
-    changes: dict[str, Any] = {}
-    for name, value in given.items():
-        if name == "meeting_url":
-            if value is None:
-                raise errors.InvalidRequest("meeting_url: must not be null.")
-            changes["meeting"] = parse_meeting_url(value)
-        elif name == "stop_options":
-            changes["stop_options"] = stop_options_domain(value, None)
-        elif name == "recording":
-            changes["recording"] = value.to_domain() if value else RecordingOptions()
-        elif name == "transcription_model":
-            model = value or svc.settings.default_transcription_model
-            validate_model(model)
-            changes[name] = model
-        elif name == "webhook_url" and value:
-            await _check_webhook_url(svc, value)
-            changes[name] = value
-        elif name == "bot_name" and value is None:
-            raise errors.InvalidRequest("bot_name: must not be null.")
-        elif name == "metadata":
-            changes[name] = value or {}
-        elif name == "credentials":
-            changes[name] = value.to_mapping() if value else None
-        else:
-            changes[name] = value
-    if "transcription_model" in changes or "credentials" in changes:
-        await _check_key(svc, workspace_id, bot_id, changes)
-    bot = await bots.update_bot(svc, workspace_id, bot_id, changes)
+    """Scheduled bots are editable up until they start joining the meeting: any field while
+    the bot is `scheduled` or `booting` (a `booting` bot enters the meeting under the new
+    name, at the new URL, even on another platform); `metadata` at any time.
+
+    - `join_at` more than the scheduled threshold ahead: accepted (a `booting` bot goes back
+      to `scheduled` and frees its runner); nearer → 400 `update_bot_failed` "Not enough time
+      to launch new bot"; `join_at: null` on a `scheduled` bot: it joins now (507 rules).
+    - From `joining` on → 400 `update_bot_failed` "Only non-dispatched bots can be updated".
+    - The answer (and `GET`) show the new values at once; `status_changes` do not change.
+    """
+    bot = await bots.update_bot(svc, workspace_id, bot_id, body.to_patch())
     return JSONResponse(bot_view(bot))
-
-
-async def _check_key(
-    svc: Services, workspace_id: str, bot_id: str, changes: dict[str, Any]
-) -> None:
-    """The bot as PATCHed still has a key for its transcription model (create's rule)."""
-    current = await bots.get_bot(svc, workspace_id, bot_id)
-    model = changes.get("transcription_model", current.transcription_model)
-    own = (changes["credentials"] or {}) if "credentials" in changes else None
-    await credentials.require_transcription_key(
-        svc, workspace_id, validate_model(model), own=own, bot=current
-    )
 
 
 @router.delete(
@@ -215,6 +184,8 @@ async def _check_key(
     summary="Delete a bot that is not dispatched yet",
 )
 async def delete_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
+    """204 while `scheduled`; once dispatched (`booting` on) 405 `method_not_allowed`: use
+    `POST /api/v1/bot/{id}/leave_call/`."""
     await bots.delete_bot(svc, workspace_id, bot_id)
     return Response(status_code=204)
 
@@ -223,7 +194,12 @@ async def delete_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -
     "/{bot_id}/leave_call/",
     response_model=BotOut,
     responses=_ERRORS,
-    summary="Remove a dispatched bot from its call",
+    summary="Remove a dispatched bot from its call (or cancel it before it joins)",
 )
 async def leave_call(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
+    """On a `booting` bot it cancels it: the bot never joins and ends `not_admitted` /
+    `manually_stopped` (as while `joining`); in the call: `leaving`, then `finished` /
+    `manually_stopped`. Still `scheduled` → 400 `bot_not_started`; already `leaving` or ended →
+    400 `bot_completed` "Cannot send a command to a bot which has completed(is shutting/has
+    shut down/has errored)."."""
     return JSONResponse(bot_view(await bots.leave_call(svc, workspace_id, bot_id)))

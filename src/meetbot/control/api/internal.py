@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from meetbot.contract.reports import Commands, ReportBatch
+from meetbot.contract.reports import Commands, JoinAnswer, JoinRequest, ReportBatch
 from meetbot.control.api.deps import RunnerToken, ServicesDep
 from meetbot.control.service import runners
 
@@ -20,6 +20,14 @@ async def post_events(
     bot_id: str, batch: ReportBatch, svc: ServicesDep, token: RunnerToken
 ) -> Commands:
     return await runners.handle_reports(svc, bot_id, token, batch)
+
+
+@router.post("/{bot_id}/join", response_model=JoinAnswer)
+async def start_joining(
+    bot_id: str, request: JoinRequest, svc: ServicesDep, token: RunnerToken
+) -> JoinAnswer:
+    """The runner is about to navigate: the bot's values as they stand (see ``reports``)."""
+    return await runners.start_joining(svc, bot_id, token, request)
 
 
 @router.get("/{bot_id}/commands", response_model=Commands)

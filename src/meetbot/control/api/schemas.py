@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from meetbot.contract.models import RecordingOptions, StopOptions
+from meetbot.control.service.patches import BotPatch
 
 MAX_METADATA_KEYS = 50
 TRANSCRIPTION_MODEL_DOC = (
@@ -201,7 +202,10 @@ def stop_options_domain(given: StopOptionsIn | None, legacy_time_limit: int | No
 
 
 class UpdateBotIn(BaseModel):
-    """``PATCH /api/v1/bot/{id}/``: only the fields given change. ``join_at: null`` = join now."""
+    """``PATCH /api/v1/bot/{id}/``: only the fields given change. ``join_at: null`` = join now.
+
+    Every field may change until the bot starts joining (``scheduled`` or ``booting``);
+    ``metadata`` at any time."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -222,9 +226,18 @@ class UpdateBotIn(BaseModel):
         None, description="Replaces the bot's own credentials; null removes them"
     )
 
-    def given(self) -> dict[str, Any]:
-        """The fields present in the request (by their canonical names)."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+    def to_patch(self) -> BotPatch:
+        """The typed patch: fields the request names (by their canonical names), ``UNSET``
+        for the others. Values are only parsed here; the service checks them."""
+        given = self.model_fields_set
+        out: dict[str, Any] = {name: getattr(self, name) for name in given}
+        if "stop_options" in given and self.stop_options is not None:
+            out["stop_options"] = stop_options_domain(self.stop_options, None)
+        if "recording" in given and self.recording is not None:
+            out["recording"] = self.recording.to_domain()
+        if "credentials" in given and self.credentials is not None:
+            out["credentials"] = self.credentials.to_mapping()
+        return BotPatch(**out)
 
 
 class ErrorOut(BaseModel):

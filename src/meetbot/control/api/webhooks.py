@@ -12,8 +12,9 @@ from meetbot.contract.models import OutboxEvent
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import ErrorOut, UtcDatetime
 from meetbot.control.webhooks.models import Attempt, Delivery, DeliveryStatus, WebhookEndpoint
-from meetbot.control.webhooks.service import UNSET, EndpointPatch, EndpointSpec, WebhookService
+from meetbot.control.webhooks.service import EndpointPatch, EndpointSpec, WebhookService
 from meetbot.timefmt import iso
+from meetbot.unset import UNSET
 
 router = APIRouter(prefix="/api/v1/webhook_endpoints", tags=["webhooks"])
 events_router = APIRouter(prefix="/api/v1/events", tags=["webhooks"])

@@ -176,6 +176,7 @@ class LocalLauncher:
             self._reserved.discard(slot.id)
             runner = await self._spawn(cold=True, state="busy")
         runner.state = "busy"
+        self._supersede(assignment.bot_id)
         runner.bot_id = assignment.bot_id
         self._save(runner, bot_id=assignment.bot_id)
         stdin = runner.process.stdin
@@ -346,6 +347,16 @@ class LocalLauncher:
                 async with asyncio.timeout(self._stop_timeout):
                     await process.wait()
         self._pids.remove(process.pid)
+
+    def _supersede(self, bot_id: str) -> None:
+        """The bot gets a new runner (a retry after ``bot_detected``, or a dispatch after its
+        ``join_at`` moved): an earlier runner's exit no longer says anything about it."""
+        for runner in self._runners.values():
+            if runner.bot_id == bot_id:
+                runner.bot_id = None
+        for pid, orphan_bot in self._orphans.items():
+            if orphan_bot == bot_id:
+                self._orphans[pid] = None
 
     def _save(self, runner: _Runner, *, bot_id: str | None = None) -> None:
         if bot_id is not None:

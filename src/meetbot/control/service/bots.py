@@ -12,7 +12,7 @@ from typing import Any
 
 from meetbot import errors
 from meetbot.contract import policies
-from meetbot.contract.lifecycle import Dispatch, Leave, Refuse, Status, StopReason
+from meetbot.contract.lifecycle import Dispatch, Leave, Refuse, Reschedule, Status, StopReason
 from meetbot.contract.models import (
     Bot,
     BotKind,
@@ -25,10 +25,17 @@ from meetbot.contract.models import (
 from meetbot.control.api.representation import bot_view
 from meetbot.control.ports import BotQuery, Slot
 from meetbot.control.service.core import Services, emit, new_id, new_token, token_hash, transition
-from meetbot.control.service.credentials import platform_credentials, seal_for_bot
+from meetbot.control.service.credentials import (
+    platform_credentials,
+    require_transcription_key,
+    seal_for_bot,
+)
 from meetbot.control.service.dispatch import assignment_for
+from meetbot.control.service.patches import BotPatch, Changes, checked_changes
 from meetbot.control.service.runners import start_runner
 from meetbot.control.webhooks import outbox, signing
+from meetbot.transcription.models import validate_model
+from meetbot.unset import UNSET
 
 log = logging.getLogger("meetbot.control.service.bots")
 
@@ -181,19 +188,18 @@ def _one_more(query: BotQuery) -> BotQuery:
     return replace(query, limit=query.limit + 1)
 
 
-async def update_bot(
-    svc: Services, workspace_id: str, bot_id: str, changes: Mapping[str, Any]
-) -> Bot:
-    """PATCH: any field while scheduled; ``metadata`` at any time. ``join_at: None`` = now.
+async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPatch) -> Bot:
+    """PATCH: every field until the bot starts joining, ``metadata`` at any time (the rules:
+    :func:`policies.check_update`). The fields change at once, and the status with them only
+    for ``join_at``: null joins now; far ahead, a ``booting`` bot goes back to ``scheduled``.
 
-    ``credentials``: the bot's own, replaced (``None`` removes them: the workspace's apply).
+    A ``booting`` bot's runner reads the new values when it starts joining
+    (:func:`meetbot.control.service.runners.start_joining`).
     """
     now = svc.clock.now()
-    changes = dict(changes)
-    replace_credentials = "credentials" in changes
-    new_credentials: Mapping[str, Any] | None = changes.pop("credentials", None)
-    scheduling = {k: v for k, v in changes.items() if k != "metadata"}
-    join_now = "join_at" in scheduling and scheduling["join_at"] is None
+    changes = await checked_changes(svc, patch)
+    if "transcription_model" in changes.fields or changes.credentials is not UNSET:
+        await _require_key(svc, workspace_id, bot_id, changes)
     slot: Slot | None = None
     token: str | None = None
     credentials: dict[str, Any] | None = None
@@ -202,18 +208,26 @@ async def update_bot(
             bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
             if bot is None:
                 raise errors.NotFound("No bot with this id.")
-            if scheduling or replace_credentials:
-                new_join = scheduling.get("join_at", bot.join_at)
-                policies.check_update(bot, new_join, now, svc.settings.scheduled_threshold)
-            key = changes.get("deduplication_key")
+            update = policies.check_update(
+                bot,
+                only_metadata=changes.only_metadata,
+                join_at=changes.join_at,
+                now=now,
+                threshold_s=svc.settings.scheduled_threshold,
+            )
+            # Scheduled capacity (issue 11 §2): a new join_at must re-check the bot's
+            # reservation window here, before anything is stored (409 schedule_full).
+            key = changes.fields.get("deduplication_key")
             if key and key != bot.deduplication_key:
                 dup = await tx.bots.find_active_duplicate(workspace_id, key)
                 if dup and dup.id != bot.id:
                     raise errors.DuplicateBot(dup.id)
-            bot = bot.evolve(updated_at=now, **changes)
-            if replace_credentials:
-                bot = seal_for_bot(svc, bot, new_credentials)
-            if join_now:
+            bot = bot.evolve(updated_at=now, **changes.fields)
+            if changes.join_at is not UNSET:
+                bot = bot.evolve(join_at=changes.join_at)
+            if changes.credentials is not UNSET:
+                bot = seal_for_bot(svc, bot, changes.credentials)
+            if update is policies.Update.JOIN_NOW:
                 # A scheduled bot asked to join now becomes ad-hoc: claim a warm slot or 507.
                 slot = svc.launcher.claim_warm()
                 if slot is None:
@@ -224,16 +238,37 @@ async def update_bot(
                     kind=BotKind.ADHOC, runner_token_hash=token_hash(token), dispatched_at=now
                 )
                 bot = await transition(tx, bot, Dispatch(), now)
+            elif update is policies.Update.RESCHEDULE:
+                # Its runner's token is revoked: the runner hears 401 and exits, which frees
+                # its capacity; the scheduler dispatches the bot again at its new time.
+                bot = bot.evolve(
+                    kind=BotKind.SCHEDULED,
+                    runner_token_hash=None,
+                    dispatched_at=None,
+                    last_seen_at=None,
+                )
+                bot = await transition(tx, bot, Reschedule(), now)
             else:
                 await tx.bots.update(bot)
     except BaseException:
         if slot:
             svc.launcher.release(slot)
         raise
+    if update is policies.Update.RESCHEDULE:
+        svc.events_committed()
+        svc.commands.notify(bot.id)  # wakes the old runner's long poll: it is answered 401
     if slot and token:
         svc.events_committed()
         await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
     return bot
+
+
+async def _require_key(svc: Services, workspace_id: str, bot_id: str, changes: Changes) -> None:
+    """The bot as patched still has a key for its transcription model (create's rule)."""
+    current = await get_bot(svc, workspace_id, bot_id)
+    model = changes.fields.get("transcription_model", current.transcription_model)
+    own = None if changes.credentials is UNSET else (changes.credentials or {})
+    await require_transcription_key(svc, workspace_id, validate_model(model), own=own, bot=current)
 
 
 async def delete_bot(svc: Services, workspace_id: str, bot_id: str) -> None:

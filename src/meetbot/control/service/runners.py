@@ -173,6 +173,51 @@ async def start_runner(svc: Services, slot: Slot, assignment: Assignment) -> Non
         await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
 
 
+async def start_joining(
+    svc: Services, bot_id: str, token: str, request: reports.JoinRequest
+) -> reports.JoinAnswer:
+    """The runner is about to navigate: ``booting → joining`` and the bot's values as they
+    stand, in one transaction. A PATCH that committed before is in the answer; one after it is
+    refused (the bot is ``joining``): so the bot joins under the name, at the URL, that the
+    last accepted PATCH gave. Answered again, unchanged, while ``joining`` (a retried call);
+    a cancelled bot gets ``stop`` and no briefing."""
+    now = svc.clock.now()
+    briefing: reports.Briefing | None = None
+    changed: OutboxEvent | None = None
+    async with svc.store.transaction() as tx:
+        bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
+        if bot.status in (Status.BOOTING, Status.JOINING):
+            try:
+                credentials = await platform_credentials(svc, tx, bot)
+            except errors.CredentialsUnreadable:
+                log.exception("bot %s: its credentials do not decrypt", bot.id)
+                bot, changed = try_step(bot, lifecycle.Fail(UNREADABLE), now)
+            else:
+                if bot.status is Status.BOOTING:
+                    bot, changed = try_step(bot, lifecycle.StartJoining(), request.at)
+                briefing = briefing_for(bot, credentials)
+        bot = bot.evolve(last_seen_at=now)
+        await tx.bots.update(bot)
+        if changed is not None:
+            await outbox.emit_all(tx, [changed], bot=bot)
+    if changed is not None:
+        svc.events_committed()
+    commands = commands_for(bot).commands
+    return reports.JoinAnswer(briefing=None if commands else briefing, commands=commands)
+
+
+def briefing_for(bot: Bot, credentials: dict[str, Any] | None) -> reports.Briefing:
+    """The editable part of the runner's :class:`~meetbot.ports.Assignment`, as it stands."""
+    return reports.Briefing(
+        meeting_url=bot.meeting.url,
+        platform=bot.meeting.platform.value,
+        bot_name=bot.bot_name,
+        stop_options=bot.stop_options.as_dict(),
+        recording=bot.recording.as_dict(),
+        credentials=credentials,
+    )
+
+
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
     bot = await authenticate(svc, bot_id, token)
     return commands_for(bot)

@@ -6,7 +6,6 @@ import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import TYPE_CHECKING, Literal
 
 from meetbot import errors
@@ -22,6 +21,7 @@ from meetbot.control.webhooks.targets import (
 )
 from meetbot.ports import Clock
 from meetbot.timefmt import utc
+from meetbot.unset import UNSET, Unset
 
 if TYPE_CHECKING:
     from meetbot.config import Settings
@@ -31,13 +31,6 @@ ROTATION_OVERLAP = timedelta(hours=24)
 MAX_ENDPOINTS = 100
 MAX_ATTEMPTS_SHOWN = 100
 REPLAY_CHUNK = 500
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET = _Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +43,7 @@ class EndpointSpec:
 @dataclass(frozen=True, slots=True)
 class EndpointPatch:
     url: str | None = None
-    event_types: tuple[str, ...] | Literal[_Unset.UNSET] | None = UNSET
+    event_types: tuple[str, ...] | Literal[Unset.UNSET] | None = UNSET
     """``None`` means every event type; leave it ``UNSET`` to keep the filter."""
     enabled: bool | None = None
 
