@@ -1,9 +1,10 @@
-"""Local stand-ins for Google Meet, Teams, Zoom and the Google/Microsoft sign-in pages.
+"""Local stand-ins for Google Meet, Teams, Zoom, Webex and the Google/Microsoft sign-in pages.
 
 A threaded HTTP server on 127.0.0.1 (free port) serves the small HTML+JS pages of
 ``tests/fixtures/platforms/`` under URL shapes that mimic the real ones, each under a path
 prefix named after the real host (``/meet.google.com/abc-defg-hij``,
 ``/teams.microsoft.com/l/meetup-join/...``, ``/app.zoom.us/wc/join/<id>``,
+``/acme.webex.com/meet/<name>`` (its web client in an iframe under ``/acme.webex.com/webappng/``),
 ``/accounts.google.com/...``, ``/login.microsoftonline.com/...``). :attr:`origins` is the
 test-only :class:`~meetbot.runner.platforms.rules.Origins` that points an adapter at them.
 
@@ -36,6 +37,7 @@ REAL_HOSTS: Final = (
     "teams.live.com",
     "login.microsoftonline.com",
     "app.zoom.us",
+    "acme.webex.com",
 )
 DEFAULT_ROOT: Final = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "platforms"
 
@@ -46,6 +48,7 @@ PAGES: Final = {
     "teams.live.com": "teams",
     "login.microsoftonline.com": "microsoft_signin",
     "app.zoom.us": "zoom",
+    "acme.webex.com": "webex",
 }
 
 DEFAULT_STATE: Final[dict[str, Any]] = {
@@ -53,6 +56,7 @@ DEFAULT_STATE: Final[dict[str, Any]] = {
     "scenario": "normal",  # normal | not_found | blocked | knocking_disabled | captcha | unknown
     "auth_required": False,  # sign-in wall / anonymous join disabled / authorised users only
     "host_started": True,
+    "host_elsewhere": False,  # Zoom: the host is in another meeting (while not started)
     "lobby": True,
     "admission": "pending",  # pending | admitted | denied | no_response
     "call": "active",  # active | removed | ended
@@ -131,12 +135,13 @@ class PlatformFixtures:
     # -- test API ------------------------------------------------------------------------------
 
     def meeting(self, platform: str, meeting_id: str, **state: Any) -> FixtureMeeting:
-        """Register a meeting (``platform`` = google_meet | teams | teams_live | zoom)."""
+        """Register a meeting (``platform`` = google_meet | teams | teams_live | zoom | webex)."""
         urls = {
             "google_meet": f"https://meet.google.com/{meeting_id}",
             "teams": f"https://teams.microsoft.com/l/meetup-join/{quote(meeting_id, safe='')}/0",
             "teams_live": f"https://teams.live.com/meet/{meeting_id}",
             "zoom": f"https://app.zoom.us/wc/join/{meeting_id}",
+            "webex": f"https://acme.webex.com/meet/{meeting_id}",
         }
         key = f"{'teams' if platform == 'teams_live' else platform}:{meeting_id}"
         with self._lock:
@@ -202,7 +207,7 @@ class PlatformFixtures:
         if folder is None:
             return None
         parts = [unquote(p) for p in rest.split("/") if p]
-        key = ""
+        key, page = "", "index.html"
         if host == "meet.google.com" and len(parts) == 1:
             key = f"google_meet:{parts[0]}"
         elif host.startswith("teams.") and parts[:2] == ["l", "meetup-join"] and len(parts) > 2:
@@ -211,11 +216,15 @@ class PlatformFixtures:
             key = f"teams:{parts[1]}"
         elif host == "app.zoom.us" and parts[:2] == ["wc", "join"] and len(parts) == 3:
             key = f"zoom:{parts[2]}"
+        elif host == "acme.webex.com" and parts[:1] == ["meet"] and len(parts) == 2:
+            key = f"webex:{parts[1]}"
+        elif host == "acme.webex.com" and parts[:1] == ["webappng"] and len(parts) == 5:
+            key, page = f"webex:{parts[4]}", "client.html"  # /webappng/sites/acme/meeting/<n>
         elif folder.endswith("_signin"):
             key = ""
         else:
             return None
-        return self.root / folder / "index.html", key
+        return self.root / folder / page, key
 
 
 def _handler(server: PlatformFixtures) -> type[BaseHTTPRequestHandler]:

@@ -91,6 +91,7 @@ async def test_emit_writes_the_event_and_one_delivery_per_target(any_store: Any)
         "sub_status": None,
         "stop_reason": None,
         "sub_code": "step-0",
+        "message": None,
         "metadata": {"team": "a"},
     }
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from meetbot.contract import lifecycle as lc
-from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
+from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus, advance
 
 SAMPLE_EVENTS: list[lc.Event] = [
     lc.Dispatch(),
@@ -137,3 +137,50 @@ def test_a_booting_bot_can_go_back_to_scheduled_and_be_dispatched_again() -> Non
     for status in set(Status) - {Status.BOOTING}:
         with pytest.raises(lc.IllegalTransition):
             lc.advance(BotState(status), lc.Reschedule())
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def test_ending_and_stopping_events_carry_a_message_later_steps_keep_it() -> None:
+    from meetbot.contract.lifecycle import Admit, Fail, Leave, Left, Refuse, StartJoining
+
+    joining = advance(BotState(Status.BOOTING), StartJoining()).new
+    assert joining.message is None
+    failed = advance(joining, Fail("join_failed", "net::ERR_NAME_NOT_RESOLVED at https://x")).new
+    assert failed.message == (
+        "The bot could not open the meeting: net::ERR_NAME_NOT_RESOLVED at https://x"
+    )
+    refused = advance(joining, Refuse(StopReason.REQUEST_DENIED)).new
+    assert refused.message == "The host denied the bot's request to join."
+    recording = advance(joining, Admit()).new
+    assert recording.message is None
+    leaving = advance(recording, Leave(StopReason.KICKED)).new
+    assert leaving.message == "The bot was removed from the meeting."
+    assert advance(leaving, Left()).new.message == leaving.message
+    lost = advance(recording, Fail("bot_process_lost")).new
+    assert lost.message == "The bot's runner stopped reporting (no heartbeat)."
+    odd = advance(recording, Fail("something_new")).new
+    assert odd.message == "The bot failed (something_new)."
+
+
+def test_retry_clears_the_message() -> None:
+    from meetbot.contract.lifecycle import Detect, Retry
+
+    detected = advance(BotState(Status.JOINING), Detect("teams_captcha")).new
+    assert detected.message == "The platform blocked the bot as a bot."
+    assert advance(detected, Retry()).new.message is None
+
+
+def test_join_tokens_are_redacted_from_details() -> None:
+    from meetbot.contract.status_texts import describe, redact
+
+    url = "https://app.zoom.us/wc/join/1?pwd=abc&zak=Z.1-2&obf_token=O&x=1"
+    assert redact(url) == (
+        "https://app.zoom.us/wc/join/1?pwd=[redacted]&zak=[redacted]&obf_token=[redacted]&x=1"
+    )
+    assert "Z.1-2" not in describe("failed", None, "join_failed", url)
+    assert redact("https://teams.live.com/meet/1?p=abc") == (
+        "https://teams.live.com/meet/1?p=[redacted]"
+    )
+    assert redact("step=1") == "step=1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meetbot.runner.platforms import google_meet, teams, zoom
+from meetbot.runner.platforms import google_meet, teams, webex, zoom
 from meetbot.runner.platforms.base import Participant, Phase
 from meetbot.runner.platforms.credentials import AccountLogin, Credentials, ZoomTokens
 from meetbot.runner.platforms.reading import CaptionLine, Person, Reading
@@ -24,7 +24,7 @@ from meetbot.runner.platforms.rules import (
     others,
 )
 
-MEET, TEAMS, ZOOM = google_meet.RULES, teams.RULES, zoom.RULES
+MEET, TEAMS, ZOOM, WEBEX = google_meet.RULES, teams.RULES, zoom.RULES, webex.RULES
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "platforms.md"
 
 
@@ -114,6 +114,10 @@ CASES = [
         ZOOM, "Waiting for the host to start this meeting", "", (),
         Phase.WAITING_FOR_HOST, "zoom_meeting_not_started",
     ),
+    (
+        ZOOM, "The host has another meeting in progress.", "", (),
+        Phase.WAITING_FOR_HOST, "host_in_another_meeting",
+    ),
     (ZOOM, "Passcode wrong", "", (), Phase.NOT_FOUND, "zoom_passcode_incorrect"),
     (ZOOM, "This meeting link is invalid (3,001)", "", (), Phase.NOT_FOUND, "meeting_not_found"),
     (
@@ -126,6 +130,27 @@ CASES = [
     ),
     (ZOOM, "This meeting has been ended by host", "", (), Phase.ENDED, "meeting_ended"),
     (ZOOM, "", "", ("in_call",), Phase.IN_CALL, None),
+    # Webex (read inside the web client's iframe)
+    (
+        WEBEX, "The meeting is locked. The host will let you in soon.", "", (),
+        Phase.WAITING_ROOM, None,
+    ),
+    (WEBEX, "", "", ("lobby",), Phase.WAITING_ROOM, None),
+    (WEBEX, "Waiting for host", "", (), Phase.WAITING_FOR_HOST, "host_not_joined"),
+    (WEBEX, "Meeting not found", "", (), Phase.NOT_FOUND, "meeting_not_found"),
+    (WEBEX, "Incorrect password", "", (), Phase.NOT_FOUND, "webex_password_incorrect"),
+    (WEBEX, "Meeting has ended", "", ("in_call",), Phase.ENDED, "meeting_ended"),
+    (
+        WEBEX, "Only signed-in users can join this meeting", "", (),
+        Phase.SIGN_IN_REQUIRED, "meeting_requires_sign_in",
+    ),
+    (WEBEX, "Enter the characters you see", "", (), Phase.BLOCKED, "webex_captcha"),
+    (WEBEX, "The host denied your request to join", "", (), Phase.DENIED, "request_denied"),
+    (
+        WEBEX, "You've been removed from the meeting", "", ("in_call",),
+        Phase.REMOVED, "removed_by_host",
+    ),
+    (WEBEX, "", "", ("in_call",), Phase.IN_CALL, None),
 ]  # fmt: skip
 
 
@@ -247,18 +272,16 @@ def test_credentials_hide_secrets_and_validate() -> None:
         Credentials.from_mapping({"webex": {}})
 
 
-def test_registry_knows_four_platforms_and_says_what_it_lacks() -> None:
-    for name in ("google_meet", "teams", "zoom", "janus"):
+def test_registry_knows_the_tables_adapters_and_says_what_it_lacks() -> None:
+    for name in ("google_meet", "teams", "zoom", "webex", "janus"):
         assert page_for(name).platform == name
-    with pytest.raises(UnsupportedPlatform, match="Webex has no adapter yet"):
-        page_for("webex")
-    with pytest.raises(UnsupportedPlatform, match="unknown platform"):
+    with pytest.raises(UnsupportedPlatform, match="no adapter for platform 'skype'"):
         page_for("skype")
 
 
 def test_every_sub_code_is_documented() -> None:
     docs = DOCS.read_text(encoding="utf-8")
-    codes = {r.sub_code for rules in (MEET, TEAMS, ZOOM) for r in rules if r.sub_code}
+    codes = {r.sub_code for rules in (MEET, TEAMS, ZOOM, WEBEX) for r in rules if r.sub_code}
     codes |= {"ui_element_not_found", "zoom_passcode_incorrect"}
     missing = sorted(c for c in codes if f"`{c}`" not in docs)
     assert not missing, f"sub_codes missing from docs/platforms.md: {missing}"

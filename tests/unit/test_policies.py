@@ -178,3 +178,19 @@ def test_timer_unit_shortens_minutes() -> None:
         alone_since=START,
     )
     assert stop_reason(seen, OPTS, unit_s=1.0) is StopReason.LAST_PERSON_DETECTED
+
+
+def test_time_limit_counts_from_the_start_of_joining_not_from_admission() -> None:
+    opts = StopOptions(
+        empty_meeting_timeout=0, last_person_detection=0, silence_detection=0, time_limit=30
+    )
+    # 8 minutes in the waiting room, then admitted: the ceiling is 30 minutes after joining
+    admitted = START + T(minutes=8)
+    assert stop_reason(obs(29.9, admitted_at=admitted), opts) is None
+    assert stop_reason(obs(30, admitted_at=admitted), opts) is StopReason.TIME_LIMIT
+
+
+def test_time_limit_shorter_than_the_waiting_room_ends_the_wait() -> None:
+    opts = StopOptions(waiting_room_timeout=10, time_limit=5)
+    assert stop_reason(obs(4.9), opts) is None
+    assert stop_reason(obs(5), opts) is StopReason.WAITING_ROOM_TIMEOUT

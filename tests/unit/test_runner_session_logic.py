@@ -15,6 +15,7 @@ from meetbot.contract.lifecycle import Refuse, StopReason, SubStatus
 from meetbot.contract.models import StopOptions
 from meetbot.contract.reports import (
     AudioChunk,
+    AuthRequired,
     Caption,
     DebugArtifact,
     Failed,
@@ -458,3 +459,67 @@ def test_not_admitted_carries_the_snapshots_sub_code(phase: Phase) -> None:
     assert isinstance(outcome.report, NotAdmitted)
     assert outcome.report.sub_code == "host_denied"
     assert lifecycle_event(outcome.report) == Refuse(outcome.report.stop_reason, "host_denied")
+
+
+def test_a_wait_that_times_out_on_a_host_in_another_meeting_says_so() -> None:
+    t = tracker(waiting_room_timeout=3)
+    t.observe(Snapshot(Phase.WAITING_FOR_HOST, sub_code="host_in_another_meeting"), at(0))
+    ended = t.timer(at(3))
+    assert ended is not None
+    assert ended.report == NotAdmitted(
+        at=at(3),
+        stop_reason=StopReason.HOST_IN_ANOTHER_MEETING,
+        sub_code=None,
+    )
+    # the host ended the other meeting: an ordinary wait for the host again
+    t = tracker(waiting_room_timeout=3)
+    t.observe(Snapshot(Phase.WAITING_FOR_HOST, sub_code="host_in_another_meeting"), at(0))
+    t.observe(Snapshot(Phase.WAITING_FOR_HOST, sub_code="zoom_meeting_not_started"), at(1))
+    ended = t.timer(at(3))
+    assert ended is not None
+    assert isinstance(ended.report, NotAdmitted)
+    assert ended.report.stop_reason is StopReason.WAITING_ROOM_TIMEOUT
+
+
+def test_a_time_limit_shorter_than_the_wait_ends_it_and_says_so() -> None:
+    t = tracker(waiting_room_timeout=10, time_limit=4)
+    assert t.timer(at(3.9)) is None
+    ended = t.timer(at(4))
+    assert ended is not None
+    assert isinstance(ended.report, NotAdmitted)
+    assert ended.report.stop_reason is StopReason.WAITING_ROOM_TIMEOUT
+    assert ended.report.message == "stop_options.time_limit (4 min) ran out before admission"
+
+
+def test_page_outcomes_carry_what_the_page_said() -> None:
+    denied = outcome_for(
+        Snapshot(Phase.DENIED, sub_code="request_denied", detail="Your request was declined"),
+        False,
+        T0,
+    )
+    assert denied is not None
+    assert isinstance(denied.report, NotAdmitted)
+    assert denied.report.message == "Your request was declined"
+
+
+async def test_a_join_error_is_reported_as_its_first_line_for_the_client() -> None:
+    error = "Page.goto: net::ERR_NAME_NOT_RESOLVED at https://meet.google.com/abc-defg-hij"
+    session = make_session(FakePage(join_error=RuntimeError(f"{error}\nCall log:\n  - navigating")))
+    assert await asyncio.wait_for(session.run(), 5) == EXIT_OK
+    failed = reports(session).of("failed")
+    assert len(failed) == 1
+    assert isinstance(failed[0], Failed)
+    assert failed[0].detail == error
+
+
+def test_a_rules_technical_evidence_is_not_a_message() -> None:
+    ended = outcome_for(Snapshot(Phase.ENDED, detail="signal:ended_screen"), True, T0)
+    assert ended is not None
+    assert isinstance(ended.report, Leaving)
+    assert ended.report.message is None
+    wall = outcome_for(
+        Snapshot(Phase.SIGN_IN_REQUIRED, detail="host:accounts.google.com"), False, T0
+    )
+    assert wall is not None
+    assert isinstance(wall.report, AuthRequired)
+    assert wall.report.message is None

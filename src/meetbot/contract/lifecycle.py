@@ -2,12 +2,19 @@
 
 Nothing here does I/O. The service calls :func:`advance`, stores the resulting
 :class:`Transition` and emits it as a ``status_update`` event.
+
+Every event that ends or stops a bot (:data:`ENDING_EVENTS`) sets the state's human-readable
+``message`` (:func:`meetbot.contract.status_texts.describe`: the reason's text, then the event's
+detail); later steps (``left``, ``processed``, ``finish``) keep it, like ``stop_reason`` and
+``sub_code``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from meetbot.contract.status_texts import describe
 
 
 class Status(StrEnum):
@@ -123,6 +130,7 @@ class Leave:
     """The bot leaves the call (a stop timer, the host, the meeting, or ``leave_call``)."""
 
     reason: StopReason
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,7 @@ class Refuse:
 
     reason: StopReason
     sub_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,7 @@ class Fail:
     """Something broke; ``sub_code`` says what."""
 
     sub_code: str
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,7 @@ class NeedAuth:
     """The meeting demands a signed-in user and the bot has no credentials."""
 
     sub_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +178,7 @@ class RejectCredentials:
     """The platform refused the bot's credentials."""
 
     sub_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +186,7 @@ class RejectApiKey:
     """A transcription vendor refused its API key."""
 
     sub_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +194,7 @@ class Detect:
     """The platform blocked the bot as a bot."""
 
     sub_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +257,8 @@ class BotState:
     stop_reason: StopReason | None = None
     sub_code: str | None = None
     detection_retries: int = 0
+    message: str | None = None
+    """Why the bot ended or stopped, for people (set by the events that end or stop it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,12 +283,15 @@ def advance(state: BotState, event: Event) -> Transition:
     target = TRANSITIONS.get((state.status, type(event)))
     if target is None or not _guard(state, event):
         raise IllegalTransition(state, event)
+    stop_reason = _stop_reason(state, event)
+    sub_code = _sub_code(state, event)
     new = BotState(
         status=target,
         sub_status=_sub_status(event),
-        stop_reason=_stop_reason(state, event),
-        sub_code=_sub_code(state, event),
+        stop_reason=stop_reason,
+        sub_code=sub_code,
         detection_retries=state.detection_retries + (1 if isinstance(event, Retry) else 0),
+        message=_message(state, event, target, stop_reason, sub_code),
     )
     return Transition(old=state, new=new)
 
@@ -307,6 +326,23 @@ def _sub_code(state: BotState, event: Event) -> str | None:
     if isinstance(event, Retry):
         return None
     return state.sub_code
+
+
+ENDING_EVENTS = (Leave, Refuse, Fail, NeedAuth, RejectCredentials, RejectApiKey, Detect)
+
+
+def _message(
+    state: BotState,
+    event: Event,
+    target: Status,
+    stop_reason: StopReason | None,
+    sub_code: str | None,
+) -> str | None:
+    if isinstance(event, ENDING_EVENTS):
+        return describe(target.value, stop_reason, sub_code, event.message)
+    if isinstance(event, Retry):
+        return None
+    return state.message
 
 
 def is_terminal(status: Status) -> bool:

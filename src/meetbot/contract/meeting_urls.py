@@ -22,8 +22,10 @@ Choices where the platforms leave room:
 - Teams: ``meeting_id`` is the decoded thread id (``19:meeting_...@thread.v2``) or the numeric
   id of a ``/meet/`` link; ``passcode`` is ``p``. The ``/v2/#/l/meetup-join/...`` form is
   rewritten to ``/l/meetup-join/...``; the host is kept (government clouds need theirs).
-- Webex: ``meeting_id`` is the ``MTID`` (``j.php``), the meeting hex (``joinservice``) or
-  ``<site>/meet/<name>`` for a personal room, as room names are only unique within a site.
+- The shapes and which platforms can be joined come from
+:data:`meetbot.contract.platforms.PLATFORMS`. - Webex: ``meeting_id`` is the ``MTID`` (``j.php``),
+  the meeting hex (``joinservice``) or ``<site>/meet/<name>`` for a personal room, as room names
+  are only unique within a site.
 """
 
 from __future__ import annotations
@@ -35,55 +37,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from meetbot.contract.models import MeetingRef, Platform
+from meetbot.contract.models import MeetingRef
+from meetbot.contract.platforms import PLATFORMS, SERVICES, Platform, PlatformInfo, by_service, info
 from meetbot.errors import InvalidMeetingUrl
 
-__all__ = ["MAX_URL_LENGTH", "PLATFORM_URL_SHAPES", "parse_meeting_url"]
+__all__ = [
+    "MAX_URL_LENGTH",
+    "PLATFORM_URL_SHAPES",
+    "check_service",
+    "parse_joinable_url",
+    "parse_meeting_url",
+]
 
 MAX_URL_LENGTH = 2048
 
-PLATFORM_URL_SHAPES: tuple[tuple[Platform, tuple[str, ...]], ...] = (
-    (
-        Platform.GOOGLE_MEET,
-        (
-            "https://meet.google.com/abc-defg-hij",
-            "https://meet.google.com/lookup/<name>",
-            "https://g.co/meet/abc-defg-hij",
-        ),
-    ),
-    (
-        Platform.ZOOM,
-        (
-            "https://[<sub>.]zoom.us/j/<9-11 digits>[?pwd=<passcode>]",
-            "https://[<sub>.]zoom.us/s/<id> | /w/<id> | /wc/join/<id> | /wc/<id>/join",
-            "https://[<sub>.]zoom.us/my/<personal link>",
-            "the same on zoomgov.com",
-        ),
-    ),
-    (
-        Platform.TEAMS,
-        (
-            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_...%40thread.v2/0?context=...",
-            "https://teams.microsoft.com/meet/<digits>?p=<passcode>",
-            "https://teams.live.com/meet/<digits>?p=<passcode>",
-            "the same on teams.cloud.microsoft, teams.microsoft.us, gov./dod.teams.microsoft.us",
-        ),
-    ),
-    (
-        Platform.WEBEX,
-        (
-            "https://<site>.webex.com/meet/<name>",
-            "https://<site>.webex.com/<site>/j.php?MTID=m<32 hex>",
-            "https://<site>.webex.com/wbxmjs/joinservice/sites/<site>/meeting/download/<32 hex>",
-        ),
-    ),
-    (
-        Platform.JANUS,
-        (
-            "http(s)://<host>[:<port>]/[<path>/]videoroomtest.html?room=<positive integer>",
-            "http(s)://<host>[:<port>]/[<path>/]mvideoroomtest.html?room=<positive integer>",
-        ),
-    ),
+PLATFORM_URL_SHAPES: tuple[tuple[Platform, tuple[str, ...]], ...] = tuple(
+    (row.platform, row.url_shapes) for row in PLATFORMS
 )
 
 _SHAPES = dict(PLATFORM_URL_SHAPES)
@@ -388,3 +357,38 @@ def parse_meeting_url(url: str) -> MeetingRef:
     if parsed.port is not None:
         raise _invalid(f"a {platform.value} link has no port", platform)
     return parse(parsed)
+
+
+def parse_joinable_url(url: str, platforms: tuple[PlatformInfo, ...] = PLATFORMS) -> MeetingRef:
+    """:func:`parse_meeting_url`, refusing links of a platform that ``platforms`` (the platform
+    table) gives no adapter: a bot that could not join is refused when it is created or
+    moved, never accepted and failed later."""
+    ref = parse_meeting_url(url)
+    row = next(r for r in platforms if r.platform is ref.platform)
+    if not row.joinable:
+        raise InvalidMeetingUrl(
+            f"Invalid meeting URL: {row.title} ({row.platform.value}) meetings cannot be joined "
+            "by this server: it has no adapter for them."
+        )
+    return ref
+
+
+def check_service(ref: MeetingRef, service: str | None) -> None:
+    """Skribby's ``service`` field must name the platform of the URL (``None``: not given).
+
+    Raises :class:`InvalidMeetingUrl` naming both when they disagree, or when ``service`` is
+    no alias in the platform table.
+    """
+    if service is None:
+        return
+    row = by_service(service)
+    actual = info(ref.platform)
+    if row is None:
+        known = ", ".join(SERVICES)
+        raise InvalidMeetingUrl(f"service {service!r} is not one of: {known}.")
+    if row.platform is not ref.platform:
+        alias = f"service {actual.service!r}" if actual.service else "no service alias"
+        raise InvalidMeetingUrl(
+            f"service {service!r} ({row.title}) contradicts the meeting URL, which is a "
+            f"{actual.title} link ({ref.platform.value}, {alias})."
+        )

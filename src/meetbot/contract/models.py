@@ -10,14 +10,7 @@ from enum import StrEnum
 from typing import Any, Self
 
 from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
-
-
-class Platform(StrEnum):
-    GOOGLE_MEET = "google_meet"
-    ZOOM = "zoom"
-    TEAMS = "teams"
-    WEBEX = "webex"
-    JANUS = "janus"
+from meetbot.contract.platforms import Platform as Platform  # defined by the platform table
 
 
 class BotKind(StrEnum):
@@ -65,6 +58,8 @@ class StatusChange:
     stop_reason: StopReason | None
     sub_code: str | None
     at: datetime
+    message: str | None = None
+    """Why the bot ended or stopped, for people (see :mod:`meetbot.contract.status_texts`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +79,8 @@ class Bot:
     sub_status: SubStatus | None = None
     stop_reason: StopReason | None = None
     sub_code: str | None = None
+    message: str | None = None
+    """The latest stopping or ending status change's message."""
     detection_retries: int = 0
     deduplication_key: str | None = None
     webhook_url: str | None = None
@@ -108,18 +105,22 @@ class Bot:
             stop_reason=self.stop_reason,
             sub_code=self.sub_code,
             detection_retries=self.detection_retries,
+            message=self.message,
         )
 
     def evolve(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
 
     def with_state(self, state: BotState, at: datetime) -> Self:
-        change = StatusChange(state.status, state.sub_status, state.stop_reason, state.sub_code, at)
+        change = StatusChange(
+            state.status, state.sub_status, state.stop_reason, state.sub_code, at, state.message
+        )
         return self.evolve(
             status=state.status,
             sub_status=state.sub_status,
             stop_reason=state.stop_reason,
             sub_code=state.sub_code,
+            message=state.message,
             detection_retries=state.detection_retries,
             updated_at=at,
             status_changes=(*self.status_changes, change),

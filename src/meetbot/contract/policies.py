@@ -116,16 +116,22 @@ class Observation:
 
 
 def stop_reason(obs: Observation, options: StopOptions, unit_s: float = 60.0) -> StopReason | None:
-    """The timer that fires now, if any. ``unit_s`` is the length of one option 'minute'."""
+    """The timer that fires now, if any. ``unit_s`` is the length of one option 'minute'.
+
+    ``time_limit`` counts from ``joining_since`` (waiting room included), the others from
+    admission (``waiting_room_timeout`` from ``joining_since``).
+    """
 
     def elapsed(since: datetime, minutes: int) -> bool:
         return obs.now - since >= timedelta(seconds=minutes * unit_s)
 
     if obs.admitted_at is None:
-        if elapsed(obs.joining_since, options.waiting_room_timeout):
+        # time_limit is the hard ceiling from the start of joining: in a lobby it cuts the
+        # wait short (there is no not_admitted reason "time_limit"; the message says which).
+        if elapsed(obs.joining_since, min(options.waiting_room_timeout, options.time_limit)):
             return StopReason.WAITING_ROOM_TIMEOUT
         return None
-    if elapsed(obs.admitted_at, options.time_limit):
+    if elapsed(obs.joining_since, options.time_limit):
         return StopReason.TIME_LIMIT
     if (
         options.empty_meeting_timeout

@@ -89,17 +89,24 @@ class AudioChunk(BaseReport):
     duration_s: float = Field(ge=0)
 
 
+Message = Annotated[str | None, Field(max_length=2000)]
+"""What the runner saw, for people (the page's text, the browser's error); the control plane
+puts it after the reason's text in the status change's ``message``."""
+
+
 class Leaving(BaseReport):
     """The bot is leaving the call (recording → leaving)."""
 
     type: Literal["leaving"] = "leaving"
     stop_reason: StopReason
+    message: Message = None
 
 
 class NotAdmitted(BaseReport):
     type: Literal["not_admitted"] = "not_admitted"
     stop_reason: StopReason
     sub_code: str | None = None
+    message: Message = None
 
 
 class Left(BaseReport):
@@ -112,21 +119,25 @@ class Failed(BaseReport):
     type: Literal["failed"] = "failed"
     sub_code: str
     detail: str | None = None
+    """What went wrong, for people: it becomes the status change's ``message`` detail."""
 
 
 class AuthRequired(BaseReport):
     type: Literal["auth_required"] = "auth_required"
     sub_code: str | None = None
+    message: Message = None
 
 
 class InvalidCredentials(BaseReport):
     type: Literal["invalid_credentials"] = "invalid_credentials"
     sub_code: str | None = None
+    message: Message = None
 
 
 class BotDetected(BaseReport):
     type: Literal["bot_detected"] = "bot_detected"
     sub_code: str | None = None
+    message: Message = None
 
 
 class DebugArtifact(BaseReport):

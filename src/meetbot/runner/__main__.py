@@ -156,7 +156,10 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 storage = storage_from_descriptor(assignment.storage)
             except (UnsupportedPlatform, ValueError, KeyError, TypeError) as exc:
                 log.error("cannot run this bot (%s): %s", sub_code, exc)
-                reporter.emit(Failed(at=clock.now(), sub_code=sub_code, detail=str(exc)))
+                # the detail reaches the client (the status change's message); a storage error
+                # may quote the storage descriptor, which holds keys
+                detail = None if sub_code == "invalid_storage" else str(exc)
+                reporter.emit(Failed(at=clock.now(), sub_code=sub_code, detail=detail))
                 sender = asyncio.create_task(reporter.send_loop(), name="reporter.send")
                 await reporter.drain(15.0)
                 sender.cancel()

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from meetbot.contract.assignment import Assignment, stop_options
 from meetbot.contract.lifecycle import StopReason
-from meetbot.contract.reports import Command, Failed, InCall, JoinAnswer, Left, Report
+from meetbot.contract.reports import (
+    Command,
+    Failed,
+    InCall,
+    JoinAnswer,
+    Left,
+    Report,
+)
+from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.capture import AudioRecorder
@@ -185,7 +193,7 @@ class Session:
                 code = await self._flow()
             except Exception as exc:
                 log.exception("session failed")
-                await self._fail("runner_error", repr(exc))
+                await self._fail("runner_error", error_text(exc))
                 code = EXIT_FAILED
             await self._close_recorders()
             if self.interruption == "lost":
@@ -295,7 +303,8 @@ class Session:
         if (exc := join.exception()) is not None:
             log.error("join failed: %r", exc)
             return Outcome(
-                Failed(at=self.clock.now(), sub_code="join_failed", detail=repr(exc)), debug=True
+                Failed(at=self.clock.now(), sub_code="join_failed", detail=error_text(exc)),
+                debug=True,
             )
         return None
 
@@ -327,7 +336,7 @@ class Session:
                 log.warning("poll failed (%d): %r", failures, exc)
                 if failures >= self.config.poll_failures:
                     return Outcome(
-                        Failed(at=self.clock.now(), sub_code="poll_failed", detail=repr(exc)),
+                        Failed(at=self.clock.now(), sub_code="poll_failed", detail=error_text(exc)),
                         debug=True,
                     )
             else:

@@ -32,6 +32,10 @@ from meetbot.contract.reports import (
 )
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
+HOST_IN_ANOTHER_MEETING = "host_in_another_meeting"
+"""The sub-code of a waiting page that says the host is in another meeting (Zoom); a wait
+that times out on it ends ``not_admitted`` / ``host_in_another_meeting``."""
+
 EndReport = Leaving | NotAdmitted | Failed | AuthRequired | InvalidCredentials | BotDetected
 
 
@@ -62,15 +66,28 @@ _ENDINGS: dict[Phase, tuple[StopReason, StopReason]] = {
 }
 
 
+def _said(snapshot: Snapshot) -> str | None:
+    """What the page said, for the client's message: the matched text or the adapter's
+    detail, not a rule's technical evidence (``signal:<name>``, ``host:<host>``)."""
+    detail = snapshot.detail
+    if detail is None or detail.startswith(("signal:", "host:")):
+        return None
+    return detail
+
+
 def outcome_for(snapshot: Snapshot, admitted: bool, at: datetime) -> Outcome | None:
     """The outcome a snapshot's phase implies, if it ends the meeting for the bot."""
     phase = snapshot.phase
     if phase in _ENDINGS:
         in_call, before = _ENDINGS[phase]
         if admitted:
-            return Outcome(Leaving(at=at, stop_reason=in_call))
-        return Outcome(NotAdmitted(at=at, stop_reason=before, sub_code=snapshot.sub_code))
-    sub_code = snapshot.sub_code
+            return Outcome(Leaving(at=at, stop_reason=in_call, message=_said(snapshot)))
+        return Outcome(
+            NotAdmitted(
+                at=at, stop_reason=before, sub_code=snapshot.sub_code, message=_said(snapshot)
+            )
+        )
+    sub_code, detail = snapshot.sub_code, _said(snapshot)
     if phase is Phase.ERROR:
         return Outcome(
             Failed(at=at, sub_code=sub_code or "page_error", detail=snapshot.detail), debug=True
@@ -81,19 +98,21 @@ def outcome_for(snapshot: Snapshot, admitted: bool, at: datetime) -> Outcome | N
             Failed(at=at, sub_code=f"unexpected_{phase.value}", detail=snapshot.detail), debug=True
         )
     if phase is Phase.SIGN_IN_REQUIRED:
-        return Outcome(AuthRequired(at=at, sub_code=sub_code))
+        return Outcome(AuthRequired(at=at, sub_code=sub_code, message=detail))
     if phase is Phase.INVALID_CREDENTIALS:
-        return Outcome(InvalidCredentials(at=at, sub_code=sub_code))
+        return Outcome(InvalidCredentials(at=at, sub_code=sub_code, message=detail))
     if phase is Phase.BLOCKED:
-        return Outcome(BotDetected(at=at, sub_code=sub_code), debug=True)
+        return Outcome(BotDetected(at=at, sub_code=sub_code, message=detail), debug=True)
     return None
 
 
-def stop_outcome(reason: StopReason, admitted: bool, at: datetime) -> Outcome:
+def stop_outcome(
+    reason: StopReason, admitted: bool, at: datetime, message: str | None = None
+) -> Outcome:
     """A stop decided by the bot (a timer, ``leave``): ``Leaving`` in call, else ``NotAdmitted``."""
     if admitted:
-        return Outcome(Leaving(at=at, stop_reason=reason))
-    return Outcome(NotAdmitted(at=at, stop_reason=reason))
+        return Outcome(Leaving(at=at, stop_reason=reason, message=message))
+    return Outcome(NotAdmitted(at=at, stop_reason=reason, message=message))
 
 
 class MeetingTracker:
@@ -103,6 +122,8 @@ class MeetingTracker:
         self.joining_since = joining_since
         self.admitted_at: datetime | None = None
         self.sub_status: SubStatus | None = None
+        self.waiting_sub_code: str | None = None
+        """The platform's sub-code of the latest waiting page (``host_in_another_meeting``)."""
         self.participants: dict[str, Participant] = {}
         self.others_ever_seen = False
         self.alone_since: datetime | None = None
@@ -122,6 +143,7 @@ class MeetingTracker:
         reports: list[Report] = []
         sub_status = _WAITING.get(snapshot.phase)
         if sub_status is not None and not self.admitted:
+            self.waiting_sub_code = snapshot.sub_code
             if sub_status is not self.sub_status:
                 self.sub_status = sub_status
                 reports.append(Waiting(at=now, sub_status=sub_status))
@@ -179,4 +201,11 @@ class MeetingTracker:
         reason = stop_reason(self.observation(now, audio_speech_at), self.options, self.unit_s)
         if reason is None:
             return None
-        return stop_outcome(reason, self.admitted, now)
+        message = None
+        if reason is StopReason.WAITING_ROOM_TIMEOUT:
+            if self.waiting_sub_code == HOST_IN_ANOTHER_MEETING:
+                reason = StopReason.HOST_IN_ANOTHER_MEETING
+            limit = self.options.time_limit
+            if limit < self.options.waiting_room_timeout:
+                message = f"stop_options.time_limit ({limit} min) ran out before admission"
+        return stop_outcome(reason, self.admitted, now, message)

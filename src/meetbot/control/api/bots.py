@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from meetbot import errors
 from meetbot.contract.lifecycle import Status
-from meetbot.contract.meeting_urls import parse_meeting_url
+from meetbot.contract.meeting_urls import check_service, parse_joinable_url, parse_meeting_url
 from meetbot.contract.models import RecordingOptions
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.representation import bot_view
@@ -48,8 +48,10 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
     await credentials.require_transcription_key(svc, workspace_id, validate_model(model), own=own)
     if body.webhook_url:
         await _check_webhook_url(svc, body.webhook_url)
+    meeting = parse_joinable_url(body.meeting_url)
+    check_service(meeting, body.service)
     return bots.BotSpec(
-        meeting=parse_meeting_url(body.meeting_url),
+        meeting=meeting,
         bot_name=body.bot_name,
         join_at=body.join_at,
         metadata=body.metadata or {},

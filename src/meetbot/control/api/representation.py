@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import Any
 
 from meetbot.contract.models import Bot, StatusChange
+from meetbot.contract.platforms import PLATFORM_CREDENTIAL_KINDS
 from meetbot.timefmt import iso
 
 
@@ -15,14 +16,13 @@ def status_change_view(change: StatusChange) -> dict[str, Any]:
         "sub_status": change.sub_status.value if change.sub_status else None,
         "stop_reason": change.stop_reason.value if change.stop_reason else None,
         "sub_code": change.sub_code,
+        "message": change.message,
         "at": iso(change.at),
     }
 
 
 CREDENTIAL_KINDS = (
-    "google",
-    "microsoft",
-    "zoom",
+    *PLATFORM_CREDENTIAL_KINDS,
     "deepgram_api_key",
     "openai_api_key",
     "assemblyai_api_key",
@@ -46,6 +46,7 @@ def bot_view(bot: Bot, *, include_secret: bool = False) -> dict[str, Any]:
         "sub_status": bot.sub_status.value if bot.sub_status else None,
         "stop_reason": bot.stop_reason.value if bot.stop_reason else None,
         "sub_code": bot.sub_code,
+        "message": bot.message,
         "metadata": dict(bot.metadata),
         "stop_options": bot.stop_options.as_dict(),
         "transcription_model": bot.transcription_model,

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from meetbot.contract.models import RecordingOptions, StopOptions
+from meetbot.contract.platforms import SERVICES, Platform
 from meetbot.control.service.patches import BotPatch
 
 MAX_METADATA_KEYS = 50
@@ -153,6 +154,14 @@ class CreateBotIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     meeting_url: StrictStr = Field(max_length=4096)
+    service: StrictStr | None = Field(
+        None,
+        max_length=50,
+        description=(
+            f"Skribby's platform field ({', '.join(SERVICES)}); optional. When given it must "
+            "name the meeting URL's platform, else 400 `invalid_meeting_url` naming both."
+        ),
+    )
     bot_name: StrictStr = Field("Meeting Bot", min_length=1, max_length=100)
     join_at: UtcDatetime | None = Field(
         None,
@@ -250,6 +259,9 @@ class StatusChangeOut(BaseModel):
     sub_status: str | None
     stop_reason: str | None
     sub_code: str | None
+    message: str | None = Field(
+        None, description="Why the bot ended or stopped, for people (null for other changes)"
+    )
     at: str
 
 
@@ -258,7 +270,7 @@ class BotOut(BaseModel):
 
     id: str
     meeting_url: str
-    platform: Literal["google_meet", "zoom", "teams", "webex", "janus"]
+    platform: Platform
     bot_name: str
     join_at: str | None
     kind: Literal["scheduled", "adhoc"]
@@ -266,6 +278,9 @@ class BotOut(BaseModel):
     sub_status: str | None
     stop_reason: str | None
     sub_code: str | None
+    message: str | None = Field(
+        None, description="Why the bot ended or stopped, for people (its latest such change's)"
+    )
     metadata: dict[str, str]
     stop_options: dict[str, int]
     transcription_model: str

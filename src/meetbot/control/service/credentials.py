@@ -8,9 +8,9 @@ workspace's defaults (context ``workspace:<id>``); vendor keys fall back further
 server's settings. A bot whose transcription model needs a vendor key is refused at create
 (and PATCH) when none of the three has one (:func:`require_transcription_key`).
 
-A runner gets only the kind its meeting platform signs in with (Google Meet → ``google``,
-Teams → ``microsoft``, Zoom → ``zoom``). A ciphertext that does not open raises
-:class:`~meetbot.errors.CredentialsUnreadable`.
+A runner gets only the kind its meeting platform signs in with (the platform table's
+``credential_kind``: Google Meet → ``google``, Teams → ``microsoft``, Zoom → ``zoom``).
+A ciphertext that does not open raises :class:`~meetbot.errors.CredentialsUnreadable`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from meetbot import errors
 from meetbot.contract.models import Bot, Platform
+from meetbot.contract.platforms import PLATFORMS
 from meetbot.control.api.representation import CREDENTIAL_KINDS, credential_flags
 from meetbot.control.ports import Tx
 from meetbot.control.service.core import Services
@@ -31,9 +32,7 @@ from meetbot.transcription.models import VENDOR_LABELS, ModelSpec
 KINDS: Final = CREDENTIAL_KINDS
 VENDOR_KINDS: Final = ("deepgram_api_key", "openai_api_key", "assemblyai_api_key")
 PLATFORM_KIND: Final[Mapping[Platform, str]] = {
-    Platform.GOOGLE_MEET: "google",
-    Platform.TEAMS: "microsoft",
-    Platform.ZOOM: "zoom",
+    row.platform: row.credential_kind for row in PLATFORMS if row.credential_kind is not None
 }
 UNREADABLE: Final = "credentials_unreadable"
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from meetbot import errors
-from meetbot.contract.meeting_urls import parse_meeting_url
+from meetbot.contract.meeting_urls import parse_joinable_url
 from meetbot.contract.models import RecordingOptions, StopOptions
 from meetbot.control.service.core import Services
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
@@ -76,7 +76,7 @@ async def checked_changes(svc: Services, patch: BotPatch) -> Changes:
     if patch.meeting_url is not UNSET:
         if patch.meeting_url is None:
             raise errors.InvalidRequest("meeting_url: must not be null.")
-        out["meeting"] = parse_meeting_url(patch.meeting_url)
+        out["meeting"] = parse_joinable_url(patch.meeting_url)
     if patch.bot_name is not UNSET:
         if patch.bot_name is None or not patch.bot_name.strip():
             raise errors.InvalidRequest("bot_name: must not be null or blank.")

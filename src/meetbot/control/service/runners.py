@@ -39,20 +39,20 @@ def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
             return lifecycle.Wait(sub)
         case reports.InCall():
             return lifecycle.Admit()
-        case reports.Leaving(stop_reason=reason):
-            return lifecycle.Leave(reason)
-        case reports.NotAdmitted(stop_reason=reason, sub_code=code):
-            return lifecycle.Refuse(reason, code)
+        case reports.Leaving(stop_reason=reason, message=message):
+            return lifecycle.Leave(reason, message)
+        case reports.NotAdmitted(stop_reason=reason, sub_code=code, message=message):
+            return lifecycle.Refuse(reason, code, message)
         case reports.Left():
             return lifecycle.Left()
-        case reports.Failed(sub_code=code):
-            return lifecycle.Fail(code)
-        case reports.AuthRequired(sub_code=code):
-            return lifecycle.NeedAuth(code)
-        case reports.InvalidCredentials(sub_code=code):
-            return lifecycle.RejectCredentials(code)
-        case reports.BotDetected(sub_code=code):
-            return lifecycle.Detect(code)
+        case reports.Failed(sub_code=code, detail=detail):
+            return lifecycle.Fail(code, detail)
+        case reports.AuthRequired(sub_code=code, message=message):
+            return lifecycle.NeedAuth(code, message)
+        case reports.InvalidCredentials(sub_code=code, message=message):
+            return lifecycle.RejectCredentials(code, message)
+        case reports.BotDetected(sub_code=code, message=message):
+            return lifecycle.Detect(code, message)
     return None
 
 

@@ -62,6 +62,7 @@ def bot_values(bot: Bot) -> dict[str, Any]:
         "sub_status": _opt(bot.sub_status),
         "stop_reason": _opt(bot.stop_reason),
         "sub_code": bot.sub_code,
+        "message": bot.message,
         "detection_retries": bot.detection_retries,
         "metadata": dict(bot.metadata),
         "stop_options": bot.stop_options.as_dict(),
@@ -91,6 +92,7 @@ def change_values(bot_id: str, ordinal: int, change: StatusChange) -> dict[str, 
         "stop_reason": _opt(change.stop_reason),
         "sub_code": change.sub_code,
         "at": change.at,
+        "message": change.message,
     }
 
 
@@ -101,6 +103,7 @@ def change_from_row(row: sa.RowMapping) -> StatusChange:
         stop_reason=_enum(StopReason, row["stop_reason"]),
         sub_code=row["sub_code"],
         at=row["at"],
+        message=row["message"],
     )
 
 
@@ -122,6 +125,7 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
         sub_status=_enum(SubStatus, row["sub_status"]),
         stop_reason=_enum(StopReason, row["stop_reason"]),
         sub_code=row["sub_code"],
+        message=row["message"],
         detection_retries=row["detection_retries"],
         metadata=dict(row["metadata"]),
         stop_options=StopOptions(**row["stop_options"]),

@@ -107,6 +107,11 @@ def _v5_leases(conn: Connection) -> None:
     create_tables(conn, tables.leases)
 
 
+def _v6_status_messages(conn: Connection) -> None:
+    add_column(conn, tables.bots, "message")
+    add_column(conn, tables.status_changes, "message")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -117,6 +122,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "encrypted credentials: bots' own and workspace defaults", _v3_credentials),
     Migration(4, "events by creation time (replays read a time range)", _v4_event_times),
     Migration(5, "leases: work one control-plane replica does at a time", _v5_leases),
+    Migration(6, "status messages: why a bot ended or stopped", _v6_status_messages),
 )
 
 

@@ -124,6 +124,8 @@ bots = sa.Table(
     # v3: the bot's own credentials, AES-GCM sealed (meetbot.crypto), and which kinds they hold.
     sa.Column("credentials_ciphertext", sa.Text),
     sa.Column("credential_kinds", sa.JSON),
+    # v6: why the bot ended or stopped, for people (its latest status change's message)
+    sa.Column("message", sa.Text),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),
@@ -143,6 +145,7 @@ status_changes = sa.Table(
     sa.Column("stop_reason", sa.Text),
     sa.Column("sub_code", sa.Text),
     sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("message", sa.Text),  # v6
 )
 
 events = sa.Table(

@@ -88,6 +88,7 @@ def status_update_event(
         "sub_status": new.sub_status.value if new.sub_status else None,
         "stop_reason": new.stop_reason.value if new.stop_reason else None,
         "sub_code": new.sub_code,
+        "message": new.message,
     }
     return bot_event(STATUS_UPDATE, bot, at, data, event_id=event_id)
 

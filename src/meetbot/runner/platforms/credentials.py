@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from meetbot.contract.platforms import PLATFORM_CREDENTIAL_KINDS
+
 
 @dataclass(frozen=True, slots=True)
 class AccountLogin:
@@ -55,7 +57,7 @@ class Credentials:
     def from_mapping(cls, data: Mapping[str, Mapping[str, str]]) -> Credentials:
         """From the decrypted JSON the control plane hands over, e.g.
         ``{"google": {"email": ..., "password": ...}, "zoom": {"zak": ...}}``."""
-        unknown = set(data) - {"google", "microsoft", "zoom"}
+        unknown = set(data) - set(PLATFORM_CREDENTIAL_KINDS)
         if unknown:
             raise ValueError(f"unknown credential kinds: {', '.join(sorted(unknown))}")
         google, microsoft, zoom = data.get("google"), data.get("microsoft"), data.get("zoom")

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Locator, Page
+from playwright.async_api import Frame, Locator, Page
 
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import Phase, Snapshot
@@ -213,7 +213,7 @@ class PagePoller:
         self.timer = UnknownPageTimer(unknown_after)
         self.captions = CaptionTracker(caption_settle)
 
-    async def read(self, page: Page) -> tuple[Reading, Verdict | None]:
+    async def read(self, page: Page | Frame) -> tuple[Reading, Verdict | None]:
         reading = await read_page(page, self.spec)
         return reading, classify(reading, self.rules, self.origins)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Frame, Page
 
 TEXT_LIMIT: Final = 60_000
 
@@ -185,13 +185,14 @@ class Reading:
         )
 
 
-async def read_page(page: Page, spec: ReadSpec) -> Reading:
-    """Read the page once. Raises Playwright's ``Error`` when the page is mid-navigation."""
+async def read_page(page: Page | Frame, spec: ReadSpec) -> Reading:
+    """Read the page (or one of its frames: a web client in an iframe) once. Raises
+    Playwright's ``Error`` when the page is mid-navigation."""
     raw = await page.evaluate(_READ_JS, spec.argument())
     return Reading.from_js(raw if isinstance(raw, dict) else {"url": page.url})
 
 
-async def any_shown(page: Page, selectors: Sequence[str]) -> bool:
+async def any_shown(page: Page | Frame, selectors: Sequence[str]) -> bool:
     """Whether an element matching any of ``selectors`` is shown now (the test the reading's
     signals use). Raises Playwright's ``Error`` when the page is mid-navigation."""
     return bool(await page.evaluate(_ANY_SHOWN_JS, list(selectors)))

@@ -1,6 +1,8 @@
 """Platform name (``Assignment.platform``) → a fresh page object for one bot.
 
-``page_for("google_meet", credentials, humanize=True)``. Adapters are imported on first use.
+``page_for("google_meet", credentials, humanize=True)``. The platform table
+(:data:`meetbot.contract.platforms.PLATFORMS`) names each platform's adapter; this module maps those
+names to classes (:data:`ADAPTERS`), imported on first use.
 ``origins`` and ``timings`` exist for tests and ``meetbot doctor`` against local fixtures;
 production leaves them at their defaults (the real hosts, the real waits).
 """
@@ -11,13 +13,12 @@ import importlib
 from collections.abc import Callable
 from typing import Final
 
+from meetbot.contract.platforms import PLATFORMS
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.platforms.driver import Timings
 from meetbot.runner.platforms.rules import NO_OVERRIDES, Origins
-
-PLATFORM_NAMES: Final = ("google_meet", "janus", "teams", "zoom")
 
 
 class UnsupportedPlatform(LookupError):
@@ -47,13 +48,24 @@ def _web(module: str, name: str) -> Callable[..., MeetingPage]:
     return factory
 
 
-_FACTORIES: Final[dict[str, Callable[..., MeetingPage]]] = {
+ADAPTERS: Final[dict[str, Callable[..., MeetingPage]]] = {
     "janus": _janus,
     "google_meet": _web("google_meet", "GoogleMeetPage"),
     "teams": _web("teams", "TeamsPage"),
     "zoom": _web("zoom", "ZoomPage"),
+    "webex": _web("webex", "WebexPage"),
 }
-_NOT_YET: Final = {"webex": "Webex has no adapter yet"}
+"""Adapter name (the table's ``PlatformInfo.adapter``) → a factory of its page object."""
+
+PLATFORM_NAMES: Final = tuple(
+    sorted(row.platform.value for row in PLATFORMS if row.adapter in ADAPTERS)
+)
+"""The platforms this runner can join."""
+
+
+def _factory(platform: str) -> Callable[..., MeetingPage] | None:
+    row = next((r for r in PLATFORMS if r.platform.value == str(platform)), None)
+    return None if row is None or row.adapter is None else ADAPTERS.get(row.adapter)
 
 
 def page_for(
@@ -69,11 +81,10 @@ def page_for(
     ``humanize``: ``True`` (default) types and points like a person, ``False`` clicks and
     fills directly, or a configured :class:`Humanizer`.
     """
-    factory = _FACTORIES.get(str(platform))
+    factory = _factory(platform)
     if factory is None:
-        why = _NOT_YET.get(str(platform), "unknown platform")
         raise UnsupportedPlatform(
-            f"no adapter for platform {platform!r}: {why} (have: {', '.join(PLATFORM_NAMES)})"
+            f"no adapter for platform {platform!r} (have: {', '.join(PLATFORM_NAMES)})"
         )
     humanizer = humanize if isinstance(humanize, Humanizer) else Humanizer(enabled=humanize)
     return factory(credentials, humanizer, origins, timings)

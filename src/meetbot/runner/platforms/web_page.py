@@ -1,4 +1,4 @@
-"""What the Google Meet, Teams and Zoom page objects share, around their own tables.
+"""What the Google Meet, Teams, Zoom and Webex page objects share, around their own tables.
 
 Each adapter brings its texts, selectors, rules and read spec (its module's tables), its
 pre-join :meth:`~WebMeetingPage.steps`, and the chores it runs once admitted; this class brings
@@ -30,7 +30,7 @@ from meetbot.runner.platforms.reading import Reading, ReadSpec
 from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule, Verdict
 
 if TYPE_CHECKING:
-    from playwright.async_api import Locator, Page
+    from playwright.async_api import Frame, Locator, Page
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,10 @@ class WebMeetingPage:
         """A snapshot that overrides the rules' verdict for this reading, if any."""
         return None
 
+    async def document(self, page: Page) -> Page | Frame:
+        """What the poller reads: the page, or the frame the meeting client runs in."""
+        return page
+
     # --- MeetingPage -----------------------------------------------------------------------
 
     def init_scripts(self) -> list[str]:
@@ -114,7 +118,7 @@ class WebMeetingPage:
     async def settled(self, page: Page) -> bool:
         """Past the pre-join page: a lobby, the call, or a screen that ends the attempt. With
         an account, a sign-in wall is a step to take, not an outcome (until tried)."""
-        _, verdict = await self.poller.read(page)
+        _, verdict = await self.poller.read(await self.document(page))
         if verdict is None or verdict.phase is Phase.JOINING:
             return False
         return not (
@@ -125,7 +129,7 @@ class WebMeetingPage:
         )
 
     async def poll(self, page: Page) -> Snapshot:
-        reading, verdict = await self.poller.read(page)
+        reading, verdict = await self.poller.read(await self.document(page))
         early = self.early_snapshot(reading)
         if early is not None:
             return early

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
 
 PASSCODE_INCORRECT: Final = "zoom_passcode_incorrect"
+HOST_IN_ANOTHER_MEETING: Final = "host_in_another_meeting"
+"""Waiting for a host who is in another meeting; a wait that times out on it ends
+``not_admitted`` / ``host_in_another_meeting`` (``runner/tracker.py``)."""
 
 TEXTS: Final[dict[str, tuple[str, ...]]] = {
     # pre-join
@@ -64,6 +67,9 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
         "This meeting has been ended by host",
         "The meeting has ended",
         "This meeting has ended",
+    ),
+    "host_elsewhere": (  # as reported by users (Zoom's "another meeting in progress")
+        "The host has another meeting in progress",
     ),
     "waiting_for_host": (
         "Waiting for the host to start this meeting",
@@ -107,6 +113,7 @@ RULES: Final = [
     Rule(Phase.DENIED, "request_denied", texts=TEXTS["denied"]),
     Rule(Phase.REMOVED, "removed_by_host", texts=TEXTS["removed"]),
     Rule(Phase.ENDED, "meeting_ended", texts=TEXTS["ended"]),
+    Rule(Phase.WAITING_FOR_HOST, HOST_IN_ANOTHER_MEETING, texts=TEXTS["host_elsewhere"]),
     Rule(Phase.WAITING_FOR_HOST, "zoom_meeting_not_started", texts=TEXTS["waiting_for_host"]),
     Rule(Phase.WAITING_ROOM, texts=TEXTS["waiting_room"]),
     Rule(Phase.IN_CALL, signals=("in_call",)),
