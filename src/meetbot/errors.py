@@ -127,6 +127,18 @@ class StoreUnavailable(MeetbotError):
         super().__init__(detail, headers={"Retry-After": "5"})
 
 
+class BotInCall(MeetbotError):
+    """``delete_data`` while a runner owns the bot."""
+
+    code = "bot_in_call"
+
+
+class BotProcessing(MeetbotError):
+    """``delete_data`` while the media worker makes the bot's recording or transcript."""
+
+    code = "bot_processing"
+
+
 class NotReady(MeetbotError):
     """The resource exists but is not available yet (e.g. a recording still being made)."""
 

@@ -15,6 +15,7 @@ from meetbot.control.api.app import create_app
 from meetbot.control.ports import Store
 from meetbot.control.service import Services
 from meetbot.control.service.keys import create_key
+from meetbot.control.service.reactions import Subscribers
 from meetbot.crypto import SecretBox
 from meetbot.testing.fakes import FakeLauncher, FixedClock
 
@@ -31,6 +32,8 @@ class TestPlane:
     clock: FixedClock
     key: str
     workspace_id: str
+    reactions: Subscribers
+    """The services' reactions: subscribe what a test watches (nothing is subscribed)."""
 
     def client(self, key: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Token {key or self.key}"}
@@ -56,12 +59,18 @@ async def build_test_plane(
     clock = clock or FixedClock()
     launcher = launcher or FakeLauncher()
     config = Settings(launcher="fake", **settings)
+    reactions = Subscribers()
     services = Services(
-        settings=config, store=store, launcher=launcher, clock=clock, secret_box=SecretBox(secret)
+        settings=config,
+        store=store,
+        launcher=launcher,
+        clock=clock,
+        reactions=reactions,
+        secret_box=SecretBox(secret),
     )
     key, workspace_id = await create_key(store, clock, name="test")
     app = create_app(
         services,
         routers=[credentials_api.router, webhooks_api.router, webhooks_api.events_router],
     )
-    return TestPlane(app, services, launcher, clock, key, workspace_id)
+    return TestPlane(app, services, launcher, clock, key, workspace_id, reactions)

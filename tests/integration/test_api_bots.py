@@ -195,6 +195,25 @@ async def test_idempotency_key(plane: TestPlane, client: httpx.AsyncClient) -> N
     assert d.json()["id"] != a.json()["id"]
 
 
+async def test_an_idempotent_repeat_gets_the_first_answer_secret_included(any_store: Any) -> None:
+    """The answer is stored with the bot: a repeat sees the bot as it was created, with the
+    webhook secret that is shown only once, though the bot has moved on since."""
+    plane = await build_test_plane(any_store, webhook_allow_private=True)
+    body = {"meeting_url": MEET, "webhook_url": "http://127.0.0.1:9/h"}
+    h = {"Idempotency-Key": "req-2"}
+    async with plane.client() as client:
+        first = await client.post("/api/v1/bot/", json=body, headers=h)
+        assert first.status_code == 201, first.text
+        assert first.json()["webhook_secret"]
+        bot_id = first.json()["id"]
+        assert (await client.post(f"/api/v1/bot/{bot_id}/leave_call/")).status_code == 200
+        again = await client.post("/api/v1/bot/", json=body, headers=h)
+        assert (again.status_code, again.json()) == (201, first.json())
+        shown = (await client.get(f"/api/v1/bot/{bot_id}/")).json()
+        assert shown["status"] == "not_admitted"
+        assert "webhook_secret" not in shown
+
+
 # --- list / get -----------------------------------------------------------------------------
 
 
@@ -390,7 +409,7 @@ async def test_create_wakes_the_delivery_worker_only_when_it_queued_a_delivery(
     worker anyway: one extra write transaction per create, competing with the creates."""
     plane = await build_test_plane(any_store, webhook_allow_private=True)
     wakes: list[str] = []
-    plane.services.on_events.append(lambda: wakes.append("wake"))
+    plane.reactions.on_events_committed.append(lambda: wakes.append("wake"))
     async with plane.client() as client:
         assert (await create(client)).status_code == 201
         assert wakes == []

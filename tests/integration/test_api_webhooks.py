@@ -18,6 +18,7 @@ from meetbot.control.api.app import create_app
 from meetbot.control.api.webhooks import events_router, router
 from meetbot.control.service import Services
 from meetbot.control.service.keys import create_key
+from meetbot.control.service.reactions import Subscribers
 from meetbot.control.webhooks.delivery import DeliveryOptions, DeliveryWorker
 from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
@@ -32,13 +33,21 @@ class Api:
     client: httpx.AsyncClient
     services: Services
     clock: FixedClock
+    reactions: Subscribers
 
 
 @pytest.fixture
 async def api(any_store: Any) -> AsyncIterator[Api]:
     clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
     settings = Settings(_env_file=None, launcher="fake", webhook_allow_private=True)  # type: ignore[call-arg]
-    services = Services(settings=settings, store=any_store, launcher=FakeLauncher(), clock=clock)
+    reactions = Subscribers()
+    services = Services(
+        settings=settings,
+        store=any_store,
+        launcher=FakeLauncher(),
+        clock=clock,
+        reactions=reactions,
+    )
     key, _ = await create_key(any_store, clock, name="test")
     app = create_app(services, routers=[router, events_router])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -46,7 +55,7 @@ async def api(any_store: Any) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(
         transport=transport, base_url="http://meetbot", headers=headers
     ) as client:
-        yield Api(client, services, clock)
+        yield Api(client, services, clock, reactions)
 
 
 @pytest.fixture
@@ -192,7 +201,7 @@ async def test_a_bots_events_reach_its_url_and_the_endpoints(api: Api, receiver:
         api.services.settings,
         options=options,  # type: ignore[arg-type]
     )
-    api.services.on_events.append(worker.notify)
+    api.reactions.on_events_committed.append(worker.notify)
     worker.start()
     try:
         deadline = time.monotonic() + 20

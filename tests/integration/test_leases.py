@@ -26,7 +26,7 @@ from meetbot.contract.models import Segment
 from meetbot.control.media.lease import lease_name
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.ports import Store
-from meetbot.control.service.runners import runner_lost
+from meetbot.control.service.lost_runners import runner_lost
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_transcription import FakeTranscriber, script

@@ -27,7 +27,7 @@ from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import VendorCredentials
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.ports import Store
-from meetbot.control.service.runners import runner_lost
+from meetbot.control.service.lost_runners import runner_lost
 from meetbot.ports import Transcriber
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
@@ -251,7 +251,7 @@ async def test_worker_is_woken_by_the_processing_hook(
 ) -> None:
     fake = FakeTranscriber(WORDS)
     pipeline = MediaPipeline(plane.services, storage, fixed(fake), scan_interval=3600)
-    plane.services.on_processing.append(pipeline.wake)
+    plane.reactions.on_processing_started.append(pipeline.wake)
     await pipeline.start()
     try:
         c = await call(plane, storage, transcription_model="whisper-tiny.en")

@@ -18,7 +18,7 @@ from meetbot.control.media.audio_file import spooled
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.video_file import NoVideo, build_video
 from meetbot.control.ports import Store
-from meetbot.control.service.runners import runner_lost
+from meetbot.control.service.lost_runners import runner_lost
 from meetbot.storage import LocalStorage
 
 BOT = "bot_vid1"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from harness.plane import build_test_plane
 from meetbot.contract.lifecycle import Status
 from meetbot.control.ports import Store
-from meetbot.control.service.runners import reap_silent_runners
+from meetbot.control.service.lost_runners import reap_silent_runners
 from meetbot.testing.builders import DEFAULT_TIME, make_bot
 from meetbot.testing.fakes import FixedClock
 

@@ -71,11 +71,20 @@ def test_waiting_sets_and_admission_clears_the_sub_status() -> None:
     assert lc.advance(waiting, lc.Admit()).new.sub_status is None
 
 
-@pytest.mark.parametrize("status", sorted(lc.TERMINAL - {Status.BOT_DETECTED}))
+@pytest.mark.parametrize("status", sorted(lc.TERMINAL))
 @pytest.mark.parametrize("event", SAMPLE_EVENTS, ids=str)
 def test_terminal_statuses_accept_nothing(status: Status, event: lc.Event) -> None:
     with pytest.raises(lc.IllegalTransition):
         lc.advance(BotState(status), event)
+
+
+def test_no_transition_leaves_a_terminal_status() -> None:
+    assert not {s for s, _ in lc.TRANSITIONS} & lc.TERMINAL
+
+
+def test_only_retry_leaves_an_ended_status() -> None:
+    leaving = {(s, e) for s, e in lc.TRANSITIONS if s in lc.ENDED}
+    assert leaving == {(Status.BOT_DETECTED, lc.Retry)}
 
 
 def test_bot_detected_retries_three_times_then_stays() -> None:
@@ -106,7 +115,7 @@ def test_refuse_rejects_finish_reasons(reason: StopReason) -> None:
         lc.advance(BotState(Status.JOINING), lc.Refuse(reason))
 
 
-@pytest.mark.parametrize("status", sorted(frozenset(Status) - lc.TERMINAL))
+@pytest.mark.parametrize("status", sorted(frozenset(Status) - lc.ENDED))
 def test_every_live_status_can_fail(status: Status) -> None:
     new = lc.advance(BotState(status), lc.Fail("x")).new
     assert (new.status, new.sub_code) == (Status.FAILED, "x")

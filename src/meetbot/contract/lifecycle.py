@@ -85,10 +85,15 @@ TERMINAL = frozenset(
         Status.AUTH_REQUIRED,
         Status.INVALID_CREDENTIALS,
         Status.INVALID_API_KEY,
-        Status.BOT_DETECTED,
         Status.FAILED,
     }
 )
+"""Statuses no transition leaves."""
+ENDED = TERMINAL | {Status.BOT_DETECTED}
+"""Statuses in which a bot's work is over: :data:`TERMINAL`, and ``bot_detected``, which only
+``Retry`` leaves: the service applies it in the transaction that stores the detection while
+retries remain, so a stored ``bot_detected`` bot is out of retries and stays. Nothing but
+``Retry`` leaves an ended status (not even ``Fail``)."""
 # Statuses in which a runner process owns the bot (capacity is held).
 DISPATCHED = frozenset({Status.BOOTING, Status.JOINING, Status.RECORDING, Status.LEAVING})
 MAX_DETECTION_RETRIES = 3
@@ -223,7 +228,7 @@ Event = (
 
 S = Status
 _IN_MEETING_PATH = (S.BOOTING, S.JOINING)
-_ALIVE = frozenset(Status) - TERMINAL
+_ALIVE = frozenset(Status) - ENDED
 
 # (current status, event type) -> next status. Everything else is refused.
 TRANSITIONS: dict[tuple[Status, type[Event]], Status] = {
@@ -346,4 +351,5 @@ def _message(
 
 
 def is_terminal(status: Status) -> bool:
+    """No transition leaves ``status``."""
     return status in TERMINAL

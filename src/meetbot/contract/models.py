@@ -10,12 +10,23 @@ from enum import StrEnum
 from typing import Any, Self
 
 from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus
+from meetbot.contract.platforms import PLATFORM_CREDENTIAL_KINDS
 from meetbot.contract.platforms import Platform as Platform  # defined by the platform table
 
 
 class BotKind(StrEnum):
     SCHEDULED = "scheduled"
     ADHOC = "adhoc"
+
+
+CREDENTIAL_KINDS = (
+    *PLATFORM_CREDENTIAL_KINDS,
+    "deepgram_api_key",
+    "openai_api_key",
+    "assemblyai_api_key",
+)
+"""The kinds of credentials a bot or workspace may hold (see
+:mod:`meetbot.control.service.credentials`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from meetbot.control.service import Services
 from meetbot.control.service.dispatch import dispatch_due
-from meetbot.control.service.runners import reap_silent_runners
+from meetbot.control.service.housekeeping import PRUNE_BATCH, prune_deliveries, purge_expired
+from meetbot.control.service.lost_runners import reap_silent_runners
 from meetbot.errors import StoreUnavailable
 
 log = logging.getLogger("meetbot.control.scheduler")
-PRUNE_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,29 +47,10 @@ class Scheduler:
         )
 
     async def tidy(self) -> int:
-        """The janitor's pass: how many rows it deleted."""
-        return await self._purge_expired() + await self._prune_deliveries()
-
-    async def _purge_expired(self) -> int:
-        """Idempotency keys past their TTL, and leases expired an hour ago (a lease is
-        deleted by its holder when the work ends; these are the ones of dead processes)."""
+        """The janitor's pass (:mod:`meetbot.control.service.housekeeping`): how many rows it
+        deleted."""
         svc = self.services
-        now = svc.clock.now()
-        async with svc.store.transaction() as tx:
-            keys = await tx.idempotency.purge(now - timedelta(seconds=svc.settings.idempotency_ttl))
-            leases = await tx.leases.purge(now - timedelta(hours=1))
-        return keys + leases
-
-    async def _prune_deliveries(self) -> int:
-        svc = self.services
-        before = svc.clock.now() - timedelta(seconds=svc.settings.webhook_delivery_retention)
-        pruned = 0
-        while True:
-            async with svc.store.transaction() as tx:
-                done = await tx.webhooks.prune(before, self.prune_batch)
-            pruned += done
-            if done < self.prune_batch:
-                return pruned
+        return await purge_expired(svc) + await prune_deliveries(svc, self.prune_batch)
 
     async def _loop(self, job: Periodic) -> None:
         while not self._stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from meetbot.control.ports import Launcher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
 from meetbot.control.service.keys import ensure_first_key
+from meetbot.control.service.lost_runners import runner_exited
+from meetbot.control.service.reactions import Subscribers
 from meetbot.control.store import open_store
 from meetbot.control.webhooks.delivery import DeliveryWorker
 from meetbot.control.webhooks.process import DeliveryProcess
@@ -42,7 +45,8 @@ class ControlPlane:
     first_key: str | None
 
 
-def _launcher(settings: Settings, on_exit_holder: list[Services]) -> Launcher:
+def _launcher(settings: Settings, reactions: Subscribers) -> Launcher:
+    """The launcher; it reports runner exits to ``reactions``."""
     if settings.launcher == "fake":
         from meetbot.testing.fakes import FakeLauncher
 
@@ -53,28 +57,18 @@ def _launcher(settings: Settings, on_exit_holder: list[Services]) -> Launcher:
         )
     from meetbot.control.launchers.local import LocalLauncher
 
-    def on_exit(bot_id: str, returncode: int) -> None:
-        import asyncio
-
-        from meetbot.control.service.runners import runner_lost
-
-        if on_exit_holder:
-            asyncio.get_running_loop().create_task(
-                runner_lost(on_exit_holder[0], bot_id), name=f"runner-exit-{bot_id}"
-            )
-
-    return LocalLauncher.from_settings(settings, on_exit=on_exit)
+    return LocalLauncher.from_settings(settings, on_exit=reactions.runner_exited)
 
 
-def _delivery(settings: Settings, services: Services) -> tuple[Hook, Hook]:
+def _delivery(settings: Settings, services: Services, reactions: Subscribers) -> tuple[Hook, Hook]:
     """Webhook delivery in a child process (default) or on this event loop; start and stop."""
     if settings.delivery == "process":
         child = DeliveryProcess(settings.data_dir.resolve())
-        services.on_events.append(child.notify)
+        reactions.on_events_committed.append(child.notify)
         return child.start, child.close
     sender = HttpSender(TargetPolicy.from_settings(settings))
     delivery = DeliveryWorker(services.store, sender, services.clock, settings)
-    services.on_events.append(delivery.notify)
+    reactions.on_events_committed.append(delivery.notify)
 
     async def start_delivery() -> None:
         delivery.start()
@@ -87,13 +81,14 @@ def _delivery(settings: Settings, services: Services) -> tuple[Hook, Hook]:
 
 
 async def build(settings: Settings) -> ControlPlane:
-    """Open the store, create the first key on a fresh data dir, and wire every worker."""
+    """Open the store, create the first key on a fresh data dir, and wire every worker: each
+    subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = load_or_create_secret(settings.data_dir)
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
-    holder: list[Services] = []
-    launcher = _launcher(settings, holder)
+    reactions = Subscribers()
+    launcher = _launcher(settings, reactions)
     storage = open_storage(settings, secret)
     services = Services(
         settings=settings,
@@ -101,12 +96,13 @@ async def build(settings: Settings) -> ControlPlane:
         launcher=launcher,
         clock=clock,
         storage_descriptor=storage_descriptor(settings),
+        reactions=reactions,
         secret_box=SecretBox(secret),
     )
-    holder.append(services)
+    reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
-    start_delivery, close_delivery = _delivery(settings, services)
+    start_delivery, close_delivery = _delivery(settings, services, reactions)
 
     async def close_store() -> None:
         await store.close()
@@ -115,8 +111,8 @@ async def build(settings: Settings) -> ControlPlane:
     pool = TranscriptionPool(settings.transcription_workers)
     live = LiveTranscription(services, storage, transcribers, pool, streams=transcribers.stream)
     pipeline = MediaPipeline(services, storage, transcribers, pool=pool, live=live)
-    services.on_processing.append(pipeline.wake)
-    services.on_chunk.append(live.on_chunk)
+    reactions.on_processing_started.append(pipeline.wake)
+    reactions.on_chunk_stored.append(live.on_chunk)
 
     app = create_app(
         services,

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from meetbot.contract.lifecycle import TERMINAL, Status
+from meetbot.contract.lifecycle import ENDED, Status
 from meetbot.contract.models import Bot
 from meetbot.control.ports import BotQuery
 from meetbot.errors import Conflict, DuplicateBot, NotFound
@@ -17,7 +17,7 @@ from meetbot.timefmt import utc
 
 
 def _dedup_active(bot: Bot) -> str | None:
-    return None if bot.status in TERMINAL else bot.deduplication_key
+    return None if bot.status in ENDED else bot.deduplication_key
 
 
 def _opt_utc(value: datetime | None) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import check_service, parse_joinable_url, parse_meeting_url
-from meetbot.contract.models import RecordingOptions
+from meetbot.contract.models import Bot, RecordingOptions
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
 from meetbot.control.api.representation import bot_view
 from meetbot.control.api.schemas import (
@@ -87,15 +88,21 @@ async def create_bot(
     workspace_id: WorkspaceId,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
-    raw = await request.json() if idempotency_key else None  # only hashed for the key
-    created = await bots.create_bot(
-        svc,
-        workspace_id,
-        await _spec(svc, workspace_id, body),
-        idempotency_key=idempotency_key,
-        raw_body=raw,
-    )
-    return JSONResponse(created.body, status_code=created.status_code)
+    idempotency = None
+    if idempotency_key:  # the request is only hashed; the first answer is kept for repeats
+        raw = await request.json()
+        idempotency = bots.IdempotentRequest(idempotency_key, raw, _first_answer)
+    spec = await _spec(svc, workspace_id, body)
+    result = await bots.create_bot(svc, workspace_id, spec, idempotency=idempotency)
+    if isinstance(result, bots.Replayed):
+        answer = result.answer
+        return JSONResponse(json.loads(answer.body), status_code=answer.status_code)
+    return JSONResponse(bot_view(result.bot, include_secret=True), status_code=201)
+
+
+def _first_answer(bot: Bot) -> bots.Answer:
+    """A create's answer as a repeat gets it: the bot as created, its webhook secret too."""
+    return bots.Answer(201, json.dumps(bot_view(bot, include_secret=True)).encode())
 
 
 def _encode_cursor(seq: int) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
+from meetbot.control.api.representation import credential_flags
 from meetbot.control.api.schemas import CredentialFlagsOut, CredentialsIn, ErrorOut
 from meetbot.control.service import credentials
 
@@ -31,8 +32,8 @@ async def put_credentials(
 ) -> Response:
     """Bots without their own credentials of a kind use these (vendor keys fall back further
     to the server's). Encrypted at rest; the answer says which kinds are set."""
-    shown = await credentials.put_workspace_credentials(svc, workspace_id, body.to_mapping())
-    return JSONResponse(shown)
+    kinds = await credentials.put_workspace_credentials(svc, workspace_id, body.to_mapping())
+    return JSONResponse(credential_flags(kinds))
 
 
 @router.get(
@@ -42,7 +43,8 @@ async def put_credentials(
     summary="Which default credentials the workspace has (no secrets)",
 )
 async def get_credentials(svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
-    return JSONResponse(await credentials.get_workspace_credentials(svc, workspace_id))
+    kinds = await credentials.get_workspace_credentials(svc, workspace_id)
+    return JSONResponse(credential_flags(kinds))
 
 
 @router.delete(

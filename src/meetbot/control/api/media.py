@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from meetbot import errors
-from meetbot.contract.lifecycle import TERMINAL
+from meetbot.contract.lifecycle import ENDED
 from meetbot.contract.models import Bot
 from meetbot.contract.reports import DebugArtifact
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
@@ -100,7 +100,7 @@ async def get_transcript(
 ) -> Response:
     bot = await _bot(svc, workspace_id, bot_id)
     doc = await load_transcript(media.storage, bot_id)
-    if doc is None and bot.status in TERMINAL:
+    if doc is None and bot.status in ENDED:
         raise errors.NotReady("This bot has no transcript.")
     segments = doc.segments if doc else ()
     if fmt == "json":

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from meetbot.contract.models import Bot, StatusChange
-from meetbot.contract.platforms import PLATFORM_CREDENTIAL_KINDS
+from meetbot.contract.models import CREDENTIAL_KINDS, Bot, StatusChange
 from meetbot.timefmt import iso
 
 
@@ -19,14 +18,6 @@ def status_change_view(change: StatusChange) -> dict[str, Any]:
         "message": change.message,
         "at": iso(change.at),
     }
-
-
-CREDENTIAL_KINDS = (
-    *PLATFORM_CREDENTIAL_KINDS,
-    "deepgram_api_key",
-    "openai_api_key",
-    "assemblyai_api_key",
-)
 
 
 def credential_flags(kinds: Collection[str]) -> dict[str, bool]:

@@ -28,7 +28,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def get_webhooks(svc: ServicesDep) -> WebhookService:
-    return WebhookService.from_settings(svc.store, svc.clock, svc.settings, svc.events_committed)
+    return WebhookService.from_settings(
+        svc.store, svc.clock, svc.settings, svc.reactions.events_committed
+    )
 
 
 Webhooks = Annotated[WebhookService, Depends(get_webhooks)]

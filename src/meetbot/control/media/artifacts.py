@@ -17,25 +17,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meetbot import errors
-from meetbot.contract.lifecycle import DISPATCHED, Status
 from meetbot.contract.media_format import FORMATS, RecordingFormat
 from meetbot.contract.models import Segment, Word
 from meetbot.control.media.audio_file import RecordingInfo, VideoInfo
 from meetbot.control.service import Services
+from meetbot.control.service.media import delete_observations
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.formats import to_json
 
 _JSON = "application/json"
-
-
-class BotInCall(errors.MeetbotError):
-    code = "bot_in_call"
-
-
-class BotProcessing(errors.MeetbotError):
-    code = "bot_processing"
 
 
 def bot_prefix(bot_id: str) -> str:
@@ -190,24 +181,8 @@ def segments_json(segments: Sequence[Segment]) -> list[Mapping[str, Any]]:
 
 
 async def delete_bot_data(svc: Services, storage: Storage, workspace_id: str, bot_id: str) -> None:
-    """Remove a bot's media (``bots/<id>/``) and observations; the bot and its history stay.
-
-    Refused (400) while a runner owns the bot (``bot_in_call``) or the media worker is making
-    its recording or transcript (``bot_processing``): both would write the data back.
-    """
-    async with svc.store.transaction() as tx:
-        bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
-        if bot is None:
-            raise errors.NotFound("No bot with this id.")
-        if bot.status in DISPATCHED:
-            raise BotInCall(
-                f"The bot is {bot.status.value}: make it leave the call (leave_call) and wait "
-                "until it has finished before deleting its data."
-            )
-        if bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
-            raise BotProcessing(
-                f"The bot is {bot.status.value}: its recording or transcript is being made; "
-                "retry once it has finished."
-            )
-        await tx.observations.delete_for(bot_id)
+    """Remove a bot's observations (the service's rule and transaction:
+    :func:`~meetbot.control.service.media.delete_observations`, refused with 400 ``bot_in_call`` or
+    ``bot_processing``), then its media (``bots/<id>/``); the bot and its history stay."""
+    await delete_observations(svc, workspace_id, bot_id)
     await storage.delete_prefix(bot_prefix(bot_id))

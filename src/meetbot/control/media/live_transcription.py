@@ -1,11 +1,12 @@
 """Live transcription while a bot is in its call: chunks in, ``transcript.data`` events out.
 
-The report handler calls :meth:`LiveTranscription.on_chunk` for every stored ``audio_chunk``
-(after its transaction commits). It never blocks: the chunk is queued for the bot's task
-``live:<bot_id>``, which fetches it, feeds it to the bot's
-:class:`~meetbot.transcription.streaming.LiveTranscriber` in the shared
+:meth:`LiveTranscription.on_chunk` is subscribed to the ``chunk_stored`` reaction: it is
+called for every stored ``audio_chunk`` after its report's transaction commits. It never
+blocks: the chunk is queued for the bot's task ``live:<bot_id>``, which fetches it, feeds it
+to the bot's :class:`~meetbot.transcription.streaming.LiveTranscriber` in the shared
 :class:`~meetbot.control.media.transcription_pool.TranscriptionPool`, appends committed segments to
-``bots/<id>/transcript.json`` (``final: false``) and emits ``transcript.data``.
+``bots/<id>/transcript.json`` (``final: false``) and emits ``transcript.data``
+(:func:`meetbot.control.service.media.transcript_data`).
 
 Live runs for local Whisper models (re-decoded in the pool) and for vendors with a streaming API
 (AssemblyAI: one session per bot gets the chunks as they come, opened with the bot's key, else
@@ -42,9 +43,8 @@ from meetbot.control.media.transcribers import (
 )
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
-from meetbot.control.service.core import emit
 from meetbot.control.service.credentials import vendor_keys
-from meetbot.control.webhooks import outbox
+from meetbot.control.service.media import transcript_data
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.factory import live_policy
@@ -252,10 +252,4 @@ class LiveTranscription:
             return
         doc = TranscriptDoc((*doc.segments, *segments), final=False, committed_until=until)
         await save_transcript(self.storage, bot_id, doc)
-        now = svc.clock.now()
-        async with svc.store.transaction() as tx:
-            bot = await tx.bots.get(bot_id, for_update=True)
-            if bot is None:
-                return
-            await emit(tx, outbox.transcript_data_event(bot, now, segments_json(segments)), bot)
-        svc.events_committed()
+        await transcript_data(svc, bot_id, segments_json(segments))

@@ -29,7 +29,9 @@ bot ``invalid_api_key``; any other transcription error ends it ``failed`` (the v
 recording (salvage, no status change) and ``recording.ready`` says ``"salvaged": true``.
 
 Every step is safe to repeat: work is found again by a periodic scan after a restart, stored
-documents are reused, and the status change and its event commit together, once. A control
+documents are reused, and the status change and its event commit together, once: this module
+computes and stores the documents, the use cases of :mod:`meetbot.control.service.media` change the
+bot. A control
 plane works on a bot only under its lease (``media:<bot id>`` in the store's leases, 60 s,
 renewed while the work lasts, released after): replicas sharing a database never encode or
 transcribe one bot twice, and a replica that dies leaves a lease that expires, so another one
@@ -43,9 +45,7 @@ import contextlib
 import dataclasses
 import logging
 from datetime import timedelta
-from typing import Any
 
-from meetbot.contract import lifecycle
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.media_format import FORMATS, RecordingFormat, video_prefix
 from meetbot.contract.models import Bot
@@ -71,17 +71,12 @@ from meetbot.control.media.transcribers import TranscriberFor
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.media.video_file import NoVideo, build_video
 from meetbot.control.service import Services
-from meetbot.control.service.core import emit, try_transition
-from meetbot.control.webhooks import outbox
+from meetbot.control.service import media as use_cases
+from meetbot.control.service.media import MEDIA_WORK, PROCESSING_FAILED, RECORDING_FAILED
 from meetbot.ports import Storage
 from meetbot.transcription.models import Engine, validate_model
 
 log = logging.getLogger("meetbot.control.media")
-
-MEDIA_WORK = (Status.PROCESSING, Status.TRANSCRIBING)
-"""The statuses in which a bot's media still has work to do."""
-RECORDING_FAILED = "recording_failed"
-PROCESSING_FAILED = "processing_failed"
 
 
 class MediaPipeline:
@@ -123,7 +118,8 @@ class MediaPipeline:
     # --- lifecycle of the worker ----------------------------------------------------------
 
     def wake(self, bot_id: str) -> None:
-        """Queue a bot (the ``Services.on_processing`` hook). Call on the event loop."""
+        """Queue a bot (subscribed to the ``processing_started`` reaction). Call on the event
+        loop."""
         if bot_id not in self._pending:
             self._pending.add(bot_id)
             self._queue.put_nowait(bot_id)
@@ -210,7 +206,9 @@ class MediaPipeline:
             self._failures[bot_id] = failures
             log.exception("bot %s: media processing failed (attempt %d)", bot_id, failures)
             if failures >= self.max_attempts:
-                await self._end(bot_id, lifecycle.Fail(PROCESSING_FAILED))
+                await use_cases.media_failed(
+                    self.services, bot_id, PROCESSING_FAILED, lease=self.lease
+                )
         else:
             self._failures.pop(bot_id, None)
 
@@ -276,14 +274,19 @@ class MediaPipeline:
                     self.final.outcome(bot, spool), name=f"media:tail:{bot.id}"
                 )
             try:
+                svc, lease = self.services, self.lease
                 try:
                     info = await self._recording(bot, spool)
                 except RecordingFailed:
                     log.exception("bot %s: encoding the recording failed", bot.id)
-                    return await self._end(bot.id, lifecycle.Fail(RECORDING_FAILED))
-                transcribe = info is not None and _engine(bot) is not Engine.NONE
-                event: lifecycle.Event = lifecycle.Processed() if transcribe else lifecycle.Finish()
-                after = await self._end(bot.id, event, Status.PROCESSING, recording=info)
+                    return await use_cases.media_failed(svc, bot.id, RECORDING_FAILED, lease=lease)
+                if info is None:
+                    return await use_cases.no_recording(svc, bot.id, lease=lease)
+                transcribe = _engine(bot) is not Engine.NONE
+                view = recording_view(info, keys=False)
+                after = await use_cases.recording_ready(
+                    svc, bot.id, view, transcribe=transcribe, lease=lease
+                )
                 if tail is not None and transcribe:
                     after = await self._apply(bot.id, await tail)
                 return after
@@ -295,8 +298,12 @@ class MediaPipeline:
     async def _apply(self, bot_id: str, outcome: Outcome) -> Bot | None:
         if outcome.save is not None:
             await save_transcript(self.storage, bot_id, outcome.save)
-        return await self._end(
-            bot_id, outcome.event, Status.TRANSCRIBING, transcript=outcome.summary
+        if outcome.summary is None:
+            return await use_cases.transcript_failed(
+                self.services, bot_id, outcome.event, lease=self.lease
+            )
+        return await use_cases.transcript_ready(
+            self.services, bot_id, outcome.summary, lease=self.lease
         )
 
     async def _salvage(self, bot: Bot) -> None:
@@ -309,44 +316,8 @@ class MediaPipeline:
         if info is None:
             return
         log.info("bot %s: salvaged a %.1f s recording", bot.id, info.duration_s)
-        await self._end(bot.id, None, Status.FAILED, recording=info, salvaged=True)
-
-    async def _end(
-        self,
-        bot_id: str,
-        event: lifecycle.Event | None,
-        expected: Status | None = None,
-        *,
-        recording: RecordingInfo | None = None,
-        transcript: dict[str, Any] | None = None,
-        salvaged: bool = False,
-    ) -> Bot | None:
-        """In one transaction: the ready events and the status change (skipped if the bot is
-        no longer in ``expected``, e.g. another replica got there first), and the media lease
-        released when that leaves no more media work. Returns the bot as committed (``None``:
-        it is gone), so the caller needs no second read."""
-        svc = self.services
-        now = svc.clock.now()
-        async with svc.store.transaction() as tx:
-            bot = await tx.bots.get(bot_id, for_update=True)
-            if bot is None or (expected is not None and bot.status is not expected):
-                return bot
-            if recording is not None:
-                view = recording_view(recording, keys=False)
-                if salvaged:
-                    view["salvaged"] = True
-                await emit(tx, outbox.recording_ready_event(bot, now, view), bot)
-            if transcript is not None:
-                await emit(tx, outbox.transcript_ready_event(bot, now, transcript), bot)
-            if event is not None:
-                bot = await try_transition(tx, bot, event, now)
-            done = bot.status not in MEDIA_WORK
-            if done:
-                await self.lease.release_in(tx, bot_id)
-        if done:
-            self.lease.released(bot_id)
-        svc.events_committed()
-        return bot
+        view = recording_view(info, keys=False)
+        await use_cases.salvaged(self.services, bot.id, view, lease=self.lease)
 
 
 def _format(bot: Bot) -> RecordingFormat:

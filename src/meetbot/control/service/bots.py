@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,17 +22,23 @@ from meetbot.contract.models import (
     StatusChange,
     StopOptions,
 )
-from meetbot.control.api.representation import bot_view
-from meetbot.control.ports import BotQuery, Slot
-from meetbot.control.service.core import Services, emit, new_id, new_token, token_hash, transition
+from meetbot.control.ports import BotQuery
+from meetbot.control.service.core import (
+    Services,
+    emit,
+    new_id,
+    new_token,
+    runner_done,
+    token_hash,
+    transition,
+)
 from meetbot.control.service.credentials import (
     platform_credentials,
     require_transcription_key,
     seal_for_bot,
 )
-from meetbot.control.service.dispatch import assignment_for
+from meetbot.control.service.handoff import Handoff
 from meetbot.control.service.patches import BotPatch, Changes, checked_changes
-from meetbot.control.service.runners import start_runner
 from meetbot.control.webhooks import outbox, signing
 from meetbot.transcription.models import validate_model
 from meetbot.unset import UNSET
@@ -58,9 +64,37 @@ class BotSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Created:
+class Answer:
+    """What the caller answered the first request with, given again to a repeat: stored as
+    the caller made it, never read by the service."""
+
     status_code: int
-    body: dict[str, Any]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """A create sent with an ``Idempotency-Key``: the key, the request as sent (its hash
+    tells a repeat from a reuse), and the caller's answer for the new bot, stored with it."""
+
+    key: str
+    request: Mapping[str, Any]
+    answer: Callable[[Bot], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new bot, as committed."""
+
+    bot: Bot
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The same key and request came again within ``idempotency_ttl``: nothing was created;
+    ``answer`` is the one stored for the first request."""
+
+    answer: Answer
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
@@ -72,24 +106,21 @@ async def create_bot(
     workspace_id: str,
     spec: BotSpec,
     *,
-    idempotency_key: str | None = None,
-    raw_body: Mapping[str, Any] | None = None,
-) -> Created:
+    idempotency: IdempotentRequest | None = None,
+) -> Created | Replayed:
     """Create a bot; ad-hoc bots claim a warm slot at once or fail with 507."""
     now = svc.clock.now()
-    digest = request_hash(raw_body or {}) if idempotency_key else ""
-    if idempotency_key:
-        replay = await _replay(svc, workspace_id, idempotency_key, digest)
+    digest = request_hash(idempotency.request) if idempotency else ""
+    if idempotency:
+        replay = await _replay(svc, workspace_id, idempotency.key, digest)
         if replay:
             return replay
     kind = policies.classify_join_at(spec.join_at, now, svc.settings.scheduled_threshold)
-    slot = svc.launcher.claim_warm() if kind is BotKind.ADHOC else None
-    if kind is BotKind.ADHOC and slot is None:
-        raise errors.PoolExhausted()
-    token = new_token() if slot else None
-    credentials: dict[str, Any] | None = None
-    queued = 0
-    try:
+    async with Handoff(svc) as handoff:
+        slot = handoff.claim_warm() if kind is BotKind.ADHOC else None
+        if kind is BotKind.ADHOC and slot is None:
+            raise errors.PoolExhausted()
+        token = new_token() if slot else None
         async with svc.store.transaction() as tx:
             if spec.deduplication_key:
                 dup = await tx.bots.find_active_duplicate(workspace_id, spec.deduplication_key)
@@ -99,29 +130,26 @@ async def create_bot(
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
             bot = await tx.bots.insert(bot)
-            if slot:
+            if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)
-            queued = await emit(tx, outbox.status_update_event(bot, None, bot.state, now), bot)
-            created = Created(201, bot_view(bot, include_secret=True))
-            if idempotency_key:
+                handoff.assign(slot, bot, token, credentials)
+            event = outbox.status_update_event(bot, None, bot.state, now)
+            queued = await emit(svc, tx, event, bot)
+            if idempotency:
                 # An expired record for this key may remain until the janitor runs.
                 await tx.idempotency.purge(now - _ttl(svc))
-                body = json.dumps(created.body).encode()
+                answer = idempotency.answer(bot)
                 await tx.idempotency.put(
-                    IdempotencyRecord(workspace_id, idempotency_key, digest, 201, body, now)
+                    IdempotencyRecord(
+                        workspace_id, idempotency.key, digest, answer.status_code, answer.body, now
+                    )
                 )
-    except BaseException:
-        if slot:
-            svc.launcher.release(slot)
-        raise
-    if queued:  # a feed-only event needs no delivery worker
-        svc.events_committed()
-    if slot and token:
-        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
-    return created
+        if queued:  # a feed-only event needs no delivery worker
+            svc.reactions.events_committed()
+    return Created(bot)
 
 
-async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Created | None:
+async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Replayed | None:
     async with svc.store.transaction(write=False) as tx:
         record = await tx.idempotency.get(workspace_id, key)
     if record is None or record.created_at < svc.clock.now() - _ttl(svc):
@@ -130,7 +158,7 @@ async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Cr
         raise errors.IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body."
         )
-    return Created(record.status_code, json.loads(record.body))
+    return Replayed(Answer(record.status_code, record.body))
 
 
 def _ttl(svc: Services) -> timedelta:
@@ -200,10 +228,7 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
     changes = await checked_changes(svc, patch)
     if "transcription_model" in changes.fields or changes.credentials is not UNSET:
         await _require_key(svc, workspace_id, bot_id, changes)
-    slot: Slot | None = None
-    token: str | None = None
-    credentials: dict[str, Any] | None = None
-    try:
+    async with Handoff(svc) as handoff:
         async with svc.store.transaction() as tx:
             bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
             if bot is None:
@@ -229,7 +254,7 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
                 bot = seal_for_bot(svc, bot, changes.credentials)
             if update is policies.Update.JOIN_NOW:
                 # A scheduled bot asked to join now becomes ad-hoc: claim a warm slot or 507.
-                slot = svc.launcher.claim_warm()
+                slot = handoff.claim_warm()
                 if slot is None:
                     raise errors.PoolExhausted()
                 token = new_token()
@@ -237,7 +262,8 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
                 bot = bot.evolve(
                     kind=BotKind.ADHOC, runner_token_hash=token_hash(token), dispatched_at=now
                 )
-                bot = await transition(tx, bot, Dispatch(), now)
+                bot = await transition(svc, tx, bot, Dispatch(), now)
+                handoff.assign(slot, bot, token, credentials)
             elif update is policies.Update.RESCHEDULE:
                 # Its runner's token is revoked: the runner hears 401 and exits, which frees
                 # its capacity; the scheduler dispatches the bot again at its new time.
@@ -247,19 +273,13 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
                     dispatched_at=None,
                     last_seen_at=None,
                 )
-                bot = await transition(tx, bot, Reschedule(), now)
+                bot = await transition(svc, tx, bot, Reschedule(), now)
             else:
                 await tx.bots.update(bot)
-    except BaseException:
-        if slot:
-            svc.launcher.release(slot)
-        raise
-    if update is policies.Update.RESCHEDULE:
-        svc.events_committed()
-        svc.commands.notify(bot.id)  # wakes the old runner's long poll: it is answered 401
-    if slot and token:
-        svc.events_committed()
-        await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
+        if update is not policies.Update.FIELDS:
+            svc.reactions.events_committed()
+        if update is policies.Update.RESCHEDULE:
+            svc.commands.notify(bot.id)  # wakes the old runner's long poll: it is answered 401
     return bot
 
 
@@ -278,8 +298,8 @@ async def delete_bot(svc: Services, workspace_id: str, bot_id: str) -> None:
             raise errors.NotFound("No bot with this id.")
         policies.check_delete(bot)
         await tx.bots.delete(bot.id)
-        await emit(tx, outbox.bot_deleted_event(bot, svc.clock.now()), bot)
-    svc.events_committed()
+        await emit(svc, tx, outbox.bot_deleted_event(bot, svc.clock.now()), bot)
+    svc.reactions.events_committed()
 
 
 async def leave_call(svc: Services, workspace_id: str, bot_id: str) -> Bot:
@@ -292,11 +312,12 @@ async def leave_call(svc: Services, workspace_id: str, bot_id: str) -> Bot:
         policies.check_command(bot)
         bot = bot.evolve(leave_requested_at=bot.leave_requested_at or now)
         if bot.status is Status.RECORDING:
-            bot = await transition(tx, bot, Leave(StopReason.MANUALLY_STOPPED), now)
+            bot = await transition(svc, tx, bot, Leave(StopReason.MANUALLY_STOPPED), now)
         elif bot.status in (Status.BOOTING, Status.JOINING):
-            bot = await transition(tx, bot, Refuse(StopReason.MANUALLY_STOPPED), now)
+            bot = await transition(svc, tx, bot, Refuse(StopReason.MANUALLY_STOPPED), now)
         else:
             await tx.bots.update(bot)
-    svc.events_committed()
+    svc.reactions.events_committed()
     svc.commands.notify(bot.id)
+    runner_done(svc, bot)
     return bot

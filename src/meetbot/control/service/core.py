@@ -7,15 +7,16 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from meetbot.config import Settings
-from meetbot.contract.lifecycle import Event, IllegalTransition, advance
+from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.control.ports import Launcher, Store, Tx
+from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
 from meetbot.ports import Clock
@@ -36,16 +37,28 @@ def token_hash(token: str) -> str:
 
 
 class CommandBus:
-    """Wakes runners' long polls in this process when a command for their bot is pending."""
+    """Wakes runners' long polls in this process when a command for their bot is pending.
+
+    A poll takes its bot's event (:meth:`event_for`) before it reads the commands, so a
+    :meth:`notify` that finds no event has no poll to wake. The service forgets a bot once no
+    runner owns it (:func:`runner_done`): the bus holds the bots whose runners poll, not every
+    bot ever run.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+
+    def __len__(self) -> int:
+        """How many bots have an event."""
+        return len(self._events)
 
     def event_for(self, bot_id: str) -> asyncio.Event:
         return self._events.setdefault(bot_id, asyncio.Event())
 
     def notify(self, bot_id: str) -> None:
-        self.event_for(bot_id).set()
+        event = self._events.get(bot_id)
+        if event is not None:
+            event.set()
 
     def forget(self, bot_id: str) -> None:
         self._events.pop(bot_id, None)
@@ -62,34 +75,38 @@ class Services:
     storage_descriptor: dict[str, Any] = field(default_factory=dict)
     """How runners reach media storage (see ``meetbot.storage``)."""
     commands: CommandBus = field(default_factory=CommandBus)
-    on_events: list[Callable[[], None]] = field(default_factory=list)
-    """Called after a transaction that emitted events commits (wakes the delivery worker)."""
-    on_processing: list[Callable[[str], None]] = field(default_factory=list)
-    """Called with a bot id after it enters ``processing`` (wakes the media pipeline)."""
-    on_chunk: list[Callable[[str, str, float], None]] = field(default_factory=list)
-    """Called with (bot id, storage key, offset s) for each audio chunk a runner wrote."""
+    reactions: Reactions = field(default_factory=Subscribers)
+    """Told what committed, to wake the workers (see :mod:`meetbot.control.service.reactions`)."""
     secret_box: SecretBox | None = None
     """Seals stored credentials (the server secret's key); ``None``: credentials are refused."""
 
-    def events_committed(self) -> None:
-        for hook in self.on_events:
-            hook()
 
-    def processing_started(self, bot_id: str) -> None:
-        for hook in self.on_processing:
-            hook(bot_id)
-
-    def chunk_stored(self, bot_id: str, key: str, offset_s: float) -> None:
-        for hook in self.on_chunk:
-            hook(bot_id, key, offset_s)
+def runner_done(svc: Services, bot: Bot) -> None:
+    """Call after a commit: once no runner owns ``bot``, its command bus entry goes."""
+    if bot.status not in DISPATCHED:
+        svc.commands.forget(bot.id)
 
 
-async def emit(tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> int:
+async def emit(svc: Services, tx: Tx, event: OutboxEvent, bot: Bot | None = None) -> int:
     """Append an event and its webhook deliveries (call it after the change's row locks).
 
+    The deliveries' retry window (``webhook_retry_window``) starts at the clock's now.
     Returns how many deliveries it queued: with none, the delivery worker needs no wake.
     """
-    _, queued = await outbox.emit_counted(tx, event, bot=bot)
+    return await emit_all(svc, tx, [event], bot)
+
+
+async def emit_all(
+    svc: Services, tx: Tx, events: Sequence[OutboxEvent], bot: Bot | None = None
+) -> int:
+    """:func:`emit` for several events of one workspace, in order."""
+    _, queued = await outbox.emit_all(
+        tx,
+        events,
+        bot=bot,
+        now=svc.clock.now(),
+        retry_window=svc.settings.webhook_retry_window,
+    )
     return queued
 
 
@@ -112,21 +129,21 @@ def try_step(bot: Bot, event: Event, at: datetime) -> tuple[Bot, OutboxEvent | N
         return bot, None
 
 
-async def transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
+async def transition(svc: Services, tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
     """Advance ``bot`` by ``event``, store the change and its ``status_update`` event.
 
     Raises :class:`IllegalTransition` (nothing is stored) when the lifecycle refuses it.
     """
-    return await _store_step(tx, *step(bot, event, at))
+    return await _store_step(svc, tx, *step(bot, event, at))
 
 
-async def try_transition(tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
+async def try_transition(svc: Services, tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
     """Like :func:`transition`, but a refused transition is logged and ignored."""
-    return await _store_step(tx, *try_step(bot, event, at))
+    return await _store_step(svc, tx, *try_step(bot, event, at))
 
 
-async def _store_step(tx: Tx, bot: Bot, emitted: OutboxEvent | None) -> Bot:
+async def _store_step(svc: Services, tx: Tx, bot: Bot, emitted: OutboxEvent | None) -> Bot:
     if emitted is not None:
         await tx.bots.update(bot)
-        await emit(tx, emitted, bot)
+        await emit(svc, tx, emitted, bot)
     return bot

@@ -21,9 +21,8 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from meetbot import errors
-from meetbot.contract.models import Bot, Platform
+from meetbot.contract.models import CREDENTIAL_KINDS, Bot, Platform
 from meetbot.contract.platforms import PLATFORMS
-from meetbot.control.api.representation import CREDENTIAL_KINDS, credential_flags
 from meetbot.control.ports import Tx
 from meetbot.control.service.core import Services
 from meetbot.crypto import SecretBox, SecretBoxError
@@ -148,21 +147,22 @@ async def require_transcription_key(
 
 async def put_workspace_credentials(
     svc: Services, workspace_id: str, data: Mapping[str, Any]
-) -> dict[str, bool]:
+) -> tuple[str, ...]:
     """Replace the workspace's default credentials; returns the kinds now set."""
     data = {k: v for k, v in data.items() if k in KINDS and v}
     token = _box(svc).seal_json(data, workspace_context(workspace_id))
     async with svc.store.transaction() as tx:
         await tx.credentials.put(workspace_id, token, svc.clock.now())
-    return credential_flags(kinds_of(data))
+    return kinds_of(data)
 
 
-async def get_workspace_credentials(svc: Services, workspace_id: str) -> dict[str, bool]:
+async def get_workspace_credentials(svc: Services, workspace_id: str) -> tuple[str, ...]:
+    """The kinds of default credentials the workspace has set."""
     async with svc.store.transaction(write=False) as tx:
         token = await tx.credentials.get(workspace_id)
     if token is None:
-        return credential_flags(())
-    return credential_flags(kinds_of(_open(svc, token, workspace_context(workspace_id))))
+        return ()
+    return kinds_of(_open(svc, token, workspace_context(workspace_id)))
 
 
 async def delete_workspace_credentials(svc: Services, workspace_id: str) -> None:

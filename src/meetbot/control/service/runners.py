@@ -1,33 +1,34 @@
-"""What runners tell the control plane: reports, heartbeats, commands, and lost runners."""
+"""What runners tell the control plane: reports, heartbeats and commands.
+
+Runners that are gone: :mod:`meetbot.control.service.lost_runners`.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from datetime import timedelta
 from typing import Any
 
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
-from meetbot.contract.assignment import Assignment
-from meetbot.contract.lifecycle import DISPATCHED, MAX_DETECTION_RETRIES, TERMINAL, Status
+from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, Status
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
-from meetbot.control.ports import Slot
 from meetbot.control.service.core import (
     Services,
+    emit_all,
     new_token,
+    runner_done,
     token_hash,
     try_step,
-    try_transition,
 )
 from meetbot.control.service.credentials import UNREADABLE, platform_credentials
-from meetbot.control.service.dispatch import assignment_for
+from meetbot.control.service.dispatch import FAILED_TO_LAUNCH
+from meetbot.control.service.handoff import Handoff
+from meetbot.control.service.lost_runners import runner_lost
 from meetbot.control.webhooks import outbox
 
 log = logging.getLogger("meetbot.runners")
-
-PROCESS_LOST = "bot_process_lost"
 
 
 def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
@@ -71,7 +72,7 @@ async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
 
 
 def commands_for(bot: Bot) -> Commands:
-    if bot.status in TERMINAL or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
+    if bot.status in ENDED or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
@@ -111,13 +112,14 @@ async def handle_reports(
         bot = bot.evolve(last_seen_at=now)
         await tx.bots.update(bot)
         await tx.observations.append_all(bot.id, observed)
-        await outbox.emit_all(tx, emitted, bot=bot)
-    svc.events_committed()
+        await emit_all(svc, tx, emitted, bot)
+    svc.reactions.events_committed()
+    runner_done(svc, bot)
     for report in batch.events:
         if isinstance(report, reports.AudioChunk):
-            svc.chunk_stored(bot.id, report.key, report.offset_s)
+            svc.reactions.chunk_stored(bot.id, report.key, report.offset_s)
     if entered_processing:
-        svc.processing_started(bot.id)
+        svc.reactions.processing_started(bot.id)
     if relaunch and bot.status is Status.BOOTING:
         await _relaunch(svc, bot.id)
         return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
@@ -134,43 +136,32 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
 
 async def _relaunch(svc: Services, bot_id: str) -> None:
     """After ``bot_detected → booting``: a fresh runner (and browser profile) with a new token."""
-    slot = svc.launcher.claim_warm() or svc.launcher.reserve()
-    now = svc.clock.now()
-    if slot is None:
-        await runner_lost(svc, bot_id, sub_code="failed_to_launch_in_time")
-        return
-    token = new_token()
-    credentials: dict[str, Any] | None = None
-    unreadable = False
-    async with svc.store.transaction() as tx:
-        bot = await tx.bots.get(bot_id, for_update=True)
-        if bot is None or bot.status is not Status.BOOTING:
-            svc.launcher.release(slot)
-            return
-        try:
-            credentials = await platform_credentials(svc, tx, bot)
-        except errors.CredentialsUnreadable:
-            log.exception("bot %s: its credentials do not decrypt", bot.id)
-            unreadable = True
+    lost: str | None = None
+    async with Handoff(svc) as handoff:
+        slot = handoff.claim()
+        now = svc.clock.now()
+        if slot is None:
+            lost = FAILED_TO_LAUNCH
         else:
-            bot = bot.evolve(
-                runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
-            )
-            await tx.bots.update(bot)
-    if unreadable:
-        svc.launcher.release(slot)
-        await runner_lost(svc, bot_id, sub_code=UNREADABLE)
-        return
-    await start_runner(svc, slot, assignment_for(svc, bot, token, credentials))
-
-
-async def start_runner(svc: Services, slot: Slot, assignment: Assignment) -> None:
-    """Hand a committed bot to its runner; a launcher failure fails the bot, never the caller."""
-    try:
-        await svc.launcher.assign(slot, assignment)
-    except Exception:
-        log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
-        await runner_lost(svc, assignment.bot_id, sub_code="bot_launch_failed")
+            token = new_token()
+            credentials: dict[str, Any] | None = None
+            async with svc.store.transaction() as tx:
+                bot = await tx.bots.get(bot_id, for_update=True)
+                if bot is None or bot.status is not Status.BOOTING:
+                    return
+                try:
+                    credentials = await platform_credentials(svc, tx, bot)
+                except errors.CredentialsUnreadable:
+                    log.exception("bot %s: its credentials do not decrypt", bot.id)
+                    lost = UNREADABLE
+                else:
+                    bot = bot.evolve(
+                        runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
+                    )
+                    await tx.bots.update(bot)
+                    handoff.assign(slot, bot, token, credentials)
+    if lost is not None:  # after the unused slot went back
+        await runner_lost(svc, bot_id, sub_code=lost)
 
 
 async def start_joining(
@@ -199,9 +190,9 @@ async def start_joining(
         bot = bot.evolve(last_seen_at=now)
         await tx.bots.update(bot)
         if changed is not None:
-            await outbox.emit_all(tx, [changed], bot=bot)
+            await emit_all(svc, tx, [changed], bot)
     if changed is not None:
-        svc.events_committed()
+        svc.reactions.events_committed()
     commands = commands_for(bot).commands
     return reports.JoinAnswer(briefing=None if commands else briefing, commands=commands)
 
@@ -220,29 +211,5 @@ def briefing_for(bot: Bot, credentials: dict[str, Any] | None) -> reports.Briefi
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
     bot = await authenticate(svc, bot_id, token)
+    runner_done(svc, bot)  # a runner polling after its bot moved on gets "stop"
     return commands_for(bot)
-
-
-async def runner_lost(svc: Services, bot_id: str, *, sub_code: str = PROCESS_LOST) -> None:
-    """The runner of ``bot_id`` is gone: a bot it still owned ends ``failed``."""
-    now = svc.clock.now()
-    async with svc.store.transaction() as tx:
-        bot = await tx.bots.get(bot_id, for_update=True)
-        if bot is None or bot.status not in DISPATCHED:
-            return
-        await try_transition(tx, bot, lifecycle.Fail(sub_code), now)
-    svc.events_committed()
-    svc.commands.notify(bot_id)
-    svc.processing_started(bot_id)  # the media pipeline salvages what audio was written
-
-
-async def reap_silent_runners(svc: Services) -> int:
-    """Fail dispatched bots whose runner has not reported for ``heartbeat_timeout``."""
-    now = svc.clock.now()
-    deadline = now - timedelta(seconds=svc.settings.heartbeat_timeout)
-    async with svc.store.transaction(write=False) as tx:
-        lost = [b.id for b in await tx.bots.silent(DISPATCHED, deadline)]
-    for bot_id in lost:
-        log.warning("bot %s: runner silent for %ss", bot_id, svc.settings.heartbeat_timeout)
-        await runner_lost(svc, bot_id)
-    return len(lost)

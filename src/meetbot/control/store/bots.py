@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from meetbot.contract.lifecycle import TERMINAL, Status, StopReason, SubStatus
+from meetbot.contract.lifecycle import ENDED, Status, StopReason, SubStatus
 from meetbot.contract.models import (
     Bot,
     BotKind,
@@ -43,7 +43,7 @@ CHUNK = 100
 
 def dedup_active(bot: Bot) -> str | None:
     """The value of the ``dedup_active`` column: the key while the bot is alive, else NULL."""
-    return None if bot.status in TERMINAL else bot.deduplication_key
+    return None if bot.status in ENDED else bot.deduplication_key
 
 
 def bot_values(bot: Bot) -> dict[str, Any]:

@@ -141,7 +141,6 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._results: list[AttemptRecord] = []
-        self._inflight: dict[str, ClaimedDelivery] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._given_back: list[GiveBack] = []
         self._abandoned: list[GiveBack] = []
@@ -215,8 +214,6 @@ class DeliveryWorker:
     # --- sends -----------------------------------------------------------------------------
 
     def _start_run(self, run: list[ClaimedDelivery]) -> None:
-        for c in run:
-            self._inflight[c.delivery.id] = c
         name = f"webhooks-run-{run[0].delivery.id}"
         task = asyncio.create_task(self._send_run(run), name=name)
         self._sends.add(task)
@@ -253,8 +250,6 @@ class DeliveryWorker:
 
     def _take_given_back(self) -> list[GiveBack]:
         given, self._given_back = self._given_back, []
-        for g in given:
-            self._inflight.pop(g.claimed.delivery.id, None)
         return given
 
     async def _drain(self) -> None:
@@ -266,8 +261,6 @@ class DeliveryWorker:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         abandoned, self._abandoned = self._abandoned + self._take_given_back(), []
-        for g in abandoned:
-            self._inflight.pop(g.claimed.delivery.id, None)
         for attempt in range(3):
             if await self._guarded(self._turn(0, release=abandoned)) is not None:
                 break
@@ -327,7 +320,6 @@ class DeliveryWorker:
     def _count(self, records: list[AttemptRecord], applied: int) -> None:
         self.stats.lost += len(records) - applied
         for r in records:
-            self._inflight.pop(r.delivery_id, None)
             if r.status is DeliveryStatus.DELIVERED:
                 self.stats.delivered += 1
             elif r.status is DeliveryStatus.FAILED:

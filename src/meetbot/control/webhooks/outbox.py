@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from meetbot.contract.lifecycle import BotState
@@ -133,7 +133,7 @@ async def emit(
     event: OutboxEvent,
     *,
     bot: Bot | None = None,
-    now: datetime | None = None,
+    now: datetime,
     retry_window: float = DEFAULT_RETRY_WINDOW,
 ) -> OutboxEvent:
     """Append ``event`` and its deliveries in ``tx``; return the event with its ``seq``.
@@ -143,9 +143,9 @@ async def emit(
     ``event.bot_id``. Call ``emit`` after the row locks the change needs: the event append
     serialises appending transactions until they commit.
 
-    ``now`` (the transaction's time) starts the deliveries' retry window; by default it is the
-    earlier of the event's time and the wall clock, so a runner's clock running ahead cannot
-    hold deliveries back.
+    ``now`` (the transaction's time, from the caller's clock) starts the deliveries'
+    ``retry_window`` (the ``webhook_retry_window`` setting): not the event's time, so a
+    runner's clock running ahead cannot hold deliveries back.
     """
     stored, _ = await emit_counted(tx, event, bot=bot, now=now, retry_window=retry_window)
     return stored
@@ -156,7 +156,7 @@ async def emit_counted(
     event: OutboxEvent,
     *,
     bot: Bot | None = None,
-    now: datetime | None = None,
+    now: datetime,
     retry_window: float = DEFAULT_RETRY_WINDOW,
 ) -> tuple[OutboxEvent, int]:
     """:func:`emit`, and how many deliveries it queued (none: the delivery worker needs no wake)."""
@@ -169,7 +169,7 @@ async def emit_all(
     events: Sequence[OutboxEvent],
     *,
     bot: Bot | None = None,
-    now: datetime | None = None,
+    now: datetime,
     retry_window: float = DEFAULT_RETRY_WINDOW,
 ) -> tuple[list[OutboxEvent], int]:
     """:func:`emit` for several events of one workspace, in order: the targets are read once
@@ -188,11 +188,10 @@ async def emit_all(
     stored = await tx.events.append_all(events)
     deliveries: list[Delivery] = []
     for kept in stored:
-        created = now or min(kept.created_at, datetime.now(UTC))
         target = bots.get(kept.bot_id) if kept.bot_id is not None else None
-        deliveries += deliveries_for(kept, endpoints, target, created, retry_window)
+        deliveries += deliveries_for(kept, endpoints, target, now, retry_window)
     if deliveries:
-        await tx.webhooks.add_deliveries(deliveries, now or min(d.created_at for d in deliveries))
+        await tx.webhooks.add_deliveries(deliveries, now)
     return stored, len(deliveries)
 
 

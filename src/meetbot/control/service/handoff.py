@@ -1,0 +1,119 @@
+"""Handing bots to runners: claim a slot, give it back on any error, start the runner after.
+
+Every hand-off goes through :class:`Handoff`: an ad-hoc bot at creation, a scheduled bot asked
+to join now, the dispatcher's due bots, a fresh runner after ``bot_detected``::
+
+    async with Handoff(svc) as handoff:
+        slot = handoff.claim_warm()       # or handoff.claim(): warm, else reserved capacity
+        async with svc.store.transaction() as tx:
+            ...                           # the bot is dispatched, with a new runner token
+            handoff.assign(slot, bot, token, credentials)
+        svc.reactions.events_committed()
+    # the runners have been started here, in the order they were assigned
+
+Invariants:
+
+- a slot claimed in the block goes back to the launcher (:meth:`Launcher.release`) if the
+  block raises (cancellation included), or if it was never assigned a bot;
+- runners are started only when the block completes, so after the transaction that dispatched
+  their bots has committed: a runner never reports for a bot the store does not have yet;
+- a launcher that cannot start a runner fails that bot (``failed``/``bot_launch_failed``,
+  :func:`~meetbot.control.service.lost_runners.runner_lost`), never the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.models import Bot
+from meetbot.control.ports import Slot
+from meetbot.control.service.core import Services
+from meetbot.control.service.lost_runners import runner_lost
+
+log = logging.getLogger("meetbot.runners")
+
+LAUNCH_FAILED = "bot_launch_failed"
+
+
+def assignment_for(
+    svc: Services, bot: Bot, token: str, credentials: Mapping[str, Any] | None = None
+) -> Assignment:
+    """The runner's assignment; ``credentials`` are the decrypted
+    :func:`~meetbot.control.service.credentials.platform_credentials`."""
+    s = svc.settings
+    return Assignment(
+        bot_id=bot.id,
+        meeting_url=bot.meeting.url,
+        platform=bot.meeting.platform.value,
+        bot_name=bot.bot_name,
+        stop_options=bot.stop_options.as_dict(),
+        join_at=bot.join_at,
+        token=token,
+        control_url=s.effective_public_url,
+        timer_unit_seconds=s.timer_unit_seconds,
+        heartbeat_interval=s.heartbeat_interval,
+        control_plane_grace=s.control_plane_grace,
+        recording=bot.recording.as_dict(),
+        storage=svc.storage_descriptor,
+        credentials=credentials,
+    )
+
+
+class Handoff:
+    """The slots claimed for one hand-off and the assignments they start with (see the
+    module's docstring)."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self._claimed: list[Slot] = []
+        self._assigned: list[tuple[Slot, Assignment]] = []
+
+    def claim_warm(self) -> Slot | None:
+        """An idle warm runner, or ``None``."""
+        return self._keep(self.svc.launcher.claim_warm())
+
+    def claim(self) -> Slot | None:
+        """An idle warm runner, else capacity for a cold start; ``None`` at the cap."""
+        return self._keep(self.svc.launcher.claim_warm() or self.svc.launcher.reserve())
+
+    def _keep(self, slot: Slot | None) -> Slot | None:
+        if slot is not None:
+            self._claimed.append(slot)
+        return slot
+
+    def assign(
+        self, slot: Slot, bot: Bot, token: str, credentials: Mapping[str, Any] | None
+    ) -> None:
+        """Start ``slot``'s runner with ``bot`` (as committed) once the block completes."""
+        assert slot in self._claimed, "assign a slot claimed by this hand-off"
+        self._assigned.append((slot, assignment_for(self.svc, bot, token, credentials)))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        started = [] if exc is not None else self._assigned
+        used = [slot for slot, _ in started]
+        for slot in self._claimed:
+            if slot not in used:
+                self.svc.launcher.release(slot)
+        for slot, assignment in started:
+            await start_runner(self.svc, slot, assignment)
+
+
+async def start_runner(svc: Services, slot: Slot, assignment: Assignment) -> None:
+    """Hand a committed bot to its runner; a launcher failure fails the bot, never the caller."""
+    try:
+        await svc.launcher.assign(slot, assignment)
+    except Exception:
+        log.exception("bot %s: could not hand the bot to a runner", assignment.bot_id)
+        await runner_lost(svc, assignment.bot_id, sub_code=LAUNCH_FAILED)
