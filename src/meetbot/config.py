@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     """Seconds before ``join_at`` at which a scheduled bot's browser must be warm."""
     adhoc_pool_size: int = Field(2, ge=0)
     max_concurrent_bots: int = Field(8, ge=1)
+    """Bots this machine runs at once (warm runners included); scheduled bots reserve it."""
+    reservation_minutes: int = Field(60, ge=1, le=720)
+    """A scheduled bot's expected length when its create gives no ``expected_duration``: it
+    reserves capacity from ``join_at - dispatch_lead`` to ``join_at`` + this."""
     launcher: Literal["local", "fake"] = "local"
     scheduler_interval: float = Field(0.25, gt=0)
 

@@ -100,6 +100,12 @@ class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 
 
+class ScheduleFull(Conflict):
+    """A scheduled bot's window cannot be reserved: the capacity is booked then."""
+
+    code = "schedule_full"
+
+
 class RateLimited(MeetbotError):
     status = 429
     code = "rate_limited"

@@ -57,9 +57,11 @@ async def build_test_plane(
 ) -> TestPlane:
     """The app with the credentials router; credentials are sealed under ``secret``."""
     clock = clock or FixedClock()
-    launcher = launcher or FakeLauncher()
     config = Settings(launcher="fake", **settings)
     reactions = Subscribers()
+    launcher = launcher or FakeLauncher(
+        pool_size=config.adhoc_pool_size, max_concurrent=config.max_concurrent_bots
+    )
     services = Services(
         settings=config,
         store=store,

@@ -108,9 +108,17 @@ async def test_pool_fills_claims_refill_under_the_cap(
     assert second is not None
     await asyncio.sleep(0.3)
     assert launcher.state().to_start == 0  # at the cap: no refill
-    assert launcher.reserve() is None
+    (idle_pid,) = (p for s, p in launcher.pids().items() if s not in (slot.id, second.id))
+    # At the cap, the idle warm runner gives way to a reservation (a scheduled bot's).
+    reservation = launcher.reserve()
+    assert reservation is not None
+    assert not reservation.warm
+    assert (launcher.state().idle, launcher.state().total) == (0, 3)
+    await until(lambda: not runner_alive(idle_pid))
+    assert launcher.reserve() is None  # nothing left to give way
+    launcher.release(reservation)
     launcher.release(second)
-    assert launcher.state().idle == 2
+    await until(lambda: launcher.state().idle == 2)  # the pool refills
 
     finish(tmp_path, pid, 3)
     await until(lambda: exits == [("bot-1", 3)])
@@ -168,6 +176,57 @@ async def test_a_reservation_starts_a_cold_runner_at_assign(
         assert launcher.reserve() is not None
     finally:
         await launcher.close()
+
+
+SLOW_WARM_RUNNER = """#!/bin/sh
+# warm: never READY (a browser still starting); --cold: take the assignment like a runner
+echo "$@" > "$FAKE_DIR/$$.args"
+case "$*" in *--cold*) ;; *) while :; do sleep 0.1; done ;; esac
+IFS= read -r line || exit 0
+printf '%s\\n' "$line" > "$FAKE_DIR/$$.json"
+while [ ! -f "$FAKE_DIR/$$.exit" ]; do sleep 0.05; done
+exit "$(cat "$FAKE_DIR/$$.exit")"
+"""
+
+
+async def test_a_starting_warm_runner_gives_way_to_a_reservation_at_the_cap(
+    tmp_path: Path, exits: list[tuple[str, int]]
+) -> None:
+    """Regression: a reserved bot dispatched while the pool's runners were still starting found
+    no idle runner and no headroom, and failed (failed_to_launch_in_time)."""
+    script = tmp_path / "slow-runner"
+    script.write_text(SLOW_WARM_RUNNER)
+    script.chmod(0o755)
+    launcher = LocalLauncher(
+        data_dir=tmp_path / "data",
+        pool_size=2,
+        max_concurrent=2,
+        on_exit=lambda bot, rc: exits.append((bot, rc)),
+        python=str(script),
+        env={"FAKE_DIR": str(tmp_path)},
+        stop_timeout=1.0,
+    )
+    await launcher.start()
+    try:
+        await until(lambda: launcher.state().starting == 2)
+        warm_pids = set(launcher.pids().values())
+        assert launcher.claim_warm() is None
+        slot = launcher.reserve()
+        assert slot is not None
+        assert launcher.state().starting == 1
+        await launcher.assign(slot, assignment("reserved-1"))
+        (cold_pid,) = set(launcher.pids().values()) - warm_pids
+        await until(lambda: (tmp_path / f"{cold_pid}.json").exists())
+        await until(lambda: sum(runner_alive(p) for p in warm_pids) == 1)
+        assert launcher.state().total == 2  # the cap holds
+        finish(tmp_path, cold_pid, 0)
+        await until(lambda: exits == [("reserved-1", 0)])
+        await until(lambda: launcher.state().starting == 2)  # refilled, no back-off
+    finally:
+        await launcher.close()
+        for pid in launcher.pids().values():
+            if runner_alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 async def test_close_stops_idle_runners_and_the_next_launcher_adopts_busy_ones(

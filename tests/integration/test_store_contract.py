@@ -106,6 +106,7 @@ async def test_insert_get_round_trips_every_field(any_store: Store) -> None:
         leave_requested_at=at + timedelta(minutes=1),
         last_seen_at=at + timedelta(minutes=2),
         dispatched_at=at + timedelta(minutes=3),
+        expected_duration=45,
         status_changes=(
             StatusChange(Status.BOOTING, None, None, None, at),
             StatusChange(Status.JOINING, SubStatus.WAITING_ROOM, StopReason.KICKED, "c", at),
@@ -318,6 +319,55 @@ async def test_due_for_dispatch_is_oldest_join_at_first(any_store: Store) -> Non
         assert ids(await tx.bots.due_for_dispatch(cutoff, 2)) == [early.id, exact.id]
         assert ids(await tx.bots.due_for_dispatch(T0, 10)) == [early.id, exact.id]
         assert await tx.bots.due_for_dispatch(cutoff, 0) == []
+
+
+async def test_holding_capacity_reads_scheduled_in_range_and_running_everywhere(
+    any_store: Store,
+) -> None:
+    early = scheduled(T0 - timedelta(minutes=1))
+    first = scheduled(T0, workspace_id="ws_other")  # every workspace
+    last = scheduled(T0 + timedelta(minutes=59, seconds=59))
+    after = scheduled(T0 + timedelta(hours=1))  # the end is exclusive
+    running = make_bot(status=Status.RECORDING, join_at=T0 + timedelta(days=3))
+    booting = make_bot(workspace_id="ws_other")
+    ended = make_bot(status=Status.FINISHED)
+    processing = make_bot(status=Status.PROCESSING)
+    await insert(any_store, early, first, last, after, running, booting, ended, processing)
+    live = [Status.BOOTING, Status.RECORDING]
+    end = T0 + timedelta(hours=1)
+    async with any_store.transaction(write=False) as tx:
+        found = await tx.bots.holding_capacity(T0, end, live)
+        assert ids(found) == [first.id, last.id, running.id, booting.id]
+        assert ids(await tx.bots.holding_capacity(T0, end, [])) == [first.id, last.id]
+        assert found[0] == (await tx.bots.get(first.id))
+
+
+async def test_lock_schedule_needs_a_write_transaction(any_store: Store) -> None:
+    async with any_store.transaction() as tx:
+        await tx.bots.lock_schedule()
+        await tx.bots.lock_schedule()  # taken again in the same transaction: no wait
+    async with any_store.transaction(write=False) as tx:
+        with pytest.raises(RuntimeError):
+            await tx.bots.lock_schedule()
+
+
+async def test_the_schedule_lock_serialises_check_then_book(any_store: Store) -> None:
+    """Ten writers each count the booked bots, then book one if fewer than three are booked:
+    under the lock exactly three book (without it, PostgreSQL's READ COMMITTED lets several
+    writers count the same bots and all book)."""
+    window = (T0, T0 + timedelta(hours=1))
+
+    async def book() -> None:
+        async with any_store.transaction() as tx:
+            await tx.bots.lock_schedule()
+            booked = await tx.bots.holding_capacity(*window, [])
+            await asyncio.sleep(0.01)
+            if len(booked) < 3:
+                await tx.bots.insert(scheduled(T0))
+
+    await asyncio.gather(*(book() for _ in range(10)))
+    async with any_store.transaction(write=False) as tx:
+        assert len(await tx.bots.holding_capacity(*window, [])) == 3
 
 
 async def test_in_statuses(any_store: Store) -> None:

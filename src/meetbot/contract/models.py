@@ -107,6 +107,9 @@ class Bot:
     """The bot's own credentials, sealed by :class:`meetbot.crypto.SecretBox` (``bot:<id>``)."""
     credential_kinds: tuple[str, ...] = ()
     """Which kinds the ciphertext holds (``google``, ``zoom``, ...): not secret, shown."""
+    expected_duration: int | None = None
+    """Minutes the meeting is expected to last (the length of a scheduled bot's reservation,
+    :mod:`meetbot.control.capacity`); ``None``: ``MEETBOT_RESERVATION_MINUTES``."""
 
     @property
     def state(self) -> BotState:

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from meetbot.control.webhooks.ports import WebhookRepo
 
 
+class BotCapacity(Protocol):
+    """How many bots can run at once: this machine's ``MEETBOT_MAX_CONCURRENT_BOTS`` today
+    (:class:`meetbot.control.capacity.FixedCapacity`); a fleet of agents supplies its own. Scheduled
+    bots' reservations are checked against it (:mod:`meetbot.control.capacity`)."""
+
+    def total(self) -> int: ...
+
+
 # --- store ----------------------------------------------------------------------------------
 
 
@@ -65,6 +73,20 @@ class BotRepo(Protocol):
     async def due_for_dispatch(self, cutoff: datetime, limit: int) -> builtins.list[Bot]:
         """Scheduled bots with ``join_at <= cutoff``, oldest ``join_at`` first, locked for update
         (``FOR UPDATE SKIP LOCKED`` where the database has it)."""
+        ...
+
+    async def lock_schedule(self) -> None:
+        """Take the schedule lock until the transaction ends, so that capacity checks (read
+        what is booked, then book) run one at a time across every control plane: PostgreSQL
+        takes an advisory transaction lock; SQLite's and the memory store's write transactions
+        are serialised already."""
+        ...
+
+    async def holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> builtins.list[Bot]:
+        """In every workspace, in one read: the ``scheduled`` bots with ``join_after <= join_at
+        < join_before`` and every bot in one of the ``running`` statuses."""
         ...
 
     async def in_statuses(
@@ -229,7 +251,8 @@ class Launcher(Protocol):
         ...
 
     def reserve(self) -> Slot | None:
-        """Hold capacity for a bot without a warm runner; ``None`` at the concurrency cap."""
+        """Hold capacity for a bot without a warm runner; at the concurrency cap a warm runner
+        of the ad-hoc pool that no bot has gives way; ``None`` when none can."""
         ...
 
     def release(self, slot: Slot) -> None:
@@ -267,6 +290,7 @@ class WebhookSender(Protocol):
 
 __all__ = [
     "Assignment",
+    "BotCapacity",
     "BotQuery",
     "BotRepo",
     "CredentialRepo",

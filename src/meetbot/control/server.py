@@ -15,6 +15,7 @@ from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
+from meetbot.control.capacity import FixedCapacity
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
@@ -98,6 +99,7 @@ async def build(settings: Settings) -> ControlPlane:
         storage_descriptor=storage_descriptor(settings),
         reactions=reactions,
         secret_box=SecretBox(secret),
+        capacity=FixedCapacity(settings.max_concurrent_bots),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)

@@ -37,6 +37,8 @@ class FakeLauncher:
     auto_refill: bool = False
     assignments: list[tuple[Slot, Assignment]] = field(default_factory=list)
     released: list[Slot] = field(default_factory=list)
+    given_way: int = 0
+    """Idle warm slots stopped to make room for a reservation."""
     _idle: int = field(init=False, default=0)
     _busy: set[str] = field(init=False, default_factory=set)
     _ids: itertools.count[int] = field(init=False, default_factory=itertools.count)
@@ -62,8 +64,12 @@ class FakeLauncher:
         return self._take(warm=True)
 
     def reserve(self) -> Slot | None:
+        """At the cap, an idle warm slot gives way (as the local launcher's pool does)."""
         if len(self._busy) + self._idle >= self.max_concurrent:
-            return None
+            if self._idle == 0:
+                return None
+            self._idle -= 1
+            self.given_way += 1
         return self._take(warm=False)
 
     def release(self, slot: Slot) -> None:

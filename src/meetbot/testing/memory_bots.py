@@ -120,6 +120,27 @@ class MemoryBotRepo(MemoryRepo):
         due.sort(key=lambda bot: (bot.join_at, _seq(bot)))
         return due[: max(limit, 0)]
 
+    async def lock_schedule(self) -> None:
+        self.check_write("bots.lock_schedule")  # write transactions are serialised already
+
+    async def holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> builtins.list[Bot]:
+        after, before = utc(join_after), utc(join_before)
+        return sorted(
+            (
+                b
+                for b in self.state.bots.values()
+                if b.status in running
+                or (
+                    b.status is Status.SCHEDULED
+                    and b.join_at is not None
+                    and after <= b.join_at < before
+                )
+            ),
+            key=_seq,
+        )
+
     async def in_statuses(
         self,
         statuses: Collection[Status],

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
-from meetbot.control.api import bots, internal
+from meetbot.control.api import bots, capacity, internal
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api.deps import KeyCache, RateLimiter
 from meetbot.control.api.slashes import OptionalTrailingSlash
@@ -43,8 +43,9 @@ Authenticate with `Authorization: Token <api key>` (`Bearer` works too).
 
 Status codes: **200/201** success; **400** invalid request (`code` says which rule);
 **401** missing or invalid key; **404** no such bot (or not in your workspace);
-**405** the bot is dispatched (use `leave_call`); **409** duplicate bot or reused
-Idempotency-Key; **429** rate limited (obey `Retry-After`); **502/503/504** retry the same
+**405** the bot is dispatched (use `leave_call`); **409** duplicate bot, reused
+Idempotency-Key, or `schedule_full` (a scheduled bot's window cannot be reserved: scheduled bots
+never get 507); **429** rate limited (obey `Retry-After`); **502/503/504** retry the same
 request (with the same `Idempotency-Key`, the retry is safe; meetbot answers 503
 `service_unavailable` itself while its database is unreachable); **507** no warm ad-hoc bot idle —
 retry in 30 seconds (`Retry-After: 30`).
@@ -83,6 +84,7 @@ def create_app(
     app.state.read_limiter = RateLimiter(services.settings.rate_limit_read_per_minute)
     api_errors.install(app)
     app.include_router(bots.router)
+    app.include_router(capacity.router)
     app.include_router(internal.router)
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]

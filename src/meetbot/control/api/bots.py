@@ -55,6 +55,7 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
         meeting=meeting,
         bot_name=body.bot_name,
         join_at=body.join_at,
+        expected_duration=body.expected_duration,
         metadata=body.metadata or {},
         stop_options=body.stop_options_domain(),
         transcription_model=model,
@@ -76,7 +77,11 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
             "description": "Invalid request (`code` says which rule, e.g. "
             "`invalid_transcription_model`, `missing_transcription_key`)",
         },
-        409: {"model": ErrorOut, "description": "duplicate_bot or idempotency_key_reused"},
+        409: {
+            "model": ErrorOut,
+            "description": "duplicate_bot, idempotency_key_reused, or schedule_full (a scheduled"
+            " bot's window cannot be reserved: nothing was stored)",
+        },
         507: {"model": ErrorOut, "description": "No warm ad-hoc bot idle: retry in 30 s"},
     },
     summary="Create a bot",
@@ -166,7 +171,14 @@ async def get_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> R
 @router.patch(
     "/{bot_id}/",
     response_model=BotOut,
-    responses={**_ERRORS, 507: {"model": ErrorOut, "description": "join now: pool empty"}},
+    responses={
+        **_ERRORS,
+        409: {
+            "model": ErrorOut,
+            "description": "duplicate_bot, or schedule_full (the new window is booked)",
+        },
+        507: {"model": ErrorOut, "description": "join now: pool empty"},
+    },
     summary="Update a bot until it starts joining (metadata at any time)",
 )
 async def update_bot(

@@ -32,6 +32,7 @@ def bot_view(bot: Bot, *, include_secret: bool = False) -> dict[str, Any]:
         "platform": bot.meeting.platform.value,
         "bot_name": bot.bot_name,
         "join_at": iso(bot.join_at) if bot.join_at else None,
+        "expected_duration": bot.expected_duration,
         "kind": bot.kind.value,
         "status": bot.status.value,
         "sub_status": bot.sub_status.value if bot.sub_status else None,

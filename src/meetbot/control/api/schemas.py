@@ -56,6 +56,13 @@ Metadata = Annotated[
 ]
 
 
+EXPECTED_DURATION = (
+    "Minutes the meeting is expected to last. A scheduled bot reserves capacity from join_at"
+    " minus the dispatch lead to join_at plus this (default MEETBOT_RESERVATION_MINUTES, 60;"
+    " never more than stop_options.time_limit); 409 schedule_full when that window is booked"
+)
+
+
 class StopOptionsIn(BaseModel):
     """Automatic-leave timers in minutes. Integers only."""
 
@@ -168,6 +175,7 @@ class CreateBotIn(BaseModel):
         validation_alias=AliasChoices("join_at", "scheduled_start_time"),
         description="ISO 8601 with a zone; `scheduled_start_time` is accepted as an alias",
     )
+    expected_duration: StrictInt | None = Field(None, ge=1, le=720, description=EXPECTED_DURATION)
     metadata: Metadata | None = None
     stop_options: StopOptionsIn | None = None
     transcription_model: StrictStr | None = Field(
@@ -223,6 +231,9 @@ class UpdateBotIn(BaseModel):
     join_at: UtcDatetime | None = Field(
         None, validation_alias=AliasChoices("join_at", "scheduled_start_time")
     )
+    expected_duration: StrictInt | None = Field(
+        None, ge=1, le=720, description=EXPECTED_DURATION + "; null: the default"
+    )
     metadata: Metadata | None = None
     stop_options: StopOptionsIn | None = None
     transcription_model: StrictStr | None = Field(
@@ -273,6 +284,9 @@ class BotOut(BaseModel):
     platform: Platform
     bot_name: str
     join_at: str | None
+    expected_duration: int | None = Field(
+        description="Minutes, as given (null: MEETBOT_RESERVATION_MINUTES)"
+    )
     kind: Literal["scheduled", "adhoc"]
     status: str
     sub_status: str | None

@@ -6,7 +6,8 @@ docstring of :mod:`meetbot.runner.__main__`). The launcher keeps ``pool_size`` o
 replacement in the background. :meth:`reserve` holds capacity for a cold start; :meth:`assign`
 then starts a ``--cold`` runner (its browser comes up ``warm_lead`` s before ``join_at``) and
 writes the assignment to its stdin at once. Every runner process (warm, starting, busy,
-adopted) and every reservation counts against ``max_concurrent``.
+adopted) and every reservation counts against ``max_concurrent``; at the cap, a reservation
+takes the place of a warm runner no bot has (the ad-hoc pool gives way to scheduled bots).
 
 When a runner with a bot exits, ``on_exit(bot_id, returncode)`` is called (from the event
 loop) so the control plane can fail the bot at once if the runner left it unfinished.
@@ -98,6 +99,7 @@ class LocalLauncher:
         self._run_id = f"{int(time.time()):x}"
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._giving_way: set[asyncio.Task[None]] = set()
         self._pool_task: asyncio.Task[None] | None = None
         self._closing = False
         self._failures = 0
@@ -154,11 +156,28 @@ class LocalLauncher:
         return None
 
     def reserve(self) -> Slot | None:
-        if self._closing or not self.state().can_reserve:
+        """Capacity for a cold start. At the cap, a warm runner of the ad-hoc pool that no bot
+        has (one still starting first, else an idle one) gives way: it is stopped and the
+        reservation takes its place; the pool refills when capacity frees again."""
+        if self._closing:
+            return None
+        if not self.state().can_reserve and not self._give_way():
             return None
         slot = Slot(id=f"reservation-{self._run_id}-{next(self._ids)}", warm=False)
         self._reserved.add(slot.id)
         return slot
+
+    def _give_way(self) -> bool:
+        spare = [r for r in self._runners.values() if r.state in ("starting", "idle")]
+        if not spare:
+            return False
+        runner = min(spare, key=lambda r: r.state != "starting")  # starting ones first
+        del self._runners[runner.slot]  # no longer counted (it exits within stop_timeout)
+        log.info("%s (pid %d) gives way to a reservation", runner.slot, runner.process.pid)
+        task = asyncio.create_task(self._stop(runner), name=f"launcher.give-way.{runner.slot}")
+        self._giving_way.add(task)
+        task.add_done_callback(self._giving_way.discard)
+        return True
 
     def release(self, slot: Slot) -> None:
         self._reserved.discard(slot.id)
@@ -173,8 +192,10 @@ class LocalLauncher:
         if runner is None or runner.state != "claimed" or runner.process.returncode is not None:
             if slot.warm:
                 log.warning("warm runner %s is gone; starting a cold one", slot.id)
-            self._reserved.discard(slot.id)
-            runner = await self._spawn(cold=True, state="busy")
+            try:  # the reservation counts until its runner does (the pool must not fill it)
+                runner = await self._spawn(cold=True, state="busy")
+            finally:
+                self._reserved.discard(slot.id)
         runner.state = "busy"
         self._supersede(assignment.bot_id)
         runner.bot_id = assignment.bot_id
@@ -206,6 +227,7 @@ class LocalLauncher:
             await asyncio.gather(self._pool_task, return_exceptions=True)
         spare = [r for r in self._runners.values() if r.state != "busy"]
         await asyncio.gather(*(self._stop(r) for r in spare))
+        await asyncio.gather(*self._giving_way, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -299,6 +321,8 @@ class LocalLauncher:
                 if runner.state == "starting":
                     runner.state = "idle"
                 self._changed.set()
+            elif self._runners.get(runner.slot) is not runner:
+                pass  # it gave way to a reservation (_give_way): stopped on purpose
             elif process.returncode is None:
                 log.error("%s: no READY in %.0f s; killing it", runner.slot, self._ready_timeout)
                 self._failures += 1

@@ -23,6 +23,7 @@ from meetbot.contract.models import (
     StopOptions,
 )
 from meetbot.control.ports import BotQuery
+from meetbot.control.service import capacity
 from meetbot.control.service.core import (
     Services,
     emit,
@@ -61,6 +62,8 @@ class BotSpec:
     recording: RecordingOptions = field(default_factory=RecordingOptions)
     credentials: Mapping[str, Any] | None = field(default=None, repr=False)
     """Plain credentials (see :mod:`meetbot.control.service.credentials`); sealed before storing."""
+    expected_duration: int | None = None
+    """Minutes; a scheduled bot reserves capacity for this long after ``join_at``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,7 @@ async def create_bot(
             bot = _new_bot(workspace_id, spec, kind, now, token)
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
+            await capacity.reserve(svc, tx, bot)  # a scheduled bot books its window, or 409
             bot = await tx.bots.insert(bot)
             if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)
@@ -184,6 +188,7 @@ def _new_bot(
         webhook_url=spec.webhook_url,
         webhook_secret=signing.new_secret() if spec.webhook_url else None,
         recording=spec.recording,
+        expected_duration=spec.expected_duration,
         runner_token_hash=token_hash(token) if token else None,
         dispatched_at=now if token else None,
         created_at=now,
@@ -247,6 +252,7 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
                 dup = await tx.bots.find_active_duplicate(workspace_id, key)
                 if dup and dup.id != bot.id:
                     raise errors.DuplicateBot(dup.id)
+            before = bot
             bot = bot.evolve(updated_at=now, **changes.fields)
             if changes.join_at is not UNSET:
                 bot = bot.evolve(join_at=changes.join_at)
@@ -274,7 +280,9 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
                     last_seen_at=None,
                 )
                 bot = await transition(svc, tx, bot, Reschedule(), now)
+                await capacity.reserve(svc, tx, bot)  # its new window, or 409 (rolled back)
             else:
+                await capacity.reserve(svc, tx, bot, previous=before)  # a window moved: 409?
                 await tx.bots.update(bot)
         if update is not policies.Update.FIELDS:
             svc.reactions.events_committed()

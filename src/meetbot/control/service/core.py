@@ -15,7 +15,7 @@ from typing import Any
 from meetbot.config import Settings
 from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
-from meetbot.control.ports import Launcher, Store, Tx
+from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
@@ -79,6 +79,9 @@ class Services:
     """Told what committed, to wake the workers (see :mod:`meetbot.control.service.reactions`)."""
     secret_box: SecretBox | None = None
     """Seals stored credentials (the server secret's key); ``None``: credentials are refused."""
+    capacity: BotCapacity | None = None
+    """How many bots can run at once, for scheduled bots' reservations (a fleet supplies its
+    own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

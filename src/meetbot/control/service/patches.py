@@ -34,6 +34,8 @@ class BotPatch:
     """Null is refused."""
     join_at: datetime | Keep | None = UNSET
     """Null: join now (a scheduled bot becomes ad-hoc)."""
+    expected_duration: int | Keep | None = UNSET
+    """Minutes the meeting is expected to last (its reservation); null: the default."""
     metadata: Mapping[str, str] | Keep | None = UNSET
     """Replaces the whole map; null empties it."""
     stop_options: StopOptions | Keep | None = UNSET
@@ -89,6 +91,8 @@ async def checked_changes(svc: Services, patch: BotPatch) -> Changes:
         model = patch.transcription_model or svc.settings.default_transcription_model
         validate_model(model)
         out["transcription_model"] = model
+    if patch.expected_duration is not UNSET:
+        out["expected_duration"] = patch.expected_duration
     if patch.deduplication_key is not UNSET:
         out["deduplication_key"] = patch.deduplication_key
     if patch.webhook_url is not UNSET:

@@ -36,6 +36,9 @@ _INSERT_BOT = sa.insert(bots).returning(bots.c.seq)
 _INSERT_CHANGES = sa.insert(status_changes)
 _UPDATE_BOT = sa.update(bots).where(bots.c.id == sa.bindparam("where_id"))
 
+SCHEDULE_LOCK = int.from_bytes(b"mbsched!", "big") >> 1
+"""PostgreSQL advisory lock key of :meth:`SqlBotRepo.lock_schedule`."""
+
 CHUNK = 100
 """Rows turned into values between two yields to the event loop: a page of a thousand bots
 (the runner reaper's) costs tens of milliseconds of decoding, which must not stall requests."""
@@ -80,6 +83,7 @@ def bot_values(bot: Bot) -> dict[str, Any]:
         "updated_at": bot.updated_at,
         "credentials_ciphertext": bot.credentials_ciphertext,
         "credential_kinds": list(bot.credential_kinds) if bot.credential_kinds else None,
+        "expected_duration": bot.expected_duration,
     }
 
 
@@ -143,6 +147,7 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
         status_changes=tuple(changes),
         credentials_ciphertext=row["credentials_ciphertext"],
         credential_kinds=tuple(row["credential_kinds"] or ()),
+        expected_duration=row["expected_duration"],
     )
 
 
@@ -233,6 +238,26 @@ class SqlBotRepo(SqlRepo):
             .with_for_update(skip_locked=True)
         )
         return await self._load(stmt)
+
+    async def lock_schedule(self) -> None:
+        self.check_write("bots.lock_schedule")
+        if self.is_postgres:  # SQLite: write transactions are serialised (BEGIN IMMEDIATE)
+            await self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEDULE_LOCK)))
+
+    async def holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> builtins.list[Bot]:
+        # One statement, one snapshot: a bot being dispatched meanwhile is seen once, either
+        # as scheduled or as running (two reads under READ COMMITTED could miss it).
+        scheduled = sa.and_(
+            bots.c.status == Status.SCHEDULED.value,
+            bots.c.join_at >= join_after,
+            bots.c.join_at < join_before,
+        )
+        condition = scheduled
+        if running:
+            condition = sa.or_(scheduled, bots.c.status.in_([s.value for s in running]))
+        return await self._load(sa.select(bots).where(condition).order_by(bots.c.seq))
 
     async def in_statuses(
         self,

@@ -112,6 +112,10 @@ def _v6_status_messages(conn: Connection) -> None:
     add_column(conn, tables.status_changes, "message")
 
 
+def _v7_expected_duration(conn: Connection) -> None:
+    add_column(conn, tables.bots, "expected_duration")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -123,6 +127,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "events by creation time (replays read a time range)", _v4_event_times),
     Migration(5, "leases: work one control-plane replica does at a time", _v5_leases),
     Migration(6, "status messages: why a bot ended or stopped", _v6_status_messages),
+    Migration(
+        7,
+        "bots.expected_duration: the length of a scheduled bot's reservation",
+        _v7_expected_duration,
+    ),
 )
 
 

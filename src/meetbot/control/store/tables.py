@@ -126,6 +126,8 @@ bots = sa.Table(
     sa.Column("credential_kinds", sa.JSON),
     # v6: why the bot ended or stopped, for people (its latest status change's message)
     sa.Column("message", sa.Text),
+    # v7: minutes the meeting is expected to last (a scheduled bot's reservation; NULL: default).
+    sa.Column("expected_duration", sa.Integer),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),

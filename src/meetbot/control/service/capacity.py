@@ -1,0 +1,83 @@
+"""Reservations of bot capacity: a scheduled bot's window is booked in the transaction that
+stores the bot, or refused (409 ``schedule_full``) and nothing is stored. The arithmetic is
+:mod:`meetbot.control.capacity`; this module reads what is booked and decides."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from meetbot import errors
+from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import Bot
+from meetbot.control import capacity
+from meetbot.control.capacity import LONGEST_MINUTES, RUNNING, Rules, Step, Window
+from meetbot.control.ports import Tx
+from meetbot.control.service.core import Services
+from meetbot.timefmt import iso
+
+LONGEST = timedelta(minutes=LONGEST_MINUTES)
+MAX_STEPS = 2016
+"""At most this many steps in one timeline (a week of 5-minute steps)."""
+
+
+def rules(svc: Services) -> Rules:
+    s = svc.settings
+    return Rules(lead=timedelta(seconds=s.dispatch_lead), default_minutes=s.reservation_minutes)
+
+
+def total(svc: Services) -> int:
+    """How many bots can run at once (a fleet's capacity where one is supplied)."""
+    return svc.capacity.total() if svc.capacity else svc.settings.max_concurrent_bots
+
+
+def _query_bounds(window: Window, r: Rules) -> tuple[datetime, datetime]:
+    """The ``join_at`` range of the scheduled bots whose window may overlap ``window``."""
+    return capacity.plus(window.start, -LONGEST), capacity.plus(window.end, r.lead)
+
+
+async def reserve(svc: Services, tx: Tx, bot: Bot, *, previous: Bot | None = None) -> None:
+    """Book ``bot``'s window, or raise :class:`errors.ScheduleFull`. Call it in the write
+    transaction that stores ``bot`` (new or changed), before storing it. A bot that is not
+    ``scheduled`` books nothing; a changed bot whose window stays inside its ``previous`` one
+    always fits."""
+    r = rules(svc)
+    window = capacity.reservation(bot, r) if bot.status is Status.SCHEDULED else None
+    if window is None:
+        return
+    if previous is not None and previous.status is Status.SCHEDULED:
+        old = capacity.reservation(previous, r)
+        if old is not None and old.contains(window):
+            return
+    await tx.bots.lock_schedule()
+    booked = await tx.bots.holding_capacity(*_query_bounds(window, r), RUNNING)
+    held = capacity.holdings((b for b in booked if b.id != bot.id), r, svc.clock.now())
+    verdict = capacity.check(held.all, window, total(svc))
+    if not verdict.fits:
+        raise errors.ScheduleFull(
+            f"No capacity from {iso(window.start)} to {iso(window.end)} (join_at minus the"
+            f" dispatch lead, to join_at plus the expected duration): {verdict.booked} bots are"
+            f" booked in that window, {verdict.most_at_once} of them at once, and at most"
+            f" {verdict.capacity} bots run at once. Choose another join_at or a shorter"
+            " expected_duration."
+        )
+
+
+async def timeline(
+    svc: Services, start: datetime, end: datetime, step: timedelta
+) -> tuple[int, list[Step]]:
+    """What is booked from ``start`` to ``end``, step by step, and the capacity now."""
+    if end <= start:
+        raise errors.InvalidRequest("to: must be after from.", extra={"field": "to"})
+    count = -((start - end) // step)  # ceiling
+    if count > MAX_STEPS:
+        raise errors.InvalidRequest(
+            f"to: at most {MAX_STEPS} steps per request ({count} asked); choose a shorter range"
+            " or a longer step.",
+            extra={"field": "to"},
+        )
+    r = rules(svc)
+    async with svc.store.transaction(write=False) as tx:
+        bots = await tx.bots.holding_capacity(*_query_bounds(Window(start, end), r), RUNNING)
+    held = capacity.holdings(bots, r, svc.clock.now())
+    cap = total(svc)
+    return cap, capacity.timeline(held, cap, capacity.steps(start, end, step))
