@@ -49,9 +49,9 @@ class ControlPlane:
 def _launcher(settings: Settings, reactions: Subscribers) -> Launcher:
     """The launcher; it reports runner exits to ``reactions``."""
     if settings.launcher == "fake":
-        from meetbot.testing.fakes import FakeLauncher
+        from meetbot.control.launchers.simulated import SimulatedLauncher
 
-        return FakeLauncher(
+        return SimulatedLauncher(
             pool_size=settings.adhoc_pool_size,
             max_concurrent=settings.max_concurrent_bots,
             auto_refill=True,

@@ -1,13 +1,11 @@
-"""Small fakes for the control plane's boundaries: a clock you set, a launcher you drive."""
+"""Small fakes for the control plane's boundaries: a clock you set, a launcher you drive
+(:class:`FakeLauncher`, the launcher ``MEETBOT_LAUNCHER=fake`` serves with)."""
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from meetbot.contract.assignment import Assignment
-from meetbot.control.ports import Slot
+from meetbot.control.launchers.simulated import SimulatedLauncher
 
 
 class FixedClock:
@@ -27,74 +25,6 @@ class FixedClock:
         self._now = now
 
 
-@dataclass
-class FakeLauncher:
-    """A launcher with ``pool_size`` warm slots that refill only when :meth:`refill` is called
-    (or at once with ``auto_refill``), capped at ``max_concurrent`` slots in use."""
-
-    pool_size: int = 2
-    max_concurrent: int = 8
-    auto_refill: bool = False
-    assignments: list[tuple[Slot, Assignment]] = field(default_factory=list)
-    released: list[Slot] = field(default_factory=list)
-    given_way: int = 0
-    """Idle warm slots stopped to make room for a reservation."""
-    _idle: int = field(init=False, default=0)
-    _busy: set[str] = field(init=False, default_factory=set)
-    _ids: itertools.count[int] = field(init=False, default_factory=itertools.count)
-
-    def __post_init__(self) -> None:
-        self.refill()
-
-    def refill(self) -> None:
-        room = self.max_concurrent - len(self._busy)
-        self._idle = max(0, min(self.pool_size, room))
-
-    def _take(self, warm: bool) -> Slot:
-        slot = Slot(id=f"slot-{next(self._ids)}", warm=warm)
-        self._busy.add(slot.id)
-        if self.auto_refill:
-            self.refill()
-        return slot
-
-    def claim_warm(self) -> Slot | None:
-        if self._idle == 0:
-            return None
-        self._idle -= 1
-        return self._take(warm=True)
-
-    def reserve(self) -> Slot | None:
-        """At the cap, an idle warm slot gives way (as the local launcher's pool does)."""
-        if len(self._busy) + self._idle >= self.max_concurrent:
-            if self._idle == 0:
-                return None
-            self._idle -= 1
-            self.given_way += 1
-        return self._take(warm=False)
-
-    def release(self, slot: Slot) -> None:
-        self.released.append(slot)
-        self._busy.discard(slot.id)
-
-    def finish(self, bot_id: str) -> None:
-        """The runner of ``bot_id`` exited: its capacity is free again."""
-        for slot, assignment in self.assignments:
-            if assignment.bot_id == bot_id:
-                self._busy.discard(slot.id)
-
-    async def assign(self, slot: Slot, assignment: Assignment) -> None:
-        self.assignments.append((slot, assignment))
-
-    def assigned(self, bot_id: str) -> Assignment | None:
-        found = [a for _, a in self.assignments if a.bot_id == bot_id]
-        return found[-1] if found else None
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    @property
-    def idle(self) -> int:
-        return self._idle
+FakeLauncher = SimulatedLauncher
+"""The launcher tests drive: warm slots refill on :meth:`~SimulatedLauncher.refill`, runners
+'exit' on :meth:`~SimulatedLauncher.finish`, assignments are kept in ``assignments``."""
