@@ -19,8 +19,8 @@ from meetbot.contract.platforms import (
     by_service,
     info,
 )
-from meetbot.control.api.representation import CREDENTIAL_KINDS
-from meetbot.control.api.schemas import BotOut, CreateBotIn, CredentialsIn
+from meetbot.control.api.representation import CREDENTIAL_KINDS, BotOut
+from meetbot.control.api.schemas import CreateBotIn, CredentialsIn
 from meetbot.control.service.credentials import PLATFORM_KIND
 from meetbot.errors import InvalidMeetingUrl
 from meetbot.runner.platforms import registry

@@ -15,9 +15,8 @@ from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import check_service, parse_joinable_url, parse_meeting_url
 from meetbot.contract.models import Bot, RecordingOptions
 from meetbot.control.api.deps import ServicesDep, WorkspaceId
-from meetbot.control.api.representation import bot_view
+from meetbot.control.api.representation import BotOut, bot_view
 from meetbot.control.api.schemas import (
-    BotOut,
     BotPage,
     CreateBotIn,
     ErrorOut,

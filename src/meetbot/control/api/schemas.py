@@ -21,7 +21,8 @@ from pydantic import (
 )
 
 from meetbot.contract.models import RecordingOptions, StopOptions
-from meetbot.contract.platforms import SERVICES, Platform
+from meetbot.contract.platforms import SERVICES
+from meetbot.control.api.representation import BotOut
 from meetbot.control.service.patches import BotPatch
 
 MAX_METADATA_KEYS = 50
@@ -263,53 +264,6 @@ class UpdateBotIn(BaseModel):
 class ErrorOut(BaseModel):
     code: str
     detail: str
-
-
-class StatusChangeOut(BaseModel):
-    status: str
-    sub_status: str | None
-    stop_reason: str | None
-    sub_code: str | None
-    message: str | None = Field(
-        None, description="Why the bot ended or stopped, for people (null for other changes)"
-    )
-    at: str
-
-
-class BotOut(BaseModel):
-    """The bot object. Times are ISO 8601, UTC, milliseconds."""
-
-    id: str
-    meeting_url: str
-    platform: Platform
-    bot_name: str
-    join_at: str | None
-    expected_duration: int | None = Field(
-        description="Minutes, as given (null: MEETBOT_RESERVATION_MINUTES)"
-    )
-    kind: Literal["scheduled", "adhoc"]
-    status: str
-    sub_status: str | None
-    stop_reason: str | None
-    sub_code: str | None
-    message: str | None = Field(
-        None, description="Why the bot ended or stopped, for people (its latest such change's)"
-    )
-    metadata: dict[str, str]
-    stop_options: dict[str, int]
-    transcription_model: str
-    recording: dict[str, Any]
-    deduplication_key: str | None
-    webhook_url: str | None
-    status_changes: list[StatusChangeOut]
-    created_at: str
-    updated_at: str
-    credentials: dict[str, bool] = Field(
-        description="Which of the bot's own credentials are set (never their values)"
-    )
-    webhook_secret: str | None = Field(
-        None, description="Only in the create response, when webhook_url is given."
-    )
 
 
 class BotPage(BaseModel):
