@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from meetbot import redaction
+from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
 app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")]
@@ -35,6 +36,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    redaction.install()
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(_serve(settings))
 
@@ -69,6 +71,8 @@ async def _serve(settings: Settings) -> None:
         access_log=False,
         lifespan="on",
     )
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
+        redaction.install(logging.getLogger(name))
     await uvicorn.Server(config).serve()
 
 
@@ -85,38 +89,11 @@ def deliver(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    redaction.install()
     from meetbot.control.webhooks.process import run_child
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(run_child(settings, ready_fd))
-
-
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option("--name", help="A name for the key")],
-    data_dir: DataDir = None,
-    workspace: Annotated[
-        str | None, typer.Option("--workspace", help="Workspace id (default: a new one)")
-    ] = None,
-) -> None:
-    """Create an API key; it is printed once, as the last line."""
-    settings = settings_from(data_dir=data_dir)
-
-    async def create() -> tuple[str, str]:
-        from meetbot.clock import SystemClock
-        from meetbot.control.service.keys import create_key
-        from meetbot.control.store import open_store
-
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = await open_store(settings.effective_database_url)
-        try:
-            return await create_key(store, SystemClock(), name=name, workspace_id=workspace)
-        finally:
-            await store.close()
-
-    key, workspace_id = asyncio.run(create())
-    typer.echo(f"workspace: {workspace_id}")
-    typer.echo(key)
 
 
 @app.command()

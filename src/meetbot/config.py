@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     """0 = off. Per workspace."""
     rate_limit_read_per_minute: int = Field(0, ge=0)
     idempotency_ttl: float = Field(24 * 3600.0, ge=3600)
+    auth_failures_per_minute: int = Field(30, ge=0)
+    """Failed authentications an address may make a minute (burst as large); then 429 until
+    its allowance refills. 0 = off."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
+    """A request body larger than this is refused (413 ``request_too_large``) unread."""
     log_level: str = "info"
 
     @property

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from meetbot.contract.meeting_urls import parse_meeting_url
 from meetbot.errors import InvalidMeetingUrl
+from meetbot.redaction import redact
 from meetbot.runner.platforms.base import MeetingPage, Phase, Snapshot
 from meetbot.runner.platforms.driver import Timings
 from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
@@ -72,7 +73,8 @@ class _Log:
         self.start = time.monotonic()
 
     def __call__(self, message: str) -> None:
-        print(f"[{time.monotonic() - self.start:7.2f}s] {message}", file=self.out, flush=True)
+        line = f"[{time.monotonic() - self.start:7.2f}s] {redact(message)}"  # no passcodes
+        print(line, file=self.out, flush=True)
 
 
 def run_doctor(

@@ -30,6 +30,17 @@ class InvalidRequest(MeetbotError):
     """A field is missing, malformed or out of range."""
 
 
+class InvalidCursor(InvalidRequest):
+    """A pagination cursor this API did not make for this list of this workspace."""
+
+    code = "invalid_cursor"
+
+    def __init__(
+        self, detail: str = "Not a cursor this API returned for this list: pass `next` back as is."
+    ) -> None:
+        super().__init__(detail)
+
+
 class InvalidMeetingUrl(MeetbotError):
     code = "invalid_meeting_url"
 

@@ -74,5 +74,6 @@ async def build_test_plane(
     app = create_app(
         services,
         routers=[credentials_api.router, webhooks_api.router, webhooks_api.events_router],
+        secret=secret,
     )
     return TestPlane(app, services, launcher, clock, key, workspace_id, reactions)

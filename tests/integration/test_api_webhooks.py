@@ -220,3 +220,92 @@ async def test_a_bots_events_reach_its_url_and_the_endpoints(api: Api, receiver:
     assert d["results"][0]["status"] == "delivered"
     assert d["results"][0]["last_status_code"] == 200
     assert d["results"][0]["last_latency_ms"] > 0
+
+
+async def test_a_webhook_url_added_by_patch_gets_a_secret_shown_once(
+    api: Api, receiver: Receiver
+) -> None:
+    """Regression: such a bot had no signing secret, and its deliveries failed for 24 h."""
+    bot = await new_bot(api)
+    assert "webhook_secret" not in bot
+    patched = await api.client.patch(
+        f"/api/v1/bot/{bot['id']}/", json={"webhook_url": receiver.url}
+    )
+    assert patched.status_code == 200, patched.text
+    secret = patched.json()["webhook_secret"]
+    assert secret.startswith("whsec_")
+    assert "webhook_secret" not in (await api.client.get(f"/api/v1/bot/{bot['id']}/")).json()
+    again = await api.client.patch(
+        f"/api/v1/bot/{bot['id']}/", json={"webhook_url": receiver.url + "?again"}
+    )
+    assert "webhook_secret" not in again.json()  # shown once; the secret stays
+    receiver.secrets = [secret]
+    assert (await api.client.delete(f"/api/v1/bot/{bot['id']}/")).status_code == 204
+    sender = HttpSender(TargetPolicy(allow_private=True))
+    worker = DeliveryWorker(
+        api.services.store,
+        sender,
+        api.services.clock,
+        api.services.settings,
+        options=DeliveryOptions(poll_interval=0.05),  # type: ignore[arg-type]
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not receiver.accepted:
+            assert time.monotonic() < deadline, "not delivered in time"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.close()
+        await sender.aclose()
+    assert receiver.bad_signatures == 0
+    assert receiver.accepted[0][1]["type"] == "bot.deleted"
+
+
+async def test_endpoint_secrets_are_sealed_at_rest_and_still_sign(
+    any_store: Any, receiver: Receiver
+) -> None:
+    from harness.plane import TEST_SECRET, build_test_plane
+    from meetbot.crypto import SecretBox
+
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))  # the receiver checks times
+    plane = await build_test_plane(any_store, clock=clock, webhook_allow_private=True)
+    async with plane.client() as client:
+        made = await client.post("/api/v1/webhook_endpoints/", json={"url": receiver.url})
+        assert made.status_code == 201, made.text
+        endpoint = made.json()
+        rotated = await client.post(f"/api/v1/webhook_endpoints/{endpoint['id']}/rotate_secret/")
+        secret = rotated.json()["secret"]
+        assert secret.startswith("whsec_")
+        join_at = iso(plane.clock.now() + timedelta(hours=2))
+        bot = await client.post("/api/v1/bot/", json={"meeting_url": MEET, "join_at": join_at})
+        assert bot.status_code == 201
+    async with plane.services.store.transaction(write=False) as tx:
+        stored = await tx.webhooks.get_endpoint(endpoint["id"], workspace_id=plane.workspace_id)
+    assert stored is not None
+    assert stored.secret.startswith("v1.")
+    assert stored.previous_secret is not None
+    assert stored.previous_secret.startswith("v1.")
+    assert secret not in (stored.secret, stored.previous_secret)
+    assert endpoint["secret"] not in (stored.secret, stored.previous_secret)
+
+    receiver.secrets = [secret]
+    sender = HttpSender(TargetPolicy(allow_private=True))
+    worker = DeliveryWorker(
+        plane.services.store,
+        sender,
+        plane.services.clock,
+        plane.services.settings,
+        options=DeliveryOptions(poll_interval=0.05),  # type: ignore[arg-type]
+        box=SecretBox(TEST_SECRET),
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not receiver.accepted:
+            assert time.monotonic() < deadline, "not delivered in time"
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.close()
+        await sender.aclose()
+    assert receiver.bad_signatures == 0

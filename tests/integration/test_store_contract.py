@@ -595,6 +595,34 @@ async def test_workspaces_and_keys(any_store: Store) -> None:
         assert await tx.keys.count() == 1
 
 
+async def test_a_revoked_key_is_listed_and_authenticates_nothing(any_store: Store) -> None:
+    async with any_store.transaction() as tx:
+        await tx.keys.create_workspace(WS, "Acme", T0)
+        await tx.keys.add(ApiKey("k2", WS, "second", "hash2", "mb_b", T0 + timedelta(seconds=1)))
+        await tx.keys.add(ApiKey("k1", WS, "first", "hash1", "mb_a", T0))
+    async with any_store.transaction() as tx:
+        revoked = await tx.keys.revoke("k1", T0 + timedelta(hours=1))
+        assert revoked is not None
+        assert revoked.revoked_at == T0 + timedelta(hours=1)
+        again = await tx.keys.revoke("k1", T0 + timedelta(hours=2))  # the first time stays
+        assert again is not None
+        assert again.revoked_at == T0 + timedelta(hours=1)
+        assert await tx.keys.revoke("nope", T0) is None
+    async with any_store.transaction(write=False) as tx:
+        assert await tx.keys.workspace_for("hash1") is None
+        assert await tx.keys.workspace_for("hash2") == WS
+        listed = await tx.keys.list_keys()
+        assert [(k.id, k.revoked_at) for k in listed] == [
+            ("k1", T0 + timedelta(hours=1)),
+            ("k2", None),
+        ]
+        assert listed[1] == ApiKey("k2", WS, "second", "hash2", "mb_b", T0 + timedelta(seconds=1))
+        assert await tx.keys.count() == 2
+    with pytest.raises(RuntimeError, match="write=True"):
+        async with any_store.transaction(write=False) as tx:
+            await tx.keys.revoke("k2", T0)
+
+
 # --- idempotency ----------------------------------------------------------------------------
 
 

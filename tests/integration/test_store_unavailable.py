@@ -15,6 +15,7 @@ from psycopg import sql
 from harness.plane import build_test_plane
 from harness.waiting import until
 from meetbot.control.scheduler import Periodic, Scheduler
+from meetbot.control.service.keys import hash_key
 from meetbot.control.store import open_store
 from meetbot.errors import StoreUnavailable
 from meetbot.testing.memory_store import MemoryStore
@@ -42,6 +43,26 @@ async def test_sqlite_locked_past_the_wait_is_503_then_the_retry_succeeds(tmp_pa
             assert (await client.get("/api/v1/bot/")).json()["results"] == []  # nothing stored
             created = await client.post("/api/v1/bot/", json=BODY)
             assert created.status_code == 201, created.text
+    finally:
+        await store.close()
+
+
+async def test_a_read_only_sqlite_file_is_503(tmp_path: Path) -> None:
+    """Opened read-only (as a file whose mode or mount refuses writes would be): reads work,
+    writes are 503 with Retry-After, never a 500."""
+    path = tmp_path / "meetbot.db"
+    await (await open_store(f"sqlite:///{path}")).close()  # created and migrated
+    store = await open_store(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        plane = await build_test_plane(MemoryStore())  # its key lives elsewhere: see below
+        plane.services.store = store
+        plane.app.state.key_cache.put(hash_key(plane.key), plane.workspace_id)
+        async with plane.client() as client:
+            assert (await client.get("/api/v1/bot/")).status_code == 200
+            refused = await client.post("/api/v1/bot/", json=BODY)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"] == "5"
+        assert refused.json()["code"] == "service_unavailable"
     finally:
         await store.close()
 
@@ -91,6 +112,37 @@ async def test_postgres_refusing_connections_is_503_then_the_pool_reconnects() -
                 assert lost.status_code == 503, lost.text
                 assert lost.json()["code"] == "service_unavailable"
                 assert (await client.get("/api/v1/bot/")).status_code == 200  # reconnected
+        finally:
+            await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_read_only_postgres_database_is_503() -> None:
+    """A standby, or a database its operator set read-only, answers writes with SQLSTATE
+    25006 (here raised by a trigger: a session's own ``read_only`` is reset by the driver):
+    503, and reads still work."""
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with temporary_database("meetbot_readonly") as url:
+        store = await open_store(url)
+        try:
+            plane = await build_test_plane(store)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                    " RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction'"
+                    " USING ERRCODE = '25006'; END $$"
+                )
+                conn.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON bots EXECUTE FUNCTION refuse()"
+                )
+            async with plane.client() as client:
+                assert (await client.get("/api/v1/bot/")).status_code == 200
+                refused = await client.post("/api/v1/bot/", json=BODY)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "5"
+            assert refused.json()["code"] == "service_unavailable"
         finally:
             await store.close()
 

@@ -228,3 +228,16 @@ async def test_recorder_warns_when_the_recording_falls_behind_real_time(
     warned = [r.getMessage() for r in caplog.records if "behind real time" in r.getMessage()]
     assert len(warned) == 3  # at 5 s behind, then 10 and 20: each time the lag doubled
     assert warned[0].startswith("bot b1: the recording is 5.0 s behind real time")
+
+
+def test_page_text_in_reports_is_cleaned_not_refused() -> None:
+    from meetbot.contract.reports import ReportBatch
+
+    batch = ReportBatch.model_validate_json(
+        '{"events": [{"type": "participant_joined", "at": "2026-01-01T00:00:00Z",'
+        ' "participant_id": "p\\u0000", "name": "Ann\\u0000e"},'
+        ' {"type": "caption", "at": "2026-01-01T00:00:00Z", "speaker": "x", "text": "hi\\u0000"}]}'
+    )
+    joined, caption = batch.events
+    assert (joined.participant_id, joined.name) == ("p", "Anne")  # type: ignore[union-attr]
+    assert caption.text == "hi"  # type: ignore[union-attr]

@@ -172,6 +172,8 @@ class ApiKey:
     key_hash: str
     prefix: str
     created_at: datetime
+    revoked_at: datetime | None = None
+    """Set once by ``meetbot keys revoke``: the key authenticates nothing from then on."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from meetbot.contract.lifecycle import StopReason, SubStatus
+from meetbot.contract.storable_text import PageText
 
 
 class BaseReport(BaseModel):
@@ -54,29 +55,29 @@ class InCall(BaseReport):
 
 class ParticipantJoined(BaseReport):
     type: Literal["participant_joined"] = "participant_joined"
-    participant_id: str
-    name: str
+    participant_id: PageText
+    name: PageText
 
 
 class ParticipantLeft(BaseReport):
     type: Literal["participant_left"] = "participant_left"
-    participant_id: str
-    name: str
+    participant_id: PageText
+    name: PageText
 
 
 class Speaking(BaseReport):
     """A participant started (``speaking=True``) or stopped speaking."""
 
     type: Literal["speaking"] = "speaking"
-    participant_id: str
-    name: str
+    participant_id: PageText
+    name: PageText
     speaking: bool
 
 
 class Caption(BaseReport):
     type: Literal["caption"] = "caption"
-    speaker: str
-    text: str
+    speaker: PageText
+    text: PageText
 
 
 class AudioChunk(BaseReport):
@@ -118,7 +119,7 @@ class Left(BaseReport):
 class Failed(BaseReport):
     type: Literal["failed"] = "failed"
     sub_code: str
-    detail: str | None = None
+    detail: PageText | None = None
     """What went wrong, for people: it becomes the status change's ``message`` detail."""
 
 
@@ -146,7 +147,7 @@ class DebugArtifact(BaseReport):
     type: Literal["debug_artifact"] = "debug_artifact"
     key: str
     kind: Literal["screenshot", "html"]
-    reason: str
+    reason: PageText
 
 
 Report = Annotated[

@@ -140,9 +140,20 @@ class KeyRepo(Protocol):
 
     async def add(self, key: ApiKey) -> None: ...
 
-    async def workspace_for(self, key_hash: str) -> str | None: ...
+    async def workspace_for(self, key_hash: str) -> str | None:
+        """The workspace of the key with this hash, unless it is revoked."""
+        ...
 
     async def count(self) -> int: ...
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every key of every workspace, oldest first (revoked ones too)."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Revoke the key with this id (once: a revoked key keeps its ``revoked_at``);
+        the key as it now is, or ``None`` if there is none."""
+        ...
 
 
 class IdempotencyRepo(Protocol):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
 from meetbot.control.api import credentials as credentials_api
@@ -61,14 +62,16 @@ def _launcher(settings: Settings, reactions: Subscribers) -> Launcher:
     return LocalLauncher.from_settings(settings, on_exit=reactions.runner_exited)
 
 
-def _delivery(settings: Settings, services: Services, reactions: Subscribers) -> tuple[Hook, Hook]:
+def _delivery(
+    settings: Settings, services: Services, reactions: Subscribers, box: SecretBox
+) -> tuple[Hook, Hook]:
     """Webhook delivery in a child process (default) or on this event loop; start and stop."""
     if settings.delivery == "process":
         child = DeliveryProcess(settings.data_dir.resolve())
         reactions.on_events_committed.append(child.notify)
         return child.start, child.close
     sender = HttpSender(TargetPolicy.from_settings(settings))
-    delivery = DeliveryWorker(services.store, sender, services.clock, settings)
+    delivery = DeliveryWorker(services.store, sender, services.clock, settings, box=box)
     reactions.on_events_committed.append(delivery.notify)
 
     async def start_delivery() -> None:
@@ -84,7 +87,7 @@ def _delivery(settings: Settings, services: Services, reactions: Subscribers) ->
 async def build(settings: Settings) -> ControlPlane:
     """Open the store, create the first key on a fresh data dir, and wire every worker: each
     subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.prepare(settings.data_dir)  # owner-only: 0700, files 0600
     secret = load_or_create_secret(settings.data_dir)
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
@@ -104,7 +107,7 @@ async def build(settings: Settings) -> ControlPlane:
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
-    start_delivery, close_delivery = _delivery(settings, services, reactions)
+    start_delivery, close_delivery = _delivery(settings, services, reactions, SecretBox(secret))
 
     async def close_store() -> None:
         await store.close()
@@ -124,6 +127,7 @@ async def build(settings: Settings) -> ControlPlane:
             media_api.router,
             credentials_api.router,
         ],
+        secret=secret,
         startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],
         shutdown=[
             scheduler.stop,

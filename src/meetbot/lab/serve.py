@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, env: dict[str, str], prefix: Sequence[str] = ()
+    ) -> None:
+        """``prefix``: a command the server runs under (e.g. ``unshare ...``), or none."""
+        self.prefix = list(prefix)
         self.data_dir = data_dir
         self.port = port
         self.env = {**os.environ, **env}
@@ -34,9 +39,12 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _flags(self) -> list[str]:
+        return ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [*MEETBOT, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [*self.prefix, *MEETBOT, "serve", *self._flags()],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from meetbot import redaction
 from meetbot.config import Settings
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
 
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
     )
+    redaction.install()  # no meeting passcode in the runner's log
     return asyncio.run(run(settings, warm=not args.cold))
 
 
@@ -126,7 +128,8 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         except AssignmentError as exc:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
-        log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, assignment.meeting_url)
+        url = redaction.redact(assignment.meeting_url)
+        log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, url)
         page_scripts[:] = scripts_for(assignment)
         if browser is not None:
             await browser.add_init_scripts(page_scripts)

@@ -103,13 +103,25 @@ class MemoryKeyRepo(MemoryRepo):
 
     async def workspace_for(self, key_hash: str) -> str | None:
         for key in self.state.keys.values():
-            if key.key_hash == key_hash:
+            if key.key_hash == key_hash and key.revoked_at is None:
                 return key.workspace_id
         return None
 
     async def count(self) -> int:
         """The number of API keys, all workspaces together."""
         return len(self.state.keys)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return sorted(self.state.keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        self.check_write("keys.revoke")
+        key = self.state.keys.get(key_id)
+        if key is None or key.revoked_at is not None:
+            return key
+        revoked = dataclasses.replace(key, revoked_at=utc(at))
+        self.state.keys[key_id] = revoked
+        return revoked
 
 
 @dataclass(frozen=True, slots=True)

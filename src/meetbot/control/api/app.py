@@ -6,14 +6,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
 from meetbot.control.api import bots, capacity, internal
 from meetbot.control.api import errors as api_errors
+from meetbot.control.api.auth_failures import AuthFailures
+from meetbot.control.api.body_limit import BodyLimit
 from meetbot.control.api.deps import KeyCache, RateLimiter
 from meetbot.control.api.slashes import OptionalTrailingSlash
+from meetbot.control.api.text_guard import refuse_unstorable_text
+from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
 
 Daemon = Callable[[], Awaitable[None]]
@@ -29,9 +33,11 @@ _ERROR_SCHEMA = {
 _COMMON_ERRORS = {
     "400": "Invalid request: `code` says which rule, `field` which field",
     "401": "Missing or invalid API key",
+    "413": "The request body is over `MEETBOT_MAX_BODY_BYTES` (`request_too_large`)",
     "404": "No such resource in this workspace",
     "429": "Rate limited: obey `Retry-After`",
-    "503": "The database is unavailable or busy (`service_unavailable`): retry after `Retry-After`",
+    "503": "The database is unavailable, busy, full or read-only (`service_unavailable`): retry"
+    " after `Retry-After`",
 }
 _MEDIA_ERRORS = {"400": "Invalid key", "403": "Expired or invalid signature", "404": "Not found"}
 
@@ -45,10 +51,12 @@ Status codes: **200/201** success; **400** invalid request (`code` says which ru
 **401** missing or invalid key; **404** no such bot (or not in your workspace);
 **405** the bot is dispatched (use `leave_call`); **409** duplicate bot, reused
 Idempotency-Key, or `schedule_full` (a scheduled bot's window cannot be reserved: scheduled bots
-never get 507); **429** rate limited (obey `Retry-After`); **502/503/504** retry the same
-request (with the same `Idempotency-Key`, the retry is safe; meetbot answers 503
-`service_unavailable` itself while its database is unreachable); **507** no warm ad-hoc bot idle —
-retry in 30 seconds (`Retry-After: 30`).
+never get 507); **413** body over `MEETBOT_MAX_BODY_BYTES` (`request_too_large`); **429** rate
+limited, or too many failed authentications from your address (obey `Retry-After`);
+**502/503/504** retry the same request (with the same `Idempotency-Key`, the retry is safe;
+meetbot answers 503 `service_unavailable` itself while its database is unreachable, locked, full
+or read-only); **507** no warm ad-hoc bot idle — retry in 30 seconds (`Retry-After: 30`).
+Pagination cursors are opaque: pass `next` back as is (else 400 `invalid_cursor`).
 """
 
 
@@ -58,8 +66,11 @@ def create_app(
     routers: Sequence[object] = (),
     startup: Sequence[Daemon] = (),
     shutdown: Sequence[Daemon] = (),
+    secret: bytes | None = None,
 ) -> FastAPI:
-    """Build the app. ``startup``/``shutdown`` run in the lifespan (workers, launcher)."""
+    """Build the app. ``startup``/``shutdown`` run in the lifespan (workers, launcher).
+
+    ``secret`` (the server's) keys the pagination cursors; without it they die with the app."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,9 +88,12 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
+        dependencies=[Depends(refuse_unstorable_text)],
     )
     app.state.services = services
+    app.state.cursors = CursorCodec(secret) if secret else CursorCodec.ephemeral()
     app.state.key_cache = KeyCache()
+    app.state.auth_failures = AuthFailures(services.settings.auth_failures_per_minute)
     app.state.create_limiter = RateLimiter(services.settings.rate_limit_create_per_minute)
     app.state.read_limiter = RateLimiter(services.settings.rate_limit_read_per_minute)
     api_errors.install(app)
@@ -89,6 +103,7 @@ def create_app(
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.add_middleware(OptionalTrailingSlash, router=app.router)
+    app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)  # outermost: first
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import check_service, parse_joinable_url, parse_meeting_url
 from meetbot.contract.models import Bot, RecordingOptions
-from meetbot.control.api.deps import ServicesDep, WorkspaceId
+from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId
 from meetbot.control.api.representation import BotOut, bot_view
 from meetbot.control.api.schemas import (
     BotPage,
@@ -25,6 +24,7 @@ from meetbot.control.api.schemas import (
 )
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import Services, bots, credentials
+from meetbot.control.webhooks import signing
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.transcription.models import validate_model
 
@@ -109,30 +109,19 @@ def _first_answer(bot: Bot) -> bots.Answer:
     return bots.Answer(201, json.dumps(bot_view(bot, include_secret=True)).encode())
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"b{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("b"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except ValueError as exc:
-        raise errors.InvalidRequest("cursor: not a cursor returned by this API.") from exc
-
-
 @router.get("/", response_model=BotPage, responses=_ERRORS, summary="List bots, newest first")
 async def list_bots(
     request: Request,
     svc: ServicesDep,
     workspace_id: WorkspaceId,
+    cursors: Cursors,
     status: Status | None = None,
     join_at_after: LenientUtcDatetime | None = None,
     join_at_before: LenientUtcDatetime | None = None,
     meeting_url: Annotated[str | None, Query(max_length=4096)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None, Query(description="`next` of the previous page, as is (opaque)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """Also filters by metadata: ``?metadata__<key>=<value>``."""
@@ -150,14 +139,16 @@ async def list_bots(
         join_at_before=join_at_before,
         meeting_url=meeting_url,
         metadata=metadata,
-        before_seq=_decode_cursor(cursor) if cursor else None,
+        before_seq=cursors.decode("bots", workspace_id, cursor) if cursor else None,
         limit=limit,
     )
     page, next_seq = await bots.list_bots(svc, workspace_id, query)
     return JSONResponse(
         {
             "results": [bot_view(b) for b in page],
-            "next": _encode_cursor(next_seq) if next_seq is not None else None,
+            "next": cursors.encode("bots", workspace_id, next_seq)
+            if next_seq is not None
+            else None,
         }
     )
 
@@ -193,8 +184,13 @@ async def update_bot(
     - From `joining` on → 400 `update_bot_failed` "Only non-dispatched bots can be updated".
     - The answer (and `GET`) show the new values at once; `status_changes` do not change.
     """
-    bot = await bots.update_bot(svc, workspace_id, bot_id, body.to_patch())
-    return JSONResponse(bot_view(bot))
+    # A bot given its first webhook_url gets a signing secret: shown in this response only.
+    offered = signing.new_secret() if body.webhook_url else None
+    bot = await bots.update_bot(
+        svc, workspace_id, bot_id, body.to_patch(), new_webhook_secret=offered
+    )
+    new_secret = offered is not None and bot.webhook_secret == offered
+    return JSONResponse(bot_view(bot, include_secret=new_secret))
 
 
 @router.delete(

@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from meetbot import errors
+from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures
+from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
-from meetbot.control.service.keys import hash_key
+from meetbot.control.service.keys import REVOCATION_DELAY, hash_key
 
 # Dependencies are ``async def`` though they do not await: FastAPI runs a plain ``def``
 # dependency in a worker thread, a thread round trip per request for a dict lookup.
@@ -23,10 +25,20 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-class KeyCache:
-    """Recently seen key hashes → workspace ids, so most requests skip a database read."""
+async def get_cursors(request: Request) -> CursorCodec:
+    cursors: CursorCodec = request.app.state.cursors
+    return cursors
 
-    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+
+Cursors = Annotated[CursorCodec, Depends(get_cursors)]
+
+
+class KeyCache:
+    """Recently seen key hashes → workspace ids, so most requests skip a database read.
+
+    An entry lives less than :data:`REVOCATION_DELAY`: a revoked key is refused in time."""
+
+    def __init__(self, ttl: float = REVOCATION_DELAY - 1.0, size: int = 10_000) -> None:
         self._ttl = ttl
         self._size = size
         self._entries: dict[str, tuple[str, float]] = {}
@@ -76,11 +88,17 @@ def _credentials(request: Request) -> str:
     return key.strip()
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def get_workspace(request: Request, services: ServicesDep) -> str:
     key_hash = hash_key(_credentials(request))
     cache: KeyCache = request.app.state.key_cache
     workspace_id = cache.get(key_hash)
     if workspace_id is None:
+        failures: AuthFailures = request.app.state.auth_failures
+        failures.check(API, client_address(request))
         async with services.store.transaction(write=False) as tx:
             workspace_id = await tx.keys.workspace_for(key_hash)
         if workspace_id is None:
@@ -99,6 +117,8 @@ WorkspaceId = Annotated[str, Depends(get_workspace)]
 
 
 async def runner_token(request: Request) -> str:
+    failures: AuthFailures = request.app.state.auth_failures
+    failures.check(RUNNER, client_address(request))
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from meetbot.errors import MeetbotError
+from meetbot.control.api.auth_failures import API, RUNNER
+from meetbot.errors import MeetbotError, Unauthorized
 
 log = logging.getLogger("meetbot.control.api")
 
@@ -20,7 +21,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "payload_too_large",
+    413: "request_too_large",
     415: "unsupported_media_type",
 }
 
@@ -45,7 +46,11 @@ def validation_detail(exc: RequestValidationError) -> tuple[str, str | None]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(MeetbotError)
-    async def _meetbot(_: Request, exc: MeetbotError) -> JSONResponse:
+    async def _meetbot(request: Request, exc: MeetbotError) -> JSONResponse:
+        if isinstance(exc, Unauthorized):
+            channel = RUNNER if request.url.path.startswith("/internal/") else API
+            address = request.client.host if request.client else "unknown"
+            request.app.state.auth_failures.failed(channel, address)
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -37,13 +37,17 @@ async def get_commands(
     token: RunnerToken,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
 ) -> Commands:
-    """Long poll: answers at once if a command is pending, else after ``wait`` seconds."""
-    pending = svc.commands.event_for(bot_id)
-    pending.clear()
+    """Long poll: answers at once if a command is pending, else after ``wait`` seconds.
+
+    The token is checked before anything is kept for the poll."""
     commands = await runners.heartbeat_commands(svc, bot_id, token)
     if commands.commands or not wait:
         return commands
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait):
-            await pending.wait()
+    with svc.commands.waiting(bot_id) as pending:
+        commands = await runners.heartbeat_commands(svc, bot_id, token)  # one queued since?
+        if commands.commands:
+            return commands
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await pending.wait()
     return await runners.heartbeat_commands(svc, bot_id, token)

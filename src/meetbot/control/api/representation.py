@@ -61,7 +61,9 @@ class BotOut(BaseModel):
         description="Which of the bot's own credentials are set (never their values)"
     )
     webhook_secret: str | None = Field(
-        None, description="Only in the create response, when webhook_url is given."
+        None,
+        description="Only in the response that gave the bot its first webhook_url (create or"
+        " PATCH).",
     )
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from meetbot.contract.models import OutboxEvent
-from meetbot.control.api.deps import ServicesDep, WorkspaceId
+from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import ErrorOut, UtcDatetime
 from meetbot.control.webhooks.models import Attempt, Delivery, DeliveryStatus, WebhookEndpoint
 from meetbot.control.webhooks.service import EndpointPatch, EndpointSpec, WebhookService
@@ -27,14 +27,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def get_webhooks(svc: ServicesDep) -> WebhookService:
+async def get_webhooks(svc: ServicesDep, cursors: Cursors) -> WebhookService:
     return WebhookService.from_settings(
-        svc.store, svc.clock, svc.settings, svc.reactions.events_committed
+        svc.store, svc.clock, svc.settings, svc.reactions.events_committed, cursors, svc.secret_box
     )
 
 
 Webhooks = Annotated[WebhookService, Depends(get_webhooks)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="`next` of the previous page, as is (opaque; 400 `invalid_cursor` otherwise)"
+    ),
+]
 
 # --- bodies ---------------------------------------------------------------------------------
 

@@ -221,13 +221,23 @@ def _one_more(query: BotQuery) -> BotQuery:
     return replace(query, limit=query.limit + 1)
 
 
-async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPatch) -> Bot:
+async def update_bot(
+    svc: Services,
+    workspace_id: str,
+    bot_id: str,
+    patch: BotPatch,
+    *,
+    new_webhook_secret: str | None = None,
+) -> Bot:
     """PATCH: every field until the bot starts joining, ``metadata`` at any time (the rules:
     :func:`policies.check_update`). The fields change at once, and the status with them only
     for ``join_at``: null joins now; far ahead, a ``booting`` bot goes back to ``scheduled``.
 
     A ``booting`` bot's runner reads the new values when it starts joining
     (:func:`meetbot.control.service.runners.start_joining`).
+
+    ``new_webhook_secret``: the signing secret a bot with a ``webhook_url`` and no secret yet
+    gets (a bot given its first ``webhook_url`` by PATCH); ignored for a bot that has one.
     """
     now = svc.clock.now()
     changes = await checked_changes(svc, patch)
@@ -256,6 +266,8 @@ async def update_bot(svc: Services, workspace_id: str, bot_id: str, patch: BotPa
             bot = bot.evolve(updated_at=now, **changes.fields)
             if changes.join_at is not UNSET:
                 bot = bot.evolve(join_at=changes.join_at)
+            if new_webhook_secret and bot.webhook_url and not bot.webhook_secret:
+                bot = bot.evolve(webhook_secret=new_webhook_secret)
             if changes.credentials is not UNSET:
                 bot = seal_for_bot(svc, bot, changes.credentials)
             if update is policies.Update.JOIN_NOW:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,29 +40,39 @@ def token_hash(token: str) -> str:
 class CommandBus:
     """Wakes runners' long polls in this process when a command for their bot is pending.
 
-    A poll takes its bot's event (:meth:`event_for`) before it reads the commands, so a
-    :meth:`notify` that finds no event has no poll to wake. The service forgets a bot once no
-    runner owns it (:func:`runner_done`): the bus holds the bots whose runners poll, not every
-    bot ever run.
-    """
+    A bot has an entry only while a poll of its (authenticated) runner waits: nothing is
+    kept for a bot whose polls ended, nor for a poll that was refused; the service forgets a
+    bot once no runner owns it (:func:`runner_done`)."""
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
 
     def __len__(self) -> int:
-        """How many bots have an event."""
-        return len(self._events)
+        return len(self._waiting)
 
-    def event_for(self, bot_id: str) -> asyncio.Event:
-        return self._events.setdefault(bot_id, asyncio.Event())
+    @contextlib.contextmanager
+    def waiting(self, bot_id: str) -> Iterator[asyncio.Event]:
+        """An event set by :meth:`notify` for ``bot_id`` while the block runs."""
+        event, polls = self._waiting.get(bot_id, (asyncio.Event(), 0))
+        self._waiting[bot_id] = (event, polls + 1)
+        try:
+            yield event
+        finally:
+            current = self._waiting.get(bot_id)
+            if current is not None and current[0] is event:  # not forgotten meanwhile
+                if current[1] <= 1:
+                    del self._waiting[bot_id]
+                else:
+                    self._waiting[bot_id] = (event, current[1] - 1)
 
     def notify(self, bot_id: str) -> None:
-        event = self._events.get(bot_id)
-        if event is not None:
-            event.set()
+        waiting = self._waiting.get(bot_id)
+        if waiting is not None:
+            waiting[0].set()
 
     def forget(self, bot_id: str) -> None:
-        self._events.pop(bot_id, None)
+        """Drop ``bot_id``'s entry now (its bot ended); a poll still waiting just times out."""
+        self._waiting.pop(bot_id, None)
 
 
 @dataclass

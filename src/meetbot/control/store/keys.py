@@ -14,6 +14,18 @@ from meetbot.control.store.tables import api_keys, workspaces
 from meetbot.errors import Conflict, NotFound
 
 
+def _key(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        name=row["name"],
+        key_hash=row["key_hash"],
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SqlKeyRepo(SqlRepo):
     async def create_workspace(self, workspace_id: str, name: str, at: datetime) -> None:
@@ -48,8 +60,28 @@ class SqlKeyRepo(SqlRepo):
             raise Conflict(f"API key {key.id} (or its hash) already exists.") from exc
 
     async def workspace_for(self, key_hash: str) -> str | None:
-        stmt = sa.select(api_keys.c.workspace_id).where(api_keys.c.key_hash == key_hash)
+        stmt = sa.select(api_keys.c.workspace_id).where(
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+        )
         return (await self.conn.execute(stmt)).scalar_one_or_none()
+
+    async def list_keys(self) -> list[ApiKey]:
+        stmt = sa.select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        return [_key(row) for row in (await self.conn.execute(stmt)).mappings()]
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        self.check_write("keys.revoke")
+        await self.conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        row = (
+            (await self.conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)))
+            .mappings()
+            .first()
+        )
+        return _key(row) if row is not None else None
 
     async def count(self) -> int:
         """The number of API keys, all workspaces together."""

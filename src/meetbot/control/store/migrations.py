@@ -116,6 +116,10 @@ def _v7_expected_duration(conn: Connection) -> None:
     add_column(conn, tables.bots, "expected_duration")
 
 
+def _v8_key_revocation(conn: Connection) -> None:
+    add_column(conn, tables.api_keys, "revoked_at")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -132,6 +136,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "bots.expected_duration: the length of a scheduled bot's reservation",
         _v7_expected_duration,
     ),
+    Migration(8, "api_keys.revoked_at: keys can be revoked", _v8_key_revocation),
 )
 
 

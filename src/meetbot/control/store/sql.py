@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -111,9 +112,13 @@ def create_writer_engine(url: str) -> AsyncEngine:
     assert target.get_backend_name() == "sqlite"
     assert target.database is not None
     uri = str(target.query.get("uri", "")).lower() in ("true", "1")
+    path = target.database
+    options = {k: v for k, v in target.query.items() if k != "uri"}
+    if uri and options:  # e.g. mode=ro: the writer opens the file as the readers do
+        path += "?" + urlencode(options, doseq=True)
     engine = create_async_engine(
         target,
-        async_creator=connector(target.database, uri=uri),
+        async_creator=connector(path, uri=uri),
         pool_size=1,
         max_overflow=2,
     )
@@ -202,13 +207,13 @@ class SqlStore:
         try:
             async with self._begin(write) as tx:
                 yield tx
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError) as exc:
             if not _unavailable(exc, sqlite=self._sqlite):
                 raise
             log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
             raise StoreUnavailable(
-                "The database is unavailable or busy. Retry in a few seconds (with the same"
-                " Idempotency-Key the retry is safe)."
+                "The database is unavailable, busy, full or read-only. Retry in a few seconds"
+                " (with the same Idempotency-Key the retry is safe)."
             ) from exc
 
     @asynccontextmanager
@@ -300,14 +305,28 @@ def switch_to_wal(path: str, *, uri: bool = False, wait: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
+_SQLITE_UNAVAILABLE = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o",
+    "disk is full",  # SQLITE_FULL: no space left on the data dir's file system
+    "readonly database",  # SQLITE_READONLY: the file (or its directory) is not writable
+)
+_PG_READ_ONLY = "25006"
+"""``read_only_sql_transaction``: a standby, or a database set read-only by its operator."""
 
 
 def _unavailable(exc: sa_exc.DBAPIError, *, sqlite: bool) -> bool:
-    """A connection or lock problem worth a retry, not a bug. On PostgreSQL an
-    ``OperationalError`` is just that; sqlite3 also uses it for "no such table" and the like."""
+    """A connection, lock, space or read-only problem worth a retry, not a bug. On PostgreSQL
+    an ``OperationalError`` is just that (a full disk included: class 53); sqlite3 also uses
+    it for "no such table" and the like."""
     if not sqlite:
+        if isinstance(exc, sa_exc.InternalError):
+            return getattr(exc.orig, "sqlstate", None) == _PG_READ_ONLY
         return True
+    if isinstance(exc, sa_exc.InternalError):
+        return False
     message = str(exc.orig or exc).lower()
     return any(words in message for words in _SQLITE_UNAVAILABLE)
 

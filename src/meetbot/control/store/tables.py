@@ -84,6 +84,7 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.Text, nullable=False, unique=True),
     sa.Column("prefix", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
 
 bots = sa.Table(

@@ -29,15 +29,17 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from meetbot.control.ports import SendResult, WebhookSender
+from meetbot.control.webhooks import sealed_secrets
 from meetbot.control.webhooks.backoff import RetryPolicy, next_retry_at
 from meetbot.control.webhooks.models import Attempt, AttemptRecord, ClaimedDelivery, DeliveryStatus
 from meetbot.control.webhooks.ports import WebhookStore, WebhookTx
 from meetbot.control.webhooks.signing import sign_all
+from meetbot.crypto import SecretBox
 from meetbot.errors import StoreUnavailable
 from meetbot.ports import Clock
 
@@ -132,7 +134,10 @@ class DeliveryWorker:
         *,
         options: DeliveryOptions | None = None,
         rng: random.Random | None = None,
+        box: SecretBox | None = None,
     ) -> None:
+        """``box``: opens endpoints' sealed secrets (see :mod:`.sealed_secrets`)."""
+        self._box = box
         self._store = store
         self._sender = sender
         self._clock = clock
@@ -330,6 +335,8 @@ class DeliveryWorker:
 
     async def _attempt(self, claimed: ClaimedDelivery) -> AttemptRecord:
         at = self._clock.now()
+        secrets = sealed_secrets.open_all(self._box, claimed.delivery.endpoint_id, claimed.secrets)
+        claimed = replace(claimed, secrets=secrets)
         try:
             if not claimed.secrets:
                 result = SendResult(None, 0.0, "no signing secret for this target")

@@ -166,11 +166,14 @@ async def run_child(settings: Settings, ready_fd: int | None = None) -> None:
     from meetbot.control.store import open_store
     from meetbot.control.webhooks.sender import HttpSender
     from meetbot.control.webhooks.targets import TargetPolicy
+    from meetbot.crypto import SecretBox
+    from meetbot.secrets_file import load_or_create_secret
 
     store = await open_store(settings.effective_database_url)
     sender = HttpSender(TargetPolicy.from_settings(settings))
     options = DeliveryOptions.from_settings(settings, poll_interval=POLL_INTERVAL)
-    worker = DeliveryWorker(store, sender, SystemClock(), settings, options=options)
+    box = SecretBox(load_or_create_secret(settings.data_dir))  # opens endpoints' secrets
+    worker = DeliveryWorker(store, sender, SystemClock(), settings, options=options, box=box)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us

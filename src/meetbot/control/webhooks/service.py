@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,7 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from meetbot import errors
 from meetbot.contract.models import OutboxEvent
-from meetbot.control.webhooks import outbox, signing
+from meetbot.control.cursors import CursorCodec
+from meetbot.control.webhooks import outbox, sealed_secrets, signing
 from meetbot.control.webhooks.models import Attempt, Delivery, DeliveryStatus, Page, WebhookEndpoint
 from meetbot.control.webhooks.ports import WebhookStore, WebhookTx
 from meetbot.control.webhooks.targets import (
@@ -19,6 +19,7 @@ from meetbot.control.webhooks.targets import (
     system_resolver,
     validate_webhook_url,
 )
+from meetbot.crypto import SecretBox
 from meetbot.ports import Clock
 from meetbot.timefmt import utc
 from meetbot.unset import UNSET, Unset
@@ -48,26 +49,6 @@ class EndpointPatch:
     enabled: bool | None = None
 
 
-# --- cursors --------------------------------------------------------------------------------
-
-
-def encode_cursor(kind: str, seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith(kind):
-            raise ValueError(raw)
-        seq = int(raw[len(kind) :])
-        if seq < 0:
-            raise ValueError(raw)
-        return seq
-    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise errors.InvalidRequest("cursor: not a cursor returned by this API.") from exc
-
-
 def check_event_types(event_types: Sequence[str] | None) -> tuple[str, ...] | None:
     if event_types is None:
         return None
@@ -93,6 +74,10 @@ class WebhookService:
     notify: Callable[[], None] = _noop
     """Called after new deliveries commit (wakes the delivery worker)."""
     resolver: Resolver = field(default=system_resolver)
+    cursors: CursorCodec = field(default_factory=CursorCodec.ephemeral)
+    """Pass the server's codec: an ephemeral one's cursors die with this object."""
+    box: SecretBox | None = None
+    """Seals endpoints' secrets at rest; ``None`` stores them as they are (tests)."""
 
     @classmethod
     def from_settings(
@@ -101,9 +86,19 @@ class WebhookService:
         clock: Clock,
         settings: Settings,
         notify: Callable[[], None] = _noop,
+        cursors: CursorCodec | None = None,
+        box: SecretBox | None = None,
     ) -> WebhookService:
         policy = TargetPolicy.from_settings(settings)
-        return cls(store, clock, policy, settings.webhook_retry_window, notify)
+        return cls(
+            store,
+            clock,
+            policy,
+            settings.webhook_retry_window,
+            notify,
+            cursors=cursors or CursorCodec.ephemeral(),
+            box=box,
+        )
 
     # --- endpoints -------------------------------------------------------------------------
 
@@ -111,13 +106,15 @@ class WebhookService:
         """Register an endpoint; the returned value carries its secret (show it once)."""
         await validate_webhook_url(spec.url, self.policy, self.resolver)
         now = self.clock.now()
+        endpoint_id = outbox.new_id()
+        secret = signing.new_secret()
         endpoint = WebhookEndpoint(
-            id=outbox.new_id(),
+            id=endpoint_id,
             workspace_id=workspace_id,
             url=spec.url,
             event_types=check_event_types(spec.event_types),
             enabled=spec.enabled,
-            secret=signing.new_secret(),
+            secret=sealed_secrets.seal(self.box, endpoint_id, secret),
             created_at=now,
             updated_at=now,
         )
@@ -127,16 +124,20 @@ class WebhookService:
             )
             if len(existing) >= MAX_ENDPOINTS:
                 raise errors.InvalidRequest(f"A workspace has at most {MAX_ENDPOINTS} endpoints.")
-            return await tx.webhooks.add_endpoint(endpoint)
+            added = await tx.webhooks.add_endpoint(endpoint)
+        return added.evolve(secret=secret)  # the plaintext, this once
 
     async def list_endpoints(
         self, workspace_id: str, cursor: str | None = None, limit: int = 50
     ) -> Page[WebhookEndpoint]:
-        before = decode_cursor("w", cursor) if cursor else None
+        before = self.cursors.decode("endpoints", workspace_id, cursor) if cursor else None
         async with self.store.transaction(write=False) as tx:
             found = await tx.webhooks.list_endpoints(workspace_id, before_seq=before, limit=limit)
         last = found[-1].seq if len(found) == limit and found else None
-        return Page(found, encode_cursor("w", last) if last is not None else None)
+        next_page = (
+            self.cursors.encode("endpoints", workspace_id, last) if last is not None else None
+        )
+        return Page(found, next_page)
 
     async def get_endpoint(self, workspace_id: str, endpoint_id: str) -> WebhookEndpoint:
         async with self.store.transaction(write=False) as tx:
@@ -175,18 +176,19 @@ class WebhookService:
     async def rotate_secret(self, workspace_id: str, endpoint_id: str) -> WebhookEndpoint:
         """A new secret (returned once); the old one also signs for :data:`ROTATION_OVERLAP`."""
         now = self.clock.now()
+        secret = signing.new_secret()
         async with self.store.transaction() as tx:
             found = await tx.webhooks.get_endpoint(endpoint_id, workspace_id=workspace_id)
             if found is None:
                 raise errors.NotFound("No webhook endpoint with this id.")
             rotated = found.evolve(
-                secret=signing.new_secret(),
+                secret=sealed_secrets.seal(self.box, endpoint_id, secret),
                 previous_secret=found.secret,
                 previous_secret_until=now + ROTATION_OVERLAP,
                 updated_at=now,
             )
             await tx.webhooks.update_endpoint(rotated)
-        return rotated
+        return rotated.evolve(secret=secret)  # the plaintext, this once
 
     # --- deliveries ------------------------------------------------------------------------
 
@@ -199,7 +201,8 @@ class WebhookService:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Delivery]:
-        before = decode_cursor("d", cursor) if cursor else None
+        kind = f"deliveries:{endpoint_id}"
+        before = self.cursors.decode(kind, workspace_id, cursor) if cursor else None
         async with self.store.transaction(write=False) as tx:
             if await tx.webhooks.get_endpoint(endpoint_id, workspace_id=workspace_id) is None:
                 raise errors.NotFound("No webhook endpoint with this id.")
@@ -207,7 +210,9 @@ class WebhookService:
                 endpoint_id, status=status, before_seq=before, limit=limit
             )
         last = found[-1].seq if len(found) == limit and found else None
-        return Page(found, encode_cursor("d", last) if last is not None else None)
+        return Page(
+            found, self.cursors.encode(kind, workspace_id, last) if last is not None else None
+        )
 
     async def get_delivery(
         self, workspace_id: str, endpoint_id: str, delivery_id: str
@@ -325,8 +330,10 @@ class WebhookService:
     ) -> Page[OutboxEvent]:
         """Every event of the workspace after the cursor, oldest first. ``next`` is always set:
         pass it back as ``after`` to continue (or to poll for newer events later)."""
-        after_seq = decode_cursor("e", after) if after else 0
+        after_seq = self.cursors.decode("events", workspace_id, after) if after else 0
         async with self.store.transaction(write=False) as tx:
             found = await tx.events.list_after(workspace_id, after_seq, limit)
         last = found[-1].seq if found else None
-        return Page(found, encode_cursor("e", last if last is not None else after_seq))
+        return Page(
+            found, self.cursors.encode("events", workspace_id, after_seq if last is None else last)
+        )

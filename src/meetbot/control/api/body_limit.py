@@ -1,0 +1,94 @@
+"""Request bodies are capped: a larger one is answered 413 ``request_too_large`` unread.
+
+A declared ``Content-Length`` over the cap is refused before the application runs (no key
+check, no byte of the body read). A body without one (``Transfer-Encoding: chunked``) is
+counted as the application reads it: the chunk that crosses the cap is never handed on, and
+whatever the application answered is replaced by the 413. Either way the server holds at most
+the cap (plus one chunk) of any request in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CODE = "request_too_large"
+
+
+class _TooLarge(Exception):
+    """Raised into the application's ``receive`` when a streamed body crosses the cap."""
+
+
+def _response(limit: int) -> tuple[Message, Message]:
+    body = json.dumps(
+        {
+            "code": CODE,
+            "detail": f"The request body is larger than {limit} bytes (MEETBOT_MAX_BODY_BYTES).",
+        }
+    ).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class BodyLimit:
+    """ASGI middleware: at most ``limit`` bytes of request body reach the application."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.limit:
+            for message in _response(self.limit):
+                await send(message)
+            return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the application's answer to a body it never got whole
+            started = True
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, counted_receive, guarded_send)
+        if exceeded and not started:
+            for message in _response(self.limit):
+                await send(message)
