@@ -32,7 +32,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from meetbot.config import Settings
+from meetbot.egress import HostAllowList
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
+from meetbot.runner.egress import EgressGuard
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
@@ -96,10 +98,12 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
 
     page_scripts: list[str] = []
     """Init scripts the assignment asks for (none before it is known)."""
+    egress = EgressGuard()
+    """The egress rules: no allowed host before the assignment names them."""
 
     async def launch() -> ChromiumBrowser:
         started = time.monotonic()
-        browser = await ChromiumBrowser.launch(settings.chromium_path)
+        browser = await ChromiumBrowser.launch(settings.chromium_path, egress=egress)
         await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
         return browser
@@ -121,6 +125,11 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
         log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, assignment.meeting_url)
+        try:
+            egress.allowed = HostAllowList.parse(assignment.egress_allowed_hosts)
+        except ValueError as exc:
+            log.error("invalid assignment: %s", exc)
+            return EXIT_BAD_ASSIGNMENT
         if not receives_video(assignment):
             page_scripts.append(audio_only_script())
             if browser is not None:

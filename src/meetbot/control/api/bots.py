@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import parse_meeting_url
-from meetbot.contract.models import RecordingOptions
+from meetbot.contract.models import MeetingRef, RecordingOptions
 from meetbot.control.api.deps import AppState, WorkspaceId
 from meetbot.control.api.representation import bot_view
 from meetbot.control.api.schemas import (
@@ -43,13 +43,17 @@ async def _check_webhook_url(svc: Services, url: str) -> None:
     await validate_webhook_url(url, TargetPolicy.from_settings(svc.settings))
 
 
+def _meeting(svc: Services, url: str) -> MeetingRef:
+    return parse_meeting_url(url, self_hosted=svc.settings.self_hosted_meeting_host_list)
+
+
 async def _spec(svc: Services, body: CreateBotIn) -> bots.BotSpec:
     model = body.transcription_model or svc.settings.default_transcription_model
     validate_model(model)
     if body.webhook_url:
         await _check_webhook_url(svc, body.webhook_url)
     return bots.BotSpec(
-        meeting=parse_meeting_url(body.meeting_url),
+        meeting=_meeting(svc, body.meeting_url),
         bot_name=body.bot_name,
         join_at=body.join_at,
         metadata=body.metadata or {},
@@ -160,7 +164,7 @@ async def update_bot(
         if name == "meeting_url":
             if value is None:
                 raise errors.InvalidRequest("meeting_url: must not be null.")
-            changes["meeting"] = parse_meeting_url(value)
+            changes["meeting"] = _meeting(svc, value)
         elif name == "stop_options":
             changes["stop_options"] = stop_options_domain(value, None)
         elif name == "recording":
