@@ -222,7 +222,9 @@ def normal_host(host: str) -> str:
 def _entry(item: str) -> tuple[str, int | None]:
     host, port = item, None
     if item.startswith("["):
-        host, _, rest = item[1:].partition("]")
+        host, bracket, rest = item[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"not host[:port]: {item!r}")
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(f"not host[:port]: {item!r}")
