@@ -54,7 +54,7 @@ def test_names_are_not_numbers(host: str) -> None:
 
 @pytest.mark.parametrize("host", ["1.2.3.4.5", "256.0.0.1", "08.0.0.1", "1..2", "4294967296"])
 def test_a_host_ending_in_a_number_that_is_no_address_is_refused(host: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an IPv4 address"):
         numeric_host(host)
 
 
