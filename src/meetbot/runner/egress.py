@@ -16,14 +16,13 @@ rebinding within the resolver's cache time).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from meetbot.egress import (
@@ -36,7 +35,7 @@ from meetbot.egress import (
 )
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Route, WebSocketRoute
+    from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +148,41 @@ class EgressGuard:
     # --- Playwright ----------------------------------------------------------------------------
 
     async def install(self, context: BrowserContext) -> None:
-        """Route every request and WebSocket of ``context`` through the guard."""
-        await context.route("**/*", self._on_route)
+        """Route every request and WebSocket of ``context`` through the guard.
+
+        HTTP(S) goes through the DevTools ``Fetch`` domain on each page (Playwright's
+        ``route`` lets redirects through unseen; ``Fetch`` pauses every hop), WebSockets through
+        Playwright's ``route_web_socket``."""
+        for page in context.pages:
+            await self._watch_page(context, page)
+        context.on("page", lambda page: self._watch_page(context, page))
         await context.route_web_socket(_every_url, self._on_web_socket)
 
-    async def _on_route(self, route: Route) -> None:
-        request = route.request
-        blocked = await self.check(request.url)
-        if blocked is None:
-            await route.fallback()
-            return
-        navigation = False
-        with contextlib.suppress(Exception):  # a worker's request has no frame
-            navigation = request.is_navigation_request() and request.frame.parent_frame is None
-        self.record(Blocked(blocked.url, blocked.host, blocked.reason, blocked.address, navigation))
-        await route.abort(BLOCKED_ERROR)
+    async def _watch_page(self, context: BrowserContext, page: Page) -> None:
+        session = await context.new_cdp_session(page)
+        tree = await session.send("Page.getFrameTree")
+        main_frame = str(tree["frameTree"]["frame"]["id"])
+        session.on("Fetch.requestPaused", lambda event: self._on_paused(session, main_frame, event))
+        await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+
+    async def _on_paused(self, session: CDPSession, main_frame: str, event: dict[str, Any]) -> None:
+        request_id = event["requestId"]
+        try:
+            blocked = await self.check(str(event["request"]["url"]))
+            if blocked is None:
+                await session.send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            navigation = (
+                event.get("resourceType") == "Document" and event.get("frameId") == main_frame
+            )
+            self.record(
+                Blocked(blocked.url, blocked.host, blocked.reason, blocked.address, navigation)
+            )
+            await session.send(
+                "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+            )
+        except Exception as exc:  # the page or browser went away meanwhile
+            log.debug("request %s not settled: %r", request_id, exc)
 
     async def _on_web_socket(self, ws: WebSocketRoute) -> None:
         blocked = await self.check(ws.url)
