@@ -62,6 +62,8 @@ def _authentic(bot: Bot | None, token: str) -> Bot:
         raise errors.Unauthorized("Unknown bot or runner token.")
     if not hmac.compare_digest(bot.runner_token_hash, token_hash(token)):
         raise errors.Unauthorized("Unknown bot or runner token.")
+    if bot.status in TERMINAL:  # the token ends with its bot
+        raise errors.Unauthorized("Unknown bot or runner token.")
     return bot
 
 
