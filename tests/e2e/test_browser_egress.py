@@ -19,10 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from meetbot.clock import SystemClock
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.reports import Failed
 from meetbot.egress import HostAllowList
 from meetbot.lab.netns import Netns
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.egress import EgressGuard
+from meetbot.runner.platforms.registry import page_for
+from meetbot.runner.session import EXIT_OK, Session, SessionConfig
+from meetbot.testing.fakes_runner import FakeReports, MemoryStorage
 
 CHROMIUM = "/usr/bin/chromium"
 MEETING = "http://127.0.0.1:8000"
@@ -44,7 +50,7 @@ ws.onclose = (e) => results.ws = "closed " + e.code; ws.onopen = () => results.w
 </script>"""
 class Meeting(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path.startswith("/redirect"):
+        if self.path.startswith("/redirect"):  # also /redirect/videoroomtest.html?room=1
             self.send_response(302); self.send_header("Location", "http://127.0.0.1:8001/internal")
             self.end_headers(); return
         body = b"own" if self.path == "/own" else PAGE
@@ -126,3 +132,48 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
     assert blocked["http://[::ffff:7f00:1]:8001/img.png"] == "loopback"
     assert blocked["ws://127.0.0.1:8001/ws"] == "loopback"
     assert requests.read_text() == "", json.dumps(blocked, indent=1)
+
+
+async def test_a_meeting_that_redirects_to_loopback_fails_the_bot_without_artifacts(
+    netns: tuple[Netns, Path], tmp_path: Path
+) -> None:
+    """The runner's whole session, real Chromium: ``failed``/``meeting_url_blocked``, and no
+    screenshot or HTML of the page it was sent to."""
+    ns, requests = netns
+    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium")
+    assignment = Assignment(
+        bot_id="bot1",
+        meeting_url=f"{MEETING}/redirect/videoroomtest.html?room=1",
+        platform="janus",
+        bot_name="Notes",
+        stop_options={},
+        join_at=None,
+        token="t",
+        control_url="http://127.0.0.1:1",
+        egress_allowed_hosts=("127.0.0.1:8000",),
+    )
+    guard = EgressGuard(HostAllowList.parse(assignment.egress_allowed_hosts))
+    browser = await ChromiumBrowser.launch(str(chromium), egress=guard)
+    reports, storage = FakeReports(), MemoryStorage()
+
+    async def launch() -> ChromiumBrowser:
+        raise AssertionError("the browser is warm")
+
+    session = Session(
+        assignment,
+        page_for("janus", humanize=False),
+        reports,
+        storage,
+        SystemClock(),
+        launch=launch,
+        browser=browser,
+        config=SessionConfig(drain_timeout=1.0, leave_timeout=2.0),
+    )
+    assert await asyncio.wait_for(session.run(), 60) == EXIT_OK
+    assert reports.types == ["joining", "failed"]
+    failed = reports.of("failed")[0]
+    assert isinstance(failed, Failed)
+    assert failed.sub_code == "meeting_url_blocked"
+    assert "127.0.0.1" in (failed.detail or "")
+    assert storage.objects == {}
+    assert requests.read_text() == ""
