@@ -15,17 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from meetbot.contract.assignment import Assignment, stop_options
 from meetbot.contract.lifecycle import StopReason
-from meetbot.contract.reports import Command, DebugArtifact, Failed, InCall, Joining, Left, Report
+from meetbot.contract.reports import Command, Failed, InCall, Joining, Left, Report
 from meetbot.ports import Clock, Storage
 from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
 from meetbot.runner.egress import Blocked
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
@@ -94,7 +94,6 @@ class SessionConfig:
 
 
 Interruption = Literal["leave", "stop", "lost"]
-ArtifactKind = Literal["screenshot", "html"]
 
 
 class Session:
@@ -342,7 +341,7 @@ class Session:
     async def _finish(self, browser: Browser, outcome: Outcome) -> int:
         admitted = self.tracker is not None and self.tracker.admitted
         if outcome.debug and browser.blocked_navigation is None:
-            await self._save_debug(browser, _reason(outcome.report))
+            await self._save_debug(browser, report_reason(outcome.report))
         if isinstance(outcome.report, Failed) and admitted:
             await self._stop_recording(browser)  # keep the audio, then fail
         self.reporter.emit(outcome.report)
@@ -385,35 +384,6 @@ class Session:
 
     async def _save_debug(self, browser: Browser, reason: str) -> None:
         """Screenshot + HTML to ``bots/<id>/debug/``, each reported as a DebugArtifact."""
-        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
-        base = f"bots/{self.assignment.bot_id}/debug/{stamp}-{_slug(reason)}"
-        grabs: list[
-            tuple[Literal["screenshot", "html"], str, Callable[[], Awaitable[Any]], str]
-        ] = [
-            ("screenshot", f"{base}.png", browser.screenshot, "image/png"),
-            ("html", f"{base}.html", browser.html, "text/html; charset=utf-8"),
-        ]
-        for kind, key, grab, content_type in grabs:
-            try:
-                async with asyncio.timeout(15.0):
-                    data = await grab()
-                body = data.encode() if isinstance(data, str) else bytes(data)
-                await self.storage.put(key, body, content_type)
-            except Exception as exc:
-                log.warning("debug %s not saved: %r", kind, exc)
-                continue
-            self.reporter.emit(
-                DebugArtifact(at=self.clock.now(), key=key, kind=kind, reason=reason)
-            )
-
-
-def _reason(report: Report) -> str:
-    for field in ("sub_code", "stop_reason"):
-        value = getattr(report, field, None)
-        if value:
-            return str(value)
-    return report.type
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:40] or "debug"
+        await save_debug_artifacts(
+            browser, self.storage, self.reporter.emit, self.clock, self.assignment.bot_id, reason
+        )
