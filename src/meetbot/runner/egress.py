@@ -155,8 +155,15 @@ class EgressGuard:
         Playwright's ``route_web_socket``."""
         for page in context.pages:
             await self._watch_page(context, page)
-        context.on("page", lambda page: self._watch_page(context, page))
+        context.on("page", lambda page: self._watch_new_page(context, page))
         await context.route_web_socket(_every_url, self._on_web_socket)
+
+    async def _watch_new_page(self, context: BrowserContext, page: Page) -> None:
+        """A popup: its first requests may leave before this runs (see ``docs/security.md``)."""
+        try:
+            await self._watch_page(context, page)
+        except Exception as exc:  # closed already
+            log.warning("no egress guard on a new page: %r", exc)
 
     async def _watch_page(self, context: BrowserContext, page: Page) -> None:
         session = await context.new_cdp_session(page)
