@@ -66,8 +66,6 @@ _TEREDO = ipaddress.IPv6Network("2001::/32")
 NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 """A host whose last label matches this is a number to browsers (the WHATWG "ends in a
 number" rule), never a name."""
-LOCALHOST_NAMES = ("localhost", ".localhost")
-"""Names browsers answer with loopback themselves, without asking DNS."""
 
 
 def classify(address: IPAddress) -> AddressClass:

@@ -16,6 +16,7 @@ rebinding within the resolver's cache time).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from meetbot.egress import (
-    LOCALHOST_NAMES,
     AddressClass,
     HostAllowList,
     IPAddress,
@@ -112,14 +112,13 @@ class EgressGuard:
         key = (host.lower().rstrip("."), port)
         cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
-            return None if cached[1] is None else Blocked(url, host, cached[1].reason,
-                                                          cached[1].address)  # fmt: skip
+            return None if cached[1] is None else dataclasses.replace(cached[1], url=url)
         verdict = await self._resolve_and_judge(url, key[0], port)
         self._cache[key] = (self._clock() + CACHE_SECONDS, verdict)
         return verdict
 
     async def _resolve_and_judge(self, url: str, host: str, port: int) -> Blocked | None:
-        if host in LOCALHOST_NAMES[:1] or host.endswith(LOCALHOST_NAMES[1]):
+        if host == "localhost" or host.endswith(".localhost"):  # Chromium: loopback, no DNS
             return Blocked(url, host, str(AddressClass.LOOPBACK))
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT):
