@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import psutil
 
-from meetbot.lab import Lab, make_speech
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech
 from meetbot.lab.serve import Server, start_server
 
 TIMERS = {"empty_meeting_timeout": 30, "last_person_detection": 0, "silence_detection": 0}
@@ -153,6 +153,7 @@ def main() -> None:
         env = {
             "MEETBOT_LAUNCHER": "local",
             "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_MAX_CONCURRENT_BOTS": "2",
             "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",

@@ -51,7 +51,7 @@ import httpx
 import numpy as np
 import psutil
 
-from meetbot.lab import Lab, make_speech, problems
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech, problems
 from meetbot.lab.serve import Server, start_server
 
 CHUNK_S = 1.5
@@ -377,6 +377,7 @@ def main() -> None:
         env = {
             "MEETBOT_LAUNCHER": "local",
             "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_MAX_CONCURRENT_BOTS": str(args.bots + 1),
             "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from meetbot.lab import Lab, problems
+from meetbot.lab import MEETING_HOSTS, Lab, problems
 from meetbot.lab.serve import Server, start_server
 
 BOT_NAME = "Bench"
@@ -366,6 +366,7 @@ def main() -> None:
         env = {
             "MEETBOT_LAUNCHER": "local",
             "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": str(args.pool),
             "MEETBOT_MAX_CONCURRENT_BOTS": str(args.max_concurrent),
             "MEETBOT_TIMER_UNIT_SECONDS": "1",

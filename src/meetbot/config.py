@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meetbot.egress import HostAllowList
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_allowed_hosts: str = ""
     """Comma-separated host names or addresses allowed even if private/loopback."""
+    self_hosted_meeting_hosts: str = ""
+    """Comma-separated ``host[:port]``: where self-hosted meeting servers (Janus) may be, and
+    what the bot's browser may reach although it is loopback/private (a host without a port
+    allows all its ports). Empty: no self-hosted meetings."""
     webhook_timeout: float = 15.0
     webhook_retry_window: float = 24 * 3600.0
     webhook_delivery_retention: float = Field(30 * 24 * 3600.0, ge=24 * 3600.0)
@@ -103,6 +109,16 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @field_validator("self_hosted_meeting_hosts")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        HostAllowList.parse(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def self_hosted_meeting_host_list(self) -> HostAllowList:
+        return HostAllowList.parse(self.self_hosted_meeting_hosts)
 
     @property
     def allowed_webhook_hosts(self) -> frozenset[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from meetbot.lab import Lab, make_speech, problems
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech, problems
 from meetbot.lab.serve import start_server
 
 SENTENCES = (
@@ -39,6 +39,7 @@ def run_demo(*, model: str = "whisper-tiny.en", echo: Callable[[str], None] = pr
         env = {
             "MEETBOT_LAUNCHER": "local",
             "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_TIMER_UNIT_SECONDS": "1",
             "MEETBOT_LOG_LEVEL": "warning",

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meetbot.lab import Lab, make_speech
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech
 from meetbot.lab.serve import Server, start_server
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +36,7 @@ def serve_with_lab(lab: Lab, data_dir: Path, **settings: str) -> Server:
     env = {
         "MEETBOT_LAUNCHER": "local",
         "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
         "MEETBOT_ADHOC_POOL_SIZE": "1",
         "MEETBOT_MAX_CONCURRENT_BOTS": "3",
         "MEETBOT_TIMER_UNIT_SECONDS": "1",

@@ -50,7 +50,7 @@ from meetbot.contract.reports import (
     Waiting,
 )
 from meetbot.control.launchers import LocalLauncher
-from meetbot.lab import Lab, make_speech
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech
 from meetbot.runner.capture import speech_seconds
 
 pytestmark = pytest.mark.e2e
@@ -282,6 +282,7 @@ def assignment(
         heartbeat_interval=1.0,
         control_plane_grace=15.0,
         storage={"kind": "local", "root": str(media)},
+        egress_allowed_hosts=(MEETING_HOSTS,),
     )
 
 

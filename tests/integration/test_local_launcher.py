@@ -19,6 +19,7 @@ from meetbot.control.launchers.pidfiles import runner_alive
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit
 echo "$@" > "$FAKE_DIR/$$.args"
+env > "$FAKE_DIR/$$.env"
 echo READY
 IFS= read -r line || exit 0
 printf '%s\\n' "$line" > "$FAKE_DIR/$$.json"
@@ -147,6 +148,31 @@ async def test_the_exit_of_a_superseded_runner_says_nothing_about_its_bot(
     assert exits == []
     finish(tmp_path, new_pid, 0)
     await until(lambda: exits == [("bot-1", 0)])
+
+
+def _env_text(tmp_path: Path) -> str:
+    """The environment the first fake runner saw (``env`` output), or ``""`` before it ran."""
+    return next((p.read_text() for p in sorted(tmp_path.glob("*.env"))), "")
+
+
+async def test_a_runner_gets_only_the_environment_it_needs(
+    tmp_path: Path, fake_runner: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the server's secrets (issue 12): no database URL, no secret, no storage keys."""
+    monkeypatch.setenv("MEETBOT_DATABASE_URL", "postgresql://u:pw@db/meetbot")
+    monkeypatch.setenv("MEETBOT_SECRET", "server-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bucket-key")
+    monkeypatch.setenv("TZ", "UTC")
+    launcher = make(tmp_path, fake_runner, [])
+    await launcher.start()
+    try:
+        await until(lambda: "FAKE_DIR=" in _env_text(tmp_path))
+        names = {line.split("=", 1)[0] for line in _env_text(tmp_path).splitlines() if "=" in line}
+    finally:
+        await launcher.close()
+    assert {"FAKE_DIR", "PATH", "TZ"} <= names
+    assert not names & {"MEETBOT_DATABASE_URL", "MEETBOT_SECRET", "AWS_SECRET_ACCESS_KEY"}
+    assert not {n for n in names if n.startswith("MEETBOT_")}  # only those given explicitly
 
 
 async def test_a_reservation_starts_a_cold_runner_at_assign(

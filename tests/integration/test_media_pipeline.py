@@ -422,6 +422,25 @@ async def test_debug_artifacts_are_listed_with_signed_links(
         assert (await other.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")).status_code == 404
 
 
+async def test_debug_artifacts_are_downloads_never_pages_on_the_api_origin(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    """The HTML of whatever page the bot met must not run on the API's origin (issue 12)."""
+    c = await call(plane, storage)
+    key = f"bots/{c.bot_id}/debug/0001-odd.html"
+    await storage.put(key, b"<script>fetch('/api/v1/bot/')</script>", "text/html")
+    await c.report(DebugArtifact(at=plane.clock.now(), key=key, kind="html", reason="odd"))
+    async with plane.client() as client:
+        r = await client.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")
+        (item,) = r.json()["results"]
+        page = await client.get(item["url"])
+    assert page.status_code == 200
+    assert page.headers["content-disposition"].startswith("attachment")
+    assert 'filename="0001-odd.html"' in page.headers["content-disposition"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["content-security-policy"] == "sandbox"
+
+
 async def test_the_tail_pass_runs_while_the_recording_is_encoded(
     plane: TestPlane, storage: LocalStorage
 ) -> None:

@@ -132,6 +132,23 @@ async def test_signed_url_serves_the_bytes(backend: Backend) -> None:
     assert response.headers["content-type"].startswith("audio/mpeg")
 
 
+async def test_a_debug_artifact_link_is_a_download(seaweed: SeaweedS3) -> None:
+    """S3 serves the HTML of a page the bot met as an attachment (issue 12); the API's own
+    /media route is checked in test_media_pipeline."""
+    s3 = seaweed.storage(f"debug-{uuid.uuid4().hex[:12]}")
+    try:
+        await s3.put("bots/b1/debug/0001-odd.html", b"<script>1</script>", "text/html")
+        await s3.put("bots/b1/recording.mp3", b"ID3")
+        async with httpx.AsyncClient() as client:
+            page = await client.get(s3.signed_url("bots/b1/debug/0001-odd.html", 300))
+            audio = await client.get(s3.signed_url("bots/b1/recording.mp3", 300))
+    finally:
+        s3.close()
+    assert page.status_code == 200, page.text
+    assert page.headers["content-disposition"] == "attachment"
+    assert "content-disposition" not in audio.headers
+
+
 async def test_tampered_signed_urls_fail(backend: Backend) -> None:
     await backend.storage.put("bots/b1/recording.ogg", b"secret audio")
     await backend.storage.put("bots/b2/recording.ogg", b"someone else's audio")

@@ -36,6 +36,10 @@ class Assignment:
     """Decrypted sign-in credentials for the bot's platform, e.g. ``{"google": {"email": ...,
     "password": ...}}`` (:meth:`meetbot.runner.platforms.credentials.Credentials.from_mapping`);
     ``None`` for an anonymous bot. Never logged."""
+    egress_allowed_hosts: tuple[str, ...] = ()
+    """``host[:port]`` entries the bot's browser may reach whatever they resolve to (the
+    operator's ``MEETBOT_SELF_HOSTED_MEETING_HOSTS``); every other loopback, private,
+    link-local, multicast or metadata address is blocked (:mod:`meetbot.runner.egress`)."""
 
 
 _ADAPTER: Final = TypeAdapter(Assignment)

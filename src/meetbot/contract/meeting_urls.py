@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from meetbot.contract.models import MeetingRef
 from meetbot.contract.platforms import PLATFORMS, SERVICES, Platform, PlatformInfo, by_service, info
+from meetbot.egress import HostAllowList
 from meetbot.errors import InvalidMeetingUrl
 
 __all__ = [
@@ -342,16 +343,27 @@ def _hosted_platform(host: str) -> tuple[Platform, Callable[[_Url], MeetingRef]]
     return None
 
 
-def parse_meeting_url(url: str) -> MeetingRef:
+def parse_meeting_url(url: str, *, self_hosted: HostAllowList | None = None) -> MeetingRef:
     """Parse a meeting link into its platform, normalised URL and meeting reference.
 
-    Raises :class:`InvalidMeetingUrl` for anything that is not one of ``PLATFORM_URL_SHAPES``.
+    Raises :class:`InvalidMeetingUrl` for anything that is not one of ``PLATFORM_URL_SHAPES``,
+    and for a self-hosted meeting server (Janus) whose host ``self_hosted`` does not allow
+    (``MEETBOT_SELF_HOSTED_MEETING_HOSTS``; ``None``: the shape alone, as the doctor parses).
     """
     parsed = _split(url)
     hosted = _hosted_platform(parsed.host)
     if hosted is None:
         if _JANUS_PAGE.fullmatch(parsed.path):
-            return _janus(parsed)
+            ref = _janus(parsed)
+            port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+            if self_hosted is not None and not self_hosted.allows(parsed.host, port):
+                raise InvalidMeetingUrl(
+                    f"Invalid meeting URL: {parsed.netloc} is not an allowed self-hosted meeting "
+                    "server. Self-hosted meeting servers (Janus) are used only on the hosts "
+                    "the operator lists in MEETBOT_SELF_HOSTED_MEETING_HOSTS "
+                    "(comma-separated host[:port])."
+                )
+            return ref
         raise _invalid(f"{parsed.host!r} is not a supported meeting host")
     platform, parse = hosted
     if parsed.port is not None:
@@ -359,11 +371,17 @@ def parse_meeting_url(url: str) -> MeetingRef:
     return parse(parsed)
 
 
-def parse_joinable_url(url: str, platforms: tuple[PlatformInfo, ...] = PLATFORMS) -> MeetingRef:
+def parse_joinable_url(
+    url: str,
+    platforms: tuple[PlatformInfo, ...] = PLATFORMS,
+    *,
+    self_hosted: HostAllowList | None = None,
+) -> MeetingRef:
     """:func:`parse_meeting_url`, refusing links of a platform that ``platforms`` (the platform
     table) gives no adapter: a bot that could not join is refused when it is created or
-    moved, never accepted and failed later."""
-    ref = parse_meeting_url(url)
+    moved, never accepted and failed later. ``self_hosted``: as for :func:`parse_meeting_url`
+    (a bot's URL is always checked against ``MEETBOT_SELF_HOSTED_MEETING_HOSTS``)."""
+    ref = parse_meeting_url(url, self_hosted=self_hosted or HostAllowList())
     row = next(r for r in platforms if r.platform is ref.platform)
     if not row.joinable:
         raise InvalidMeetingUrl(

@@ -72,6 +72,7 @@ __all__ = [
     "CHROMIUM",
     "FLAGS",
     "MEDIA_STATS_JS",
+    "MEETING_HOSTS",
     "PC_TRACKER_JS",
     "JanusError",
     "JanusHost",
@@ -87,6 +88,10 @@ __all__ = [
     "make_speech",
     "problems",
 ]
+
+MEETING_HOSTS = "127.0.0.1"
+"""``MEETBOT_SELF_HOSTED_MEETING_HOSTS`` for lab rooms: the room page (:8000) and Janus REST
+(:8088) are on 127.0.0.1 inside the namespace."""
 
 _TOOLS = ("ip", "janus", "chromium", "espeak-ng", "sox")
 

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Final
 
 from meetbot import redaction
 from meetbot.config import Settings
+from meetbot.egress import HostAllowList
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
+from meetbot.runner.egress import EgressGuard
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
@@ -104,10 +106,12 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
 
     page_scripts: list[str] = []
     """Init scripts the assignment asks for (none before it is known)."""
+    egress = EgressGuard()
+    """The egress rules: no allowed host before the assignment names them."""
 
     async def launch() -> ChromiumBrowser:
         started = time.monotonic()
-        browser = await ChromiumBrowser.launch(settings.chromium_path)
+        browser = await ChromiumBrowser.launch(settings.chromium_path, egress=egress)
         await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
         return browser
@@ -130,6 +134,11 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
             return EXIT_BAD_ASSIGNMENT
         url = redaction.redact(assignment.meeting_url)
         log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, url)
+        try:
+            egress.allowed = HostAllowList.parse(assignment.egress_allowed_hosts)
+        except ValueError as exc:
+            log.error("invalid assignment: %s", exc)
+            return EXIT_BAD_ASSIGNMENT
         page_scripts[:] = scripts_for(assignment)
         if browser is not None:
             await browser.add_init_scripts(page_scripts)

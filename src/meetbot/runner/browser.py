@@ -22,6 +22,7 @@ from typing import Any, Final
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from meetbot.runner.egress import Blocked, EgressGuard
 from meetbot.runner.priority import raise_audio_threads
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,16 @@ class ChromiumBrowser:
     """A launched browser: :meth:`launch`, then use :attr:`page`; always :meth:`close`."""
 
     def __init__(
-        self, playwright: Playwright, context: BrowserContext, page: Page, profile: Path
+        self,
+        playwright: Playwright,
+        context: BrowserContext,
+        page: Page,
+        profile: Path,
+        egress: EgressGuard | None = None,
     ) -> None:
         self._playwright = playwright
+        self.egress = egress
+        """The egress rules on every request of the context (``None``: none, the doctor's)."""
         self._context = context
         self.page = page
         self._profile = profile
@@ -144,8 +152,12 @@ class ChromiumBrowser:
         headless: bool = True,
         extra_args: Sequence[str] = (),
         profile_root: Path | None = None,
+        egress: EgressGuard | None = None,
     ) -> ChromiumBrowser:
-        """Launch Chromium on a blank page with the capture script and binding installed."""
+        """Launch Chromium on a blank page with the capture script and binding installed.
+
+        ``egress``: installed before anything loads; a runner always passes one (its allowed
+        hosts are set when the assignment arrives)."""
         profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
         playwright = await async_playwright().start()
         try:
@@ -161,14 +173,21 @@ class ChromiumBrowser:
             shutil.rmtree(profile, ignore_errors=True)
             raise
         page = context.pages[0] if context.pages else await context.new_page()
-        browser = cls(playwright, context, page, profile)
+        browser = cls(playwright, context, page, profile, egress)
         try:
+            if egress is not None:
+                await egress.install(context)
             await context.expose_binding(AUDIO_BINDING, browser._on_audio_binding)
             await context.add_init_script(script=capture_script())
         except BaseException:
             await browser.close()
             raise
         return browser
+
+    @property
+    def blocked_navigation(self) -> Blocked | None:
+        """The first navigation of the page the egress rules refused, if any."""
+        return self.egress.blocked_navigation if self.egress is not None else None
 
     async def add_init_scripts(self, scripts: Sequence[str]) -> None:
         """Add scripts that run before any page script of every later navigation."""

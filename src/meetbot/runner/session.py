@@ -34,7 +34,8 @@ from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.capture import AudioRecorder
-from meetbot.runner.debug import reason_of, save_debug
+from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
+from meetbot.runner.egress import Blocked
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
 from meetbot.runner.video import VideoRecorder, cdp_session
@@ -48,6 +49,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONTROL_PLANE_LOST = 3
 
+MEETING_URL_BLOCKED = "meeting_url_blocked"
+"""The ``sub_code`` of a bot whose page was sent where the egress rules forbid."""
+
 
 class Browser(Protocol):
     """What the session needs of a launched browser (:class:`runner.browser.ChromiumBrowser`)."""
@@ -55,6 +59,9 @@ class Browser(Protocol):
     page: Page
     on_audio: Callable[[bytes], None] | None
     crashed: bool
+
+    @property
+    def blocked_navigation(self) -> Blocked | None: ...
 
     async def add_init_scripts(self, scripts: Sequence[str]) -> None: ...
 
@@ -98,7 +105,6 @@ class SessionConfig:
 
 
 Interruption = Literal["leave", "stop", "lost"]
-ArtifactKind = Literal["screenshot", "html"]
 
 
 class Session:
@@ -295,6 +301,11 @@ class Session:
             await asyncio.gather(join, return_exceptions=True)
             if interrupted in done:
                 return self._interruption_outcome()
+        if (blocked := self._blocked(browser)) is not None:
+            if join.done() and not join.cancelled():
+                join.exception()  # retrieved: the blocked navigation is the news
+            return blocked
+        if join not in done:
             return Outcome(
                 Failed(at=self.clock.now(), sub_code="join_timeout",
                        detail=f"no join request after {self.config.join_timeout:.0f} s"),
@@ -307,6 +318,16 @@ class Session:
                 debug=True,
             )
         return None
+
+    def _blocked(self, browser: Browser) -> Outcome | None:
+        """A navigation the egress rules refused ends the bot, with no debug artifacts: the
+        page it was sent to is not the tenant's to see."""
+        blocked = browser.blocked_navigation
+        if blocked is None:
+            return None
+        return Outcome(
+            Failed(at=self.clock.now(), sub_code=MEETING_URL_BLOCKED, detail=blocked.describe())
+        )
 
     async def _interrupted(self) -> None:
         while self.interruption is None:
@@ -328,6 +349,8 @@ class Session:
                 return self._interruption_outcome()
             if browser.crashed:
                 return Outcome(Failed(at=self.clock.now(), sub_code="browser_crashed"))
+            if (blocked := self._blocked(browser)) is not None:
+                return blocked
             try:
                 async with asyncio.timeout(self.config.poll_timeout):
                     snapshot = await self.platform.poll(browser.page)
@@ -365,8 +388,8 @@ class Session:
 
     async def _finish(self, browser: Browser, outcome: Outcome) -> int:
         admitted = self.tracker is not None and self.tracker.admitted
-        if outcome.debug:
-            await self._save_debug(browser, reason_of(outcome.report))
+        if outcome.debug and browser.blocked_navigation is None:
+            await self._save_debug(browser, report_reason(outcome.report))
         if isinstance(outcome.report, Failed) and admitted:
             await self._stop_recording(browser)  # keep the audio, then fail
         self.reporter.emit(outcome.report)
@@ -401,13 +424,14 @@ class Session:
 
     async def _fail(self, sub_code: str, detail: str) -> None:
         if self.browser is not None:
-            await self._save_debug(self.browser, sub_code)
+            if self.browser.blocked_navigation is None:
+                await self._save_debug(self.browser, sub_code)
             with contextlib.suppress(Exception):
                 await self.browser.stop_capture()
         self.reporter.emit(Failed(at=self.clock.now(), sub_code=sub_code, detail=detail[:2000]))
 
     async def _save_debug(self, browser: Browser, reason: str) -> None:
         """Screenshot + HTML to ``bots/<id>/debug/``, each reported as a DebugArtifact."""
-        await save_debug(
+        await save_debug_artifacts(
             browser, self.storage, self.reporter.emit, self.clock, self.assignment.bot_id, reason
         )

@@ -106,8 +106,11 @@ class S3Storage:
         validate_key(key)
         if ttl_seconds < 1:
             raise ValueError("ttl_seconds must be at least 1.")
+        params = {"Bucket": self._bucket, "Key": key}
+        if _is_debug_artifact(key):  # a page the bot met: a download, never a page
+            params["ResponseContentDisposition"] = "attachment"
         return self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=ttl_seconds
+            "get_object", Params=params, ExpiresIn=ttl_seconds
         )
 
     async def ensure_bucket(self) -> None:
@@ -223,3 +226,9 @@ def _error_code(exc: ClientError) -> str:
 
 def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _is_debug_artifact(key: str) -> bool:
+    """``bots/<id>/debug/...``: a screenshot or the HTML of whatever page the bot met."""
+    parts = key.split("/")
+    return len(parts) > 3 and parts[0] == "bots" and parts[2] == "debug"

@@ -69,6 +69,8 @@ class FakeBrowser:
         self.page: Any = object()
         self.on_audio: Any = None
         self.crashed = False
+        self.blocked_navigation: Any = None
+        """Set it to a :class:`meetbot.runner.egress.Blocked` as the egress rules would."""
         self.init_scripts: list[str] = []
         self.capturing = False
         self.closed = False

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.meeting_urls import check_service, parse_joinable_url, parse_meeting_url
-from meetbot.contract.models import Bot, RecordingOptions
+from meetbot.contract.models import Bot, MeetingRef, RecordingOptions
 from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId
 from meetbot.control.api.representation import BotOut, bot_view
 from meetbot.control.api.schemas import (
@@ -42,13 +42,17 @@ async def _check_webhook_url(svc: Services, url: str) -> None:
     await validate_webhook_url(url, TargetPolicy.from_settings(svc.settings))
 
 
+def _meeting(svc: Services, url: str) -> MeetingRef:
+    return parse_joinable_url(url, self_hosted=svc.settings.self_hosted_meeting_host_list)
+
+
 async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.BotSpec:
     model = body.transcription_model or svc.settings.default_transcription_model
     own = body.credentials.to_mapping() if body.credentials else {}
     await credentials.require_transcription_key(svc, workspace_id, validate_model(model), own=own)
     if body.webhook_url:
         await _check_webhook_url(svc, body.webhook_url)
-    meeting = parse_joinable_url(body.meeting_url)
+    meeting = _meeting(svc, body.meeting_url)
     check_service(meeting, body.service)
     return bots.BotSpec(
         meeting=meeting,

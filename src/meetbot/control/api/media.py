@@ -155,6 +155,15 @@ async def delete_data(
     return {"id": bot_id, "deleted": True}
 
 
+DOWNLOAD_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox",
+}
+"""On every stored file served from the API's origin: a download (``Content-Disposition:
+attachment``, set from ``filename``), never a page that runs there (a debug artifact is the HTML
+of whatever page the bot met)."""
+
+
 @router.get("/media/{key:path}", include_in_schema=False)
 async def get_media_file(
     key: str,
@@ -167,7 +176,12 @@ async def get_media_file(
     path = resolve_media_file(
         media.storage.root, media.secret, key, expires, signature, time.time()
     )
-    return FileResponse(path, media_type=guess_content_type(key))
+    return FileResponse(
+        path,
+        media_type=guess_content_type(key),
+        headers=DOWNLOAD_HEADERS,
+        filename=key.rsplit("/", 1)[-1],
+    )
 
 
 def _json(body: dict[str, Any]) -> bytes:

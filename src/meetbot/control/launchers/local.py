@@ -45,6 +45,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meetbot.launcher")
 
+RUNNER_ENV_PASSED: Final = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "LD_LIBRARY_PATH",
+    "PLAYWRIGHT_BROWSERS_PATH",
+)
+"""What a runner gets of the server's environment; its ``MEETBOT_*`` settings are given
+explicitly (:meth:`LocalLauncher.from_settings`). Never the database URL, the server secret,
+storage or vendor keys: a runner gets what it needs in its assignment."""
+
+
+def runner_environment(server: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
+    """A runner's environment: :data:`RUNNER_ENV_PASSED` of ``server``'s, plus ``given``."""
+    return {**{k: server[k] for k in RUNNER_ENV_PASSED if k in server}, **given}
+
+
 EXIT_UNKNOWN: Final = -1000
 """``returncode`` passed to ``on_exit`` for an adopted runner (not our child)."""
 READY_LINE: Final = "READY"
@@ -81,12 +103,13 @@ class LocalLauncher:
         stop_timeout: float = 5.0,
     ) -> None:
         """``command_prefix`` goes before the runner command (e.g. ``ip netns exec NS``);
-        ``env`` is added to this process's environment for runners."""
+        ``env`` is added to the few variables of this process's environment a runner gets
+        (:func:`runner_environment`)."""
         self.pool_size = pool_size
         self.max_concurrent = max_concurrent
         self.on_exit = on_exit
         self._command = [*command_prefix, python, "-m", "meetbot.runner"]
-        self._env = {**os.environ, **(env or {})}
+        self._env = runner_environment(os.environ, env or {})
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._runners_dir = Path(data_dir) / "runners"

@@ -57,6 +57,7 @@ def assignment_for(
         timer_unit_seconds=s.timer_unit_seconds,
         heartbeat_interval=s.heartbeat_interval,
         control_plane_grace=s.control_plane_grace,
+        egress_allowed_hosts=s.self_hosted_meeting_host_list.as_strings(),
         recording=bot.recording.as_dict(),
         storage=svc.storage_descriptor,
         credentials=credentials,

@@ -78,7 +78,9 @@ async def checked_changes(svc: Services, patch: BotPatch) -> Changes:
     if patch.meeting_url is not UNSET:
         if patch.meeting_url is None:
             raise errors.InvalidRequest("meeting_url: must not be null.")
-        out["meeting"] = parse_joinable_url(patch.meeting_url)
+        out["meeting"] = parse_joinable_url(
+            patch.meeting_url, self_hosted=svc.settings.self_hosted_meeting_host_list
+        )
     if patch.bot_name is not UNSET:
         if patch.bot_name is None or not patch.bot_name.strip():
             raise errors.InvalidRequest("bot_name: must not be null or blank.")

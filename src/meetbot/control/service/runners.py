@@ -11,7 +11,7 @@ from typing import Any
 
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
-from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, Status
+from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
 from meetbot.control.service.core import (
@@ -62,6 +62,8 @@ def _authentic(bot: Bot | None, token: str) -> Bot:
     if bot is None or not bot.runner_token_hash:
         raise errors.Unauthorized("Unknown bot or runner token.")
     if not hmac.compare_digest(bot.runner_token_hash, token_hash(token)):
+        raise errors.Unauthorized("Unknown bot or runner token.")
+    if bot.status in TERMINAL:  # the token ends with its bot
         raise errors.Unauthorized("Unknown bot or runner token.")
     return bot
 

@@ -3,7 +3,8 @@
 Two steps, both needed. :func:`check_url` looks at the URL alone (scheme, userinfo, host syntax,
 literal addresses). :func:`resolve_safe` resolves the host and refuses it when any address is
 loopback, private, link-local, multicast, reserved, unspecified or a cloud metadata service,
-unless the :class:`TargetPolicy` allows it. The sender calls :func:`resolve_safe` at connect time
+unless the :class:`TargetPolicy` allows it (the classes are :mod:`meetbot.egress`, the rules
+every outbound request follows). The sender calls :func:`resolve_safe` at connect time
 and connects to the very addresses it returned, so DNS rebinding between the check and the
 connection is not possible.
 """
@@ -16,18 +17,34 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from meetbot import egress
+from meetbot.egress import METADATA_ADDRESSES, AddressClass, IPAddress, classify
 from meetbot.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from meetbot.config import Settings
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """``(host, port) -> addresses as text``; the system one is :func:`system_resolver`."""
+
+__all__ = [  # the egress names are re-exported: older imports keep working
+    "METADATA_ADDRESSES",
+    "AddressClass",
+    "IPAddress",
+    "InvalidWebhookUrl",
+    "TargetPolicy",
+    "WebhookTarget",
+    "check_url",
+    "classify",
+    "parse_url",
+    "refusal",
+    "resolve_safe",
+    "system_resolver",
+    "validate_webhook_url",
+]
 
 MAX_URL_LENGTH = 2048
 RESOLVE_TIMEOUT = 5.0
@@ -37,17 +54,6 @@ class InvalidWebhookUrl(InvalidRequest):
     """A webhook URL that is malformed or names an address webhooks may not reach."""
 
     code = "invalid_webhook_url"
-
-
-class AddressClass(StrEnum):
-    PUBLIC = "public"
-    LOOPBACK = "loopback"
-    PRIVATE = "private"
-    LINK_LOCAL = "link-local"
-    METADATA = "metadata"
-    MULTICAST = "multicast"
-    RESERVED = "reserved"
-    UNSPECIFIED = "unspecified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,80 +81,16 @@ class WebhookTarget:
     """The address when the host is an IP literal."""
 
 
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a)
-    for a in (
-        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, ...
-        "169.254.170.2",  # AWS ECS task metadata
-        "fd00:ec2::254",  # AWS over IPv6
-        "100.100.100.200",  # Alibaba Cloud
-        "168.63.129.16",  # Azure wire server (a public address)
-    )
-)
-_NETS = {
-    AddressClass.UNSPECIFIED: ("0.0.0.0/8", "::/128"),
-    AddressClass.LOOPBACK: ("127.0.0.0/8", "::1/128"),
-    AddressClass.LINK_LOCAL: ("169.254.0.0/16", "fe80::/10"),
-    AddressClass.MULTICAST: ("224.0.0.0/4", "ff00::/8"),
-    AddressClass.PRIVATE: (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "fc00::/7",
-        "fec0::/10",
-        "64:ff9b:1::/48",
-    ),
-}
-_NETWORKS = tuple((cls, ipaddress.ip_network(net)) for cls, nets in _NETS.items() for net in nets)
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-_TEREDO = ipaddress.IPv6Network("2001::/32")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 
 
-def classify(address: IPAddress) -> AddressClass:
-    """What kind of address this is; IPv6 forms that embed an IPv4 address are unwrapped."""
-    if address in METADATA_ADDRESSES:
-        return AddressClass.METADATA
-    if isinstance(address, ipaddress.IPv6Address):
-        address = address.__class__(address.packed)  # drop any %scope
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            return classify(embedded)
-        if address in _TEREDO or (address in _IPV4_COMPATIBLE and int(address) > 1):
-            return AddressClass.RESERVED
-    for cls, network in _NETWORKS:
-        if address.version == network.version and address in network:
-            return cls
-    if not address.is_global or address.is_reserved:
-        return AddressClass.RESERVED
-    return AddressClass.PUBLIC
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
 def refusal(address: IPAddress, host: str, policy: TargetPolicy) -> AddressClass | None:
-    """``None`` if ``address`` (reached through ``host``) may be called, else why not."""
-    cls = classify(address)
-    if cls is AddressClass.PUBLIC:
-        return None
-    if cls in (AddressClass.UNSPECIFIED, AddressClass.MULTICAST):
-        return cls
-    if host in policy.allowed_hosts or str(address) in policy.allowed_hosts:
-        return None
-    if policy.allow_private and cls in (AddressClass.LOOPBACK, AddressClass.PRIVATE):
-        return None
-    return cls
+    """``None`` if ``address`` (reached through ``host``) may be called, else why not
+    (:func:`meetbot.egress.refusal` under the webhook policy)."""
+    return egress.refusal(
+        address, host, allowed_hosts=policy.allowed_hosts, allow_private=policy.allow_private
+    )
 
 
 def parse_url(url: str) -> WebhookTarget:
@@ -193,7 +135,7 @@ def _normalise_host(netloc: str, hostname: str | None) -> str:
     if _literal(host) is not None:
         return host
     labels = host.split(".")
-    if _NUMERIC_LABEL.match(labels[-1]):
+    if egress.NUMERIC_LABEL.match(labels[-1]):
         raise InvalidWebhookUrl("webhook URL host is a non-canonical IP address")
     if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
         raise InvalidWebhookUrl("webhook URL has an invalid host name")

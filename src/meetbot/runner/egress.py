@@ -1,0 +1,203 @@
+"""The bot's browser goes only to meetings: the egress rules on every request Chromium makes.
+
+:class:`EgressGuard` is installed on the browser context before the first navigation
+(:meth:`EgressGuard.install`): every HTTP(S) request of the page and its frames (navigations,
+redirects, subresources, ``fetch``/XHR) passes :meth:`BrowserContext.route`, every WebSocket of
+the page passes :meth:`BrowserContext.route_web_socket`. A request is aborted when its host is
+a loopback, private, link-local, multicast, reserved or metadata address (:mod:`meetbot.egress`)
+— given as a name (resolved here), or as a number in any form — unless the host is one the
+operator allows (``MEETBOT_SELF_HOSTED_MEETING_HOSTS``, sent in the assignment).
+
+Not covered (see ``docs/security.md``): requests of service workers and other workers, WebRTC
+media (UDP/TCP ICE), and a name that resolves differently for Chromium a moment later (DNS
+rebinding within the resolver's cache time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from meetbot.egress import (
+    AddressClass,
+    HostAllowList,
+    IPAddress,
+    numeric_host,
+    refusal,
+)
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""``(host, port) -> addresses as text``."""
+
+BLOCKED_ERROR = "blockedbyclient"
+"""What an aborted request fails with in the page (``net::ERR_BLOCKED_BY_CLIENT``)."""
+CACHE_SECONDS = 30.0
+RESOLVE_TIMEOUT = 5.0
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """A request the guard refused."""
+
+    url: str
+    host: str
+    reason: str
+    """An :class:`~meetbot.egress.AddressClass` value, ``invalid-host`` or ``unresolvable``."""
+    address: str | None = None
+    navigation: bool = False
+    """A navigation of the page's main frame (the bot cannot go on)."""
+
+    def describe(self) -> str:
+        where = f" ({self.address})" if self.address else ""
+        return f"the browser was stopped from reaching {self.host}{where}: a {self.reason} address"
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class EgressGuard:
+    """Decides, for each request of the bot's browser, whether it may leave."""
+
+    def __init__(
+        self,
+        allowed: HostAllowList | None = None,
+        *,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.allowed = allowed or HostAllowList()
+        """Hosts reachable whatever they resolve to; set once the assignment is known."""
+        self.blocked: list[Blocked] = []
+        """Every refusal, in order (the most recent 100)."""
+        self.blocked_navigation: Blocked | None = None
+        """The first refused navigation of the page's main frame."""
+        self._resolver = resolver
+        self._clock = clock
+        self._cache: dict[tuple[str, int], tuple[float, Blocked | None]] = {}
+
+    async def check(self, url: str) -> Blocked | None:
+        """``None`` if ``url`` may be fetched, else the refusal (not recorded)."""
+        try:
+            parts = urlsplit(url)
+            scheme, host, port = parts.scheme.lower(), parts.hostname or "", parts.port
+        except ValueError:
+            return Blocked(url, url[:100], "invalid-host")
+        if scheme not in _DEFAULT_PORTS:
+            return None  # data:, blob:, about:, chrome-extension: ... never reach a network
+        port = port or _DEFAULT_PORTS[scheme]
+        if self.allowed.allows(host, port):
+            return None
+        try:
+            address = numeric_host(host)
+        except ValueError:
+            return Blocked(url, host, "invalid-host")
+        if address is not None:
+            return self._judge(url, host, [address])
+        key = (host.lower().rstrip("."), port)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > self._clock():
+            return None if cached[1] is None else dataclasses.replace(cached[1], url=url)
+        verdict = await self._resolve_and_judge(url, key[0], port)
+        self._cache[key] = (self._clock() + CACHE_SECONDS, verdict)
+        return verdict
+
+    async def _resolve_and_judge(self, url: str, host: str, port: int) -> Blocked | None:
+        if host == "localhost" or host.endswith(".localhost"):  # Chromium: loopback, no DNS
+            return Blocked(url, host, str(AddressClass.LOOPBACK))
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT):
+                texts = await self._resolver(host, port)
+            found = [ipaddress.ip_address(t.split("%", 1)[0]) for t in texts]
+        except (OSError, UnicodeError, ValueError, TimeoutError):
+            found = []
+        if not found:
+            return Blocked(url, host, "unresolvable")
+        return self._judge(url, host, found)
+
+    def _judge(self, url: str, host: str, addresses: Sequence[IPAddress]) -> Blocked | None:
+        for address in addresses:
+            cls = refusal(address, host)
+            if cls is not None:
+                return Blocked(url, host, str(cls), str(address))
+        return None
+
+    def record(self, blocked: Blocked) -> None:
+        log.warning("blocked %s%s: %s", blocked.url[:200],
+                    " (navigation)" if blocked.navigation else "", blocked.reason)  # fmt: skip
+        self.blocked = [*self.blocked[-99:], blocked]
+        if blocked.navigation and self.blocked_navigation is None:
+            self.blocked_navigation = blocked
+
+    # --- Playwright ----------------------------------------------------------------------------
+
+    async def install(self, context: BrowserContext) -> None:
+        """Route every request and WebSocket of ``context`` through the guard.
+
+        HTTP(S) goes through the DevTools ``Fetch`` domain on each page (Playwright's
+        ``route`` lets redirects through unseen; ``Fetch`` pauses every hop), WebSockets through
+        Playwright's ``route_web_socket``."""
+        for page in context.pages:
+            await self._watch_page(context, page)
+        context.on("page", lambda page: self._watch_new_page(context, page))
+        await context.route_web_socket(_every_url, self._on_web_socket)
+
+    async def _watch_new_page(self, context: BrowserContext, page: Page) -> None:
+        """A popup: its first requests may leave before this runs (see ``docs/security.md``)."""
+        try:
+            await self._watch_page(context, page)
+        except Exception as exc:  # closed already
+            log.warning("no egress guard on a new page: %r", exc)
+
+    async def _watch_page(self, context: BrowserContext, page: Page) -> None:
+        session = await context.new_cdp_session(page)
+        tree = await session.send("Page.getFrameTree")
+        main_frame = str(tree["frameTree"]["frame"]["id"])
+        session.on("Fetch.requestPaused", lambda event: self._on_paused(session, main_frame, event))
+        await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+
+    async def _on_paused(self, session: CDPSession, main_frame: str, event: dict[str, Any]) -> None:
+        request_id = event["requestId"]
+        try:
+            blocked = await self.check(str(event["request"]["url"]))
+            if blocked is None:
+                await session.send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            navigation = (
+                event.get("resourceType") == "Document" and event.get("frameId") == main_frame
+            )
+            self.record(
+                Blocked(blocked.url, blocked.host, blocked.reason, blocked.address, navigation)
+            )
+            await session.send(
+                "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+            )
+        except Exception as exc:  # the page or browser went away meanwhile
+            log.debug("request %s not settled: %r", request_id, exc)
+
+    async def _on_web_socket(self, ws: WebSocketRoute) -> None:
+        blocked = await self.check(ws.url)
+        if blocked is None:
+            ws.connect_to_server()
+            return
+        self.record(blocked)
+        await ws.close(code=1008, reason="blocked by meetbot's egress rules")
+
+
+def _every_url(url: str) -> bool:
+    return True
