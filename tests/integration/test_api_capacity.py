@@ -301,3 +301,22 @@ async def test_reservation_minutes_sets_the_default_length(any_store: Any) -> No
         # It ends at HOUR + 20 min; the next window starts 10 minutes before its join_at.
         assert (await create(client, join_at=later(plane, HOUR + 29 * 60))).status_code == 409
         assert (await create(client, join_at=later(plane, HOUR + 30 * 60))).status_code == 201
+
+
+async def test_an_adhoc_bot_does_not_take_a_place_promised_to_scheduled_bots(
+    any_store: Any,
+) -> None:
+    """Two warm browsers idle, two bots at once, both places booked from 20 minutes on: an
+    ad-hoc bot expected to run an hour would take one of them (507, nothing stored); one
+    expected to be done before the reservations start is welcome."""
+    plane = await build_test_plane(any_store, max_concurrent_bots=2, adhoc_pool_size=2)
+    async with plane.client() as client:
+        soon = later(plane, 30 * 60)  # windows from join_at - 10 min (the dispatch lead)
+        for _ in range(2):
+            assert (await create(client, join_at=soon)).status_code == 201
+        r = await create(client)
+        assert r.status_code == 507
+        assert r.json()["code"] == "adhoc_pool_exhausted"
+        assert r.headers["retry-after"] == "30"
+        assert await count_bots(client) == 2
+        assert (await create(client, expected_duration=10)).status_code == 201

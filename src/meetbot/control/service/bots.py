@@ -133,6 +133,8 @@ async def create_bot(
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
             await capacity.reserve(svc, tx, bot)  # a scheduled bot books its window, or 409
+            if slot:  # an ad-hoc bot: not in a place promised to a scheduled bot (507)
+                await capacity.admit_adhoc(svc, tx, bot)
             bot = await tx.bots.insert(bot)
             if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)
@@ -280,6 +282,7 @@ async def update_bot(
                 bot = bot.evolve(
                     kind=BotKind.ADHOC, runner_token_hash=token_hash(token), dispatched_at=now
                 )
+                await capacity.admit_adhoc(svc, tx, bot)
                 bot = await transition(svc, tx, bot, Dispatch(), now)
                 handoff.assign(slot, bot, token, credentials)
             elif update is policies.Update.RESCHEDULE:

@@ -62,6 +62,22 @@ async def reserve(svc: Services, tx: Tx, bot: Bot, *, previous: Bot | None = Non
         )
 
 
+async def admit_adhoc(svc: Services, tx: Tx, bot: Bot) -> None:
+    """An ad-hoc bot (joining now) takes a place only if the reservations of scheduled bots
+    leave one for as long as it is expected to run (``expected_duration``, else
+    ``MEETBOT_RESERVATION_MINUTES``): a warm browser being idle is not enough when its place is
+    promised to a scheduled bot. Raises :class:`errors.PoolExhausted` (507) otherwise. Call it
+    in the write transaction that stores ``bot``."""
+    r = rules(svc)
+    now = svc.clock.now()
+    window = capacity.occupancy(bot, r, now)
+    await tx.bots.lock_schedule()
+    booked = await tx.bots.holding_capacity(*_query_bounds(window, r), RUNNING)
+    held = capacity.holdings((b for b in booked if b.id != bot.id), r, now)
+    if not capacity.check(held.all, window, total(svc)).fits:
+        raise errors.PoolExhausted()
+
+
 async def timeline(
     svc: Services, start: datetime, end: datetime, step: timedelta
 ) -> tuple[int, list[Step]]:
