@@ -71,8 +71,11 @@ class CommandBus:
             waiting[0].set()
 
     def forget(self, bot_id: str) -> None:
-        """Drop ``bot_id``'s entry now (its bot ended); a poll still waiting just times out."""
-        self._waiting.pop(bot_id, None)
+        """Drop ``bot_id``'s entry now (its bot ended), waking a poll still waiting: it reads
+        the bot's last command (``stop``) at once instead of waiting out its timeout."""
+        waiting = self._waiting.pop(bot_id, None)
+        if waiting is not None:
+            waiting[0].set()
 
 
 @dataclass
