@@ -96,8 +96,8 @@ class MediaLost(BaseReport):
     """Recorded media that will never be stored: chunks ``first_seq``..``last_seq`` (of the
     audio chunks, or of the video chunks) are missing. ``spool_full``: storage was unreachable
     for longer than the runner's spool holds (``MEETBOT_RUNNER_SPOOL_MB``,
-    ``MEETBOT_RUNNER_VIDEO_SPOOL_MB``); ``storage_unreachable``: storage was still unreachable
-    when the runner had to exit."""
+    ``MEETBOT_RUNNER_VIDEO_SPOOL_MB``), or its disk refused to keep them; ``storage_unreachable``:
+    storage was still unreachable when the runner had to exit. Stored as an observation."""
 
     type: Literal["media_lost"] = "media_lost"
     media: Literal["audio", "video"]
