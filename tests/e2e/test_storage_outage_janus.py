@@ -5,12 +5,14 @@ what was said during the outage.
 
 The issue asks for 60 s; 20 s keeps the test short and is still five times the ~4 s a runner
 used to retry a chunk before dropping it (the spool itself has no time limit: see
-``tests/unit/test_runner_spool.py`` and ``tests/integration/test_runner_spool_s3.py``).
+``tests/unit/test_runner_spool.py`` and ``tests/integration/test_runner_spool_s3.py``);
+``MEETBOT_E2E_OUTAGE_S=60`` runs it with the issue's 60 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -27,7 +29,8 @@ from meetbot.lab.serve import Server, start_server
 
 pytestmark = pytest.mark.e2e
 
-OUTAGE_S = 20.0
+OUTAGE_S = float(os.environ.get("MEETBOT_E2E_OUTAGE_S", "20"))
+"""``MEETBOT_E2E_OUTAGE_S=60`` runs the issue's test as written."""
 BUCKET = "outage"
 TALKATIVE = {"audio_active_packets": 25, "audio_level_average": 60}
 TIMERS = {"empty_meeting_timeout": 60, "last_person_detection": 2, "silence_detection": 0}

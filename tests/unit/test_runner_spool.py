@@ -175,10 +175,37 @@ async def test_a_full_video_spool_reports_lost_video(tmp_path: Path) -> None:
     writer = asyncio.create_task(rec.run())
     rec.keep(Frame(1.0, b"a"))
     rec.keep(Frame(2.0, b"b"))
+    rec.keep(Frame(3.0, b"c"))  # the spool holds one chunk, whatever its bound: 2 do not fit
     await rec.close(timeout=0.1)
     await writer
-    assert reports == [MediaLost(at=T0, media="video", reason="spool_full", first_seq=0,
-                                 last_seq=1, offset_s=1.0, duration_s=1.0)]  # fmt: skip
+    assert reports == [
+        MediaLost(at=T0, media="video", reason="spool_full", first_seq=1, last_seq=2,
+                  offset_s=2.0, duration_s=1.0),
+        MediaLost(at=T0, media="video", reason="storage_unreachable", first_seq=0, last_seq=0,
+                  offset_s=1.0, duration_s=0.0),
+    ]  # fmt: skip
+
+
+async def test_a_spooled_file_that_went_missing_is_reported_lost_and_the_rest_stored(
+    tmp_path: Path,
+) -> None:
+    storage = MemoryStorage(down=True)
+    reports: list[Report] = []
+    rec = recorder(storage, reports, tmp_path)
+    writer = asyncio.create_task(rec.run())
+    feed_seconds(rec, 3)
+    await until(lambda: storage.refused >= 1, what="a refused put")
+    spool = rec.spool.directory
+    assert spool is not None
+    sorted(spool.iterdir())[1].unlink()  # not the one being retried
+    storage.down = False
+    await rec.close()
+    await writer
+    assert [c.seq for c in chunks(reports)] == [0, 2]
+    assert [r for r in reports if isinstance(r, MediaLost)] == [
+        MediaLost(at=T0, media="audio", reason="spool_full", first_seq=1, last_seq=1,
+                  offset_s=1.0, duration_s=1.0)
+    ]  # fmt: skip
 
 
 async def test_a_spool_that_cannot_write_to_disk_drops_and_reports(tmp_path: Path) -> None:

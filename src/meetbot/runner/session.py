@@ -404,9 +404,8 @@ class Session:
         await self._close_recorders()
 
     async def _close_recorders(self) -> None:
-        await self.recorder.close()
-        if self.video is not None:
-            await self.video.close()
+        """Both at once: each may wait for storage to store what it spooled."""
+        await asyncio.gather(self.recorder.close(), *([self.video.close()] if self.video else []))
 
     async def _fail(self, sub_code: str, detail: str) -> None:
         if self.browser is not None:

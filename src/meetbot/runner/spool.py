@@ -8,12 +8,13 @@ first, retried with backoff (:data:`RETRY_START` .. :data:`RETRY_MAX`) for as lo
 refuses it. A file is removed once stored, and ``on_stored`` is called: only then is the chunk
 reported (the control plane reads a reported chunk at once, by its key).
 
-Bound: the bytes of every chunk not yet stored (``limit_bytes``). A chunk that does not fit is
-not written: the recording keeps going to disk as long as the bound allows, then new chunks are
-dropped (the older ones are kept, to be stored in order) with a logged warning, and each run of
-dropped chunks is handed to ``on_lost`` once it ends (the next chunk fits again, or the spool
-closes). :meth:`Spool.close` waits (bounded) for the spool to empty; what is still unstored then
-is handed to ``on_lost`` too, and the directory is removed (also at interpreter exit).
+Bound: the bytes of every chunk not yet stored (``limit_bytes``; an empty spool takes any one
+chunk). A chunk that does not fit is not written: the recording keeps going to disk as long as
+the bound allows, then new chunks are dropped (the older ones are kept, to be stored in order)
+with a logged warning, and each run of dropped chunks is handed to ``on_lost`` once it ends (the
+next chunk fits again, or the spool closes). :meth:`Spool.close` waits (bounded) for the spool
+to empty; what is still unstored then is handed to ``on_lost`` too, and the directory is removed
+(also at interpreter exit).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Spool(Generic[T]):
         """Queue ``data`` for ``key``; ``False`` if it was dropped (bound, disk error, closed)."""
         if self._finished:
             return False
-        if self.bytes + len(data) > self.limit_bytes:
+        if self._entries and self.bytes + len(data) > self.limit_bytes:
             self._drop(meta, f"the spool is full ({self.bytes / MB:.1f} MB not yet stored)")
             return False
         try:
@@ -176,12 +177,18 @@ class Spool(Generic[T]):
 
     async def _store(self, entry: _Entry[T]) -> None:
         """Store ``entry`` (retrying until it is stored), then forget it."""
+        try:
+            data = entry.path.read_bytes()
+        except OSError as exc:  # the file went missing (a TMPDIR cleaner?) or the disk failed
+            log.error("%s: cannot read back %s: %s", self._name, entry.path, exc)
+            self._forget(entry)
+            self._lose([entry.meta], "spool_full")
+            return
         delay = self.retry_start
         failing_since: float | None = None
         reminded = 0.0
         while True:
             try:
-                data = entry.path.read_bytes()
                 async with asyncio.timeout(PUT_TIMEOUT):
                     await self._storage.put(entry.key, data, self._content_type)
                 break
@@ -203,12 +210,15 @@ class Spool(Generic[T]):
             log.warning("%s: storage reachable again after %.1f s; storing %d spooled chunk(s)",
                         self._name, time.monotonic() - failing_since,
                         len(self._entries))  # fmt: skip
+        self._forget(entry)
+        self.stored += 1
+        self._on_stored(entry.meta)
+
+    def _forget(self, entry: _Entry[T]) -> None:
         self._entries.popleft()
         self.bytes -= entry.size
         with contextlib.suppress(OSError):
             entry.path.unlink()
-        self.stored += 1
-        self._on_stored(entry.meta)
 
     async def close(self, timeout: float) -> None:
         """Take no more chunks; wait up to ``timeout`` s for the spooled ones to be stored.
