@@ -104,7 +104,6 @@ class AudioRecorder:
         spool_dir: Path | None = None,
     ) -> None:
         """``spool_dir``: where the spool makes its directory (default ``TMPDIR``)."""
-        self._storage = storage
         self._bot_id = bot_id
         self._emit = emit
         self._clock = clock

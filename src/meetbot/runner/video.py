@@ -112,7 +112,6 @@ class VideoRecorder:
     ) -> None:
         """``emit``: where a :class:`~meetbot.contract.reports.MediaLost` goes (``None``: the
         log only)."""
-        self._storage = storage
         self._bot_id = bot_id
         self._emit = emit
         self._interval = 1 / fps
