@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     """Length of one stop_options 'minute'. Shorten only for tests and demos."""
 
     chromium_path: str = "/usr/bin/chromium"
+    runner_spool_mb: int = Field(64, ge=1)
+    """Audio a runner keeps on its disk while storage is unreachable (MB; 64 MB is ~35 min of
+    16 kHz PCM); beyond it, new audio is dropped and reported lost."""
+    runner_video_spool_mb: int = Field(256, ge=1)
+    """The same for a bot's video chunks (``recording.video``)."""
     storage: Literal["local", "s3"] = "local"
     s3_endpoint_url: str | None = None
     s3_bucket: str = "meetbot"

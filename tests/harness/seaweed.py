@@ -11,6 +11,7 @@ process is stopped by its PID when the block ends, also on failure. Needs the ``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -75,18 +76,30 @@ def seaweedfs(
     workdir: Path, *, weed: str | None = None, startup_timeout: float = 60.0, attempts: int = 3
 ) -> Iterator[SeaweedS3]:
     """Run SeaweedFS with its S3 gateway for the duration of the block."""
+    with seaweedfs_process(
+        workdir, weed=weed, startup_timeout=startup_timeout, attempts=attempts
+    ) as process:
+        yield process.server
+
+
+@contextmanager
+def seaweedfs_process(
+    workdir: Path, *, weed: str | None = None, startup_timeout: float = 60.0, attempts: int = 3
+) -> Iterator[SeaweedProcess]:
+    """:func:`seaweedfs`, as a process a test may :meth:`~SeaweedProcess.stop` and
+    :meth:`~SeaweedProcess.start` again (a storage outage)."""
     binary = weed or find_weed()
     workdir.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
         with ExitStack() as stack:
             try:
-                server, proc = stack.enter_context(_run_server(binary, workdir / f"run{attempt}"))
-                _wait_until_ready(server, proc, startup_timeout)
+                process = stack.enter_context(_run_server(binary, workdir / f"run{attempt}"))
+                _wait_until_ready(process.server, process.proc, startup_timeout)
             except _PortTaken:
                 if attempt == attempts:
                     raise
                 continue
-            yield server
+            yield process
             return
 
 
@@ -94,8 +107,45 @@ class _PortTaken(RuntimeError):
     """Another process grabbed one of the ports we picked before weed bound it."""
 
 
+@dataclass
+class SeaweedProcess:
+    """A running ``weed server`` that can be stopped and started again on the same ports and
+    data directory."""
+
+    server: SeaweedS3
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    grpc_ports: list[int]
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL): the S3 port refuses connections."""
+        _stop(self.proc)
+        for name, port in zip(_PORT_NAMES, self.grpc_ports, strict=True):
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the stopped server again (same ports, same data) and wait until it serves."""
+        if self.running:
+            return
+        self.proc = _spawn(self.args, self.env, self.log)
+        _wait_until_ready(self.server, self.proc, timeout)
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as log_file:
+        return subprocess.Popen(
+            args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+
+
 @contextmanager
-def _run_server(binary: str, workdir: Path) -> Iterator[tuple[SeaweedS3, subprocess.Popen[bytes]]]:
+def _run_server(binary: str, workdir: Path) -> Iterator[SeaweedProcess]:
     data = workdir / "data"
     data.mkdir(parents=True)
     config = workdir / "s3.json"
@@ -123,24 +173,21 @@ def _run_server(binary: str, workdir: Path) -> Iterator[tuple[SeaweedS3, subproc
     ]
     log = workdir / "weed.log"
     env = {**os.environ, "TMPDIR": str(workdir)}
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
+    server = SeaweedS3(
+        endpoint_url=f"http://127.0.0.1:{ports['s3']}",
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        region=REGION,
+        pid=0,
+        workdir=workdir,
+    )
+    process = SeaweedProcess(server, args, env, log, [grpc[n] for n in _PORT_NAMES],
+                             _spawn(args, env, log))  # fmt: skip
+    process.server = dataclasses.replace(server, pid=process.proc.pid)
     try:
-        server = SeaweedS3(
-            endpoint_url=f"http://127.0.0.1:{ports['s3']}",
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
-            region=REGION,
-            pid=proc.pid,
-            workdir=workdir,
-        )
-        yield server, proc
+        yield process
     finally:
-        _stop(proc)
-        for name in _PORT_NAMES:  # weed puts its gRPC unix sockets in /tmp, whatever TMPDIR says
-            Path(f"/tmp/seaweedfs-{name}-grpc-{grpc[name]}.sock").unlink(missing_ok=True)
+        process.stop()  # weed puts its gRPC unix sockets in /tmp, whatever TMPDIR says
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.waiting import until
+from meetbot.config import Settings
 from meetbot.contract.assignment import Assignment
 from meetbot.control.launchers import EXIT_UNKNOWN, LocalLauncher
 from meetbot.control.launchers.pidfiles import runner_alive
@@ -284,3 +285,14 @@ async def test_close_stops_idle_runners_and_the_next_launcher_adopts_busy_ones(
         for pid in idle_pids:
             if runner_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_runner_gets_the_settings_it_reads(tmp_path: Path) -> None:
+    """Its environment is an allow-list (issue 12), so each setting the runner reads is
+    passed explicitly: the spool bounds were not, and runners ignored the operator's."""
+    settings = Settings(data_dir=tmp_path, runner_spool_mb=7, runner_video_spool_mb=9)
+    launcher = LocalLauncher.from_settings(settings)
+    env = launcher._env
+    assert env["MEETBOT_RUNNER_SPOOL_MB"] == "7"
+    assert env["MEETBOT_RUNNER_VIDEO_SPOOL_MB"] == "9"
+    assert env["MEETBOT_CHROMIUM_PATH"] == settings.chromium_path

@@ -81,12 +81,30 @@ class Caption(BaseReport):
 
 
 class AudioChunk(BaseReport):
-    """A chunk of 16 kHz mono s16le PCM was written to storage."""
+    """A chunk of 16 kHz mono s16le PCM was written to storage (reported only once stored:
+    the control plane reads it by ``key``). ``at``: when its last sample was captured; a chunk
+    kept on the runner's disk through a storage outage is reported when it is stored, later."""
 
     type: Literal["audio_chunk"] = "audio_chunk"
     seq: int = Field(ge=0)
     key: str
     offset_s: float = Field(ge=0, description="start of the chunk, seconds since recording start")
+    duration_s: float = Field(ge=0)
+
+
+class MediaLost(BaseReport):
+    """Recorded media that will never be stored: chunks ``first_seq``..``last_seq`` (of the
+    audio chunks, or of the video chunks) are missing. ``spool_full``: storage was unreachable
+    for longer than the runner's spool holds (``MEETBOT_RUNNER_SPOOL_MB``,
+    ``MEETBOT_RUNNER_VIDEO_SPOOL_MB``), or its disk refused to keep them; ``storage_unreachable``:
+    storage was still unreachable when the runner had to exit. Stored as an observation."""
+
+    type: Literal["media_lost"] = "media_lost"
+    media: Literal["audio", "video"]
+    reason: Literal["spool_full", "storage_unreachable"]
+    first_seq: int = Field(ge=0)
+    last_seq: int = Field(ge=0)
+    offset_s: float = Field(ge=0, description="start of the lost media, seconds since recording")
     duration_s: float = Field(ge=0)
 
 
@@ -159,6 +177,7 @@ Report = Annotated[
     | Speaking
     | Caption
     | AudioChunk
+    | MediaLost
     | Leaving
     | NotAdmitted
     | Left

@@ -13,7 +13,8 @@ Protocol with the launcher (stdout carries nothing else; logs go to stderr):
    1 runner failure, 2 invalid assignment, 3 control plane lost (unreachable or 401/404).
 
 SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave`` command.
-Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``.
+Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``,
+``runner_spool_mb``, ``runner_video_spool_mb``.
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 clock,
                 launch=launch,
                 browser=browser,
-                config=SessionConfig(warm_lead=settings.warm_lead),
+                config=SessionConfig(
+                    warm_lead=settings.warm_lead,
+                    spool_bytes=settings.runner_spool_mb * 1024 * 1024,
+                    video_spool_bytes=settings.runner_video_spool_mb * 1024 * 1024,
+                ),
                 pages=pages,
             )
             browser = None  # the session owns it now

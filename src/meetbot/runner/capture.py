@@ -3,9 +3,15 @@
 The page hands over s16le mono 16 kHz pieces of 250 ms (``js/capture.js``). The recorder
 groups a few of them into one chunk file in storage
 (:func:`meetbot.control.media.audio_file.chunk_key`: ``bots/<id>/chunks/<seq:08d>.pcm``) and
-reports an :class:`~meetbot.contract.reports.AudioChunk` per file, so a crashed runner loses at
-most the group in progress. It also measures speech energy: the time of the last speech, a fallback
-for platforms whose speaking indicators are missing.
+reports an :class:`~meetbot.contract.reports.AudioChunk` per file once it is stored, so a
+crashed runner loses at most the group in progress. Chunks go through a
+:class:`~meetbot.runner.spool.Spool` on local disk: while storage is unreachable they wait
+there (up to ``spool_bytes``, default :data:`SPOOL_BYTES`: ~35 min of audio) and are stored,
+then reported, in order when it returns; what the spool cannot hold is reported as
+:class:`~meetbot.contract.reports.MediaLost`.
+
+It also measures speech energy: the time of the last speech, a fallback for platforms whose
+speaking indicators are missing.
 
 Timing: the recording's clock is the sample count (the page emits silence while nobody
 speaks), so ``offset_s`` of a chunk is the number of samples before it / 16 000. A renderer
@@ -16,18 +22,19 @@ again each time the lag doubles (:attr:`AudioRecorder.lag_seconds`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 
 from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
-from meetbot.contract.reports import AudioChunk, Report
+from meetbot.contract.reports import AudioChunk, MediaLost, Report
 from meetbot.ports import Clock, Storage
+from meetbot.runner.spool import MB, LostReason, Spool
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,11 @@ FRAME_SAMPLES: Final = 320
 """Speech is measured on 20 ms frames."""
 SPEECH_RMS: Final = 0.01
 """A frame is speech when its RMS exceeds this (-40 dBFS of full scale)."""
-PUT_ATTEMPTS: Final = 5
+SPOOL_BYTES: Final = 64 * MB
+"""Audio kept on disk while storage is unreachable: 64 MB is ~35 min of 16 kHz s16le PCM
+(32 000 bytes a second). Setting: ``MEETBOT_RUNNER_SPOOL_MB``."""
+FLUSH_TIMEOUT: Final = 120.0
+"""When leaving, how long the recorder waits for the spooled chunks to be stored."""
 CONTENT_TYPE: Final = "audio/L16; rate=16000; channels=1"
 LAG_WARNING: Final = 5.0
 """Seconds the recording may fall behind real time before the runner warns (pieces arrive
@@ -67,7 +78,9 @@ def speech_seconds(pcm: bytes, threshold: float = SPEECH_RMS) -> float:
 class _Chunk:
     seq: int
     offset_samples: int
-    data: bytes
+    samples: int
+    at: datetime
+    """When its last sample was captured."""
 
 
 class AudioRecorder:
@@ -87,21 +100,30 @@ class AudioRecorder:
         *,
         group_pieces: int = GROUP_PIECES,
         threshold: float = SPEECH_RMS,
+        spool_bytes: int = SPOOL_BYTES,
+        spool_dir: Path | None = None,
     ) -> None:
-        self._storage = storage
+        """``spool_dir``: where the spool makes its directory (default ``TMPDIR``)."""
         self._bot_id = bot_id
         self._emit = emit
         self._clock = clock
         self._group_bytes = int(group_pieces * PIECE_SECONDS * SAMPLE_RATE) * BYTES_PER_SAMPLE
         self._threshold = threshold
-        self._queue: asyncio.Queue[_Chunk | None] = asyncio.Queue()
+        self.spool: Spool[_Chunk] = Spool(
+            storage,
+            f"bot {bot_id} audio",
+            limit_bytes=spool_bytes,
+            content_type=CONTENT_TYPE,
+            on_stored=self._stored,
+            on_lost=self._lost,
+            directory=spool_dir,
+        )
         self._buffer = bytearray()
         self._carry = b""
         self._samples = 0  # samples before the buffer
         self._seq = 0
         self._recording = False
         self._closed = False
-        self._done = asyncio.Event()
         self.started_at: datetime | None = None
         self.last_speech_at: datetime | None = None
         self.speech_seconds = 0.0
@@ -156,53 +178,52 @@ class AudioRecorder:
             return
         data = bytes(self._buffer)
         self._buffer.clear()
-        self._queue.put_nowait(_Chunk(self._seq, self._samples, data))
+        samples = len(data) // BYTES_PER_SAMPLE
+        chunk = _Chunk(self._seq, self._samples, samples, self._clock.now())
+        self.spool.add(chunk_key(self._bot_id, self._seq), data, chunk)
         self._seq += 1
-        self._samples += len(data) // BYTES_PER_SAMPLE
+        self._samples += samples
 
     async def run(self) -> None:
         """The writer: store each chunk in order, then report it. Ends after :meth:`close`."""
-        try:
-            while (chunk := await self._queue.get()) is not None:
-                await self._write(chunk)
-        finally:
-            self._done.set()
+        await self.spool.run()
 
-    async def _write(self, chunk: _Chunk) -> None:
-        key = chunk_key(self._bot_id, chunk.seq)
-        delay = 0.25
-        for attempt in range(1, PUT_ATTEMPTS + 1):
-            try:
-                await self._storage.put(key, chunk.data, CONTENT_TYPE)
-                break
-            except Exception as exc:  # any storage backend error
-                if attempt == PUT_ATTEMPTS:
-                    log.error("chunk %d lost after %d attempts: %s", chunk.seq, attempt, exc)
-                    return
-                log.warning("storing chunk %d failed (%s); retrying", chunk.seq, exc)
-                await asyncio.sleep(delay)
-                delay *= 2
+    def _stored(self, chunk: _Chunk) -> None:
         self.chunks_written += 1
         self._emit(
             AudioChunk(
-                at=self._clock.now(),
+                at=chunk.at,
                 seq=chunk.seq,
-                key=key,
+                key=chunk_key(self._bot_id, chunk.seq),
                 offset_s=chunk.offset_samples / SAMPLE_RATE,
-                duration_s=len(chunk.data) / BYTES_PER_SAMPLE / SAMPLE_RATE,
+                duration_s=chunk.samples / SAMPLE_RATE,
             )
         )
 
-    async def close(self, timeout: float = 30.0) -> None:
-        """Stop keeping pieces, write the partial group, wait (bounded) for the writer."""
+    def _lost(self, chunks: list[_Chunk], reason: LostReason) -> None:
+        first, last = chunks[0], chunks[-1]
+        start = first.offset_samples / SAMPLE_RATE
+        end = (last.offset_samples + last.samples) / SAMPLE_RATE
+        log.warning("bot %s: audio from %.1f s to %.1f s of the recording is lost (%s)",
+                    self._bot_id, start, end, reason)  # fmt: skip
+        self._emit(
+            MediaLost(
+                at=self._clock.now(),
+                media="audio",
+                reason=reason,
+                first_seq=first.seq,
+                last_seq=last.seq,
+                offset_s=start,
+                duration_s=end - start,
+            )
+        )
+
+    async def close(self, timeout: float = FLUSH_TIMEOUT) -> None:
+        """Stop keeping pieces, write the partial group, wait (bounded) for the spooled chunks
+        to be stored: what is not stored by then is lost (reported)."""
         if self._closed:
             return
         self._closed = True
         self._recording = False
         self._cut()
-        self._queue.put_nowait(None)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._done.wait()
-        except TimeoutError:
-            log.error("audio writer did not finish in %.0f s", timeout)
+        await self.spool.close(timeout)

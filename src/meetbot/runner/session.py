@@ -33,11 +33,12 @@ from meetbot.contract.reports import (
 from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
-from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.capture import SPOOL_BYTES, AudioRecorder
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
 from meetbot.runner.egress import Blocked
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
+from meetbot.runner.video import SPOOL_BYTES as VIDEO_SPOOL_BYTES
 from meetbot.runner.video import VideoRecorder, cdp_session
 
 if TYPE_CHECKING:
@@ -102,6 +103,8 @@ class SessionConfig:
     poll_failures: int = 3
     leave_timeout: float = 10.0
     drain_timeout: float = 15.0
+    spool_bytes: int = SPOOL_BYTES  # kept on disk while storage is unreachable (:mod:`.spool`)
+    video_spool_bytes: int = VIDEO_SPOOL_BYTES
 
 
 Interruption = Literal["leave", "stop", "lost"]
@@ -131,12 +134,18 @@ class Session:
         self.browser = browser
         self._launch = launch
         self._pages = pages
-        self.recorder = AudioRecorder(storage, assignment.bot_id, reporter.emit, clock)
-        self.video = VideoRecorder.for_assignment(storage, assignment)
+        self.recorder = AudioRecorder(
+            storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
+        )
+        self.video = self._video_recorder(assignment)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
         self._stop = False
+
+    def _video_recorder(self, a: Assignment) -> VideoRecorder | None:
+        bound, emit = self.config.video_spool_bytes, self.reporter.emit
+        return VideoRecorder.for_assignment(self.storage, a, emit=emit, spool_bytes=bound)
 
     # --- control -----------------------------------------------------------------------------
 
@@ -274,7 +283,7 @@ class Session:
             self.browser.on_audio = self.recorder.feed
             await self.browser.add_init_scripts(self.platform.init_scripts())
         if update.new_video:
-            self.video = VideoRecorder.for_assignment(self.storage, update.assignment)
+            self.video = self._video_recorder(update.assignment)
 
     def _before_joining(self, why: Interruption) -> int:
         if why == "leave":
@@ -418,9 +427,8 @@ class Session:
         await self._close_recorders()
 
     async def _close_recorders(self) -> None:
-        await self.recorder.close()
-        if self.video is not None:
-            await self.video.close()
+        """Both at once: each may wait for storage to store what it spooled."""
+        await asyncio.gather(self.recorder.close(), *([self.video.close()] if self.video else []))
 
     async def _fail(self, sub_code: str, detail: str) -> None:
         if self.browser is not None:

@@ -10,7 +10,11 @@ at 5 fps and ~+7 % at 2 fps (``bench/recording_video.py``), hence the default. E
 runner only base64-decodes: frames are grouped into chunks of ``chunk_seconds``
 (:func:`meetbot.control.media.video_file.pack_frames`, ``bots/<id>/video/<seq>.frames``) written in
 order by a writer task, so a crash loses at most the chunk in progress; processing makes the
-MP4 (:func:`meetbot.control.media.video_file.build_video`).
+MP4 (:func:`meetbot.control.media.video_file.build_video`). Like audio, the chunks go through a
+:class:`~meetbot.runner.spool.Spool` on local disk while storage is unreachable, with a bound of
+their own (``spool_bytes``, default :data:`SPOOL_BYTES`; a 720p frame is tens of KB, so at 5 fps
+that is several minutes of a busy view, far more of a still one): a video spool that fills
+drops video only, never audio.
 
 Frame times are wall-clock capture times minus the recording's origin (when the audio recorder
 started), so the picture lines up with the audio.
@@ -24,7 +28,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from meetbot.contract.assignment import Assignment
@@ -36,14 +41,19 @@ from meetbot.contract.media_format import (
     video_chunk_key,
 )
 from meetbot.contract.media_format import FRAMES_CONTENT_TYPE as CONTENT_TYPE
+from meetbot.contract.reports import MediaLost, Report
 from meetbot.ports import Storage
+from meetbot.runner.spool import MB, LostReason, Spool
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
 
 log = logging.getLogger(__name__)
 
-PUT_ATTEMPTS: Final = 5
+SPOOL_BYTES: Final = 256 * MB
+"""Video chunks kept on disk while storage is unreachable. Setting:
+``MEETBOT_RUNNER_VIDEO_SPOOL_MB``."""
+FLUSH_TIMEOUT: Final = 120.0
 CHUNK_SECONDS: Final = 4.0
 JPEG_QUALITY: Final = 60
 
@@ -71,9 +81,18 @@ class VideoRecorder:
     :meth:`close` when leaving (stops the screencast, writes the partial chunk, waits)."""
 
     @classmethod
-    def for_assignment(cls, storage: Storage, assignment: Assignment) -> VideoRecorder | None:
+    def for_assignment(
+        cls,
+        storage: Storage,
+        assignment: Assignment,
+        *,
+        emit: Callable[[Report], None] | None = None,
+        spool_bytes: int = SPOOL_BYTES,
+    ) -> VideoRecorder | None:
         """A recorder if the bot's ``recording.video`` is on, else ``None`` (no cost)."""
-        return cls(storage, assignment.bot_id) if assignment.recording.get("video") else None
+        if not assignment.recording.get("video"):
+            return None
+        return cls(storage, assignment.bot_id, emit=emit, spool_bytes=spool_bytes)
 
     def __init__(
         self,
@@ -87,9 +106,14 @@ class VideoRecorder:
         source: Source = "screenshots",
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        emit: Callable[[Report], None] | None = None,
+        spool_bytes: int = SPOOL_BYTES,
+        spool_dir: Path | None = None,
     ) -> None:
-        self._storage = storage
+        """``emit``: where a :class:`~meetbot.contract.reports.MediaLost` goes (``None``: the
+        log only)."""
         self._bot_id = bot_id
+        self._emit = emit
         self._interval = 1 / fps
         self._max_size = max_size
         self._chunk_seconds = chunk_seconds
@@ -101,7 +125,15 @@ class VideoRecorder:
         self._cdp: CdpSession | None = None
         self._origin = 0.0
         self._frames: list[Frame] = []
-        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        self.spool: Spool[tuple[int, float, float]] = Spool(
+            storage,
+            f"bot {bot_id} video",
+            limit_bytes=spool_bytes,
+            content_type=CONTENT_TYPE,
+            on_stored=self._stored,
+            on_lost=self._lost,
+            directory=spool_dir,
+        )
         self._acks: set[asyncio.Task[None]] = set()
         self._next_ack = 0.0
         self._seq = 0
@@ -189,7 +221,9 @@ class VideoRecorder:
 
     def _cut(self) -> None:
         if self._frames:
-            self._queue.put_nowait((self._seq, pack_frames(self._frames)))
+            meta = (self._seq, max(0.0, self._frames[0].t), max(0.0, self._frames[-1].t))
+            data = pack_frames(self._frames)
+            self.spool.add(video_chunk_key(self._bot_id, self._seq), data, meta)
             self._seq += 1
             self._frames = []
 
@@ -202,27 +236,29 @@ class VideoRecorder:
 
     async def run(self) -> None:
         """The writer: store each chunk in order. Ends after :meth:`close`."""
-        while (item := await self._queue.get()) is not None:
-            await self._write(*item)
+        await self.spool.run()
 
-    async def _write(self, seq: int, data: bytes) -> None:
-        key = video_chunk_key(self._bot_id, seq)
-        delay = 0.25
-        for attempt in range(1, PUT_ATTEMPTS + 1):
-            try:
-                await self._storage.put(key, data, CONTENT_TYPE)
-            except Exception as exc:  # any storage backend error
-                if attempt == PUT_ATTEMPTS:
-                    log.error("video chunk %d lost after %d attempts: %s", seq, attempt, exc)
-                    return
-                log.warning("storing video chunk %d failed (%s); retrying", seq, exc)
-                await asyncio.sleep(delay)
-                delay *= 2
-            else:
-                self.chunks_written += 1
-                return
+    def _stored(self, meta: tuple[int, float, float]) -> None:
+        self.chunks_written += 1
 
-    async def close(self, timeout: float = 30.0) -> None:
+    def _lost(self, metas: list[tuple[int, float, float]], reason: LostReason) -> None:
+        (first, start, _), (last, _, end) = metas[0], metas[-1]
+        log.warning("bot %s: video from %.1f s to %.1f s of the recording is lost (%s)",
+                    self._bot_id, start, end, reason)  # fmt: skip
+        if self._emit is not None:
+            self._emit(
+                MediaLost(
+                    at=datetime.fromtimestamp(self._wall(), UTC),
+                    media="video",
+                    reason=reason,
+                    first_seq=first,
+                    last_seq=last,
+                    offset_s=start,
+                    duration_s=max(0.0, end - start),
+                )
+            )
+
+    async def close(self, timeout: float = FLUSH_TIMEOUT) -> None:
         """Stop capturing, queue the partial chunk, wait (bounded) for the writer."""
         if self._closed:
             return
@@ -240,13 +276,9 @@ class VideoRecorder:
                 async with asyncio.timeout(5.0):
                     await self._cdp.detach()
         self._cut()
-        self._queue.put_nowait(None)
+        await self.spool.close(timeout)
         if self._writer is not None:
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._writer
-            except TimeoutError:
-                log.error("video writer did not finish in %.0f s", timeout)
+            await asyncio.gather(self._writer, return_exceptions=True)
         log.info(
             "video: %d frames received, %d kept, %d chunks written",
             self.frames_received,

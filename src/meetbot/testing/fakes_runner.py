@@ -142,18 +142,38 @@ class FakeReports:
 
 @dataclass
 class MemoryStorage:
-    """:class:`meetbot.ports.Storage` in a dict; ``fail_puts`` makes the next puts raise."""
+    """:class:`meetbot.ports.Storage` in a dict; ``fail_puts`` makes the next puts raise.
+
+    An outage: ``down = True`` makes every put raise until ``down = False`` (each refused put is
+    counted in ``refused``); :meth:`down_for` does both, ``seconds`` apart.
+    """
 
     objects: dict[str, bytes] = field(default_factory=dict)
     content_types: dict[str, str | None] = field(default_factory=dict)
     fail_puts: int = 0
+    down: bool = False
+    refused: int = 0
+    puts: list[str] = field(default_factory=list)
+    """Keys in the order they were stored."""
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        if self.down:
+            self.refused += 1
+            raise ConnectionRefusedError("storage unreachable (fake outage)")
         if self.fail_puts > 0:
             self.fail_puts -= 1
             raise OSError("storage unavailable (fake)")
         self.objects[key] = bytes(data)
         self.content_types[key] = content_type
+        self.puts.append(key)
+
+    async def down_for(self, seconds: float) -> None:
+        """An outage of ``seconds`` (run it as a task beside the code under test)."""
+        self.down = True
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.down = False
 
     async def get(self, key: str) -> bytes:
         return self.objects[key]

@@ -140,6 +140,8 @@ class LocalLauncher:
             "MEETBOT_CHROMIUM_PATH": settings.chromium_path,
             "MEETBOT_WARM_LEAD": str(settings.warm_lead),
             "MEETBOT_LOG_LEVEL": settings.log_level,
+            "MEETBOT_RUNNER_SPOOL_MB": str(settings.runner_spool_mb),
+            "MEETBOT_RUNNER_VIDEO_SPOOL_MB": str(settings.runner_video_spool_mb),
             **(env or {}),
         }
         return cls(
