@@ -1,13 +1,20 @@
-# meetbot: `make run` serves on embedded defaults, `make test` runs every test.
-# Both install first; `make install` is idempotent.
+# meetbot: `make run` serves on embedded defaults, `make check` is the fast tier (lint, types,
+# unit tests), `make test` runs every test, fastest tier first so a failure stops it early.
+# All install first; `make install` is idempotent.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := chromium ffmpeg espeak-ng sox janus janus-demos iproute2 procps
 STAMP := $(VENV)/.installed
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider
+# Integration tests wait on subprocesses, sockets and databases more than on the CPU: two
+# pytest-xdist workers even on two cores, a test file per worker (its module fixtures, e.g. the
+# Whisper models or SeaweedFS, start once). End-to-end tests run real Chromiums against real-time
+# timers and measure audio: one process, one at a time. INTEGRATION_WORKERS=0: no xdist.
+INTEGRATION_WORKERS ?= 2
 
-.PHONY: install system-packages run test lint bench clean
+.PHONY: install system-packages run lint check test test-unit test-integration test-e2e bench clean
 
 install: system-packages $(STAMP)
 
@@ -32,15 +39,24 @@ $(STAMP): pyproject.toml requirements/models.txt
 run: install
 	$(BIN)/meetbot serve
 
-test: install
+lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -q -p no:cacheprovider
 
-lint:
-	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench && $(BIN)/mypy && $(BIN)/lint-imports --no-cache
+check: lint test-unit
+
+test: check test-integration test-e2e
+
+test-unit: install
+	$(PYTEST) tests/unit
+
+test-integration: install
+	$(PYTEST) -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
+
+test-e2e: install
+	$(PYTEST) tests/e2e
 
 clean:
 	rm -rf $(VENV) data

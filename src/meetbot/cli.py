@@ -53,6 +53,13 @@ def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+# On SIGTERM, requests still in flight get this long before they are cancelled and the
+# application shuts down (launcher, store). Without a bound, one runner's 20 s long poll for
+# commands (still waited out after the runner exited) or one stalled upload holds the stop, and a
+# supervisor's SIGKILL (Docker's comes after 10 s) then skips the shutdown altogether.
+GRACEFUL_SHUTDOWN_S = 5
+
+
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
@@ -70,6 +77,7 @@ async def _serve(settings: Settings) -> None:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
         redaction.install(logging.getLogger(name))

@@ -1,5 +1,7 @@
 """The whole product end to end: `meetbot serve` with its local launcher and warm pool, real
-runner processes and Chromium, a real Janus room (the lab), driven through the public API."""
+runner processes and Chromium, a real Janus room (the lab), driven through the public API.
+
+The server is the session's (``server`` in ``conftest.py``, shared with ``test_video_janus``)."""
 
 from __future__ import annotations
 
@@ -7,96 +9,19 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from served import FAST_TIMERS, TALKATIVE, create_when_pool_ready, wait_until
 
-from meetbot.lab import MEETING_HOSTS, Lab, make_speech
-from meetbot.lab.serve import Server, start_server
+from harness.waiting import wait_until as poll
+from meetbot.lab import Lab, make_speech
+from meetbot.lab.serve import Server
 
 pytestmark = pytest.mark.e2e
-
-TALKATIVE = {"audio_active_packets": 25, "audio_level_average": 60}
-FAST_TIMERS = {
-    "empty_meeting_timeout": 30,
-    "last_person_detection": 2,
-    "waiting_room_timeout": 30,
-    "silence_detection": 0,
-}
-
-
-def serve_with_lab(lab: Lab, data_dir: Path, **settings: str) -> Server:
-    """`meetbot serve` running real bots against the lab: local launcher, a pool of one, timers
-    in seconds, quick heartbeats, no transcription; ``settings`` adds or overrides."""
-    env = {
-        "MEETBOT_LAUNCHER": "local",
-        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
-        "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
-        "MEETBOT_ADHOC_POOL_SIZE": "1",
-        "MEETBOT_MAX_CONCURRENT_BOTS": "3",
-        "MEETBOT_TIMER_UNIT_SECONDS": "1",
-        "MEETBOT_HEARTBEAT_TIMEOUT": "10",
-        "MEETBOT_HEARTBEAT_INTERVAL": "1",
-        "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
-    }
-    return start_server(data_dir, env | settings)
-
-
-@contextmanager
-def api_client(server: Server) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Token {server.first_key()}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = Path(tmp_path_factory.mktemp("e2e")) / "data"
-    srv = serve_with_lab(
-        lab,
-        data_dir,
-        MEETBOT_SCHEDULED_THRESHOLD="5",
-        MEETBOT_DISPATCH_LEAD="4",
-        MEETBOT_WARM_LEAD="3",
-    )
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
-    with api_client(server) as client:
-        yield client
-
-
-def wait_until(
-    api: httpx.Client, bot_id: str, done: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        bot: dict[str, Any] = api.get(f"/api/v1/bot/{bot_id}/").json()
-        if done(bot):
-            return bot
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; bot is {bot['status']}: {bot['status_changes']}")
-        time.sleep(0.2)
-
-
-def create_when_pool_ready(api: httpx.Client, body: dict[str, Any], timeout: float = 60) -> Any:
-    """POST until the warm pool has a browser ready (507 while it is warming)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = api.post("/api/v1/bot/", json=body)
-        if r.status_code != 507 or time.monotonic() > deadline:
-            assert r.status_code == 201, r.text
-            return r.json()
-        assert r.headers["retry-after"] == "30"
-        time.sleep(0.5)
 
 
 def statuses(bot: dict[str, Any]) -> list[str]:
@@ -156,7 +81,8 @@ def test_killed_runner_fails_the_bot_and_keeps_its_audio(
         api, {"meeting_url": lab.room_url(room), "stop_options": FAST_TIMERS}
     )
     wait_until(api, bot["id"], lambda b: b["status"] == "recording", 30)
-    time.sleep(3)  # a couple of chunks
+    chunk_dir = server.data_dir / "media" / "bots" / bot["id"] / "chunks"
+    poll(lambda: len(list(chunk_dir.glob("*.pcm"))) >= 2, 30, what="a couple of chunks")
     pids = [json.loads(f.read_text()) for f in (server.data_dir / "runners").glob("[0-9]*.json")]
     pid = next(p["pid"] for p in pids if p.get("bot_id") == bot["id"])
     killed_at = time.monotonic()

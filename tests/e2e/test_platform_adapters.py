@@ -1,7 +1,8 @@
 """The REAL Meet, Teams and Zoom adapters in headless Chromium against local fixtures that
 reproduce the publicly reported pages (``harness.platform_fixtures``), reached through
 test-only origin overrides: this proves the adapters against those reproductions, not against
-the live services. One browser for the module, one fresh context per test."""
+the live services. One browser for the module, one fresh context per test. (The doctor's
+refusal of an unusable URL needs no browser: ``tests/unit/test_doctor.py``.)"""
 
 from __future__ import annotations
 
@@ -379,10 +380,3 @@ async def test_doctor_saves_the_page_on_failure_and_exits_1(
     assert "FAILED: not_found (meeting_not_found)" in out.getvalue()
     assert saved_files(tmp_path) == [".html", ".png"]
     assert "This meeting link is invalid" in saved_html(tmp_path)
-
-
-async def test_doctor_rejects_an_unusable_url_without_a_browser(tmp_path: Path) -> None:
-    out = io.StringIO()
-    url = "https://example.com/not-a-meeting"
-    assert await asyncio.to_thread(run_doctor, url, out_dir=tmp_path, out=out) == 2
-    assert "FAILED: Invalid meeting URL" in out.getvalue()

@@ -24,7 +24,7 @@ import pytest
 
 from harness.seaweed import SeaweedProcess, seaweedfs_process
 from meetbot.contract.media_format import chunk_prefix, chunk_seq
-from meetbot.lab import Lab, make_speech
+from meetbot.lab import MEETING_HOSTS, Lab, make_speech
 from meetbot.lab.serve import Server, start_server
 
 pytestmark = pytest.mark.e2e
@@ -52,6 +52,7 @@ def server(lab: Lab, weed: SeaweedProcess, tmp_path: Path) -> Iterator[Server]:
     env = {
         "MEETBOT_LAUNCHER": "local",
         "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
         "MEETBOT_ADHOC_POOL_SIZE": "1",
         "MEETBOT_MAX_CONCURRENT_BOTS": "2",
         "MEETBOT_TIMER_UNIT_SECONDS": "1",

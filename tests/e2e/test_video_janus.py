@@ -1,43 +1,22 @@
 """``recording.video`` end to end: a real runner screencasts its Chromium in a Janus room and
-the control plane makes ``recording.mp4`` of it, as long as the meeting."""
+the control plane makes ``recording.mp4`` of it, as long as the meeting. The server is the
+session's (``server`` in ``conftest.py``)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from test_bot_api_janus import (
-    FAST_TIMERS,
-    TALKATIVE,
-    api_client,
-    create_when_pool_ready,
-    serve_with_lab,
-    wait_until,
-)
+from served import FAST_TIMERS, TALKATIVE, create_when_pool_ready, wait_until
 
 from meetbot.lab import Lab, make_speech
 from meetbot.lab.serve import Server
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = Path(tmp_path_factory.mktemp("e2e-video")) / "data"
-    srv = serve_with_lab(lab, data_dir, MEETBOT_MAX_CONCURRENT_BOTS="2")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
-    with api_client(server) as client:
-        yield client
 
 
 def ffprobe(path: Path) -> dict[str, object]:

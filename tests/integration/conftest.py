@@ -4,6 +4,10 @@
 :class:`~meetbot.control.store.SqlStore` on a temporary SQLite file and one on the machine's
 PostgreSQL (``-m "not postgres"`` to leave that out; see ``pg_testdb.py`` for the server's URL).
 Each test gets an empty store.
+
+With pytest-xdist (``make test-integration``: ``--dist loadfile``) each worker has its own
+PostgreSQL database, and the longest files start first so that no worker runs one alone at the
+end.
 """
 
 from __future__ import annotations
@@ -20,6 +24,27 @@ from meetbot.testing.memory_store import MemoryStore
 
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 STORE_KINDS = ["memory", *SQL_KINDS]
+
+# The longest files of this directory (measured with --durations), longest first.
+LONGEST_FIRST = (
+    "test_whisper.py",
+    "test_webhook_restart.py",
+    "test_serve_acceptance.py",
+    "test_storage_s3.py",
+    "test_migrations.py",
+    "test_api_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move this directory's longest files to the front of its tests (a stable sort: tests
+    keep their order within a file; tests of other directories keep their places)."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if item.path.parent == here]
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    ordered = sorted((items[i] for i in slots), key=lambda it: rank.get(it.path.name, len(rank)))
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")

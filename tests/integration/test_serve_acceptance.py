@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.waiting import wait_until
 from meetbot.lab.serve import MEETBOT, Server, free_port
 
 
@@ -95,3 +97,20 @@ def test_kill9_and_restart_loses_and_duplicates_nothing(server: Server) -> None:
         got = c.get(f"/api/v1/bot/{soon['id']}/").json()
         assert [s["status"] for s in got["status_changes"]] == ["scheduled", "booting"]
         assert c.get(f"/api/v1/bot/{far['id']}/").json()["status"] == "scheduled"
+
+
+def test_sigterm_with_a_request_in_flight_still_shuts_down_cleanly(server: Server) -> None:
+    """A request that never completes (a stalled upload here; a runner's long poll for commands
+    in production) is cancelled after the grace period, and the application shutdown still runs,
+    long before a supervisor would send SIGKILL."""
+    server.start()
+    assert server.proc is not None
+    with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+        head = "POST /api/v1/bot/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        stalled.sendall(head.encode())
+        time.sleep(0.2)  # let the server take the request in
+        stopped = time.monotonic()
+        server.proc.terminate()
+        assert server.proc.wait(20) is not None
+    assert time.monotonic() - stopped < 20
+    wait_until(lambda: "INFO:     Application shutdown complete." in server.output, 5)
