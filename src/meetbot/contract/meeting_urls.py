@@ -30,15 +30,21 @@ Choices where the platforms leave room:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from collections.abc import Callable
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from meetbot.contract.models import MeetingRef
 from meetbot.contract.platforms import PLATFORMS, SERVICES, Platform, PlatformInfo, by_service, info
+from meetbot.contract.url_parts import (
+    DEFAULT_PORTS,
+    RejectedUrl,
+    UrlParts,
+    is_under,
+    query_params,
+    split_url,
+)
 from meetbot.egress import HostAllowList
 from meetbot.errors import InvalidMeetingUrl
 
@@ -67,93 +73,11 @@ def _invalid(reason: str, platform: Platform | None = None) -> InvalidMeetingUrl
     return InvalidMeetingUrl(f"Invalid meeting URL: {reason}. Accepted shapes -- {accepted}")
 
 
-# -- splitting and the checks every URL passes ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Url:
-    scheme: str
-    host: str  # lowercase, no trailing dot, IPv6 without brackets
-    port: int | None  # None when absent or the scheme's default
-    path: str  # raw (still percent-encoded)
-    query: Mapping[str, str]  # lowercased names, first value wins, decoded
-    fragment: str
-
-    @property
-    def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port is None else f"{host}:{self.port}"
-
-    @property
-    def trimmed_path(self) -> str:
-        return self.path.rstrip("/")
-
-
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
-_PORT_AFTER_HOST = re.compile(r"[0-9]+(?:[/?#]|$)")
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _query(raw: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, value in parse_qsl(raw, keep_blank_values=True):
-        values.setdefault(name.lower(), value)
-    return values
-
-
-def _valid_host(host: str) -> bool:
-    if "%" in host:
-        return False
+def _split(url: str) -> UrlParts:
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        last = host.rsplit(".", 1)[-1]
-        return len(host) <= 253 and bool(_HOSTNAME.fullmatch(host)) and not last.isdigit()
-    return True
-
-
-def _split(url: str) -> _Url:
-    text = url.strip()
-    if not text:
-        raise _invalid("the URL is empty")
-    if len(text) > MAX_URL_LENGTH:
-        raise _invalid(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(c.isspace() for c in text):
-        raise _invalid("the URL contains whitespace")
-    if not (text.isascii() and text.isprintable()):
-        raise _invalid("the URL contains control or non-ASCII characters")
-    scheme = _SCHEME.match(text)
-    if scheme is None or _PORT_AFTER_HOST.match(text, scheme.end()):
-        text = f"https://{text}"  # no scheme: "meet.google.com/..." or "localhost:8088/..."
-    elif scheme[1].lower() not in _DEFAULT_PORTS or not text.startswith("//", scheme.end()):
-        raise _invalid("only http:// and https:// links are accepted")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise _invalid("the URL is malformed (bad host or port)") from None
-    if "@" in parts.netloc:
-        raise _invalid("user names or passwords in the URL are not allowed")
-    host = (parts.hostname or "").removesuffix(".")
-    if not host:
-        raise _invalid("the URL has no host")
-    if not _valid_host(host):
-        raise _invalid("the URL's host is not a valid host name or IP address")
-    scheme_name = parts.scheme.lower()
-    return _Url(
-        scheme=scheme_name,
-        host=host,
-        port=None if port == _DEFAULT_PORTS[scheme_name] else port,
-        path=parts.path,
-        query=_query(parts.query),
-        fragment=parts.fragment,
-    )
-
-
-def _is_under(host: str, domain: str) -> bool:
-    return host == domain or host.endswith(f".{domain}")
+        return split_url(url, MAX_URL_LENGTH)
+    except RejectedUrl as exc:
+        raise _invalid(str(exc)) from None
 
 
 # -- Google Meet ------------------------------------------------------------------------------
@@ -162,7 +86,7 @@ _MEET_CODE = re.compile(r"/(?:_meet/)?([a-z]{3})-?([a-z]{4})-?([a-z]{3})", re.IG
 _MEET_LOOKUP = re.compile(r"/lookup/([A-Za-z0-9][A-Za-z0-9_-]{0,99})")
 
 
-def _google_meet(u: _Url) -> MeetingRef:
+def _google_meet(u: UrlParts) -> MeetingRef:
     path = u.trimmed_path
     if u.host == "g.co":  # Google's short links: g.co/meet/abc-defg-hij
         if not path.startswith("/meet/"):
@@ -192,7 +116,7 @@ _ZOOM_PERSONAL = re.compile(r"/my/([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
 _ZOOM_TOKEN = re.compile(r"[A-Za-z0-9._-]{1,512}")
 
 
-def _zoom_params(u: _Url) -> tuple[str | None, str]:
+def _zoom_params(u: UrlParts) -> tuple[str | None, str]:
     """The passcode and the query string that keeps ``pwd`` and ``tk``."""
     kept: dict[str, str] = {}
     for name in ("pwd", "tk"):
@@ -204,7 +128,7 @@ def _zoom_params(u: _Url) -> tuple[str | None, str]:
     return kept.get("pwd"), f"?{urlencode(kept)}" if kept else ""
 
 
-def _zoom(u: _Url) -> MeetingRef:
+def _zoom(u: UrlParts) -> MeetingRef:
     path = u.trimmed_path
     passcode, query = _zoom_params(u)
     if personal := _ZOOM_PERSONAL.fullmatch(path):
@@ -212,7 +136,7 @@ def _zoom(u: _Url) -> MeetingRef:
         return MeetingRef(Platform.ZOOM, url, f"my/{personal[1]}", passcode)
     for shape in _ZOOM_JOIN:
         if join := shape.fullmatch(path):
-            web = "app.zoomgov.com" if _is_under(u.host, "zoomgov.com") else "app.zoom.us"
+            web = "app.zoomgov.com" if is_under(u.host, "zoomgov.com") else "app.zoom.us"
             meeting_id = join[1]
             return MeetingRef(
                 Platform.ZOOM, f"https://{web}/wc/join/{meeting_id}{query}", meeting_id, passcode
@@ -248,11 +172,11 @@ def _teams_context(raw: str) -> str:
     return f"?context={quote(raw, safe='')}"
 
 
-def _teams(u: _Url) -> MeetingRef:
+def _teams(u: UrlParts) -> MeetingRef:
     path, query = u.trimmed_path, u.query
     if path in ("", "/v2", "/_") and u.fragment.startswith("/l/meetup-join/"):
         inner = urlsplit(u.fragment)  # the new client: /v2/?meetingjoin=true#/l/meetup-join/...
-        path, query = inner.path.rstrip("/"), {**query, **_query(inner.query)}
+        path, query = inner.path.rstrip("/"), {**query, **query_params(inner.query)}
     if meet := _TEAMS_MEET.fullmatch(path):
         passcode = query.get("p") or None
         if passcode is not None and not _TEAMS_PASSCODE.fullmatch(passcode):
@@ -283,7 +207,7 @@ _WEBEX_DOWNLOAD = re.compile(
 _WEBEX_MTID = re.compile(r"m[0-9a-f]{32}", re.IGNORECASE)
 
 
-def _webex_mtid(u: _Url, *, required: bool) -> str:
+def _webex_mtid(u: UrlParts, *, required: bool) -> str:
     """The lowercased ``MTID``, or "" when it is absent and not required."""
     mtid = u.query.get("mtid", "")
     if not mtid and not required:
@@ -293,7 +217,7 @@ def _webex_mtid(u: _Url, *, required: bool) -> str:
     return mtid.lower()
 
 
-def _webex(u: _Url) -> MeetingRef:
+def _webex(u: UrlParts) -> MeetingRef:
     path, base = u.trimmed_path, f"https://{u.host}"
     if personal := _WEBEX_PERSONAL.fullmatch(path):
         site = u.host.removesuffix(".webex.com")
@@ -316,7 +240,7 @@ _JANUS_PAGE = re.compile(r"((?:/[A-Za-z0-9._~-]+)*/m?videoroomtest\.html)")
 _JANUS_ROOM = re.compile(r"[0-9]{1,20}")
 
 
-def _janus(u: _Url) -> MeetingRef:
+def _janus(u: UrlParts) -> MeetingRef:
     page = _JANUS_PAGE.fullmatch(u.path)
     if page is None:
         raise _invalid("not a Janus VideoRoom page", Platform.JANUS)
@@ -331,10 +255,10 @@ def _janus(u: _Url) -> MeetingRef:
 # -- dispatch ---------------------------------------------------------------------------------
 
 
-def _hosted_platform(host: str) -> tuple[Platform, Callable[[_Url], MeetingRef]] | None:
+def _hosted_platform(host: str) -> tuple[Platform, Callable[[UrlParts], MeetingRef]] | None:
     if host in ("meet.google.com", "g.co"):
         return Platform.GOOGLE_MEET, _google_meet
-    if _is_under(host, "zoom.us") or _is_under(host, "zoomgov.com"):
+    if is_under(host, "zoom.us") or is_under(host, "zoomgov.com"):
         return Platform.ZOOM, _zoom
     if host in _TEAMS_HOSTS:
         return Platform.TEAMS, _teams
@@ -355,7 +279,7 @@ def parse_meeting_url(url: str, *, self_hosted: HostAllowList | None = None) -> 
     if hosted is None:
         if _JANUS_PAGE.fullmatch(parsed.path):
             ref = _janus(parsed)
-            port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+            port = parsed.port or DEFAULT_PORTS[parsed.scheme]
             if self_hosted is not None and not self_hosted.allows(parsed.host, port):
                 raise InvalidMeetingUrl(
                     f"Invalid meeting URL: {parsed.netloc} is not an allowed self-hosted meeting "

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.control.launchers.pidfiles import PidDir, PidRecord, runner_alive
+from meetbot.control.launchers.runner_env import runner_environment, settings_environment
 from meetbot.control.launchers.warm_pool import PoolState
 from meetbot.control.ports import Slot
 
@@ -44,28 +45,6 @@ if TYPE_CHECKING:
     from meetbot.config import Settings
 
 log = logging.getLogger("meetbot.launcher")
-
-RUNNER_ENV_PASSED: Final = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "PYTHONPATH",
-    "LD_LIBRARY_PATH",
-    "PLAYWRIGHT_BROWSERS_PATH",
-)
-"""What a runner gets of the server's environment; its ``MEETBOT_*`` settings are given
-explicitly (:meth:`LocalLauncher.from_settings`). Never the database URL, the server secret,
-storage or vendor keys: a runner gets what it needs in its assignment."""
-
-
-def runner_environment(server: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
-    """A runner's environment: :data:`RUNNER_ENV_PASSED` of ``server``'s, plus ``given``."""
-    return {**{k: server[k] for k in RUNNER_ENV_PASSED if k in server}, **given}
-
 
 EXIT_UNKNOWN: Final = -1000
 """``returncode`` passed to ``on_exit`` for an adopted runner (not our child)."""
@@ -136,14 +115,7 @@ class LocalLauncher:
         command_prefix: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> LocalLauncher:
-        runner_env = {
-            "MEETBOT_CHROMIUM_PATH": settings.chromium_path,
-            "MEETBOT_WARM_LEAD": str(settings.warm_lead),
-            "MEETBOT_LOG_LEVEL": settings.log_level,
-            "MEETBOT_RUNNER_SPOOL_MB": str(settings.runner_spool_mb),
-            "MEETBOT_RUNNER_VIDEO_SPOOL_MB": str(settings.runner_video_spool_mb),
-            **(env or {}),
-        }
+        runner_env = {**settings_environment(settings), **(env or {})}
         return cls(
             data_dir=settings.data_dir,
             pool_size=settings.adhoc_pool_size,
