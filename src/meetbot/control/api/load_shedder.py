@@ -1,0 +1,168 @@
+"""Overload: the requests the server cannot answer in time are refused at once, not all slowed.
+
+At most ``max_in_flight`` requests of the public API run at a time; one more waits for a slot
+in arrival order, for at most ``max_queue_wait`` seconds (a monotonic clock), and is answered
+503 ``service_unavailable`` "Our servers have dropped the request due to high load -- please
+retry." with ``Retry-After: 1`` when none frees up in time. So when requests arrive faster
+than the server answers them, the ones it takes stay quick and the excess is told to retry
+within ``max_queue_wait`` instead of every request queueing behind the others.
+
+Requests also queue where no middleware sees them: in the event loop's backlog and in the
+socket buffers while the process waits for a CPU (the machine is busy with other work). So the
+shedder also samples the loop's lag (a timer every 5 ms: how late it fires): a request that
+finds no free slot may wait ``max_queue_wait`` less that lag (it has waited about that long
+before it got here), and is shed at once when the loop lags more. A request that finds a free
+slot is always taken: lag alone (a slow machine, a blocking call) never sheds.
+
+Not limited: the runner channel (``/internal/...``: a runner's reports and long polls must not
+be shed by tenants' traffic), ``/health``, and signed media links (``/media/...``, streamed
+downloads that would hold a slot for their whole length). ``max_in_flight`` 0 turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CODE = "service_unavailable"
+DETAIL = "Our servers have dropped the request due to high load -- please retry."
+RETRY_AFTER = "1"
+EXEMPT_PREFIXES = ("/internal/", "/media/")
+EXEMPT_PATHS = frozenset({"/health"})
+
+
+LAG_INTERVAL = 0.005
+
+
+@dataclass
+class ShedStats:
+    admitted: int = 0
+    queued: int = 0
+    shed: int = 0
+    longest_wait: float = 0.0
+
+
+class LoopLag:
+    """How late the event loop runs a timer: a chain of ``call_later`` callbacks, started on
+    the first request (a pending timer left at the loop's close needs no cleanup)."""
+
+    def __init__(self, interval: float = LAG_INTERVAL) -> None:
+        self.interval = interval
+        self.lag = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def current(self) -> float:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # first use, or a new loop (tests)
+            self._loop = loop
+            self.lag = 0.0
+            self._schedule(loop)
+        return self.lag
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_later(self.interval, self._tick, loop, time.monotonic() + self.interval)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        if loop is not self._loop:
+            return
+        self.lag = max(0.0, time.monotonic() - due)
+        self._schedule(loop)
+
+
+def _response() -> tuple[Message, Message]:
+    body = json.dumps({"code": CODE, "detail": DETAIL}).encode()
+    start: Message = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", RETRY_AFTER.encode()),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+def exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+
+
+class LoadShedder:
+    """ASGI middleware: a concurrency limit with a bounded wait (see the module's text)."""
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, max_queue_wait: float) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.max_queue_wait = max_queue_wait
+        self.in_flight = 0
+        self.stats = ShedStats()
+        self.loop_lag = LoopLag()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot now."""
+        return len(self._waiters)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_in_flight <= 0 or exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if not await self._acquire():
+            self.stats.shed += 1
+            for message in _response():
+                await send(message)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._release()
+
+    async def _acquire(self) -> bool:
+        """Take a slot (waiting at most ``max_queue_wait``); ``False`` when none came."""
+        if self.in_flight < self.max_in_flight and not self._waiters:
+            self.in_flight += 1
+            self.stats.admitted += 1
+            return True
+        # It has waited about as long as the loop lags already, before it got here.
+        budget = self.max_queue_wait - self.loop_lag.current()
+        if budget <= 0:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.stats.queued += 1
+        started = time.monotonic()
+        try:
+            await asyncio.wait({waiter}, timeout=budget)
+        except asyncio.CancelledError:  # the client went away while it waited
+            self._give_up(waiter)
+            raise
+        if waiter.done():  # a finishing request handed its slot over (in_flight unchanged)
+            self.stats.admitted += 1
+            self.stats.longest_wait = max(self.stats.longest_wait, time.monotonic() - started)
+            return True
+        self._give_up(waiter)
+        return False
+
+    def _give_up(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.done() and not waiter.cancelled():
+            self._release()  # it had been handed a slot: pass it on
+            return
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+
+    def _release(self) -> None:
+        """Hand the slot to the longest waiter still waiting, else free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_flight -= 1
