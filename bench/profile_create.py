@@ -53,7 +53,8 @@ async def run(requests: int, profile: cProfile.Profile) -> None:
             profile.disable()
             elapsed = time.perf_counter() - start
         print(
-            f"{requests} creates, {elapsed / requests * 1000:.2f} ms each (wall, profiled, client included)"
+            f"{requests} creates, {elapsed / requests * 1000:.2f} ms each"
+            " (wall, profiled, client included)"
         )
 
 
