@@ -119,3 +119,31 @@ async def test_zero_turns_it_off() -> None:
     for i in range(5):
         app.finish(f"/api/{i}")
     assert [t[0] for t in await asyncio.gather(*tasks)] == [200] * 5
+
+
+async def test_under_pressure_slow_answers_lower_the_limit() -> None:
+    app = HeldApp()
+    shedder = LoadShedder(app, max_in_flight=2, max_queue_wait=0.001)
+    first = asyncio.create_task(call(shedder, "/api/a"))
+    second = asyncio.create_task(call(shedder, "/api/b"))
+    await asyncio.sleep(0)
+    assert (await call(shedder, "/api/c"))[0] == 503  # pressure
+    await asyncio.sleep(0.01)  # /api/a takes longer than max_queue_wait
+    app.finish("/api/a")
+    await first
+    assert shedder.limit < 2
+    assert (await call(shedder, "/api/d"))[0] == 503  # one slot now, and /api/b holds it
+    app.finish("/api/b")
+    await second
+    app.finish("/api/e")
+    assert (await call(shedder, "/api/e"))[0] == 200
+
+
+async def test_without_pressure_a_slow_answer_changes_nothing() -> None:
+    app = HeldApp()
+    shedder = LoadShedder(app, max_in_flight=2, max_queue_wait=0.001)
+    first = asyncio.create_task(call(shedder, "/api/a"))
+    await asyncio.sleep(0.01)
+    app.finish("/api/a")
+    await first
+    assert shedder.limit == 2

@@ -14,6 +14,14 @@ finds no free slot may wait ``max_queue_wait`` less that lag (it has waited abou
 before it got here), and is shed at once when the loop lags more. A request that finds a free
 slot is always taken: lag alone (a slow machine, a blocking call) never sheds.
 
+The limit adapts to what the machine gives the server (a CPU shared with other work serves
+fewer requests at a time than the setting assumes; by Little's law the answer time of the
+requests in flight is their number over the throughput): while requests are being queued or
+shed, a request that took longer than ``max_queue_wait`` from its admission to its answer
+lowers the limit by 5 %, one that took less raises it by ``1 / limit`` (additive increase,
+multiplicative decrease, as TCP does), between 1 and ``max_in_flight``. Without that pressure
+the limit stays where it is: a slow request alone (a test on a busy machine) changes nothing.
+
 Not limited: the runner channel (``/internal/...``: a runner's reports and long polls must not
 be shed by tenants' traffic), ``/health``, and signed media links (``/media/...``, streamed
 downloads that would hold a slot for their whole length). ``max_in_flight`` 0 turns it off.
@@ -101,6 +109,10 @@ class LoadShedder:
         self.max_in_flight = max_in_flight
         self.max_queue_wait = max_queue_wait
         self.in_flight = 0
+        self.limit = float(max_in_flight)
+        """The adaptive limit (see the module's text); ``max_in_flight`` at most."""
+        self.pressure = False
+        """A request was queued or shed since the last answer."""
         self.stats = ShedStats()
         self.loop_lag = LoopLag()
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -119,17 +131,32 @@ class LoadShedder:
             for message in _response():
                 await send(message)
             return
+        admitted = time.monotonic()
         try:
             await self.app(scope, receive, send)
         finally:
+            self._adapt(time.monotonic() - admitted)
             self._release()
+
+    def _slots(self) -> int:
+        return max(1, int(self.limit))
+
+    def _adapt(self, took: float) -> None:
+        if not self.pressure:
+            return
+        self.pressure = False
+        if took > self.max_queue_wait:
+            self.limit = max(1.0, self.limit * 0.95)
+        else:
+            self.limit = min(float(self.max_in_flight), self.limit + 1 / self.limit)
 
     async def _acquire(self) -> bool:
         """Take a slot (waiting at most ``max_queue_wait``); ``False`` when none came."""
-        if self.in_flight < self.max_in_flight and not self._waiters:
+        if self.in_flight < self._slots() and not self._waiters:
             self.in_flight += 1
             self.stats.admitted += 1
             return True
+        self.pressure = True
         # It has waited about as long as the loop lags already, before it got here.
         budget = self.max_queue_wait - self.loop_lag.current()
         if budget <= 0:
@@ -159,8 +186,9 @@ class LoadShedder:
             self._waiters.remove(waiter)
 
     def _release(self) -> None:
-        """Hand the slot to the longest waiter still waiting, else free it."""
-        while self._waiters:
+        """Hand the slot to the longest waiter still waiting, else free it (also when the
+        limit went down meanwhile)."""
+        while self._waiters and self.in_flight <= self._slots():
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
