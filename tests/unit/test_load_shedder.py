@@ -121,9 +121,10 @@ async def test_zero_turns_it_off() -> None:
     assert [t[0] for t in await asyncio.gather(*tasks)] == [200] * 5
 
 
-async def test_under_pressure_slow_answers_lower_the_limit() -> None:
+async def test_under_pressure_slow_answers_lower_the_limit_to_a_quarter() -> None:
     app = HeldApp()
     shedder = LoadShedder(app, max_in_flight=2, max_queue_wait=0.001)
+    assert shedder.floor == 1
     first = asyncio.create_task(call(shedder, "/api/a"))
     second = asyncio.create_task(call(shedder, "/api/b"))
     await asyncio.sleep(0)
@@ -137,6 +138,7 @@ async def test_under_pressure_slow_answers_lower_the_limit() -> None:
     await second
     app.finish("/api/e")
     assert (await call(shedder, "/api/e"))[0] == 200
+    assert LoadShedder(app, max_in_flight=16, max_queue_wait=0.05).floor == 4
 
 
 async def test_without_pressure_a_slow_answer_changes_nothing() -> None:

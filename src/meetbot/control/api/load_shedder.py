@@ -19,7 +19,9 @@ fewer requests at a time than the setting assumes; by Little's law the answer ti
 requests in flight is their number over the throughput): while requests are being queued or
 shed, a request that took longer than ``max_queue_wait`` from its admission to its answer
 lowers the limit by 5 %, one that took less raises it by ``1 / limit`` (additive increase,
-multiplicative decrease, as TCP does), between 1 and ``max_in_flight``. Without that pressure
+multiplicative decrease, as TCP does), between a quarter of ``max_in_flight`` (at least 1: on
+PostgreSQL a request also waits on the network, and a starved machine must not bring the
+server down to one request at a time) and ``max_in_flight``. Without that pressure
 the limit stays where it is: a slow request alone (a test on a busy machine) changes nothing.
 
 Not limited: the runner channel (``/internal/...``: a runner's reports and long polls must not
@@ -110,6 +112,7 @@ class LoadShedder:
         self.max_queue_wait = max_queue_wait
         self.in_flight = 0
         self.limit = float(max_in_flight)
+        self.floor = float(max(1, max_in_flight // 4))
         """The adaptive limit (see the module's text); ``max_in_flight`` at most."""
         self.pressure = False
         """A request was queued or shed since the last answer."""
@@ -146,7 +149,7 @@ class LoadShedder:
             return
         self.pressure = False
         if took > self.max_queue_wait:
-            self.limit = max(1.0, self.limit * 0.95)
+            self.limit = max(self.floor, self.limit * 0.95)
         else:
             self.limit = min(float(self.max_in_flight), self.limit + 1 / self.limit)
 
