@@ -8,18 +8,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from webhook_receiver import Receiver
 
 from harness.plane import TEST_SECRET, TestPlane, build_test_plane
+from harness.waiting import wait_until
 from meetbot.contract.models import IdempotencyRecord
 from meetbot.control.service.bots import request_hash
 from meetbot.control.webhooks.delivery import DeliveryOptions, DeliveryWorker
 from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.crypto import SecretBox
+from meetbot.lab.serve import Server, free_port
 from meetbot.testing.fakes import FixedClock
 from meetbot.timefmt import iso
 
@@ -151,3 +155,31 @@ async def test_secrets_and_answers_stored_in_clear_before_still_work(
     receiver.secrets = [legacy, made.json()["webhook_secret"]]
     await _deliver_all(plane, receiver, 2)
     assert [e["type"] for _, e in receiver.accepted] == ["status_update", "bot.deleted"]
+
+
+def test_the_deliver_process_opens_a_bots_sealed_secret(tmp_path: Path) -> None:
+    """`meetbot serve` with its `meetbot deliver` child: a bot's sealed secret signs."""
+    from test_webhook_restart import ThreadedReceiver
+
+    threaded = ThreadedReceiver(delay=0.0)
+    env = {
+        "MEETBOT_LAUNCHER": "fake",
+        "MEETBOT_DELIVERY": "process",
+        "MEETBOT_WEBHOOK_ALLOW_PRIVATE": "1",
+    }
+    server = Server(tmp_path / "data", free_port(), env)
+    try:
+        server.start()
+        headers = {"Authorization": f"Token {server.first_key()}"}
+        join_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        body = {"meeting_url": MEET, "join_at": join_at, "webhook_url": threaded.receiver.url}
+        made = httpx.post(f"{server.url}/api/v1/bot/", json=body, headers=headers)
+        assert made.status_code == 201, made.text
+        threaded.receiver.secrets.append(made.json()["webhook_secret"])
+        wait_until(lambda: bool(threaded.receiver.requests), 30, what="the bot's first delivery")
+        wait_until(lambda: bool(threaded.receiver.accepted), 10, what="a delivery that verifies")
+        assert threaded.receiver.bad_signatures == 0
+        assert threaded.receiver.accepted[0][1]["data"]["bot_id"] == made.json()["id"]
+    finally:
+        server.stop()
+        threaded.stop()
