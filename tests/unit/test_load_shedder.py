@@ -149,3 +149,17 @@ async def test_without_pressure_a_slow_answer_changes_nothing() -> None:
     app.finish("/api/a")
     await first
     assert shedder.limit == 2
+
+
+async def test_the_loop_lag_sampler_stops_when_nobody_asks() -> None:
+    from meetbot.control.api.load_shedder import LoopLag
+
+    lag = LoopLag(interval=0.001, idle=0.01)
+    assert lag.current() == 0.0
+    for _ in range(200):  # stops after 10 ms without a question
+        await asyncio.sleep(0.005)
+        if lag._loop is None:
+            break
+    assert lag._loop is None
+    lag.current()  # asked again: sampling again
+    assert lag._loop is asyncio.get_running_loop()

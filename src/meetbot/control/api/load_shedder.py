@@ -59,17 +59,21 @@ class ShedStats:
 
 
 class LoopLag:
-    """How late the event loop runs a timer: a chain of ``call_later`` callbacks, started on
-    the first request (a pending timer left at the loop's close needs no cleanup)."""
+    """How late the event loop runs a timer: a chain of ``call_later`` callbacks, started when
+    asked and stopped after a second nobody asked (a pending timer left at the loop's close
+    needs no cleanup)."""
 
-    def __init__(self, interval: float = LAG_INTERVAL) -> None:
+    def __init__(self, interval: float = LAG_INTERVAL, idle: float = 1.0) -> None:
         self.interval = interval
+        self.idle = idle
         self.lag = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._asked = 0.0
 
     def current(self) -> float:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # first use, or a new loop (tests)
+        self._asked = time.monotonic()
+        if loop is not self._loop:  # first use, after a quiet spell, or a new loop (tests)
             self._loop = loop
             self.lag = 0.0
             self._schedule(loop)
@@ -81,7 +85,11 @@ class LoopLag:
     def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         if loop is not self._loop:
             return
-        self.lag = max(0.0, time.monotonic() - due)
+        now = time.monotonic()
+        self.lag = max(0.0, now - due)
+        if now - self._asked > self.idle:
+            self._loop = None  # no pressure lately: stop sampling
+            return
         self._schedule(loop)
 
 
