@@ -10,6 +10,14 @@ default): it shares the machine's two cores with the server, and httpx (``--clie
 costs about as much CPU per request as the server itself, which inflates the server's figures.
 
     .venv/bin/python bench/api_create.py --rate 200 --seconds 20 [--postgres] [--client httpx]
+
+Overload (issue 12 §2): ``--overload 3`` first measures the sustainable rate (a calibration run
+at ``--rate`` for 5 s: 1000 / the server's CPU-ms per create, the one event loop being the
+bottleneck), then sends three times that rate for ``--seconds`` and prints the latency of the
+accepted creates (201) and of the shed ones (503) apart. ``--set NAME=VALUE`` passes a setting
+to the server (``--set MEETBOT_MAX_REQUESTS_IN_FLIGHT=0`` turns shedding off: the "before").
+
+    .venv/bin/python bench/api_create.py --rate 100 --seconds 20 --overload 3
 """
 
 from __future__ import annotations
@@ -119,8 +127,9 @@ class HttpxClient:
 
 async def drive(
     url: str, key: str, rate: float, seconds: float, cpu: Cpu, kind: str
-) -> tuple[list[float], int]:
-    latencies: list[float] = []
+) -> tuple[dict[int, list[float]], int]:
+    """Latencies (ms) by status code, and the requests that got no answer."""
+    by_status: dict[int, list[float]] = {}
     errors = 0
     client = RawClient(url, key) if kind == "raw" else HttpxClient(url, key)
     try:
@@ -137,13 +146,11 @@ async def drive(
             except (httpx.HTTPError, OSError, asyncio.IncompleteReadError):
                 errors += 1
                 return
-            latencies.append((time.perf_counter() - start) * 1000)
-            if status != 201:
-                errors += 1
+            by_status.setdefault(status, []).append((time.perf_counter() - start) * 1000)
 
         # warm up connections
         await asyncio.gather(*(one(-i) for i in range(20)))
-        latencies.clear()
+        by_status.clear()
         cpu.mark()
         tasks = []
         t0 = time.perf_counter()
@@ -156,7 +163,47 @@ async def drive(
         await asyncio.gather(*tasks)
     finally:
         await client.aclose()
-    return latencies, errors
+    return by_status, errors
+
+
+def summary(latencies: list[float]) -> str:
+    if not latencies:
+        return "none"
+    return (
+        f"p50={percentile(latencies, 0.5):.1f} p95={percentile(latencies, 0.95):.1f} "
+        f"p99={percentile(latencies, 0.99):.1f} max={max(latencies):.1f} "
+        f"mean={statistics.fmean(latencies):.1f}"
+    )
+
+
+def run_once(
+    url: str, key: str, rate: float, seconds: float, cpu: Cpu, kind: str
+) -> tuple[dict[int, list[float]], int, float, float]:
+    """One open-loop run: latencies by status, no-answers, server and client CPU seconds."""
+    by_status, errors = asyncio.run(drive(url, key, rate, seconds, cpu, kind))
+    server_cpu, client_cpu = cpu.since()
+    return by_status, errors, server_cpu, client_cpu
+
+
+def report(
+    label: str,
+    rate: float,
+    by_status: dict[int, list[float]],
+    errors: int,
+    server_cpu: float,
+    client_cpu: float,
+) -> None:
+    total = sum(len(v) for v in by_status.values())
+    counts = " ".join(f"{code}={len(v)}" for code, v in sorted(by_status.items()))
+    print(f"[{label}] rate={rate:.0f}/s requests={total} {counts} no_answer={errors}")
+    for code, values in sorted(by_status.items()):
+        print(f"[{label}] latency_ms status={code} {summary(values)}")
+    created = max(1, len(by_status.get(201, ())))
+    print(
+        f"[{label}] cpu_ms server_per_create={server_cpu / created * 1000:.2f} "
+        f"server_per_request={server_cpu / max(1, total) * 1000:.2f} "
+        f"client_per_request={client_cpu / max(1, total) * 1000:.2f}"
+    )
 
 
 def main() -> None:
@@ -165,6 +212,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument(
+        "--overload",
+        type=float,
+        default=0.0,
+        help="calibrate at --rate, then send this many times the sustainable rate",
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     env = {
         "MEETBOT_LAUNCHER": "fake",
@@ -174,7 +228,11 @@ def main() -> None:
         # The fake launcher's bots never report: the reaper must not fail them mid-run.
         "MEETBOT_HEARTBEAT_TIMEOUT": "3600",
     }
+    env.update(dict(item.split("=", 1) for item in args.set))
     load_before = os.getloadavg()
+    backend = "postgresql" if args.postgres else "sqlite"
+    settings = " ".join(args.set) or "defaults"
+    print(f"backend={backend} client={args.client} seconds={args.seconds} settings: {settings}")
     with bench_database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
         if url:
             env["MEETBOT_DATABASE_URL"] = url
@@ -182,28 +240,25 @@ def main() -> None:
         try:
             assert server.proc is not None
             cpu = Cpu(server.proc.pid)
-            latencies, errors = asyncio.run(
-                drive(server.url, server.first_key(), args.rate, args.seconds, cpu, args.client)
-            )
-            server_cpu, client_cpu = cpu.since()
+            key = server.first_key()
+            rate = args.rate
+            if args.overload:
+                calibration = run_once(server.url, key, rate, 5.0, cpu, args.client)
+                report("calibrate", rate, *calibration)
+                created = max(1, len(calibration[0].get(201, ())))
+                per_create_ms = calibration[2] / created * 1000
+                sustainable = 1000 / per_create_ms
+                rate = args.overload * sustainable
+                print(
+                    f"sustainable_rate={sustainable:.0f}/s (1000 / {per_create_ms:.2f} "
+                    f"server CPU-ms per create); sending {args.overload:g}x = {rate:.0f}/s"
+                )
+            cpu.mark()
+            result = run_once(server.url, key, rate, args.seconds, cpu, args.client)
+            report("run", rate, *result)
         finally:
             server.stop()
     load_after = os.getloadavg()
-    backend = "postgresql" if args.postgres else "sqlite"
-    print(
-        f"backend={backend} rate={args.rate}/s seconds={args.seconds} "
-        f"requests={len(latencies)} client={args.client}"
-    )
-    print(f"errors={errors}")
-    print(
-        f"latency_ms p50={percentile(latencies, 0.5):.1f} p95={percentile(latencies, 0.95):.1f} "
-        f"p99={percentile(latencies, 0.99):.1f} max={max(latencies):.1f} "
-        f"mean={statistics.fmean(latencies):.1f}"
-    )
-    n = max(1, len(latencies))
-    print(
-        f"cpu_ms_per_request server={server_cpu / n * 1000:.2f} client={client_cpu / n * 1000:.2f}"
-    )
     print(
         "loadavg before={:.2f} {:.2f} {:.2f} after={:.2f} {:.2f} {:.2f}".format(
             *load_before, *load_after

@@ -15,6 +15,7 @@ from meetbot.control.api import errors as api_errors
 from meetbot.control.api.auth_failures import AuthFailures
 from meetbot.control.api.body_limit import BodyLimit
 from meetbot.control.api.deps import KeyCache, RateLimiter
+from meetbot.control.api.load_shedder import LoadShedder
 from meetbot.control.api.slashes import OptionalTrailingSlash
 from meetbot.control.api.text_guard import refuse_unstorable_text
 from meetbot.control.cursors import CursorCodec
@@ -36,8 +37,8 @@ _COMMON_ERRORS = {
     "413": "The request body is over `MEETBOT_MAX_BODY_BYTES` (`request_too_large`)",
     "404": "No such resource in this workspace",
     "429": "Rate limited: obey `Retry-After`",
-    "503": "The database is unavailable, busy, full or read-only (`service_unavailable`): retry"
-    " after `Retry-After`",
+    "503": "The database is unavailable, busy, full or read-only, or the server is overloaded"
+    " (`service_unavailable`): retry after `Retry-After`",
 }
 _MEDIA_ERRORS = {"400": "Invalid key", "403": "Expired or invalid signature", "404": "Not found"}
 
@@ -55,7 +56,9 @@ never get 507); **413** body over `MEETBOT_MAX_BODY_BYTES` (`request_too_large`)
 limited, or too many failed authentications from your address (obey `Retry-After`);
 **502/503/504** retry the same request (with the same `Idempotency-Key`, the retry is safe;
 meetbot answers 503 `service_unavailable` itself while its database is unreachable, locked, full
-or read-only); **507** no warm ad-hoc bot idle — retry in 30 seconds (`Retry-After: 30`).
+or read-only, and "Our servers have dropped the request due to high load -- please retry." when
+requests come faster than it can answer them in time); **507** no warm ad-hoc bot idle — retry
+in 30 seconds (`Retry-After: 30`).
 Pagination cursors are opaque: pass `next` back as is (else 400 `invalid_cursor`).
 """
 
@@ -103,7 +106,12 @@ def create_app(
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.add_middleware(OptionalTrailingSlash, router=app.router)
-    app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)  # outermost: first
+    app.add_middleware(BodyLimit, limit=services.settings.max_body_bytes)
+    app.add_middleware(  # outermost: an overloaded server refuses before anything else runs
+        LoadShedder,
+        max_in_flight=services.settings.max_requests_in_flight,
+        max_queue_wait=services.settings.max_queue_wait_ms / 1000,
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)

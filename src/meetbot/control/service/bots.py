@@ -24,6 +24,7 @@ from meetbot.contract.models import (
 )
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import capacity
+from meetbot.control.service import idempotency as answers
 from meetbot.control.service.core import (
     Services,
     emit,
@@ -40,7 +41,7 @@ from meetbot.control.service.credentials import (
 )
 from meetbot.control.service.handoff import Handoff
 from meetbot.control.service.patches import BotPatch, Changes, checked_changes
-from meetbot.control.webhooks import outbox, signing
+from meetbot.control.webhooks import outbox, sealed_secrets, signing
 from meetbot.transcription.models import validate_model
 from meetbot.unset import UNSET
 
@@ -87,7 +88,8 @@ class IdempotentRequest:
 
 @dataclass(frozen=True, slots=True)
 class Created:
-    """A new bot, as committed."""
+    """A new bot, as committed, but with its ``webhook_secret`` in clear (stored sealed): the
+    create's answer shows it, this once."""
 
     bot: Bot
 
@@ -111,7 +113,10 @@ async def create_bot(
     *,
     idempotency: IdempotentRequest | None = None,
 ) -> Created | Replayed:
-    """Create a bot; ad-hoc bots claim a warm slot at once or fail with 507."""
+    """Create a bot; ad-hoc bots claim a warm slot at once or fail with 507.
+
+    Its ``webhook_secret`` is stored sealed (see :mod:`meetbot.control.webhooks.sealed_secrets`)
+    and so is the answer kept for an ``Idempotency-Key`` (:mod:`.idempotency`)."""
     now = svc.clock.now()
     digest = request_hash(idempotency.request) if idempotency else ""
     if idempotency:
@@ -129,13 +134,19 @@ async def create_bot(
                 dup = await tx.bots.find_active_duplicate(workspace_id, spec.deduplication_key)
                 if dup:
                     raise errors.DuplicateBot(dup.id)
+            secret = signing.new_secret() if spec.webhook_url else None
             bot = _new_bot(workspace_id, spec, kind, now, token)
+            if secret:
+                bot = bot.evolve(
+                    webhook_secret=sealed_secrets.seal_for_bot(svc.secret_box, bot.id, secret)
+                )
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
             await capacity.reserve(svc, tx, bot)  # a scheduled bot books its window, or 409
             if slot:  # an ad-hoc bot: not in a place promised to a scheduled bot (507)
                 await capacity.admit_adhoc(svc, tx, bot)
             bot = await tx.bots.insert(bot)
+            shown = bot.evolve(webhook_secret=secret)
             if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)
                 handoff.assign(slot, bot, token, credentials)
@@ -144,15 +155,16 @@ async def create_bot(
             if idempotency:
                 # An expired record for this key may remain until the janitor runs.
                 await tx.idempotency.purge(now - _ttl(svc))
-                answer = idempotency.answer(bot)
+                answer = idempotency.answer(shown)
+                body = answers.seal_answer(svc, workspace_id, idempotency.key, answer.body)
                 await tx.idempotency.put(
                     IdempotencyRecord(
-                        workspace_id, idempotency.key, digest, answer.status_code, answer.body, now
+                        workspace_id, idempotency.key, digest, answer.status_code, body, now
                     )
                 )
         if queued:  # a feed-only event needs no delivery worker
             svc.reactions.events_committed()
-    return Created(bot)
+    return Created(shown)
 
 
 async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Replayed | None:
@@ -164,7 +176,9 @@ async def _replay(svc: Services, workspace_id: str, key: str, digest: str) -> Re
         raise errors.IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request body."
         )
-    return Replayed(Answer(record.status_code, record.body))
+    return Replayed(
+        Answer(record.status_code, answers.open_answer(svc, workspace_id, key, record.body))
+    )
 
 
 def _ttl(svc: Services) -> timedelta:
@@ -188,7 +202,6 @@ def _new_bot(
         transcription_model=spec.transcription_model,
         deduplication_key=spec.deduplication_key,
         webhook_url=spec.webhook_url,
-        webhook_secret=signing.new_secret() if spec.webhook_url else None,
         recording=spec.recording,
         expected_duration=spec.expected_duration,
         runner_token_hash=token_hash(token) if token else None,
@@ -240,6 +253,7 @@ async def update_bot(
 
     ``new_webhook_secret``: the signing secret a bot with a ``webhook_url`` and no secret yet
     gets (a bot given its first ``webhook_url`` by PATCH); ignored for a bot that has one.
+    It is stored sealed; the bot returned carries it in clear, to be shown this once.
     """
     now = svc.clock.now()
     changes = await checked_changes(svc, patch)
@@ -268,8 +282,11 @@ async def update_bot(
             bot = bot.evolve(updated_at=now, **changes.fields)
             if changes.join_at is not UNSET:
                 bot = bot.evolve(join_at=changes.join_at)
+            shown: str | None = None
             if new_webhook_secret and bot.webhook_url and not bot.webhook_secret:
-                bot = bot.evolve(webhook_secret=new_webhook_secret)
+                shown = new_webhook_secret
+                sealed = sealed_secrets.seal_for_bot(svc.secret_box, bot.id, new_webhook_secret)
+                bot = bot.evolve(webhook_secret=sealed)
             if changes.credentials is not UNSET:
                 bot = seal_for_bot(svc, bot, changes.credentials)
             if update is policies.Update.JOIN_NOW:
@@ -303,7 +320,7 @@ async def update_bot(
             svc.reactions.events_committed()
         if update is policies.Update.RESCHEDULE:
             svc.commands.notify(bot.id)  # wakes the old runner's long poll: it is answered 401
-    return bot
+    return bot.evolve(webhook_secret=shown) if shown else bot
 
 
 async def _require_key(svc: Services, workspace_id: str, bot_id: str, changes: Changes) -> None:

@@ -136,7 +136,7 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         box: SecretBox | None = None,
     ) -> None:
-        """``box``: opens endpoints' sealed secrets (see :mod:`.sealed_secrets`)."""
+        """``box``: opens endpoints' and bots' sealed secrets (see :mod:`.sealed_secrets`)."""
         self._box = box
         self._store = store
         self._sender = sender
@@ -335,7 +335,10 @@ class DeliveryWorker:
 
     async def _attempt(self, claimed: ClaimedDelivery) -> AttemptRecord:
         at = self._clock.now()
-        secrets = sealed_secrets.open_all(self._box, claimed.delivery.endpoint_id, claimed.secrets)
+        target = sealed_secrets.target_context(
+            claimed.delivery.endpoint_id, claimed.delivery.bot_id
+        )
+        secrets = sealed_secrets.open_all(self._box, target, claimed.secrets)
         claimed = replace(claimed, secrets=secrets)
         try:
             if not claimed.secrets:
