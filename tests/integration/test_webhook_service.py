@@ -10,9 +10,14 @@ import pytest
 from webhook_fixtures import WS, add_bot, emit_status
 
 from meetbot import errors
+from meetbot.control.service.webhook_endpoints import (
+    UNSET,
+    EndpointPatch,
+    EndpointSpec,
+    WebhookService,
+)
 from meetbot.control.webhooks import outbox
 from meetbot.control.webhooks.models import Attempt, AttemptRecord, DeliveryStatus
-from meetbot.control.webhooks.service import UNSET, EndpointPatch, EndpointSpec, WebhookService
 from meetbot.control.webhooks.signing import is_valid_secret
 from meetbot.control.webhooks.targets import InvalidWebhookUrl, TargetPolicy
 from meetbot.testing.fakes import FixedClock
@@ -178,7 +183,7 @@ async def test_retry_refuses_a_delivery_in_flight(svc: WebhookService, any_store
 async def test_replay_a_time_range(
     svc: WebhookService, any_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("meetbot.control.webhooks.service.REPLAY_CHUNK", 3)
+    monkeypatch.setattr("meetbot.control.service.webhook_endpoints.REPLAY_CHUNK", 3)
     bot = await add_bot(any_store, T0)
     events = []
     for minute in range(10):
@@ -211,7 +216,7 @@ async def test_replay_finds_events_by_time_whatever_their_feed_position(
     """A runner's clock may lag: an event made late (high ``seq``) can carry an early time.
     The replay reads the time range's seq span, so it neither stops at later-stamped events
     nor reads the feed from its start."""
-    monkeypatch.setattr("meetbot.control.webhooks.service.REPLAY_CHUNK", 3)
+    monkeypatch.setattr("meetbot.control.service.webhook_endpoints.REPLAY_CHUNK", 3)
     bot = await add_bot(any_store, T0)
     minutes = [-600, -599, 0, 1, 60, 61, 62, 2, 90]
     ids = []

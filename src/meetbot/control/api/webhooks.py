@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from meetbot.contract.models import OutboxEvent
 from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId
 from meetbot.control.api.schemas import ErrorOut, UtcDatetime
+from meetbot.control.service.webhook_endpoints import EndpointPatch, EndpointSpec, WebhookService
 from meetbot.control.webhooks.models import Attempt, Delivery, DeliveryStatus, WebhookEndpoint
-from meetbot.control.webhooks.service import EndpointPatch, EndpointSpec, WebhookService
 from meetbot.timefmt import iso
 from meetbot.unset import UNSET
 
