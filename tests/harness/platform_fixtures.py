@@ -39,7 +39,7 @@ REAL_HOSTS: Final = (
     "app.zoom.us",
     "acme.webex.com",
 )
-DEFAULT_ROOT: Final = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "platforms"
+DEFAULT_ROOT: Final = Path(__file__).resolve().parents[1] / "fixtures" / "platforms"
 
 PAGES: Final = {
     "meet.google.com": "google_meet",
