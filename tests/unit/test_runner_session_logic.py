@@ -51,7 +51,6 @@ def at(seconds: float) -> datetime:
         (Phase.ENDED, False, "not_admitted", StopReason.CALL_ALREADY_FINISHED),
         (Phase.NOT_FOUND, False, "not_admitted", StopReason.INVALID_MEETING_URL),
         (Phase.DENIED, False, "not_admitted", StopReason.REQUEST_DENIED),
-        (Phase.REMOVED, False, "not_admitted", StopReason.REQUEST_DENIED),
         (Phase.SIGN_IN_REQUIRED, False, "auth_required", None),
         (Phase.INVALID_CREDENTIALS, False, "invalid_credentials", None),
         (Phase.BLOCKED, False, "bot_detected", None),
@@ -452,7 +451,20 @@ async def test_kicked_in_call() -> None:
     assert reason(session, "leaving") is StopReason.KICKED
 
 
-@pytest.mark.parametrize("phase", [Phase.DENIED, Phase.ENDED, Phase.NOT_FOUND, Phase.REMOVED])
+async def test_a_removal_before_admission_was_seen_is_kicked_from_the_call() -> None:
+    """Admitted and removed between two polls: the lobby → call step is inferred from the
+    removal screen (in call, then kicked), never "request denied"."""
+    page = FakePage(Snapshot(Phase.WAITING_ROOM), Snapshot(Phase.REMOVED))
+    session = make_session(page)
+    assert await asyncio.wait_for(session.run(), 5) == EXIT_OK
+    r = reports(session)
+    assert "in_call" in r.types
+    assert r.types[-2:] == ["leaving", "left"]
+    assert reason(session, "leaving") is StopReason.KICKED
+    assert "not_admitted" not in r.types
+
+
+@pytest.mark.parametrize("phase", [Phase.DENIED, Phase.ENDED, Phase.NOT_FOUND])
 def test_not_admitted_carries_the_snapshots_sub_code(phase: Phase) -> None:
     outcome = outcome_for(Snapshot(phase, sub_code="host_denied"), False, T0)
     assert outcome is not None
