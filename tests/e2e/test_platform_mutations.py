@@ -154,7 +154,8 @@ async def test_removed_before_admission_was_seen(
     await bot.join(page, meeting.url, BOT)
     await until(bot, page, Phase.WAITING_ROOM)
     meeting.set(admission="admitted", call="removed")
-    removed = await until(bot, page, lambda s: s.phase is not Phase.WAITING_ROOM)
+    waiting = (Phase.WAITING_ROOM, Phase.JOINING)  # JOINING: the spinner between screens
+    removed = await until(bot, page, lambda s: s.phase not in waiting)
     assert (removed.phase, removed.sub_code) == (Phase.REMOVED, "removed_by_host")
 
 

@@ -48,8 +48,7 @@ WORDINGS: Final[dict[str, dict[str, str]]] = {
         "Someone will let you in soon": "Someone will let you in soon.",
         "The meeting has ended": "This meeting has ended.",
         "You've been removed from this meeting": "Someone removed you from the meeting",
-        "Sorry, but you were denied access to the meeting.": "Your request to join was "
-        "declined",
+        "Sorry, but you were denied access to the meeting.": "Your request to join was declined",
     },
     "zoom": {
         "Please wait, the meeting host will let you in soon.": "PLEASE WAIT, THE MEETING HOST "
@@ -81,7 +80,10 @@ TERMINAL_CHATTER: Final = (
 )
 """Chat lines and captions holding terminal phrases: a bot reading them ends a live meeting."""
 
-TERMINAL_CAPTION: Final = {"speaker": "Alice", "text": "We can pick this up after the call has ended."}
+TERMINAL_CAPTION: Final = {
+    "speaker": "Alice",
+    "text": "We can pick this up after the call has ended.",
+}
 TERMINAL_NAME: Final = {"id": "ended", "name": "The meeting has ended", "speaking": False}
 """A participant whose display name is a terminal phrase (anyone can name themselves so)."""
 
