@@ -167,10 +167,32 @@ async def test_an_unknown_mutated_page_is_an_error_from_when_it_stopped_changing
         platform, meeting_id(platform, "u", 0), scenario="unknown",
         **meeting_state(platform, ALL),
     )  # fmt: skip
-    quick = Timings(join_window=2.0, unknown_page=1.5, action_timeout=2.0)
+    quick = Timings(join_window=20.0, unknown_page=1.5, action_timeout=2.0)
     bot = adapter(fx, platform, quick)
     started = time.monotonic()
     await bot.join(page, meeting.url, BOT)
     error = await until(bot, page, Phase.ERROR, timeout=10.0)
-    print(f"DETECT {platform} all unknown_page {time.monotonic() - started:.2f} (limit 1.5 s)")
+    took = time.monotonic() - started
+    print(f"DETECT {platform} all unknown_page {took:.2f} (limit 1.5 s after the last change)")
     assert error.sub_code == "ui_element_not_found"
+    assert took < 10.0  # not after the 20 s join window: join() stops when the timer expires
+
+
+@pytest.mark.parametrize("platform", ["google_meet", "teams"])
+async def test_in_call_is_reported_before_any_chore_runs(
+    fx: PlatformFixtures, page: Page, platform: str
+) -> None:
+    """The poll that sees the call reports it at once: the chores (people panel, captions) run
+    in the polls after it, never delaying the in-call report (and the recording)."""
+    meeting = fx.meeting(platform, meeting_id(platform, "c", 0), participants=[ALICE])
+    bot = adapter(fx, platform)
+    await bot.join(page, meeting.url, BOT)
+    await until(bot, page, Phase.WAITING_ROOM)
+    meeting.set(admission="admitted")
+    started = time.monotonic()
+    await until(bot, page, Phase.IN_CALL)
+    print(f"DETECT {platform} plain in_call_poll {time.monotonic() - started:.2f}")
+    state, events = meeting.state, {e["type"] for e in meeting.events}
+    assert (state["people_open"], state["captions_on"]) == (False, False)
+    assert not events & {"people_click", "people", "captions"}
+    await wait_state(meeting, "people_open")  # and the chores do run afterwards

@@ -335,6 +335,29 @@ async def test_happy_path_records_and_leaves_after_the_last_person() -> None:
     assert [type(x) for x in r.of("participant_joined")] == [ParticipantJoined]
 
 
+async def test_recording_starts_when_audio_flows_not_when_the_in_call_poll_returns() -> None:
+    """Admitted, but the page still reads as the lobby (the call screen not drawn yet): audio
+    already flows, so it is recorded from then on; the in-call report follows later."""
+    page = FakePage(Snapshot(Phase.WAITING_ROOM))
+    session = make_session(page)
+    run = asyncio.create_task(session.run())
+    browser = session.browser
+    assert isinstance(browser, FakeBrowser)
+    await until(lambda: "waiting" in reports(session).types)
+    assert not browser.capturing
+    browser.audio_tracks = True
+    await until(lambda: browser.capturing)
+    assert session.recorder.started_at is not None
+    assert "in_call" not in reports(session).types
+    for _ in range(4):
+        browser.feed(tone(0.25))
+    page.show(in_call("alice"))
+    await until(lambda: "in_call" in reports(session).types)
+    reports(session).command("leave")
+    assert await asyncio.wait_for(run, 5) == EXIT_OK
+    assert session.recorder.recorded_seconds == pytest.approx(1.0)
+
+
 async def test_leave_command_while_waiting_is_not_admitted_manually_stopped() -> None:
     page = FakePage(Snapshot(Phase.WAITING_ROOM))
     session = make_session(page)
