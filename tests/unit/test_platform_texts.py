@@ -361,3 +361,8 @@ def test_an_unknown_page_times_out_from_when_it_stopped_changing() -> None:
     ticking = UnknownPageTimer(limit=5.0)
     assert not any(ticking.expired(False, now=t, look=t) for t in range(10))
     assert ticking.expired(False, now=10.0, look=10)  # at most twice the limit
+    acting = UnknownPageTimer(limit=5.0)
+    assert not acting.expired(False, now=0.0, look=0)
+    acting.touch(now=8.0)  # the bot typed its name: progress, not a stuck page
+    assert not acting.expired(False, now=12.0, look=12)
+    assert acting.expired(False, now=18.0, look=18)

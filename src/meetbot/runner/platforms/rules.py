@@ -236,7 +236,8 @@ class CaptionTracker:
 class UnknownPageTimer:
     """How long the page has matched no rule; past ``limit`` seconds after it last changed (its
     ``look``), or ``2 * limit`` after it became unknown however it changes (a ticking clock),
-    the adapter reports an error. The timer runs from the first read, during ``join()`` too."""
+    the adapter reports an error. The timer runs from the first read, during ``join()`` too;
+    a pre-join step acting on the page restarts both counts (:meth:`touch`)."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
@@ -245,9 +246,9 @@ class UnknownPageTimer:
         self._look: object = None
 
     def touch(self, now: float | None = None) -> None:
-        """The bot acted on the page (a pre-join step): count from now, as for a change."""
-        if self._still_since is not None:
-            self._still_since = time.monotonic() if now is None else now
+        """The bot acted on the page (a pre-join step): count from now, both times."""
+        if self._since is not None:
+            self._since = self._still_since = time.monotonic() if now is None else now
 
     def expired(self, recognised: bool, now: float | None = None, look: object = None) -> bool:
         at = time.monotonic() if now is None else now
