@@ -195,4 +195,4 @@ async def test_in_call_is_reported_before_any_chore_runs(
     state, events = meeting.state, {e["type"] for e in meeting.events}
     assert (state["people_open"], state["captions_on"]) == (False, False)
     assert not events & {"people_click", "people", "captions"}
-    await wait_state(meeting, "people_open")  # and the chores do run afterwards
+    await until(bot, page, lambda _: meeting.state["people_open"])  # the chores run after

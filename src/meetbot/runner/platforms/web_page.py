@@ -159,8 +159,10 @@ class WebMeetingPage:
         """A step's action that restarts the unknown-page count (the bot is acting)."""
 
         async def touched(page: Page, target: Locator) -> None:
-            self.poller.timer.touch()
-            await act(page, target)
+            try:
+                await act(page, target)
+            finally:  # counted from when the action ended (a slow click is not a stuck page)
+                self.poller.timer.touch()
 
         return touched
 
