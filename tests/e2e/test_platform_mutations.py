@@ -196,3 +196,17 @@ async def test_in_call_is_reported_before_any_chore_runs(
     assert (state["people_open"], state["captions_on"]) == (False, False)
     assert not events & {"people_click", "people", "captions"}
     await until(bot, page, lambda _: meeting.state["people_open"])  # the chores run after
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_leave_finds_the_leave_button_on_mutated_pages(
+    fx: PlatformFixtures, page: Page, platform: str
+) -> None:
+    meeting = fx.meeting(
+        platform, meeting_id(platform, "l", 0), lobby=False, **meeting_state(platform, ALL)
+    )
+    bot = adapter(fx, platform)
+    await bot.join(page, meeting.url, BOT)
+    await until(bot, page, Phase.IN_CALL)
+    await bot.leave(page)
+    await wait_state(meeting, "left")
