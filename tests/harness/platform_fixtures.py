@@ -68,6 +68,10 @@ DEFAULT_STATE: Final[dict[str, Any]] = {
     # a misbehaving people-panel button in the call: {"after": s, "disabled_for": s,
     # "deaf_clicks": n} (rendered late, disabled a while, first clicks ignored)
     "people_button": {},
+    # how the page's markup is mutated (harness.mutations): names, reworded texts, chat lines
+    "mutations": [],
+    "wording": {},
+    "chatter": [],
     # what the bot did (set by the page)
     "knocked": False,
     "name": None,
@@ -227,6 +231,10 @@ class PlatformFixtures:
         return self.root / folder / page, key
 
 
+_FIXTURE_JS: Final = '<script src="/static/common/fixture.js"></script>'
+_MUTATE_JS: Final = '<script src="/static/common/mutate.js"></script>'
+
+
 def _handler(server: PlatformFixtures) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -268,8 +276,14 @@ def _handler(server: PlatformFixtures) -> type[BaseHTTPRequestHandler]:
                 self._not_found()
                 return
             file, key = page
-            fixture = json.dumps({"key": key, "host": url.path.lstrip("/").split("/")[0]})
+            state = server.state(key) if key else DEFAULT_STATE
+            fixture = json.dumps({
+                "key": key, "host": url.path.lstrip("/").split("/")[0],
+                **{k: state[k] for k in ("mutations", "wording", "chatter")},
+            })  # fmt: skip
             html = file.read_text(encoding="utf-8").replace("__FIXTURE_JSON__", fixture)
+            if state["mutations"]:
+                html = html.replace(_FIXTURE_JS, _FIXTURE_JS + _MUTATE_JS)
             self._send(200, html.encode(), "text/html; charset=utf-8")
 
         def do_POST(self) -> None:

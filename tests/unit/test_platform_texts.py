@@ -10,7 +10,8 @@ import pytest
 from meetbot.runner.platforms import google_meet, teams, webex, zoom
 from meetbot.runner.platforms.base import Participant, Phase
 from meetbot.runner.platforms.credentials import AccountLogin, Credentials, ZoomTokens
-from meetbot.runner.platforms.reading import CaptionLine, Person, Reading
+from meetbot.runner.platforms.phrases import has_phrase, phrase_key
+from meetbot.runner.platforms.reading import CaptionLine, Person, Reading, control_signals
 from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
 from meetbot.runner.platforms.rules import (
     CaptionTracker,
@@ -29,7 +30,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "platforms.md"
 
 
 def reading(text: str = "", url: str = "https://example.test/", *signals: str) -> Reading:
-    return Reading(url=url, text=text, signals=frozenset(signals))
+    """A screen whose text is all in headings, dialogs or alerts (see the chatter tests)."""
+    return Reading(url=url, text=text, prominent=text, signals=frozenset(signals))
 
 
 CASES = [
@@ -285,3 +287,82 @@ def test_every_sub_code_is_documented() -> None:
     codes |= {"ui_element_not_found", "zoom_passcode_incorrect"}
     missing = sorted(c for c in codes if f"`{c}`" not in docs)
     assert not missing, f"sub_codes missing from docs/platforms.md: {missing}"
+
+
+# -- signals by text in the right place -------------------------------------------------------
+
+CHATTER = [
+    (MEET, "Alice: We can pick this up after the call has ended."),
+    (MEET, "The host ended the meeting for everyone last week"),
+    (TEAMS, "You've been removed from this meeting invite, Bob"),
+    (ZOOM, "This meeting has been ended by host yesterday, remember?"),
+    (WEBEX, "Meeting has ended for Carol"),
+]
+
+
+@pytest.mark.parametrize(("rules", "line"), CHATTER)
+def test_a_terminal_phrase_outside_headings_dialogs_and_alerts_does_not_end_a_call(
+    rules: list[Rule], line: str
+) -> None:
+    """In the call (its controls shown), a caption or chat line that slipped past the reading's
+    exclusions (unknown markup) is screen text, not a heading, dialog or alert: it ends nothing."""
+    page = Reading(url="https://x.test/", text=f"Call\n{line}", signals=frozenset({"in_call"}))
+    verdict = classify(page, rules)
+    assert verdict is not None
+    assert verdict.phase is Phase.IN_CALL
+
+
+@pytest.mark.parametrize(
+    ("rules", "text", "phase"),
+    [
+        (MEET, "Your host ended the meeting for everyone", Phase.ENDED),
+        (MEET, "YOU\u2019VE BEEN REMOVED FROM THE MEETING.", Phase.REMOVED),
+        (MEET, "Asking to be let in...", Phase.WAITING_ROOM),
+        (TEAMS, "Hi there, someone in the meeting should let you in soon.", Phase.WAITING_ROOM),
+        (ZOOM, "You\u2019ve been removed from this meeting by the host", Phase.REMOVED),
+        (ZOOM, "PLEASE WAIT, THE MEETING HOST WILL LET YOU IN SOON", Phase.WAITING_ROOM),
+        (WEBEX, "The host will let you in soon\u2026", Phase.WAITING_ROOM),
+    ],
+)
+def test_phrases_match_whatever_the_case_quotes_ellipses_and_surrounding_words(
+    rules: list[Rule], text: str, phase: Phase
+) -> None:
+    verdict = classify(reading(text), rules)
+    assert verdict is not None
+    assert verdict.phase is phase
+
+
+def test_phrases_match_whole_words_only_and_contractions_either_way() -> None:
+    assert has_phrase(phrase_key("You have been removed."), "You've been removed")
+    assert has_phrase(phrase_key("We can\u2019t connect"), "we cannot connect")
+    assert not has_phrase(phrase_key("The meeting has ended-ish"), "meeting has end")
+
+
+def test_the_bots_own_name_is_never_read_as_a_screen() -> None:
+    page = reading("Hi, The call has ended bot\nAsking to be let in")
+    verdict = classify(page, MEET, bot_name="The call has ended bot")
+    assert verdict is not None
+    assert verdict.phase is Phase.WAITING_ROOM
+
+
+def test_controls_are_signals_by_accessible_name_whatever_the_markup() -> None:
+    wanted = {"in_call": ("Leave call",)}
+    assert control_signals(["Leave call (ctrl + q)"], wanted) == {"in_call"}
+    assert control_signals(["  leave CALL"], wanted) == {"in_call"}
+    assert control_signals(["Leave", "Call me"], wanted) == frozenset()
+
+
+def test_an_unknown_page_times_out_from_when_it_stopped_changing() -> None:
+    timer = UnknownPageTimer(limit=5.0)
+    assert not timer.expired(False, now=0.0, look="spinner")
+    assert not timer.expired(False, now=4.0, look="page")  # changed: counting again
+    assert not timer.expired(False, now=8.0, look="page")
+    assert timer.expired(False, now=9.0, look="page")
+    ticking = UnknownPageTimer(limit=5.0)
+    assert not any(ticking.expired(False, now=t, look=t) for t in range(10))
+    assert ticking.expired(False, now=10.0, look=10)  # at most twice the limit
+    acting = UnknownPageTimer(limit=5.0)
+    assert not acting.expired(False, now=0.0, look=0)
+    acting.touch(now=8.0)  # the bot typed its name: progress, not a stuck page
+    assert not acting.expired(False, now=12.0, look=12)
+    assert acting.expired(False, now=18.0, look=18)

@@ -51,7 +51,6 @@ def at(seconds: float) -> datetime:
         (Phase.ENDED, False, "not_admitted", StopReason.CALL_ALREADY_FINISHED),
         (Phase.NOT_FOUND, False, "not_admitted", StopReason.INVALID_MEETING_URL),
         (Phase.DENIED, False, "not_admitted", StopReason.REQUEST_DENIED),
-        (Phase.REMOVED, False, "not_admitted", StopReason.REQUEST_DENIED),
         (Phase.SIGN_IN_REQUIRED, False, "auth_required", None),
         (Phase.INVALID_CREDENTIALS, False, "invalid_credentials", None),
         (Phase.BLOCKED, False, "bot_detected", None),
@@ -336,6 +335,29 @@ async def test_happy_path_records_and_leaves_after_the_last_person() -> None:
     assert [type(x) for x in r.of("participant_joined")] == [ParticipantJoined]
 
 
+async def test_recording_starts_when_audio_flows_not_when_the_in_call_poll_returns() -> None:
+    """Admitted, but the page still reads as the lobby (the call screen not drawn yet): audio
+    already flows, so it is recorded from then on; the in-call report follows later."""
+    page = FakePage(Snapshot(Phase.WAITING_ROOM))
+    session = make_session(page)
+    run = asyncio.create_task(session.run())
+    browser = session.browser
+    assert isinstance(browser, FakeBrowser)
+    await until(lambda: "waiting" in reports(session).types)
+    assert not browser.capturing
+    browser.audio_tracks = True
+    await until(lambda: browser.capturing)
+    assert session.recorder.started_at is not None
+    assert "in_call" not in reports(session).types
+    for _ in range(4):
+        browser.feed(tone(0.25))
+    page.show(in_call("alice"))
+    await until(lambda: "in_call" in reports(session).types)
+    reports(session).command("leave")
+    assert await asyncio.wait_for(run, 5) == EXIT_OK
+    assert session.recorder.recorded_seconds == pytest.approx(1.0)
+
+
 async def test_leave_command_while_waiting_is_not_admitted_manually_stopped() -> None:
     page = FakePage(Snapshot(Phase.WAITING_ROOM))
     session = make_session(page)
@@ -452,7 +474,20 @@ async def test_kicked_in_call() -> None:
     assert reason(session, "leaving") is StopReason.KICKED
 
 
-@pytest.mark.parametrize("phase", [Phase.DENIED, Phase.ENDED, Phase.NOT_FOUND, Phase.REMOVED])
+async def test_a_removal_before_admission_was_seen_is_kicked_from_the_call() -> None:
+    """Admitted and removed between two polls: the lobby → call step is inferred from the
+    removal screen (in call, then kicked), never "request denied"."""
+    page = FakePage(Snapshot(Phase.WAITING_ROOM), Snapshot(Phase.REMOVED))
+    session = make_session(page)
+    assert await asyncio.wait_for(session.run(), 5) == EXIT_OK
+    r = reports(session)
+    assert "in_call" in r.types
+    assert r.types[-2:] == ["leaving", "left"]
+    assert reason(session, "leaving") is StopReason.KICKED
+    assert "not_admitted" not in r.types
+
+
+@pytest.mark.parametrize("phase", [Phase.DENIED, Phase.ENDED, Phase.NOT_FOUND])
 def test_not_admitted_carries_the_snapshots_sub_code(phase: Phase) -> None:
     outcome = outcome_for(Snapshot(phase, sub_code="host_denied"), False, T0)
     assert outcome is not None

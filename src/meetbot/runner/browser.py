@@ -205,6 +205,14 @@ class ChromiumBrowser:
             await asyncio.to_thread(raise_audio_threads)
         return started
 
+    async def audio_flowing(self) -> bool:
+        """Whether the page receives remote audio (a track wrapped by the capture script): the
+        moment the recording starts, before the adapter reads the call screen."""
+        try:
+            return bool(await self.page.evaluate("window.__meetbotCapture.stats().tracks > 0"))
+        except PlaywrightError:
+            return False
+
     async def stop_capture(self) -> None:
         """Flush the last partial chunk and stop the mixer (best effort)."""
         with contextlib.suppress(PlaywrightError, TimeoutError):

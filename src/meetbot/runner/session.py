@@ -68,6 +68,8 @@ class Browser(Protocol):
 
     async def start_capture(self) -> bool: ...
 
+    async def audio_flowing(self) -> bool: ...
+
     async def stop_capture(self) -> None: ...
 
     async def screenshot(self) -> bytes: ...
@@ -362,6 +364,9 @@ class Session:
                 return blocked
             try:
                 async with asyncio.timeout(self.config.poll_timeout):
+                    if self.recorder.started_at is None and await browser.audio_flowing():
+                        log.info("remote audio flows: recording starts (before the in-call poll)")
+                        await self._start_recording(browser)
                     snapshot = await self.platform.poll(browser.page)
             except Exception as exc:
                 failures += 1
@@ -386,6 +391,10 @@ class Session:
             await self._pause(self.config.poll_interval)
 
     async def _start_recording(self, browser: Browser) -> None:
+        """Start the recording (idempotent): when remote audio flows, or at the in-call report
+        if none was seen flowing before it."""
+        if self.recorder.started_at is not None:
+            return
         self.recorder.start()
         if not await browser.start_capture():
             log.error("in the call, but the audio capture is not running")

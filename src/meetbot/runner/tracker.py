@@ -57,9 +57,11 @@ _WAITING = {
     Phase.WAITING_ROOM: SubStatus.WAITING_ROOM,
     Phase.WAITING_FOR_HOST: SubStatus.WAITING_FOR_HOST,
 }
-# Phases that end the bot's meeting: (reason once admitted, reason before admission).
+# Phases that end the bot's meeting: (reason once admitted, reason before admission). A removal
+# has no "before": only a bot in the call can be removed, so :meth:`MeetingTracker.observe`
+# infers the admission it missed (lobby → call → removed between two polls) and reports it.
 _ENDINGS: dict[Phase, tuple[StopReason, StopReason]] = {
-    Phase.REMOVED: (StopReason.KICKED, StopReason.REQUEST_DENIED),
+    Phase.REMOVED: (StopReason.KICKED, StopReason.KICKED),
     Phase.DENIED: (StopReason.KICKED, StopReason.REQUEST_DENIED),
     Phase.ENDED: (StopReason.MEETING_ENDED, StopReason.CALL_ALREADY_FINISHED),
     Phase.NOT_FOUND: (StopReason.MEETING_ENDED, StopReason.INVALID_MEETING_URL),
@@ -137,10 +139,16 @@ class MeetingTracker:
     def observe(self, snapshot: Snapshot, now: datetime) -> tuple[list[Report], Outcome | None]:
         """The reports this snapshot implies, and the outcome if the meeting is over for us."""
         self.phase = snapshot.phase
+        reports: list[Report] = []
+        if snapshot.phase is Phase.REMOVED and not self.admitted:
+            # Removed before the call was seen: it was missed (admitted and removed between two
+            # polls); the removal screen says the bot was in the call, so report it was.
+            self.admitted_at = now
+            self.sub_status = None
+            reports.append(InCall(at=now))
         outcome = outcome_for(snapshot, self.admitted, now)
         if outcome is not None:
-            return [], outcome
-        reports: list[Report] = []
+            return reports, outcome
         sub_status = _WAITING.get(snapshot.phase)
         if sub_status is not None and not self.admitted:
             self.waiting_sub_code = snapshot.sub_code

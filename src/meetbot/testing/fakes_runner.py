@@ -73,6 +73,8 @@ class FakeBrowser:
         """Set it to a :class:`meetbot.runner.egress.Blocked` as the egress rules would."""
         self.init_scripts: list[str] = []
         self.capturing = False
+        self.audio_tracks = False
+        """Whether :meth:`audio_flowing` says remote audio reaches the page."""
         self.closed = False
 
     def feed(self, pcm: bytes) -> None:
@@ -86,6 +88,10 @@ class FakeBrowser:
     async def start_capture(self) -> bool:
         self.capturing = True
         return True
+
+    async def audio_flowing(self) -> bool:
+        """Remote audio tracks in the page (``audio_tracks``, set by tests)."""
+        return self.audio_tracks
 
     async def stop_capture(self) -> None:
         self.capturing = False

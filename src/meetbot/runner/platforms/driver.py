@@ -103,6 +103,11 @@ class Step:
     settle: float = 1.0
     """After acting, wait up to this long for the target to go away (the page reacting), so
     the next round does not act on the same element twice."""
+    needed: Callable[[Locator], Awaitable[bool]] | None = None
+    """Whether the shown target still needs the step (a name box holding another name)."""
+    guard: Callable[[], Awaitable[bool]] | None = None
+    """Checked before acting: the step waits while it is false (never ask to join with the
+    microphone or camera on, or another name in the box)."""
 
 
 async def ready(locator: Locator) -> bool:
@@ -140,6 +145,14 @@ async def run_steps(
                 continue
             target = step.target(page).first
             if not await ready(target):
+                continue
+            try:
+                if step.needed is not None and not await step.needed(target):
+                    continue
+                if step.guard is not None and not await step.guard():
+                    log.info("pre-join step %s waits: the page is not ready for it", step.name)
+                    continue
+            except PlaywrightError:
                 continue
             runs[step.name] = runs.get(step.name, 0) + 1
             log.info("pre-join step: %s", step.name)
@@ -215,16 +228,23 @@ class PagePoller:
 
     async def read(self, page: Page | Frame) -> tuple[Reading, Verdict | None]:
         reading = await read_page(page, self.spec)
-        return reading, classify(reading, self.rules, self.origins)
+        return reading, classify(reading, self.rules, self.origins, self.bot_name)
+
+    def unknown_too_long(self, reading: Reading, verdict: Verdict | None) -> bool:
+        """Whether the page has matched no rule for ``unknown_after`` seconds since it last
+        changed (URL, text, signals): called on every read, ``join()``'s included."""
+        phase = verdict.phase if verdict else Phase.JOINING
+        look = (reading.url, reading.text, reading.signals, reading.controls)
+        return self.timer.expired(recognised=phase is not Phase.JOINING, look=look)
 
     def snapshot(self, reading: Reading, verdict: Verdict | None) -> Snapshot:
         phase = verdict.phase if verdict else Phase.JOINING
-        if self.timer.expired(recognised=phase is not Phase.JOINING):
+        if self.unknown_too_long(reading, verdict):
             where = self.origins.to_real(reading.url)
             return Snapshot(
                 Phase.ERROR,
                 sub_code=UI_ELEMENT_NOT_FOUND,
-                detail=f"no known page after {self.timer.limit:.0f} s at {where} "
+                detail=f"no known page {self.timer.limit:.0f} s after it last changed at {where} "
                 f"(title {reading.title!r}; last match: {verdict.evidence if verdict else None})",
             )
         if phase is not Phase.IN_CALL:

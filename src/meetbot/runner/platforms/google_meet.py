@@ -64,7 +64,14 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
         "There is a problem connecting to this video call",
     ),
     "removed": ("You've been removed from the meeting", "You have been removed from the meeting"),
-    "ended": ("The call has ended", "This call has ended", "The meeting has ended for everyone"),
+    "ended": (
+        "The call has ended",
+        "This call has ended",
+        "The meeting has ended for everyone",
+        "Your host ended the meeting for everyone",  # the wording public Meet bots match
+        "ended the meeting for everyone",
+        "ended the call for everyone",
+    ),
     "waiting_room": (
         "Asking to be let in",
         "You'll join the call when someone lets you in",
@@ -78,6 +85,7 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "recording_consent": ("is being recorded", "is being transcribed"),
     "recording_consent_ok": ("Join now", "Got it", "Continue"),
     "leave": ("Leave call",),
+    "in_call": ("Leave call", "Turn on captions", "Turn off captions", "Chat with everyone"),
     "leave_confirm": ("Just leave the call", "Leave meeting", "Leave call"),
 }
 SIGN_IN_WALL: Final = (
@@ -127,6 +135,7 @@ RULES: Final = [
 
 SPEC: Final = ReadSpec(
     signals={"in_call": SELECTORS["in_call"]},
+    controls={"in_call": TEXTS["in_call"]},
     participants=ParticipantSpec(
         items=SELECTORS["participants"],
         names=SELECTORS["participant_name"],
@@ -164,9 +173,9 @@ class GoogleMeetPage(WebMeetingPage):
             Step("got_it", lambda p: button(p, TEXTS["got_it"]), click, limit=3),
             Step("cookies", lambda p: button(p, TEXTS["cookies"]), click),
             Step("name", self._name_box, self.type_name, settle=0),
-            Step("mic_off", lambda p: button(p, TEXTS["mic_off"], prefix=True), click, limit=2),
+            Step("mic_off", lambda p: button(p, TEXTS["mic_off"], prefix=True), click, limit=3),
             Step(
-                "camera_off", lambda p: button(p, TEXTS["camera_off"], prefix=True), click, limit=2
+                "camera_off", lambda p: button(p, TEXTS["camera_off"], prefix=True), click, limit=3
             ),
             Step("join", lambda p: button(p, TEXTS["join"]), click, final=True),
         ]
@@ -182,8 +191,15 @@ class GoogleMeetPage(WebMeetingPage):
 
     @staticmethod
     def _name_box(page: Page) -> Locator:
-        by_label = page.get_by_role("textbox", name=TEXTS["name_box"][0])
-        return css(page, SELECTORS["name_box"]).or_(by_label)
+        by_label = page.get_by_role("textbox", name=names_pattern(TEXTS["name_box"]))
+        return by_label.or_(css(page, SELECTORS["name_box"]))
+
+    def name_box(self, page: Page) -> Locator:
+        return self._name_box(page)
+
+    def media_on(self, page: Page) -> list[Locator]:
+        """A toggle named "Turn off microphone/camera" is a device that is on."""
+        return [button(page, TEXTS[k], prefix=True) for k in ("mic_off", "camera_off")]
 
     def chores_in_call(self, page: Page) -> list[Chore]:
         return [

@@ -9,8 +9,10 @@ locators instead (``driver.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
+
+from meetbot.runner.platforms.phrases import phrase_key
 
 if TYPE_CHECKING:
     from playwright.async_api import Frame, Page
@@ -50,12 +52,41 @@ _READ_JS: Final = r"""
     return "";
   };
   const body = document.body;
+  const p = spec.participants;
+  // The screen's text without the regions that hold what people say or are called: chat,
+  // captions, people lists and tiles (a line there may say anything, "…the call has ended").
+  const c = spec.captions;
+  const excluded = [...spec.exclude, ...(p ? p.items : []), ...(c ? c.items : [])]
+    .filter((s) => { try { document.querySelector(s); return true; } catch (e) { return false; } })
+    .join(", ") || ":not(*)";
+  const screenText = (el) => {
+    if (el.matches(excluded)) return "";
+    if (!el.querySelector(excluded)) return el.innerText || "";
+    const out = [];
+    for (const c of el.childNodes) {
+      if (c.nodeType === 3) out.push(c.data);
+      else if (c.nodeType === 1 && shown(c)) out.push(screenText(c));
+    }
+    return out.join("\n");
+  };
+  const prominent = [];
+  if (body) for (const el of document.querySelectorAll(spec.prominent.join(", "))) {
+    if (shown(el) && !el.closest(excluded)) prominent.push(screenText(el));
+  }
+  const controls = [];
+  if (body) for (const el of document.querySelectorAll("button, [role=button]")) {
+    if (controls.length >= 300 || !shown(el)) continue;
+    let name = el.getAttribute("aria-label") || "";
+    const by = el.getAttribute("aria-labelledby");
+    const label = (i) => document.getElementById(i)?.innerText || "";
+    if (!name && by) name = by.split(/\s+/).map(label).join(" ");
+    controls.push((name || el.innerText || el.getAttribute("title") || "").trim().slice(0, 200));
+  }
   const signals = [];
   for (const [name, selectors] of Object.entries(spec.signals)) {
     if (body && all(document, selectors).some(shown)) signals.push(name);
   }
   const people = [];
-  const p = spec.participants;
   if (p && body) {
     for (const el of all(document, p.items)) {
       let id = "";
@@ -69,7 +100,6 @@ _READ_JS: Final = r"""
     }
   }
   const captions = [];
-  const c = spec.captions;
   if (c && body) {
     for (const el of all(document, c.items)) {
       const speaker = firstText(el, c.speaker);
@@ -78,8 +108,9 @@ _READ_JS: Final = r"""
   }
   return {
     url: location.href, title: document.title || "",
-    text: body ? (body.innerText || "").slice(0, spec.text_limit) : "",
-    signals, people, captions,
+    text: body ? screenText(body).slice(0, spec.text_limit) : "",
+    prominent: prominent.join("\n").slice(0, spec.text_limit),
+    controls, signals, people, captions,
   };
 }
 """.replace("__SHOWN__", _SHOWN_JS)
@@ -120,12 +151,39 @@ class CaptionSpec:
     text: tuple[str, ...]
 
 
+EXCLUDED: Final = (
+    '[role="log"]',
+    '[role="feed"]',
+    '[role="marquee"]',
+    '[role="list"]',
+    '[role="tree"]',
+    '[role="grid"]',
+    '[aria-label*="caption" i]',
+    '[aria-label*="chat" i]',
+    '[aria-label*="participant" i]',
+)
+"""Regions whose text no rule reads: chat, captions, people lists (and the adapter's own
+participant items and caption lines). Names and captions may hold any phrase."""
+
+PROMINENT: Final = (
+    "h1", "h2", "h3", "h4", "h5", "h6", '[role="heading"]',
+    '[role="dialog"]', '[role="alertdialog"]', '[role="alert"]',
+)  # fmt: skip
+"""Where a page shows a screen's message over a call: headings, dialogs, alerts."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReadSpec:
     signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Named CSS selector lists; a name is reported when any selector matches a shown element."""
+    controls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Named accessible-name phrases: a name is reported (as a signal) when a shown button (or
+    ``role=button``) is named starting with one of them (:func:`rules.has_phrase` at the
+    start). Roles and names first; the ``signals`` selectors are hints beside them."""
     participants: ParticipantSpec | None = None
     captions: CaptionSpec | None = None
+    exclude: tuple[str, ...] = EXCLUDED
+    prominent: tuple[str, ...] = PROMINENT
 
     def argument(self) -> dict[str, Any]:
         def spec(value: ParticipantSpec | CaptionSpec | None) -> dict[str, Any] | None:
@@ -137,6 +195,8 @@ class ReadSpec:
             "signals": {k: list(v) for k, v in self.signals.items()},
             "participants": spec(self.participants),
             "captions": spec(self.captions),
+            "exclude": list(self.exclude),
+            "prominent": list(self.prominent),
             "text_limit": TEXT_LIMIT,
         }
 
@@ -162,7 +222,11 @@ class Reading:
     url: str
     title: str = ""
     text: str = ""
-    """The page's visible text (``innerText``)."""
+    """The page's visible text (``innerText``) outside chat, captions and people lists."""
+    prominent: str = ""
+    """The visible text of headings, dialogs and alerts (outside those regions)."""
+    controls: tuple[str, ...] = ()
+    """Accessible names of the shown buttons (and ``role=button`` elements)."""
     signals: frozenset[str] = frozenset()
     people: tuple[Person, ...] = ()
     captions: tuple[CaptionLine, ...] = ()
@@ -173,6 +237,8 @@ class Reading:
             url=str(raw.get("url", "")),
             title=str(raw.get("title", "")),
             text=str(raw.get("text", "")),
+            prominent=str(raw.get("prominent", "")),
+            controls=tuple(str(c) for c in raw.get("controls", ())),
             signals=frozenset(str(s) for s in raw.get("signals", ())),
             people=tuple(
                 Person(str(p["id"]), str(p["name"]), bool(p["speaking"]), bool(p["self"]))
@@ -189,7 +255,22 @@ async def read_page(page: Page | Frame, spec: ReadSpec) -> Reading:
     """Read the page (or one of its frames: a web client in an iframe) once. Raises
     Playwright's ``Error`` when the page is mid-navigation."""
     raw = await page.evaluate(_READ_JS, spec.argument())
-    return Reading.from_js(raw if isinstance(raw, dict) else {"url": page.url})
+    reading = Reading.from_js(raw if isinstance(raw, dict) else {"url": page.url})
+    named = control_signals(reading.controls, spec.controls)
+    return replace(reading, signals=reading.signals | named) if named else reading
+
+
+def control_signals(
+    controls: Sequence[str], wanted: Mapping[str, tuple[str, ...]]
+) -> frozenset[str]:
+    """The ``wanted`` names some control's accessible name starts with (whole words, any case,
+    quotes or punctuation)."""
+    keys = [phrase_key(c) for c in controls]
+    return frozenset(
+        name
+        for name, phrases in wanted.items()
+        if any(k.startswith(phrase_key(ph)) for ph in phrases for k in keys)
+    )
 
 
 async def any_shown(page: Page | Frame, selectors: Sequence[str]) -> bool:

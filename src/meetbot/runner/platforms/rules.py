@@ -15,20 +15,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from meetbot.runner.platforms.base import Participant, Phase
+from meetbot.runner.platforms.phrases import SPACES as _SPACES
+from meetbot.runner.platforms.phrases import has_phrase, normalise, phrase_key
 from meetbot.runner.platforms.reading import CaptionLine, Person, Reading
+
+__all__ = ["normalise"]  # also used by signin.py
 
 TextMatch = str | tuple[str, ...]
 """A text to find; a tuple means all of its parts must be on the page."""
-
-_TYPOGRAPHY = str.maketrans(
-    {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2026": "...", "\xa0": " "}
-)
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Lowercase, straight quotes, ``...`` for the ellipsis, single spaces."""
-    return _SPACES.sub(" ", text.translate(_TYPOGRAPHY)).strip().casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +54,40 @@ def _host_matches(host: str, pattern: str) -> bool:
 def _text_evidence(page_text: str, texts: Sequence[TextMatch]) -> str | None:
     for wanted in texts:
         parts = (wanted,) if isinstance(wanted, str) else wanted
-        if all(normalise(part) in page_text for part in parts):
+        if all(has_phrase(page_text, part) for part in parts):
             return " + ".join(parts)
     return None
 
 
+IN_CALL_SIGNAL = "in_call"
+"""The signal that the call's controls are shown: terminal texts are then read only in
+headings, dialogs and alerts (a chat line or caption can hold any phrase)."""
+
+TERMINAL: frozenset[Phase] = frozenset(
+    {Phase.DENIED, Phase.REMOVED, Phase.ENDED, Phase.NOT_FOUND, Phase.BLOCKED}
+)
+"""Phases that end the bot's visit: their texts are the ones a chat line must never fake."""
+
+
+def screen_text(reading: Reading, bot_name: str = "", terminal: bool = False) -> str:
+    """The text a rule reads (:func:`phrase_key`'d): the page's screen text (captions, chat,
+    people lists already left out by the reading); for ``terminal`` rules only its headings,
+    dialogs and alerts while the call's controls are shown; the bot's own name removed (the
+    bot's to choose, it may hold any phrase)."""
+    in_call = IN_CALL_SIGNAL in reading.signals
+    key = phrase_key(reading.prominent if terminal and in_call else reading.text)
+    name = phrase_key(bot_name) if bot_name.strip() else ""
+    return key.replace(name, " ") if name.strip() else key
+
+
 def classify(
-    reading: Reading, rules: Sequence[Rule], origins: Origins | None = None
+    reading: Reading, rules: Sequence[Rule], origins: Origins | None = None, bot_name: str = ""
 ) -> Verdict | None:
     """The first rule the reading matches, or ``None`` for a page no rule knows."""
-    page_text = normalise(reading.text)
+    texts = {flag: screen_text(reading, bot_name, flag) for flag in (False, True)}
     host = (urlsplit((origins or NO_OVERRIDES).to_real(reading.url)).hostname or "").lower()
     for rule in rules:
+        page_text = texts[rule.phase in TERMINAL]
         if (evidence := _text_evidence(page_text, rule.texts)) is not None:
             return Verdict(rule.phase, rule.sub_code, evidence)
         for signal in rule.signals:
@@ -218,17 +234,29 @@ class CaptionTracker:
 
 
 class UnknownPageTimer:
-    """How long the page has matched no rule; past ``limit`` the adapter reports an error."""
+    """How long the page has matched no rule; past ``limit`` seconds after it last changed (its
+    ``look``), or ``2 * limit`` after it became unknown however it changes (a ticking clock),
+    the adapter reports an error. The timer runs from the first read, during ``join()`` too;
+    a pre-join step acting on the page restarts both counts (:meth:`touch`)."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
         self._since: float | None = None
+        self._still_since: float | None = None
+        self._look: object = None
 
-    def expired(self, recognised: bool, now: float | None = None) -> bool:
+    def touch(self, now: float | None = None) -> None:
+        """The bot acted on the page (a pre-join step): count from now, both times."""
+        if self._since is not None:
+            self._since = self._still_since = time.monotonic() if now is None else now
+
+    def expired(self, recognised: bool, now: float | None = None, look: object = None) -> bool:
         at = time.monotonic() if now is None else now
         if recognised:
-            self._since = None
+            self._since = self._still_since = None
             return False
         if self._since is None:
             self._since = at
-        return at - self._since >= self.limit
+        if self._still_since is None or look != self._look:
+            self._still_since, self._look = at, look
+        return at - self._still_since >= self.limit or at - self._since >= 2 * self.limit

@@ -91,6 +91,11 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "captions_off": ("Turn off live captions",),
     "people": ("People", "Show participants"),
     "leave": ("Leave", "Hang up"),
+    "name_box": ("Type your name", "Enter your name", "Your name", "Name"),
+    "microphone": ("Microphone", "Mic", "Audio", "Mute"),
+    "camera": ("Camera", "Video"),
+    "mic_on_buttons": ("Mute microphone", "Turn off microphone", "Mute"),
+    "camera_on_buttons": ("Turn camera off", "Turn off camera", "Stop video"),
 }
 
 SELECTORS: Final[dict[str, tuple[str, ...]]] = {
@@ -150,6 +155,7 @@ RULES: Final = [
 
 SPEC: Final = ReadSpec(
     signals={k: SELECTORS[k] for k in ("in_call", "captions_shown", "roster")},
+    controls={"in_call": TEXTS["leave"]},
     participants=ParticipantSpec(
         items=SELECTORS["participants"],
         names=SELECTORS["participant_name"],
@@ -175,25 +181,45 @@ class TeamsPage(WebMeetingPage):
     def login(self) -> AccountLogin | None:
         return self.credentials.microsoft
 
+    def name_box(self, page: Page) -> Locator:
+        by_role = page.get_by_role("textbox", name=names_pattern(TEXTS["name_box"], prefix=True))
+        return by_role.or_(css(page, SELECTORS["name_box"]))
+
+    @staticmethod
+    def _device_on(page: Page, device: str) -> Locator:
+        """The device's switch checked, toggle pressed, or a button offering to turn it off;
+        the ``data-tid`` switches as a hint."""
+        name = names_pattern(TEXTS[device], any_position=True)
+        return any_of(
+            page.get_by_role("switch", name=name, checked=True),
+            page.get_by_role("checkbox", name=name, checked=True),
+            page.get_by_role("button", name=name, pressed=True),
+            button(page, TEXTS[f"{'mic' if device == 'microphone' else 'camera'}_on_buttons"]),
+            css(page, SELECTORS["mic_on" if device == "microphone" else "camera_on"]),
+        )
+
+    def media_on(self, page: Page) -> list[Locator]:
+        return [self._device_on(page, "microphone"), self._device_on(page, "camera")]
+
     def steps(self) -> list[Step]:
         click = self.click
 
         def join(p: Page) -> Locator:
-            return css(p, SELECTORS["join"]).or_(button(p, TEXTS["join"]))
+            return button(p, TEXTS["join"]).or_(css(p, SELECTORS["join"]))
 
         steps = [
             Step("without_media", lambda p: button(p, TEXTS["without_media"]), click, limit=2),
             Step(
                 "continue_on_browser",
-                lambda p: css(p, SELECTORS["continue_on_browser"]).or_(
-                    button(p, TEXTS["continue_on_browser"])
+                lambda p: button(p, TEXTS["continue_on_browser"], prefix=True).or_(
+                    css(p, SELECTORS["continue_on_browser"])
                 ),
                 click,
                 limit=3,
             ),
-            Step("name", lambda p: css(p, SELECTORS["name_box"]), self.type_name, settle=0),
-            Step("camera_off", lambda p: css(p, SELECTORS["camera_on"]), click, limit=2),
-            Step("mic_off", lambda p: css(p, SELECTORS["mic_on"]), click, limit=2),
+            Step("name", self.name_box, self.type_name, settle=0),
+            Step("camera_off", lambda p: self._device_on(p, "camera"), click, limit=3),
+            Step("mic_off", lambda p: self._device_on(p, "microphone"), click, limit=3),
             Step("join", join, click, final=True),
         ]
         if self.login is not None:
@@ -253,5 +279,5 @@ class TeamsPage(WebMeetingPage):
         return await open_panel(page, self.humanizer, people, SELECTORS["roster"])
 
     async def leave(self, page: Page) -> None:
-        hangup = any_of(css(page, SELECTORS["in_call"]), button(page, TEXTS["leave"]))
+        hangup = any_of(button(page, TEXTS["leave"], prefix=True), css(page, SELECTORS["in_call"]))
         await try_click(page, self.humanizer, hangup)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
@@ -24,18 +25,23 @@ from meetbot.runner.platforms.driver import (
     Step,
     Timings,
     dismiss_dialogs,
+    names_pattern,
     run_steps,
 )
 from meetbot.runner.platforms.reading import Reading, ReadSpec
 from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule, Verdict
 
 if TYPE_CHECKING:
-    from playwright.async_api import Frame, Locator, Page
+    from playwright.async_api import Frame, FrameLocator, Locator, Page
 
 log = logging.getLogger(__name__)
 
 Chore = tuple[str, Callable[[], Awaitable[Progress]]]
 """A chore's name (it runs until done, see :class:`Chores`) and one try at it."""
+
+DIALOG_CLOSERS: Final = ("Dismiss", "Got it", "Close", "Close dialog", "OK", "Not now")
+"""Buttons that close any dialog (``role=dialog``/``alertdialog``), whenever one opens: in
+the pre-join steps and on every poll."""
 
 
 class WebMeetingPage:
@@ -64,6 +70,7 @@ class WebMeetingPage:
         self.chores = Chores()
         self.bot_name = ""
         self.signed_in = False
+        self._in_call = False
 
     # --- for each adapter to say -----------------------------------------------------------
 
@@ -100,6 +107,65 @@ class WebMeetingPage:
         """What the poller reads: the page, or the frame the meeting client runs in."""
         return page
 
+    def scope(self, page: Page) -> Page | FrameLocator:
+        """Where the controls are (the page, or the client's frame)."""
+        return page
+
+    def media_on(self, page: Page) -> list[Locator]:
+        """Controls shown only while the microphone or the camera is on (a switch checked, a
+        toggle pressed, a button named "Turn off microphone"): the bot never asks to join while
+        one is shown."""
+        return []
+
+    def name_box(self, page: Page) -> Locator | None:
+        """The guest's name box, checked to hold the bot's name before asking to join."""
+        return None
+
+    # --- what every adapter gets -----------------------------------------------------------
+
+    def dialog_closer(self, page: Page) -> Locator:
+        scope = self.scope(page)
+        dialogs = scope.get_by_role("dialog").or_(scope.get_by_role("alertdialog"))
+        return dialogs.get_by_role("button", name=names_pattern(DIALOG_CLOSERS))
+
+    async def ready_to_join(self, page: Page) -> bool:
+        """Microphone and camera seen off, and the name box (if any) holding the bot's name."""
+        for control in self.media_on(page):
+            if await control.first.is_visible():
+                return False
+        box = self.name_box(page)
+        return box is None or not await box.first.is_visible() or (
+            (await box.first.input_value()).strip() == self.bot_name.strip()
+        )  # fmt: skip
+
+    async def _wrong_name(self, target: Locator) -> bool:
+        return (await target.input_value()).strip() != self.bot_name.strip()
+
+    def _checked_steps(self, page: Page) -> list[Step]:
+        """The adapter's steps, with a dialog closer first, the name retyped while the box holds
+        another name, and the join request held back until :meth:`ready_to_join`."""
+        steps = [Step("dialog", self.dialog_closer, self.click, limit=6)]
+        for step in self.steps():
+            if step.name == "name":
+                step = replace(step, needed=self._wrong_name, limit=max(step.limit, 3))
+            elif step.final:
+                step = replace(step, guard=lambda: self.ready_to_join(page))
+            steps.append(replace(step, act=self._touching(step.act)))
+        return steps
+
+    def _touching(
+        self, act: Callable[[Page, Locator], Awaitable[None]]
+    ) -> Callable[[Page, Locator], Awaitable[None]]:
+        """A step's action that restarts the unknown-page count (the bot is acting)."""
+
+        async def touched(page: Page, target: Locator) -> None:
+            try:
+                await act(page, target)
+            finally:  # counted from when the action ended (a slow click is not a stuck page)
+                self.poller.timer.touch()
+
+        return touched
+
     # --- MeetingPage -----------------------------------------------------------------------
 
     def init_scripts(self) -> list[str]:
@@ -110,7 +176,7 @@ class WebMeetingPage:
         target = self.origins.to_local(self.entry_url(url))
         await page.goto(target, wait_until="domcontentloaded")
         outcome = await run_steps(
-            page, self.steps(), settled=lambda: self.settled(page),
+            page, self._checked_steps(page), settled=lambda: self.settled(page),
             window=self.timings.join_window,
         )  # fmt: skip
         log.info("%s join: %s", self.platform, outcome)
@@ -118,7 +184,9 @@ class WebMeetingPage:
     async def settled(self, page: Page) -> bool:
         """Past the pre-join page: a lobby, the call, or a screen that ends the attempt. With
         an account, a sign-in wall is a step to take, not an outcome (until tried)."""
-        _, verdict = await self.poller.read(await self.document(page))
+        reading, verdict = await self.poller.read(await self.document(page))
+        if self.poller.unknown_too_long(reading, verdict):
+            return True  # the first poll reports it
         if verdict is None or verdict.phase is Phase.JOINING:
             return False
         return not (
@@ -129,15 +197,17 @@ class WebMeetingPage:
         )
 
     async def poll(self, page: Page) -> Snapshot:
+        if self._in_call:  # the chores run after the in-call report, never before it
+            for name, chore in self.chores_in_call(page):
+                await self.chores.run(name, chore)
         reading, verdict = await self.poller.read(await self.document(page))
         early = self.early_snapshot(reading)
         if early is not None:
             return early
-        await dismiss_dialogs(page, self.dismissers(), self.humanizer)
+        closers = [Dismisser("dialog", self.dialog_closer), *self.dismissers()]
+        await dismiss_dialogs(page, closers, self.humanizer)
         snapshot = self.poller.snapshot(reading, verdict)
-        if snapshot.phase is Phase.IN_CALL:
-            for name, chore in self.chores_in_call(page):
-                await self.chores.run(name, chore)
+        self._in_call = snapshot.phase is Phase.IN_CALL
         return snapshot
 
     # --- what steps do ---------------------------------------------------------------------

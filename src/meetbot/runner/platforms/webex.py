@@ -111,6 +111,7 @@ RULES: Final = [
 
 SPEC: Final = ReadSpec(
     signals={k: SELECTORS[k] for k in ("in_call", "lobby")},
+    controls={"in_call": TEXTS["leave"]},
     participants=ParticipantSpec(
         items=SELECTORS["participants"],
         names=SELECTORS["participant_name"],
@@ -128,8 +129,8 @@ def in_client(page: Page, selectors: tuple[str, ...]) -> Locator:
     return client(page).locator(", ".join(selectors))
 
 
-def client_button(page: Page, names: tuple[str, ...]) -> Locator:
-    return client(page).get_by_role("button", name=names_pattern(names))
+def client_button(page: Page, names: tuple[str, ...], *, prefix: bool = False) -> Locator:
+    return client(page).get_by_role("button", name=names_pattern(names, prefix=prefix))
 
 
 class WebexPage(WebMeetingPage):
@@ -165,40 +166,46 @@ class WebexPage(WebMeetingPage):
             ),
             Step(
                 "join_browser",
-                lambda p: p.get_by_role("button", name=names_pattern(TEXTS["join_browser"])),
+                lambda p: p.get_by_role(
+                    "button", name=names_pattern(TEXTS["join_browser"], prefix=True)
+                ),
                 click,
             ),
             Step("close_dialog", lambda p: client_button(p, TEXTS["close_dialog"]), click),
             Step("name", lambda p: in_client(p, SELECTORS["name_box"]), self.type_name, settle=0),
             Step("email", lambda p: in_client(p, SELECTORS["email_box"]), email, settle=0),
             Step("next", lambda p: client_button(p, TEXTS["next"]), click),
-            Step(
-                "mute",
-                lambda p: any_of(in_client(p, SELECTORS["mute"]), client_button(p, TEXTS["mute"])),
-                click,
-                limit=2,
-            ),
-            Step(
-                "stop_video",
-                lambda p: any_of(
-                    in_client(p, SELECTORS["stop_video"]), client_button(p, TEXTS["stop_video"])
-                ),
-                click,
-                limit=2,
-            ),
+            Step("mute", lambda p: self._on(p, "mute"), click, limit=3),
+            Step("stop_video", lambda p: self._on(p, "stop_video"), click, limit=3),
             Step(
                 "join",
-                lambda p: any_of(in_client(p, SELECTORS["join"]), client_button(p, TEXTS["join"])),
+                lambda p: any_of(client_button(p, TEXTS["join"]), in_client(p, SELECTORS["join"])),
                 click,
                 final=True,
             ),
         ]
+
+    def scope(self, page: Page) -> FrameLocator:
+        return client(page)
+
+    @staticmethod
+    def _on(page: Page, key: str) -> Locator:
+        """A button offering "Mute" / "Stop video": that device is on."""
+        return any_of(client_button(page, TEXTS[key]), in_client(page, SELECTORS[key]))
+
+    def media_on(self, page: Page) -> list[Locator]:
+        return [self._on(page, "mute"), self._on(page, "stop_video")]
+
+    def name_box(self, page: Page) -> Locator:
+        return in_client(page, SELECTORS["name_box"])
 
     def dismissers(self) -> list[Dismisser]:
         return [Dismisser("close_dialog", lambda p: client_button(p, TEXTS["close_dialog"]))]
 
     async def leave(self, page: Page) -> None:
         h = self.humanizer
-        target = any_of(in_client(page, SELECTORS["leave"]), client_button(page, TEXTS["leave"]))
+        target = any_of(
+            client_button(page, TEXTS["leave"], prefix=True), in_client(page, SELECTORS["leave"])
+        )
         if await try_click(page, h, target):
             await try_click(page, h, client_button(page, TEXTS["leave_confirm"]), timeout=1.0)

@@ -14,6 +14,7 @@ against the live service here (see ``docs/platforms.md``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ from meetbot.runner.platforms.driver import (
     any_of,
     button,
     css,
+    names_pattern,
     try_click,
 )
 from meetbot.runner.platforms.reading import ParticipantSpec, Reading, ReadSpec
@@ -85,6 +87,8 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "participants": ("open the participants list pane", "Participants"),
     "leave": ("Leave",),
     "leave_confirm": ("Leave Meeting",),
+    "name_box": ("Your Name", "Name"),
+    "passcode_box": ("Meeting Passcode", "Passcode"),
 }
 
 SELECTORS: Final[dict[str, tuple[str, ...]]] = {
@@ -121,6 +125,7 @@ RULES: Final = [
 
 SPEC: Final = ReadSpec(
     signals={k: SELECTORS[k] for k in ("in_call", "participants_pane", "passcode_box")},
+    controls={"in_call": TEXTS["leave"]},
     participants=ParticipantSpec(
         items=SELECTORS["participants"],
         names=SELECTORS["participant_name"],
@@ -166,6 +171,11 @@ class ZoomPage(WebMeetingPage):
             timeout = self.timings.action_timeout
             await self.humanizer.type_into(page, target, self._passcode, timeout=timeout)
 
+        def box(key: str) -> Callable[[Page], Locator]:
+            return lambda p: any_of(
+                p.get_by_role("textbox", name=names_pattern(TEXTS[key])), css(p, SELECTORS[key])
+            )
+
         return [
             Step("without_media", lambda p: button(p, TEXTS["without_media"]), click, limit=2),
             Step(
@@ -174,10 +184,10 @@ class ZoomPage(WebMeetingPage):
                 click,
             ),
             Step("agree", lambda p: button(p, TEXTS["agree"]), click),
-            Step("name", lambda p: css(p, SELECTORS["name_box"]), self.type_name, settle=0),
-            Step("passcode", lambda p: css(p, SELECTORS["passcode_box"]), passcode, settle=0),
-            Step("mute", lambda p: css(p, SELECTORS["mute"]), click, limit=2),
-            Step("stop_video", lambda p: css(p, SELECTORS["stop_video"]), click, limit=2),
+            Step("name", box("name_box"), self.type_name, settle=0),
+            Step("passcode", box("passcode_box"), passcode, settle=0),
+            Step("mute", lambda p: self._on(p, "mute"), click, limit=3),
+            Step("stop_video", lambda p: self._on(p, "stop_video"), click, limit=3),
             Step(
                 "join",
                 lambda p: any_of(css(p, SELECTORS["join"]), button(p, TEXTS["join"])),
@@ -185,6 +195,20 @@ class ZoomPage(WebMeetingPage):
                 final=True,
             ),
         ]
+
+    @staticmethod
+    def _on(page: Page, key: str) -> Locator:
+        """A preview button offering "Mute" / "Stop Video": that device is on."""
+        return any_of(button(page, TEXTS[key]), css(page, SELECTORS[key]))
+
+    def media_on(self, page: Page) -> list[Locator]:
+        return [self._on(page, "mute"), self._on(page, "stop_video")]
+
+    def name_box(self, page: Page) -> Locator:
+        return any_of(
+            page.get_by_role("textbox", name=names_pattern(TEXTS["name_box"])),
+            css(page, SELECTORS["name_box"]),
+        )
 
     async def settled(self, page: Page) -> bool:
         return self._passcode_missing or await super().settled(page)
@@ -224,5 +248,7 @@ class ZoomPage(WebMeetingPage):
 
     async def leave(self, page: Page) -> None:
         h = self.humanizer
-        if await try_click(page, h, button(page, TEXTS["leave"]).first):
+        if await try_click(
+            page, h, any_of(button(page, TEXTS["leave"]), css(page, SELECTORS["in_call"]))
+        ):
             await try_click(page, h, button(page, TEXTS["leave_confirm"]).first, timeout=1.0)
