@@ -27,7 +27,8 @@ from meetbot.lab.netns import Netns
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.egress import EgressGuard
 from meetbot.runner.platforms.registry import page_for
-from meetbot.runner.session import EXIT_OK, Session, SessionConfig
+from meetbot.runner.session import EXIT_OK, Session
+from meetbot.runner.session_ports import SessionConfig
 from meetbot.testing.fakes_runner import FakeReports, MemoryStorage
 
 CHROMIUM = "/usr/bin/chromium"

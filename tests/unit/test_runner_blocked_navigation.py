@@ -11,7 +11,8 @@ from meetbot.contract.assignment import Assignment, dump_assignment, parse_assig
 from meetbot.contract.reports import Failed
 from meetbot.runner.egress import Blocked
 from meetbot.runner.platforms.base import Phase, Snapshot
-from meetbot.runner.session import EXIT_OK, MEETING_URL_BLOCKED, Session, SessionConfig
+from meetbot.runner.session import EXIT_OK, MEETING_URL_BLOCKED, Session
+from meetbot.runner.session_ports import SessionConfig
 from meetbot.testing.fakes_runner import (
     FakeBrowser,
     FakePage,

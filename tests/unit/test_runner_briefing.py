@@ -9,7 +9,8 @@ from typing import Any
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Briefing, Command, JoinAnswer
 from meetbot.runner.briefing import rebrief
-from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session, SessionConfig
+from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session
+from meetbot.runner.session_ports import SessionConfig
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage
 
 STOP = {"waiting_room_timeout": 1, "last_person_detection": 0, "empty_meeting_timeout": 0,

@@ -29,7 +29,8 @@ from meetbot.contract.reports import (
 from meetbot.control.service.runners import lifecycle_event
 from meetbot.runner.platforms.base import Phase, Snapshot
 from meetbot.runner.platforms.credentials import Credentials
-from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session, SessionConfig
+from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session
+from meetbot.runner.session_ports import SessionConfig
 from meetbot.runner.tracker import MeetingTracker, outcome_for
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage, in_call
 

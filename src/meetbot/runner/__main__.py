@@ -150,7 +150,8 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         from meetbot.runner.platforms.credentials import Credentials
         from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
         from meetbot.runner.reporter import Reporter
-        from meetbot.runner.session import Session, SessionConfig
+        from meetbot.runner.session import Session
+        from meetbot.runner.session_ports import SessionConfig
         from meetbot.storage import storage_from_descriptor
 
         clock = SystemClock()

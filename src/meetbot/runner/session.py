@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from meetbot.contract.assignment import Assignment, stop_options
 from meetbot.contract.lifecycle import StopReason
@@ -26,23 +25,20 @@ from meetbot.contract.reports import (
     Command,
     Failed,
     InCall,
-    JoinAnswer,
     Left,
-    Report,
 )
 from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
-from meetbot.runner.capture import SPOOL_BYTES, AudioRecorder
+from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
-from meetbot.runner.egress import Blocked
 from meetbot.runner.platforms.base import MeetingPage
+from meetbot.runner.session_ports import Browser, ReportChannel, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
-from meetbot.runner.video import SPOOL_BYTES as VIDEO_SPOOL_BYTES
 from meetbot.runner.video import VideoRecorder, cdp_session
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -52,61 +48,6 @@ EXIT_CONTROL_PLANE_LOST = 3
 
 MEETING_URL_BLOCKED = "meeting_url_blocked"
 """The ``sub_code`` of a bot whose page was sent where the egress rules forbid."""
-
-
-class Browser(Protocol):
-    """What the session needs of a launched browser (:class:`runner.browser.ChromiumBrowser`)."""
-
-    page: Page
-    on_audio: Callable[[bytes], None] | None
-    crashed: bool
-
-    @property
-    def blocked_navigation(self) -> Blocked | None: ...
-
-    async def add_init_scripts(self, scripts: Sequence[str]) -> None: ...
-
-    async def start_capture(self) -> bool: ...
-
-    async def audio_flowing(self) -> bool: ...
-
-    async def stop_capture(self) -> None: ...
-
-    async def screenshot(self) -> bytes: ...
-
-    async def html(self) -> str: ...
-
-    async def close(self) -> None: ...
-
-
-class ReportChannel(Protocol):
-    """What the session needs of the control plane client (:class:`runner.reporter.Reporter`)."""
-
-    commands: asyncio.Queue[Command]
-    lost: asyncio.Event
-
-    def emit(self, report: Report) -> None: ...
-
-    async def drain(self, timeout: float) -> bool: ...
-
-    async def send_loop(self) -> None: ...
-
-    async def command_loop(self) -> None: ...
-
-    async def start_joining(self, at: datetime) -> JoinAnswer | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    poll_interval: float = 0.25
-    warm_lead: float = 20.0
-    join_timeout: float = 60.0
-    poll_timeout: float = 10.0
-    poll_failures: int = 3
-    leave_timeout: float = 10.0
-    drain_timeout: float = 15.0
-    spool_bytes: int = SPOOL_BYTES  # kept on disk while storage is unreachable (:mod:`.spool`)
-    video_spool_bytes: int = VIDEO_SPOOL_BYTES
 
 
 Interruption = Literal["leave", "stop", "lost"]
