@@ -71,8 +71,16 @@ async def admit_adhoc(svc: Services, tx: Tx, bot: Bot) -> None:
     r = rules(svc)
     now = svc.clock.now()
     window = capacity.occupancy(bot, r, now)
+    bounds = _query_bounds(window, r)
     await tx.bots.lock_schedule()
-    booked = await tx.bots.holding_capacity(*_query_bounds(window, r), RUNNING)
+    scheduled = await tx.bots.holding_capacity(*bounds, ())
+    if not any(
+        (w := capacity.reservation(b, r)) is not None and w.overlaps(window)
+        for b in scheduled
+        if b.id != bot.id
+    ):
+        return  # no reservation in its way: the launcher's cap is the only limit (cheap path)
+    booked = await tx.bots.holding_capacity(*bounds, RUNNING)
     held = capacity.holdings((b for b in booked if b.id != bot.id), r, now)
     if not capacity.check(held.all, window, total(svc)).fits:
         raise errors.PoolExhausted()
