@@ -422,6 +422,24 @@ async def test_debug_artifacts_are_listed_with_signed_links(
         assert (await other.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")).status_code == 404
 
 
+async def test_a_runner_cannot_report_another_bots_media_as_its_debug_artifact(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    """Regression (issue 12): a debug artifact's key was signed as reported, so a runner could
+    make the API hand out a link to any stored object (another bot's recording)."""
+    c = await call(plane, storage)
+    at = plane.clock.now()
+    for key in ("bots/another-bot/recording.ogg", "secret.key", f"bots/{c.bot_id}/../x/y.png"):
+        await c.report(DebugArtifact(at=at, key=key, kind="screenshot", reason="forged"))
+    own = f"bots/{c.bot_id}/debug/0001.png"
+    await storage.put(own, b"\x89PNG fake")
+    await c.report(DebugArtifact(at=at, key=own, kind="screenshot", reason="real"))
+    async with plane.client() as client:
+        r = await client.get(f"/api/v1/bot/{c.bot_id}/debug_artifacts/")
+        assert r.status_code == 200, r.text
+        assert [item["reason"] for item in r.json()["results"]] == ["real"]
+
+
 async def test_debug_artifacts_are_downloads_never_pages_on_the_api_origin(
     plane: TestPlane, storage: LocalStorage
 ) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from meetbot.contract.storage_keys import validate_key
+from meetbot.contract.storage_keys import InvalidKey, validate_key
 
 SAMPLE_RATE: Final = 16_000
 SAMPLE_WIDTH: Final = 2
@@ -86,6 +86,16 @@ def video_chunk_seq(key: str) -> int | None:
 def video_key(bot_id: str) -> str:
     """``bots/<bot_id>/recording.mp4``."""
     return f"{_bot_prefix(bot_id)}recording.mp4"
+
+
+def belongs_to(bot_id: str, key: str) -> bool:
+    """Whether ``key`` is one of ``bot_id``'s (under ``bots/<bot_id>/``, a valid key): what a
+    runner reports storing is checked with it, so a runner cannot point at another bot's media."""
+    try:
+        validate_key(key)
+    except InvalidKey:
+        return False
+    return key.startswith(_bot_prefix(bot_id))
 
 
 def _bot_prefix(bot_id: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
 from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status
+from meetbot.contract.media_format import belongs_to
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
 from meetbot.control.service.core import (
@@ -100,6 +101,9 @@ async def handle_reports(
         for report in batch.events:
             event = lifecycle_event(report)
             if event is None:
+                if not _own_media(bot.id, report):
+                    log.warning("bot %s: refused a report of another bot's media", bot.id)
+                    continue
                 observed.append(report)
                 emitted += _observation_events(bot, report)
                 continue
@@ -126,6 +130,14 @@ async def handle_reports(
         await _relaunch(svc, bot.id)
         return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
     return commands_for(bot)
+
+
+def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
+    """A report naming a storage key (an audio chunk, a debug artifact) names one of its own
+    bot's: else it is dropped (issue 12: a runner cannot make the API sign links to another
+    bot's media)."""
+    key = getattr(report, "key", None)
+    return not isinstance(key, str) or belongs_to(bot_id, key)
 
 
 def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEvent]:
