@@ -2,10 +2,12 @@
 
 Zoom carries the passcode in ``pwd=``, Teams in ``p=`` (``/meet/<id>?p=...``), Webex in
 ``pwd=``/``password=``; invitation and join links may add ``passcode=``, ``tk=``/``token=``
-(Zoom registration tokens) or ``userinfo@`` credentials. :func:`redact` replaces each value
+(Zoom registration tokens), ``zak=``/``obf_token=`` (Zoom join tokens) or ``userinfo@``
+credentials. :func:`redact` replaces each value
 with ``<redacted>``, wherever the URL sits in the text. :class:`RedactingFilter`, installed on
 the handlers of ``meetbot serve``, ``deliver``, the runner and the doctor (:func:`install`),
-applies it to every log line, whoever logs it.
+applies it to every log line, whoever logs it; a status change's ``message`` is redacted with
+it too (:mod:`meetbot.contract.status_texts`).
 
 The stored meeting URL keeps its passcode (the bot needs it to join); only logs lose it.
 """
@@ -17,7 +19,9 @@ import re
 from typing import Final
 
 MASK: Final = "<redacted>"
-SECRET_PARAMS: Final = ("pwd", "passcode", "password", "pass", "p", "tk", "token")
+SECRET_PARAMS: Final = (
+    "pwd", "passcode", "password", "pass", "p", "tk", "token", "zak", "obf_token",
+)  # fmt: skip
 
 _PARAM = re.compile(
     r"(?i)(?P<head>[?&;](?:" + "|".join(SECRET_PARAMS) + r")=)(?P<value>[^&#\s\"'<>]+)"

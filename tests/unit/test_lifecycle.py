@@ -182,14 +182,15 @@ def test_retry_clears_the_message() -> None:
 
 
 def test_join_tokens_are_redacted_from_details() -> None:
-    from meetbot.contract.status_texts import describe, redact
+    from meetbot.contract.status_texts import describe
+    from meetbot.redaction import redact
 
     url = "https://app.zoom.us/wc/join/1?pwd=abc&zak=Z.1-2&obf_token=O&x=1"
     assert redact(url) == (
-        "https://app.zoom.us/wc/join/1?pwd=[redacted]&zak=[redacted]&obf_token=[redacted]&x=1"
+        "https://app.zoom.us/wc/join/1?pwd=<redacted>&zak=<redacted>&obf_token=<redacted>&x=1"
     )
     assert "Z.1-2" not in describe("failed", None, "join_failed", url)
     assert redact("https://teams.live.com/meet/1?p=abc") == (
-        "https://teams.live.com/meet/1?p=[redacted]"
+        "https://teams.live.com/meet/1?p=<redacted>"
     )
     assert redact("step=1") == "step=1"

@@ -9,8 +9,9 @@ the page's text) is appended after a colon. Texts are the client's; they never h
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from meetbot.redaction import redact
 
 MAX_MESSAGE: Final = 1000
 
@@ -68,15 +69,6 @@ SUB_CODES: Final[dict[str, str]] = {
     "meeting_not_found": "The meeting does not exist.",
     "zoom_passcode_incorrect": "The Zoom passcode is wrong or missing (pwd= in the link).",
 }
-
-_SECRET_PARAMS = re.compile(
-    r"(?<![A-Za-z0-9_])((?:zak|obf_token|tk|pwd|p)=)[^&#\s'\"]+", re.IGNORECASE
-)
-
-
-def redact(text: str) -> str:
-    """``text`` without join tokens and passcodes in URLs (``zak=``, ``obf_token=``, ...)."""
-    return _SECRET_PARAMS.sub(r"\1[redacted]", text)
 
 
 def describe(
