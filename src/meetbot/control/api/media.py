@@ -104,7 +104,11 @@ async def get_transcript(
         raise errors.NotReady("This bot has no transcript.")
     segments = doc.segments if doc else ()
     if fmt == "json":
-        body = {"segments": render(segments, "json"), "final": bool(doc and doc.final)}
+        body = {
+            "segments": render(segments, "json"),
+            "final": bool(doc and doc.final),
+            "live_lag_seconds": round(doc.live_lag, 1) if doc and not doc.final else None,
+        }
         return Response(_json(body), media_type=CONTENT_TYPES["json"])
     text = render(segments, fmt)
     assert isinstance(text, str)

@@ -130,12 +130,24 @@ class TranscriptDoc:
     final: bool = False
     committed_until: float = 0.0
     """Seconds of recording the segments cover (the live transcriber's commit point)."""
+    received_until: float = 0.0
+    """Seconds of recording live transcription has received: ``received_until -
+    committed_until`` is how far the live transcript is behind the call."""
+
+    @property
+    def live_lag(self) -> float:
+        """Seconds of received call audio the live transcript does not cover yet."""
+        return 0.0 if self.final else max(0.0, self.received_until - self.committed_until)
 
     def view(self) -> dict[str, Any]:
         return {"segments": to_json(self.segments), "final": self.final}
 
     def to_bytes(self) -> bytes:
-        doc = {**self.view(), "committed_until": round(self.committed_until, 3)}
+        doc = {
+            **self.view(),
+            "committed_until": round(self.committed_until, 3),
+            "received_until": round(self.received_until, 3),
+        }
         return json.dumps(doc, ensure_ascii=False).encode()
 
     @classmethod
@@ -145,6 +157,7 @@ class TranscriptDoc:
             segments=tuple(segment_from_json(s) for s in raw.get("segments", ())),
             final=bool(raw.get("final", False)),
             committed_until=float(raw.get("committed_until", 0.0)),
+            received_until=float(raw.get("received_until", 0.0)),
         )
 
 

@@ -12,10 +12,18 @@ Live runs for local Whisper models (re-decoded in the pool) and for vendors with
 (AssemblyAI: one session per bot gets the chunks as they come, opened with the bot's key, else
 its workspace's, else the server's; see ``streams``). Re-decoding a window through a vendor's
 pre-recorded API would cost many times the audio, so Deepgram and OpenAI models transcribe after
-the call only. When a bot's backlog grows beyond ``max_backlog`` seconds, a chunk arrives out of
-order, live starts mid-call (a restart) or the vendor's session fails, live stops for that bot
-(its session is closed): what was committed stays, and the media worker's tail pass transcribes
-the rest after the call.
+the call only. A chunk out of order, live starting mid-call (a restart) or a failed vendor
+session stop live for that bot (its session is closed): what was committed stays, and the media
+worker's tail pass transcribes the rest after the call.
+
+**Degrade, never go silent.** A bot whose decoding falls behind is never switched off: its
+queued chunks are fed to its decoder together (up to ``max_batch`` seconds), so it decodes
+larger windows less often, and each bot's task waits for its own decode before queueing the
+next, so the shared pool serves the bots in turn (fairly) however many are behind. How far
+behind a bot's live transcript is (``received_until - committed_until``, kept in
+``transcript.json`` and shown as ``live_lag_seconds`` by the transcript endpoint) is announced
+with a ``transcript.lagging`` event when it passes ``lag_warning`` seconds (again each time it
+doubles) and once more, with ``caught_up``, when it is back under half of that.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from meetbot.contract.lifecycle import DISPATCHED
-from meetbot.contract.media_format import chunk_prefix
+from meetbot.contract.media_format import BYTES_PER_SECOND, chunk_prefix
 from meetbot.contract.models import Segment
 from meetbot.control.media.artifacts import (
     TranscriptDoc,
@@ -44,7 +54,7 @@ from meetbot.control.media.transcribers import (
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
-from meetbot.control.service.media import transcript_data
+from meetbot.control.service.media import transcript_data, transcript_lagging
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.factory import live_policy
@@ -55,6 +65,9 @@ from meetbot.transcription.streaming import LiveTranscriber
 log = logging.getLogger("meetbot.control.media.live_transcription")
 
 _OFFSET_SLACK = 0.05
+
+LagReport = Callable[[str, float], Awaitable[None]]
+"""``(bot_id, lag_seconds)``: announce that a bot's live transcript lags (0: caught up)."""
 
 
 @dataclass
@@ -85,6 +98,11 @@ class _BotLive:
     task: asyncio.Task[None] | None = None
     decoder: LiveStream | None = None
     given_up: bool = False
+    received_until: float = 0.0
+    saved_lag: float = 0.0
+    """The lag last written to ``transcript.json``."""
+    warned_lag: float = 0.0
+    """The lag last announced with ``transcript.lagging`` (0: not lagging)."""
 
 
 class LiveTranscription:
@@ -95,16 +113,21 @@ class LiveTranscription:
         transcriber_for: TranscriberFor,
         pool: TranscriptionPool,
         *,
-        max_backlog: float = 10.0,
+        max_batch: float = 10.0,
+        lag_warning: float = 10.0,
         streams: StreamFor | None = None,
+        lagging: LagReport | None = None,
     ) -> None:
-        """``streams`` opens vendor streaming sessions (``None``: local models only)."""
+        """``streams`` opens vendor streaming sessions (``None``: local models only);
+        ``lagging`` announces a lag (default: the ``transcript.lagging`` use case)."""
         self.services = services
         self.storage = storage
         self.transcriber_for = transcriber_for
         self.pool = pool
         self.streams = streams
-        self.max_backlog = max_backlog
+        self.max_batch = max_batch
+        self.lag_warning = lag_warning
+        self.lagging: LagReport = lagging or partial(transcript_lagging, services)
         self._bots: dict[str, _BotLive] = {}
         self._closed: set[str] = set()
         self._stopped = False
@@ -120,10 +143,7 @@ class LiveTranscription:
         if state.given_up:
             return
         state.pending.append((key, offset_s))
-        done_until = state.decoder.window_end if state.decoder else 0.0
-        if offset_s - done_until > self.max_backlog:
-            self._give_up(bot_id, state, f"{offset_s - done_until:.1f} s behind")
-            return
+        state.received_until = max(state.received_until, offset_s)
         if state.task is None or state.task.done():
             state.task = asyncio.create_task(self._drain(bot_id, state), name=f"live:{bot_id}")
 
@@ -196,31 +216,68 @@ class LiveTranscription:
     async def _drain(self, bot_id: str, state: _BotLive) -> None:
         try:
             while state.pending and not state.given_up:
-                key, offset = state.pending.popleft()
                 if state.decoder is None:
-                    state.decoder = await self._start(bot_id, offset)
+                    state.decoder = await self._start(bot_id, state.pending[0][1])
                     if state.decoder is None:
                         self._give_up(bot_id, state, "not a live model, or started mid-call")
                         return
-                if abs(offset - state.decoder.window_end) > _OFFSET_SLACK:
-                    self._give_up(bot_id, state, f"chunk at {offset:.2f} s out of order")
-                    return
-                try:
-                    data = await self.storage.get(key)
-                except ObjectNotFound:
-                    self._give_up(bot_id, state, f"chunk {key} missing")
-                    return
                 decoder = state.decoder
-                data = data[: len(data) - len(data) % 2]
+                data = await self._batch(bot_id, state, decoder.window_end)
+                if data is None:
+                    return
+                await self._note_lag(bot_id, state, decoder.committed_until)
                 committed = await decoder.feed(data)
                 if committed:
-                    await self._publish(bot_id, committed, decoder.committed_until)
+                    await self._publish(bot_id, state, committed, decoder.committed_until)
+                await self._note_lag(bot_id, state, decoder.committed_until)
         except Exception:
             log.exception("bot %s: live transcription failed", bot_id)
             self._give_up(bot_id, state, "error")
         finally:
             if state.given_up:
                 await self._close_decoder(bot_id, state)
+
+    async def _batch(self, bot_id: str, state: _BotLive, window_end: float) -> bytes | None:
+        """The queued chunks that follow ``window_end``, joined, up to ``max_batch`` seconds
+        (one chunk when decoding keeps up); ``None`` when live stops for the bot."""
+        parts: list[bytes] = []
+        end = window_end
+        while state.pending and end - window_end < self.max_batch:
+            key, offset = state.pending[0]
+            if abs(offset - end) > _OFFSET_SLACK:
+                self._give_up(bot_id, state, f"chunk at {offset:.2f} s out of order")
+                return None
+            try:
+                data = await self.storage.get(key)
+            except ObjectNotFound:
+                self._give_up(bot_id, state, f"chunk {key} missing")
+                return None
+            state.pending.popleft()
+            data = data[: len(data) - len(data) % 2]
+            parts.append(data)
+            end = offset + len(data) / BYTES_PER_SECOND
+            state.received_until = max(state.received_until, end)
+        return b"".join(parts)
+
+    async def _note_lag(self, bot_id: str, state: _BotLive, committed_until: float) -> None:
+        """Keep ``transcript.json``'s lag current (to the second) and announce a lag that
+        passes the warning, doubles, or is over."""
+        lag = max(0.0, state.received_until - committed_until)
+        if abs(lag - state.saved_lag) >= 1.0:
+            state.saved_lag = lag
+            doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
+            if not doc.final:
+                doc = replace(doc, received_until=state.received_until)
+                await save_transcript(self.storage, bot_id, doc)
+        warned = state.warned_lag
+        if (not warned and lag >= self.lag_warning) or (warned and lag >= 2 * warned):
+            state.warned_lag = lag
+            log.warning("bot %s: the live transcript is %.1f s behind", bot_id, lag)
+            await self.lagging(bot_id, lag)
+        elif warned and lag < self.lag_warning / 2:
+            state.warned_lag = 0.0
+            log.info("bot %s: the live transcript caught up (%.1f s behind)", bot_id, lag)
+            await self.lagging(bot_id, 0.0)
 
     async def _start(self, bot_id: str, offset: float) -> LiveStream | None:
         async with self.services.store.transaction(write=False) as tx:
@@ -240,7 +297,9 @@ class LiveTranscription:
             return None
         return _Pooled(LiveTranscriber(transcriber, live_policy(spec)), self.pool)
 
-    async def _publish(self, bot_id: str, segments: list[Segment], until: float) -> None:
+    async def _publish(
+        self, bot_id: str, state: _BotLive, segments: list[Segment], until: float
+    ) -> None:
         svc = self.services
         async with svc.store.transaction(write=False) as tx:
             observations = await tx.observations.list(bot_id, TIMELINE_TYPES)
@@ -250,6 +309,12 @@ class LiveTranscription:
         doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
         if doc.final:
             return
-        doc = TranscriptDoc((*doc.segments, *segments), final=False, committed_until=until)
+        doc = TranscriptDoc(
+            (*doc.segments, *segments),
+            final=False,
+            committed_until=until,
+            received_until=state.received_until,
+        )
+        state.saved_lag = max(0.0, state.received_until - until)
         await save_transcript(self.storage, bot_id, doc)
         await transcript_data(svc, bot_id, segments_json(segments))

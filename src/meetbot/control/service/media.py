@@ -164,6 +164,19 @@ async def transcript_data(
     svc.reactions.events_committed()
 
 
+async def transcript_lagging(svc: Services, bot_id: str, lag_seconds: float) -> None:
+    """Live transcription fell ``lag_seconds`` behind the call, or caught up (0):
+    ``transcript.lagging``. Nothing is sent for a bot that has left its call."""
+    now = svc.clock.now()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, for_update=True)
+        if bot is None or bot.status not in DISPATCHED:
+            return
+        event = outbox.transcript_lagging_event(bot, now, lag_seconds)
+        await emit(svc, tx, event, bot)
+    svc.reactions.events_committed()
+
+
 async def delete_observations(svc: Services, workspace_id: str, bot_id: str) -> None:
     """``delete_data``'s rows: the bot's observations go; the bot and its history stay (the
     caller then removes the media). Refused while a runner owns the bot (``bot_in_call``) or

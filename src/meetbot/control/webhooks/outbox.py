@@ -28,6 +28,7 @@ PARTICIPANT_LEFT = "participant.left"
 RECORDING_READY = "recording.ready"
 TRANSCRIPT_READY = "transcript.ready"
 TRANSCRIPT_DATA = "transcript.data"
+TRANSCRIPT_LAGGING = "transcript.lagging"
 BOT_DELETED = "bot.deleted"
 EVENT_TYPES = (
     STATUS_UPDATE,
@@ -36,6 +37,7 @@ EVENT_TYPES = (
     RECORDING_READY,
     TRANSCRIPT_READY,
     TRANSCRIPT_DATA,
+    TRANSCRIPT_LAGGING,
     BOT_DELETED,
 )
 
@@ -119,6 +121,14 @@ def transcript_data_event(
 ) -> OutboxEvent:
     data = {"segments": [dict(s) for s in segments]}
     return bot_event(TRANSCRIPT_DATA, bot, at, data, event_id=event_id)
+
+
+def transcript_lagging_event(
+    bot: Bot, at: datetime, lag_seconds: float, *, event_id: str | None = None
+) -> OutboxEvent:
+    """The live transcript is ``lag_seconds`` behind the call (0 with ``caught_up``)."""
+    data = {"lag_seconds": round(lag_seconds, 1), "caught_up": lag_seconds <= 0}
+    return bot_event(TRANSCRIPT_LAGGING, bot, at, data, event_id=event_id)
 
 
 def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:
