@@ -26,6 +26,7 @@ from meetbot.ports import Transcriber
 from meetbot.storage import LocalStorage
 from meetbot.testing.fakes import FakeLauncher
 from meetbot.testing.fakes_transcription import FakeTranscriber, script
+from meetbot.testing.memory_store import MemoryStore
 
 SECONDS = 30
 CALM = 8
@@ -34,15 +35,18 @@ WORDS = script(*((t + 0.2, f"sentence number {t}") for t in range(0, SECONDS + C
 
 @dataclass
 class SlowTranscriber:
-    """A transcriber as slow as a busy machine: every decode costs ``delay`` seconds of one
-    pool thread whatever the window's length."""
+    """A transcriber as slow as a busy machine: a decode costs ``delay`` seconds of one pool
+    thread plus ``per_second`` for each second of the window, so decoding cannot keep up
+    with four streams arriving much faster than real time, however the test is scheduled."""
 
     inner: FakeTranscriber
     delay: float
+    per_second: float
 
     def transcribe(self, pcm16k: Any, *, offset: float = 0.0) -> list[Segment]:
-        time.sleep(self.delay)
-        return self.inner.transcribe(np.asarray(pcm16k), offset=offset)
+        samples = np.asarray(pcm16k)
+        time.sleep(self.delay + self.per_second * len(samples) / SAMPLE_RATE)
+        return self.inner.transcribe(samples, offset=offset)
 
 
 def fixed(transcriber: Transcriber) -> TranscriberFor:
@@ -65,16 +69,26 @@ def storage(plane: TestPlane, tmp_path: Path) -> LocalStorage:
     return media_storage(plane, tmp_path / "media")
 
 
+@pytest.fixture
+async def memory_plane(tmp_path: Path) -> TestPlane:
+    """The four-bot race runs on the memory store: what it shows is live transcription's,
+    and a database's speed would only change how far behind the bots fall."""
+    launcher = FakeLauncher(pool_size=4, max_concurrent=8, auto_refill=True)
+    return await build_test_plane(MemoryStore(), data_dir=tmp_path, launcher=launcher)
+
+
 async def test_four_bots_behind_a_slow_decoder_all_keep_a_growing_live_transcript(
-    plane: TestPlane, storage: LocalStorage
+    memory_plane: TestPlane, tmp_path: Path
 ) -> None:
+    plane = memory_plane
+    storage = media_storage(plane, tmp_path / "media")
     pool = TranscriptionPool(1)
     lags: list[tuple[str, float]] = []
 
     async def lagging(bot_id: str, lag: float) -> None:
         lags.append((bot_id, lag))
 
-    slow = SlowTranscriber(FakeTranscriber(WORDS), delay=0.15)
+    slow = SlowTranscriber(FakeTranscriber(WORDS), delay=0.1, per_second=0.03)
     live = LiveTranscription(
         plane.services, storage, fixed(slow), pool, lag_warning=8.0, lagging=lagging
     )

@@ -16,6 +16,12 @@ the call only. A chunk out of order, live starting mid-call (a restart) or a fai
 session stop live for that bot (its session is closed): what was committed stays, and the media
 worker's tail pass transcribes the rest after the call.
 
+**One model, many streams.** The bots that use one local model share it through a
+:class:`~meetbot.transcription.batching.StreamBatcher`: decodes that pile up while the model is
+busy go through the next one together, packed into one Whisper context
+(:meth:`~meetbot.transcription.whisper.WhisperTranscriber.transcribe_many`), so a host's
+decoding cost grows sub-linearly with its bots (``bench/live_batching.py``).
+
 **Degrade, never go silent.** A bot whose decoding falls behind is never switched off: its
 queued chunks are fed to its decoder together (up to ``max_batch`` seconds), so it decodes
 larger windows less often, and each bot's task waits for its own decode before queueing the
@@ -55,8 +61,9 @@ from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
 from meetbot.control.service.media import transcript_data, transcript_lagging
-from meetbot.ports import Storage
+from meetbot.ports import Storage, Transcriber
 from meetbot.storage import ObjectNotFound
+from meetbot.transcription.batching import BatchEngine, StreamBatcher
 from meetbot.transcription.factory import live_policy
 from meetbot.transcription.models import validate_model
 from meetbot.transcription.segments import attribute_speakers
@@ -76,6 +83,9 @@ class _Pooled:
 
     decoder: LiveTranscriber
     pool: TranscriptionPool
+    batched: bool = False
+    """The decoder's model is a :class:`StreamBatcher`: wait for its batches on a waiting
+    thread (the batch takes the pool's budget itself)."""
 
     @property
     def window_end(self) -> float:
@@ -86,6 +96,8 @@ class _Pooled:
         return self.decoder.committed_until
 
     async def feed(self, chunk: bytes) -> list[Segment]:
+        if self.batched:
+            return await self.pool.run_waiting(self.decoder.feed, chunk)
         return await self.pool.run(self.decoder.feed, chunk)
 
     async def aclose(self) -> None:
@@ -117,6 +129,7 @@ class LiveTranscription:
         lag_warning: float = 10.0,
         streams: StreamFor | None = None,
         lagging: LagReport | None = None,
+        max_streams_per_batch: int = 8,
     ) -> None:
         """``streams`` opens vendor streaming sessions (``None``: local models only);
         ``lagging`` announces a lag (default: the ``transcript.lagging`` use case)."""
@@ -126,6 +139,8 @@ class LiveTranscription:
         self.pool = pool
         self.streams = streams
         self.max_batch = max_batch
+        self.max_streams_per_batch = max_streams_per_batch
+        self._batchers: dict[int, StreamBatcher] = {}
         self.lag_warning = lag_warning
         self.lagging: LagReport = lagging or partial(transcript_lagging, services)
         self._bots: dict[str, _BotLive] = {}
@@ -295,7 +310,17 @@ class LiveTranscription:
         transcriber = await asyncio.to_thread(self.transcriber_for, spec.name, live=True)
         if transcriber is None:
             return None
-        return _Pooled(LiveTranscriber(transcriber, live_policy(spec)), self.pool)
+        engine: Transcriber = transcriber
+        if self.max_streams_per_batch > 1 and isinstance(transcriber, BatchEngine):
+            batcher = self._batchers.get(id(transcriber))
+            if batcher is None or batcher.engine is not transcriber:
+                batcher = StreamBatcher(
+                    transcriber, max_batch=self.max_streams_per_batch, budget=self.pool.budget
+                )
+                self._batchers[id(transcriber)] = batcher
+            engine = batcher
+        decoder = LiveTranscriber(engine, live_policy(spec))
+        return _Pooled(decoder, self.pool, batched=engine is not transcriber)
 
     async def _publish(
         self, bot_id: str, state: _BotLive, segments: list[Segment], until: float

@@ -1,13 +1,20 @@
-"""The CPU budget for transcription: one thread pool of ``transcription_workers`` threads,
-shared by the final passes (which wait their turn) and live decoding (which gives up when the
-pool is busy, see :meth:`TranscriptionPool.busy`)."""
+"""The CPU budget for transcription: ``transcription_workers`` decodes at a time.
+
+Final passes and single-stream live decoding run on the pool's ``workers`` threads
+(:meth:`TranscriptionPool.run`). Live streams that share a batching model
+(:class:`meetbot.transcription.batching.StreamBatcher`) wait on threads of their own
+(:meth:`TranscriptionPool.run_waiting`: a thread per waiting stream, asleep until its batch is
+decoded) and the one decoding takes the same budget (:meth:`TranscriptionPool.budget`) around
+its batched call, so no more than ``workers`` decodes ever run at once."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 T = TypeVar("T")
@@ -15,11 +22,13 @@ P = ParamSpec("P")
 
 
 class TranscriptionPool:
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, max_waiting: int = 64) -> None:
         if workers < 1:
             raise ValueError("a transcription pool needs at least one worker")
         self.workers = workers
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="transcribe")
+        self._waiting = ThreadPoolExecutor(max_waiting, thread_name_prefix="transcribe-wait")
+        self._budget = threading.BoundedSemaphore(workers)
         self._in_flight = 0
 
     @property
@@ -34,13 +43,30 @@ class TranscriptionPool:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` on a pool thread; the event loop stays free."""
-        call = functools.partial(fn, *args, **kwargs)
+        call = functools.partial(self._within_budget, fn, *args, **kwargs)
         self._in_flight += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         finally:
             self._in_flight -= 1
 
+    async def run_waiting(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on a waiting thread: for calls that spend their time waiting for a
+        batched decode and take :meth:`budget` themselves while they decode."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._waiting, call)
+
+    @contextmanager
+    def budget(self) -> Iterator[None]:
+        """Hold one of the ``workers`` decode slots (blocks the calling thread)."""
+        with self._budget:
+            yield
+
+    def _within_budget(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._budget:
+            return fn(*args, **kwargs)
+
     def close(self) -> None:
         """Stop taking work; running jobs finish in their threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._waiting.shutdown(wait=False, cancel_futures=True)
