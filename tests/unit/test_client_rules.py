@@ -135,3 +135,24 @@ def test_a_retried_create_keeps_its_idempotency_key_and_waits_retry_after() -> N
     assert len(keys) == 1
     assert None not in keys
     assert {auth for _, auth in seen} == {"Token k"}
+
+
+def test_the_public_api_is_pinned() -> None:
+    import meetbot.client as client
+
+    assert client.__all__ == [
+        "NO_RETRIES", "ApiError", "AsyncMeetbot", "Bot", "Capacity", "CapacityExhausted",
+        "Conflict", "CredentialFlags", "DebugArtifact", "Delivery", "Event", "Forbidden",
+        "InvalidRequest", "Meetbot", "MeetbotClientError", "MethodNotAllowed", "NotFound",
+        "NotReady", "Participant", "RateLimited", "Recording", "RequestTooLarge", "RetryPolicy",
+        "Segment", "ServerError", "ServiceUnavailable", "Transcript", "Unauthorized",
+        "WaitTimeout", "WebhookEndpoint", "WebhookVerificationError", "verify_webhook",
+    ]  # fmt: skip
+    for name in client.__all__:
+        assert getattr(client, name) is not None
+    from meetbot.client import asynchronous, sync
+
+    for name in ("Bots", "Webhooks", "Events", "Credentials"):  # the same methods on both
+        blocking = {n for n in dir(getattr(sync, name)) if not n.startswith("_")}
+        awaited = {n for n in dir(getattr(asynchronous, name)) if not n.startswith("_")}
+        assert blocking == awaited
