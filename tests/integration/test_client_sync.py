@@ -77,6 +77,12 @@ def test_scheduled_bot_is_patched_and_deleted(client: Meetbot) -> None:
     assert bot.status == "scheduled"
     moved = client.bots.update(bot.id, join_at=later(7200), bot_name="Even later")
     assert moved.bot_name == "Even later"
+    hooked = client.bots.update(bot.id, webhook_url="http://127.0.0.1:9/own")
+    assert hooked.webhook_secret is not None  # its first webhook_url: the secret, once
+    unhooked = client.bots.update(bot.id, webhook_url=None, stop_options=None)  # null: a value
+    assert unhooked.webhook_url is None
+    assert unhooked.stop_options == bot.stop_options
+    assert unhooked.bot_name == "Even later"  # not named: unchanged
     client.bots.delete(bot.id)
     with pytest.raises(NotFound) as caught:
         client.bots.get(bot.id)

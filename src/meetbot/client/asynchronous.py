@@ -189,8 +189,31 @@ class Bots:
     async def get(self, bot_id: str) -> models.Bot:
         return await self._c.send(api.get_bot(bot_id))
 
-    async def update(self, bot_id: str, **fields: Any) -> models.Bot:
-        """PATCH the fields named (``None`` is a value: e.g. ``webhook_url=None`` drops it)."""
+    async def update(
+        self,
+        bot_id: str,
+        *,
+        bot_name: str | Unset = UNSET,
+        meeting_url: str | Unset = UNSET,
+        join_at: api.When | Unset | None = UNSET,
+        expected_duration: int | Unset | None = UNSET,
+        metadata: Mapping[str, str] | Unset | None = UNSET,
+        stop_options: Mapping[str, int] | Unset | None = UNSET,
+        transcription_model: str | Unset | None = UNSET,
+        recording: Mapping[str, Any] | Unset | None = UNSET,
+        deduplication_key: str | Unset | None = UNSET,
+        webhook_url: str | Unset | None = UNSET,
+        credentials: Mapping[str, Any] | Unset | None = UNSET,
+    ) -> models.Bot:
+        """PATCH the fields named, only those (``None`` is a value: ``webhook_url=None`` drops
+        it, ``join_at=None`` makes a scheduled bot join now, ``stop_options=None`` restores the
+        defaults)."""
+        fields = dict(
+            bot_name=bot_name, meeting_url=meeting_url, join_at=join_at,
+            expected_duration=expected_duration, metadata=metadata, stop_options=stop_options,
+            transcription_model=transcription_model, recording=recording,
+            deduplication_key=deduplication_key, webhook_url=webhook_url, credentials=credentials,
+        )  # fmt: skip
         return await self._c.send(api.update_bot(bot_id, fields))
 
     async def delete(self, bot_id: str) -> None:

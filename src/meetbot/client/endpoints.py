@@ -62,11 +62,18 @@ def _nothing(_: httpx.Response) -> None:
     return None
 
 
+def _wire(value: Any) -> Any:
+    """A field as JSON takes it: times as ISO 8601, any mapping as a dict."""
+    if isinstance(value, datetime):
+        return _time(value)
+    if isinstance(value, Mapping):
+        return {k: _wire(v) for k, v in value.items()}
+    return value
+
+
 def _given(**fields: Any) -> dict[str, Any]:
     """The fields a PATCH names (``None`` is a value: null)."""
-    return {
-        k: (_time(v) if isinstance(v, datetime) else v) for k, v in fields.items() if v is not UNSET
-    }
+    return {k: _wire(v) for k, v in fields.items() if v is not UNSET}
 
 
 # --- bots -----------------------------------------------------------------------------------
@@ -83,9 +90,7 @@ def create_bot(body: dict[str, Any], idempotency_key: str | None) -> Call[models
 def bot_body(meeting_url: str, **fields: Any) -> dict[str, Any]:
     """A create's body: the fields given (``None``: left to the server's default)."""
     body: dict[str, Any] = {"meeting_url": meeting_url}
-    body.update({k: v for k, v in fields.items() if v is not None})
-    if isinstance(body.get("join_at"), datetime):
-        body["join_at"] = _time(body["join_at"])
+    body.update({k: _wire(v) for k, v in fields.items() if v is not None})
     return body
 
 
