@@ -1,4 +1,4 @@
-"""The ``meetbot`` command: serve, deliver, runner, keys, demo, doctor."""
+"""The ``meetbot`` command: serve, deliver, runner, keys, bots, demo, doctor."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from meetbot import redaction
+from meetbot.cli_bots import bots_app
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
 app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(bots_app, name="bots")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")]
 

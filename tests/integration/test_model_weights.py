@@ -197,3 +197,17 @@ def test_public_api_is_small_and_resolves() -> None:
         assert getattr(transcription, name) is not None
     with pytest.raises(AttributeError):
         _ = transcription.nothing_here
+
+
+def test_prepare_reports_its_progress_for_a_bar(tmp_path: Path) -> None:
+    total = weights.BASE_FILES["model.bin"].size
+    joined: list[int] = []
+    weights.prepare_base(tmp_path, progress=joined.append)
+    assert joined == sorted(joined)
+    assert joined[-1] == total
+    assert len(joined) > 10
+    again: list[int] = []
+    weights.prepare_base(tmp_path, progress=again.append)
+    assert again == []  # prepared: nothing to do, nothing to show
+    weights.prepare_base(tmp_path, force=True, progress=again.append)
+    assert again[-1] == total  # re-hashed

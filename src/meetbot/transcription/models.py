@@ -11,7 +11,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -182,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         started = time.monotonic()
-        path = weights.prepare_base(models_dir, force=args.verify)
+        with _progress_bar("whisper-base", weights.BASE_FILES["model.bin"].size) as progress:
+            path = weights.prepare_base(models_dir, force=args.verify, progress=progress)
         print(f"whisper-base: {path} ({time.monotonic() - started:.2f} s)")
         if args.verify:
             print(f"whisper-tiny.en: {weights.verify_tiny_en()}")
@@ -192,6 +194,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _progress_bar(label: str, total: int) -> Iterator[weights.Progress | None]:
+    """A Rich progress bar on stderr when it is a terminal (``make install``), else none."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 if __name__ == "__main__":

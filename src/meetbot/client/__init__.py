@@ -1,0 +1,81 @@
+"""The Python SDK of the meetbot API: ``Meetbot`` (blocking) and ``AsyncMeetbot`` on httpx.
+
+    from meetbot.client import Meetbot
+
+    with Meetbot("http://127.0.0.1:8000", "<api key>") as meetbot:
+        bot = meetbot.bots.create("https://meet.google.com/abc-defg-hij", bot_name="Notes")
+        bot = meetbot.bots.wait(bot.id)          # until its work is over
+        print(meetbot.bots.transcript_text(bot.id, "srt"))
+
+See ``docs/sdk.md``. The client imports nothing of the server (``meetbot.control``).
+"""
+
+from meetbot.client.asynchronous import AsyncMeetbot
+from meetbot.client.errors import (
+    ApiError,
+    CapacityExhausted,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    MeetbotClientError,
+    MethodNotAllowed,
+    NotFound,
+    NotReady,
+    RateLimited,
+    RequestTooLarge,
+    ServerError,
+    ServiceUnavailable,
+    Unauthorized,
+    WaitTimeout,
+)
+from meetbot.client.models import (
+    Bot,
+    Capacity,
+    CredentialFlags,
+    DebugArtifact,
+    Delivery,
+    Event,
+    Participant,
+    Recording,
+    Segment,
+    Transcript,
+    WebhookEndpoint,
+)
+from meetbot.client.retries import NO_RETRIES, RetryPolicy
+from meetbot.client.sync import Meetbot
+from meetbot.client.webhook_signature import WebhookVerificationError, verify_webhook
+
+__all__ = [
+    "NO_RETRIES",
+    "ApiError",
+    "AsyncMeetbot",
+    "Bot",
+    "Capacity",
+    "CapacityExhausted",
+    "Conflict",
+    "CredentialFlags",
+    "DebugArtifact",
+    "Delivery",
+    "Event",
+    "Forbidden",
+    "InvalidRequest",
+    "Meetbot",
+    "MeetbotClientError",
+    "MethodNotAllowed",
+    "NotFound",
+    "NotReady",
+    "Participant",
+    "RateLimited",
+    "Recording",
+    "RequestTooLarge",
+    "RetryPolicy",
+    "Segment",
+    "ServerError",
+    "ServiceUnavailable",
+    "Transcript",
+    "Unauthorized",
+    "WaitTimeout",
+    "WebhookEndpoint",
+    "WebhookVerificationError",
+    "verify_webhook",
+]
