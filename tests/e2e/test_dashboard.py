@@ -16,6 +16,7 @@ from served import TALKATIVE, serve_with_lab
 
 from meetbot.lab import Lab, make_speech
 from meetbot.lab.serve import Server
+from meetbot.lab.speech import Speech
 from meetbot.runner.browser import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,6 @@ def send_bot(page: Page, meeting_url: str, timeout: float = 90) -> str:
 def test_a_person_sends_a_bot_and_watches_it_live(
     lab: Lab, transcribing_server: Server, shots: Path, tmp_path: Path
 ) -> None:
-    server = transcribing_server
     room = lab.new_room(**TALKATIVE)
     speech = make_speech(
         ["Welcome to the planning meeting.", "Let us review the launch dates."],
@@ -73,73 +73,86 @@ def test_a_person_sends_a_bot_and_watches_it_live(
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_FLAGS)
         )
-        context = chromium.new_context(viewport=WIDE, base_url=server.url)
+        context = chromium.new_context(viewport=WIDE, base_url=transcribing_server.url)
         page = context.new_page()
         page.set_default_timeout(30_000)
+        try:
+            run_through(page, lab, room, speech, transcribing_server, shots)
+        except Exception:
+            page.screenshot(path=shots / "failure.png", full_page=True)
+            raise
+        finally:
+            context.close()
+            chromium.close()
 
-        page.goto("/dashboard/bots/")
-        assert page.url.endswith("/dashboard/signin")
-        page.screenshot(path=shots / "signin-1280.png")
-        page.get_by_label("API key").fill(server.first_key())
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/dashboard/bots/")
-        assert page.get_by_role("heading", name="Bots", level=1).is_visible()
 
-        bot_id = send_bot(page, lab.room_url(room))
-        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
-        same_document = "() => window.__sameDocument === true"
+def run_through(
+    page: Page, lab: Lab, room: int, speech: Speech, server: Server, shots: Path
+) -> None:
 
-        # the status changes on the page without a reload
-        page.wait_for_function(
-            f"() => ({same_document})() && "
-            "document.querySelector('#bot-status')?.textContent === 'recording'",
-            timeout=60_000,
-        )
-        alice = lab.add_participant(room, "alice", wav=speech.path)
-        # the transcript appears while the bot is in the call, still without a reload
-        page.wait_for_function(
-            f"() => ({same_document})() && document.querySelectorAll('#transcript li').length > 0",
-            timeout=90_000,
-        )
-        assert page.locator("#bot-status").inner_text() == "recording"
-        page.screenshot(path=shots / "bot-live-1280.png", full_page=True)
-        time.sleep(speech.duration_s)
-        # the Leave call button (its confirm dialog accepted); the page reloads once the bot
-        # has ended and shows the recording: it plays
-        page.once("dialog", lambda dialog: dialog.accept())
-        page.get_by_role("button", name="Leave call").click()
-        page.wait_for_url(f"**/dashboard/bots/{bot_id}/?done=left")
-        alice.leave()
-        page.wait_for_selector("audio#recording", timeout=120_000)
-        assert page.locator("#bot-status").inner_text() == "finished"
-        played = page.evaluate(
-            """async () => {
-                const a = document.querySelector('#recording');
-                a.muted = true;
-                await a.play();
-                await new Promise(r => setTimeout(r, 1500));
-                return a.currentTime;
-            }"""
-        )
-        assert played > 0
-        assert page.locator("#transcript li").count() > 0
-        text = page.locator("#transcript").inner_text().lower()
-        assert "meeting" in text or "launch" in text, text
-        page.screenshot(path=shots / "bot-finished-1280.png", full_page=True)
+    page.goto("/dashboard/bots/")
+    assert page.url.endswith("/dashboard/signin")
+    page.screenshot(path=shots / "signin-1280.png")
+    page.get_by_label("API key").fill(server.first_key())
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/dashboard/bots/")
+    assert page.get_by_role("heading", name="Bots", level=1).is_visible()
 
-        for name, path in (
-            ("bots", "/dashboard/bots/"),
-            ("bot", f"/dashboard/bots/{bot_id}/"),
-            ("webhooks", "/dashboard/webhooks/"),
-            ("capacity", "/dashboard/capacity/"),
-        ):
-            for label, size in (("1280", WIDE), ("390", PHONE)):
-                page.set_viewport_size(size)
-                page.goto(path)
-                assert page.get_by_role("main").is_visible()
-                # nothing wider than the viewport but the scrolling tables
-                wide = page.evaluate("document.documentElement.scrollWidth")
-                assert wide <= size["width"] + 1, (name, label, wide)
-                page.screenshot(path=shots / f"{name}-{label}.png", full_page=True)
-        context.close()
-        chromium.close()
+    host = lab.add_participant(room, "bob")  # someone in the room: it is not empty
+    bot_id = send_bot(page, lab.room_url(room))
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    same_document = "() => window.__sameDocument === true"
+
+    # the status changes on the page without a reload
+    page.wait_for_function(
+        f"() => ({same_document})() && "
+        "document.querySelector('#bot-status')?.textContent === 'recording'",
+        timeout=60_000,
+    )
+    alice = lab.add_participant(room, "alice", wav=speech.path)
+    # the transcript appears while the bot is in the call, still without a reload
+    page.wait_for_function(
+        f"() => ({same_document})() && document.querySelectorAll('#transcript li').length > 0",
+        timeout=90_000,
+    )
+    assert page.locator("#bot-status").inner_text() == "recording"
+    page.screenshot(path=shots / "bot-live-1280.png", full_page=True)
+    time.sleep(speech.duration_s)
+    # the Leave call button (its confirm dialog accepted); the page reloads once the bot
+    # has ended and shows the recording: it plays
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Leave call").click()
+    page.wait_for_url(f"**/dashboard/bots/{bot_id}/?done=left")
+    alice.leave()
+    host.leave()
+    page.wait_for_selector("audio#recording", timeout=120_000)
+    assert page.locator("#bot-status").inner_text() == "finished"
+    played = page.evaluate(
+        """async () => {
+            const a = document.querySelector('#recording');
+            a.muted = true;
+            await a.play();
+            await new Promise(r => setTimeout(r, 1500));
+            return a.currentTime;
+        }"""
+    )
+    assert played > 0
+    assert page.locator("#transcript li").count() > 0
+    text = page.locator("#transcript").inner_text().lower()
+    assert "meeting" in text or "launch" in text, text
+    page.screenshot(path=shots / "bot-finished-1280.png", full_page=True)
+
+    for name, path in (
+        ("bots", "/dashboard/bots/"),
+        ("bot", f"/dashboard/bots/{bot_id}/"),
+        ("webhooks", "/dashboard/webhooks/"),
+        ("capacity", "/dashboard/capacity/"),
+    ):
+        for label, size in (("1280", WIDE), ("390", PHONE)):
+            page.set_viewport_size(size)
+            page.goto(path)
+            assert page.get_by_role("main").is_visible()
+            # nothing wider than the viewport but the scrolling tables
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= size["width"] + 1, (name, label, wide)
+            page.screenshot(path=shots / f"{name}-{label}.png", full_page=True)
