@@ -30,7 +30,12 @@ PHONE = {"width": 390, "height": 844}
 def transcribing_server(lab: Lab, tmp_path: Path) -> Iterator[Server]:
     """`meetbot serve` on the lab with a small Whisper, so the transcript grows in the call."""
     srv = serve_with_lab(
-        lab, tmp_path / "data", MEETBOT_DEFAULT_TRANSCRIPTION_MODEL="whisper-tiny.en"
+        lab,
+        tmp_path / "data",
+        MEETBOT_DEFAULT_TRANSCRIPTION_MODEL="whisper-tiny.en",
+        # the form sends the default stop timers: ten seconds a unit keeps the bot in the call
+        # (silence 150 s, empty meeting 100 s) until the test presses Leave call
+        MEETBOT_TIMER_UNIT_SECONDS="10",
     )
     yield srv
     srv.stop()
@@ -98,7 +103,6 @@ def run_through(
     page.wait_for_url("**/dashboard/bots/")
     assert page.get_by_role("heading", name="Bots", level=1).is_visible()
 
-    host = lab.add_participant(room, "bob")  # someone in the room: it is not empty
     bot_id = send_bot(page, lab.room_url(room))
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     same_document = "() => window.__sameDocument === true"
@@ -109,7 +113,7 @@ def run_through(
         "document.querySelector('#bot-status')?.textContent === 'recording'",
         timeout=60_000,
     )
-    alice = lab.add_participant(room, "alice", wav=speech.path)
+    alice = lab.add_participant(room, "alice", wav=speech.path, timeout=90)
     # the transcript appears while the bot is in the call, still without a reload
     page.wait_for_function(
         f"() => ({same_document})() && document.querySelectorAll('#transcript li').length > 0",
@@ -124,7 +128,6 @@ def run_through(
     page.get_by_role("button", name="Leave call").click()
     page.wait_for_url(f"**/dashboard/bots/{bot_id}/?done=left")
     alice.leave()
-    host.leave()
     page.wait_for_selector("audio#recording", timeout=120_000)
     assert page.locator("#bot-status").inner_text() == "finished"
     played = page.evaluate(
