@@ -18,6 +18,7 @@ from meetbot.contract.reports import ParticipantJoined
 from meetbot.control.api.deps import KeyCache
 from meetbot.control.dashboard import install
 from meetbot.control.media.artifacts import TranscriptDoc, transcript_key
+from meetbot.control.ports import Store
 from meetbot.control.service.keys import list_keys, revoke_key
 from meetbot.storage import LocalStorage
 from meetbot.testing.memory_store import MemoryStore
@@ -27,8 +28,9 @@ EVIL = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-async def plane(tmp_path: Path) -> TestPlane:
-    plane = await build_test_plane(MemoryStore(), webhook_allow_private=True)
+async def plane(any_store: Store, tmp_path: Path) -> TestPlane:
+    """On every store: memory, SQLite, PostgreSQL."""
+    plane = await build_test_plane(any_store, webhook_allow_private=True)
     install(plane.app, b"dashboard test secret, 32 bytes!")
     plane.app.state.storage = LocalStorage(tmp_path / "media", b"s" * 32, "http://meetbot")
     return plane
