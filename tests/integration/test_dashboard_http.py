@@ -308,6 +308,9 @@ async def test_a_bots_page_shows_its_timeline_participants_and_transcript(
     assert "Hello there" in page
     assert f'data-live="/dashboard/bots/{bot["id"]}/live"' in page
     assert "Leave call" in page
+    # nothing of the URL is shown as a message (no text injection through a link)
+    crafted = await web.get(f"/dashboard/bots/{bot['id']}/?error=CALL+US&done=CALL+US")
+    assert "CALL US" not in crafted.text
     live = (await web.get(f"/dashboard/bots/{bot['id']}/live")).text
     assert 'data-ended="0"' in live
     assert "Hello there" in live

@@ -187,9 +187,14 @@ async def _bot(viewer: Viewer, bot_id: str) -> Bot:
 
 
 @router.get("/{bot_id}/")
-async def show_bot(
-    request: Request, bot_id: str, viewer: ViewerDep, error: str | None = None
-) -> Response:
+async def show_bot(request: Request, bot_id: str, viewer: ViewerDep) -> Response:
+    return await _bot_page(request, viewer, bot_id)
+
+
+async def _bot_page(
+    request: Request, viewer: Viewer, bot_id: str, error: str | None = None
+) -> HTMLResponse:
+    """The page; ``error`` is what a button's use case refused (never taken from the URL)."""
     try:
         bot = await _bot(viewer, bot_id)
     except errors.MeetbotError as exc:
@@ -234,7 +239,7 @@ async def bot_live(request: Request, bot_id: str, viewer: ViewerDep) -> Response
     return render("bot_live.html", await _bot_context(request, viewer, bot))
 
 
-async def _act(request: Request, viewer: Viewer, bot_id: str, done: str) -> Response:
+def _done(bot_id: str, done: str) -> Response:
     return RedirectResponse(f"/dashboard/bots/{bot_id}/?done={done}", status_code=303)
 
 
@@ -242,7 +247,7 @@ async def _failed(request: Request, viewer: Viewer, bot_id: str, exc: Exception)
     detail = exc.detail if isinstance(exc, errors.MeetbotError) else str(exc)
     if isinstance(exc, errors.NotFound):
         return error_page(viewer, exc)
-    response = await show_bot(request, bot_id, viewer, error=detail)
+    response = await _bot_page(request, viewer, bot_id, error=detail)
     response.status_code = exc.status if isinstance(exc, errors.MeetbotError) else 400
     return response
 
@@ -254,7 +259,7 @@ async def leave_call(request: Request, bot_id: str, viewer: ViewerDep) -> Respon
         await bots.leave_call(viewer.services, viewer.workspace_id, bot_id)
     except errors.MeetbotError as exc:
         return await _failed(request, viewer, bot_id, exc)
-    return await _act(request, viewer, bot_id, "left")
+    return _done(bot_id, "left")
 
 
 @router.post("/{bot_id}/delete")
@@ -283,4 +288,4 @@ async def update_bot(request: Request, bot_id: str, viewer: ViewerDep) -> Respon
         return await _failed(request, viewer, bot_id, ValueError(_problem(exc)))
     except errors.MeetbotError as exc:
         return await _failed(request, viewer, bot_id, exc)
-    return await _act(request, viewer, bot_id, "updated")
+    return _done(bot_id, "updated")
