@@ -170,6 +170,7 @@ async def test_forms_need_the_sessions_csrf_token(
     assert (await api.get(f"/api/v1/bot/{bot['id']}/")).status_code == 200
     r = await web.post(f"/dashboard/bots/{bot['id']}/delete", data={"csrf": await token(web)})
     assert r.status_code == 303
+    assert "The bot was deleted." in (await web.get(r.headers["location"])).text
     assert (await api.get(f"/api/v1/bot/{bot['id']}/")).status_code == 404
 
 

@@ -108,6 +108,7 @@ async def _list_page(
         "next_url": next_url,
         "live_url": None if cursor else "/dashboard/bots/?" + urlencode(active),
         "form_error": form_error,
+        "deleted": request.query_params.get("deleted") == "1",
         "values": values or {},
     }
     if request.headers.get(FRAGMENT_HEADER):
