@@ -14,7 +14,7 @@ import pytest
 from harness.dashboard import csrf_of, sign_in
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract.models import Segment
-from meetbot.contract.reports import ParticipantJoined
+from meetbot.contract.reports import DebugArtifact, ParticipantJoined
 from meetbot.control.api.deps import KeyCache
 from meetbot.control.dashboard import install
 from meetbot.control.media.artifacts import TranscriptDoc, transcript_key
@@ -316,6 +316,24 @@ async def test_a_bots_page_shows_its_timeline_participants_and_transcript(
     assert 'data-ended="0"' in live
     assert "Hello there" in live
     assert "<html" not in live
+
+
+async def test_debug_artifacts_are_signed_links(
+    plane: TestPlane, api: httpx.AsyncClient, web: httpx.AsyncClient
+) -> None:
+    bot = await new_bot(api)
+    key = f"bots/{bot['id']}/debug/page.html"
+    await plane.app.state.storage.put(key, b"<html>odd page</html>")
+    artifact = DebugArtifact(at=plane.clock.now(), key=key, kind="html", reason=EVIL)
+    async with plane.services.store.transaction() as tx:
+        await tx.observations.append(bot["id"], artifact)
+    page = (await web.get(f"/dashboard/bots/{bot['id']}/")).text
+    assert "Debug artifacts" in page
+    assert f"/media/{key}?" in page
+    assert "signature=" in page
+    assert EVIL not in page
+    # the participants list does not take the artifact for a person
+    assert "None seen yet." in page
 
 
 async def test_leave_call_and_the_patch_of_a_scheduled_bot(
