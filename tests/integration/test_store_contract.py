@@ -294,6 +294,27 @@ async def test_list_filters(any_store: Store) -> None:
     assert ids(await listed(any_store, "ws_2")) == [e.id]
 
 
+async def test_list_filters_by_platform_and_search(any_store: Store) -> None:
+    zoom = MeetingRef(Platform.ZOOM, "https://zoom.us/j/999_1", "999")
+    a = make_bot(bot_name="Weekly Sync")
+    b = make_bot(meeting=zoom, bot_name="Notetaker")
+    c = make_bot(bot_name="100%_done")
+    e = make_bot(workspace_id="ws_2", meeting=zoom)
+    await insert(any_store, a, b, c, e)
+
+    assert ids(await listed(any_store, platform="zoom")) == [b.id]
+    assert ids(await listed(any_store, platform="google_meet")) == [c.id, a.id]
+    assert ids(await listed(any_store, search="weekly")) == [a.id]  # any case
+    assert ids(await listed(any_store, search="ZOOM.US/J")) == [b.id]
+    assert ids(await listed(any_store, search=a.id)) == [a.id]
+    assert ids(await listed(any_store, search=a.id[:8])) == []  # an id only whole
+    # LIKE's wildcards are plain characters
+    assert ids(await listed(any_store, search="%_")) == [c.id]
+    assert ids(await listed(any_store, search="9_1")) == [b.id]
+    assert ids(await listed(any_store, search="9x1")) == []
+    assert ids(await listed(any_store, search="notetaker", platform="zoom")) == [b.id]
+
+
 async def test_list_returns_status_changes(any_store: Store) -> None:
     a = make_bot().with_state(BotState(Status.BOOTING), T0)
     b = a.evolve(id="b").with_state(BotState(Status.JOINING), T0)

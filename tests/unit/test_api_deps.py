@@ -17,6 +17,10 @@ from meetbot.control.api import deps
 from meetbot.control.api import internal as internal_api
 from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
+from meetbot.control.dashboard import bots as dashboard_bots
+from meetbot.control.dashboard import capacity as dashboard_capacity
+from meetbot.control.dashboard import signin as dashboard_signin
+from meetbot.control.dashboard import webhooks as dashboard_webhooks
 
 
 @pytest.mark.parametrize("dependency", [deps.get_services, deps.get_workspace, deps.runner_token])
@@ -40,6 +44,10 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., object]]:
         webhooks_api.router,
         webhooks_api.events_router,
         credentials_api.router,
+        dashboard_signin.router,
+        dashboard_bots.router,
+        dashboard_webhooks.router,
+        dashboard_capacity.router,
     ],
 )
 def test_every_routes_dependency_runs_on_the_event_loop(router: APIRouter) -> None:

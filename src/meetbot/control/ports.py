@@ -45,6 +45,9 @@ class BotQuery:
     before_seq: int | None = None
     """Cursor: only bots with ``seq`` below this (newest first)."""
     limit: int = 50
+    platform: str | None = None
+    search: str | None = None
+    """Case-insensitive: a part of the meeting URL or the bot's name, or its whole id."""
 
 
 class BotRepo(Protocol):

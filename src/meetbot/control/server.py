@@ -17,6 +17,7 @@ from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.capacity import FixedCapacity
+from meetbot.control.dashboard import install as install_dashboard
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
@@ -138,6 +139,7 @@ async def build(settings: Settings) -> ControlPlane:
             close_store,
         ],
     )
+    install_dashboard(app, secret)
     app.state.storage = storage
     app.state.media_secret = secret
     return ControlPlane(app=app, services=services, first_key=first_key)

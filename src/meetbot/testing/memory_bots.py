@@ -98,6 +98,10 @@ class MemoryBotRepo(MemoryRepo):
                 return False
             if any(bot.metadata.get(k) != v for k, v in query.metadata.items()):
                 return False
+            if query.platform is not None and bot.meeting.platform != query.platform:
+                return False
+            if query.search and not _found(bot, query.search):
+                return False
             return query.before_seq is None or (bot.seq or 0) < query.before_seq
 
         found = sorted(filter(matches, self.state.bots.values()), key=_seq, reverse=True)
@@ -193,3 +197,9 @@ class MemoryBotRepo(MemoryRepo):
 
 def _seq(bot: Bot) -> int:
     return bot.seq or 0
+
+
+def _found(bot: Bot, term: str) -> bool:
+    """The store's search: a part of the meeting URL or name (any case), or the whole id."""
+    low = term.lower()
+    return low in bot.meeting.url.lower() or low in bot.bot_name.lower() or bot.id == term

@@ -46,7 +46,8 @@ def _meeting(svc: Services, url: str) -> MeetingRef:
     return parse_joinable_url(url, self_hosted=svc.settings.self_hosted_meeting_host_list)
 
 
-async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.BotSpec:
+async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.BotSpec:
+    """The create request as the use case takes it (the dashboard's form uses it too)."""
     model = body.transcription_model or svc.settings.default_transcription_model
     own = body.credentials.to_mapping() if body.credentials else {}
     await credentials.require_transcription_key(svc, workspace_id, validate_model(model), own=own)
@@ -100,7 +101,7 @@ async def create_bot(
     if idempotency_key:  # the request is only hashed; the first answer is kept for repeats
         raw = await request.json()
         idempotency = bots.IdempotentRequest(idempotency_key, raw, _first_answer)
-    spec = await _spec(svc, workspace_id, body)
+    spec = await spec_from_body(svc, workspace_id, body)
     result = await bots.create_bot(svc, workspace_id, spec, idempotency=idempotency)
     if isinstance(result, bots.Replayed):
         answer = result.answer

@@ -215,6 +215,17 @@ class SqlBotRepo(SqlRepo):
             stmt = stmt.where(bots.c.meeting_url == query.meeting_url)
         for key, value in query.metadata.items():
             stmt = stmt.where(self._metadata_equals(key, value))
+        if query.platform is not None:
+            stmt = stmt.where(bots.c.platform == query.platform)
+        if query.search:
+            term = query.search.lower()
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(bots.c.meeting_url).contains(term, autoescape=True),
+                    sa.func.lower(bots.c.bot_name).contains(term, autoescape=True),
+                    bots.c.id == query.search,
+                )
+            )
         if query.before_seq is not None:
             stmt = stmt.where(bots.c.seq < query.before_seq)
         return await self._load(stmt.order_by(bots.c.seq.desc()).limit(max(query.limit, 0)))
