@@ -1,16 +1,16 @@
-"""The ``meetbot`` command: serve, deliver, runner, keys, demo, doctor."""
+"""The ``meetbot`` command: serve, migrate, deliver, runner, keys, demo, doctor."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from meetbot import redaction
+from meetbot import data_dir as data_dir_module
+from meetbot import logs
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
@@ -33,10 +33,7 @@ def serve(
 ) -> None:
     """Serve the API, scheduler, warm pool and workers on embedded defaults."""
     settings = settings_from(host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    redaction.install()
+    logs.setup(settings.log_level, settings.log_format)  # passcodes redacted; text or json
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(_serve(settings))
 
@@ -69,19 +66,53 @@ async def _serve(settings: Settings) -> None:
     if plane.first_key:
         typer.echo("Created the first API key (shown only once; keep it):")
         typer.echo(f"  {plane.first_key}")
-    typer.echo(f"meetbot listening on http://{settings.host}:{settings.port} (docs at /docs)")
     config = uvicorn.Config(
         plane.app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go to the root handler (logs.setup): one format
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
-        redaction.install(logging.getLogger(name))
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    # Said only once the socket accepts and the lifespan (launcher, workers) has started.
+    # uvicorn offers a flag, not an event, for "started"
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    if server.started:
+        bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
+        typer.echo(
+            f"meetbot listening on http://{_url_host(bound_host)}:{bound_port} (docs at /docs)"
+        )
+    await serving
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply the database migrations (``MEETBOT_DATABASE_URL``) and exit: the Kubernetes Job
+    that runs before a rollout (``meetbot serve`` applies them too)."""
+    settings = settings_from(data_dir=data_dir)
+    logs.setup(settings.log_level, settings.log_format)
+    if settings.database_url is None:
+        data_dir_module.prepare(settings.data_dir)
+    version = asyncio.run(_migrate(settings.effective_database_url))
+    typer.echo(f"database at schema version {version}")
+
+
+async def _migrate(url: str) -> int:
+    from meetbot.control.store import open_store
+    from meetbot.control.store.migrations import MIGRATIONS
+
+    store = await open_store(url)
+    await store.close()
+    return len(MIGRATIONS)
 
 
 @app.command()
@@ -94,10 +125,7 @@ def deliver(
     """Deliver webhooks (started by ``meetbot serve`` with MEETBOT_DELIVERY=process; stops when
     its stdin closes)."""
     settings = settings_from(data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    redaction.install()
+    logs.setup(settings.log_level, settings.log_format)
     from meetbot.control.webhooks.process import run_child
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:

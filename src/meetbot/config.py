@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     """How long a request may wait for a slot before it is shed: 503 ``service_unavailable``
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line, with the request id, bot id and workspace of the
+    request or bot the line belongs to; ``text``: human-readable lines."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` wants ``Authorization: Bearer <token>``; unset, it is open
+    (as Prometheus scrapes expect: keep the port off the internet or set a token)."""
 
     @property
     def effective_database_url(self) -> str:
