@@ -99,3 +99,11 @@ async def test_an_error_answer_has_a_request_id_too(plane: TestPlane) -> None:
         answer = await client.get("/api/v1/bot/")
     assert answer.status_code == 401
     assert answer.headers["x-request-id"]
+
+
+def test_runners_get_the_log_format() -> None:
+    from meetbot.config import Settings
+    from meetbot.control.launchers.runner_env import settings_environment
+
+    env = settings_environment(Settings(log_format="json"))
+    assert env["MEETBOT_LOG_FORMAT"] == "json"
