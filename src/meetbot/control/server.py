@@ -90,7 +90,7 @@ async def build(settings: Settings) -> ControlPlane:
     """Open the store, create the first key on a fresh data dir, and wire every worker: each
     subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`)."""
     data_dir.prepare(settings.data_dir)  # owner-only: 0700, files 0600
-    secret = load_or_create_secret(settings.data_dir)
+    secret = load_or_create_secret(settings.data_dir, settings.given_secret)
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
     reactions = Subscribers()
