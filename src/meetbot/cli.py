@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from meetbot import data_dir as data_dir_module
-from meetbot import logs
+from meetbot import logs, redaction
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
@@ -66,16 +67,22 @@ async def _serve(settings: Settings) -> None:
     if plane.first_key:
         typer.echo("Created the first API key (shown only once; keep it):")
         typer.echo(f"  {plane.first_key}")
+    json_logs = settings.log_format == "json"
     config = uvicorn.Config(
         plane.app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        log_config=None,  # uvicorn's lines go to the root handler (logs.setup): one format
+        # JSON: uvicorn's lines go to the root handler (logs.setup), one format for all lines;
+        # text: uvicorn's own lines, as before ("INFO:     Application startup complete.").
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
+    if not json_logs:
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
+            redaction.install(logging.getLogger(name))
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     # Said only once the socket accepts and the lifespan (launcher, workers) has started.
