@@ -1,4 +1,4 @@
-"""The ``meetbot`` command: serve, deliver, runner, keys, bots, demo, doctor."""
+"""The ``meetbot`` command: serve, migrate, deliver, runner, keys, bots, demo, doctor."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from meetbot import redaction
+from meetbot import data_dir as data_dir_module
+from meetbot import logs, redaction
 from meetbot.cli_bots import bots_app
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
@@ -35,10 +36,7 @@ def serve(
 ) -> None:
     """Serve the API, scheduler, warm pool and workers on embedded defaults."""
     settings = settings_from(host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    redaction.install()
+    logs.setup(settings.log_level, settings.log_format)  # passcodes redacted; text or json
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(_serve(settings))
 
@@ -71,19 +69,59 @@ async def _serve(settings: Settings) -> None:
     if plane.first_key:
         typer.echo("Created the first API key (shown only once; keep it):")
         typer.echo(f"  {plane.first_key}")
-    typer.echo(f"meetbot listening on http://{settings.host}:{settings.port} (docs at /docs)")
+    json_logs = settings.log_format == "json"
     config = uvicorn.Config(
         plane.app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # JSON: uvicorn's lines go to the root handler (logs.setup), one format for all lines;
+        # text: uvicorn's own lines, as before ("INFO:     Application startup complete.").
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
-        redaction.install(logging.getLogger(name))
-    await uvicorn.Server(config).serve()
+    if not json_logs:
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # configured by Config
+            redaction.install(logging.getLogger(name))
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    # Said only once the socket accepts and the lifespan (launcher, workers) has started.
+    # uvicorn offers a flag, not an event, for "started"
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    if server.started:
+        bound_host, bound_port = server.servers[0].sockets[0].getsockname()[:2]
+        typer.echo(
+            f"meetbot listening on http://{_url_host(bound_host)}:{bound_port} (docs at /docs)"
+        )
+    await serving
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply the database migrations (``MEETBOT_DATABASE_URL``) and exit: the Kubernetes Job
+    that runs before a rollout (``meetbot serve`` applies them too)."""
+    settings = settings_from(data_dir=data_dir)
+    logs.setup(settings.log_level, settings.log_format)
+    if settings.database_url is None:
+        data_dir_module.prepare(settings.data_dir)
+    version = asyncio.run(_migrate(settings.effective_database_url))
+    typer.echo(f"database at schema version {version}")
+
+
+async def _migrate(url: str) -> int:
+    from meetbot.control.store import open_store
+    from meetbot.control.store.migrations import MIGRATIONS
+
+    store = await open_store(url)
+    await store.close()
+    return len(MIGRATIONS)
 
 
 @app.command()
@@ -96,10 +134,7 @@ def deliver(
     """Deliver webhooks (started by ``meetbot serve`` with MEETBOT_DELIVERY=process; stops when
     its stdin closes)."""
     settings = settings_from(data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    redaction.install()
+    logs.setup(settings.log_level, settings.log_format)
     from meetbot.control.webhooks.process import run_child
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:

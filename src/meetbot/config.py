@@ -109,6 +109,29 @@ class Settings(BaseSettings):
     """How long a request may wait for a slot before it is shed: 503 ``service_unavailable``
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line, with the request id, bot id and workspace of the
+    request or bot the line belongs to; ``text``: human-readable lines."""
+    secret: SecretStr | None = None
+    """The server secret, 64 hex characters (32 bytes): signs media links and cursors, seals
+    stored credentials. Unset: ``secret.key`` in the data dir, created on first start. Replicas
+    of one deployment (Kubernetes) must share it: give it from a Secret."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` wants ``Authorization: Bearer <token>``; unset, it is open
+    (as Prometheus scrapes expect: keep the port off the internet or set a token)."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_hex(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            text = value.get_secret_value()
+            if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError("MEETBOT_SECRET must be 64 hex characters (32 bytes)")
+        return value
+
+    @property
+    def given_secret(self) -> str | None:
+        return self.secret.get_secret_value() if self.secret else None
 
     @property
     def effective_database_url(self) -> str:

@@ -10,7 +10,11 @@ from pathlib import Path
 SECRET_FILE = "secret.key"
 
 
-def load_or_create_secret(data_dir: Path) -> bytes:
+def load_or_create_secret(data_dir: Path, given: str | None = None) -> bytes:
+    """``given`` (``MEETBOT_SECRET``: 64 hex characters, the same for every replica) when set,
+    else the data dir's ``secret.key``, created on first start."""
+    if given:
+        return bytes.fromhex(given)
     path = data_dir / SECRET_FILE
     if path.exists():
         return bytes.fromhex(path.read_text().strip())

@@ -484,3 +484,25 @@ async def test_the_tail_pass_runs_while_the_recording_is_encoded(
         "finished",
     ]
     assert meta.exists()
+
+
+async def test_every_log_line_of_a_bots_media_work_names_the_bot(
+    plane: TestPlane, storage: LocalStorage
+) -> None:
+    import io
+    import logging
+
+    from meetbot import logs
+
+    c = await call(plane, storage, transcription_model="whisper-tiny.en")
+    out = io.StringIO()
+    handler = logs.handler("json", stream=out)
+    media_log = logging.getLogger("meetbot.control.media")
+    media_log.addHandler(handler)
+    try:
+        await MediaPipeline(plane.services, storage, fixed(BrokenTranscriber())).process(c.bot_id)
+    finally:
+        media_log.removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines, "the failed transcription is logged"
+    assert {line.get("bot_id") for line in lines} == {c.bot_id}

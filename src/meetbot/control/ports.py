@@ -239,6 +239,29 @@ class Tx(Protocol):
     @property
     def leases(self) -> LeaseRepo: ...
 
+    @property
+    def stats(self) -> StatsRepo: ...
+
+
+class StatsRepo(Protocol):
+    """Counts read at scrape time for ``/metrics``: each one cheap query on an index."""
+
+    async def active_bots_by_status(self) -> dict[Status, int]:
+        """Bots not ended (``ENDED`` excluded), counted by status (index ``ix_bots_due``)."""
+        ...
+
+    async def scheduled_before(self, cutoffs: Sequence[datetime]) -> builtins.list[int]:
+        """For each cutoff, the ``scheduled`` bots with ``join_at < cutoff`` (one query)."""
+        ...
+
+    async def due_deliveries(self, now: datetime) -> int:
+        """Open webhook deliveries whose attempt time has come (``next_attempt_at <= now``)."""
+        ...
+
+    async def ping(self) -> None:
+        """One round trip to the database (``SELECT 1``); raises when it is unreachable."""
+        ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
@@ -259,7 +282,27 @@ class Slot:
     warm: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CapacitySnapshot:
+    """What a launcher holds right now, for ``/metrics`` (a fleet: the sum over live agents)."""
+
+    slots: int
+    """Bots that can run at once."""
+    busy: int
+    """Slots running or reserved for a bot."""
+    warm_idle: int
+    """Warm runners ready for an ad-hoc bot."""
+    warm_starting: int = 0
+    """Warm runners launched, not ready yet."""
+    warm_target: int = 0
+    """The warm pool's size (what the launcher refills to)."""
+
+
 class Launcher(Protocol):
+    def snapshot(self) -> CapacitySnapshot:
+        """Slots, busy, warm idle: cheap, no I/O (read at each ``/metrics`` scrape)."""
+        ...
+
     def claim_warm(self) -> Slot | None:
         """Atomically take an idle warm runner, or ``None`` if none is idle."""
         ...
@@ -307,6 +350,7 @@ __all__ = [
     "BotCapacity",
     "BotQuery",
     "BotRepo",
+    "CapacitySnapshot",
     "CredentialRepo",
     "EventRepo",
     "IdempotencyRepo",
@@ -315,6 +359,7 @@ __all__ = [
     "ObservationRepo",
     "SendResult",
     "Slot",
+    "StatsRepo",
     "StatusChange",
     "Store",
     "Tx",

@@ -6,6 +6,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.metrics import Metrics
 from meetbot.control.ports import Launcher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
@@ -89,7 +91,7 @@ async def build(settings: Settings) -> ControlPlane:
     """Open the store, create the first key on a fresh data dir, and wire every worker: each
     subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`)."""
     data_dir.prepare(settings.data_dir)  # owner-only: 0700, files 0600
-    secret = load_or_create_secret(settings.data_dir)
+    secret = load_or_create_secret(settings.data_dir, settings.given_secret)
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
     reactions = Subscribers()
@@ -119,6 +121,10 @@ async def build(settings: Settings) -> ControlPlane:
     pipeline = MediaPipeline(services, storage, transcribers, pool=pool, live=live)
     reactions.on_processing_started.append(pipeline.wake)
     reactions.on_chunk_stored.append(live.on_chunk)
+    metrics = Metrics()
+    lead = timedelta(seconds=settings.dispatch_lead)
+    reactions.on_bot_dispatched.append(lambda bot: metrics.bot_dispatched(bot, lead))
+    reactions.on_bot_joining.append(metrics.bot_joining)
 
     app = create_app(
         services,
@@ -129,6 +135,7 @@ async def build(settings: Settings) -> ControlPlane:
             credentials_api.router,
         ],
         secret=secret,
+        metrics=metrics,
         startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],
         shutdown=[
             scheduler.stop,

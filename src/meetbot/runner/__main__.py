@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from meetbot import redaction
+from meetbot import logs, redaction
 from meetbot.config import Settings
 from meetbot.egress import HostAllowList
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
@@ -90,12 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv or []))
     os.environ.setdefault("NODE_OPTIONS", DRIVER_NODE_OPTIONS)  # for Playwright's driver
     settings = Settings()
-    logging.basicConfig(
+    logs.setup(  # no meeting passcode in the runner's log (redacted); MEETBOT_LOG_FORMAT
+        settings.log_level,
+        settings.log_format,
+        fmt="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
     )
-    redaction.install()  # no meeting passcode in the runner's log
     return asyncio.run(run(settings, warm=not args.cold))
 
 
@@ -133,6 +133,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         except AssignmentError as exc:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
+        logs.bot_id.set(assignment.bot_id)  # on every line of this bot from here on
         url = redaction.redact(assignment.meeting_url)
         log.info("bot %s: %s %s", assignment.bot_id, assignment.platform, url)
         try:

@@ -12,13 +12,17 @@ from fastapi.openapi.utils import get_openapi
 from meetbot import __version__
 from meetbot.control.api import bots, capacity, internal
 from meetbot.control.api import errors as api_errors
+from meetbot.control.api import health as health_api
+from meetbot.control.api import metrics as metrics_api
 from meetbot.control.api.auth_failures import AuthFailures
 from meetbot.control.api.body_limit import BodyLimit
 from meetbot.control.api.deps import KeyCache, RateLimiter
 from meetbot.control.api.load_shedder import LoadShedder
+from meetbot.control.api.request_context import RequestContext
 from meetbot.control.api.slashes import OptionalTrailingSlash
 from meetbot.control.api.text_guard import refuse_unstorable_text
 from meetbot.control.cursors import CursorCodec
+from meetbot.control.metrics import Metrics
 from meetbot.control.service import Services
 
 Daemon = Callable[[], Awaitable[None]]
@@ -70,10 +74,12 @@ def create_app(
     startup: Sequence[Daemon] = (),
     shutdown: Sequence[Daemon] = (),
     secret: bytes | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the app. ``startup``/``shutdown`` run in the lifespan (workers, launcher).
 
-    ``secret`` (the server's) keys the pagination cursors; without it they die with the app."""
+    ``secret`` (the server's) keys the pagination cursors; without it they die with the app.
+    ``metrics``: what ``/metrics`` shows (a fresh registry when none is given)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -94,6 +100,7 @@ def create_app(
         dependencies=[Depends(refuse_unstorable_text)],
     )
     app.state.services = services
+    app.state.metrics = metrics = metrics or Metrics()
     app.state.cursors = CursorCodec(secret) if secret else CursorCodec.ephemeral()
     app.state.key_cache = KeyCache()
     app.state.auth_failures = AuthFailures(services.settings.auth_failures_per_minute)
@@ -103,6 +110,8 @@ def create_app(
     app.include_router(bots.router)
     app.include_router(capacity.router)
     app.include_router(internal.router)
+    app.include_router(health_api.router)
+    app.include_router(metrics_api.router)
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.add_middleware(OptionalTrailingSlash, router=app.router)
@@ -112,6 +121,8 @@ def create_app(
         max_in_flight=services.settings.max_requests_in_flight,
         max_queue_wait=services.settings.max_queue_wait_ms / 1000,
     )
+    app.add_middleware(metrics_api.RequestMetrics, metrics=metrics)  # sheds counted too
+    app.add_middleware(RequestContext)  # X-Request-Id and the log context, on every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from meetbot import errors
+from meetbot import errors, logs
 from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
@@ -110,6 +110,7 @@ async def get_workspace(request: Request, services: ServicesDep) -> str:
         else request.app.state.read_limiter
     )
     limiter.check(workspace_id)
+    logs.workspace_id.set(workspace_id)  # on this request's log lines from here on
     return workspace_id
 
 

@@ -44,7 +44,7 @@ CODE = "service_unavailable"
 DETAIL = "Our servers have dropped the request due to high load -- please retry."
 RETRY_AFTER = "1"
 EXEMPT_PREFIXES = ("/internal/", "/media/")
-EXEMPT_PATHS = frozenset({"/health"})
+EXEMPT_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics"})
 
 
 LAG_INTERVAL = 0.005

@@ -39,7 +39,7 @@ from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.control.launchers.pidfiles import PidDir, PidRecord, runner_alive
 from meetbot.control.launchers.runner_env import runner_environment, settings_environment
 from meetbot.control.launchers.warm_pool import PoolState
-from meetbot.control.ports import Slot
+from meetbot.control.ports import CapacitySnapshot, Slot
 
 if TYPE_CHECKING:
     from meetbot.config import Settings
@@ -137,6 +137,16 @@ class LocalLauncher:
             reserved=len(self._reserved),
             orphans=len(self._orphans),
             **counts,
+        )
+
+    def snapshot(self) -> CapacitySnapshot:
+        state = self.state()
+        return CapacitySnapshot(
+            slots=state.max_concurrent,
+            busy=state.busy + state.reserved + state.orphans,
+            warm_idle=state.idle,
+            warm_starting=state.starting,
+            warm_target=state.pool_size,
         )
 
     def pids(self) -> dict[str, int]:

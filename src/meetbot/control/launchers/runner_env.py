@@ -38,6 +38,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         "MEETBOT_CHROMIUM_PATH": settings.chromium_path,
         "MEETBOT_WARM_LEAD": str(settings.warm_lead),
         "MEETBOT_LOG_LEVEL": settings.log_level,
+        "MEETBOT_LOG_FORMAT": settings.log_format,
         "MEETBOT_RUNNER_SPOOL_MB": str(settings.runner_spool_mb),
         "MEETBOT_RUNNER_VIDEO_SPOOL_MB": str(settings.runner_video_spool_mb),
     }

@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from meetbot.contract.assignment import Assignment
-from meetbot.control.ports import Slot
+from meetbot.control.ports import CapacitySnapshot, Slot
 
 
 @dataclass
@@ -36,6 +36,14 @@ class SimulatedLauncher:
     def refill(self) -> None:
         room = self.max_concurrent - len(self._busy)
         self._idle = max(0, min(self.pool_size, room))
+
+    def snapshot(self) -> CapacitySnapshot:
+        return CapacitySnapshot(
+            slots=self.max_concurrent,
+            busy=len(self._busy),
+            warm_idle=self._idle,
+            warm_target=self.pool_size,
+        )
 
     def _take(self, warm: bool) -> Slot:
         slot = Slot(id=f"slot-{next(self._ids)}", warm=warm)

@@ -46,6 +46,7 @@ import dataclasses
 import logging
 from datetime import timedelta
 
+from meetbot import logs
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.media_format import FORMATS, RecordingFormat, video_prefix
 from meetbot.contract.models import Bot
@@ -191,6 +192,10 @@ class MediaPipeline:
         """Do whatever the bot's status asks for; errors are counted and retried by the scan
         until ``max_attempts``, then the bot ends ``failed``/``processing_failed``. Works only
         under the bot's media lease: a bot another replica is working on is left to it."""
+        with logs.bound(bot_id=bot_id):  # on every log line of this bot's media work
+            await self._process(bot_id)
+
+    async def _process(self, bot_id: str) -> None:
         try:
             held, bot = await self.lease.take(bot_id)
             if not held:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from meetbot import errors
 from meetbot.contract.lifecycle import Dispatch, Fail
+from meetbot.contract.models import Bot
 from meetbot.control.service.core import Services, new_token, token_hash, transition
 from meetbot.control.service.credentials import UNREADABLE, platform_credentials
 from meetbot.control.service.handoff import Handoff
@@ -25,6 +26,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
     """
     now = svc.clock.now()
     cutoff = now + timedelta(seconds=svc.settings.dispatch_lead)
+    dispatched: list[Bot] = []
     async with Handoff(svc) as handoff:
         async with svc.store.transaction() as tx:
             due = await tx.bots.due_for_dispatch(cutoff, batch)
@@ -44,6 +46,9 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                 ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
                 ready = await transition(svc, tx, ready, Dispatch(), now)
                 handoff.assign(slot, ready, token, credentials)
+                dispatched.append(ready)
         if due:
             svc.reactions.events_committed()
+        for bot in dispatched:
+            svc.reactions.bot_dispatched(bot)
     return len(due)

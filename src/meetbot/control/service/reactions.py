@@ -16,6 +16,9 @@ reaction               reported by                     subscribed by ``server.bu
 ``runner_exited``      the launcher (a runner process  :func:`~meetbot.control.service.lost_runners.
                        with a bot ended)               runner_exited`: fail the bot if its
                                                        runner left it unfinished
+``bot_dispatched``     the scheduler's dispatch        the metrics (dispatch lateness)
+``bot_joining``        the join briefing (``booting    the metrics (``joining - join_at``)
+                       → joining``)
 =====================  ==============================  =======================================
 
 Subscribers run on the event loop, in the order they subscribed, and must not block: they
@@ -28,7 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+
+from meetbot.contract.models import Bot
 
 
 class Reactions(Protocol):
@@ -51,6 +57,14 @@ class Reactions(Protocol):
         :data:`meetbot.control.launchers.local.EXIT_UNKNOWN`)."""
         ...
 
+    def bot_dispatched(self, bot: Bot) -> None:
+        """The scheduler dispatched the scheduled ``bot`` (``dispatched_at`` set)."""
+        ...
+
+    def bot_joining(self, bot: Bot, at: datetime) -> None:
+        """``bot``'s runner started joining at ``at`` (``booting → joining``)."""
+        ...
+
 
 @dataclass(eq=False)
 class Subscribers:
@@ -60,6 +74,8 @@ class Subscribers:
     on_processing_started: list[Callable[[str], None]] = field(default_factory=list)
     on_chunk_stored: list[Callable[[str, str, float], None]] = field(default_factory=list)
     on_runner_exited: list[Callable[[str, int], None]] = field(default_factory=list)
+    on_bot_dispatched: list[Callable[[Bot], None]] = field(default_factory=list)
+    on_bot_joining: list[Callable[[Bot, datetime], None]] = field(default_factory=list)
 
     def events_committed(self) -> None:
         for react in self.on_events_committed:
@@ -76,3 +92,11 @@ class Subscribers:
     def runner_exited(self, bot_id: str, returncode: int) -> None:
         for react in self.on_runner_exited:
             react(bot_id, returncode)
+
+    def bot_dispatched(self, bot: Bot) -> None:
+        for react in self.on_bot_dispatched:
+            react(bot)
+
+    def bot_joining(self, bot: Bot, at: datetime) -> None:
+        for react in self.on_bot_joining:
+            react(bot, at)

@@ -207,6 +207,8 @@ async def start_joining(
             await emit_all(svc, tx, [changed], bot)
     if changed is not None:
         svc.reactions.events_committed()
+        if bot.status is Status.JOINING:
+            svc.reactions.bot_joining(bot, request.at)
     commands = commands_for(bot).commands
     return reports.JoinAnswer(briefing=None if commands else briefing, commands=commands)
 

@@ -49,6 +49,7 @@ from meetbot.control.store.keys import SqlKeyRepo
 from meetbot.control.store.leases import SqlLeaseRepo
 from meetbot.control.store.migrations import MIGRATIONS, Migration, migrate
 from meetbot.control.store.observations import SqlObservationRepo
+from meetbot.control.store.stats import SqlStatsRepo
 from meetbot.control.store.webhooks import SqlWebhookRepo
 from meetbot.errors import StoreUnavailable
 
@@ -177,6 +178,10 @@ class SqlTx:
     @property
     def leases(self) -> SqlLeaseRepo:
         return SqlLeaseRepo(self.conn, self.writable)
+
+    @property
+    def stats(self) -> SqlStatsRepo:
+        return SqlStatsRepo(self.conn, self.writable)
 
 
 class SqlStore:

@@ -172,7 +172,9 @@ async def run_child(settings: Settings, ready_fd: int | None = None) -> None:
     store = await open_store(settings.effective_database_url)
     sender = HttpSender(TargetPolicy.from_settings(settings))
     options = DeliveryOptions.from_settings(settings, poll_interval=POLL_INTERVAL)
-    box = SecretBox(load_or_create_secret(settings.data_dir))  # opens endpoints' secrets
+    box = SecretBox(
+        load_or_create_secret(settings.data_dir, settings.given_secret)
+    )  # opens endpoints' secrets
     worker = DeliveryWorker(store, sender, SystemClock(), settings, options=options, box=box)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
