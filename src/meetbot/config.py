@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     """How long a request may wait for a slot before it is shed: 503 ``service_unavailable``
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
+    stream_poll_interval: float = Field(0.25, gt=0, le=10)
+    """Seconds a bot's stream (``GET /api/v1/bot/{id}/stream``) waits before it reads the
+    database again when no wake came: the delay of an event committed on another replica."""
+    stream_token_ttl: int = Field(300, ge=10, le=24 * 3600)
+    """Seconds a stream token (``POST /api/v1/bot/{id}/stream_token/``) opens the stream."""
 
     @property
     def effective_database_url(self) -> str:

@@ -122,8 +122,11 @@ class EventRepo(Protocol):
         ...
 
     async def list_after(
-        self, workspace_id: str, after_seq: int, limit: int
-    ) -> list[OutboxEvent]: ...
+        self, workspace_id: str, after_seq: int, limit: int, *, bot_id: str | None = None
+    ) -> list[OutboxEvent]:
+        """The workspace's events after ``after_seq``, oldest first; only ``bot_id``'s if set
+        (a bot's stream)."""
+        ...
 
     async def seq_range(
         self, workspace_id: str, start: datetime, end: datetime

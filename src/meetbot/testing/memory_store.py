@@ -58,12 +58,15 @@ class MemoryEventRepo(MemoryRepo):
         return kept
 
     async def list_after(
-        self, workspace_id: str, after_seq: int, limit: int
+        self, workspace_id: str, after_seq: int, limit: int, *, bot_id: str | None = None
     ) -> builtins.list[OutboxEvent]:
         found = [
             e
             for e in self.state.events
-            if e.workspace_id == workspace_id and e.seq is not None and e.seq > after_seq
+            if e.workspace_id == workspace_id
+            and e.seq is not None
+            and e.seq > after_seq
+            and (bot_id is None or e.bot_id == bot_id)
         ]
         return found[: max(limit, 0)]
 

@@ -145,6 +145,8 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
     means; the observation itself is stored as it is."""
     if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
         return [outbox.participant_event(bot, report)]
+    if isinstance(report, reports.Speaking):
+        return [outbox.speaking_event(bot, report)]
     return []
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from meetbot.contract.lifecycle import BotState
 from meetbot.contract.models import Bot, OutboxEvent
-from meetbot.contract.reports import ParticipantJoined, ParticipantLeft
+from meetbot.contract.reports import ParticipantJoined, ParticipantLeft, Speaking
 from meetbot.control.webhooks.models import Delivery, WebhookEndpoint
 from meetbot.control.webhooks.ports import OutboxTx
 from meetbot.timefmt import iso
@@ -29,6 +29,7 @@ RECORDING_READY = "recording.ready"
 TRANSCRIPT_READY = "transcript.ready"
 TRANSCRIPT_DATA = "transcript.data"
 BOT_DELETED = "bot.deleted"
+PARTICIPANT_SPEAKING = "participant.speaking"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -37,6 +38,7 @@ EVENT_TYPES = (
     TRANSCRIPT_READY,
     TRANSCRIPT_DATA,
     BOT_DELETED,
+    PARTICIPANT_SPEAKING,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -99,6 +101,16 @@ def participant_event(
     type_ = PARTICIPANT_JOINED if isinstance(report, ParticipantJoined) else PARTICIPANT_LEFT
     data = {"participant": {"id": report.participant_id, "name": report.name}, "at": iso(report.at)}
     return bot_event(type_, bot, report.at, data, event_id=event_id)
+
+
+def speaking_event(bot: Bot, report: Speaking, *, event_id: str | None = None) -> OutboxEvent:
+    """A participant started (``speaking: true``) or stopped speaking, at the bot's clock."""
+    data = {
+        "participant": {"id": report.participant_id, "name": report.name},
+        "speaking": report.speaking,
+        "at": iso(report.at),
+    }
+    return bot_event(PARTICIPANT_SPEAKING, bot, report.at, data, event_id=event_id)
 
 
 def recording_ready_event(
