@@ -168,6 +168,21 @@ class DebugArtifact(BaseReport):
     reason: PageText
 
 
+class RecordingPaused(BaseReport):
+    """The recorder stopped keeping the meeting's audio and video (``pause_recording``): from
+    ``offset_s`` seconds into the recording, silence is written until it resumes."""
+
+    type: Literal["recording_paused"] = "recording_paused"
+    offset_s: float = Field(ge=0)
+
+
+class RecordingResumed(BaseReport):
+    """The recorder keeps the meeting's audio and video again, from ``offset_s``."""
+
+    type: Literal["recording_resumed"] = "recording_resumed"
+    offset_s: float = Field(ge=0)
+
+
 Report = Annotated[
     Joining
     | Waiting
@@ -185,7 +200,9 @@ Report = Annotated[
     | AuthRequired
     | InvalidCredentials
     | BotDetected
-    | DebugArtifact,
+    | DebugArtifact
+    | RecordingPaused
+    | RecordingResumed,
     Field(discriminator="type"),
 ]
 
@@ -197,13 +214,23 @@ class ReportBatch(BaseModel):
 
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True)
-    type: Literal["leave", "stop"]
-    """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now."""
+    type: Literal["leave", "stop", "pause", "resume"]
+    """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now.
+    ``pause``/``resume``: not sent in ``commands``; a runner makes them of ``paused``."""
 
 
 class Commands(BaseModel):
     model_config = ConfigDict(frozen=True)
     commands: list[Command] = Field(default_factory=list)
+    paused: bool | None = None
+    """While the bot is recording: whether its recording should be paused (a state, not an
+    order: it comes with every answer, and a change wakes the long poll). ``None`` otherwise."""
+
+    def all(self) -> list[Command]:
+        """``commands``, then ``paused`` as a ``pause``/``resume`` command (if set)."""
+        if self.paused is None:
+            return list(self.commands)
+        return [*self.commands, Command(type="pause" if self.paused else "resume")]
 
 
 class JoinRequest(BaseModel):

@@ -32,6 +32,7 @@ from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
+from meetbot.runner.pause import RecordingPause
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.session_ports import Browser, ReportChannel, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
@@ -81,6 +82,7 @@ class Session:
             storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
         )
         self.video = self._video_recorder(assignment)
+        self.pausing = RecordingPause(self.recorder, lambda: self.video, reporter.emit, clock)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
@@ -112,6 +114,8 @@ class Session:
             self._obey(await self.reporter.commands.get())
 
     def _obey(self, command: Command) -> None:
+        if command.type in ("pause", "resume"):
+            return self.pausing.set(command.type == "pause")
         log.info("command: %s", command.type)
         if command.type == "stop":
             self._stop = True

@@ -11,7 +11,7 @@ from typing import Any
 
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
-from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status
+from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status, SubStatus
 from meetbot.contract.media_format import belongs_to
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
@@ -79,6 +79,8 @@ def commands_for(bot: Bot) -> Commands:
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
+    if bot.status is Status.RECORDING:
+        return Commands(paused=bot.sub_status is SubStatus.PAUSED)
     return Commands()
 
 
@@ -147,6 +149,8 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
         return [outbox.participant_event(bot, report)]
     if isinstance(report, reports.Speaking):
         return [outbox.speaking_event(bot, report)]
+    if isinstance(report, reports.RecordingPaused | reports.RecordingResumed):
+        return [outbox.recording_paused_event(bot, report)]
     return []
 
 

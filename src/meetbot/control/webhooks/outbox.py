@@ -17,7 +17,13 @@ from typing import Any
 
 from meetbot.contract.lifecycle import BotState
 from meetbot.contract.models import Bot, OutboxEvent
-from meetbot.contract.reports import ParticipantJoined, ParticipantLeft, Speaking
+from meetbot.contract.reports import (
+    ParticipantJoined,
+    ParticipantLeft,
+    RecordingPaused,
+    RecordingResumed,
+    Speaking,
+)
 from meetbot.control.webhooks.models import Delivery, WebhookEndpoint
 from meetbot.control.webhooks.ports import OutboxTx
 from meetbot.timefmt import iso
@@ -30,6 +36,8 @@ TRANSCRIPT_READY = "transcript.ready"
 TRANSCRIPT_DATA = "transcript.data"
 BOT_DELETED = "bot.deleted"
 PARTICIPANT_SPEAKING = "participant.speaking"
+RECORDING_PAUSED = "recording.paused"
+RECORDING_RESUMED = "recording.resumed"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -39,6 +47,8 @@ EVENT_TYPES = (
     TRANSCRIPT_DATA,
     BOT_DELETED,
     PARTICIPANT_SPEAKING,
+    RECORDING_PAUSED,
+    RECORDING_RESUMED,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -111,6 +121,15 @@ def speaking_event(bot: Bot, report: Speaking, *, event_id: str | None = None) -
         "at": iso(report.at),
     }
     return bot_event(PARTICIPANT_SPEAKING, bot, report.at, data, event_id=event_id)
+
+
+def recording_paused_event(
+    bot: Bot, report: RecordingPaused | RecordingResumed, *, event_id: str | None = None
+) -> OutboxEvent:
+    """The runner paused (or resumed) its recording ``offset_s`` seconds into it."""
+    type_ = RECORDING_PAUSED if isinstance(report, RecordingPaused) else RECORDING_RESUMED
+    data = {"offset_s": round(report.offset_s, 3), "at": iso(report.at)}
+    return bot_event(type_, bot, report.at, data, event_id=event_id)
 
 
 def recording_ready_event(
