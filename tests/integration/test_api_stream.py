@@ -7,17 +7,21 @@ import asyncio
 import dataclasses
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
+from media_helpers import Call, create_bot, media_storage, tone
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from harness.live_server import serving
 from harness.plane import TEST_SECRET, TestPlane, build_test_plane
 from meetbot.contract.lifecycle import StopReason
+from meetbot.contract.media_format import chunk_key
 from meetbot.contract.reports import (
+    AudioChunk,
     InCall,
     Joining,
     Leaving,
@@ -156,7 +160,9 @@ async def test_a_stream_token_opens_one_bots_stream_until_it_expires(any_store: 
         ("", {}, 401, "unauthorized"),
         ("", {"Authorization": "Token nope"}, 401, "unauthorized"),
         ("?after=forged", None, 400, "invalid_cursor"),
-        ("?audio=mixed", None, 400, "invalid_request"),
+        ("?audio=mixed", None, 400, "invalid_request"),  # this plane has no media storage
+        ("?audio=separate", None, 400, "invalid_request"),
+        ("?audio=stereo", None, 400, "invalid_request"),
     ],
 )
 async def test_refusals_are_the_usual_error_bodies(
@@ -219,6 +225,47 @@ async def test_a_client_that_leaves_ends_its_stream(any_store: Any) -> None:
         )
         async with connect(url, additional_headers=_auth(plane)) as ws:
             assert len(await _frames(ws, 5)) == 5
+
+
+async def test_audio_mixed_sends_the_chunks_stored_from_now_on(
+    any_store: Any, tmp_path: Path
+) -> None:
+    plane = await build_test_plane(any_store)
+    c = Call(plane, media_storage(plane, tmp_path / "media"), await create_bot(plane))
+    await c.join()
+    before, after = tone(1.5, 300.0), tone(3.0, 500.0)
+    await c.record(before)  # stored before the client came: not sent
+    async with serving(plane.app) as host:
+        url = f"ws://{host}/api/v1/bot/{c.bot_id}/stream?audio=mixed"
+        async with connect(url, additional_headers=_auth(plane)) as ws:
+            c.plane.clock.advance(1)
+            await _record_more(c, after, first_seq=1)
+            pcm, texts = b"", 0
+            async with asyncio.timeout(10):
+                while len(pcm) < len(after):
+                    message = await ws.recv()
+                    if isinstance(message, bytes):
+                        pcm += message
+                    else:
+                        texts += 1
+    assert pcm == after
+    assert texts >= 1  # the events come on the same socket
+
+
+async def _record_more(c: Call, pcm: bytes, first_seq: int) -> None:
+    """Chunks after the first ``first_seq`` ones (``Call.record`` starts at seq 0)."""
+    per_chunk = round(c.chunk_seconds * 16000) * 2
+    start = first_seq * c.chunk_seconds
+    for i, begin in enumerate(range(0, len(pcm), per_chunk)):
+        seq = first_seq + i
+        data = pcm[begin : begin + per_chunk]
+        key = chunk_key(c.bot_id, seq)
+        await c.storage.put(key, data)
+        offset = start + begin / 32000
+        chunk = AudioChunk(
+            at=c.plane.clock.now(), seq=seq, key=key, offset_s=offset, duration_s=len(data) / 32000
+        )
+        await c.report(chunk)
 
 
 _ = websockets  # the client library the test speaks with

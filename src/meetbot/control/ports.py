@@ -180,6 +180,17 @@ class ObservationRepo(Protocol):
         """The bot's observations (optionally only these report ``type``s), oldest first."""
         ...
 
+    async def list_after(
+        self, bot_id: str, types: Collection[str], after_seq: int, limit: int
+    ) -> builtins.list[tuple[int, BaseReport]]:
+        """The bot's observations of these ``type``s stored after ``after_seq``, oldest first,
+        each with its ``seq`` (a cursor for the next call; a bot's stream reads its audio so)."""
+        ...
+
+    async def last_seq(self, bot_id: str) -> int:
+        """The ``seq`` of the bot's latest observation (0 if none): "from now on"."""
+        ...
+
     async def delete_for(self, bot_id: str) -> None: ...
 
 

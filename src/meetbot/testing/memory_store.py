@@ -171,6 +171,23 @@ class MemoryObservationRepo(MemoryRepo):
             if owner == bot_id and (wanted is None or getattr(report, "type", None) in wanted)
         ]
 
+    async def list_after(
+        self, bot_id: str, types: Collection[str], after_seq: int, limit: int
+    ) -> builtins.list[tuple[int, BaseReport]]:
+        """``seq``: the position in the list, from 1 (the fake never reuses one but by
+        ``delete_for``)."""
+        wanted = set(types)
+        found = [
+            (seq, report)
+            for seq, (owner, report) in enumerate(self.state.observations, start=1)
+            if owner == bot_id and seq > after_seq and getattr(report, "type", None) in wanted
+        ]
+        return found[: max(limit, 0)]
+
+    async def last_seq(self, bot_id: str) -> int:
+        seqs = [s for s, (o, _) in enumerate(self.state.observations, start=1) if o == bot_id]
+        return max(seqs, default=0)
+
     async def delete_for(self, bot_id: str) -> None:
         self.check_write("observations.delete_for")
         self.state.observations[:] = [o for o in self.state.observations if o[0] != bot_id]

@@ -24,7 +24,15 @@ from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId, workspac
 from meetbot.control.api.text_guard import refuse_in_path_and_query
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
-from meetbot.control.service.stream import BotStream, Pulse, issue_token, workspace_of_token
+from meetbot.control.service.stream import (
+    AudioFeed,
+    BotStream,
+    Pulse,
+    check_audio,
+    issue_token,
+    workspace_of_token,
+)
+from meetbot.ports import Storage
 from meetbot.timefmt import iso
 
 router = APIRouter(prefix="/api/v1/bot", tags=["stream"])
@@ -62,20 +70,27 @@ async def stream(
     pulse: Pulse = websocket.app.state.stream_pulse
     try:
         refuse_in_path_and_query(websocket)
-        if audio is not None:
-            raise errors.InvalidRequest(
-                "audio: audio frames are not sent on the stream yet (events only)."
-            )
+        storage: Storage | None = getattr(websocket.app.state, "storage", None)
+        check_audio(audio, storage)
         if token is not None:
             workspace_id = await workspace_of_token(svc, cursors, bot_id, token)
         else:
             workspace_id = await workspace_of_key(websocket, svc, post=False)
         opened = await BotStream.open(svc, cursors, pulse, workspace_id, bot_id, after)
+        feed = None
+        if audio is not None and storage is not None:
+            feed = await AudioFeed.open(svc, storage, pulse, bot_id)
     except errors.MeetbotError as exc:
         await _deny(websocket, exc)
         return
     await websocket.accept()
-    sender = asyncio.create_task(_send(websocket, opened), name=f"stream:{bot_id}")
+    lock = asyncio.Lock()  # one frame at a time from the two senders
+    sender = asyncio.create_task(_send(websocket, opened, lock), name=f"stream:{bot_id}")
+    audio_sender = (
+        asyncio.create_task(_send_audio(websocket, feed, lock), name=f"stream-audio:{bot_id}")
+        if feed is not None
+        else None
+    )
     try:
         while not sender.done():
             receiving = asyncio.ensure_future(websocket.receive())
@@ -88,18 +103,22 @@ async def stream(
             if receiving.result()["type"] == "websocket.disconnect":
                 break
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-            await sender
+        for task in (audio_sender, sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await task
 
 
-async def _send(websocket: WebSocket, opened: BotStream) -> None:
+async def _send(websocket: WebSocket, opened: BotStream, lock: asyncio.Lock) -> None:
     try:
         while True:
             for frame in await opened.next_frames():
-                await websocket.send_json(frame.payload())
+                async with lock:
+                    await websocket.send_json(frame.payload())
             if opened.ended:
-                await websocket.close(1000)
+                async with lock:
+                    await websocket.close(1000)
                 return
     except (WebSocketDisconnect, RuntimeError):  # the client went away mid-send
         return
@@ -107,6 +126,18 @@ async def _send(websocket: WebSocket, opened: BotStream) -> None:
         log.warning("bot %s: stream ends: %s", opened.bot_id, exc.detail)
         if websocket.application_state is WebSocketState.CONNECTED:
             await websocket.close(1011, exc.code)
+
+
+async def _send_audio(websocket: WebSocket, feed: AudioFeed, lock: asyncio.Lock) -> None:
+    try:
+        while True:
+            for pcm in await feed.next_pcm():
+                async with lock:
+                    await websocket.send_bytes(pcm)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    except (errors.MeetbotError, OSError, KeyError) as exc:  # storage or database trouble
+        log.warning("bot %s: audio on the stream stops: %r", feed.bot_id, exc)
 
 
 async def _deny(websocket: WebSocket, exc: errors.MeetbotError) -> None:

@@ -26,9 +26,13 @@ from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service.core import Services
 from meetbot.errors import InvalidCursor
+from meetbot.ports import Storage
 
 STREAM_PAGE = 200
 """Events read per database round trip."""
+AUDIO_PAGE = 20
+"""Audio chunks read per database round trip (30 s of audio)."""
+AUDIO_MODES = ("mixed", "separate")
 
 
 def stream_kind(bot_id: str) -> str:
@@ -157,6 +161,61 @@ class BotStream:
             frames = await self.read()
             if frames or self.ended:
                 return frames
+            await self.pulse.wait(self.svc.settings.stream_poll_interval)
+
+
+def check_audio(mode: str | None, storage: Storage | None) -> None:
+    """``?audio=``: ``mixed`` where the server has media storage; ``separate`` is refused (no
+    runner captures per-participant tracks yet)."""
+    if mode is None:
+        return
+    if mode not in AUDIO_MODES:
+        raise errors.InvalidRequest("audio: 'mixed' or 'separate'.")
+    if mode == "separate":
+        raise errors.InvalidRequest(
+            "audio: 'separate' is not available: runners capture the call's mixed audio only"
+            " (on every platform); use 'mixed'."
+        )
+    if storage is None:
+        raise errors.InvalidRequest("audio: this server has no media storage.")
+
+
+@dataclass(eq=False)
+class AudioFeed:
+    """The bot's mixed audio from now on: each chunk its runner stores (16 kHz mono s16le PCM),
+    read from media storage as soon as its ``audio_chunk`` report is committed. Its delay is
+    the runner's chunk length (1.5 s) plus its report interval."""
+
+    svc: Services
+    storage: Storage
+    pulse: Pulse
+    bot_id: str
+    after_seq: int = 0
+
+    @classmethod
+    async def open(cls, svc: Services, storage: Storage, pulse: Pulse, bot_id: str) -> AudioFeed:
+        async with svc.store.transaction(write=False) as tx:
+            after = await tx.observations.last_seq(bot_id)
+        return cls(svc, storage, pulse, bot_id, after)
+
+    async def read(self) -> list[bytes]:
+        async with self.svc.store.transaction(write=False) as tx:
+            found = await tx.observations.list_after(
+                self.bot_id, ("audio_chunk",), self.after_seq, AUDIO_PAGE
+            )
+        out = []
+        for seq, report in found:
+            self.after_seq = seq
+            key = getattr(report, "key", None)
+            if isinstance(key, str):
+                out.append(await self.storage.get(key))
+        return out
+
+    async def next_pcm(self) -> list[bytes]:
+        while True:
+            pcm = await self.read()
+            if pcm:
+                return pcm
             await self.pulse.wait(self.svc.settings.stream_poll_interval)
 
 

@@ -46,6 +46,27 @@ class SqlObservationRepo(SqlRepo):
         rows = (await self.conn.execute(stmt.order_by(observations.c.seq))).mappings()
         return [report_from_row(row) for row in rows]
 
+    async def list_after(
+        self, bot_id: str, types: Collection[str], after_seq: int, limit: int
+    ) -> builtins.list[tuple[int, BaseReport]]:
+        stmt = (
+            sa.select(observations.c.seq, observations.c.data)
+            .where(
+                observations.c.bot_id == bot_id,
+                observations.c.seq > after_seq,
+                observations.c.type.in_(builtins.list(types)),
+            )
+            .order_by(observations.c.seq)
+            .limit(max(limit, 0))
+        )
+        rows = (await self.conn.execute(stmt)).mappings()
+        return [(int(row["seq"]), report_from_row(row)) for row in rows]
+
+    async def last_seq(self, bot_id: str) -> int:
+        stmt = sa.select(sa.func.max(observations.c.seq)).where(observations.c.bot_id == bot_id)
+        found = (await self.conn.execute(stmt)).scalar_one()
+        return int(found or 0)
+
     async def delete_for(self, bot_id: str) -> None:
         self.check_write("observations.delete_for")
         await self.conn.execute(sa.delete(observations).where(observations.c.bot_id == bot_id))
