@@ -183,6 +183,20 @@ class RecordingResumed(BaseReport):
     offset_s: float = Field(ge=0)
 
 
+class ChatMessage(BaseReport):
+    """A chat message the runner read in the meeting (``from_bot``: one the bot sent, with the
+    ``message_id`` the control plane gave it)."""
+
+    type: Literal["chat_message"] = "chat_message"
+    message_id: PageText | None = None
+    sender_id: PageText
+    sender_name: PageText
+    text: Annotated[PageText, Field(max_length=10_000)]
+    to: PageText = "everyone"
+    """``everyone``, or the participant id of a private message's addressee."""
+    from_bot: bool = False
+
+
 Report = Annotated[
     Joining
     | Waiting
@@ -202,7 +216,8 @@ Report = Annotated[
     | BotDetected
     | DebugArtifact
     | RecordingPaused
-    | RecordingResumed,
+    | RecordingResumed
+    | ChatMessage,
     Field(discriminator="type"),
 ]
 

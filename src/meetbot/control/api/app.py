@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
-from meetbot.control.api import bots, capacity, internal, recording_pause, stream
+from meetbot.control.api import bots, capacity, chat, internal, recording_pause, stream
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api.auth_failures import AuthFailures
 from meetbot.control.api.body_limit import BodyLimit
@@ -107,6 +107,7 @@ def create_app(
     app.include_router(internal.router)
     app.include_router(stream.router)
     app.include_router(recording_pause.router)
+    app.include_router(chat.router)
     app.state.stream_pulse = Pulse()
     if isinstance(services.reactions, Subscribers):  # streams wake when events commit
         services.reactions.on_events_committed.append(app.state.stream_pulse.wake)

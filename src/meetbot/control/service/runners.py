@@ -151,6 +151,8 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
         return [outbox.speaking_event(bot, report)]
     if isinstance(report, reports.RecordingPaused | reports.RecordingResumed):
         return [outbox.recording_paused_event(bot, report)]
+    if isinstance(report, reports.ChatMessage):
+        return [outbox.chat_message_event(bot, report)]
     return []
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from meetbot.contract.lifecycle import BotState
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import (
+    ChatMessage,
     ParticipantJoined,
     ParticipantLeft,
     RecordingPaused,
@@ -38,6 +39,7 @@ BOT_DELETED = "bot.deleted"
 PARTICIPANT_SPEAKING = "participant.speaking"
 RECORDING_PAUSED = "recording.paused"
 RECORDING_RESUMED = "recording.resumed"
+CHAT_MESSAGE = "chat.message"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -49,6 +51,7 @@ EVENT_TYPES = (
     PARTICIPANT_SPEAKING,
     RECORDING_PAUSED,
     RECORDING_RESUMED,
+    CHAT_MESSAGE,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -130,6 +133,26 @@ def recording_paused_event(
     type_ = RECORDING_PAUSED if isinstance(report, RecordingPaused) else RECORDING_RESUMED
     data = {"offset_s": round(report.offset_s, 3), "at": iso(report.at)}
     return bot_event(type_, bot, report.at, data, event_id=event_id)
+
+
+def chat_view(report: ChatMessage) -> dict[str, Any]:
+    """A chat message as the API shows it (the event's ``message``, ``GET .../chat/``)."""
+    return {
+        "id": report.message_id,
+        "text": report.text,
+        "sender": {"id": report.sender_id, "name": report.sender_name},
+        "to": report.to,
+        "from_bot": report.from_bot,
+        "at": iso(report.at),
+    }
+
+
+def chat_message_event(
+    bot: Bot, report: ChatMessage, *, event_id: str | None = None
+) -> OutboxEvent:
+    return bot_event(
+        CHAT_MESSAGE, bot, report.at, {"message": chat_view(report)}, event_id=event_id
+    )
 
 
 def recording_ready_event(

@@ -1,0 +1,101 @@
+"""The meeting's chat through the HTTP API: what the runner read becomes ``chat.message``
+events and ``GET .../chat/``; ``send_chat_message`` is refused where no adapter can send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.plane import TestPlane, build_test_plane
+from meetbot.contract.reports import ChatMessage, InCall, Joining, ReportBatch
+from meetbot.control.ports import Store
+from meetbot.control.service.runners import handle_reports
+
+MEET = "https://meet.google.com/abc-defg-hij"
+
+
+@pytest.fixture
+async def plane(any_store: Store) -> TestPlane:
+    return await build_test_plane(any_store)
+
+
+async def _bot(plane: TestPlane, url: str = MEET) -> tuple[str, str]:
+    async with plane.client() as client:
+        r = await client.post("/api/v1/bot/", json={"meeting_url": url})
+        assert r.status_code == 201, r.text
+    bot_id = r.json()["id"]
+    assigned = plane.launcher.assigned(bot_id)
+    assert assigned is not None
+    return bot_id, assigned.token
+
+
+async def test_messages_the_runner_read_are_events_and_the_bots_chat(plane: TestPlane) -> None:
+    bot_id, token = await _bot(plane)
+    t = plane.clock.now()
+    said = [
+        ChatMessage(at=t, sender_id="7", sender_name="Ann", text="hello bot"),
+        ChatMessage(at=t, sender_id="8", sender_name="Bob", text="psst", to="me"),
+    ]
+    batch = ReportBatch(events=[Joining(at=t), InCall(at=t), *said])
+    await handle_reports(plane.services, bot_id, token, batch)
+    async with plane.client() as client:
+        r = await client.get(f"/api/v1/bot/{bot_id}/chat/")
+        assert r.status_code == 200, r.text
+        chat = r.json()["results"]
+        feed = (await client.get("/api/v1/events/")).json()["results"]
+    assert [(m["sender"], m["text"], m["to"], m["from_bot"]) for m in chat] == [
+        ({"id": "7", "name": "Ann"}, "hello bot", "everyone", False),
+        ({"id": "8", "name": "Bob"}, "psst", "me", False),
+    ]
+    events = [e["data"]["message"] for e in feed if e["type"] == "chat.message"]
+    assert events == chat
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        MEET,
+        "https://zoom.us/j/12345678901",
+        "https://teams.live.com/meet/1234567890123?p=abcdef",
+        "https://acme.webex.com/meet/alice",
+    ],
+)
+async def test_sending_where_the_adapter_has_no_chat_is_refused(plane: TestPlane, url: str) -> None:
+    bot_id, _ = await _bot(plane, url)
+    async with plane.client() as client:
+        r = await client.post(
+            f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "hi", "to": "everyone"}
+        )
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "unsupported_for_platform"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"message": ""}, 400, None),
+        ({"message": " \t"}, 400, "invalid_request"),
+        ({"message": "hi", "colour": "red"}, 400, None),
+        ({"message": "x" * 5000}, 400, None),
+    ],
+)
+async def test_invalid_bodies(
+    plane: TestPlane, body: dict[str, Any], status: int, code: str | None
+) -> None:
+    bot_id, _ = await _bot(plane)
+    async with plane.client() as client:
+        r = await client.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json=body)
+    assert r.status_code == status, r.text
+    if code is not None:
+        assert r.json()["code"] == code
+
+
+async def test_another_workspaces_bot_is_not_found(plane: TestPlane) -> None:
+    bot_id, _ = await _bot(plane)
+    other = await plane.new_key()
+    async with plane.client(other) as client:
+        r = await client.get(f"/api/v1/bot/{bot_id}/chat/")
+        assert r.status_code == 404, r.text
+        r = await client.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "a"})
+        assert r.status_code == 404, r.text
