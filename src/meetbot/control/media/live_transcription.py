@@ -44,7 +44,7 @@ from meetbot.control.media.transcribers import (
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
-from meetbot.control.service.media import transcript_data
+from meetbot.control.service.media import transcript_data, transcript_partial
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.factory import live_policy
@@ -78,6 +78,10 @@ class _Pooled:
     async def aclose(self) -> None:
         return None
 
+    @property
+    def partial(self) -> tuple[Segment, ...]:
+        return self.decoder.partial
+
 
 @dataclass
 class _BotLive:
@@ -85,6 +89,8 @@ class _BotLive:
     task: asyncio.Task[None] | None = None
     decoder: LiveStream | None = None
     given_up: bool = False
+    partial: tuple[Segment, ...] = ()
+    """The last ``transcript.partial`` sent (local models only: vendors' streams commit)."""
 
 
 class LiveTranscription:
@@ -215,6 +221,12 @@ class LiveTranscription:
                 committed = await decoder.feed(data)
                 if committed:
                     await self._publish(bot_id, committed, decoder.committed_until)
+                if isinstance(decoder, _Pooled) and decoder.partial != state.partial:
+                    state.partial = decoder.partial
+                    if state.partial:
+                        await transcript_partial(
+                            self.services, bot_id, segments_json(state.partial)
+                        )
         except Exception:
             log.exception("bot %s: live transcription failed", bot_id)
             self._give_up(bot_id, state, "error")

@@ -164,6 +164,19 @@ async def transcript_data(
     svc.reactions.events_committed()
 
 
+async def transcript_partial(
+    svc: Services, bot_id: str, segments: Sequence[Mapping[str, Any]]
+) -> None:
+    """Live transcription's uncommitted hypothesis changed: ``transcript.partial``."""
+    now = svc.clock.now()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id)
+        if bot is None:
+            return
+        await emit(svc, tx, outbox.transcript_partial_event(bot, now, list(segments)), bot)
+    svc.reactions.events_committed()
+
+
 async def delete_observations(svc: Services, workspace_id: str, bot_id: str) -> None:
     """``delete_data``'s rows: the bot's observations go; the bot and its history stay (the
     caller then removes the media). Refused while a runner owns the bot (``bot_in_call``) or

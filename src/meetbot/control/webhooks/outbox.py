@@ -40,6 +40,7 @@ PARTICIPANT_SPEAKING = "participant.speaking"
 RECORDING_PAUSED = "recording.paused"
 RECORDING_RESUMED = "recording.resumed"
 CHAT_MESSAGE = "chat.message"
+TRANSCRIPT_PARTIAL = "transcript.partial"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -52,6 +53,7 @@ EVENT_TYPES = (
     RECORDING_PAUSED,
     RECORDING_RESUMED,
     CHAT_MESSAGE,
+    TRANSCRIPT_PARTIAL,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -173,6 +175,15 @@ def transcript_data_event(
 ) -> OutboxEvent:
     data = {"segments": [dict(s) for s in segments]}
     return bot_event(TRANSCRIPT_DATA, bot, at, data, event_id=event_id)
+
+
+def transcript_partial_event(
+    bot: Bot, at: datetime, segments: list[Mapping[str, Any]], *, event_id: str | None = None
+) -> OutboxEvent:
+    """Live transcription's hypothesis after its committed segments: words as they are
+    decoded, which the next ``transcript.partial`` or ``transcript.data`` may revise."""
+    data = {"segments": [dict(s) for s in segments]}
+    return bot_event(TRANSCRIPT_PARTIAL, bot, at, data, event_id=event_id)
 
 
 def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:
