@@ -135,3 +135,61 @@ def test_pause_writes_silence_between_the_reported_offsets(
     assert not inside.any(), "the paused span holds sound"
     after = part(resumed["offset_s"] + 0.5, len(pcm) / 16000)
     assert np.abs(after).max() > 1000, "nothing was recorded after resuming"
+
+
+def _chat(api: httpx.Client, bot_id: str) -> list[dict[str, Any]]:
+    r = api.get(f"/api/v1/bot/{bot_id}/chat/")
+    assert r.status_code == 200, r.text
+    messages: list[dict[str, Any]] = r.json()["results"]
+    return messages
+
+
+def test_chat_in_the_rooms_textroom_both_ways(lab: Lab, api: httpx.Client) -> None:
+    room = lab.new_room()
+    bot = create_when_pool_ready(
+        api, {"meeting_url": lab.room_url(room), "bot_name": "Scribe", "stop_options": FAST_TIMERS}
+    )
+    bot_id = bot["id"]
+    # Asked before the bot is in the call: sent once it is (as an entry message would be).
+    r = api.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "I take notes."})
+    assert r.status_code == 202, r.text
+    request_id = r.json()["id"]
+    wait_until(api, bot_id, lambda b: b["status"] == "recording", 30)
+    alice = lab.add_participant(room, "alice", subscriber=True)
+    try:
+        alice.open_chat()
+        assert alice.send_chat("hello Scribe")
+        deadline = time.monotonic() + 30
+        while not any(m["text"] == "hello Scribe" for m in _chat(api, bot_id)):
+            assert time.monotonic() < deadline, _chat(api, bot_id)
+            time.sleep(0.3)
+        heard = next(m for m in _chat(api, bot_id) if m["text"] == "hello Scribe")
+        assert (heard["sender"]["name"], heard["to"], heard["from_bot"]) == (
+            "alice",
+            "everyone",
+            False,
+        )
+
+        r = api.post(
+            f"/api/v1/bot/{bot_id}/send_chat_message/",
+            json={"message": "hello alice", "to": heard["sender"]["id"]},
+        )
+        assert r.status_code == 202, r.text
+        inbox: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while not any(m["text"] == "hello alice" for m in inbox):
+            assert time.monotonic() < deadline, inbox
+            inbox += alice.chat_inbox()
+            time.sleep(0.3)
+        private = next(m for m in inbox if m["text"] == "hello alice")
+        assert private["display"] == "Scribe"
+        assert private["to"] != "everyone"  # a private message
+        sent = [m for m in _chat(api, bot_id) if m["from_bot"]]
+        assert request_id in [m["id"] for m in sent]
+        assert "I take notes." in [m["text"] for m in sent]
+        types = [e["type"] for e in _events(api, bot_id)]
+        assert types.count("chat.message") >= 3
+    finally:
+        alice.leave()
+    api.post(f"/api/v1/bot/{bot_id}/leave_call/")
+    wait_until(api, bot_id, lambda b: b["status"] == "finished", 60)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from harness.plane import TestPlane, build_test_plane
-from meetbot.contract.reports import ChatMessage, InCall, Joining, ReportBatch
+from meetbot.contract.reports import ChatMessage, ChatOut, InCall, Joining, ReportBatch
 from meetbot.control.ports import Store
-from meetbot.control.service.runners import handle_reports
+from meetbot.control.service.runners import handle_reports, heartbeat_commands
 
 MEET = "https://meet.google.com/abc-defg-hij"
 
@@ -89,6 +89,58 @@ async def test_invalid_bodies(
     assert r.status_code == status, r.text
     if code is not None:
         assert r.json()["code"] == code
+
+
+JANUS = "http://janus.example.com:8000/videoroomtest.html?room=7"
+
+
+async def test_a_message_goes_to_the_runner_until_it_reports_it_sent(any_store: Store) -> None:
+    """Janus's adapter has chat: a message asked for before admission is handed to the runner
+    in every answer once the bot is in the call, until the runner reports it sent."""
+    plane = await build_test_plane(any_store, self_hosted_meeting_hosts="janus.example.com:8000")
+    bot_id, token = await _bot(plane, JANUS)
+    async with plane.client() as client:
+        r = await client.post(
+            f"/api/v1/bot/{bot_id}/send_chat_message/",
+            json={"message": "This meeting is recorded.", "to": "everyone"},
+        )
+    assert r.status_code == 202, r.text
+    request_id = r.json()["id"]
+    assert (await heartbeat_commands(plane.services, bot_id, token)).chat == []  # booting
+
+    t = plane.clock.now()
+    answer = await handle_reports(
+        plane.services, bot_id, token, ReportBatch(events=[Joining(at=t), InCall(at=t)])
+    )
+    wanted = [ChatOut(id=request_id, message="This meeting is recorded.", to="everyone")]
+    assert answer.chat == wanted
+    assert (await heartbeat_commands(plane.services, bot_id, token)).chat == wanted
+    assert [c.chat for c in answer.all() if c.type == "chat"] == wanted
+
+    sent = ChatMessage(
+        at=t,
+        message_id=request_id,
+        sender_id="bot",
+        sender_name="Notetaker",
+        text="This meeting is recorded.",
+        from_bot=True,
+    )
+    answer = await handle_reports(plane.services, bot_id, token, ReportBatch(events=[sent]))
+    assert answer.chat == []
+    async with plane.client() as client:
+        chat = (await client.get(f"/api/v1/bot/{bot_id}/chat/")).json()["results"]
+    assert [(m["id"], m["from_bot"], m["text"]) for m in chat] == [
+        (request_id, True, "This meeting is recorded.")
+    ]
+
+
+async def test_a_bot_that_left_takes_no_message(any_store: Store) -> None:
+    plane = await build_test_plane(any_store, self_hosted_meeting_hosts="janus.example.com:8000")
+    bot_id, _ = await _bot(plane, JANUS)
+    async with plane.client() as client:
+        assert (await client.post(f"/api/v1/bot/{bot_id}/leave_call/")).status_code == 200
+        r = await client.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "a"})
+    assert (r.status_code, r.json()["code"]) == (400, "bot_completed")
 
 
 async def test_another_workspaces_bot_is_not_found(plane: TestPlane) -> None:

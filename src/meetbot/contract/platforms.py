@@ -122,6 +122,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
             "http(s)://<host>[:<port>]/[<path>/]mvideoroomtest.html?room=<positive integer>",
         ),
         adapter="janus",
+        chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
     ),
 )
 

@@ -227,11 +227,38 @@ class ReportBatch(BaseModel):
     events: list[Report] = Field(default_factory=list, max_length=500)
 
 
+class ChatOut(BaseModel):
+    """A message ``send_chat_message`` asked for: the runner sends it once (by ``id``) and
+    reports it as a :class:`ChatMessage` with ``from_bot`` and ``message_id``."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    message: str
+    to: str = "everyone"
+
+
+class ChatRequest(BaseReport):
+    """Not a runner report: how the control plane keeps a :class:`ChatOut` with the bot's
+    observations until the runner reports it sent (see :data:`StoredObservation`)."""
+
+    type: Literal["chat_request"] = "chat_request"
+    id: str
+    message: str
+    to: str = "everyone"
+
+
+StoredObservation = Annotated[Report | ChatRequest, Field(discriminator="type")]
+"""What the control plane keeps as a bot's observations: the runner's reports and its own
+:class:`ChatRequest`."""
+
+
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True)
-    type: Literal["leave", "stop", "pause", "resume"]
+    type: Literal["leave", "stop", "pause", "resume", "chat"]
     """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now.
-    ``pause``/``resume``: not sent in ``commands``; a runner makes them of ``paused``."""
+    ``pause``/``resume``/``chat``: not sent in ``commands``; a runner makes them of
+    ``paused`` and ``chat``."""
+    chat: ChatOut | None = None
 
 
 class Commands(BaseModel):
@@ -241,11 +268,16 @@ class Commands(BaseModel):
     """While the bot is recording: whether its recording should be paused (a state, not an
     order: it comes with every answer, and a change wakes the long poll). ``None`` otherwise."""
 
+    chat: list[ChatOut] = Field(default_factory=list)
+    """Chat messages to send, until the runner reports each sent (it sends an ``id`` once)."""
+
     def all(self) -> list[Command]:
-        """``commands``, then ``paused`` as a ``pause``/``resume`` command (if set)."""
-        if self.paused is None:
-            return list(self.commands)
-        return [*self.commands, Command(type="pause" if self.paused else "resume")]
+        """``commands``, then ``paused`` as a ``pause``/``resume`` command (if set), then one
+        ``chat`` command per message."""
+        out = list(self.commands)
+        if self.paused is not None:
+            out.append(Command(type="pause" if self.paused else "resume"))
+        return out + [Command(type="chat", chat=c) for c in self.chat]
 
 
 class JoinRequest(BaseModel):

@@ -36,13 +36,15 @@ class ChatPage(BaseModel):
     results: list[dict[str, Any]]
 
 
-@router.post("/{bot_id}/send_chat_message/", responses=_ERRORS, status_code=200)
+@router.post("/{bot_id}/send_chat_message/", responses=_ERRORS, status_code=202)
 async def send_chat_message(
     bot_id: str, body: ChatMessageIn, svc: ServicesDep, workspace_id: WorkspaceId
 ) -> dict[str, str]:
-    """Send a message in the meeting's chat, to everyone or to one participant."""
-    await chat.send_chat_message(svc, workspace_id, bot_id, body.message, body.to)
-    return {"status": "sent"}
+    """Send a message in the meeting's chat, to everyone or to one participant: 202 with its
+    `id`; the runner sends it (once admitted) and the `chat.message` event with `from_bot`
+    and this `id` says it was sent."""
+    made = await chat.send_chat_message(svc, workspace_id, bot_id, body.message, body.to)
+    return {"id": made, "status": "queued"}
 
 
 @router.get("/{bot_id}/chat/", response_model=ChatPage, responses=_ERRORS)

@@ -6,6 +6,10 @@ observations and emitted as ``chat.message`` events in the report's transaction
 (:mod:`meetbot.control.service.runners`). Sending needs a runner adapter that can type into
 the platform's chat (:attr:`meetbot.contract.platforms.PlatformInfo.chat`): where it has
 none, ``send_chat_message`` is 400 ``unsupported_for_platform``, never a silent success.
+A message to send is kept as a :class:`~meetbot.contract.reports.ChatRequest` observation and
+handed to the runner in every answer (:attr:`~meetbot.contract.reports.Commands.chat`) until it
+reports it sent (a ``chat_message`` with ``from_bot`` and the request's id): any replica
+answers from the database, and the runner sends each id once.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from meetbot import errors
+from meetbot.contract import policies
+from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import Bot
 from meetbot.contract.platforms import info
-from meetbot.contract.reports import ChatMessage
-from meetbot.control.service.core import Services
+from meetbot.contract.reports import ChatMessage, ChatOut, ChatRequest
+from meetbot.control.ports import Tx
+from meetbot.control.service.core import Services, new_id
 from meetbot.control.webhooks.outbox import chat_view
 
 MAX_MESSAGE = 4096
@@ -37,18 +45,39 @@ async def list_chat(svc: Services, workspace_id: str, bot_id: str) -> list[dict[
 
 async def send_chat_message(
     svc: Services, workspace_id: str, bot_id: str, message: str, to: str
-) -> None:
-    """Checked in this order: the bot, the message, the platform's chat."""
-    async with svc.store.transaction(write=False) as tx:
-        bot = await tx.bots.get(bot_id, workspace_id=workspace_id)
-    if bot is None:
-        raise errors.NotFound("No bot with this id.")
+) -> str:
+    """Queue ``message`` for the bot's runner; returns its id. Checked in this order: the bot,
+    the message, the platform's chat, the bot's state (dispatched, not leaving or ended; a
+    bot not yet in the call sends it once admitted)."""
     if not message.strip():
         raise errors.InvalidRequest("message: empty.", extra={"field": "message"})
-    platform = info(bot.meeting.platform)
-    # No runner adapter types into a platform's chat yet (PlatformInfo.chat is False on every
-    # row); the command path to the runner comes with the first adapter that can.
-    raise UnsupportedForPlatform(
-        f"{platform.title}: meetbot's adapter cannot send chat messages on this platform"
-        " (docs/platforms.md says which platforms can)."
-    )
+    request_id = new_id()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
+        if bot is None:
+            raise errors.NotFound("No bot with this id.")
+        platform = info(bot.meeting.platform)
+        if not platform.chat:
+            raise UnsupportedForPlatform(
+                f"{platform.title}: meetbot's adapter cannot send chat messages on this"
+                " platform (docs/platforms.md says which platforms can)."
+            )
+        policies.check_command(bot)
+        request = ChatRequest(at=svc.clock.now(), id=request_id, message=message, to=to)
+        await tx.observations.append(bot.id, request)
+    svc.commands.notify(bot.id)
+    return request_id
+
+
+async def pending_chat(tx: Tx, bot: Bot) -> list[ChatOut]:
+    """The messages asked for that the bot's runner has not reported sent (read only while
+    the bot is in the call, on a platform with chat: nothing to read otherwise)."""
+    if bot.status is not Status.RECORDING or not info(bot.meeting.platform).chat:
+        return []
+    found = await tx.observations.list(bot.id, ("chat_request", "chat_message"))
+    sent = {r.message_id for r in found if isinstance(r, ChatMessage) and r.from_bot}
+    return [
+        ChatOut(id=r.id, message=r.message, to=r.to)
+        for r in found
+        if isinstance(r, ChatRequest) and r.id not in sent
+    ]

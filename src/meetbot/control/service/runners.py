@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from meetbot import errors
@@ -15,6 +16,7 @@ from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, S
 from meetbot.contract.media_format import belongs_to
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
+from meetbot.control.service.chat import pending_chat
 from meetbot.control.service.core import (
     Services,
     emit_all,
@@ -74,13 +76,13 @@ async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
         return _authentic(await tx.bots.get(bot_id), token)
 
 
-def commands_for(bot: Bot) -> Commands:
+def commands_for(bot: Bot, chat: Sequence[reports.ChatOut] = ()) -> Commands:
     if bot.status in ENDED or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
     if bot.status is Status.RECORDING:
-        return Commands(paused=bot.sub_status is SubStatus.PAUSED)
+        return Commands(paused=bot.sub_status is SubStatus.PAUSED, chat=list(chat))
     return Commands()
 
 
@@ -121,6 +123,7 @@ async def handle_reports(
         await tx.bots.update(bot)
         await tx.observations.append_all(bot.id, observed)
         await emit_all(svc, tx, emitted, bot)
+        chat = await pending_chat(tx, bot)
     svc.reactions.events_committed()
     runner_done(svc, bot)
     for report in batch.events:
@@ -131,7 +134,7 @@ async def handle_reports(
     if relaunch and bot.status is Status.BOOTING:
         await _relaunch(svc, bot.id)
         return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
-    return commands_for(bot)
+    return commands_for(bot, chat)
 
 
 def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
@@ -232,6 +235,8 @@ def briefing_for(bot: Bot, credentials: dict[str, Any] | None) -> reports.Briefi
 
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
-    bot = await authenticate(svc, bot_id, token)
+    async with svc.store.transaction(write=False) as tx:
+        bot = _authentic(await tx.bots.get(bot_id), token)
+        chat = await pending_chat(tx, bot)
     runner_done(svc, bot)  # a runner polling after its bot moved on gets "stop"
-    return commands_for(bot)
+    return commands_for(bot, chat)

@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from meetbot.contract.reports import BaseReport, Report
+from meetbot.contract.reports import BaseReport, StoredObservation
 from meetbot.control.store.repo import SqlRepo
 from meetbot.control.store.tables import observations
 
-_REPORT: TypeAdapter[Any] = TypeAdapter(Report)
+_REPORT: TypeAdapter[Any] = TypeAdapter(StoredObservation)
 
 
 def report_from_row(row: sa.RowMapping) -> BaseReport:
