@@ -147,11 +147,17 @@ def _chat(api: httpx.Client, bot_id: str) -> list[dict[str, Any]]:
 def test_chat_in_the_rooms_textroom_both_ways(lab: Lab, api: httpx.Client) -> None:
     room = lab.new_room()
     bot = create_when_pool_ready(
-        api, {"meeting_url": lab.room_url(room), "bot_name": "Scribe", "stop_options": FAST_TIMERS}
+        api,
+        {
+            "meeting_url": lab.room_url(room),
+            "bot_name": "Scribe",
+            "stop_options": FAST_TIMERS,
+            "chat": {"entry_message": "I take notes."},
+        },
     )
     bot_id = bot["id"]
-    # Asked before the bot is in the call: sent once it is (as an entry message would be).
-    r = api.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "I take notes."})
+    # Asked before the bot is in the call: sent once it is, after the entry message.
+    r = api.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "Hi all."})
     assert r.status_code == 202, r.text
     request_id = r.json()["id"]
     wait_until(api, bot_id, lambda b: b["status"] == "recording", 30)
@@ -186,9 +192,9 @@ def test_chat_in_the_rooms_textroom_both_ways(lab: Lab, api: httpx.Client) -> No
         assert private["to"] != "everyone"  # a private message
         sent = [m for m in _chat(api, bot_id) if m["from_bot"]]
         assert request_id in [m["id"] for m in sent]
-        assert "I take notes." in [m["text"] for m in sent]
+        assert {"I take notes.", "Hi all."} <= {m["text"] for m in sent}
         types = [e["type"] for e in _events(api, bot_id)]
-        assert types.count("chat.message") >= 3
+        assert types.count("chat.message") >= 4
     finally:
         alice.leave()
     api.post(f"/api/v1/bot/{bot_id}/leave_call/")

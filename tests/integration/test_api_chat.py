@@ -151,3 +151,39 @@ async def test_another_workspaces_bot_is_not_found(plane: TestPlane) -> None:
         assert r.status_code == 404, r.text
         r = await client.post(f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "a"})
         assert r.status_code == 404, r.text
+
+
+async def test_the_entry_message_is_sent_once_admitted(any_store: Store) -> None:
+    plane = await build_test_plane(any_store, self_hosted_meeting_hosts="janus.example.com:8000")
+    async with plane.client() as client:
+        r = await client.post(
+            "/api/v1/bot/",
+            json={"meeting_url": JANUS, "chat": {"entry_message": "This meeting is recorded."}},
+        )
+    assert r.status_code == 201, r.text
+    bot_id = r.json()["id"]
+    assigned = plane.launcher.assigned(bot_id)
+    assert assigned is not None
+    t = plane.clock.now()
+    batch = ReportBatch(events=[Joining(at=t), InCall(at=t)])
+    answer = await handle_reports(plane.services, bot_id, assigned.token, batch)
+    assert [c.message for c in answer.chat] == ["This meeting is recorded."]
+
+
+@pytest.mark.parametrize(
+    ("chat", "code"),
+    [
+        ({"entry_message": "We record."}, "unsupported_for_platform"),  # Meet: no chat
+        ({"entry_message": ""}, None),
+        ({"entry_message": "x", "colour": "red"}, None),
+    ],
+)
+async def test_an_entry_message_that_cannot_be_sent_is_refused(
+    plane: TestPlane, chat: dict[str, Any], code: str | None
+) -> None:
+    async with plane.client() as client:
+        r = await client.post("/api/v1/bot/", json={"meeting_url": MEET, "chat": chat})
+    assert r.status_code == 400, r.text
+    if code is not None:
+        assert r.json()["code"] == code
+    assert plane.launcher.assignments == []

@@ -66,6 +66,7 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
         webhook_url=body.webhook_url,
         recording=body.recording.to_domain() if body.recording else RecordingOptions(),
         credentials=body.credentials.to_mapping() if body.credentials else None,
+        entry_message=body.chat.entry_message if body.chat else None,
     )
 
 

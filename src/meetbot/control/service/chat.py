@@ -14,13 +14,14 @@ answers from the database, and the runner sends each id once.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from meetbot import errors
 from meetbot.contract import policies
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import Bot
-from meetbot.contract.platforms import info
+from meetbot.contract.platforms import Platform, info
 from meetbot.contract.reports import ChatMessage, ChatOut, ChatRequest
 from meetbot.control.ports import Tx
 from meetbot.control.service.core import Services, new_id
@@ -56,17 +57,27 @@ async def send_chat_message(
         bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
         if bot is None:
             raise errors.NotFound("No bot with this id.")
-        platform = info(bot.meeting.platform)
-        if not platform.chat:
-            raise UnsupportedForPlatform(
-                f"{platform.title}: meetbot's adapter cannot send chat messages on this"
-                " platform (docs/platforms.md says which platforms can)."
-            )
+        check_chat(bot.meeting.platform)
         policies.check_command(bot)
-        request = ChatRequest(at=svc.clock.now(), id=request_id, message=message, to=to)
+        request = chat_request(svc.clock.now(), message, to, request_id)
         await tx.observations.append(bot.id, request)
     svc.commands.notify(bot.id)
     return request_id
+
+
+def check_chat(platform: Platform) -> None:
+    """400 ``unsupported_for_platform`` unless the platform's adapter has chat."""
+    row = info(platform)
+    if not row.chat:
+        raise UnsupportedForPlatform(
+            f"{row.title}: meetbot's adapter cannot send chat messages on this platform"
+            " (docs/platforms.md says which platforms can)."
+        )
+
+
+def chat_request(at: datetime, message: str, to: str = "everyone", id_: str = "") -> ChatRequest:
+    """A message to send, as kept with the bot's observations until its runner sent it."""
+    return ChatRequest(at=at, id=id_ or new_id(), message=message, to=to)
 
 
 async def pending_chat(tx: Tx, bot: Bot) -> list[ChatOut]:
