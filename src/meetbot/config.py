@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     def given_secret(self) -> str | None:
         return self.secret.get_secret_value() if self.secret else None
 
+    stream_poll_interval: float = Field(0.25, gt=0, le=10)
+    """Seconds a bot's stream (``GET /api/v1/bot/{id}/stream``) waits before it reads the
+    database again when no wake came: the delay of an event committed on another replica."""
+    stream_token_ttl: int = Field(300, ge=10, le=24 * 3600)
+    """Seconds a stream token (``POST /api/v1/bot/{id}/stream_token/``) opens the stream."""
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

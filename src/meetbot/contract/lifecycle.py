@@ -37,6 +37,8 @@ class Status(StrEnum):
 class SubStatus(StrEnum):
     WAITING_ROOM = "waiting_room"
     WAITING_FOR_HOST = "waiting_for_host"
+    PAUSED = "paused"
+    """``recording``, paused (``pause_recording``): nothing is recorded until resumed."""
 
 
 class StopReason(StrEnum):
@@ -207,6 +209,16 @@ class Retry:
     """Start again with a fresh browser profile after ``bot_detected``."""
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Stop recording for a while, staying in the call (``pause_recording``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Record again after a :class:`Pause` (``resume_recording``)."""
+
+
 Event = (
     Dispatch
     | Reschedule
@@ -224,6 +236,8 @@ Event = (
     | RejectApiKey
     | Detect
     | Retry
+    | Pause
+    | Resume
 )
 
 S = Status
@@ -245,6 +259,8 @@ TRANSITIONS: dict[tuple[Status, type[Event]], Status] = {
     (S.TRANSCRIBING, RejectApiKey): S.INVALID_API_KEY,
     (S.PROCESSING, RejectApiKey): S.INVALID_API_KEY,
     (S.BOT_DETECTED, Retry): S.BOOTING,
+    (S.RECORDING, Pause): S.RECORDING,
+    (S.RECORDING, Resume): S.RECORDING,
     **{(s, Refuse): S.NOT_ADMITTED for s in _IN_MEETING_PATH},
     **{(s, NeedAuth): S.AUTH_REQUIRED for s in _IN_MEETING_PATH},
     **{(s, RejectCredentials): S.INVALID_CREDENTIALS for s in _IN_MEETING_PATH},
@@ -308,10 +324,16 @@ def _guard(state: BotState, event: Event) -> bool:
         return event.reason in FINISH_REASONS
     if isinstance(event, Refuse):
         return event.reason in NOT_ADMITTED_REASONS
+    if isinstance(event, Pause):
+        return state.sub_status is not SubStatus.PAUSED
+    if isinstance(event, Resume):
+        return state.sub_status is SubStatus.PAUSED
     return True
 
 
 def _sub_status(event: Event) -> SubStatus | None:
+    if isinstance(event, Pause):
+        return SubStatus.PAUSED
     return event.sub_status if isinstance(event, Wait) else None
 
 

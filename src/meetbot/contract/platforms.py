@@ -55,6 +55,9 @@ class PlatformInfo:
     """The credentials kind its bots sign in with (``google``, ``microsoft``, ``zoom``)."""
     service: str | None = None
     """Skribby's ``service`` alias (``gmeet``, ``zoom``, ``teams``, ``webex``)."""
+    chat: bool = False
+    """Whether its runner adapter reads and sends the meeting's chat (``send_chat_message``;
+    else 400 ``unsupported_for_platform``)."""
 
     @property
     def joinable(self) -> bool:
@@ -119,6 +122,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
             "http(s)://<host>[:<port>]/[<path>/]mvideoroomtest.html?room=<positive integer>",
         ),
         adapter="janus",
+        chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
     ),
 )
 

@@ -168,6 +168,35 @@ class DebugArtifact(BaseReport):
     reason: PageText
 
 
+class RecordingPaused(BaseReport):
+    """The recorder stopped keeping the meeting's audio and video (``pause_recording``): from
+    ``offset_s`` seconds into the recording, silence is written until it resumes."""
+
+    type: Literal["recording_paused"] = "recording_paused"
+    offset_s: float = Field(ge=0)
+
+
+class RecordingResumed(BaseReport):
+    """The recorder keeps the meeting's audio and video again, from ``offset_s``."""
+
+    type: Literal["recording_resumed"] = "recording_resumed"
+    offset_s: float = Field(ge=0)
+
+
+class ChatMessage(BaseReport):
+    """A chat message the runner read in the meeting (``from_bot``: one the bot sent, with the
+    ``message_id`` the control plane gave it)."""
+
+    type: Literal["chat_message"] = "chat_message"
+    message_id: PageText | None = None
+    sender_id: PageText
+    sender_name: PageText
+    text: Annotated[PageText, Field(max_length=10_000)]
+    to: PageText = "everyone"
+    """``everyone``, or the participant id of a private message's addressee."""
+    from_bot: bool = False
+
+
 Report = Annotated[
     Joining
     | Waiting
@@ -185,7 +214,10 @@ Report = Annotated[
     | AuthRequired
     | InvalidCredentials
     | BotDetected
-    | DebugArtifact,
+    | DebugArtifact
+    | RecordingPaused
+    | RecordingResumed
+    | ChatMessage,
     Field(discriminator="type"),
 ]
 
@@ -195,15 +227,57 @@ class ReportBatch(BaseModel):
     events: list[Report] = Field(default_factory=list, max_length=500)
 
 
+class ChatOut(BaseModel):
+    """A message ``send_chat_message`` asked for: the runner sends it once (by ``id``) and
+    reports it as a :class:`ChatMessage` with ``from_bot`` and ``message_id``."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    message: str
+    to: str = "everyone"
+
+
+class ChatRequest(BaseReport):
+    """Not a runner report: how the control plane keeps a :class:`ChatOut` with the bot's
+    observations until the runner reports it sent (see :data:`StoredObservation`)."""
+
+    type: Literal["chat_request"] = "chat_request"
+    id: str
+    message: str
+    to: str = "everyone"
+
+
+StoredObservation = Annotated[Report | ChatRequest, Field(discriminator="type")]
+"""What the control plane keeps as a bot's observations: the runner's reports and its own
+:class:`ChatRequest`."""
+
+
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True)
-    type: Literal["leave", "stop"]
-    """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now."""
+    type: Literal["leave", "stop", "pause", "resume", "chat"]
+    """``leave``: leave the call (``leave_call``). ``stop``: the bot is over; exit now.
+    ``pause``/``resume``/``chat``: not sent in ``commands``; a runner makes them of
+    ``paused`` and ``chat``."""
+    chat: ChatOut | None = None
 
 
 class Commands(BaseModel):
     model_config = ConfigDict(frozen=True)
     commands: list[Command] = Field(default_factory=list)
+    paused: bool | None = None
+    """While the bot is recording: whether its recording should be paused (a state, not an
+    order: it comes with every answer, and a change wakes the long poll). ``None`` otherwise."""
+
+    chat: list[ChatOut] = Field(default_factory=list)
+    """Chat messages to send, until the runner reports each sent (it sends an ``id`` once)."""
+
+    def all(self) -> list[Command]:
+        """``commands``, then ``paused`` as a ``pause``/``resume`` command (if set), then one
+        ``chat`` command per message."""
+        out = list(self.commands)
+        if self.paused is not None:
+            out.append(Command(type="pause" if self.paused else "resume"))
+        return out + [Command(type="chat", chat=c) for c in self.chat]
 
 
 class JoinRequest(BaseModel):

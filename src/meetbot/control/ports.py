@@ -125,8 +125,11 @@ class EventRepo(Protocol):
         ...
 
     async def list_after(
-        self, workspace_id: str, after_seq: int, limit: int
-    ) -> list[OutboxEvent]: ...
+        self, workspace_id: str, after_seq: int, limit: int, *, bot_id: str | None = None
+    ) -> list[OutboxEvent]:
+        """The workspace's events after ``after_seq``, oldest first; only ``bot_id``'s if set
+        (a bot's stream)."""
+        ...
 
     async def seq_range(
         self, workspace_id: str, start: datetime, end: datetime
@@ -178,6 +181,17 @@ class ObservationRepo(Protocol):
 
     async def list(self, bot_id: str, types: Collection[str] | None = None) -> list[BaseReport]:
         """The bot's observations (optionally only these report ``type``s), oldest first."""
+        ...
+
+    async def list_after(
+        self, bot_id: str, types: Collection[str], after_seq: int, limit: int
+    ) -> builtins.list[tuple[int, BaseReport]]:
+        """The bot's observations of these ``type``s stored after ``after_seq``, oldest first,
+        each with its ``seq`` (a cursor for the next call; a bot's stream reads its audio so)."""
+        ...
+
+    async def last_seq(self, bot_id: str) -> int:
+        """The ``seq`` of the bot's latest observation (0 if none): "from now on"."""
         ...
 
     async def delete_for(self, bot_id: str) -> None: ...

@@ -14,6 +14,9 @@ Protocol (one JSON object per line on stdout; commands one per line on stdin):
 - out ``{"event": "alert", "detail": "..."}`` — a modal after joining (e.g. the room was
   destroyed);
 - in ``stats`` → out ``{"event": "stats", ...}`` (see :class:`meetbot.lab.chromium.MediaStats`);
+- in ``chat_open`` → joins the room's chat (its TextRoom), out ``{"event": "chat_ready",
+  "username": ...}``; in ``chat_send {"text": ..., "to": ...}`` → out ``{"event": "chat_sent"}``;
+  in ``chat_inbox`` → out ``{"event": "chat_inbox", "messages": [...]}`` (and clears it);
 - in ``leave`` → clicks Stop (the session ends: Janus tells the room), out ``{"event": "left"}``,
   exit 0;
 - in ``quit``, end of stdin, or SIGTERM → close the browser without leaving, exit 0.
@@ -28,6 +31,7 @@ import json
 import signal
 import sys
 import threading
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +87,28 @@ async def join(page: Page, url: str, name: str, timeout_ms: float) -> int | str:
     raise error
 
 
+def chat_script() -> str:
+    """The bots' chat script (the room's TextRoom over a data channel), shared with them."""
+    return (resources.files("meetbot.runner") / "js" / "janus_chat.js").read_text("utf-8")
+
+
+async def chat(page: Page, command: str, name: str) -> None:
+    """``chat_open``, ``chat_send {"text", "to"}``, ``chat_inbox`` (see the module's doc)."""
+    verb, _, rest = command.partition(" ")
+    if verb == "chat_open":
+        await page.evaluate("(name) => window.__meetbotChatOpen(name)", name)
+        await page.wait_for_function("() => window.__meetbotChat.joined", timeout=20_000)
+        emit("chat_ready", username=await page.evaluate("() => window.__meetbotChat.username"))
+    elif verb == "chat_send":
+        body = json.loads(rest)
+        sent = await page.evaluate(
+            "([t, to]) => window.__meetbotChatSend(t, to)", [body["text"], body.get("to")]
+        )
+        emit("chat_sent", ok=bool(sent))
+    elif verb == "chat_inbox":
+        emit("chat_inbox", messages=await page.evaluate("() => window.__meetbotChatTake()"))
+
+
 async def watch_alerts(page: Page) -> None:
     with contextlib.suppress(Exception):
         await page.locator(ALERT).first.wait_for(timeout=0)
@@ -116,6 +142,7 @@ async def run(args: argparse.Namespace) -> int:
             page = await browser.new_page()
             page.on("console", _log_console)
             await page.add_init_script(PC_TRACKER_JS)
+            await page.add_init_script(chat_script())
             outcome = await join(page, args.url, args.name, args.timeout * 1000)
             if isinstance(outcome, str):
                 emit("error", detail=outcome)
@@ -125,6 +152,8 @@ async def run(args: argparse.Namespace) -> int:
             while (command := await commands.get()) != "quit":
                 if command == "stats":
                     emit("stats", **await page.evaluate(MEDIA_STATS_JS))
+                elif command.startswith("chat"):
+                    await chat(page, command, args.name)
                 elif command == "leave":
                     await leave(page)
                     emit("left")

@@ -16,6 +16,7 @@ A call costs a few milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Final
 import httpx
 
 PLUGIN: Final = "janus.plugin.videoroom"
+TEXTROOM: Final = "janus.plugin.textroom"
 _transactions = itertools.count(1)
 
 JsonObject = dict[str, Any]
@@ -96,13 +98,13 @@ class JanusHost:
             info: JsonObject = response.json()
             return info
 
-    def request(self, body: Mapping[str, Any]) -> JsonObject:
-        """Send one synchronous VideoRoom request; return the plugin's data or raise."""
+    def request(self, body: Mapping[str, Any], plugin: str = PLUGIN) -> JsonObject:
+        """Send one synchronous VideoRoom (or ``plugin``) request; return its data or raise."""
         with self._client() as client:
             session = self._post(client, self.url, {"janus": "create"})["data"]["id"]
             try:
                 attached = self._post(
-                    client, f"{self.url}/{session}", {"janus": "attach", "plugin": PLUGIN}
+                    client, f"{self.url}/{session}", {"janus": "attach", "plugin": plugin}
                 )
                 reply = self._post(
                     client,
@@ -153,6 +155,15 @@ class JanusHost:
         if allowed is not None:
             body["allowed"] = list(allowed)
         self.request(body)
+        self.create_chat(room)
+
+    def create_chat(self, room: int) -> None:
+        """The room's chat: a TextRoom with the same number (the pages' chat script joins it)."""
+        body: JsonObject = {"request": "create", "room": room, "secret": self.room_secret}
+        if self.admin_key is not None:
+            body["admin_key"] = self.admin_key
+        with contextlib.suppress(JanusError):  # a Janus without the TextRoom: rooms, no chat
+            self.request(body, plugin=TEXTROOM)
 
     def exists(self, room: int) -> bool:
         return bool(self.request({"request": "exists", "room": room})["exists"])

@@ -38,7 +38,7 @@ LIB_DIR: Final = Path("/usr/lib/x86_64-linux-gnu/janus")
 HTTP_PORT: Final = 8088
 RTP_PORT_RANGE: Final = "20000-20999"
 
-_KEEP_PLUGINS: Final = {"libjanus_videoroom.so"}
+_KEEP_PLUGINS: Final = {"libjanus_videoroom.so", "libjanus_textroom.so"}
 _KEEP_TRANSPORTS: Final = {"libjanus_http.so"}
 
 
@@ -114,6 +114,14 @@ admin: {{
     )
     (config_dir / "janus.plugin.videoroom.jcfg").write_text(
         f"""general: {{
+	admin_key = "{admin_secret}"
+}}
+"""
+    )
+    # The room's chat: a TextRoom of the same number, created with it (JanusHost.create_room).
+    (config_dir / "janus.plugin.textroom.jcfg").write_text(
+        f"""general: {{
+	json = "plain"
 	admin_key = "{admin_secret}"
 }}
 """

@@ -154,6 +154,20 @@ class Participant:
             time.sleep(0.1)
         return self.alerts[0]
 
+    def open_chat(self, timeout: float = 30.0) -> str:
+        """Join the room's chat (its TextRoom); return this participant's chat username."""
+        self._send("chat_open")
+        return str(self._next({"chat_ready"}, timeout)["username"])
+
+    def send_chat(self, text: str, to: str = "everyone", timeout: float = 10.0) -> bool:
+        self._send("chat_send " + json.dumps({"text": text, "to": to}))
+        return bool(self._next({"chat_sent"}, timeout)["ok"])
+
+    def chat_inbox(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The chat messages received since the last call (from, display, text, to)."""
+        self._send("chat_inbox")
+        return list(self._next({"chat_inbox"}, timeout)["messages"])
+
     def leave(self, timeout: float = 10.0) -> None:
         """Leave politely (the page's Stop button) and end the process."""
         self._send("leave")

@@ -131,6 +131,9 @@ class AudioRecorder:
         self.lag_seconds = 0.0
         """How far the recording fell behind the wall clock at most (audio lost)."""
         self._lag_warned = 0.0
+        self.paused = False
+        """While set, pieces are kept as silence of the same length (``pause_recording``): the
+        recording's clock runs on, nothing of the meeting is kept or measured."""
 
     @property
     def recorded_seconds(self) -> float:
@@ -146,6 +149,8 @@ class AudioRecorder:
         """One piece of s16le mono 16 kHz PCM from the page."""
         if not self._recording or self._closed:
             return
+        if self.paused:
+            pcm = bytes(len(pcm))
         # measure whole 20 ms frames across piece boundaries (250 ms is 12.5 frames)
         measured = self._carry + pcm
         cut = len(measured) - len(measured) % (FRAME_SAMPLES * BYTES_PER_SAMPLE)

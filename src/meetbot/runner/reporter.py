@@ -239,5 +239,5 @@ class Reporter:
             commands = Commands.model_validate_json(response.content)
         except ValidationError:
             return
-        for command in commands.commands:
+        for command in commands.all():  # with pause/resume (the ``paused`` wish)
             self.commands.put_nowait(command)

@@ -31,14 +31,16 @@ from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.chat import ChatSender
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
+from meetbot.runner.pause import RecordingPause
 from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.session_ports import Browser, ReportChannel, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
 from meetbot.runner.video import VideoRecorder, cdp_session
 
 if TYPE_CHECKING:
-    pass
+    from playwright.async_api import Page
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class Session:
             storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
         )
         self.video = self._video_recorder(assignment)
+        self.pausing = RecordingPause(self.recorder, lambda: self.video, reporter.emit, clock)
+        self.chat = ChatSender(self._chat_target, reporter.emit, clock)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
@@ -91,6 +95,9 @@ class Session:
         return VideoRecorder.for_assignment(self.storage, a, emit=emit, spool_bytes=bound)
 
     # --- control -----------------------------------------------------------------------------
+
+    def _chat_target(self) -> tuple[Page | None, object, str]:
+        return self.browser.page if self.browser else None, self.platform, self.assignment.bot_name
 
     def request_leave(self) -> None:
         """Leave as if a ``leave`` command arrived (SIGTERM does this)."""
@@ -112,6 +119,10 @@ class Session:
             self._obey(await self.reporter.commands.get())
 
     def _obey(self, command: Command) -> None:
+        if command.type in ("pause", "resume"):
+            return self.pausing.set(command.type == "pause")
+        if command.chat is not None:
+            return self.chat.send(command.chat)
         log.info("command: %s", command.type)
         if command.type == "stop":
             self._stop = True

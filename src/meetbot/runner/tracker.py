@@ -19,6 +19,7 @@ from meetbot.contract.reports import (
     AuthRequired,
     BotDetected,
     Caption,
+    ChatMessage,
     Failed,
     InCall,
     InvalidCredentials,
@@ -184,6 +185,11 @@ class MeetingTracker:
             if new.speaking:
                 self.last_platform_speech_at = now
         reports.extend(Caption(at=now, speaker=s, text=t) for s, t in snapshot.captions)
+        reports.extend(
+            ChatMessage(at=now, sender_id=c.sender_id, sender_name=c.sender_name, text=c.text,
+                        to=c.to)
+            for c in snapshot.chat
+        )  # fmt: skip
         self.participants = current
         if current:
             self.others_ever_seen = True

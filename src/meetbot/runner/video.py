@@ -141,6 +141,7 @@ class VideoRecorder:
         self._closed = False
         self.frames_received = 0
         self.frames_kept = 0
+        self.paused = False
         self.chunks_written = 0
 
     @property
@@ -211,8 +212,9 @@ class VideoRecorder:
         self.keep(Frame(t, jpeg))
 
     def keep(self, frame: Frame) -> None:
-        """Add a frame (in time order); a chunk is cut once it spans ``chunk_seconds``."""
-        if self._frames and frame.t < self._frames[-1].t:
+        """Add a frame (in time order); a chunk is cut once it spans ``chunk_seconds``.
+        Dropped while :attr:`paused` (``pause_recording``)."""
+        if self.paused or (self._frames and frame.t < self._frames[-1].t):
             return
         self.frames_kept += 1
         self._frames.append(frame)

@@ -59,12 +59,15 @@ class MemoryEventRepo(MemoryRepo):
         return kept
 
     async def list_after(
-        self, workspace_id: str, after_seq: int, limit: int
+        self, workspace_id: str, after_seq: int, limit: int, *, bot_id: str | None = None
     ) -> builtins.list[OutboxEvent]:
         found = [
             e
             for e in self.state.events
-            if e.workspace_id == workspace_id and e.seq is not None and e.seq > after_seq
+            if e.workspace_id == workspace_id
+            and e.seq is not None
+            and e.seq > after_seq
+            and (bot_id is None or e.bot_id == bot_id)
         ]
         return found[: max(limit, 0)]
 
@@ -168,6 +171,23 @@ class MemoryObservationRepo(MemoryRepo):
             for owner, report in self.state.observations
             if owner == bot_id and (wanted is None or getattr(report, "type", None) in wanted)
         ]
+
+    async def list_after(
+        self, bot_id: str, types: Collection[str], after_seq: int, limit: int
+    ) -> builtins.list[tuple[int, BaseReport]]:
+        """``seq``: the position in the list, from 1 (the fake never reuses one but by
+        ``delete_for``)."""
+        wanted = set(types)
+        found = [
+            (seq, report)
+            for seq, (owner, report) in enumerate(self.state.observations, start=1)
+            if owner == bot_id and seq > after_seq and getattr(report, "type", None) in wanted
+        ]
+        return found[: max(limit, 0)]
+
+    async def last_seq(self, bot_id: str) -> int:
+        seqs = [s for s, (o, _) in enumerate(self.state.observations, start=1) if o == bot_id]
+        return max(seqs, default=0)
 
     async def delete_for(self, bot_id: str) -> None:
         self.check_write("observations.delete_for")

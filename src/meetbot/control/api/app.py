@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
-from meetbot.control.api import bots, capacity, internal
+from meetbot.control.api import bots, capacity, chat, internal, recording_pause, stream
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api import health as health_api
 from meetbot.control.api import metrics as metrics_api
@@ -24,6 +24,8 @@ from meetbot.control.api.text_guard import refuse_unstorable_text
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.metrics import Metrics
 from meetbot.control.service import Services
+from meetbot.control.service.reactions import Subscribers
+from meetbot.control.service.stream import Pulse
 
 Daemon = Callable[[], Awaitable[None]]
 
@@ -112,6 +114,12 @@ def create_app(
     app.include_router(internal.router)
     app.include_router(health_api.router)
     app.include_router(metrics_api.router)
+    app.include_router(stream.router)
+    app.include_router(recording_pause.router)
+    app.include_router(chat.router)
+    app.state.stream_pulse = Pulse()
+    if isinstance(services.reactions, Subscribers):  # streams wake when events commit
+        services.reactions.on_events_committed.append(app.state.stream_pulse.wake)
     for router in routers:
         app.include_router(router)  # type: ignore[arg-type]
     app.add_middleware(OptionalTrailingSlash, router=app.router)

@@ -67,6 +67,7 @@ async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) ->
         webhook_url=body.webhook_url,
         recording=body.recording.to_domain() if body.recording else RecordingOptions(),
         credentials=body.credentials.to_mapping() if body.credentials else None,
+        entry_message=body.chat.entry_message if body.chat else None,
     )
 
 

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from meetbot import errors, logs
 from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures
@@ -78,7 +79,7 @@ class RateLimiter:
         self._buckets[workspace_id] = (tokens - 1, now)
 
 
-def _credentials(request: Request) -> str:
+def _credentials(request: HTTPConnection) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() not in ("token", "bearer") or not key.strip():
@@ -88,11 +89,16 @@ def _credentials(request: Request) -> str:
     return key.strip()
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     return request.client.host if request.client else "unknown"
 
 
 async def get_workspace(request: Request, services: ServicesDep) -> str:
+    return await workspace_of_key(request, services, post=request.method == "POST")
+
+
+async def workspace_of_key(request: HTTPConnection, services: Services, *, post: bool) -> str:
+    """The workspace of the API key in ``Authorization`` (an HTTP request or a WebSocket)."""
     key_hash = hash_key(_credentials(request))
     cache: KeyCache = request.app.state.key_cache
     workspace_id = cache.get(key_hash)
@@ -105,9 +111,7 @@ async def get_workspace(request: Request, services: ServicesDep) -> str:
             raise errors.Unauthorized("Invalid API key.")
         cache.put(key_hash, workspace_id)
     limiter: RateLimiter = (
-        request.app.state.create_limiter
-        if request.method == "POST"
-        else request.app.state.read_limiter
+        request.app.state.create_limiter if post else request.app.state.read_limiter
     )
     limiter.check(workspace_id)
     logs.workspace_id.set(workspace_id)  # on this request's log lines from here on

@@ -156,6 +156,18 @@ class CredentialsIn(BaseModel):
         return {k: plain(v) for k, v in dict(self).items() if v is not None}
 
 
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry_message: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="Sent once in the meeting's chat when the bot is admitted (e.g. to say it"
+        " records); 400 `unsupported_for_platform` where the adapter has no chat",
+    )
+
+
 class CreateBotIn(BaseModel):
     """``POST /api/v1/bot/``. Unknown top-level fields are ignored."""
 
@@ -188,6 +200,7 @@ class CreateBotIn(BaseModel):
     credentials: CredentialsIn | None = Field(
         None, description="The bot's own credentials (encrypted at rest, never returned)"
     )
+    chat: ChatIn | None = None
     time_limit: StrictInt | None = Field(
         None,
         ge=1,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from meetbot import errors
 from meetbot.contract.storable_text import problem
@@ -42,18 +43,14 @@ def _walk(value: Any, where: str) -> None:
             _walk(item, f"{where}.{index}" if where else str(index))
 
 
-async def refuse_unstorable_text(request: Request) -> None:
-    """An app-wide dependency: runs after the body is parsed, before every other one."""
-    why = problem(request.url.path)
-    if why:
-        raise _refuse("path", why)
-    for key, value in request.query_params.multi_items():
-        why = problem(key)
-        if why:
-            raise _refuse("query", why)
-        why = problem(value)
-        if why:
-            raise _refuse(key, why)
+async def refuse_unstorable_text(request: HTTPConnection) -> None:
+    """An app-wide dependency: runs after the body is parsed, before every other one.
+
+    A WebSocket route calls :func:`refuse_in_path_and_query` itself (its errors are denial
+    responses, not the exception handlers' JSON)."""
+    if not isinstance(request, Request):
+        return
+    refuse_in_path_and_query(request)
     if request.method not in _WITH_BODY or request.scope["path"].startswith(_RUNNER_PREFIX):
         return
     content_type = request.headers.get("content-type", "")
@@ -64,3 +61,16 @@ async def refuse_unstorable_text(request: Request) -> None:
     except ValueError:  # a route without a body ignores one it cannot parse
         return
     _walk(body, "")
+
+
+def refuse_in_path_and_query(request: HTTPConnection) -> None:
+    why = problem(request.url.path)
+    if why:
+        raise _refuse("path", why)
+    for key, value in request.query_params.multi_items():
+        why = problem(key)
+        if why:
+            raise _refuse("query", why)
+        why = problem(value)
+        if why:
+            raise _refuse(key, why)

@@ -23,6 +23,7 @@ from meetbot.contract.models import Bot, Segment
 from meetbot.control.media.artifacts import TranscriptDoc, load_transcript
 from meetbot.control.media.audio_file import Spool
 from meetbot.control.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
+from meetbot.control.media.pauses import PAUSE_TYPES, mark_gaps, pause_gaps
 from meetbot.control.media.transcribers import MissingApiKey, TranscriberFor, VendorCredentials
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
@@ -102,13 +103,22 @@ class FinalTranscript:
         live_segments = [dataclasses.replace(s, speaker=None) for s in live.segments]
         async with self.services.store.transaction(write=False) as tx:
             observations = await tx.observations.list(bot.id, TIMELINE_TYPES)
+            pauses = await tx.observations.list(bot.id, PAUSE_TYPES)
         segments = normalize_segments([*live_segments, *tail_segments])
         origin = recording_origin(observations, _recording_started(bot))
         if origin is not None:
             segments = attribute_speakers(segments, speaker_intervals(observations, origin))
+        segments = mark_gaps(segments, pause_gaps(pauses, total))
         return TranscriptDoc(tuple(segments), final=True, committed_until=total)
 
 
 def _recording_started(bot: Bot) -> datetime | None:
-    starts = [c.at for c in bot.status_changes if c.status is Status.RECORDING]
-    return starts[-1] if starts else None
+    """When the last admission happened: the first ``recording`` change after another status
+    (a pause and a resume are ``recording`` changes too, and start nothing)."""
+    started: datetime | None = None
+    previous: Status | None = None
+    for change in bot.status_changes:
+        if change.status is Status.RECORDING and previous is not Status.RECORDING:
+            started = change.at
+        previous = change.status
+    return started

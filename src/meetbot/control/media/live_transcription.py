@@ -35,11 +35,11 @@ doubles) and once more, with ``caught_up``, when it is back under half of that.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 from meetbot.contract.lifecycle import DISPATCHED
 from meetbot.contract.media_format import BYTES_PER_SECOND, chunk_prefix
@@ -60,7 +60,7 @@ from meetbot.control.media.transcribers import (
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
-from meetbot.control.service.media import transcript_data, transcript_lagging
+from meetbot.control.service.media import transcript_data, transcript_lagging, transcript_partial
 from meetbot.ports import Storage, Transcriber
 from meetbot.storage import ObjectNotFound
 from meetbot.transcription.batching import BatchEngine, StreamBatcher
@@ -103,6 +103,10 @@ class _Pooled:
     async def aclose(self) -> None:
         return None
 
+    @property
+    def partial(self) -> tuple[Segment, ...]:
+        return self.decoder.partial
+
 
 @dataclass
 class _BotLive:
@@ -115,6 +119,8 @@ class _BotLive:
     """The lag last written to ``transcript.json``."""
     warned_lag: float = 0.0
     """The lag last announced with ``transcript.lagging`` (0: not lagging)."""
+    partial: tuple[Segment, ...] = ()
+    """The last ``transcript.partial`` sent (local models only: vendors' streams commit)."""
 
 
 class LiveTranscription:
@@ -142,7 +148,7 @@ class LiveTranscription:
         self.max_streams_per_batch = max_streams_per_batch
         self._batchers: dict[int, StreamBatcher] = {}
         self.lag_warning = lag_warning
-        self.lagging: LagReport = lagging or partial(transcript_lagging, services)
+        self.lagging: LagReport = lagging or functools.partial(transcript_lagging, services)
         self._bots: dict[str, _BotLive] = {}
         self._closed: set[str] = set()
         self._stopped = False
@@ -245,6 +251,12 @@ class LiveTranscription:
                 if committed:
                     await self._publish(bot_id, state, committed, decoder.committed_until)
                 await self._note_lag(bot_id, state, decoder.committed_until)
+                if isinstance(decoder, _Pooled) and decoder.partial != state.partial:
+                    state.partial = decoder.partial
+                    if state.partial:
+                        await transcript_partial(
+                            self.services, bot_id, segments_json(state.partial)
+                        )
         except Exception:
             log.exception("bot %s: live transcription failed", bot_id)
             self._give_up(bot_id, state, "error")

@@ -25,6 +25,7 @@ from meetbot.contract.models import (
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import capacity
 from meetbot.control.service import idempotency as answers
+from meetbot.control.service.chat import chat_request, check_chat
 from meetbot.control.service.core import (
     Services,
     emit,
@@ -65,6 +66,8 @@ class BotSpec:
     """Plain credentials (see :mod:`meetbot.control.service.credentials`); sealed before storing."""
     expected_duration: int | None = None
     """Minutes; a scheduled bot reserves capacity for this long after ``join_at``."""
+    entry_message: str | None = None
+    """Sent once in the meeting's chat when the bot is admitted (``chat.entry_message``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,8 @@ async def create_bot(
         if replay:
             return replay
     kind = policies.classify_join_at(spec.join_at, now, svc.settings.scheduled_threshold)
+    if spec.entry_message is not None:
+        check_chat(spec.meeting.platform)
     async with Handoff(svc) as handoff:
         slot = handoff.claim_warm() if kind is BotKind.ADHOC else None
         if kind is BotKind.ADHOC and slot is None:
@@ -146,6 +151,8 @@ async def create_bot(
             if slot:  # an ad-hoc bot: not in a place promised to a scheduled bot (507)
                 await capacity.admit_adhoc(svc, tx, bot)
             bot = await tx.bots.insert(bot)
+            if spec.entry_message is not None:
+                await tx.observations.append(bot.id, chat_request(now, spec.entry_message))
             shown = bot.evolve(webhook_secret=secret)
             if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)

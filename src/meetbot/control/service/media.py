@@ -174,6 +174,18 @@ async def transcript_lagging(svc: Services, bot_id: str, lag_seconds: float) -> 
             return
         event = outbox.transcript_lagging_event(bot, now, lag_seconds)
         await emit(svc, tx, event, bot)
+
+
+async def transcript_partial(
+    svc: Services, bot_id: str, segments: Sequence[Mapping[str, Any]]
+) -> None:
+    """Live transcription's uncommitted hypothesis changed: ``transcript.partial``."""
+    now = svc.clock.now()
+    async with svc.store.transaction() as tx:
+        bot = await tx.bots.get(bot_id)
+        if bot is None:
+            return
+        await emit(svc, tx, outbox.transcript_partial_event(bot, now, list(segments)), bot)
     svc.reactions.events_committed()
 
 

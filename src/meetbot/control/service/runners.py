@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
-from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status
+from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status, SubStatus
 from meetbot.contract.media_format import belongs_to
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import Command, Commands
+from meetbot.control.service.chat import pending_chat
 from meetbot.control.service.core import (
     Services,
     emit_all,
@@ -74,11 +76,13 @@ async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
         return _authentic(await tx.bots.get(bot_id), token)
 
 
-def commands_for(bot: Bot) -> Commands:
+def commands_for(bot: Bot, chat: Sequence[reports.ChatOut] = ()) -> Commands:
     if bot.status in ENDED or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
+    if bot.status is Status.RECORDING:
+        return Commands(paused=bot.sub_status is SubStatus.PAUSED, chat=list(chat))
     return Commands()
 
 
@@ -119,6 +123,7 @@ async def handle_reports(
         await tx.bots.update(bot)
         await tx.observations.append_all(bot.id, observed)
         await emit_all(svc, tx, emitted, bot)
+        chat = await pending_chat(tx, bot)
     svc.reactions.events_committed()
     runner_done(svc, bot)
     for report in batch.events:
@@ -129,7 +134,7 @@ async def handle_reports(
     if relaunch and bot.status is Status.BOOTING:
         await _relaunch(svc, bot.id)
         return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
-    return commands_for(bot)
+    return commands_for(bot, chat)
 
 
 def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
@@ -145,6 +150,12 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
     means; the observation itself is stored as it is."""
     if isinstance(report, reports.ParticipantJoined | reports.ParticipantLeft):
         return [outbox.participant_event(bot, report)]
+    if isinstance(report, reports.Speaking):
+        return [outbox.speaking_event(bot, report)]
+    if isinstance(report, reports.RecordingPaused | reports.RecordingResumed):
+        return [outbox.recording_paused_event(bot, report)]
+    if isinstance(report, reports.ChatMessage):
+        return [outbox.chat_message_event(bot, report)]
     return []
 
 
@@ -226,6 +237,8 @@ def briefing_for(bot: Bot, credentials: dict[str, Any] | None) -> reports.Briefi
 
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
-    bot = await authenticate(svc, bot_id, token)
+    async with svc.store.transaction(write=False) as tx:
+        bot = _authentic(await tx.bots.get(bot_id), token)
+        chat = await pending_chat(tx, bot)
     runner_done(svc, bot)  # a runner polling after its bot moved on gets "stop"
-    return commands_for(bot)
+    return commands_for(bot, chat)

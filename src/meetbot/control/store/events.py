@@ -85,13 +85,13 @@ class SqlEventRepo(SqlRepo):
         seq_of = {row.id: row.seq for row in rows}
         return [dataclasses.replace(e, seq=seq_of[e.id]) for e in events]
 
-    async def list_after(self, workspace_id: str, after_seq: int, limit: int) -> list[OutboxEvent]:
-        stmt = (
-            sa.select(events)
-            .where(events.c.workspace_id == workspace_id, events.c.seq > after_seq)
-            .order_by(events.c.seq)
-            .limit(max(limit, 0))
-        )
+    async def list_after(
+        self, workspace_id: str, after_seq: int, limit: int, *, bot_id: str | None = None
+    ) -> list[OutboxEvent]:
+        where = [events.c.workspace_id == workspace_id, events.c.seq > after_seq]
+        if bot_id is not None:
+            where.append(events.c.bot_id == bot_id)
+        stmt = sa.select(events).where(*where).order_by(events.c.seq).limit(max(limit, 0))
         return [event_from_row(row) for row in (await self.conn.execute(stmt)).mappings()]
 
     async def seq_range(

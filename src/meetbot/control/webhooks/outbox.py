@@ -17,7 +17,14 @@ from typing import Any
 
 from meetbot.contract.lifecycle import BotState
 from meetbot.contract.models import Bot, OutboxEvent
-from meetbot.contract.reports import ParticipantJoined, ParticipantLeft
+from meetbot.contract.reports import (
+    ChatMessage,
+    ParticipantJoined,
+    ParticipantLeft,
+    RecordingPaused,
+    RecordingResumed,
+    Speaking,
+)
 from meetbot.control.webhooks.models import Delivery, WebhookEndpoint
 from meetbot.control.webhooks.ports import OutboxTx
 from meetbot.timefmt import iso
@@ -30,6 +37,11 @@ TRANSCRIPT_READY = "transcript.ready"
 TRANSCRIPT_DATA = "transcript.data"
 TRANSCRIPT_LAGGING = "transcript.lagging"
 BOT_DELETED = "bot.deleted"
+PARTICIPANT_SPEAKING = "participant.speaking"
+RECORDING_PAUSED = "recording.paused"
+RECORDING_RESUMED = "recording.resumed"
+CHAT_MESSAGE = "chat.message"
+TRANSCRIPT_PARTIAL = "transcript.partial"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -39,6 +51,11 @@ EVENT_TYPES = (
     TRANSCRIPT_DATA,
     TRANSCRIPT_LAGGING,
     BOT_DELETED,
+    PARTICIPANT_SPEAKING,
+    RECORDING_PAUSED,
+    RECORDING_RESUMED,
+    CHAT_MESSAGE,
+    TRANSCRIPT_PARTIAL,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -103,6 +120,45 @@ def participant_event(
     return bot_event(type_, bot, report.at, data, event_id=event_id)
 
 
+def speaking_event(bot: Bot, report: Speaking, *, event_id: str | None = None) -> OutboxEvent:
+    """A participant started (``speaking: true``) or stopped speaking, at the bot's clock."""
+    data = {
+        "participant": {"id": report.participant_id, "name": report.name},
+        "speaking": report.speaking,
+        "at": iso(report.at),
+    }
+    return bot_event(PARTICIPANT_SPEAKING, bot, report.at, data, event_id=event_id)
+
+
+def recording_paused_event(
+    bot: Bot, report: RecordingPaused | RecordingResumed, *, event_id: str | None = None
+) -> OutboxEvent:
+    """The runner paused (or resumed) its recording ``offset_s`` seconds into it."""
+    type_ = RECORDING_PAUSED if isinstance(report, RecordingPaused) else RECORDING_RESUMED
+    data = {"offset_s": round(report.offset_s, 3), "at": iso(report.at)}
+    return bot_event(type_, bot, report.at, data, event_id=event_id)
+
+
+def chat_view(report: ChatMessage) -> dict[str, Any]:
+    """A chat message as the API shows it (the event's ``message``, ``GET .../chat/``)."""
+    return {
+        "id": report.message_id,
+        "text": report.text,
+        "sender": {"id": report.sender_id, "name": report.sender_name},
+        "to": report.to,
+        "from_bot": report.from_bot,
+        "at": iso(report.at),
+    }
+
+
+def chat_message_event(
+    bot: Bot, report: ChatMessage, *, event_id: str | None = None
+) -> OutboxEvent:
+    return bot_event(
+        CHAT_MESSAGE, bot, report.at, {"message": chat_view(report)}, event_id=event_id
+    )
+
+
 def recording_ready_event(
     bot: Bot, at: datetime, recording: Mapping[str, Any], *, event_id: str | None = None
 ) -> OutboxEvent:
@@ -129,6 +185,15 @@ def transcript_lagging_event(
     """The live transcript is ``lag_seconds`` behind the call (0 with ``caught_up``)."""
     data = {"lag_seconds": round(lag_seconds, 1), "caught_up": lag_seconds <= 0}
     return bot_event(TRANSCRIPT_LAGGING, bot, at, data, event_id=event_id)
+
+
+def transcript_partial_event(
+    bot: Bot, at: datetime, segments: list[Mapping[str, Any]], *, event_id: str | None = None
+) -> OutboxEvent:
+    """Live transcription's hypothesis after its committed segments: words as they are
+    decoded, which the next ``transcript.partial`` or ``transcript.data`` may revise."""
+    data = {"segments": [dict(s) for s in segments]}
+    return bot_event(TRANSCRIPT_PARTIAL, bot, at, data, event_id=event_id)
 
 
 def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:

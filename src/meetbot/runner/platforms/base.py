@@ -39,6 +39,16 @@ class Participant:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatLine:
+    """A chat message read on the page (not the bot's own)."""
+
+    sender_id: str
+    sender_name: str
+    text: str
+    to: str = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     phase: Phase
     participants: tuple[Participant, ...] = ()
@@ -47,6 +57,8 @@ class Snapshot:
     detail: str | None = None
     captions: tuple[tuple[str, str], ...] = field(default=())
     """New caption lines since the last poll, as (speaker name, text)."""
+    chat: tuple[ChatLine, ...] = field(default=())
+    """New chat messages since the last poll (platforms whose adapter reads the chat)."""
 
 
 class MeetingPage(Protocol):

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from meetbot.runner.platforms.base import Participant, Phase, Snapshot
+from meetbot.runner.platforms.base import ChatLine, Participant, Phase, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,11 @@ def tap_script() -> str:
     return (resources.files("meetbot.runner") / "js" / "janus.js").read_text(encoding="utf-8")
 
 
+def chat_script() -> str:
+    """The room's chat: its Janus TextRoom over a data channel (``js/janus_chat.js``)."""
+    return (resources.files("meetbot.runner") / "js" / "janus_chat.js").read_text(encoding="utf-8")
+
+
 def join_url(url: str) -> str:
     """The meeting URL with ``subscriber-mode=yes`` (join without camera or microphone)."""
     parts = urlsplit(url)
@@ -77,7 +82,7 @@ class JanusPage:
         self._last_retry = 0.0
 
     def init_scripts(self) -> list[str]:
-        return [tap_script()]
+        return [tap_script(), chat_script()]
 
     async def join(self, page: Page, url: str, bot_name: str) -> None:
         self._bot_name = bot_name
@@ -119,7 +124,9 @@ class JanusPage:
         if st["destroyed"]:
             return self._end(Phase.ENDED, "destroyed", None)
         if st["joined"]:
-            return Snapshot(Phase.IN_CALL, participants=_participants(st))
+            return Snapshot(
+                Phase.IN_CALL, participants=_participants(st), chat=await self._chat(page)
+            )
         error = st["error"]
         if error is not None:
             return await self._refused(page, int(error["code"]), str(error["reason"]))
@@ -140,6 +147,30 @@ class JanusPage:
             self._last_retry = time.monotonic()
             await page.evaluate("(name) => window.__meetbotJanusJoin(name)", self._bot_name)
         return Snapshot(phase, sub_code=f"janus_{code}", detail=reason)
+
+    async def _chat(self, page: Page) -> tuple[ChatLine, ...]:
+        """Join the room's chat once in the call; the messages that came since the last poll."""
+        taken: list[dict[str, Any]] = await page.evaluate(
+            """(name) => { window.__meetbotChatOpen && window.__meetbotChatOpen(name);
+                return window.__meetbotChatTake ? window.__meetbotChatTake() : []; }""",
+            self._bot_name,
+        )
+        return tuple(
+            ChatLine(str(m["from"]), str(m["display"]), str(m["text"]), str(m["to"])) for m in taken
+        )
+
+    async def send_chat(self, page: Page, text: str, to: str) -> bool:
+        """Send in the room's chat (``to``: ``everyone`` or a chat username); ``False`` while
+        the bot has not joined the chat yet."""
+        try:
+            sent = await page.evaluate(
+                "([t, to]) => !!window.__meetbotChatSend && window.__meetbotChatSend(t, to)",
+                [text, to],
+            )
+        except PlaywrightError as exc:
+            log.warning("janus: chat message not sent: %s", _first_line(exc))
+            return False
+        return bool(sent)
 
     async def leave(self, page: Page) -> None:
         with contextlib.suppress(PlaywrightError):

@@ -1,0 +1,227 @@
+"""A bot's real-time stream: its events, in order, to a WebSocket client (issue 16).
+
+The stream is the events feed narrowed to one bot: every event a use case emits for the bot
+(status changes, participants joining, leaving and speaking, transcript data, ...) is already
+in the outbox in the transaction that made the change, with its feed ``seq``. A stream reads
+the bot's events after a cursor, sends them, and waits: for a wake from this process (a use
+case committed events) or for its poll interval (an event committed on another replica). So
+it works across replicas with nothing but the database, and a client that reconnects with its
+last cursor misses nothing.
+
+Cursors are the feed's (:class:`~meetbot.control.cursors.CursorCodec`), sealed for the list
+``stream:<bot id>`` of the bot's workspace. Browsers cannot set headers on a WebSocket, so a
+key holder may ask for a **stream token**: the token's expiry, sealed by the same codec for
+the list ``stream_token:<bot id>``; it opens that bot's stream only, until it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from meetbot import errors
+from meetbot.contract.lifecycle import TERMINAL
+from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.control.cursors import CursorCodec
+from meetbot.control.service.core import Services
+from meetbot.errors import InvalidCursor
+from meetbot.ports import Storage
+
+STREAM_PAGE = 200
+"""Events read per database round trip."""
+AUDIO_PAGE = 20
+"""Audio chunks read per database round trip (30 s of audio)."""
+AUDIO_MODES = ("mixed", "separate")
+
+
+def stream_kind(bot_id: str) -> str:
+    return f"stream:{bot_id}"
+
+
+def token_kind(bot_id: str) -> str:
+    return f"stream_token:{bot_id}"
+
+
+@dataclass(eq=False)
+class Pulse:
+    """Wakes every stream of this process when events committed (subscribe :meth:`wake` to
+    ``events_committed``). A missed wake costs one poll interval, never an event."""
+
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            pass
+
+
+@dataclass(frozen=True, slots=True)
+class StreamToken:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event of the stream and the cursor that resumes after it."""
+
+    event: OutboxEvent
+    cursor: str
+
+    def payload(self) -> dict[str, object]:
+        return {**self.event.payload(), "cursor": self.cursor}
+
+
+async def bot_of(svc: Services, workspace_id: str, bot_id: str) -> Bot:
+    async with svc.store.transaction(write=False) as tx:
+        bot = await tx.bots.get(bot_id)
+    if bot is None or bot.workspace_id != workspace_id:
+        raise errors.NotFound(f"No bot {bot_id} in this workspace.")
+    return bot
+
+
+async def issue_token(
+    svc: Services, cursors: CursorCodec, workspace_id: str, bot_id: str
+) -> StreamToken:
+    """A token that opens ``bot_id``'s stream (only) for ``stream_token_ttl`` seconds."""
+    await bot_of(svc, workspace_id, bot_id)
+    expires = int(svc.clock.now().timestamp() + svc.settings.stream_token_ttl)
+    token = cursors.encode(token_kind(bot_id), workspace_id, expires)
+    return StreamToken(token, datetime.fromtimestamp(expires, svc.clock.now().tzinfo))
+
+
+async def workspace_of_token(svc: Services, cursors: CursorCodec, bot_id: str, token: str) -> str:
+    """The workspace a stream token was issued in, if it is ``bot_id``'s and not expired."""
+    async with svc.store.transaction(write=False) as tx:
+        bot = await tx.bots.get(bot_id)
+    if bot is None:
+        raise errors.Unauthorized("Invalid or expired stream token.")
+    try:
+        expires = cursors.decode(token_kind(bot_id), bot.workspace_id, token)
+    except InvalidCursor as exc:
+        raise errors.Unauthorized("Invalid or expired stream token.") from exc
+    if expires <= svc.clock.now().timestamp():
+        raise errors.Unauthorized("Invalid or expired stream token.")
+    return bot.workspace_id
+
+
+@dataclass(eq=False)
+class BotStream:
+    """The frames of one bot's stream after a cursor; :meth:`next_frames` waits for more."""
+
+    svc: Services
+    cursors: CursorCodec
+    pulse: Pulse
+    workspace_id: str
+    bot_id: str
+    after_seq: int = 0
+    ended: bool = False
+    """The bot's terminal status was sent: nothing more will come."""
+
+    @classmethod
+    async def open(
+        cls,
+        svc: Services,
+        cursors: CursorCodec,
+        pulse: Pulse,
+        workspace_id: str,
+        bot_id: str,
+        after: str | None,
+    ) -> BotStream:
+        """404 for another workspace's bot; 400 ``invalid_cursor`` for a foreign cursor."""
+        await bot_of(svc, workspace_id, bot_id)
+        seq = cursors.decode(stream_kind(bot_id), workspace_id, after) if after else 0
+        return cls(svc, cursors, pulse, workspace_id, bot_id, seq)
+
+    async def read(self) -> list[Frame]:
+        """The frames committed after the cursor (at most a page), moving the cursor."""
+        async with self.svc.store.transaction(write=False) as tx:
+            found = await tx.events.list_after(
+                self.workspace_id, self.after_seq, STREAM_PAGE, bot_id=self.bot_id
+            )
+        frames = []
+        for event in found:
+            assert event.seq is not None
+            self.after_seq = event.seq
+            cursor = self.cursors.encode(stream_kind(self.bot_id), self.workspace_id, event.seq)
+            frames.append(Frame(event, cursor))
+            self.ended |= _is_terminal(event)
+        return frames
+
+    async def next_frames(self) -> list[Frame]:
+        """The next frames: at once if some are committed, else after a wake or a poll."""
+        while True:
+            frames = await self.read()
+            if frames or self.ended:
+                return frames
+            await self.pulse.wait(self.svc.settings.stream_poll_interval)
+
+
+def check_audio(mode: str | None, storage: Storage | None) -> None:
+    """``?audio=``: ``mixed`` where the server has media storage; ``separate`` is refused (no
+    runner captures per-participant tracks yet)."""
+    if mode is None:
+        return
+    if mode not in AUDIO_MODES:
+        raise errors.InvalidRequest("audio: 'mixed' or 'separate'.")
+    if mode == "separate":
+        raise errors.InvalidRequest(
+            "audio: 'separate' is not available: runners capture the call's mixed audio only"
+            " (on every platform); use 'mixed'."
+        )
+    if storage is None:
+        raise errors.InvalidRequest("audio: this server has no media storage.")
+
+
+@dataclass(eq=False)
+class AudioFeed:
+    """The bot's mixed audio from now on: each chunk its runner stores (16 kHz mono s16le PCM),
+    read from media storage as soon as its ``audio_chunk`` report is committed. Its delay is
+    the runner's chunk length (1.5 s) plus its report interval."""
+
+    svc: Services
+    storage: Storage
+    pulse: Pulse
+    bot_id: str
+    after_seq: int = 0
+
+    @classmethod
+    async def open(cls, svc: Services, storage: Storage, pulse: Pulse, bot_id: str) -> AudioFeed:
+        async with svc.store.transaction(write=False) as tx:
+            after = await tx.observations.last_seq(bot_id)
+        return cls(svc, storage, pulse, bot_id, after)
+
+    async def read(self) -> list[bytes]:
+        async with self.svc.store.transaction(write=False) as tx:
+            found = await tx.observations.list_after(
+                self.bot_id, ("audio_chunk",), self.after_seq, AUDIO_PAGE
+            )
+        out = []
+        for seq, report in found:
+            self.after_seq = seq
+            key = getattr(report, "key", None)
+            if isinstance(key, str):
+                out.append(await self.storage.get(key))
+        return out
+
+    async def next_pcm(self) -> list[bytes]:
+        while True:
+            pcm = await self.read()
+            if pcm:
+                return pcm
+            await self.pulse.wait(self.svc.settings.stream_poll_interval)
+
+
+def _is_terminal(event: OutboxEvent) -> bool:
+    if event.type == "bot.deleted":
+        return True
+    if event.type != "status_update":
+        return False
+    return str(event.data.get("new_status")) in {s.value for s in TERMINAL}
