@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
 
+    calendar_horizon_days: int = Field(28, ge=1, le=366)
+    """Calendars: occurrences this many days ahead are listed and get bots."""
+    calendar_poll_seconds: float = Field(300, gt=0)
+    """Calendars: each calendar is synced at least this often (push syncs sooner)."""
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

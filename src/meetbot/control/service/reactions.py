@@ -16,6 +16,8 @@ reaction               reported by                     subscribed by ``server.bu
 ``runner_exited``      the launcher (a runner process  :func:`~meetbot.control.service.lost_runners.
                        with a bot ended)               runner_exited`: fail the bot if its
                                                        runner left it unfinished
+``calendar_due``       a calendar connected, a sync    the calendar worker: sync it now
+                       asked for, a push notification
 =====================  ==============================  =======================================
 
 Subscribers run on the event loop, in the order they subscribed, and must not block: they
@@ -51,6 +53,10 @@ class Reactions(Protocol):
         :data:`meetbot.control.launchers.local.EXIT_UNKNOWN`)."""
         ...
 
+    def calendar_due(self, calendar_id: str) -> None:
+        """The calendar should be synced now (connected, ``/sync/``, a push notification)."""
+        ...
+
 
 @dataclass(eq=False)
 class Subscribers:
@@ -60,6 +66,7 @@ class Subscribers:
     on_processing_started: list[Callable[[str], None]] = field(default_factory=list)
     on_chunk_stored: list[Callable[[str, str, float], None]] = field(default_factory=list)
     on_runner_exited: list[Callable[[str, int], None]] = field(default_factory=list)
+    on_calendar_due: list[Callable[[str], None]] = field(default_factory=list)
 
     def events_committed(self) -> None:
         for react in self.on_events_committed:
@@ -76,3 +83,7 @@ class Subscribers:
     def runner_exited(self, bot_id: str, returncode: int) -> None:
         for react in self.on_runner_exited:
             react(bot_id, returncode)
+
+    def calendar_due(self, calendar_id: str) -> None:
+        for react in self.on_calendar_due:
+            react(calendar_id)

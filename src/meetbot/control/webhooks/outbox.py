@@ -29,6 +29,8 @@ RECORDING_READY = "recording.ready"
 TRANSCRIPT_READY = "transcript.ready"
 TRANSCRIPT_DATA = "transcript.data"
 BOT_DELETED = "bot.deleted"
+CALENDAR_SYNC_EVENTS = "calendar.sync_events"
+CALENDAR_UPDATE = "calendar.update"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -37,6 +39,8 @@ EVENT_TYPES = (
     TRANSCRIPT_READY,
     TRANSCRIPT_DATA,
     BOT_DELETED,
+    CALENDAR_SYNC_EVENTS,
+    CALENDAR_UPDATE,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -123,6 +127,19 @@ def transcript_data_event(
 
 def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:
     return bot_event(BOT_DELETED, bot, at, {}, event_id=event_id)
+
+
+def calendar_event(
+    type_: str, workspace_id: str, calendar_id: str, at: datetime, data: Mapping[str, Any]
+) -> OutboxEvent:
+    """An event about a calendar (``calendar.sync_events``, ``calendar.update``)."""
+    return OutboxEvent(
+        id=new_id(),
+        workspace_id=workspace_id,
+        type=type_,
+        created_at=at,
+        data={"calendar_id": calendar_id, **data},
+    )
 
 
 # --- emit -----------------------------------------------------------------------------------
