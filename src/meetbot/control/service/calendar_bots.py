@@ -186,8 +186,3 @@ async def _link(svc: Services, rows: list[CalendarEvent], bot_id: str) -> None:
         async with svc.store.transaction() as tx:
             fresh = [await tx.calendars.get_event(r.calendar_id, r.id) for r in stale]
             await tx.calendars.put_events([f.evolve(bot_id=bot_id) for f in fresh if f is not None])
-
-
-def events_view_bot(rows: Iterable[CalendarEvent]) -> list[dict[str, str]]:
-    """A bot's ``calendar_events``: the occurrences that asked for it."""
-    return [{"id": r.id, "calendar_id": r.calendar_id, "ical_uid": r.ical_uid} for r in rows]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from meetbot import errors
+from meetbot.contract.models import Bot
 from meetbot.control.calendars import rules
 from meetbot.control.calendars.models import (
     Attendee,
@@ -255,3 +256,15 @@ def _redecide(
         dirty=True,
         updated_at=now,
     )
+
+
+async def calendar_events_of(svc: Services, bot: Bot) -> list[dict[str, Any]]:
+    """A calendar bot's ``calendar_events``: every occurrence (of any calendar of its
+    workspace) that wants it."""
+    async with svc.store.transaction(write=False) as tx:
+        rows = await tx.calendars.events_of_bots([bot.id])
+    return [
+        {"id": r.id, "calendar_id": r.calendar_id, "ical_uid": r.ical_uid}
+        for r in rows
+        if r.wants_bot()
+    ]
