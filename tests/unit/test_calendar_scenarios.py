@@ -259,3 +259,23 @@ async def test_a_cancelled_single_event_gets_no_bot(status: str) -> None:
     cal = await _connect(plane, "https://cal/a")
     await _sync(plane, cal)
     assert await _live_bots(plane) == []
+
+
+async def test_a_move_the_seed_rules_refuse_replaces_the_bot() -> None:
+    plane, sources = await _plane()
+    soon = NOW + timedelta(minutes=5)  # an ad-hoc bot boots at once
+    sources.publish("https://cal/a", feed(vevent("m", soon, soon + HOUR, location=MEET)))
+    cal = await _connect(plane, "https://cal/a")
+    await _sync(plane, cal)
+    (old,) = await _live_bots(plane)
+    later = soon + timedelta(minutes=3)  # within the threshold: PATCH join_at is refused
+    sources.publish("https://cal/a", feed(vevent("m", later, later + HOUR, location=MEET)))
+    await _sync(plane, cal)
+    async with plane.services.store.transaction(write=False) as tx:
+        before = await tx.bots.get(old.id)
+    assert before is not None
+    assert before.leave_requested_at is not None  # the old one leaves ...
+    new = [b for b in await _live_bots(plane) if b.id != old.id and b.leave_requested_at is None]
+    assert [b.deduplication_key for b in new] == [
+        f"calendar:google_meet:abc-defg-hij@{later:%Y-%m-%dT%H:%MZ}"
+    ]
