@@ -117,6 +117,11 @@ class HttpCalendarSources:
     def open(self, calendar: Calendar, secrets: Mapping[str, Any]) -> CalendarSource:
         if calendar.kind is CalendarKind.ICS:
             return IcsSource(self._client, self._policy, str(calendar.config["url"]))
+        if calendar.kind is CalendarKind.CALDAV:
+            from meetbot.control.calendars.caldav import CalDavSource
+
+            auth = (str(calendar.config.get("username") or ""), str(secrets.get("password") or ""))
+            return CalDavSource(self._client, self._policy, str(calendar.config["url"]), auth)
         raise SourceError(f"calendars of kind {calendar.kind.value} are not supported yet")
 
     async def check_url(self, url: str) -> None:
