@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     """Calendars: occurrences this many days ahead are listed and get bots."""
     calendar_poll_seconds: float = Field(300, gt=0)
     """Calendars: each calendar is synced at least this often (push syncs sooner)."""
+    calendar_google_api_url: str = "https://www.googleapis.com/calendar/v3"
+    calendar_google_token_url: str = "https://oauth2.googleapis.com/token"
+    """Google Calendar's API and OAuth token endpoint (a test points them at a fake)."""
 
     @property
     def effective_database_url(self) -> str:

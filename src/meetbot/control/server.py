@@ -106,7 +106,7 @@ async def build(settings: Settings) -> ControlPlane:
         reactions=reactions,
         secret_box=SecretBox(secret),
         capacity=FixedCapacity(settings.max_concurrent_bots),
-        calendar_sources=HttpCalendarSources(TargetPolicy.from_settings(settings)),
+        calendar_sources=HttpCalendarSources(TargetPolicy.from_settings(settings), settings),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)

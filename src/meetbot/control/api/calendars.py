@@ -170,6 +170,12 @@ async def connect(body: ConnectCalendarIn, svc: ServicesDep, workspace_id: Works
     }
     if body.kind in (CalendarKind.ICS, CalendarKind.CALDAV) and not body.url:
         raise errors.InvalidRequest("url: required for this kind.")
+    if body.kind in (CalendarKind.GOOGLE, CalendarKind.MICROSOFT):
+        missing = [
+            k for k in ("refresh_token", "client_id", "client_secret") if not getattr(body, k)
+        ]
+        if missing:
+            raise errors.InvalidRequest(f"{missing[0]}: required for this kind.")
     spec = calendars.CalendarSpec(
         kind=body.kind,
         config=config,

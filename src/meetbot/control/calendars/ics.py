@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from meetbot.config import Settings
 from meetbot.control.calendars import occurrences
 from meetbot.control.calendars.models import Calendar, CalendarKind
 from meetbot.control.calendars.source import (
@@ -110,8 +111,9 @@ class IcsSource:
 class HttpCalendarSources:
     """The production drivers: one HTTP client for every calendar."""
 
-    def __init__(self, policy: TargetPolicy) -> None:
+    def __init__(self, policy: TargetPolicy, settings: Settings | None = None) -> None:
         self._policy = policy
+        self._settings = settings or Settings()
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
     def open(self, calendar: Calendar, secrets: Mapping[str, Any]) -> CalendarSource:
@@ -122,6 +124,17 @@ class HttpCalendarSources:
 
             auth = (str(calendar.config.get("username") or ""), str(secrets.get("password") or ""))
             return CalDavSource(self._client, self._policy, str(calendar.config["url"]), auth)
+        if calendar.kind is CalendarKind.GOOGLE:
+            from meetbot.control.calendars.google import GoogleSource
+
+            return GoogleSource(
+                self._client,
+                self._policy,
+                calendar.config,
+                secrets,
+                api_url=self._settings.calendar_google_api_url,
+                token_url=self._settings.calendar_google_token_url,
+            )
         raise SourceError(f"calendars of kind {calendar.kind.value} are not supported yet")
 
     async def check_url(self, url: str) -> None:
