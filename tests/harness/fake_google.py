@@ -34,6 +34,17 @@ class FakeGoogle:
         self.version += 1
         self.items[event_id] = (self.version, {"id": event_id, "status": "cancelled"})
 
+    channels: list[dict[str, Any]] = field(default_factory=list)
+
+    async def watch(self, request: web.Request) -> web.Response:
+        if not request.headers.get("Authorization", "").startswith("Bearer at-"):
+            return web.json_response({"error": {"code": 401}}, status=401)
+        body = await request.json()
+        self.channels.append(body)
+        expiration = 1767312000000 + 7 * 24 * 3600 * 1000  # 2026-01-02 + 7 days, in ms
+        answer = {"kind": "api#channel", "id": body["id"], "resourceId": "res-1"}
+        return web.json_response({**answer, "expiration": str(expiration)})
+
     @property
     def api_url(self) -> str:
         return self.base
@@ -83,6 +94,7 @@ async def fake_google() -> AsyncIterator[FakeGoogle]:
     app = web.Application()
     app.router.add_post("/token", fake.token)
     app.router.add_get("/calendars/{calendar}/events", fake.events)
+    app.router.add_post("/calendars/{calendar}/events/watch", fake.watch)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -4,16 +4,20 @@ cancelled items, 410 → full resync, a revoked refresh token."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.fake_google import FakeGoogle, fake_google, gevent
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract.lifecycle import TERMINAL, Status
 from meetbot.contract.models import Bot
+from meetbot.control.calendar_worker import CalendarWorker
 from meetbot.control.calendars.ics import HttpCalendarSources
 from meetbot.control.service import calendar_sync
 from meetbot.control.store import open_store
@@ -135,3 +139,46 @@ async def test_google_revoked_refresh_token(plane: TestPlane, google: FakeGoogle
         shown = (await client.get(f"/api/v1/calendars/{calendar_id}/")).json()
     assert shown["status"] == "disconnected"
     assert shown["status_reason"] == "unauthorized: revoked token"
+
+
+async def test_google_push_channel_and_a_notification_syncs_the_calendar(
+    plane: TestPlane, google: FakeGoogle
+) -> None:
+    google.put(gevent("one", "2026-01-05T15:00:00Z", "2026-01-05T16:00:00Z", meet=MEET))
+    calendar_id = await _connect(plane)
+    await calendar_sync.sync(plane.services, calendar_id)
+    (channel,) = google.channels
+    assert channel["type"] == "web_hook"
+    assert channel["address"].endswith("/api/v1/calendars/push/google/")
+    await calendar_sync.sync(plane.services, calendar_id)
+    assert len(google.channels) == 1  # not renewed while far from expiry
+
+    worker = CalendarWorker(plane.services, interval=60)  # only a wake makes it sync
+    plane.reactions.on_calendar_due.append(worker.wake)
+    await worker.start()
+    transport = httpx.ASGITransport(app=plane.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://meetbot") as google_side:
+            wrong = await google_side.post(
+                "/api/v1/calendars/push/google/",
+                headers={"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Token": "guess"},
+            )
+            assert wrong.status_code == 404
+            google.put(gevent("one", "2026-01-05T17:00:00Z", "2026-01-05T18:00:00Z", meet=MEET))
+            started = time.monotonic()
+            pushed = await google_side.post(
+                "/api/v1/calendars/push/google/",
+                headers={
+                    "X-Goog-Channel-ID": channel["id"],
+                    "X-Goog-Channel-Token": channel["token"],
+                    "X-Goog-Resource-State": "exists",
+                },
+            )
+            assert pushed.status_code == 200
+            while time.monotonic() - started < 30:  # a generous bound, not a speed goal
+                if _joins(await _live_bots(plane)) == ["2026-01-05T17:00:00+00:00"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert _joins(await _live_bots(plane)) == ["2026-01-05T17:00:00+00:00"]
+    finally:
+        await worker.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
 
@@ -25,7 +25,7 @@ from meetbot.control.api.schemas import (
 from meetbot.control.calendars import rules
 from meetbot.control.calendars.models import BotSettings, Calendar, CalendarEvent, CalendarKind
 from meetbot.control.ports import EventQuery
-from meetbot.control.service import Services, calendars
+from meetbot.control.service import Services, calendar_sync, calendars
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.timefmt import iso
 from meetbot.transcription.models import validate_model
@@ -185,6 +185,24 @@ async def connect(body: ConnectCalendarIn, svc: ServicesDep, workspace_id: Works
     )
     calendar = await calendars.connect(svc, workspace_id, spec)
     return JSONResponse(calendar_view(calendar), status_code=201)
+
+
+@router.post(
+    "/push/google/",
+    status_code=200,
+    responses={404: {"model": ErrorOut, "description": "Not a channel of this server"}},
+    summary="Google's push notifications (no API key: the channel's token authenticates)",
+)
+async def push_google(
+    svc: ServicesDep,
+    channel_id: Annotated[str, Header(alias="X-Goog-Channel-ID", max_length=200)],
+    channel_token: Annotated[str, Header(alias="X-Goog-Channel-Token", max_length=200)] = "",
+    resource_state: Annotated[str, Header(alias="X-Goog-Resource-State", max_length=50)] = "",
+) -> Response:
+    """``sync`` (the channel opened), ``exists``, ``not_exists``: all mean "sync now"."""
+    if not await calendar_sync.push_received(svc, channel_id, channel_token):
+        raise errors.NotFound("No such channel.")
+    return Response(status_code=200)
 
 
 @router.get("/", responses=_ERRORS, summary="List calendars, newest first")

@@ -27,6 +27,7 @@ import httpx
 
 from meetbot.control.calendars.models import Attendee, Occurrence
 from meetbot.control.calendars.source import (
+    Channel,
     Listing,
     SourceMalformed,
     SourceRefused,
@@ -133,6 +134,16 @@ class GoogleSource:
             cursor=json.dumps({"sync_token": next_token}),
         )
 
+    async def watch(self, address: str, channel_id: str, token: str) -> Channel:
+        """``events/watch``: Google posts to ``address`` (HTTPS) when the calendar changes,
+        with ``X-Goog-Channel-ID`` and ``X-Goog-Channel-Token``; the channel expires (7 days by
+        default) and is not renewed by Google."""
+        url = f"{self._api}/calendars/{self._calendar}/events/watch"
+        body = {"id": channel_id, "type": "web_hook", "address": address, "token": token}
+        answer = await self._send("POST", url, body)
+        expires = datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
+        return Channel(str(answer["id"]), str(answer.get("resourceId", "")), expires)
+
     async def _pages(self, params: dict[str, str]) -> tuple[builtins.list[dict[str, Any]], str]:
         items: builtins.list[dict[str, Any]] = []
         page_token: str | None = None
@@ -157,14 +168,25 @@ class GoogleSource:
             raise SourceRefused(exc.detail) from None
 
     async def _get(self, url: str, query: Mapping[str, str]) -> dict[str, Any]:
+        return await self._send("GET", url, None, query)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         await self._check(url)
         for attempt in range(2):
             if self._access is None:
                 self._access = await self._refresh()
             try:
-                response = await self._client.get(
+                response = await self._client.request(
+                    method,
                     url,
                     params=query,
+                    json=body,
                     headers={"Authorization": f"Bearer {self._access}"},
                     timeout=TIMEOUT,
                 )

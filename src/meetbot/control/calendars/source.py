@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from meetbot.control.calendars.models import Calendar, Occurrence
 
@@ -68,6 +68,22 @@ class Listing:
 
 class CalendarSource(Protocol):
     async def list(self, cursor: str | None, window: Window) -> Listing: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A push channel the provider will notify (Google ``events/watch``)."""
+
+    id: str
+    resource_id: str
+    expires_at: datetime
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A source whose provider can push: it opens a channel to ``address``."""
+
+    async def watch(self, address: str, channel_id: str, token: str) -> Channel: ...
 
 
 class CalendarSources(Protocol):

@@ -17,6 +17,7 @@ listing (``Listing.complete``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,9 +32,9 @@ from meetbot.control.calendars.models import (
     CalendarStatus,
     Occurrence,
 )
-from meetbot.control.calendars.source import Listing, SourceError, Window
+from meetbot.control.calendars.source import Listing, SourceError, Watchable, Window
 from meetbot.control.service import calendar_bots
-from meetbot.control.service.core import Services, emit, new_id
+from meetbot.control.service.core import Services, emit, new_id, new_token
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBoxError
 from meetbot.timefmt import iso
@@ -41,6 +42,8 @@ from meetbot.timefmt import iso
 log = logging.getLogger("meetbot.control.service.calendar_sync")
 
 LEASE_SECONDS = 300.0
+RENEW_BEFORE = timedelta(days=1)
+"""A push channel is replaced when it has less than this left."""
 LOOKBACK = timedelta(days=1)
 """The window starts this long ago: a meeting under way keeps its occurrence (and bot)."""
 
@@ -105,6 +108,8 @@ async def _sync_held(svc: Services, calendar: Calendar) -> SyncResult:
     except SourceError as exc:
         await _finish(svc, calendar, None, CalendarStatus.DISCONNECTED, exc.reason, exc.detail)
         return SyncResult(Outcome.FAILED)
+    if isinstance(source, Watchable):
+        await _ensure_channel(svc, calendar, source)
     changed = 0 if listing.unchanged else await _store(svc, calendar, listing, now)
     failed = await _reconcile_dirty(svc, calendar)
     if failed:  # keep the old cursor: the next sync lists these changes again
@@ -112,6 +117,55 @@ async def _sync_held(svc: Services, calendar: Calendar) -> SyncResult:
     else:
         await _finish(svc, calendar, listing, CalendarStatus.CONNECTED, None, None, changed)
     return SyncResult(Outcome.SYNCED, changed)
+
+
+def push_address(svc: Services) -> str:
+    return svc.settings.effective_public_url.rstrip("/") + "/api/v1/calendars/push/google/"
+
+
+def push_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _ensure_channel(svc: Services, calendar: Calendar, source: Watchable) -> None:
+    """Open a push channel, or a new one before the current one expires (Google does not
+    renew them). A failure is logged: polling still catches every change."""
+    now = svc.clock.now()
+    push = calendar.config.get("push") or {}
+    expires = push.get("expires_at")
+    if expires and datetime.fromisoformat(expires) - now > RENEW_BEFORE:
+        return
+    token = new_token()
+    try:
+        channel = await source.watch(push_address(svc), f"{calendar.id}~{new_id()}", token)
+    except SourceError as exc:
+        log.warning("calendar %s: no push channel: %s", calendar.id, exc.detail)
+        return
+    state = {
+        "channel_id": channel.id,
+        "resource_id": channel.resource_id,
+        "expires_at": channel.expires_at.isoformat(),
+        "token_hash": push_token_hash(token),
+    }
+    async with svc.store.transaction() as tx:
+        current = await tx.calendars.get(calendar.id, for_update=True)
+        if current is not None:
+            await tx.calendars.update(current.evolve(config={**current.config, "push": state}))
+
+
+async def push_received(svc: Services, channel_id: str, token: str) -> bool:
+    """A provider's notification: the channel's calendar syncs now (within a second, by the
+    worker). ``False`` (nothing happens) unless the channel and its token are the calendar's."""
+    calendar_id = channel_id.split("~", 1)[0]
+    async with svc.store.transaction(write=False) as tx:
+        calendar = await tx.calendars.get(calendar_id)
+    push = (calendar.config.get("push") or {}) if calendar else {}
+    if not push or push.get("channel_id") != channel_id:
+        return False
+    if not hmac.compare_digest(str(push.get("token_hash")), push_token_hash(token)):
+        return False
+    svc.reactions.calendar_due(calendar_id)
+    return True
 
 
 def _secrets(svc: Services, calendar: Calendar) -> dict[str, Any]:
