@@ -40,7 +40,7 @@ class FakeGoogle:
         if not request.headers.get("Authorization", "").startswith("Bearer at-"):
             return web.json_response({"error": {"code": 401}}, status=401)
         body = await request.json()
-        self.channels.append(body)
+        self.channels.append(body)  # with its ``token``, as Google keeps it
         expiration = 1767312000000 + 7 * 24 * 3600 * 1000  # 2026-01-02 + 7 days, in ms
         answer = {"kind": "api#channel", "id": body["id"], "resourceId": "res-1"}
         return web.json_response({**answer, "expiration": str(expiration)})

@@ -256,6 +256,14 @@ class CalendarRepo(Protocol):
 
     async def delete_events(self, event_ids: Collection[str]) -> None: ...
 
+    async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
+        """Set these occurrences' ``bot_id`` (one statement)."""
+        ...
+
+    async def clear_dirty(self, event_ids: Collection[str]) -> None:
+        """These occurrences' bots are reconciled (one statement)."""
+        ...
+
     async def events_with_keys(
         self, workspace_id: str, keys: Collection[str]
     ) -> builtins.list[CalendarEvent]:

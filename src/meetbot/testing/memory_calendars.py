@@ -89,6 +89,20 @@ class MemoryCalendarRepo(MemoryRepo):
         for event_id in event_ids:
             self.state.calendar_events.pop(event_id, None)
 
+    async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
+        self.check_write("calendars.link_bot")
+        for event_id in event_ids:
+            found = self.state.calendar_events.get(event_id)
+            if found is not None:
+                self.state.calendar_events[event_id] = found.evolve(bot_id=bot_id)
+
+    async def clear_dirty(self, event_ids: Collection[str]) -> None:
+        self.check_write("calendars.clear_dirty")
+        for event_id in event_ids:
+            found = self.state.calendar_events.get(event_id)
+            if found is not None:
+                self.state.calendar_events[event_id] = found.evolve(dirty=False)
+
     async def events_with_keys(
         self, workspace_id: str, keys: Collection[str]
     ) -> builtins.list[CalendarEvent]:

@@ -107,12 +107,14 @@ async def _still_wanted(svc: Services, workspace_id: str, key: str | None) -> bo
 
 async def _move_or_create(svc: Services, want: _Want) -> Bot | None:
     ws = want.calendar.workspace_id
-    async with svc.store.transaction(write=False) as tx:
-        previous = [
-            b
-            for b in [await tx.bots.get(i) for i in {r.bot_id for r in want.rows if r.bot_id}]
-            if b is not None and b.status not in TERMINAL and b.deduplication_key != want.key
-        ]
+    previous: list[Bot] = []
+    if any(r.bot_id for r in want.rows):
+        async with svc.store.transaction(write=False) as tx:
+            previous = [
+                b
+                for b in [await tx.bots.get(i) for i in {r.bot_id for r in want.rows if r.bot_id}]
+                if b is not None and b.status not in TERMINAL and b.deduplication_key != want.key
+            ]
     for old in previous:
         if not is_calendar_key(old.deduplication_key):
             continue
@@ -181,8 +183,7 @@ async def remove(svc: Services, bot: Bot) -> None:
 
 
 async def _link(svc: Services, rows: list[CalendarEvent], bot_id: str) -> None:
-    stale = [r.evolve(bot_id=bot_id) for r in rows if r.bot_id != bot_id]
+    stale = [r.id for r in rows if r.bot_id != bot_id]
     if stale:
         async with svc.store.transaction() as tx:
-            fresh = [await tx.calendars.get_event(r.calendar_id, r.id) for r in stale]
-            await tx.calendars.put_events([f.evolve(bot_id=bot_id) for f in fresh if f is not None])
+            await tx.calendars.link_bot(stale, bot_id)

@@ -269,11 +269,10 @@ async def _reconcile_dirty(svc: Services, calendar: Calendar) -> list[str]:
     new_keys = [e.meeting_key for e in dirty if e.meeting_key]
     old_keys = [b.deduplication_key for b in old_bots if b and b.deduplication_key]
     failed = set(await calendar_bots.reconcile(svc, calendar.workspace_id, new_keys + old_keys))
-    done = [e for e in dirty if e.meeting_key not in failed]
+    done = [e.id for e in dirty if e.meeting_key not in failed]
     if done:
         async with svc.store.transaction() as tx:
-            fresh = [await tx.calendars.get_event(calendar.id, e.id) for e in done]
-            await tx.calendars.put_events([f.evolve(dirty=False) for f in fresh if f])
+            await tx.calendars.clear_dirty(done)
     return sorted(failed)
 
 

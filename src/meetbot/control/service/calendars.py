@@ -222,9 +222,11 @@ async def update_event(
         svc, workspace_id, [e.meeting_key for e in changed if e.meeting_key]
     )
     async with svc.store.transaction() as tx:
-        fresh = [await tx.calendars.get_event(calendar_id, e.id) for e in changed]
-        await tx.calendars.put_events([f.evolve(dirty=False) for f in fresh if f])
-    return next(f for f in fresh if f and f.id == event_id)
+        await tx.calendars.clear_dirty([e.id for e in changed])
+        fresh = await tx.calendars.get_event(calendar_id, event_id)
+    if fresh is None:
+        raise errors.NotFound("No calendar event with this id.")
+    return fresh
 
 
 def _redecide(

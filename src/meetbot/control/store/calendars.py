@@ -180,6 +180,20 @@ class SqlCalendarRepo(SqlRepo):
         for start in range(0, len(ids), 500):
             await self.conn.execute(sa.delete(E).where(E.c.id.in_(ids[start : start + 500])))
 
+    async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
+        self.check_write("calendars.link_bot")
+        ids = list(event_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            await self.conn.execute(sa.update(E).where(E.c.id.in_(chunk)).values(bot_id=bot_id))
+
+    async def clear_dirty(self, event_ids: Collection[str]) -> None:
+        self.check_write("calendars.clear_dirty")
+        ids = list(event_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            await self.conn.execute(sa.update(E).where(E.c.id.in_(chunk)).values(dirty=False))
+
     async def events_with_keys(
         self, workspace_id: str, keys: Collection[str]
     ) -> builtins.list[CalendarEvent]:
