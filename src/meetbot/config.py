@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     calendar_google_api_url: str = "https://www.googleapis.com/calendar/v3"
     calendar_google_token_url: str = "https://oauth2.googleapis.com/token"
     """Google Calendar's API and OAuth token endpoint (a test points them at a fake)."""
+    calendar_microsoft_api_url: str = "https://graph.microsoft.com/v1.0"
+    calendar_microsoft_token_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    """Microsoft Graph and its OAuth token endpoint (a test points them at a fake)."""
 
     @property
     def effective_database_url(self) -> str:

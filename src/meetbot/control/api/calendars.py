@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, StrictStr
 
 from meetbot import errors
@@ -203,6 +203,38 @@ async def push_google(
     if not await calendar_sync.push_received(svc, channel_id, channel_token):
         raise errors.NotFound("No such channel.")
     return Response(status_code=200)
+
+
+@router.post(
+    "/push/microsoft/",
+    responses={404: {"model": ErrorOut, "description": "Not a subscription of this server"}},
+    summary="Microsoft Graph's notifications and its validation (no API key: clientState)",
+)
+async def push_microsoft(
+    request: Request,
+    svc: ServicesDep,
+    validation_token: Annotated[str | None, Query(alias="validationToken", max_length=4096)] = None,
+) -> Response:
+    """Graph validates the URL first: the ``validationToken`` is echoed as plain text. Then
+    each notification (changes, and lifecycle ones: ``reauthorizationRequired``,
+    ``subscriptionRemoved``, ``missed``) carries the ``clientState`` given at subscription:
+    its calendar syncs now (a sync also renews an expiring subscription)."""
+    if validation_token is not None:
+        return PlainTextResponse(validation_token)
+    try:
+        body = await request.json()
+        notes = body.get("value", []) if isinstance(body, dict) else []
+    except ValueError:
+        notes = []
+    accepted = 0
+    for note in notes if isinstance(notes, list) else []:
+        state = str(note.get("clientState") or "") if isinstance(note, dict) else ""
+        channel_id, _, token = state.partition(" ")
+        if channel_id and await calendar_sync.push_received(svc, channel_id, token):
+            accepted += 1
+    if not accepted:
+        raise errors.NotFound("No such subscription.")
+    return Response(status_code=202)
 
 
 @router.get("/", responses=_ERRORS, summary="List calendars, newest first")

@@ -135,6 +135,17 @@ class HttpCalendarSources:
                 api_url=self._settings.calendar_google_api_url,
                 token_url=self._settings.calendar_google_token_url,
             )
+        if calendar.kind is CalendarKind.MICROSOFT:
+            from meetbot.control.calendars.microsoft import MicrosoftSource
+
+            return MicrosoftSource(
+                self._client,
+                self._policy,
+                calendar.config,
+                secrets,
+                api_url=self._settings.calendar_microsoft_api_url,
+                token_url=self._settings.calendar_microsoft_token_url,
+            )
         raise SourceError(f"calendars of kind {calendar.kind.value} are not supported yet")
 
     async def check_url(self, url: str) -> None:

@@ -119,8 +119,9 @@ async def _sync_held(svc: Services, calendar: Calendar) -> SyncResult:
     return SyncResult(Outcome.SYNCED, changed)
 
 
-def push_address(svc: Services) -> str:
-    return svc.settings.effective_public_url.rstrip("/") + "/api/v1/calendars/push/google/"
+def push_address(svc: Services, calendar: Calendar) -> str:
+    base = svc.settings.effective_public_url.rstrip("/")
+    return f"{base}/api/v1/calendars/push/{calendar.kind.value}/"
 
 
 def push_token_hash(token: str) -> str:
@@ -137,7 +138,9 @@ async def _ensure_channel(svc: Services, calendar: Calendar, source: Watchable) 
         return
     token = new_token()
     try:
-        channel = await source.watch(push_address(svc), f"{calendar.id}~{new_id()}", token)
+        channel = await source.watch(
+            push_address(svc, calendar), f"{calendar.id}~{new_id()}", token
+        )
     except SourceError as exc:
         log.warning("calendar %s: no push channel: %s", calendar.id, exc.detail)
         return

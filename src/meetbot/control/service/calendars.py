@@ -34,7 +34,7 @@ SECRET_FIELDS: Mapping[CalendarKind, tuple[str, ...]] = {
     CalendarKind.GOOGLE: ("refresh_token", "client_secret"),
     CalendarKind.MICROSOFT: ("refresh_token", "client_secret"),
 }
-SUPPORTED = (CalendarKind.ICS, CalendarKind.CALDAV, CalendarKind.GOOGLE)
+SUPPORTED = tuple(CalendarKind)
 """Kinds this server syncs (docs/calendars.md); the others are refused for now."""
 
 
