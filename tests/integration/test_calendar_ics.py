@@ -243,3 +243,51 @@ async def test_egress_rules_refuse_a_private_feed(sql_url: str) -> None:
     finally:
         await sources.close()
         await store.close()
+
+
+async def test_patch_rules_and_event_overrides_through_the_api(
+    plane: TestPlane, feeds: Feeds
+) -> None:
+    feeds.text["a"] = feed(
+        vevent("m", T, T + HOUR, location=MEET),
+        vevent("s", T + 2 * HOUR, T + 3 * HOUR, location=MEET, rrule="FREQ=DAILY;COUNT=2"),
+    )
+    async with plane.client() as client:
+        made = await client.post(
+            "/api/v1/calendars/", json={"kind": "ics", "url": feeds.url("a"), "bot_name": "Notes"}
+        )
+        calendar_id = made.json()["id"]
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert len(await _live_bots(plane)) == 3
+        assert {b.bot_name for b in await _live_bots(plane)} == {"Notes"}
+
+        patched = await client.patch(f"/api/v1/calendars/{calendar_id}/", json={"record": "none"})
+        assert patched.status_code == 200
+        assert patched.json()["record"] == "none"
+        assert patched.json()["bot_name"] == "Notes"
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert await _live_bots(plane) == []
+
+        events = (await client.get(f"/api/v1/calendars/{calendar_id}/events/")).json()["results"]
+        single = next(e for e in events if e["ical_uid"] == "m")
+        one = await client.patch(
+            f"/api/v1/calendars/{calendar_id}/events/{single['id']}/", json={"record": True}
+        )
+        assert one.status_code == 200
+        assert one.json()["will_record"] is True
+        assert one.json()["bot_id"]
+        series = next(e for e in events if e["ical_uid"] == "s")
+        both = await client.patch(
+            f"/api/v1/calendars/{calendar_id}/events/{series['id']}/",
+            json={"record_series": True},
+        )
+        assert both.status_code == 200
+        assert len(await _live_bots(plane)) == 3
+        bad = await client.patch(
+            f"/api/v1/calendars/{calendar_id}/events/nope/", json={"record": True}
+        )
+        assert bad.status_code == 404
+        invalid = await client.patch(
+            f"/api/v1/calendars/{calendar_id}/", json={"record": ["host", "whenever"]}
+        )
+        assert invalid.status_code == 400
