@@ -152,6 +152,15 @@ async def test_connect_sync_list_and_conditional_get(plane: TestPlane, feeds: Fe
         assert shown["status_reason"].startswith("unauthorized")
         assert len(await _live_bots(plane)) == 1
 
+        # Not iCalendar: the calendar shows why (this failed as a 500-style crash before).
+        del feeds.status["a"]
+        feeds.text["a"] = "<html>Sign in</html>"
+        result = await calendar_sync.sync(plane.services, calendar["id"])
+        assert result.outcome is calendar_sync.Outcome.FAILED
+        shown = (await client.get(f"/api/v1/calendars/{calendar['id']}/")).json()
+        assert shown["status_reason"].startswith("malformed")
+        assert len(await _live_bots(plane)) == 1
+
         deleted = await client.delete(f"/api/v1/calendars/{calendar['id']}/")
         assert deleted.status_code == 204
         assert await _live_bots(plane) == []

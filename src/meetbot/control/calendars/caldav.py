@@ -93,8 +93,11 @@ class CalDavSource:
         removed = {uids.pop(href) for href in gone if href in uids}
         found: builtins.list[Occurrence] = []
         for href, text in await self._multiget(sorted(changed)):
-            calendar = occurrences.parse(text)
-            items = list(occurrences.expand(calendar, window.start, window.end))
+            try:
+                calendar = occurrences.parse(text)
+                items = list(occurrences.expand(calendar, window.start, window.end))
+            except occurrences.MalformedCalendar as exc:
+                raise SourceMalformed(f"{href}: {exc}") from None
             resource_uids = {str(c.get("UID")) for c in calendar.walk("VEVENT") if c.get("UID")}
             if href in uids:
                 removed.add(uids[href])  # its occurrences not listed again are gone

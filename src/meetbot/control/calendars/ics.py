@@ -67,9 +67,8 @@ class IcsSource:
         response = await self._get(headers)
         if response.status_code == 304:
             return Listing(unchanged=True, cursor=cursor)
-        body = response.content
-        calendar = occurrences.parse(body)
         try:
+            calendar = occurrences.parse(response.content)
             found = tuple(occurrences.expand(calendar, window.start, window.end))
         except occurrences.MalformedCalendar as exc:
             raise SourceMalformed(str(exc)) from None

@@ -16,6 +16,7 @@ listing (``Listing.complete``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -89,6 +90,13 @@ async def sync(svc: Services, calendar_id: str) -> SyncResult:
         await tx.calendars.update(calendar.evolve(status=CalendarStatus.SYNCING))
     try:
         return await _sync_held(svc, calendar)
+    except Exception as exc:
+        # A bug or an outage mid-sync: the cursor stays, the calendar says so and is polled
+        # again later instead of staying "syncing" (and due) for ever.
+        with contextlib.suppress(Exception):
+            detail = f"{type(exc).__name__}: {exc}"
+            await _finish(svc, calendar, None, CalendarStatus.DISCONNECTED, "error", detail)
+        raise
     finally:
         async with svc.store.transaction() as tx:
             await tx.leases.release(name, owner)
