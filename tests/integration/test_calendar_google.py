@@ -149,6 +149,9 @@ async def test_google_push_channel_and_a_notification_syncs_the_calendar(
     await calendar_sync.sync(plane.services, calendar_id)
     (channel,) = google.channels
     assert channel["type"] == "web_hook"
+    async with plane.client() as client:
+        shown = (await client.get(f"/api/v1/calendars/{calendar_id}/")).json()
+    assert "push" not in shown  # the channel's state (and its token's hash) stays inside
     assert channel["address"].endswith("/api/v1/calendars/push/google/")
     await calendar_sync.sync(plane.services, calendar_id)
     assert len(google.channels) == 1  # not renewed while far from expiry

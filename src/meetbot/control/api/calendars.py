@@ -115,7 +115,8 @@ async def _settings(
 
 
 def calendar_view(calendar: Calendar) -> dict[str, Any]:
-    config = {k: v for k, v in calendar.config.items() if k != "password"}
+    shown = ("url", "username", "client_id", "calendar_id", "owner_email")
+    config = {k: calendar.config[k] for k in shown if k in calendar.config}
     settings = calendar.bot_settings
     return {
         "id": calendar.id,
