@@ -208,7 +208,14 @@ async def push_google(
 
 @router.post(
     "/push/microsoft/",
-    responses={404: {"model": ErrorOut, "description": "Not a subscription of this server"}},
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "The validationToken, echoed",
+        },
+        202: {"description": "A notification accepted: its calendar syncs now"},
+        404: {"model": ErrorOut, "description": "Not a subscription of this server"},
+    },
     summary="Microsoft Graph's notifications and its validation (no API key: clientState)",
 )
 async def push_microsoft(
