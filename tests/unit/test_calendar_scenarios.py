@@ -279,3 +279,19 @@ async def test_a_move_the_seed_rules_refuse_replaces_the_bot() -> None:
     assert [b.deduplication_key for b in new] == [
         f"calendar:google_meet:abc-defg-hij@{later:%Y-%m-%dT%H:%MZ}"
     ]
+
+
+async def test_an_event_without_a_start_is_shown_and_the_rest_synced() -> None:
+    plane, sources = await _plane()
+    no_start = "BEGIN:VEVENT\r\nUID:ns\r\nSUMMARY:When?\r\nLOCATION:" + MEET + "\r\nEND:VEVENT"
+    sources.publish("https://cal/a", feed(vevent("m", T, T + HOUR, location=MEET), no_start))
+    cal = await _connect(plane, "https://cal/a")
+    result = await _sync(plane, cal)  # the whole expansion raised KeyError before
+    assert result.outcome is calendar_sync.Outcome.SYNCED
+    assert len(await _live_bots(plane)) == 1
+    shown = await calendars.get(plane.services, plane.workspace_id, cal)
+    assert shown.status.value == "connected"
+    assert shown.status_reason == "skipped: 1 event(s) without a start time (ns)"
+    await _sync(plane, cal)  # unchanged: still shown
+    shown = await calendars.get(plane.services, plane.workspace_id, cal)
+    assert shown.status_reason == "skipped: 1 event(s) without a start time (ns)"

@@ -56,7 +56,8 @@ class _FakeSource:
         if cursor == etag:
             return Listing(unchanged=True, cursor=cursor)
         try:
-            found = tuple(occurrences.expand(occurrences.parse(text), window.start, window.end))
+            calendar = occurrences.parse(text)
+            found, skipped = occurrences.expand_all(calendar, window.start, window.end)
         except occurrences.MalformedCalendar as exc:
             raise SourceMalformed(str(exc)) from None
-        return Listing(occurrences=found, complete=True, cursor=etag)
+        return Listing(occurrences=tuple(found), complete=True, cursor=etag, skipped=tuple(skipped))

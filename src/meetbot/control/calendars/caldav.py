@@ -92,10 +92,12 @@ class CalDavSource:
             gone = set(uids) - set(changed)  # a full listing: every resource not in it is gone
         removed = {uids.pop(href) for href in gone if href in uids}
         found: builtins.list[Occurrence] = []
+        skipped: builtins.list[str] = []
         for href, text in await self._multiget(sorted(changed)):
             try:
                 calendar = occurrences.parse(text)
-                items = list(occurrences.expand(calendar, window.start, window.end))
+                items, dropped = occurrences.expand_all(calendar, window.start, window.end)
+                skipped += dropped
             except occurrences.MalformedCalendar as exc:
                 raise SourceMalformed(f"{href}: {exc}") from None
             resource_uids = {str(c.get("UID")) for c in calendar.walk("VEVENT") if c.get("UID")}
@@ -110,6 +112,7 @@ class CalDavSource:
             removed_uids=tuple(sorted(removed)),
             complete=complete and not truncated,
             cursor=None if truncated else json.dumps({"token": token, "uids": uids}),
+            skipped=tuple(skipped),
         )
 
     async def _request(self, method: str, body: str, depth: str) -> httpx.Response:

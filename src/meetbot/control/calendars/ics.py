@@ -69,7 +69,7 @@ class IcsSource:
             return Listing(unchanged=True, cursor=cursor)
         try:
             calendar = occurrences.parse(response.content)
-            found = tuple(occurrences.expand(calendar, window.start, window.end))
+            found, skipped = occurrences.expand_all(calendar, window.start, window.end)
         except occurrences.MalformedCalendar as exc:
             raise SourceMalformed(str(exc)) from None
         state = {
@@ -77,7 +77,12 @@ class IcsSource:
             "last_modified": response.headers.get("Last-Modified"),
             "window_end": window.end.isoformat(),
         }
-        return Listing(occurrences=found, complete=True, cursor=json.dumps(state))
+        return Listing(
+            occurrences=tuple(found),
+            complete=True,
+            cursor=json.dumps(state),
+            skipped=tuple(skipped),
+        )
 
     async def _get(self, headers: Mapping[str, str]) -> httpx.Response:
         url = self._url

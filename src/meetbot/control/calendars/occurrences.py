@@ -86,7 +86,7 @@ def expand(calendar: Any, start: datetime, end: datetime) -> Iterable[Occurrence
     recurring = {uid for uid, c in masters.items() if c.get("RRULE") or c.get("RDATE")}
     try:
         found = recurring_ical_events.of(calendar).between(start, end)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise MalformedCalendar(f"cannot expand the calendar: {exc}") from None
     for component in found:
         if component.name != "VEVENT":
@@ -113,3 +113,23 @@ def expand(calendar: Any, start: datetime, end: datetime) -> Iterable[Occurrence
             confirmed=status != "TENTATIVE",
             links=tuple(link_texts(component, master)),
         )
+
+
+def drop_unusable(calendar: Any) -> list[str]:
+    """Remove the events without a start (the expansion cannot take them); their UIDs."""
+    dropped: list[str] = []
+    kept = []
+    for component in calendar.subcomponents:
+        if component.name == "VEVENT" and component.get("DTSTART") is None:
+            dropped.append(str(component.get("UID") or "?"))
+        else:
+            kept.append(component)
+    calendar.subcomponents[:] = kept
+    return dropped
+
+
+def expand_all(calendar: Any, start: datetime, end: datetime) -> tuple[list[Occurrence], list[str]]:
+    """The occurrences in ``[start, end)`` and the UIDs of the events skipped for having no
+    start (the calendar shows them; the others are synced as usual)."""
+    skipped = drop_unusable(calendar)
+    return list(expand(calendar, start, end)), skipped

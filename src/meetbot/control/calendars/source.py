@@ -64,6 +64,8 @@ class Listing:
     unchanged: bool = False
     """Nothing changed since ``cursor`` (ICS: 304): nothing to apply."""
     cursor: str | None = None
+    skipped: tuple[str, ...] = ()
+    """UIDs of events that could not be used (no start): the calendar shows them."""
 
 
 class CalendarSource(Protocol):

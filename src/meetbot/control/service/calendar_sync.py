@@ -120,10 +120,16 @@ async def _sync_held(svc: Services, calendar: Calendar) -> SyncResult:
         await _ensure_channel(svc, calendar, source)
     changed = 0 if listing.unchanged else await _store(svc, calendar, listing, now)
     failed = await _reconcile_dirty(svc, calendar)
-    if failed:  # keep the old cursor: the next sync lists these changes again
-        await _finish(svc, calendar, None, CalendarStatus.CONNECTED, None, None, changed)
-    else:
-        await _finish(svc, calendar, listing, CalendarStatus.CONNECTED, None, None, changed)
+    reason, detail = None, None
+    if listing.skipped:  # shown; the rest of the calendar is synced as usual
+        reason = "skipped"
+        shown = ", ".join(listing.skipped[:5])
+        detail = f"{len(listing.skipped)} event(s) without a start time ({shown})"
+    previous = calendar.status_reason or ""
+    if listing.unchanged and previous.startswith("skipped: "):  # still true: nothing changed
+        reason, detail = "skipped", previous.removeprefix("skipped: ")
+    kept = None if failed else listing  # failed: keep the old cursor, list these again
+    await _finish(svc, calendar, kept, CalendarStatus.CONNECTED, reason, detail, changed)
     return SyncResult(Outcome.SYNCED, changed)
 
 
