@@ -295,3 +295,19 @@ async def test_an_event_without_a_start_is_shown_and_the_rest_synced() -> None:
     await _sync(plane, cal)  # unchanged: still shown
     shown = await calendars.get(plane.services, plane.workspace_id, cal)
     assert shown.status_reason == "skipped: 1 event(s) without a start time (ns)"
+
+
+async def test_a_new_join_offset_moves_the_scheduled_bots() -> None:
+    plane, sources = await _plane()
+    sources.publish("https://cal/a", feed(vevent("m", T, T + HOUR, location=MEET)))
+    cal = await _connect(plane, "https://cal/a")
+    await _sync(plane, cal)
+    (bot,) = await _live_bots(plane)
+    from meetbot.control.calendars.models import BotSettings
+
+    patch = calendars.CalendarPatch(bot_settings=BotSettings(join_offset_seconds=300))
+    await calendars.update(plane.services, plane.workspace_id, cal, patch)
+    await _sync(plane, cal)
+    (after,) = await _live_bots(plane)
+    assert after.id == bot.id
+    assert after.join_at == T - timedelta(seconds=300)

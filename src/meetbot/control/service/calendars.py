@@ -138,9 +138,12 @@ async def update(
             calendar = calendar.evolve(record=patch.record)
         if not isinstance(patch.bot_settings, Unset):
             calendar = calendar.evolve(bot_settings=patch.bot_settings)
-        # A full listing next time: the rules' decisions are made again for every occurrence.
+        # A full listing next time: the rules' decisions are made again for every occurrence,
+        # and every occurrence's bot is reconciled (a new join offset moves scheduled bots).
         calendar = calendar.evolve(cursor=None, updated_at=svc.clock.now())
         await tx.calendars.update(calendar)
+        rows = await tx.calendars.events(calendar_id)
+        await tx.calendars.put_events([r.evolve(dirty=True) for r in rows if not r.dirty])
     svc.reactions.calendar_due(calendar.id)
     return calendar
 
