@@ -139,6 +139,17 @@ class Settings(BaseSettings):
     stream_token_ttl: int = Field(300, ge=10, le=24 * 3600)
     """Seconds a stream token (``POST /api/v1/bot/{id}/stream_token/``) opens the stream."""
 
+    calendar_horizon_days: int = Field(28, ge=1, le=366)
+    """Calendars: occurrences this many days ahead are listed and get bots."""
+    calendar_poll_seconds: float = Field(300, gt=0)
+    """Calendars: each calendar is synced at least this often (push syncs sooner)."""
+    calendar_google_api_url: str = "https://www.googleapis.com/calendar/v3"
+    calendar_google_token_url: str = "https://oauth2.googleapis.com/token"
+    """Google Calendar's API and OAuth token endpoint (a test points them at a fake)."""
+    calendar_microsoft_api_url: str = "https://graph.microsoft.com/v1.0"
+    calendar_microsoft_token_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    """Microsoft Graph and its OAuth token endpoint (a test points them at a fake)."""
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from meetbot.config import Settings
+from meetbot.control.api import calendars as calendars_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
@@ -73,7 +74,12 @@ async def build_test_plane(
     key, workspace_id = await create_key(store, clock, name="test")
     app = create_app(
         services,
-        routers=[credentials_api.router, webhooks_api.router, webhooks_api.events_router],
+        routers=[
+            credentials_api.router,
+            webhooks_api.router,
+            webhooks_api.events_router,
+            calendars_api.router,
+        ],
         secret=secret,
     )
     return TestPlane(app, services, launcher, clock, key, workspace_id, reactions)

@@ -13,10 +13,13 @@ from fastapi import FastAPI
 from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.control.api import calendars as calendars_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
+from meetbot.control.calendar_worker import CalendarWorker
+from meetbot.control.calendars.ics import HttpCalendarSources
 from meetbot.control.capacity import FixedCapacity
 from meetbot.control.dashboard import install as install_dashboard
 from meetbot.control.media.live_transcription import LiveTranscription
@@ -106,6 +109,7 @@ async def build(settings: Settings) -> ControlPlane:
         reactions=reactions,
         secret_box=SecretBox(secret),
         capacity=FixedCapacity(settings.max_concurrent_bots),
+        calendar_sources=HttpCalendarSources(TargetPolicy.from_settings(settings), settings),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
@@ -125,6 +129,13 @@ async def build(settings: Settings) -> ControlPlane:
     lead = timedelta(seconds=settings.dispatch_lead)
     reactions.on_bot_dispatched.append(lambda bot: metrics.bot_dispatched(bot, lead))
     reactions.on_bot_joining.append(metrics.bot_joining)
+    calendar_worker = CalendarWorker(services)
+    reactions.on_calendar_due.append(calendar_worker.wake)
+    calendar_sources = services.calendar_sources
+
+    async def close_calendar_sources() -> None:
+        if calendar_sources is not None:
+            await calendar_sources.close()
 
     app = create_app(
         services,
@@ -133,11 +144,20 @@ async def build(settings: Settings) -> ControlPlane:
             webhooks_api.events_router,
             media_api.router,
             credentials_api.router,
+            calendars_api.router,
         ],
         secret=secret,
         metrics=metrics,
-        startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],
+        startup=[
+            launcher.start,
+            scheduler.start,
+            start_delivery,
+            pipeline.start,
+            calendar_worker.start,
+        ],
         shutdown=[
+            calendar_worker.stop,
+            close_calendar_sources,
             scheduler.stop,
             live.stop,
             pipeline.stop,

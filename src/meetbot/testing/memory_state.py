@@ -7,6 +7,7 @@ from datetime import datetime
 
 from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
 from meetbot.contract.reports import BaseReport
+from meetbot.control.calendars.models import Calendar, CalendarEvent
 from meetbot.testing.memory_webhooks import MemoryWebhookData
 
 
@@ -30,6 +31,10 @@ class MemoryState:
     credentials: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     """Lease name → (owner, until)."""
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    calendar_seq: int = 0
+    calendar_events: dict[str, CalendarEvent] = field(default_factory=dict)
+    calendar_event_seq: int = 0
 
     def copy(self) -> MemoryState:
         return MemoryState(
@@ -44,6 +49,10 @@ class MemoryState:
             webhooks=self.webhooks.copy(),
             credentials=dict(self.credentials),
             leases=dict(self.leases),
+            calendars=dict(self.calendars),
+            calendar_seq=self.calendar_seq,
+            calendar_events=dict(self.calendar_events),
+            calendar_event_seq=self.calendar_event_seq,
         )
 
 

@@ -23,6 +23,7 @@ from meetbot.contract.models import ApiKey, IdempotencyRecord, OutboxEvent
 from meetbot.contract.reports import BaseReport
 from meetbot.errors import Conflict, IdempotencyKeyReused, NotFound
 from meetbot.testing.memory_bots import MemoryBotRepo
+from meetbot.testing.memory_calendars import MemoryCalendarRepo
 from meetbot.testing.memory_state import MemoryRepo, MemoryState
 from meetbot.testing.memory_stats import MemoryStatsRepo
 from meetbot.testing.memory_webhooks import MemoryWebhookRepo
@@ -273,6 +274,10 @@ class MemoryTx:
     @property
     def stats(self) -> MemoryStatsRepo:
         return MemoryStatsRepo(self.state, self.writable)
+
+    @property
+    def calendars(self) -> MemoryCalendarRepo:
+        return MemoryCalendarRepo(self.state, self.writable)
 
 
 class MemoryStore:

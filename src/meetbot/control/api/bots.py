@@ -22,8 +22,9 @@ from meetbot.control.api.schemas import (
     LenientUtcDatetime,
     UpdateBotIn,
 )
+from meetbot.control.calendars.meeting_key import is_calendar_key
 from meetbot.control.ports import BotQuery
-from meetbot.control.service import Services, bots, credentials
+from meetbot.control.service import Services, bots, calendars, credentials
 from meetbot.control.webhooks import signing
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.transcription.models import validate_model
@@ -161,7 +162,11 @@ async def list_bots(
 
 @router.get("/{bot_id}/", response_model=BotOut, responses=_ERRORS, summary="Retrieve a bot")
 async def get_bot(bot_id: str, svc: ServicesDep, workspace_id: WorkspaceId) -> Response:
-    return JSONResponse(bot_view(await bots.get_bot(svc, workspace_id, bot_id)))
+    bot = await bots.get_bot(svc, workspace_id, bot_id)
+    view = bot_view(bot)
+    if is_calendar_key(bot.deduplication_key):  # a calendar's bot: the events that want it
+        view["calendar_events"] = await calendars.calendar_events_of(svc, bot)
+    return JSONResponse(view)
 
 
 @router.patch(

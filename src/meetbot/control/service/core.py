@@ -16,6 +16,7 @@ from typing import Any
 from meetbot.config import Settings
 from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.control.calendars.source import CalendarSources
 from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
@@ -96,6 +97,8 @@ class Services:
     capacity: BotCapacity | None = None
     """How many bots can run at once, for scheduled bots' reservations (a fleet supplies its
     own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
+    calendar_sources: CalendarSources | None = None
+    """Opens calendars' providers (``control/calendars``); ``None``: calendars are refused."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

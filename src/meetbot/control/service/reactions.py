@@ -19,6 +19,8 @@ reaction               reported by                     subscribed by ``server.bu
 ``bot_dispatched``     the scheduler's dispatch        the metrics (dispatch lateness)
 ``bot_joining``        the join briefing (``booting    the metrics (``joining - join_at``)
                        → joining``)
+``calendar_due``       a calendar connected, a sync    the calendar worker: sync it now
+                       asked for, a push notification
 =====================  ==============================  =======================================
 
 Subscribers run on the event loop, in the order they subscribed, and must not block: they
@@ -63,6 +65,9 @@ class Reactions(Protocol):
 
     def bot_joining(self, bot: Bot, at: datetime) -> None:
         """``bot``'s runner started joining at ``at`` (``booting → joining``)."""
+
+    def calendar_due(self, calendar_id: str) -> None:
+        """The calendar should be synced now (connected, ``/sync/``, a push notification)."""
         ...
 
 
@@ -76,6 +81,7 @@ class Subscribers:
     on_runner_exited: list[Callable[[str, int], None]] = field(default_factory=list)
     on_bot_dispatched: list[Callable[[Bot], None]] = field(default_factory=list)
     on_bot_joining: list[Callable[[Bot, datetime], None]] = field(default_factory=list)
+    on_calendar_due: list[Callable[[str], None]] = field(default_factory=list)
 
     def events_committed(self) -> None:
         for react in self.on_events_committed:
@@ -100,3 +106,7 @@ class Subscribers:
     def bot_joining(self, bot: Bot, at: datetime) -> None:
         for react in self.on_bot_joining:
             react(bot, at)
+
+    def calendar_due(self, calendar_id: str) -> None:
+        for react in self.on_calendar_due:
+            react(calendar_id)

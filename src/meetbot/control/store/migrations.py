@@ -120,6 +120,14 @@ def _v8_key_revocation(conn: Connection) -> None:
     add_column(conn, tables.api_keys, "revoked_at")
 
 
+def _v9_placeholder(conn: Connection) -> None:
+    """Reserved for another branch's migration 9 (calendars were given 10): drop at merge."""
+
+
+def _v10_calendars(conn: Connection) -> None:
+    create_tables(conn, tables.calendars, tables.calendar_events)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -137,6 +145,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v7_expected_duration,
     ),
     Migration(8, "api_keys.revoked_at: keys can be revoked", _v8_key_revocation),
+    Migration(9, "placeholder (calendars' branch): replaced at merge", _v9_placeholder),
+    Migration(10, "calendars and their occurrences", _v10_calendars),
 )
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from meetbot.control.store.bots import SqlBotRepo
+from meetbot.control.store.calendars import SqlCalendarRepo
 from meetbot.control.store.credentials import SqlCredentialRepo
 from meetbot.control.store.events import SqlEventRepo
 from meetbot.control.store.idempotency import SqlIdempotencyRepo
@@ -182,6 +183,10 @@ class SqlTx:
     @property
     def stats(self) -> SqlStatsRepo:
         return SqlStatsRepo(self.conn, self.writable)
+
+    @property
+    def calendars(self) -> SqlCalendarRepo:
+        return SqlCalendarRepo(self.conn, self.writable)
 
 
 class SqlStore:

@@ -42,6 +42,8 @@ RECORDING_PAUSED = "recording.paused"
 RECORDING_RESUMED = "recording.resumed"
 CHAT_MESSAGE = "chat.message"
 TRANSCRIPT_PARTIAL = "transcript.partial"
+CALENDAR_SYNC_EVENTS = "calendar.sync_events"
+CALENDAR_UPDATE = "calendar.update"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -56,6 +58,8 @@ EVENT_TYPES = (
     RECORDING_RESUMED,
     CHAT_MESSAGE,
     TRANSCRIPT_PARTIAL,
+    CALENDAR_SYNC_EVENTS,
+    CALENDAR_UPDATE,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -198,6 +202,19 @@ def transcript_partial_event(
 
 def bot_deleted_event(bot: Bot, at: datetime, *, event_id: str | None = None) -> OutboxEvent:
     return bot_event(BOT_DELETED, bot, at, {}, event_id=event_id)
+
+
+def calendar_event(
+    type_: str, workspace_id: str, calendar_id: str, at: datetime, data: Mapping[str, Any]
+) -> OutboxEvent:
+    """An event about a calendar (``calendar.sync_events``, ``calendar.update``)."""
+    return OutboxEvent(
+        id=new_id(),
+        workspace_id=workspace_id,
+        type=type_,
+        created_at=at,
+        data={"calendar_id": calendar_id, **data},
+    )
 
 
 # --- emit -----------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""The calendar worker: syncs calendars when they are due (``next_sync_at``, every
+``MEETBOT_CALENDAR_POLL_SECONDS``) and at once when told (:meth:`CalendarWorker.wake`: a
+calendar connected, ``POST .../sync/``, a push notification).
+
+One named task, one stop event, a graceful drain; syncs run a few at a time
+(:data:`CONCURRENCY`). A sync is single-flight per calendar across every control plane (its
+lease), so two replicas polling one database do not sync a calendar twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from meetbot.control.service import Services
+from meetbot.control.service.calendar_sync import sync
+from meetbot.errors import StoreUnavailable
+
+log = logging.getLogger("meetbot.control.calendar_worker")
+
+CONCURRENCY = 4
+POLL_INTERVAL = 1.0
+"""How often the store is asked for due calendars (seconds)."""
+BATCH = 50
+
+
+class CalendarWorker:
+    def __init__(self, services: Services, *, interval: float = POLL_INTERVAL) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._woken: set[str] = set()
+        self._running: set[str] = set()
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._task: asyncio.Task[None] | None = None
+        self._syncs: set[asyncio.Task[None]] = set()
+
+    def wake(self, calendar_id: str) -> None:
+        """Sync this calendar now (a reaction: never blocks)."""
+        self._woken.add(calendar_id)
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._loop(), name="calendars:worker")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._syncs:
+            await asyncio.gather(*self._syncs, return_exceptions=True)
+        self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._turn()
+            except StoreUnavailable as exc:
+                log.warning("calendars: %s; retrying in %.2fs", exc.detail, self.interval)
+            except Exception:
+                log.exception("calendars: a turn failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def _turn(self) -> None:
+        ids = list(self._woken)
+        self._woken.clear()
+        async with self.services.store.transaction(write=False) as tx:
+            due = await tx.calendars.due(self.services.clock.now(), BATCH)
+        ids += [c.id for c in due]
+        for calendar_id in dict.fromkeys(ids):
+            if calendar_id in self._running:
+                continue
+            self._running.add(calendar_id)
+            task = asyncio.create_task(self._one(calendar_id), name=f"calendars:{calendar_id}")
+            self._syncs.add(task)
+            task.add_done_callback(self._syncs.discard)
+
+    async def _one(self, calendar_id: str) -> None:
+        try:
+            async with self._slots:
+                await sync(self.services, calendar_id)
+        except StoreUnavailable as exc:
+            log.warning("calendar %s: %s", calendar_id, exc.detail)
+        except Exception:
+            log.exception("calendar %s: sync failed", calendar_id)
+        finally:
+            self._running.discard(calendar_id)
