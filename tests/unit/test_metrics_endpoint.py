@@ -5,6 +5,7 @@ prometheus_client's own parser)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract import reports
+from meetbot.control.launchers.local import LocalLauncher
 from meetbot.control.metrics import Metrics
+from meetbot.control.ports import CapacitySnapshot
 from meetbot.control.service import runners
 from meetbot.control.service.dispatch import dispatch_due
 from meetbot.testing.memory_store import MemoryStore
@@ -133,3 +136,13 @@ async def test_a_metrics_token_is_wanted_when_set() -> None:
         assert wrong.status_code == 401
         found = await scrape(client, Authorization="Bearer scrape-me")
     assert value(found, "meetbot_slots") == plane.services.settings.max_concurrent_bots
+
+
+def test_the_local_launcher_reports_its_capacity(tmp_path: Path) -> None:
+    launcher = LocalLauncher(data_dir=tmp_path, pool_size=2, max_concurrent=5)
+    assert launcher.snapshot() == CapacitySnapshot(
+        slots=5, busy=0, warm_idle=0, warm_starting=0, warm_target=2
+    )
+    slot = launcher.reserve()
+    assert slot is not None
+    assert launcher.snapshot().busy == 1
