@@ -1,4 +1,4 @@
-"""The ``meetbot`` command: serve, deliver, runner, keys, demo, doctor."""
+"""The ``meetbot`` command: serve, deliver, runner, agent, keys, demo, doctor."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from meetbot import redaction
+from meetbot.agent.command import agent_command
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
@@ -102,6 +103,9 @@ def deliver(
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(run_child(settings, ready_fd))
+
+
+app.command(name="agent")(agent_command)
 
 
 @app.command()
