@@ -114,6 +114,12 @@ class Reschedule:
 
 
 @dataclass(frozen=True, slots=True)
+class Redispatch:
+    """A dispatched bot that has not started joining is handed to another runner host: the
+    fleet agent it was handed to was lost or revoked (a new runner token, same status)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartJoining:
     """The runner starts navigating to the meeting."""
 
@@ -210,6 +216,7 @@ class Retry:
 Event = (
     Dispatch
     | Reschedule
+    | Redispatch
     | StartJoining
     | Wait
     | Admit
@@ -234,6 +241,7 @@ _ALIVE = frozenset(Status) - ENDED
 TRANSITIONS: dict[tuple[Status, type[Event]], Status] = {
     (S.SCHEDULED, Dispatch): S.BOOTING,
     (S.BOOTING, Reschedule): S.SCHEDULED,
+    (S.BOOTING, Redispatch): S.BOOTING,
     (S.BOOTING, StartJoining): S.JOINING,
     (S.JOINING, Wait): S.JOINING,
     (S.JOINING, Admit): S.RECORDING,
