@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     reservation_minutes: int = Field(60, ge=1, le=720)
     """A scheduled bot's expected length when its create gives no ``expected_duration``: it
     reserves capacity from ``join_at - dispatch_lead`` to ``join_at`` + this."""
-    launcher: Literal["local", "fake"] = "local"
+    launcher: Literal["local", "fake", "fleet"] = "local"
+    """``fleet``: this server runs no runners; agents (``meetbot agent``) take the bots."""
     scheduler_interval: float = Field(0.25, gt=0)
 
     heartbeat_interval: float = Field(2.0, gt=0)
@@ -109,6 +110,12 @@ class Settings(BaseSettings):
     """How long a request may wait for a slot before it is shed: 503 ``service_unavailable``
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
+    agent_timeout: float = Field(15.0, gt=0)
+    """A fleet agent silent this long is ``lost``: no bots; its bots not yet joining go to
+    another agent."""
+    fleet_max_slots: int | None = Field(None, ge=1)
+    """Capacity scheduled bots reserve against in a fleet when an autoscaler can add agents;
+    unset: the slots of the live agents."""
 
     @property
     def effective_database_url(self) -> str:

@@ -21,6 +21,7 @@ from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent,
 from meetbot.contract.reports import BaseReport
 
 if TYPE_CHECKING:
+    from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow
     from meetbot.control.webhooks.ports import WebhookRepo
 
 
@@ -209,6 +210,65 @@ class LeaseRepo(Protocol):
         ...
 
 
+class AgentRepo(Protocol):
+    """A fleet's agents and the hand-offs queued for them (:mod:`meetbot.control.agents`)."""
+
+    async def add(self, agent: Agent) -> None: ...
+
+    async def get(self, agent_id: str) -> Agent | None: ...
+
+    async def by_token(self, token_hash: str) -> Agent | None: ...
+
+    async def list_agents(self) -> list[Agent]:
+        """Every agent, oldest first (revoked ones too)."""
+        ...
+
+    async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
+        """Revoke the agent (once); the agent as it now is, or ``None`` if there is none."""
+        ...
+
+    async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:
+        """Write what a heartbeat says; a new ``incarnation`` resets ``claims`` to the
+        hand-offs not yet acknowledged."""
+        ...
+
+    async def claim(
+        self, handoff_id: str, *, warm: bool, live_since: datetime, at: datetime
+    ) -> HandoffRow | None:
+        """One conditional update: a usable agent (not revoked, seen since ``live_since``, not
+        draining) that offers a warm browser (``warm``) or has room counts one more claim and
+        a hand-off row with this id records it; ``None`` when no agent can."""
+        ...
+
+    async def queue(self, handoff_id: str, bot_id: str, assignment: str) -> None:
+        """Give the claimed hand-off its bot (``bots.agent_id`` follows); the bot's earlier
+        hand-offs not yet taken are void."""
+        ...
+
+    async def release(self, handoff_id: str) -> bool:
+        """Undo a claim that got no bot; ``False`` if there is none (rolled back, or used)."""
+        ...
+
+    async def pending(self, agent_id: str, limit: int = 100) -> list[HandoffRow]:
+        """Queued hand-offs the agent has not acknowledged, oldest first."""
+        ...
+
+    async def ack(self, agent_id: str, handoff_ids: Collection[str], at: datetime) -> int: ...
+
+    async def stranded(self, live_since: datetime, limit: int = 100) -> list[str]:
+        """``booting`` bots last handed to an agent that is revoked or not seen since
+        ``live_since``: they must be handed to another."""
+        ...
+
+    async def total_slots(self, live_since: datetime) -> int:
+        """The slots of every usable agent."""
+        ...
+
+    async def of_bot(self, bot_id: str) -> Agent | None:
+        """The agent the bot was last handed to."""
+        ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -236,6 +296,9 @@ class Tx(Protocol):
     @property
     def leases(self) -> LeaseRepo: ...
 
+    @property
+    def agents(self) -> AgentRepo: ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
@@ -257,21 +320,30 @@ class Slot:
 
 
 class Launcher(Protocol):
-    def claim_warm(self) -> Slot | None:
+    """Claims happen inside the transaction that dispatches the bot (``tx``: a fleet records
+    them in the database; a local launcher ignores it); runners start after it commits."""
+
+    async def claim_warm(self, tx: Tx) -> Slot | None:
         """Atomically take an idle warm runner, or ``None`` if none is idle."""
         ...
 
-    def reserve(self) -> Slot | None:
+    async def reserve(self, tx: Tx) -> Slot | None:
         """Hold capacity for a bot without a warm runner; at the concurrency cap a warm runner
         of the ad-hoc pool that no bot has gives way; ``None`` when none can."""
         ...
 
-    def release(self, slot: Slot) -> None:
-        """Give back a slot that was claimed but will not be used."""
+    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
+        """In the dispatching transaction: record that ``slot`` gets this bot (a fleet's
+        hand-off row); nothing for a local launcher."""
+        ...
+
+    async def release(self, slot: Slot) -> None:
+        """Give back a slot that was claimed but will not be used (also after the claiming
+        transaction rolled back)."""
         ...
 
     async def assign(self, slot: Slot, assignment: Assignment) -> None:
-        """Hand the bot to the slot's runner (starting one for a reservation)."""
+        """Hand the bot to the slot's runner (starting one for a reservation), after commit."""
         ...
 
     async def start(self) -> None: ...
@@ -300,6 +372,7 @@ class WebhookSender(Protocol):
 
 
 __all__ = [
+    "AgentRepo",
     "Assignment",
     "BotCapacity",
     "BotQuery",

@@ -12,11 +12,14 @@ from fastapi import FastAPI
 from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.control.agents import FleetCapacity
+from meetbot.control.api import agents as agents_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.capacity import FixedCapacity
+from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
@@ -24,6 +27,7 @@ from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.ports import Launcher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
+from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import ensure_first_key
 from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
@@ -47,8 +51,12 @@ class ControlPlane:
     first_key: str | None
 
 
-def _launcher(settings: Settings, reactions: Subscribers) -> Launcher:
+def _launcher(
+    settings: Settings, reactions: Subscribers, fleet: Callable[[], Launcher]
+) -> Launcher:
     """The launcher; it reports runner exits to ``reactions``."""
+    if settings.launcher == "fleet":
+        return fleet()
     if settings.launcher == "fake":
         from meetbot.control.launchers.simulated import SimulatedLauncher
 
@@ -92,7 +100,18 @@ async def build(settings: Settings) -> ControlPlane:
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
     reactions = Subscribers()
-    launcher = _launcher(settings, reactions)
+    commands = CommandBus()
+    box = SecretBox(secret)
+
+    def fleet() -> Launcher:
+        return FleetLauncher(settings, store, clock, box, commands.notify)
+
+    launcher = _launcher(settings, reactions, fleet)
+    capacity = (
+        FleetCapacity(settings.fleet_max_slots)
+        if settings.launcher == "fleet"
+        else FixedCapacity(settings.max_concurrent_bots)
+    )
     storage = open_storage(settings, secret)
     services = Services(
         settings=settings,
@@ -101,8 +120,9 @@ async def build(settings: Settings) -> ControlPlane:
         clock=clock,
         storage_descriptor=storage_descriptor(settings),
         reactions=reactions,
-        secret_box=SecretBox(secret),
-        capacity=FixedCapacity(settings.max_concurrent_bots),
+        secret_box=box,
+        capacity=capacity,
+        commands=commands,
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
@@ -126,6 +146,7 @@ async def build(settings: Settings) -> ControlPlane:
             webhooks_api.events_router,
             media_api.router,
             credentials_api.router,
+            agents_api.router,
         ],
         secret=secret,
         startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],

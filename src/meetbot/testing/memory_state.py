@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
 from meetbot.contract.reports import BaseReport
 from meetbot.testing.memory_webhooks import MemoryWebhookData
+
+if TYPE_CHECKING:
+    from meetbot.testing.memory_agents import MemoryAgentData
 
 
 class ReadOnlyTransactionError(RuntimeError):
@@ -30,6 +34,7 @@ class MemoryState:
     credentials: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     """Lease name → (owner, until)."""
+    agents: MemoryAgentData = field(default_factory=lambda: _agent_data())
 
     def copy(self) -> MemoryState:
         return MemoryState(
@@ -44,7 +49,14 @@ class MemoryState:
             webhooks=self.webhooks.copy(),
             credentials=dict(self.credentials),
             leases=dict(self.leases),
+            agents=self.agents.copy(),
         )
+
+
+def _agent_data() -> MemoryAgentData:
+    from meetbot.testing.memory_agents import MemoryAgentData
+
+    return MemoryAgentData()
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                     log.exception("bot %s: its credentials do not decrypt", bot.id)
                     await transition(svc, tx, bot, Fail(UNREADABLE), now)
                     continue
-                slot = handoff.claim()
+                slot = await handoff.claim(tx)
                 if slot is None:
                     log.warning("bot %s: no capacity at dispatch time", bot.id)
                     await transition(svc, tx, bot, Fail(FAILED_TO_LAUNCH), now)
@@ -43,7 +43,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                 token = new_token()
                 ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
                 ready = await transition(svc, tx, ready, Dispatch(), now)
-                handoff.assign(slot, ready, token, credentials)
+                await handoff.assign(tx, slot, ready, token, credentials)
         if due:
             svc.reactions.events_committed()
     return len(due)

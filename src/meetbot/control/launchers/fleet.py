@@ -1,0 +1,97 @@
+"""``MEETBOT_LAUNCHER=fleet``: this server starts no runner; agents on runner hosts do.
+
+A claim is a conditional update of one agent's row in the dispatching transaction
+(:meth:`meetbot.control.ports.AgentRepo.claim`); :meth:`FleetLauncher.queue` stores the
+runner's assignment, sealed, on the hand-off row in that same transaction, so a bot is
+``booting`` exactly when its hand-off exists. After the commit, :meth:`FleetLauncher.assign`
+wakes this process's long polls of that agent (another replica's polls read the row within
+:data:`meetbot.control.service.agents.POLL_STEP`).
+
+Capacity for reservations: :class:`meetbot.control.agents.FleetCapacity`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+
+from meetbot.config import Settings
+from meetbot.contract.assignment import Assignment, dump_assignment
+from meetbot.control.agents import HANDOFF_CONTEXT, live_since
+from meetbot.control.ports import Slot, Store, Tx
+from meetbot.crypto import SecretBox
+from meetbot.ports import Clock
+
+log = logging.getLogger("meetbot.control.launchers.fleet")
+
+
+def wake_key(agent_id: str) -> str:
+    """The :class:`~meetbot.control.service.core.CommandBus` entry an agent's long polls
+    wait on."""
+    return f"agent:{agent_id}"
+
+
+class FleetLauncher:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        box: SecretBox,
+        wake: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.box = box
+        self.wake = wake
+        self._agents: dict[str, str] = {}
+        """Hand-off id → agent id, for the slots this process claimed and has not assigned."""
+
+    async def claim_warm(self, tx: Tx) -> Slot | None:
+        return await self._claim(tx, warm=True)
+
+    async def reserve(self, tx: Tx) -> Slot | None:
+        return await self._claim(tx, warm=False)
+
+    async def _claim(self, tx: Tx, *, warm: bool) -> Slot | None:
+        now = self.clock.now()
+        since = live_since(now, self.settings.agent_timeout)
+        row = await tx.agents.claim(str(uuid.uuid4()), warm=warm, live_since=since, at=now)
+        if row is None:
+            return None
+        self._agents[row.id] = row.agent_id
+        return Slot(id=row.id, warm=warm)
+
+    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
+        sealed = seal_assignment(self.box, slot.id, assignment)
+        await tx.agents.queue(slot.id, assignment.bot_id, sealed)
+
+    async def release(self, slot: Slot) -> None:
+        self._agents.pop(slot.id, None)
+        async with self.store.transaction() as tx:
+            await tx.agents.release(slot.id)  # nothing if the claim was rolled back
+
+    async def assign(self, slot: Slot, assignment: Assignment) -> None:
+        agent_id = self._agents.pop(slot.id, None)
+        if agent_id is not None:
+            self.wake(wake_key(agent_id))
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def seal_assignment(box: SecretBox, handoff_id: str, assignment: Assignment) -> str:
+    """The assignment as stored on its hand-off row: it holds a runner token and may hold
+    credentials, so it is sealed, bound to the hand-off."""
+    data = json.loads(dump_assignment(assignment))
+    return box.seal_json(data, f"{HANDOFF_CONTEXT}:{handoff_id}")
+
+
+def open_assignment(box: SecretBox, handoff_id: str, sealed: str) -> dict[str, object]:
+    return box.open_json(sealed, f"{HANDOFF_CONTEXT}:{handoff_id}")
