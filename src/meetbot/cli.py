@@ -12,11 +12,13 @@ import typer
 
 from meetbot import redaction
 from meetbot.agent.command import agent_command
+from meetbot.cli_agents import agents_app
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
 
 app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(agents_app, name="agents")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")]
 

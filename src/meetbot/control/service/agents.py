@@ -191,7 +191,8 @@ async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
             bot = bot.evolve(
                 runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
             )
-            bot = await transition(svc, tx, bot, Redispatch(), now)
+            bot = await transition(svc, tx, bot, Redispatch(), now)  # legal; same state
+            await tx.bots.update(bot)  # the new token (no status change, so no event)
             await handoff.assign(tx, slot, bot, token, credentials)
             moved += 1
             log.info("bot %s: its agent %s is gone; handed to another", bot_id, agent and agent.id)
