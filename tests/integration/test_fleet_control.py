@@ -182,3 +182,21 @@ async def test_a_lost_agents_bot_waits_when_no_agent_has_room(fleet: Fleet) -> N
     assert await tend_fleet(fleet.services) == 0
     assert (await fleet.bot(bot_id))["status"] == "booting"
     assert await refresh_capacity(fleet.services) == 0  # a lost agent's slots do not count
+
+
+async def test_a_draining_agents_untaken_bot_goes_to_another_and_a_taken_one_stays(
+    fleet: Fleet,
+) -> None:
+    draining, other = await fleet.agent("a"), await fleet.agent("b")
+    await fleet.beat(draining, warm_idle=2)
+    taken_id = (await fleet.create()).json()["id"]
+    (taken,) = await fleet.poll(draining)
+    untaken_id = (await fleet.create()).json()["id"]
+    # SIGTERM: the agent stops polling; its heartbeat acknowledges what it took.
+    await fleet.beat(draining, warm_idle=0, draining=True, received=1, ack=[taken.id])
+    await fleet.beat(other, warm_idle=1)
+    assert await tend_fleet(fleet.services) == 1
+    (moved,) = await fleet.poll(other)
+    assert moved.bot_id == untaken_id
+    assert taken_id != untaken_id
+    assert await fleet.poll(draining) == []

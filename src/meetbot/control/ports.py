@@ -255,9 +255,12 @@ class AgentRepo(Protocol):
 
     async def ack(self, agent_id: str, handoff_ids: Collection[str], at: datetime) -> int: ...
 
-    async def stranded(self, live_since: datetime, limit: int = 100) -> list[str]:
+    async def stranded(
+        self, live_since: datetime, limit: int = 100, *, bot_id: str | None = None
+    ) -> list[str]:
         """``booting`` bots last handed to an agent that is revoked or not seen since
-        ``live_since``: they must be handed to another."""
+        ``live_since``, or that is draining and has not taken the hand-off: they must be
+        handed to another (only ``bot_id``, if given), earliest ``join_at`` first."""
         ...
 
     async def total_slots(self, live_since: datetime) -> int:

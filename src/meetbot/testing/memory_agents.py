@@ -151,15 +151,23 @@ class MemoryAgentRepo(MemoryRepo):
                 done += 1
         return done
 
-    async def stranded(self, live_since: datetime, limit: int = 100) -> builtins.list[str]:
+    async def stranded(
+        self, live_since: datetime, limit: int = 100, *, bot_id: str | None = None
+    ) -> builtins.list[str]:
         found = []
-        for bot_id, agent_id in self._data.bot_agent.items():
-            bot = self.state.bots.get(bot_id)
+        for owned, agent_id in self._data.bot_agent.items():
+            bot = self.state.bots.get(owned)
             agent = self._data.agents.get(agent_id)
             if bot is None or agent is None or bot.status is not Status.BOOTING:
                 continue
+            if bot_id is not None and owned != bot_id:
+                continue
             alive = agent.last_seen_at is not None and agent.last_seen_at >= utc(live_since)
-            if agent.revoked_at is None and alive:
+            untaken = any(
+                h.bot_id == owned and h.agent_id == agent_id and h.acked_at is None
+                for h in self._data.handoffs.values()
+            )
+            if agent.revoked_at is None and alive and not (agent.draining and untaken):
                 continue
             found.append(bot)
         found.sort(key=lambda b: (b.join_at is None, b.join_at or b.created_at, b.id))

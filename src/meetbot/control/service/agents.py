@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 from meetbot import errors
 from meetbot.contract import agent_protocol as wire
-from meetbot.contract.lifecycle import Redispatch, Status
+from meetbot.contract.lifecycle import Fail, Redispatch, Status
 from meetbot.control.agents import Agent, AgentState, FleetCapacity, HeartbeatRow, live_since
 from meetbot.control.launchers.fleet import open_assignment, wake_key
 from meetbot.control.ports import Store
 from meetbot.control.service.core import Services, new_id, new_token, token_hash, transition
-from meetbot.control.service.credentials import platform_credentials
+from meetbot.control.service.credentials import UNREADABLE, platform_credentials
 from meetbot.control.service.handoff import Handoff
 from meetbot.ports import Clock
 
@@ -165,7 +165,8 @@ async def refresh_capacity(svc: Services) -> int:
 
 
 async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
-    """Hand the ``booting`` bots of lost or revoked agents to live ones; a bot no agent has
+    """Hand the ``booting`` bots of lost or revoked agents (and those a draining agent has not
+    taken) to live ones; a bot no agent has
     room for waits for the next pass (the runner reaper fails it if that takes too long).
     Returns how many were handed again."""
     now = svc.clock.now()
@@ -178,15 +179,19 @@ async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
             bot = await tx.bots.get(bot_id, for_update=True)
             if bot is None or bot.status is not Status.BOOTING:
                 continue
-            agent = await tx.agents.of_bot(bot_id)  # another replica may have moved it
-            gone = ("lost", "revoked")
-            if agent is not None and agent.state(now, svc.settings.agent_timeout) not in gone:
-                continue
+            if not await tx.agents.stranded(since, bot_id=bot_id):
+                continue  # another replica moved it meanwhile
+            agent = await tx.agents.of_bot(bot_id)
             slot = await handoff.claim(tx)
             if slot is None:
                 log.warning("bot %s: its agent is gone and no agent has room", bot_id)
                 continue
-            credentials = await platform_credentials(svc, tx, bot)
+            try:
+                credentials = await platform_credentials(svc, tx, bot)
+            except errors.CredentialsUnreadable:
+                log.exception("bot %s: its credentials do not decrypt", bot.id)
+                await transition(svc, tx, bot, Fail(UNREADABLE), now)
+                continue
             token = new_token()
             bot = bot.evolve(
                 runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
@@ -195,9 +200,9 @@ async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
             await tx.bots.update(bot)  # the new token (no status change, so no event)
             await handoff.assign(tx, slot, bot, token, credentials)
             moved += 1
-            log.info("bot %s: its agent %s is gone; handed to another", bot_id, agent and agent.id)
-    if moved:
-        svc.reactions.events_committed()
+            gone_from = agent.id if agent else None
+            log.info("bot %s: its agent %s is gone or draining; handed on", bot_id, gone_from)
+    svc.reactions.events_committed()  # a bot failed for its credentials has news
     return moved
 
 

@@ -232,18 +232,25 @@ class SqlAgentRepo(SqlRepo):
         )
         return int(result.rowcount)
 
-    async def stranded(self, live_since: datetime, limit: int = 100) -> builtins.list[str]:
+    async def stranded(
+        self, live_since: datetime, limit: int = 100, *, bot_id: str | None = None
+    ) -> builtins.list[str]:
         gone = sa.or_(
             A.c.revoked_at.is_not(None), A.c.last_seen_at.is_(None), A.c.last_seen_at < live_since
         )
-        rows = await self.conn.execute(
+        untaken = sa.exists().where(
+            H.c.bot_id == bots.c.id, H.c.agent_id == A.c.id, H.c.acked_at.is_(None)
+        )
+        query = (
             sa.select(bots.c.id)
             .join(A, A.c.id == bots.c.agent_id)
-            .where(bots.c.status == "booting", gone)
+            .where(bots.c.status == "booting", sa.or_(gone, sa.and_(A.c.draining, untaken)))
             .order_by(bots.c.join_at, bots.c.id)
             .limit(limit)
         )
-        return [row.id for row in rows]
+        if bot_id is not None:
+            query = query.where(bots.c.id == bot_id)
+        return [row.id for row in await self.conn.execute(query)]
 
     async def total_slots(self, live_since: datetime) -> int:
         total = await self.conn.execute(
