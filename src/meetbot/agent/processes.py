@@ -74,6 +74,8 @@ class ProcessHost:
         ready_timeout: float = 60.0,
         stop_timeout: float = 5.0,
     ) -> None:
+        """``command_prefix`` goes before the runner command (e.g. ``ip netns exec NS``);
+        ``env`` is added to what a runner gets of this process's environment."""
         self.slots = slots
         self.warm = warm
         self.changed = asyncio.Event()
@@ -81,7 +83,7 @@ class ProcessHost:
         """The pool's own wake-up (``changed`` is the agent's to clear)."""
         self._command = [*command_prefix, python, "-m", "meetbot.runner"]
         self._command += ["--server", ",".join(servers)]
-        self._env = runner_environment(os.environ if env is None else env)
+        self._env = {**runner_environment(os.environ), **(env or {})}
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._dir = Path(data_dir) / "agent" / "runners"
@@ -94,6 +96,8 @@ class ProcessHost:
         self._pool_task: asyncio.Task[None] | None = None
         self._filling = True
         self._failures = 0
+        self._cold_pending = 0
+        self._closing = False
 
     def _touch(self) -> None:
         self.changed.set()
@@ -115,9 +119,13 @@ class ProcessHost:
         """Slot → pid of every runner process this host started and still watches."""
         return {slot: r.process.pid for slot, r in self._runners.items()}
 
+    def _total(self) -> int:
+        """Runner processes counted against the slots (cold starts under way included)."""
+        return len(self._runners) + len(self._orphans) + self._cold_pending
+
     def _to_start(self) -> int:
         spare = sum(1 for r in self._runners.values() if r.state in ("idle", "starting"))
-        room = self.slots - len(self._runners) - len(self._orphans)
+        room = self.slots - self._total()
         return max(0, min(self.warm - spare, room)) if self._filling else 0
 
     # --- the RunnerHost protocol ------------------------------------------------------------
@@ -133,12 +141,29 @@ class ProcessHost:
             runner = next((r for r in idle if r.process.returncode is None), None)
         if runner is not None:
             runner.state = "busy"
+        else:
+            self._give_way()
+            self._cold_pending += 1
         self._spawn_task(self._assign(runner, assignment), f"agent.assign.{assignment.bot_id}")
         self._touch()
+
+    def _give_way(self) -> None:
+        """A cold start at the slots: a warm runner no bot has (one still starting first)
+        makes room, as the control plane counted it (the ad-hoc pool gives way)."""
+        if self._total() < self.slots:
+            return
+        spare = [r for r in self._runners.values() if r.state in ("starting", "idle")]
+        if spare:
+            runner = min(spare, key=lambda r: r.state != "starting")
+            del self._runners[runner.slot]
+            log.info("%s gives way to a cold start", runner.slot)
+            self._spawn_task(self._stop(runner), f"agent.give-way.{runner.slot}")
 
     async def stop_warm(self) -> None:
         self._filling = False
         spare = [r for r in self._runners.values() if r.state != "busy"]
+        for runner in spare:
+            del self._runners[runner.slot]
         await asyncio.gather(*(self._stop(r) for r in spare))
         self._touch()
 
@@ -161,13 +186,19 @@ class ProcessHost:
         """Stop the pool and the runners with no bot; busy ones are left running (a restarted
         agent adopts them) unless :meth:`leave_all` was asked first and they overstay."""
         self._filling = False
-        if self._pool_task is not None:
+        self._closing = True
+        if self._pool_task is not None:  # not cancelled mid-spawn: it would leak the process
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._ready_timeout):
+                    await asyncio.shield(self._pool_task)
             self._pool_task.cancel()
             await asyncio.gather(self._pool_task, return_exceptions=True)
         await asyncio.gather(*(self._stop(r) for r in self._runners.values() if not r.bot_id))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0.05)  # the stopped runners' pipes close (their transports' callbacks)
 
     # --- adoption ---------------------------------------------------------------------------
 
@@ -204,7 +235,12 @@ class ProcessHost:
 
     async def _assign(self, runner: _Runner | None, assignment: Assignment) -> None:
         try:
-            if runner is None or runner.process.returncode is not None:
+            if runner is None:
+                try:
+                    runner = await self._spawn(cold=True, state="busy")
+                finally:
+                    self._cold_pending -= 1
+            elif runner.process.returncode is not None:  # the warm one died meanwhile
                 runner = await self._spawn(cold=True, state="busy")
             runner.bot_id = assignment.bot_id
             runner.record = replace(runner.record, bot_id=assignment.bot_id)
@@ -220,7 +256,7 @@ class ProcessHost:
         self._touch()
 
     async def _keep_pool(self) -> None:
-        while True:
+        while not self._closing:
             self._check_orphans()
             wanted = self._to_start()
             if wanted and self._failures:
@@ -228,10 +264,14 @@ class ProcessHost:
                 wanted = self._to_start()
             for _ in range(wanted):
                 try:
-                    await self._spawn(cold=False, state="starting")
+                    runner = await self._spawn(cold=False, state="starting")
                 except OSError as exc:
                     log.error("cannot start a runner: %s", exc)
                     self._failures += 1
+                    break
+                if not self._filling:  # the drain began while it started
+                    self._runners.pop(runner.slot, None)
+                    await self._stop(runner)
                     break
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
