@@ -123,6 +123,8 @@ async def test_a_restarted_agent_adopts_its_busy_runners(tmp_path: Path) -> None
     try:
         assert second.bots() == ["bot-1"]
         assert second.busy() == 1
+        assert second.runs("bot-1", "t")
+        assert not second.runs("bot-1", "a-new-token")  # a redispatch is another runner
         await until(lambda: second.warm_idle() == 2)
         second.leave_all()  # a drain's deadline reaches adopted runners too
         await until(lambda: (tmp_path / f"{pid}.term").exists())

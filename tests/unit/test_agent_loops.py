@@ -38,12 +38,16 @@ class FakeHost:
     warm_stopped: bool = False
     told_to_leave: bool = False
     closed: bool = False
+    adopted: set[tuple[str, str]] = field(default_factory=set)
 
     def warm_idle(self) -> int:
         return 0 if self.warm_stopped else self.warm
 
     def busy(self) -> int:
         return len(self.running)
+
+    def runs(self, bot_id: str, token: str) -> bool:
+        return (bot_id, token) in self.adopted
 
     def bots(self) -> list[str]:
         return sorted(self.running)
@@ -186,3 +190,19 @@ async def test_sigterm_drains_then_makes_running_bots_leave() -> None:
     assert last["draining"] is True
     assert last["warm_idle"] == 0
     assert last["busy"] == 0
+
+
+async def test_a_restarted_agent_starts_no_second_runner_for_an_adopted_bot() -> None:
+    """The control plane answers unacknowledged hand-offs again to a new incarnation."""
+    plane, host = FakePlane(), FakeHost(adopted={("b1", "tok")})
+    plane.queued = [
+        {"id": "h1", "bot_id": "b1", "warm": True, "assignment": assignment("b1")},
+        {"id": "h2", "bot_id": "b2", "warm": True, "assignment": assignment("b2")},
+    ]
+    agent, stop = agent_on(plane, host), asyncio.Event()
+    run = asyncio.create_task(agent.run(stop))
+    await until(lambda: not plane.queued, timeout=5)
+    assert host.taken == [("b2", True)]
+    assert agent.received == 2  # both taken (and acknowledged): counted
+    stop.set()
+    await asyncio.wait_for(run, 5)

@@ -105,7 +105,7 @@ class Agent:
                       handoff.bot_id, exc)  # fmt: skip
             return False
         key = (assignment.bot_id, assignment.token)
-        if key in self._started:
+        if key in self._started or self.host.runs(*key):  # an adopted runner has it already
             return False
         self._started.add(key)
         log.info("hand-off %s: bot %s (%s)", handoff.id, assignment.bot_id,

@@ -29,6 +29,10 @@ class RunnerHost(Protocol):
         """The ids of the bots whose runners are alive here."""
         ...
 
+    def runs(self, bot_id: str, token: str) -> bool:
+        """Does a live runner here have this bot with this token (adopted ones included)?"""
+        ...
+
     async def start(self) -> None:
         """Adopt the runners a previous agent left, then keep the warm pool filled."""
         ...

@@ -9,6 +9,7 @@ because the agent imports nothing of the control plane.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -26,6 +27,13 @@ class PidRecord:
     """``time.time()`` at launch."""
     bot_id: str | None = None
     log: str | None = None
+    token_sha: str | None = None
+    """The runner token's :func:`token_digest`: a hand-off delivered again to a restarted
+    agent starts nothing when the adopted runner already has that bot and token."""
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 class PidDir:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from meetbot.agent.pidfiles import PidDir, PidRecord, runner_alive
+from meetbot.agent.pidfiles import PidDir, PidRecord, runner_alive, token_digest
 from meetbot.contract.assignment import Assignment, dump_assignment
 
 log = logging.getLogger("meetbot.agent.runners")
@@ -89,7 +89,7 @@ class ProcessHost:
         self._dir = Path(data_dir) / "agent" / "runners"
         self._pids = PidDir(self._dir)
         self._runners: dict[str, _Runner] = {}
-        self._orphans: dict[int, str] = {}
+        self._orphans: dict[int, PidRecord] = {}
         self._ids = itertools.count(1)
         self._run_id = f"{int(time.time()):x}-{os.getpid()}"
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,7 +113,13 @@ class ProcessHost:
 
     def bots(self) -> list[str]:
         mine = [r.bot_id for r in self._runners.values() if r.bot_id is not None]
-        return sorted({*mine, *self._orphans.values()})
+        adopted = [r.bot_id for r in self._orphans.values() if r.bot_id is not None]
+        return sorted({*mine, *adopted})
+
+    def runs(self, bot_id: str, token: str) -> bool:
+        digest = token_digest(token)
+        records = [r.record for r in self._runners.values()] + list(self._orphans.values())
+        return any(r.bot_id == bot_id and r.token_sha == digest for r in records)
 
     def pids(self) -> dict[str, int]:
         """Slot → pid of every runner process this host started and still watches."""
@@ -216,7 +222,7 @@ class ProcessHost:
                 self._pids.remove(record.pid)
             else:
                 log.info("adopted runner pid %d (bot %s)", record.pid, record.bot_id)
-                self._orphans[record.pid] = record.bot_id
+                self._orphans[record.pid] = record
         self._touch()
         return len(self._orphans)
 
@@ -243,7 +249,8 @@ class ProcessHost:
             elif runner.process.returncode is not None:  # the warm one died meanwhile
                 runner = await self._spawn(cold=True, state="busy")
             runner.bot_id = assignment.bot_id
-            runner.record = replace(runner.record, bot_id=assignment.bot_id)
+            digest = token_digest(assignment.token)
+            runner.record = replace(runner.record, bot_id=assignment.bot_id, token_sha=digest)
             self._pids.write(runner.record)
             stdin = runner.process.stdin
             assert stdin is not None

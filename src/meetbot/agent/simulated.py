@@ -34,6 +34,7 @@ log = logging.getLogger("meetbot.agent.simulated")
 @dataclass(slots=True)
 class _Bot:
     task: asyncio.Task[None]
+    token: str
     session: Session | None = None
 
 
@@ -75,6 +76,10 @@ class SimulatedHost:
     def bots(self) -> list[str]:
         return sorted(self._bots)
 
+    def runs(self, bot_id: str, token: str) -> bool:
+        bot = self._bots.get(bot_id)
+        return bot is not None and bot.token == token
+
     async def start(self) -> None:
         self.changed.set()
 
@@ -83,7 +88,8 @@ class SimulatedHost:
         old = self._bots.get(bot_id)
         if old is not None and old.session is not None:  # a new dispatch supersedes it
             old.session.request_leave()
-        bot = _Bot(asyncio.create_task(self._run(assignment, warm), name=f"sim.{bot_id}"))
+        task = asyncio.create_task(self._run(assignment, warm), name=f"sim.{bot_id}")
+        bot = _Bot(task, assignment.token)
         self._bots[bot_id] = bot
         bot.task.add_done_callback(lambda _t: self._ended(bot_id, bot))
         self.changed.set()
