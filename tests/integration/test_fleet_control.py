@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from meetbot.config import Settings
 from meetbot.contract import agent_protocol as wire
 from meetbot.control.agents import FleetCapacity
 from meetbot.control.api import agents as agents_api
+from meetbot.control.api import metrics as metrics_api
 from meetbot.control.api.app import create_app
 from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.ports import Store
@@ -200,3 +202,49 @@ async def test_a_draining_agents_untaken_bot_goes_to_another_and_a_taken_one_sta
     assert moved.bot_id == untaken_id
     assert taken_id != untaken_id
     assert await fleet.poll(draining) == []
+
+
+async def test_metrics_show_the_fleet_the_bots_and_the_autoscaler_target(fleet: Fleet) -> None:
+    fleet.app.include_router(metrics_api.router)
+    live, lost = await fleet.agent("a"), await fleet.agent("b")
+    await fleet.beat(lost, slots=9)
+    fleet.clock.advance(16)
+    await fleet.beat(live, slots=4, warm_idle=2, busy=1)
+    await refresh_capacity(fleet.services)
+    assert (await fleet.create()).status_code == 201  # ad-hoc: booting
+    join_at = iso(fleet.clock.now() + timedelta(minutes=15))
+    assert (await fleet.create(join_at=join_at)).status_code == 201  # scheduled
+    async with fleet.client() as c:
+        r = await c.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+    assert samples[("meetbot_fleet_agents", (("state", "live"),))] == 1
+    assert samples[("meetbot_fleet_agents", (("state", "lost"),))] == 1
+    assert samples[("meetbot_fleet_slots", ())] == 4
+    assert samples[("meetbot_fleet_busy", ())] == 1
+    assert samples[("meetbot_fleet_warm_idle", ())] == 1  # 2 warm, 1 claimed by the create
+    assert samples[("meetbot_capacity_slots", ())] == 4
+    assert samples[("meetbot_bots", (("status", "booting"),))] == 1
+    assert samples[("meetbot_bots", (("status", "scheduled"),))] == 1
+    assert samples[("meetbot_reserved_bots", (("window", "dispatch_lead"),))] == 0
+    assert samples[("meetbot_reserved_bots", (("window", "1h"),))] == 1
+    assert samples[("meetbot_slots_needed", ())] == 2  # the booting one + one due within a lead
+    assert samples[("meetbot_webhook_queue_depth", ())] == 0
+    assert samples[("meetbot_dispatch_lateness_seconds_count", ())] == 0
+    fleet.clock.advance(5 * 60 + 1)  # the scheduled bot's dispatch time has come
+    await fleet.beat(live, slots=4, warm_idle=1, busy=1, received=1)
+    assert await dispatch_due(fleet.services) == 1
+    async with fleet.client() as c:
+        text = (await c.get("/metrics")).text
+    (lateness,) = [
+        s
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "meetbot_dispatch_lateness_seconds_count"
+    ]
+    assert lateness.value == 1

@@ -272,6 +272,20 @@ class AgentRepo(Protocol):
         ...
 
 
+class MetricsRepo(Protocol):
+    """The counts ``/metrics`` shows (every replica reads the same)."""
+
+    async def bots_by_status(self) -> dict[str, int]: ...
+
+    async def scheduled_between(self, start: datetime, end: datetime) -> int:
+        """``scheduled`` bots with ``start <= join_at < end``."""
+        ...
+
+    async def webhook_queue_depth(self) -> int:
+        """Webhook deliveries not yet delivered or failed."""
+        ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -301,6 +315,9 @@ class Tx(Protocol):
 
     @property
     def agents(self) -> AgentRepo: ...
+
+    @property
+    def metrics(self) -> MetricsRepo: ...
 
 
 class Store(Protocol):
@@ -385,6 +402,7 @@ __all__ = [
     "IdempotencyRepo",
     "KeyRepo",
     "Launcher",
+    "MetricsRepo",
     "ObservationRepo",
     "SendResult",
     "Slot",

@@ -16,6 +16,7 @@ from meetbot.control.agents import FleetCapacity
 from meetbot.control.api import agents as agents_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
+from meetbot.control.api import metrics as metrics_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.capacity import FixedCapacity
@@ -147,6 +148,7 @@ async def build(settings: Settings) -> ControlPlane:
             media_api.router,
             credentials_api.router,
             agents_api.router,
+            metrics_api.router,
         ],
         secret=secret,
         startup=[launcher.start, scheduler.start, start_delivery, pipeline.start],

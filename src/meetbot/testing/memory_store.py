@@ -24,6 +24,7 @@ from meetbot.contract.reports import BaseReport
 from meetbot.errors import Conflict, IdempotencyKeyReused, NotFound
 from meetbot.testing.memory_agents import MemoryAgentRepo
 from meetbot.testing.memory_bots import MemoryBotRepo
+from meetbot.testing.memory_metrics import MemoryMetricsRepo
 from meetbot.testing.memory_state import MemoryRepo, MemoryState
 from meetbot.testing.memory_webhooks import MemoryWebhookRepo
 from meetbot.timefmt import utc
@@ -253,6 +254,10 @@ class MemoryTx:
     @property
     def agents(self) -> MemoryAgentRepo:
         return MemoryAgentRepo(self.state, self.writable)
+
+    @property
+    def metrics(self) -> MemoryMetricsRepo:
+        return MemoryMetricsRepo(self.state, self.writable)
 
 
 class MemoryStore:

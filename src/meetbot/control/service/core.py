@@ -16,6 +16,7 @@ from typing import Any
 from meetbot.config import Settings
 from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.control.metrics import DispatchLateness
 from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
@@ -96,6 +97,8 @@ class Services:
     capacity: BotCapacity | None = None
     """How many bots can run at once, for scheduled bots' reservations (a fleet supplies its
     own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
+    lateness: DispatchLateness = field(default_factory=DispatchLateness)
+    """This replica's dispatch lateness histogram (``/metrics``)."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

@@ -25,6 +25,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
     """
     now = svc.clock.now()
     cutoff = now + timedelta(seconds=svc.settings.dispatch_lead)
+    late: list[float] = []
     async with Handoff(svc) as handoff:
         async with svc.store.transaction() as tx:
             due = await tx.bots.due_for_dispatch(cutoff, batch)
@@ -43,7 +44,12 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                 token = new_token()
                 ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
                 ready = await transition(svc, tx, ready, Dispatch(), now)
+                if bot.join_at is not None:  # due at join_at - lead, or at its creation
+                    due_at = bot.join_at - timedelta(seconds=svc.settings.dispatch_lead)
+                    late.append((now - max(due_at, bot.created_at)).total_seconds())
                 await handoff.assign(tx, slot, ready, token, credentials)
         if due:
             svc.reactions.events_committed()
+    for seconds in late:
+        svc.lateness.observe(seconds)
     return len(due)

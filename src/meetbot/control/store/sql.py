@@ -48,6 +48,7 @@ from meetbot.control.store.idempotency import SqlIdempotencyRepo
 from meetbot.control.store.inline import connector
 from meetbot.control.store.keys import SqlKeyRepo
 from meetbot.control.store.leases import SqlLeaseRepo
+from meetbot.control.store.metrics import SqlMetricsRepo
 from meetbot.control.store.migrations import MIGRATIONS, Migration, migrate
 from meetbot.control.store.observations import SqlObservationRepo
 from meetbot.control.store.webhooks import SqlWebhookRepo
@@ -182,6 +183,10 @@ class SqlTx:
     @property
     def agents(self) -> SqlAgentRepo:
         return SqlAgentRepo(self.conn, self.writable)
+
+    @property
+    def metrics(self) -> SqlMetricsRepo:
+        return SqlMetricsRepo(self.conn, self.writable)
 
 
 class SqlStore:
