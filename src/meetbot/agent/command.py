@@ -68,6 +68,7 @@ def agent_command(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s agent[%(process)d] %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
     redaction.install()
     options = AgentOptions(
         name=name or socket.gethostname(), slots=slots, warm=min(warm, slots),
