@@ -74,6 +74,9 @@ def test_an_agent_created_by_the_cli_takes_an_adhoc_bot_until_revoked(server: Se
         }
         assert listed["last_seen"]
         assert agent_id in agents(server, "list").stdout
+        scraped = http.get("/metrics")  # a scraper needs no key: counts only
+        assert scraped.status_code == 200
+        assert "meetbot_fleet_slots 3.0" in scraped.text
 
         assert "revoked" in agents(server, "revoke", agent_id).stdout
         r = http.post(wire.HEARTBEAT_PATH, json=beat | {"incarnation": "x"}, headers=bearer)
