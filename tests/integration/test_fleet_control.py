@@ -248,3 +248,33 @@ async def test_metrics_show_the_fleet_the_bots_and_the_autoscaler_target(fleet: 
         if s.name == "meetbot_dispatch_lateness_seconds_count"
     ]
     assert lateness.value == 1
+
+
+async def test_a_scheduled_bot_no_agent_has_room_for_waits_until_its_join_at(
+    fleet: Fleet,
+) -> None:
+    token = await fleet.agent("a")
+    await fleet.beat(token, slots=1, warm_idle=0)
+    await refresh_capacity(fleet.services)
+    join_at = fleet.clock.now() + timedelta(hours=1)
+    bot_id = (await fleet.create(join_at=iso(join_at))).json()["id"]
+    fleet.clock.set(join_at - timedelta(minutes=10))  # dispatch time; the agent is gone
+    assert await dispatch_due(fleet.services) == 1
+    assert (await fleet.bot(bot_id))["status"] == "scheduled"
+    await fleet.beat(token, slots=1, warm_idle=0)  # back (a rollout restarted it)
+    assert await dispatch_due(fleet.services) == 1
+    assert (await fleet.bot(bot_id))["status"] == "booting"
+    (handoff,) = await fleet.poll(token)
+    assert handoff.bot_id == bot_id
+
+
+async def test_a_scheduled_bot_no_agent_has_room_for_at_its_join_at_fails(fleet: Fleet) -> None:
+    token = await fleet.agent("a")
+    await fleet.beat(token, slots=1, warm_idle=0)
+    await refresh_capacity(fleet.services)
+    join_at = fleet.clock.now() + timedelta(hours=1)
+    bot_id = (await fleet.create(join_at=iso(join_at))).json()["id"]
+    fleet.clock.set(join_at)
+    assert await dispatch_due(fleet.services) == 1
+    bot = await fleet.bot(bot_id)
+    assert (bot["status"], bot["sub_code"]) == ("failed", "failed_to_launch_in_time")
