@@ -5,6 +5,7 @@ an agent with room, a lost agent's bots not yet joining go to another, revoked a
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -278,3 +279,20 @@ async def test_a_scheduled_bot_no_agent_has_room_for_at_its_join_at_fails(fleet:
     assert await dispatch_due(fleet.services) == 1
     bot = await fleet.bot(bot_id)
     assert (bot["status"], bot["sub_code"]) == ("failed", "failed_to_launch_in_time")
+
+
+async def test_two_replicas_creating_at_once_never_hand_out_one_browser_twice(
+    any_store: Store,
+) -> None:
+    one = await Fleet(any_store).setup()
+    two = Fleet(any_store)
+    two.key = one.key
+    token = await one.agent("a")
+    await one.beat(token, warm_idle=3, slots=10)
+    answers = await asyncio.gather(*(replica.create() for replica in (one, two) * 4))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 3 + [507] * 5
+    handoffs = await two.poll(token, wait=5)
+    assert sorted(h.bot_id for h in handoffs) == sorted(
+        r.json()["id"] for r in answers if r.status_code == 201
+    )
