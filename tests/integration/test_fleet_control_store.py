@@ -217,3 +217,17 @@ async def test_two_concurrent_claims_never_get_the_same_browser(any_store: Store
     await add_agent(any_store, "a2", warm_idle=2, slots=10)
     got = await asyncio.gather(*(claim(any_store, f"h{i}") for i in range(8)))
     assert sorted(a for a in got if a) == ["a1", "a1", "a1", "a2", "a2"]
+
+
+async def test_acknowledged_hand_offs_are_purged_after_a_while(any_store: Store) -> None:
+    await add_agent(any_store, "a1")
+    bot = make_bot(status=Status.BOOTING)
+    for handoff_id in ("h1", "h2"):
+        await claim(any_store, handoff_id)
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(bot)
+        await tx.agents.queue("h1", bot.id, "sealed")
+        await tx.agents.ack("a1", ["h1"], NOW)
+        assert await tx.agents.purge_handoffs(NOW) == 0
+        assert await tx.agents.purge_handoffs(NOW + timedelta(seconds=1)) == 1
+        assert await tx.agents.release("h2")  # the unacknowledged claim is still there

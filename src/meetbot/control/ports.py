@@ -271,6 +271,10 @@ class AgentRepo(Protocol):
         """The agent the bot was last handed to."""
         ...
 
+    async def purge_handoffs(self, before: datetime) -> int:
+        """Delete hand-offs acknowledged before ``before``; return how many."""
+        ...
+
 
 class MetricsRepo(Protocol):
     """The counts ``/metrics`` shows (every replica reads the same)."""

@@ -179,3 +179,14 @@ class MemoryAgentRepo(MemoryRepo):
     async def of_bot(self, bot_id: str) -> Agent | None:
         agent_id = self._data.bot_agent.get(bot_id)
         return self._data.agents.get(agent_id) if agent_id else None
+
+    async def purge_handoffs(self, before: datetime) -> int:
+        self.check_write("agents.purge_handoffs")
+        old = [
+            h.id
+            for h in self._data.handoffs.values()
+            if h.acked_at is not None and h.acked_at < utc(before)
+        ]
+        for handoff_id in old:
+            del self._data.handoffs[handoff_id]
+        return len(old)

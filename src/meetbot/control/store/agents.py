@@ -265,3 +265,10 @@ class SqlAgentRepo(SqlRepo):
             )
         ).first()
         return _agent(row) if row else None
+
+    async def purge_handoffs(self, before: datetime) -> int:
+        self.check_write("agents.purge_handoffs")
+        result = await self.conn.execute(
+            sa.delete(H).where(H.c.acked_at.is_not(None), H.c.acked_at < before)
+        )
+        return int(result.rowcount)
