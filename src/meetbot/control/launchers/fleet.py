@@ -59,6 +59,10 @@ class FleetLauncher:
     async def _claim(self, tx: Tx, *, warm: bool) -> Slot | None:
         now = self.clock.now()
         since = live_since(now, self.settings.agent_timeout)
+        # Claims lock agents' rows, several in one dispatch batch, in an order their free
+        # counts decide: under the schedule lock first (the capacity checks take it anyway),
+        # two replicas never lock two agents in opposite orders (no deadlock).
+        await tx.bots.lock_schedule()
         row = await tx.agents.claim(str(uuid.uuid4()), warm=warm, live_since=since, at=now)
         if row is None:
             return None
