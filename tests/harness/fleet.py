@@ -23,6 +23,18 @@ from meetbot.lab.serve import MEETBOT, Server, free_port
 MEET = "https://meet.google.com/abc-defg-hij"
 
 
+class BoundServer(Server):
+    """``meetbot serve`` bound to another loopback address than 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str], *, host: str) -> None:
+        super().__init__(data_dir, port, env)
+        self.host = host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 @dataclass
 class Fleet:
     data_dir: Path
@@ -40,9 +52,10 @@ class Fleet:
         }  # fmt: skip
 
     def replica(self, host: str = "127.0.0.1") -> Server:
-        """Start one more control-plane replica (the first prints the first API key)."""
-        env = self.env | ({"MEETBOT_HOST": host} if host != "127.0.0.1" else {})
-        server = Server(self.data_dir, free_port(), env)
+        """Start one more control-plane replica (the first prints the first API key), bound
+        to ``host`` (e.g. :attr:`harness.netns.Hosts.server_address`)."""
+        env = self.env | {"MEETBOT_HOST": host}
+        server = BoundServer(self.data_dir, free_port(), env, host=host)
         server.start()
         if not self.key:
             self.key = server.first_key()
@@ -73,7 +86,7 @@ class Fleet:
         proc = AgentProcess(
             name, token or self.agent_token(name), urls, self.data_dir / "agents" / name,
             slots=slots, warm=warm, simulate=simulate, extra=list(extra), prefix=list(prefix),
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.settings, **(env or {})},
         )  # fmt: skip
         proc.start()
         self.agents.append(proc)
