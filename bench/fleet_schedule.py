@@ -81,13 +81,16 @@ def one_round(args: argparse.Namespace, number: int) -> None:
             ids: dict[str, datetime] = {}
             created_s = time.monotonic()
             with httpx.Client(
-                base_url=fleet.replicas[-1].url, timeout=30,
+                base_url=fleet.replicas[-1].url, timeout=120,
                 headers={"Authorization": f"Token {fleet.key}"},
             ) as http:  # fmt: skip
                 for _ in range(args.bots):
                     join_at = start + timedelta(seconds=rng.uniform(0, args.window))
                     body = {"meeting_url": MEET, "join_at": join_at.isoformat(),
                             "expected_duration": 5}  # fmt: skip
+                    if datetime.now(UTC) > start - timedelta(seconds=args.dispatch_lead):
+                        print("  creating took too long: give a longer --lead")
+                        break
                     r = http.post("/api/v1/bot/", json=body)
                     if r.status_code != 201:
                         print(f"create: {r.status_code} {r.text[:200]}")
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--window", type=float, default=60.0, help="join_at spread (s)")
-    parser.add_argument("--lead", type=float, default=120.0, help="first join_at from now (s)")
+    parser.add_argument("--lead", type=float, default=240.0, help="first join_at from now (s)")
     parser.add_argument("--dispatch-lead", type=float, default=30.0)
     parser.add_argument("--call", type=float, default=20.0, help="simulated call length (s)")
     parser.add_argument("--rounds", type=int, default=1)
