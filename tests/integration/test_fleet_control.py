@@ -296,3 +296,20 @@ async def test_two_replicas_creating_at_once_never_hand_out_one_browser_twice(
     assert sorted(h.bot_id for h in handoffs) == sorted(
         r.json()["id"] for r in answers if r.status_code == 201
     )
+
+
+async def test_a_poll_waiting_on_one_replica_is_answered_by_a_claim_on_another(
+    any_store: Store,
+) -> None:
+    """The long poll is woken by the replica's one read of the agents with queued hand-offs,
+    not by its own deadline (60 s: far beyond the guard)."""
+    one = await Fleet(any_store).setup()
+    two = Fleet(any_store)
+    two.key = one.key
+    token = await one.agent("a")
+    await one.beat(token, warm_idle=1)
+    waiting = asyncio.create_task(two.poll(token, wait=60))
+    await asyncio.sleep(0.3)  # the poll is waiting on the second replica
+    bot_id = (await one.create()).json()["id"]
+    (handoff,) = await asyncio.wait_for(waiting, timeout=30)
+    assert handoff.bot_id == bot_id

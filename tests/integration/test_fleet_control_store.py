@@ -231,3 +231,18 @@ async def test_acknowledged_hand_offs_are_purged_after_a_while(any_store: Store)
         assert await tx.agents.purge_handoffs(NOW) == 0
         assert await tx.agents.purge_handoffs(NOW + timedelta(seconds=1)) == 1
         assert await tx.agents.release("h2")  # the unacknowledged claim is still there
+
+
+async def test_the_agents_with_hand_offs_not_taken(any_store: Store) -> None:
+    await add_agent(any_store, "a1")
+    await add_agent(any_store, "a2")
+    bot = make_bot(status=Status.BOOTING)
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(bot)
+        row = await tx.agents.claim("h1", warm=True, live_since=SINCE, at=NOW)
+        assert row is not None
+        assert await tx.agents.with_pending() == set()  # claimed, no bot yet
+        await tx.agents.queue("h1", bot.id, "sealed")
+        assert await tx.agents.with_pending() == {row.agent_id}
+        await tx.agents.ack(row.agent_id, ["h1"], NOW)
+        assert await tx.agents.with_pending() == set()

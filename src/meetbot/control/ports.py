@@ -271,6 +271,10 @@ class AgentRepo(Protocol):
         """The agent the bot was last handed to."""
         ...
 
+    async def with_pending(self) -> set[str]:
+        """The agents that have queued hand-offs not yet acknowledged."""
+        ...
+
     async def purge_handoffs(self, before: datetime) -> int:
         """Delete hand-offs acknowledged before ``before``; return how many."""
         ...

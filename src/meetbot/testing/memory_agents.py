@@ -190,3 +190,10 @@ class MemoryAgentRepo(MemoryRepo):
         for handoff_id in old:
             del self._data.handoffs[handoff_id]
         return len(old)
+
+    async def with_pending(self) -> set[str]:
+        return {
+            h.agent_id
+            for h in self._data.handoffs.values()
+            if h.acked_at is None and h.bot_id is not None
+        }

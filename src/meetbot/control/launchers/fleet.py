@@ -5,7 +5,7 @@ A claim is a conditional update of one agent's row in the dispatching transactio
 runner's assignment, sealed, on the hand-off row in that same transaction, so a bot is
 ``booting`` exactly when its hand-off exists. After the commit, :meth:`FleetLauncher.assign`
 wakes this process's long polls of that agent (another replica's polls read the row within
-:data:`meetbot.control.service.agents.POLL_STEP`).
+:data:`meetbot.control.service.agent_polls.POLL_STEP`).
 
 Capacity for reservations: :class:`meetbot.control.agents.FleetCapacity`.
 """

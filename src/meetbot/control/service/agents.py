@@ -6,7 +6,8 @@ unknown or revoked, 401 (and a revoked agent is never offered a bot: claims skip
 
 The long poll (:func:`poll`) answers as soon as a hand-off is queued for the agent: a claim
 made in this process wakes it at once (:class:`~meetbot.control.service.core.CommandBus`), one
-made by another replica is read within :data:`POLL_STEP`.
+made by another replica is found within :data:`~.agent_polls.POLL_STEP` (one read for all the
+polls waiting in this process, :mod:`.agent_polls`).
 
 :func:`tend_fleet` (the scheduler's ``agents`` job) reads the live agents' slots for the
 reservations' capacity and hands the ``booting`` bots of lost or revoked agents to others
@@ -37,8 +38,6 @@ from meetbot.ports import Clock
 log = logging.getLogger("meetbot.control.agents")
 
 AGENT_TOKEN_PREFIX = "mba_"
-POLL_STEP = 0.1
-"""Seconds between two reads of an agent's queued hand-offs while its long poll waits."""
 POLL_BATCH = 100
 
 
@@ -123,7 +122,11 @@ async def poll(svc: Services, token: str, request: wire.PollRequest) -> wire.Pol
             await tx.agents.ack(agent.id, request.ack, svc.clock.now())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.wait
-    with svc.commands.waiting(wake_key(agent.id)) as woken:
+    key = wake_key(agent.id)
+    with (
+        svc.commands.waiting(key) as woken,
+        svc.agent_polls.waiting(agent.id, svc.store, lambda a: svc.commands.notify(wake_key(a))),
+    ):
         while True:
             woken.clear()
             answer = await _queued(svc, agent.id)
@@ -131,7 +134,7 @@ async def poll(svc: Services, token: str, request: wire.PollRequest) -> wire.Pol
             if answer.handoffs or left <= 0:
                 return answer
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(POLL_STEP, left)):
+                async with asyncio.timeout(left):
                     await woken.wait()
 
 

@@ -272,3 +272,11 @@ class SqlAgentRepo(SqlRepo):
             sa.delete(H).where(H.c.acked_at.is_not(None), H.c.acked_at < before)
         )
         return int(result.rowcount)
+
+    async def with_pending(self) -> set[str]:
+        rows = await self.conn.execute(
+            sa.select(H.c.agent_id)
+            .where(H.c.acked_at.is_(None), H.c.bot_id.is_not(None))
+            .distinct()
+        )
+        return {row.agent_id for row in rows}
