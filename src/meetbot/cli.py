@@ -1,4 +1,4 @@
-"""The ``meetbot`` command: serve, migrate, deliver, runner, keys, bots, demo, doctor."""
+"""The ``meetbot`` command: serve, migrate, deliver, runner, agent(s), keys, bots, demo, doctor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import typer
 
 from meetbot import data_dir as data_dir_module
 from meetbot import logs, redaction
+from meetbot.agent.command import agent_command
+from meetbot.cli_agents import agents_app
 from meetbot.cli_bots import bots_app
 from meetbot.cli_keys import keys_app
 from meetbot.config import Settings
@@ -19,6 +21,7 @@ from meetbot.config import Settings
 app = typer.Typer(help="meetbot: a self-hostable meeting-bot API.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(bots_app, name="bots")
+app.add_typer(agents_app, name="agents")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data)")]
 
@@ -139,6 +142,9 @@ def deliver(
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(run_child(settings, ready_fd))
+
+
+app.command(name="agent")(agent_command)
 
 
 @app.command()

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     reservation_minutes: int = Field(60, ge=1, le=720)
     """A scheduled bot's expected length when its create gives no ``expected_duration``: it
     reserves capacity from ``join_at - dispatch_lead`` to ``join_at`` + this."""
-    launcher: Literal["local", "fake"] = "local"
+    launcher: Literal["local", "fake", "fleet"] = "local"
+    """``fleet``: this server runs no runners; agents (``meetbot agent``) take the bots."""
     scheduler_interval: float = Field(0.25, gt=0)
 
     heartbeat_interval: float = Field(2.0, gt=0)
@@ -149,6 +150,12 @@ class Settings(BaseSettings):
     calendar_microsoft_api_url: str = "https://graph.microsoft.com/v1.0"
     calendar_microsoft_token_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
     """Microsoft Graph and its OAuth token endpoint (a test points them at a fake)."""
+    agent_timeout: float = Field(15.0, gt=0)
+    """A fleet agent silent this long is ``lost``: no bots; its bots not yet joining go to
+    another agent."""
+    fleet_max_slots: int | None = Field(None, ge=1)
+    """Capacity scheduled bots reserve against in a fleet when an autoscaler can add agents;
+    unset: the slots of the live agents."""
 
     @property
     def effective_database_url(self) -> str:

@@ -467,7 +467,7 @@ async def test_launcher_pool_runner_is_kicked(
                 await asyncio.sleep(0.05)
         ready_s = time.monotonic() - started
         room = await asyncio.to_thread(lab.new_room)
-        slot = launcher.claim_warm()
+        slot = await launcher.claim_warm()
         assert slot is not None
         bot = "kicked-bot"
         assigned = time.monotonic()

@@ -180,15 +180,15 @@ async def test_a_reserved_bot_is_dispatched_into_its_place(plane: TestPlane) -> 
         assert (r.status_code, r.json()["code"]) == (409, "schedule_full")
 
 
-def test_fake_launcher_pool_gives_way_to_a_reservation_at_the_cap() -> None:
+async def test_fake_launcher_pool_gives_way_to_a_reservation_at_the_cap() -> None:
     launcher = FakeLauncher(pool_size=2, max_concurrent=2)
     assert launcher.idle == 2
-    slot = launcher.reserve()
+    slot = await launcher.reserve()
     assert slot is not None
     assert not slot.warm
     assert (launcher.idle, launcher.given_way) == (1, 1)
-    assert launcher.reserve() is not None
-    assert launcher.reserve() is None  # both places held by reservations now
+    assert await launcher.reserve() is not None
+    assert await launcher.reserve() is None  # both places held by reservations now
     launcher.refill()
     assert launcher.idle == 0
 

@@ -36,11 +36,14 @@ async def test_a_block_that_raises_gives_every_claimed_slot_back(plane: TestPlan
     claimed: list[Slot | None] = []
 
     async def failing_handoff() -> None:
-        async with Handoff(plane.services) as handoff:
-            claimed.extend([handoff.claim_warm(), handoff.claim()])
+        async with (
+            Handoff(plane.services) as handoff,
+            plane.services.store.transaction() as tx,
+        ):
+            claimed.extend([await handoff.claim_warm(tx), await handoff.claim(tx)])
             slot = claimed[0]
             assert slot is not None
-            handoff.assign(slot, bot, "token", None)
+            await handoff.assign(tx, slot, bot, "token", None)
             raise RuntimeError("the transaction failed")
 
     with pytest.raises(RuntimeError):
@@ -53,10 +56,11 @@ async def test_a_block_that_raises_gives_every_claimed_slot_back(plane: TestPlan
 async def test_runners_start_after_the_block_and_unused_slots_go_back(plane: TestPlane) -> None:
     bot = make_bot(status=Status.BOOTING)
     async with Handoff(plane.services) as handoff:
-        used, unused = handoff.claim_warm(), handoff.claim_warm()
-        assert used is not None
-        assert unused is not None
-        handoff.assign(used, bot, "token", None)
+        async with plane.services.store.transaction() as tx:
+            used, unused = await handoff.claim_warm(tx), await handoff.claim_warm(tx)
+            assert used is not None
+            assert unused is not None
+            await handoff.assign(tx, used, bot, "token", None)
         assert plane.launcher.assignments == []  # not before the block completes
     assert [(slot, a.bot_id, a.token) for slot, a in plane.launcher.assignments] == [
         (used, bot.id, "token")

@@ -91,7 +91,7 @@ async def test_pool_fills_claims_refill_under_the_cap(
     launcher: LocalLauncher, tmp_path: Path, exits: list[tuple[str, int]]
 ) -> None:
     await until(lambda: launcher.state().idle == 2)
-    slot = launcher.claim_warm()
+    slot = await launcher.claim_warm()
     assert slot is not None
     assert slot.warm
     await until(lambda: launcher.state().idle == 2)  # refilled: 2 idle + 1 claimed = cap 3
@@ -106,20 +106,20 @@ async def test_pool_fills_claims_refill_under_the_cap(
     record = json.loads((tmp_path / "data" / "runners" / f"{pid}.json").read_text())
     assert record["bot_id"] == "bot-1"
 
-    second = launcher.claim_warm()
+    second = await launcher.claim_warm()
     assert second is not None
     await asyncio.sleep(0.3)
     assert launcher.state().to_start == 0  # at the cap: no refill
     (idle_pid,) = (p for s, p in launcher.pids().items() if s not in (slot.id, second.id))
     # At the cap, the idle warm runner gives way to a reservation (a scheduled bot's).
-    reservation = launcher.reserve()
+    reservation = await launcher.reserve()
     assert reservation is not None
     assert not reservation.warm
     assert (launcher.state().idle, launcher.state().total) == (0, 3)
     await until(lambda: not runner_alive(idle_pid))
-    assert launcher.reserve() is None  # nothing left to give way
-    launcher.release(reservation)
-    launcher.release(second)
+    assert await launcher.reserve() is None  # nothing left to give way
+    await launcher.release(reservation)
+    await launcher.release(second)
     await until(lambda: launcher.state().idle == 2)  # the pool refills
 
     finish(tmp_path, pid, 3)
@@ -135,11 +135,11 @@ async def test_the_exit_of_a_superseded_runner_says_nothing_about_its_bot(
     retry after ``bot_detected``) while the old one is still exiting: the old runner's exit
     used to be reported for the bot, which failed it (``bot_process_lost``)."""
     await until(lambda: launcher.state().idle == 2)
-    old = launcher.claim_warm()
+    old = await launcher.claim_warm()
     assert old is not None
     await launcher.assign(old, assignment("bot-1"))
     old_pid = pid_of(launcher, old.id)
-    new = launcher.claim_warm()
+    new = await launcher.claim_warm()
     assert new is not None
     await launcher.assign(new, assignment("bot-1"))
     new_pid = pid_of(launcher, new.id)
@@ -189,18 +189,18 @@ async def test_a_reservation_starts_a_cold_runner_at_assign(
     )
     await launcher.start()
     try:
-        assert launcher.claim_warm() is None
-        slot = launcher.reserve()
+        assert await launcher.claim_warm() is None
+        slot = await launcher.reserve()
         assert slot is not None
         assert not slot.warm
-        assert launcher.reserve() is None  # capacity held
+        assert await launcher.reserve() is None  # capacity held
         await launcher.assign(slot, assignment("cold-1"))
         (pid,) = launcher.pids().values()
         await until(lambda: (tmp_path / f"{pid}.json").exists())
         assert (tmp_path / f"{pid}.args").read_text().split() == ["-m", "meetbot.runner", "--cold"]
         finish(tmp_path, pid, 0)
         await until(lambda: exits == [("cold-1", 0)])
-        assert launcher.reserve() is not None
+        assert await launcher.reserve() is not None
     finally:
         await launcher.close()
 
@@ -237,8 +237,8 @@ async def test_a_starting_warm_runner_gives_way_to_a_reservation_at_the_cap(
     try:
         await until(lambda: launcher.state().starting == 2)
         warm_pids = set(launcher.pids().values())
-        assert launcher.claim_warm() is None
-        slot = launcher.reserve()
+        assert await launcher.claim_warm() is None
+        slot = await launcher.reserve()
         assert slot is not None
         assert launcher.state().starting == 1
         await launcher.assign(slot, assignment("reserved-1"))
@@ -261,7 +261,7 @@ async def test_close_stops_idle_runners_and_the_next_launcher_adopts_busy_ones(
 ) -> None:
     await until(lambda: launcher.state().idle == 2)
     idle_pids = list(launcher.pids().values())
-    slot = launcher.claim_warm()
+    slot = await launcher.claim_warm()
     assert slot is not None
     busy_pid = pid_of(launcher, slot.id)
     await launcher.assign(slot, assignment("bot-9"))

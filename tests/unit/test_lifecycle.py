@@ -12,6 +12,7 @@ from meetbot.contract.lifecycle import BotState, Status, StopReason, SubStatus, 
 SAMPLE_EVENTS: list[lc.Event] = [
     lc.Dispatch(),
     lc.Reschedule(),
+    lc.Redispatch(),
     lc.StartJoining(),
     lc.Wait(SubStatus.WAITING_ROOM),
     lc.Admit(),
@@ -194,3 +195,12 @@ def test_join_tokens_are_redacted_from_details() -> None:
         "https://teams.live.com/meet/1?p=<redacted>"
     )
     assert redact("step=1") == "step=1"
+
+
+def test_only_a_booting_bot_is_dispatched_again_and_stays_booting() -> None:
+    """A fleet agent lost before its bot started joining: the bot goes to another (issue 14)."""
+    booting = lc.advance(BotState(Status.SCHEDULED), lc.Dispatch()).new
+    assert lc.advance(booting, lc.Redispatch()).new == booting
+    for status in set(Status) - {Status.BOOTING}:
+        with pytest.raises(lc.IllegalTransition):
+            lc.advance(BotState(status), lc.Redispatch())

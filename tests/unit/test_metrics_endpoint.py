@@ -138,11 +138,11 @@ async def test_a_metrics_token_is_wanted_when_set() -> None:
     assert value(found, "meetbot_slots") == plane.services.settings.max_concurrent_bots
 
 
-def test_the_local_launcher_reports_its_capacity(tmp_path: Path) -> None:
+async def test_the_local_launcher_reports_its_capacity(tmp_path: Path) -> None:
     launcher = LocalLauncher(data_dir=tmp_path, pool_size=2, max_concurrent=5)
     assert launcher.snapshot() == CapacitySnapshot(
         slots=5, busy=0, warm_idle=0, warm_starting=0, warm_target=2
     )
-    slot = launcher.reserve()
+    slot = await launcher.reserve()
     assert slot is not None
     assert launcher.snapshot().busy == 1

@@ -116,6 +116,12 @@ class Reschedule:
 
 
 @dataclass(frozen=True, slots=True)
+class Redispatch:
+    """A dispatched bot that has not started joining is handed to another runner host: the
+    fleet agent it was handed to was lost or revoked (a new runner token, same status)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartJoining:
     """The runner starts navigating to the meeting."""
 
@@ -222,6 +228,7 @@ class Resume:
 Event = (
     Dispatch
     | Reschedule
+    | Redispatch
     | StartJoining
     | Wait
     | Admit
@@ -248,6 +255,7 @@ _ALIVE = frozenset(Status) - ENDED
 TRANSITIONS: dict[tuple[Status, type[Event]], Status] = {
     (S.SCHEDULED, Dispatch): S.BOOTING,
     (S.BOOTING, Reschedule): S.SCHEDULED,
+    (S.BOOTING, Redispatch): S.BOOTING,
     (S.BOOTING, StartJoining): S.JOINING,
     (S.JOINING, Wait): S.JOINING,
     (S.JOINING, Admit): S.RECORDING,

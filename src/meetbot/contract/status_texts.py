@@ -68,6 +68,7 @@ SUB_CODES: Final[dict[str, str]] = {
     "transcription_failed": "The transcription failed.",
     "meeting_not_found": "The meeting does not exist.",
     "zoom_passcode_incorrect": "The Zoom passcode is wrong or missing (pwd= in the link).",
+    "host_shutdown": "The bot's runner host shut down (drained or evicted); the bot left.",
 }
 
 

@@ -121,6 +121,12 @@ class Metrics:
         self.warm_idle = Gauge("meetbot_warm_idle", "Warm browsers ready for a bot", registry=r)
         self.warm_starting = Gauge("meetbot_warm_starting", "Warm browsers starting", registry=r)
         self.warm_target = Gauge("meetbot_warm_target", "The warm pool's size", registry=r)
+        self.agents = Gauge(
+            "meetbot_fleet_agents",
+            "A fleet's agents by state (live, draining, lost, revoked)",
+            ("state",),
+            registry=r,
+        )
         self.slots_needed = Gauge(
             "meetbot_slots_needed",
             "Slots needed: scheduled bots due within the next dispatch lead + running bots +"
@@ -146,7 +152,7 @@ class Metrics:
 
     def bot_dispatched(self, bot: Bot, lead: timedelta) -> None:
         if bot.join_at is not None and bot.dispatched_at is not None:
-            due = bot.join_at - lead
+            due = max(bot.join_at - lead, bot.created_at)  # due when created, if created late
             self.dispatch_lateness.observe((bot.dispatched_at - due).total_seconds())
 
     def bot_joining(self, bot: Bot, at: datetime) -> None:
@@ -167,6 +173,8 @@ class Metrics:
         self.warm_starting.set(capacity.warm_starting)
         self.warm_target.set(capacity.warm_target)
         self.slots_needed.set(slots_needed(counts, capacity))
+        for state, n in capacity.agents.items():
+            self.agents.labels(state).set(n)
 
     async def collect(
         self, store: Store, launcher: Launcher, now: datetime, lead: timedelta

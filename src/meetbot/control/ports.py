@@ -22,6 +22,7 @@ from meetbot.contract.reports import BaseReport
 from meetbot.control.calendars.models import Calendar, CalendarEvent
 
 if TYPE_CHECKING:
+    from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow
     from meetbot.control.webhooks.ports import WebhookRepo
 
 
@@ -294,6 +295,76 @@ class CalendarRepo(Protocol):
     ) -> builtins.list[CalendarEvent]: ...
 
 
+class AgentRepo(Protocol):
+    """A fleet's agents and the hand-offs queued for them (:mod:`meetbot.control.agents`)."""
+
+    async def add(self, agent: Agent) -> None: ...
+
+    async def get(self, agent_id: str) -> Agent | None: ...
+
+    async def by_token(self, token_hash: str) -> Agent | None: ...
+
+    async def list_agents(self) -> list[Agent]:
+        """Every agent, oldest first (revoked ones too)."""
+        ...
+
+    async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
+        """Revoke the agent (once); the agent as it now is, or ``None`` if there is none."""
+        ...
+
+    async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:
+        """Write what a heartbeat says; a new ``incarnation`` resets ``claims`` to the
+        hand-offs not yet acknowledged."""
+        ...
+
+    async def claim(
+        self, handoff_id: str, *, warm: bool, live_since: datetime, at: datetime
+    ) -> HandoffRow | None:
+        """One conditional update: a usable agent (not revoked, seen since ``live_since``, not
+        draining) that offers a warm browser (``warm``) or has room counts one more claim and
+        a hand-off row with this id records it; ``None`` when no agent can."""
+        ...
+
+    async def queue(self, handoff_id: str, bot_id: str, assignment: str) -> None:
+        """Give the claimed hand-off its bot (``bots.agent_id`` follows); the bot's earlier
+        hand-offs not yet taken are void."""
+        ...
+
+    async def release(self, handoff_id: str) -> bool:
+        """Undo a claim that got no bot; ``False`` if there is none (rolled back, or used)."""
+        ...
+
+    async def pending(self, agent_id: str, limit: int = 100) -> list[HandoffRow]:
+        """Queued hand-offs the agent has not acknowledged, oldest first."""
+        ...
+
+    async def ack(self, agent_id: str, handoff_ids: Collection[str], at: datetime) -> int: ...
+
+    async def stranded(
+        self, live_since: datetime, limit: int = 100, *, bot_id: str | None = None
+    ) -> list[str]:
+        """``booting`` bots last handed to an agent that is revoked or not seen since
+        ``live_since``, or that is draining and has not taken the hand-off: they must be
+        handed to another (only ``bot_id``, if given), earliest ``join_at`` first."""
+        ...
+
+    async def total_slots(self, live_since: datetime) -> int:
+        """The slots of every usable agent."""
+        ...
+
+    async def of_bot(self, bot_id: str) -> Agent | None:
+        """The agent the bot was last handed to."""
+        ...
+
+    async def with_pending(self) -> set[str]:
+        """The agents that have queued hand-offs not yet acknowledged."""
+        ...
+
+    async def purge_handoffs(self, before: datetime) -> int:
+        """Delete hand-offs acknowledged before ``before``; return how many."""
+        ...
+
+
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -326,6 +397,9 @@ class Tx(Protocol):
 
     @property
     def calendars(self) -> CalendarRepo: ...
+
+    @property
+    def agents(self) -> AgentRepo: ...
 
 
 class StatsRepo(Protocol):
@@ -380,29 +454,43 @@ class CapacitySnapshot:
     warm_starting: int = 0
     """Warm runners launched, not ready yet."""
     warm_target: int = 0
-    """The warm pool's size (what the launcher refills to)."""
+    """The warm pool's size (what the launcher refills to; a fleet: its agents' idle warm
+    browsers)."""
+    agents: Mapping[str, int] = field(default_factory=dict)
+    """A fleet's agents by state (``live``, ``draining``, ``lost``, ``revoked``); empty for a
+    single machine."""
 
 
 class Launcher(Protocol):
+    """Claims happen inside the transaction that dispatches the bot (``tx``: a fleet records
+    them in the database; a local launcher ignores it); runners start after it commits."""
+
     def snapshot(self) -> CapacitySnapshot:
-        """Slots, busy, warm idle: cheap, no I/O (read at each ``/metrics`` scrape)."""
+        """Slots, busy, warm idle: cheap, no I/O (read at each ``/metrics`` scrape; a fleet
+        launcher answers from its last read of the agents)."""
         ...
 
-    def claim_warm(self) -> Slot | None:
+    async def claim_warm(self, tx: Tx) -> Slot | None:
         """Atomically take an idle warm runner, or ``None`` if none is idle."""
         ...
 
-    def reserve(self) -> Slot | None:
+    async def reserve(self, tx: Tx) -> Slot | None:
         """Hold capacity for a bot without a warm runner; at the concurrency cap a warm runner
         of the ad-hoc pool that no bot has gives way; ``None`` when none can."""
         ...
 
-    def release(self, slot: Slot) -> None:
-        """Give back a slot that was claimed but will not be used."""
+    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
+        """In the dispatching transaction: record that ``slot`` gets this bot (a fleet's
+        hand-off row); nothing for a local launcher."""
+        ...
+
+    async def release(self, slot: Slot) -> None:
+        """Give back a slot that was claimed but will not be used (also after the claiming
+        transaction rolled back)."""
         ...
 
     async def assign(self, slot: Slot, assignment: Assignment) -> None:
-        """Hand the bot to the slot's runner (starting one for a reservation)."""
+        """Hand the bot to the slot's runner (starting one for a reservation), after commit."""
         ...
 
     async def start(self) -> None: ...
@@ -431,6 +519,7 @@ class WebhookSender(Protocol):
 
 
 __all__ = [
+    "AgentRepo",
     "Assignment",
     "BotCapacity",
     "BotQuery",

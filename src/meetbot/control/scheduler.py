@@ -2,6 +2,9 @@
 
 - dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
 - reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
+- agents (``MEETBOT_LAUNCHER=fleet``): the live agents' slots are read for reservations, and
+  the ``booting`` bots of lost or revoked agents go to others
+  (:func:`meetbot.control.service.agents.tend_fleet`);
 - janitor: expired idempotency keys and long-expired leases are purged, and finished webhook
   deliveries older than ``webhook_delivery_retention`` are deleted (in batches, one short
   transaction each).
@@ -16,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from meetbot.control.service import Services
+from meetbot.control.service.agents import tend_fleet
 from meetbot.control.service.dispatch import dispatch_due
 from meetbot.control.service.housekeeping import PRUNE_BATCH, prune_deliveries, purge_expired
 from meetbot.control.service.lost_runners import reap_silent_runners
@@ -38,13 +42,15 @@ class Scheduler:
         self._tasks: list[asyncio.Task[None]] = []
         self.prune_batch = PRUNE_BATCH
         s = services.settings
-        self.jobs = (
+        self.jobs: tuple[Periodic, ...] = (
             Periodic("dispatch", s.scheduler_interval, lambda: dispatch_due(services)),
             Periodic(
                 "reaper", min(5.0, s.heartbeat_timeout / 3), lambda: reap_silent_runners(services)
             ),
             Periodic("janitor", 3600.0, self.tidy),
         )
+        if s.launcher == "fleet":
+            self.jobs += (Periodic("agents", 1.0, lambda: tend_fleet(services)),)
 
     async def tidy(self) -> int:
         """The janitor's pass (:mod:`meetbot.control.service.housekeeping`): how many rows it

@@ -6,13 +6,14 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fastapi import FastAPI
 
 from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.control.agents import FleetCapacity
+from meetbot.control.api import agents as agents_api
 from meetbot.control.api import calendars as calendars_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
@@ -22,6 +23,7 @@ from meetbot.control.calendar_worker import CalendarWorker
 from meetbot.control.calendars.ics import HttpCalendarSources
 from meetbot.control.capacity import FixedCapacity
 from meetbot.control.dashboard import install as install_dashboard
+from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
@@ -30,6 +32,7 @@ from meetbot.control.metrics import Metrics
 from meetbot.control.ports import Launcher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
+from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import ensure_first_key
 from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
@@ -53,8 +56,12 @@ class ControlPlane:
     first_key: str | None
 
 
-def _launcher(settings: Settings, reactions: Subscribers) -> Launcher:
+def _launcher(
+    settings: Settings, reactions: Subscribers, fleet: Callable[[], Launcher]
+) -> Launcher:
     """The launcher; it reports runner exits to ``reactions``."""
+    if settings.launcher == "fleet":
+        return fleet()
     if settings.launcher == "fake":
         from meetbot.control.launchers.simulated import SimulatedLauncher
 
@@ -98,7 +105,18 @@ async def build(settings: Settings) -> ControlPlane:
     store = await open_store(settings.effective_database_url)
     clock = SystemClock()
     reactions = Subscribers()
-    launcher = _launcher(settings, reactions)
+    commands = CommandBus()
+    box = SecretBox(secret)
+
+    def fleet() -> Launcher:
+        return FleetLauncher(settings, store, clock, box, commands.notify)
+
+    launcher = _launcher(settings, reactions, fleet)
+    capacity = (
+        FleetCapacity(settings.fleet_max_slots)
+        if settings.launcher == "fleet"
+        else FixedCapacity(settings.max_concurrent_bots)
+    )
     storage = open_storage(settings, secret)
     services = Services(
         settings=settings,
@@ -107,8 +125,9 @@ async def build(settings: Settings) -> ControlPlane:
         clock=clock,
         storage_descriptor=storage_descriptor(settings),
         reactions=reactions,
-        secret_box=SecretBox(secret),
-        capacity=FixedCapacity(settings.max_concurrent_bots),
+        secret_box=box,
+        capacity=capacity,
+        commands=commands,
         calendar_sources=HttpCalendarSources(TargetPolicy.from_settings(settings), settings),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
@@ -126,9 +145,6 @@ async def build(settings: Settings) -> ControlPlane:
     reactions.on_processing_started.append(pipeline.wake)
     reactions.on_chunk_stored.append(live.on_chunk)
     metrics = Metrics()
-    lead = timedelta(seconds=settings.dispatch_lead)
-    reactions.on_bot_dispatched.append(lambda bot: metrics.bot_dispatched(bot, lead))
-    reactions.on_bot_joining.append(metrics.bot_joining)
     calendar_worker = CalendarWorker(services)
     reactions.on_calendar_due.append(calendar_worker.wake)
     calendar_sources = services.calendar_sources
@@ -145,6 +161,7 @@ async def build(settings: Settings) -> ControlPlane:
             media_api.router,
             credentials_api.router,
             calendars_api.router,
+            agents_api.router,
         ],
         secret=secret,
         metrics=metrics,

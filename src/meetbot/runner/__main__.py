@@ -12,7 +12,10 @@ Protocol with the launcher (stdout carries nothing else; logs go to stderr):
 4. Run the bot (:class:`meetbot.runner.session.Session`) and exit: 0 outcome reported,
    1 runner failure, 2 invalid assignment, 3 control plane lost (unreachable or 401/404).
 
-SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave`` command.
+SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave`` command
+(SIGTERM says why: sub_code ``host_shutdown``, the host shuts down; the recording is kept).
+``--server URL[,URL...]``: other control-plane replicas the reports fail over to when the
+assignment's ``control_url`` fails (``meetbot agent`` passes its ``--server`` list).
 Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``,
 ``runner_spool_mb``, ``runner_video_spool_mb``.
 """
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("meetbot.runner")
 
 READY: Final = "READY"
+HOST_SHUTDOWN: Final = "host_shutdown"  # = meetbot.runner.session.HOST_SHUTDOWN (not imported)
 EXIT_BAD_ASSIGNMENT: Final = 2
 EXIT_FAILED: Final = 1  # = meetbot.runner.session.EXIT_FAILED (not imported before READY)
 
@@ -87,7 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cold", action="store_true", help="launch the browser only when the bot needs it"
     )
+    parser.add_argument(
+        "--server",
+        default="",
+        help="other control-plane URLs (comma-separated) to fail over to",
+    )
     args = parser.parse_args(list(argv or []))
+    fallback = [u.strip() for u in args.server.split(",") if u.strip()]
     os.environ.setdefault("NODE_OPTIONS", DRIVER_NODE_OPTIONS)  # for Playwright's driver
     settings = Settings()
     logs.setup(  # no meeting passcode in the runner's log (redacted); MEETBOT_LOG_FORMAT
@@ -96,14 +106,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(run(settings, warm=not args.cold))
+    return asyncio.run(run(settings, warm=not args.cold, fallback_urls=fallback))
 
 
-async def run(settings: Settings, *, warm: bool = True) -> int:
+async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[str] = ()) -> int:
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signalled.set)
+    why: list[str | None] = []
+    """The first signal's sub_code: ``host_shutdown`` for SIGTERM, none for SIGINT."""
+
+    def on_signal(sub_code: str | None) -> None:
+        why.append(sub_code)
+        signalled.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_signal, HOST_SHUTDOWN)
+    loop.add_signal_handler(signal.SIGINT, on_signal, None)
 
     page_scripts: list[str] = []
     """Init scripts the assignment asks for (none before it is known)."""
@@ -157,7 +174,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
 
         clock = SystemClock()
         async with httpx.AsyncClient(trust_env=False) as client:
-            reporter = Reporter.for_assignment(client, assignment)
+            reporter = Reporter.for_assignment(client, assignment, fallback_urls)
             sub_code = "invalid_credentials_format"
             try:
                 credentials = (
@@ -203,7 +220,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 pages=pages,
             )
             browser = None  # the session owns it now
-            watcher = asyncio.create_task(_forward(signalled, session), name="runner.signals")
+            watcher = asyncio.create_task(_forward(signalled, session, why), name="runner.signals")
             try:
                 return await session.run()
             finally:
@@ -249,10 +266,10 @@ async def _read_assignment_line(signalled: asyncio.Event) -> str:
     return line.result() if line.done() else ""
 
 
-async def _forward(signalled: asyncio.Event, session: Session) -> None:
+async def _forward(signalled: asyncio.Event, session: Session, why: list[str | None]) -> None:
     await signalled.wait()
-    log.info("signalled: leaving")
-    session.request_leave()
+    log.info("signalled: leaving (%s)", why[0] if why else "no reason")
+    session.request_leave(why[0] if why else None)
 
 
 if __name__ == "__main__":

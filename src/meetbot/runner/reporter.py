@@ -9,6 +9,10 @@ Two loops, run as named tasks by the session:
 
 :meth:`Reporter.start_joining` asks ``/join`` once the bot is about to navigate.
 
+With several control-plane URLs (``control_urls``: the assignment's, then the agent's other
+replicas), a connection error or a 5xx answer moves every later request to the next URL, so a
+replica that dies loses no report (the batch is sent again to the next one).
+
 Commands from either answer land in :attr:`Reporter.commands`. :attr:`Reporter.lost` is set
 when the control plane has not been reached for ``control_plane_grace`` seconds, or when it
 answered 401/404 (this bot is unknown or its token revoked); :attr:`Reporter.lost_reason` says
@@ -23,6 +27,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -53,12 +58,16 @@ class Reporter:
         heartbeat_interval: float = 2.0,
         control_plane_grace: float = 60.0,
         command_wait: int = COMMAND_WAIT,
+        fallback_urls: Sequence[str] = (),
     ) -> None:
-        base = control_url.rstrip("/")
+        """``fallback_urls``: other replicas of the control plane, tried in turn after
+        ``control_url`` fails (a connection error or a 5xx)."""
+        bases = [control_url.rstrip("/")]
+        bases += [u.rstrip("/") for u in fallback_urls if u.rstrip("/") not in bases]
+        self._bases = bases
+        self._current = 0
+        self._bot_path = f"/internal/bots/{bot_id}"
         self._client = client
-        self._events_url = f"{base}/internal/bots/{bot_id}/events"
-        self._commands_url = f"{base}/internal/bots/{bot_id}/commands"
-        self._join_url = f"{base}/internal/bots/{bot_id}/join"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._heartbeat = heartbeat_interval
         self._grace = control_plane_grace
@@ -74,7 +83,9 @@ class Reporter:
         self.sent = 0
 
     @classmethod
-    def for_assignment(cls, client: httpx.AsyncClient, assignment: Assignment) -> Reporter:
+    def for_assignment(
+        cls, client: httpx.AsyncClient, assignment: Assignment, fallback_urls: Sequence[str] = ()
+    ) -> Reporter:
         return cls(
             client,
             control_url=assignment.control_url,
@@ -82,7 +93,22 @@ class Reporter:
             token=assignment.token,
             heartbeat_interval=assignment.heartbeat_interval,
             control_plane_grace=assignment.control_plane_grace,
+            fallback_urls=fallback_urls,
         )
+
+    @property
+    def control_url(self) -> str:
+        """The control-plane URL requests go to now."""
+        return self._bases[self._current]
+
+    def _url(self, leaf: str) -> str:
+        return f"{self._bases[self._current]}{self._bot_path}/{leaf}"
+
+    def _fail_over(self, why: str) -> None:
+        """The current URL failed: later requests go to the next one (when there are several)."""
+        if len(self._bases) > 1:
+            self._current = (self._current + 1) % len(self._bases)
+            log.info("control plane failed (%s); trying %s", why, self._bases[self._current])
 
     def emit(self, report: Report) -> None:
         """Queue a report; it is sent at once (in order) by :meth:`send_loop`."""
@@ -142,13 +168,14 @@ class Reporter:
             started = time.monotonic()
             try:
                 response = await self._client.get(
-                    self._commands_url,
+                    self._url("commands"),
                     params={"wait": self._command_wait},
                     headers=self._headers,
                     timeout=timeout,
                 )
             except httpx.HTTPError as exc:
                 log.debug("commands poll failed: %r", exc)
+                self._fail_over(type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
@@ -156,6 +183,8 @@ class Reporter:
                 self._gone(response.status_code)
                 return
             if response.status_code != 200:
+                if response.status_code >= 500:
+                    self._fail_over(f"HTTP {response.status_code}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
@@ -172,7 +201,7 @@ class Reporter:
         while not self.lost.is_set():
             try:
                 response = await self._client.post(
-                    self._join_url,
+                    self._url("join"),
                     content=body,
                     headers={**self._headers, "Content-Type": "application/json"},
                     timeout=10.0,
@@ -197,7 +226,7 @@ class Reporter:
         body = json.dumps({"events": [r.model_dump(mode="json") for r in batch]})
         try:
             response = await self._client.post(
-                self._events_url,
+                self._url("events"),
                 content=body,
                 headers={**self._headers, "Content-Type": "application/json"},
                 timeout=10.0,
@@ -222,6 +251,7 @@ class Reporter:
         return self._failed(f"HTTP {status}")
 
     def _failed(self, why: str) -> bool:
+        self._fail_over(why)
         silent = time.monotonic() - self._last_ok
         log.warning("control plane unreachable for %.1f s (%s)", silent, why)
         if silent >= self._grace:

@@ -50,6 +50,10 @@ EXIT_CONTROL_PLANE_LOST = 3
 
 MEETING_URL_BLOCKED = "meeting_url_blocked"
 """The ``sub_code`` of a bot whose page was sent where the egress rules forbid."""
+HOST_SHUTDOWN = "host_shutdown"
+"""Why a bot left when its runner host shut down (SIGTERM: an agent's drain, an eviction): the
+``sub_code`` of a bot that was not in the call yet, the ``message`` of one that was (its
+recording is kept)."""
 
 
 Interruption = Literal["leave", "stop", "lost"]
@@ -88,6 +92,7 @@ class Session:
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
+        self._leave_sub_code: str | None = None
         self._stop = False
 
     def _video_recorder(self, a: Assignment) -> VideoRecorder | None:
@@ -99,9 +104,11 @@ class Session:
     def _chat_target(self) -> tuple[Page | None, object, str]:
         return self.browser.page if self.browser else None, self.platform, self.assignment.bot_name
 
-    def request_leave(self) -> None:
-        """Leave as if a ``leave`` command arrived (SIGTERM does this)."""
+    def request_leave(self, sub_code: str | None = None) -> None:
+        """Leave as if a ``leave`` command arrived; SIGTERM does this with ``sub_code``
+        :data:`HOST_SHUTDOWN` (the host shuts down: the bot leaves cleanly, saying why)."""
         self._leave = True
+        self._leave_sub_code = sub_code
         self._wake.set()
 
     @property
@@ -241,10 +248,14 @@ class Session:
 
     def _before_joining(self, why: Interruption) -> int:
         if why == "leave":
-            self.reporter.emit(
-                stop_outcome(StopReason.MANUALLY_STOPPED, False, self.clock.now()).report
-            )
+            self.reporter.emit(self._manual_stop(admitted=False).report)
         return EXIT_OK
+
+    def _manual_stop(self, *, admitted: bool) -> Outcome:
+        """A ``leave``: a plain manual stop, or the host shutting down (its sub_code)."""
+        return stop_outcome(
+            StopReason.MANUALLY_STOPPED, admitted, self.clock.now(), sub_code=self._leave_sub_code
+        )
 
     async def _join(self, browser: Browser) -> Outcome | None:
         """Ask to join, racing the request against interruptions and a timeout."""
@@ -300,8 +311,7 @@ class Session:
     def _interruption_outcome(self) -> Outcome | None:
         """``leave`` → a manual stop; ``stop``/``lost`` → ``None`` (no more reports)."""
         if self.interruption == "leave":
-            admitted = self.tracker is not None and self.tracker.admitted
-            return stop_outcome(StopReason.MANUALLY_STOPPED, admitted, self.clock.now())
+            return self._manual_stop(admitted=self.tracker is not None and self.tracker.admitted)
         return None
 
     async def _watch(self, browser: Browser, tracker: MeetingTracker) -> Outcome | None:

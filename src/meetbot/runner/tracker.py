@@ -31,6 +31,7 @@ from meetbot.contract.reports import (
     Speaking,
     Waiting,
 )
+from meetbot.contract.status_texts import SUB_CODES
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
 HOST_IN_ANOTHER_MEETING = "host_in_another_meeting"
@@ -110,9 +111,23 @@ def outcome_for(snapshot: Snapshot, admitted: bool, at: datetime) -> Outcome | N
 
 
 def stop_outcome(
-    reason: StopReason, admitted: bool, at: datetime, message: str | None = None
+    reason: StopReason,
+    admitted: bool,
+    at: datetime,
+    message: str | None = None,
+    *,
+    sub_code: str | None = None,
 ) -> Outcome:
-    """A stop decided by the bot (a timer, ``leave``): ``Leaving`` in call, else ``NotAdmitted``."""
+    """A stop decided by the bot (a timer, ``leave``): ``Leaving`` in call, else ``NotAdmitted``.
+
+    ``sub_code`` (e.g. ``host_shutdown``) says why: ``NotAdmitted`` carries it, ``Leaving``
+    (which has no sub_code in the contract) says it in its message."""
+    if sub_code is not None:
+        text = SUB_CODES.get(sub_code, sub_code).rstrip(".")
+        message = message or f"{text} ({sub_code})."
+        if not admitted:
+            refused = NotAdmitted(at=at, stop_reason=reason, sub_code=sub_code, message=message)
+            return Outcome(refused)
     if admitted:
         return Outcome(Leaving(at=at, stop_reason=reason, message=message))
     return Outcome(NotAdmitted(at=at, stop_reason=reason, message=message))

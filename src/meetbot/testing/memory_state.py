@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent
 from meetbot.contract.reports import BaseReport
 from meetbot.control.calendars.models import Calendar, CalendarEvent
 from meetbot.testing.memory_webhooks import MemoryWebhookData
+
+if TYPE_CHECKING:
+    from meetbot.testing.memory_agents import MemoryAgentData
 
 
 class ReadOnlyTransactionError(RuntimeError):
@@ -35,6 +39,7 @@ class MemoryState:
     calendar_seq: int = 0
     calendar_events: dict[str, CalendarEvent] = field(default_factory=dict)
     calendar_event_seq: int = 0
+    agents: MemoryAgentData = field(default_factory=lambda: _agent_data())
 
     def copy(self) -> MemoryState:
         return MemoryState(
@@ -53,7 +58,14 @@ class MemoryState:
             calendar_seq=self.calendar_seq,
             calendar_events=dict(self.calendar_events),
             calendar_event_seq=self.calendar_event_seq,
+            agents=self.agents.copy(),
         )
+
+
+def _agent_data() -> MemoryAgentData:
+    from meetbot.testing.memory_agents import MemoryAgentData
+
+    return MemoryAgentData()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from meetbot.contract.models import ApiKey, IdempotencyRecord, OutboxEvent
 from meetbot.contract.reports import BaseReport
 from meetbot.errors import Conflict, IdempotencyKeyReused, NotFound
+from meetbot.testing.memory_agents import MemoryAgentRepo
 from meetbot.testing.memory_bots import MemoryBotRepo
 from meetbot.testing.memory_calendars import MemoryCalendarRepo
 from meetbot.testing.memory_state import MemoryRepo, MemoryState
@@ -278,6 +279,10 @@ class MemoryTx:
     @property
     def calendars(self) -> MemoryCalendarRepo:
         return MemoryCalendarRepo(self.state, self.writable)
+
+    @property
+    def agents(self) -> MemoryAgentRepo:
+        return MemoryAgentRepo(self.state, self.writable)
 
 
 class MemoryStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -118,6 +119,10 @@ def create_app(
     app.include_router(recording_pause.router)
     app.include_router(chat.router)
     app.state.stream_pulse = Pulse()
+    if isinstance(services.reactions, Subscribers):  # dispatch and join lateness
+        lead = timedelta(seconds=services.settings.dispatch_lead)
+        services.reactions.on_bot_dispatched.append(lambda bot: metrics.bot_dispatched(bot, lead))
+        services.reactions.on_bot_joining.append(metrics.bot_joining)
     if isinstance(services.reactions, Subscribers):  # streams wake when events commit
         services.reactions.on_events_committed.append(app.state.stream_pulse.wake)
     for router in routers:

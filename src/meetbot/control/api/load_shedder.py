@@ -25,7 +25,8 @@ server down to one request at a time) and ``max_in_flight``. Without that pressu
 the limit stays where it is: a slow request alone (a test on a busy machine) changes nothing.
 
 Not limited: the runner channel (``/internal/...``: a runner's reports and long polls must not
-be shed by tenants' traffic), ``/health``, and signed media links (``/media/...``, streamed
+be shed by tenants' traffic; fleet agents' heartbeats and polls too), ``/health``,
+``/metrics`` (the load is what a scrape must see), and signed media links (``/media/...``, streamed
 downloads that would hold a slot for their whole length). ``max_in_flight`` 0 turns it off.
 """
 

@@ -39,7 +39,7 @@ from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.control.launchers.pidfiles import PidDir, PidRecord, runner_alive
 from meetbot.control.launchers.runner_env import runner_environment, settings_environment
 from meetbot.control.launchers.warm_pool import PoolState
-from meetbot.control.ports import CapacitySnapshot, Slot
+from meetbot.control.ports import CapacitySnapshot, Slot, Tx
 
 if TYPE_CHECKING:
     from meetbot.config import Settings
@@ -153,7 +153,7 @@ class LocalLauncher:
         """Slot id → pid of every runner process this launcher started and still watches."""
         return {slot: r.process.pid for slot, r in self._runners.items()}
 
-    def claim_warm(self) -> Slot | None:
+    async def claim_warm(self, tx: Tx | None = None) -> Slot | None:
         idle = [r for r in self._runners.values() if r.state == "idle"]
         for runner in idle:
             if runner.process.returncode is None:
@@ -162,7 +162,7 @@ class LocalLauncher:
                 return Slot(id=runner.slot, warm=True)
         return None
 
-    def reserve(self) -> Slot | None:
+    async def reserve(self, tx: Tx | None = None) -> Slot | None:
         """Capacity for a cold start. At the cap, a warm runner of the ad-hoc pool that no bot
         has (one still starting first, else an idle one) gives way: it is stopped and the
         reservation takes its place; the pool refills when capacity frees again."""
@@ -186,7 +186,10 @@ class LocalLauncher:
         task.add_done_callback(self._giving_way.discard)
         return True
 
-    def release(self, slot: Slot) -> None:
+    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
+        """Nothing to record: the runner gets its bot in :meth:`assign`."""
+
+    async def release(self, slot: Slot) -> None:
         self._reserved.discard(slot.id)
         runner = self._runners.get(slot.id)
         if runner is not None and runner.state == "claimed":

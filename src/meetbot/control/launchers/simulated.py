@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from meetbot.contract.assignment import Assignment
-from meetbot.control.ports import CapacitySnapshot, Slot
+from meetbot.control.ports import CapacitySnapshot, Slot, Tx
 
 
 @dataclass
@@ -52,13 +52,13 @@ class SimulatedLauncher:
             self.refill()
         return slot
 
-    def claim_warm(self) -> Slot | None:
+    async def claim_warm(self, tx: Tx | None = None) -> Slot | None:
         if self._idle == 0:
             return None
         self._idle -= 1
         return self._take(warm=True)
 
-    def reserve(self) -> Slot | None:
+    async def reserve(self, tx: Tx | None = None) -> Slot | None:
         """At the cap, an idle warm slot gives way (as the local launcher's pool does)."""
         if len(self._busy) + self._idle >= self.max_concurrent:
             if self._idle == 0:
@@ -67,7 +67,10 @@ class SimulatedLauncher:
             self.given_way += 1
         return self._take(warm=False)
 
-    def release(self, slot: Slot) -> None:
+    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
+        """Nothing to record: the runner gets its bot in :meth:`assign`."""
+
+    async def release(self, slot: Slot) -> None:
         self.released.append(slot)
         self._busy.discard(slot.id)
 

@@ -130,11 +130,11 @@ async def create_bot(
     if spec.entry_message is not None:
         check_chat(spec.meeting.platform)
     async with Handoff(svc) as handoff:
-        slot = handoff.claim_warm() if kind is BotKind.ADHOC else None
-        if kind is BotKind.ADHOC and slot is None:
-            raise errors.PoolExhausted()
-        token = new_token() if slot else None
         async with svc.store.transaction() as tx:
+            slot = await handoff.claim_warm(tx) if kind is BotKind.ADHOC else None
+            if kind is BotKind.ADHOC and slot is None:
+                raise errors.PoolExhausted()
+            token = new_token() if slot else None
             if spec.deduplication_key:
                 dup = await tx.bots.find_active_duplicate(workspace_id, spec.deduplication_key)
                 if dup:
@@ -156,7 +156,7 @@ async def create_bot(
             shown = bot.evolve(webhook_secret=secret)
             if slot and token:
                 credentials = await platform_credentials(svc, tx, bot)
-                handoff.assign(slot, bot, token, credentials)
+                await handoff.assign(tx, slot, bot, token, credentials)
             event = outbox.status_update_event(bot, None, bot.state, now)
             queued = await emit(svc, tx, event, bot)
             if idempotency:
@@ -298,7 +298,7 @@ async def update_bot(
                 bot = seal_for_bot(svc, bot, changes.credentials)
             if update is policies.Update.JOIN_NOW:
                 # A scheduled bot asked to join now becomes ad-hoc: claim a warm slot or 507.
-                slot = handoff.claim_warm()
+                slot = await handoff.claim_warm(tx)
                 if slot is None:
                     raise errors.PoolExhausted()
                 token = new_token()
@@ -308,7 +308,7 @@ async def update_bot(
                 )
                 await capacity.admit_adhoc(svc, tx, bot)
                 bot = await transition(svc, tx, bot, Dispatch(), now)
-                handoff.assign(slot, bot, token, credentials)
+                await handoff.assign(tx, slot, bot, token, credentials)
             elif update is policies.Update.RESCHEDULE:
                 # Its runner's token is revoked: the runner hears 401 and exits, which frees
                 # its capacity; the scheduler dispatches the bot again at its new time.

@@ -18,6 +18,7 @@ from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, adv
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.control.calendars.source import CalendarSources
 from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
+from meetbot.control.service.agent_polls import AgentPolls
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
@@ -99,6 +100,8 @@ class Services:
     own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
     calendar_sources: CalendarSources | None = None
     """Opens calendars' providers (``control/calendars``); ``None``: calendars are refused."""
+    agent_polls: AgentPolls = field(default_factory=AgentPolls)
+    """Fleet agents' long polls waiting in this process (:mod:`.agent_polls`)."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from meetbot import errors
 from meetbot.contract.lifecycle import Dispatch, Fail
@@ -15,6 +15,12 @@ from meetbot.control.service.handoff import Handoff
 log = logging.getLogger("meetbot.control.scheduler")
 
 FAILED_TO_LAUNCH = "failed_to_launch_in_time"
+
+
+def _may_wait(svc: Services, join_at: datetime | None, now: datetime) -> bool:
+    """A fleet's capacity comes and goes with its agents (a rollout restarts them): a bot no
+    agent has room for stays ``scheduled`` until its ``join_at``, then fails."""
+    return svc.settings.launcher == "fleet" and join_at is not None and join_at > now
 
 
 async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
@@ -37,7 +43,9 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                     log.exception("bot %s: its credentials do not decrypt", bot.id)
                     await transition(svc, tx, bot, Fail(UNREADABLE), now)
                     continue
-                slot = handoff.claim()
+                slot = await handoff.claim(tx)
+                if slot is None and _may_wait(svc, bot.join_at, now):
+                    continue  # a fleet: an agent may come back or be added before join_at
                 if slot is None:
                     log.warning("bot %s: no capacity at dispatch time", bot.id)
                     await transition(svc, tx, bot, Fail(FAILED_TO_LAUNCH), now)
@@ -45,7 +53,7 @@ async def dispatch_due(svc: Services, *, batch: int = 16) -> int:
                 token = new_token()
                 ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
                 ready = await transition(svc, tx, ready, Dispatch(), now)
-                handoff.assign(slot, ready, token, credentials)
+                await handoff.assign(tx, slot, ready, token, credentials)
                 dispatched.append(ready)
         if due:
             svc.reactions.events_committed()

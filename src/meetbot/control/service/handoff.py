@@ -4,15 +4,18 @@ Every hand-off goes through :class:`Handoff`: an ad-hoc bot at creation, a sched
 to join now, the dispatcher's due bots, a fresh runner after ``bot_detected``::
 
     async with Handoff(svc) as handoff:
-        slot = handoff.claim_warm()       # or handoff.claim(): warm, else reserved capacity
         async with svc.store.transaction() as tx:
+            slot = await handoff.claim_warm(tx)  # or claim(tx): warm, else reserved capacity
             ...                           # the bot is dispatched, with a new runner token
-            handoff.assign(slot, bot, token, credentials)
+            await handoff.assign(tx, slot, bot, token, credentials)
         svc.reactions.events_committed()
     # the runners have been started here, in the order they were assigned
 
 Invariants:
 
+- slots are claimed in the transaction that dispatches the bot (a fleet's claim is a row
+  update in it), and :meth:`Handoff.assign` records the hand-off in it too
+  (:meth:`Launcher.queue`);
 - a slot claimed in the block goes back to the launcher (:meth:`Launcher.release`) if the
   block raises (cancellation included), or if it was never assigned a bot;
 - runners are started only when the block completes, so after the transaction that dispatched
@@ -30,7 +33,7 @@ from typing import Any, Self
 
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.models import Bot
-from meetbot.control.ports import Slot
+from meetbot.control.ports import Slot, Tx
 from meetbot.control.service.core import Services
 from meetbot.control.service.lost_runners import runner_lost
 
@@ -73,25 +76,28 @@ class Handoff:
         self._claimed: list[Slot] = []
         self._assigned: list[tuple[Slot, Assignment]] = []
 
-    def claim_warm(self) -> Slot | None:
+    async def claim_warm(self, tx: Tx) -> Slot | None:
         """An idle warm runner, or ``None``."""
-        return self._keep(self.svc.launcher.claim_warm())
+        return self._keep(await self.svc.launcher.claim_warm(tx))
 
-    def claim(self) -> Slot | None:
+    async def claim(self, tx: Tx) -> Slot | None:
         """An idle warm runner, else capacity for a cold start; ``None`` at the cap."""
-        return self._keep(self.svc.launcher.claim_warm() or self.svc.launcher.reserve())
+        launcher = self.svc.launcher
+        return self._keep(await launcher.claim_warm(tx) or await launcher.reserve(tx))
 
     def _keep(self, slot: Slot | None) -> Slot | None:
         if slot is not None:
             self._claimed.append(slot)
         return slot
 
-    def assign(
-        self, slot: Slot, bot: Bot, token: str, credentials: Mapping[str, Any] | None
+    async def assign(
+        self, tx: Tx, slot: Slot, bot: Bot, token: str, credentials: Mapping[str, Any] | None
     ) -> None:
         """Start ``slot``'s runner with ``bot`` (as committed) once the block completes."""
         assert slot in self._claimed, "assign a slot claimed by this hand-off"
-        self._assigned.append((slot, assignment_for(self.svc, bot, token, credentials)))
+        assignment = assignment_for(self.svc, bot, token, credentials)
+        await self.svc.launcher.queue(tx, slot, assignment)
+        self._assigned.append((slot, assignment))
 
     async def __aenter__(self) -> Self:
         return self
@@ -106,7 +112,7 @@ class Handoff:
         used = [slot for slot, _ in started]
         for slot in self._claimed:
             if slot not in used:
-                self.svc.launcher.release(slot)
+                await self.svc.launcher.release(slot)
         for slot, assignment in started:
             await start_runner(self.svc, slot, assignment)
 

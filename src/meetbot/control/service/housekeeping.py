@@ -10,14 +10,15 @@ PRUNE_BATCH = 1000
 
 
 async def purge_expired(svc: Services) -> int:
-    """Idempotency keys past their TTL, and leases expired an hour ago (a lease is deleted by
-    its holder when the work ends; these are the ones of dead processes). Returns how many
-    rows went."""
+    """Idempotency keys past their TTL, leases expired an hour ago (a lease is deleted by
+    its holder when the work ends; these are the ones of dead processes), and fleet hand-offs
+    acknowledged a day ago. Returns how many rows went."""
     now = svc.clock.now()
     async with svc.store.transaction() as tx:
         keys = await tx.idempotency.purge(now - timedelta(seconds=svc.settings.idempotency_ttl))
         leases = await tx.leases.purge(now - timedelta(hours=1))
-    return keys + leases
+        handoffs = await tx.agents.purge_handoffs(now - timedelta(days=1))
+    return keys + leases + handoffs
 
 
 async def prune_deliveries(svc: Services, batch: int = PRUNE_BATCH) -> int:

@@ -163,17 +163,17 @@ async def _relaunch(svc: Services, bot_id: str) -> None:
     """After ``bot_detected → booting``: a fresh runner (and browser profile) with a new token."""
     lost: str | None = None
     async with Handoff(svc) as handoff:
-        slot = handoff.claim()
         now = svc.clock.now()
-        if slot is None:
-            lost = FAILED_TO_LAUNCH
-        else:
-            token = new_token()
-            credentials: dict[str, Any] | None = None
-            async with svc.store.transaction() as tx:
-                bot = await tx.bots.get(bot_id, for_update=True)
-                if bot is None or bot.status is not Status.BOOTING:
-                    return
+        token = new_token()
+        credentials: dict[str, Any] | None = None
+        async with svc.store.transaction() as tx:
+            bot = await tx.bots.get(bot_id, for_update=True)
+            if bot is None or bot.status is not Status.BOOTING:
+                return
+            slot = await handoff.claim(tx)
+            if slot is None:
+                lost = FAILED_TO_LAUNCH
+            else:
                 try:
                     credentials = await platform_credentials(svc, tx, bot)
                 except errors.CredentialsUnreadable:
@@ -184,7 +184,7 @@ async def _relaunch(svc: Services, bot_id: str) -> None:
                         runner_token_hash=token_hash(token), dispatched_at=now, last_seen_at=None
                     )
                     await tx.bots.update(bot)
-                    handoff.assign(slot, bot, token, credentials)
+                    await handoff.assign(tx, slot, bot, token, credentials)
     if lost is not None:  # after the unused slot went back
         await runner_lost(svc, bot_id, sub_code=lost)
 

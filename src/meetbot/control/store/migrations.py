@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meetbot.control.store import tables
+from meetbot.control.store import agent_tables, tables
 from meetbot.control.store.webhook_tables import create_webhook_tables
 
 # pg_advisory_xact_lock key for migrations: int.from_bytes(b"mbschema", "big") >> 1.
@@ -120,8 +120,9 @@ def _v8_key_revocation(conn: Connection) -> None:
     add_column(conn, tables.api_keys, "revoked_at")
 
 
-def _v9_placeholder(conn: Connection) -> None:
-    """Reserved for another branch's migration 9 (calendars were given 10): drop at merge."""
+def _v9_fleet(conn: Connection) -> None:
+    create_tables(conn, agent_tables.agents, agent_tables.agent_handoffs)
+    add_column(conn, tables.bots, "agent_id")
 
 
 def _v10_calendars(conn: Connection) -> None:
@@ -145,7 +146,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v7_expected_duration,
     ),
     Migration(8, "api_keys.revoked_at: keys can be revoked", _v8_key_revocation),
-    Migration(9, "placeholder (calendars' branch): replaced at merge", _v9_placeholder),
+    Migration(9, "agents, agent hand-offs and bots.agent_id: a fleet of runner hosts", _v9_fleet),
     Migration(10, "calendars and their occurrences", _v10_calendars),
 )
 

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from meetbot.control.store.agents import SqlAgentRepo
 from meetbot.control.store.bots import SqlBotRepo
 from meetbot.control.store.calendars import SqlCalendarRepo
 from meetbot.control.store.credentials import SqlCredentialRepo
@@ -187,6 +188,10 @@ class SqlTx:
     @property
     def calendars(self) -> SqlCalendarRepo:
         return SqlCalendarRepo(self.conn, self.writable)
+
+    @property
+    def agents(self) -> SqlAgentRepo:
+        return SqlAgentRepo(self.conn, self.writable)
 
 
 class SqlStore:
