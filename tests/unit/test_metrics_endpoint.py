@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract import reports
 from meetbot.control.launchers.local import LocalLauncher
-from meetbot.control.metrics import Metrics
 from meetbot.control.ports import CapacitySnapshot
 from meetbot.control.service import runners
 from meetbot.control.service.dispatch import dispatch_due
@@ -52,11 +51,7 @@ async def plane() -> TestPlane:
     plane = await build_test_plane(
         MemoryStore(), max_concurrent_bots=4, adhoc_pool_size=1, dispatch_lead=LEAD
     )
-    metrics: Metrics = plane.app.state.metrics
-    lead = timedelta(seconds=LEAD)
-    plane.reactions.on_bot_dispatched.append(lambda bot: metrics.bot_dispatched(bot, lead))
-    plane.reactions.on_bot_joining.append(metrics.bot_joining)
-    return plane
+    return plane  # the app subscribes its metrics to the dispatch and join reactions
 
 
 async def test_requests_are_counted_by_route_template_and_status(plane: TestPlane) -> None:
