@@ -204,6 +204,10 @@ class Command(BaseModel):
 class Commands(BaseModel):
     model_config = ConfigDict(frozen=True)
     commands: list[Command] = Field(default_factory=list)
+    camera: str | None = None
+    """The storage key of the picture the bot should show as its camera (``bot_image``,
+    changed by ``output_video``): a state, not an order, in every answer while the runner
+    runs; a key that differs from the one shown is a new picture. ``None``: none."""
 
 
 class JoinRequest(BaseModel):

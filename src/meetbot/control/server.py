@@ -14,6 +14,7 @@ from meetbot.clock import SystemClock
 from meetbot.config import Settings
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
+from meetbot.control.api import output_video as output_video_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.capacity import FixedCapacity
@@ -29,6 +30,7 @@ from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
 from meetbot.control.store import open_store
 from meetbot.control.webhooks.delivery import DeliveryWorker
+from meetbot.control.webhooks.image_fetch import HttpImageFetcher
 from meetbot.control.webhooks.process import DeliveryProcess
 from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
@@ -103,6 +105,8 @@ async def build(settings: Settings) -> ControlPlane:
         reactions=reactions,
         secret_box=SecretBox(secret),
         capacity=FixedCapacity(settings.max_concurrent_bots),
+        media_storage=storage,
+        image_fetcher=HttpImageFetcher(TargetPolicy.from_settings(settings)),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
@@ -125,6 +129,7 @@ async def build(settings: Settings) -> ControlPlane:
             webhooks_api.router,
             webhooks_api.events_router,
             media_api.router,
+            output_video_api.router,
             credentials_api.router,
         ],
         secret=secret,

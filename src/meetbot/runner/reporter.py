@@ -239,5 +239,6 @@ class Reporter:
             commands = Commands.model_validate_json(response.content)
         except ValidationError:
             return
+        self.camera = commands.camera
         for command in commands.commands:
             self.commands.put_nowait(command)

@@ -23,7 +23,7 @@ from meetbot.control.api.schemas import (
     UpdateBotIn,
 )
 from meetbot.control.ports import BotQuery
-from meetbot.control.service import Services, bots, credentials
+from meetbot.control.service import Services, bots, camera, credentials
 from meetbot.control.webhooks import signing
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.transcription.models import validate_model
@@ -54,6 +54,7 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
         await _check_webhook_url(svc, body.webhook_url)
     meeting = _meeting(svc, body.meeting_url)
     check_service(meeting, body.service)
+    image = await camera.read_image(svc, body.bot_image) if body.bot_image else None
     return bots.BotSpec(
         meeting=meeting,
         bot_name=body.bot_name,
@@ -66,6 +67,7 @@ async def _spec(svc: Services, workspace_id: str, body: CreateBotIn) -> bots.Bot
         webhook_url=body.webhook_url,
         recording=body.recording.to_domain() if body.recording else RecordingOptions(),
         credentials=body.credentials.to_mapping() if body.credentials else None,
+        bot_image=image,
     )
 
 

@@ -15,7 +15,7 @@ from meetbot.control.service import runners
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
 
 
-@router.post("/{bot_id}/events", response_model=Commands)
+@router.post("/{bot_id}/events", response_model=Commands, response_model_exclude_none=True)
 async def post_events(
     bot_id: str, batch: ReportBatch, svc: ServicesDep, token: RunnerToken
 ) -> Commands:
@@ -30,7 +30,7 @@ async def start_joining(
     return await runners.start_joining(svc, bot_id, token, request)
 
 
-@router.get("/{bot_id}/commands", response_model=Commands)
+@router.get("/{bot_id}/commands", response_model=Commands, response_model_exclude_none=True)
 async def get_commands(
     bot_id: str,
     svc: ServicesDep,

@@ -22,9 +22,11 @@ from meetbot.contract.models import (
     StatusChange,
     StopOptions,
 )
+from meetbot.control.bot_image import BotImage
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import capacity
 from meetbot.control.service import idempotency as answers
+from meetbot.control.service.camera import store_image
 from meetbot.control.service.core import (
     Services,
     emit,
@@ -65,6 +67,8 @@ class BotSpec:
     """Plain credentials (see :mod:`meetbot.control.service.credentials`); sealed before storing."""
     expected_duration: int | None = None
     """Minutes; a scheduled bot reserves capacity for this long after ``join_at``."""
+    bot_image: BotImage | None = None
+    """A checked picture: stored under the bot's prefix with the bot (:mod:`.camera`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,8 @@ async def create_bot(
                 )
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
+            if spec.bot_image:  # stored before the row: a storage failure stores no bot
+                bot = bot.evolve(bot_image=await store_image(svc, bot.id, spec.bot_image))
             await capacity.reserve(svc, tx, bot)  # a scheduled bot books its window, or 409
             if slot:  # an ad-hoc bot: not in a place promised to a scheduled bot (507)
                 await capacity.admit_adhoc(svc, tx, bot)

@@ -16,11 +16,11 @@ from typing import Any
 from meetbot.config import Settings
 from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
-from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
+from meetbot.control.ports import BotCapacity, ImageFetcher, Launcher, Store, Tx
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
-from meetbot.ports import Clock
+from meetbot.ports import Clock, Storage
 
 log = logging.getLogger("meetbot.control.service")
 
@@ -96,6 +96,10 @@ class Services:
     capacity: BotCapacity | None = None
     """How many bots can run at once, for scheduled bots' reservations (a fleet supplies its
     own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
+    media_storage: Storage | None = None
+    """Where a bot's picture (``bot_image``) is stored; ``None``: pictures are refused."""
+    image_fetcher: ImageFetcher | None = None
+    """Fetches ``bot_image`` URLs under the webhook egress rules; ``None``: URLs are refused."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

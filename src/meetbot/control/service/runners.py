@@ -79,7 +79,7 @@ def commands_for(bot: Bot) -> Commands:
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
-    return Commands()
+    return Commands(camera=bot.bot_image)
 
 
 async def handle_reports(

@@ -120,6 +120,10 @@ def _v8_key_revocation(conn: Connection) -> None:
     add_column(conn, tables.api_keys, "revoked_at")
 
 
+def _v9_bot_image(conn: Connection) -> None:
+    add_column(conn, tables.bots, "bot_image")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -137,6 +141,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v7_expected_duration,
     ),
     Migration(8, "api_keys.revoked_at: keys can be revoked", _v8_key_revocation),
+    Migration(9, "bots.bot_image: the storage key of the bot's picture", _v9_bot_image),
 )
 
 

@@ -129,6 +129,8 @@ bots = sa.Table(
     sa.Column("message", sa.Text),
     # v7: minutes the meeting is expected to last (a scheduled bot's reservation; NULL: default).
     sa.Column("expected_duration", sa.Integer),
+    # v9: the storage key of the bot's picture, shown as its camera (bot_image, output_video).
+    sa.Column("bot_image", sa.Text),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),
