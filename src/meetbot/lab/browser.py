@@ -14,6 +14,8 @@ Protocol (one JSON object per line on stdout; commands one per line on stdin):
 - out ``{"event": "alert", "detail": "..."}`` — a modal after joining (e.g. the room was
   destroyed);
 - in ``stats`` → out ``{"event": "stats", ...}`` (see :class:`meetbot.lab.chromium.MediaStats`);
+- in ``colours`` → out ``{"event": "colours", "colours": [[r, g, b] | null, ...]}``: the middle
+  of a frame of each remote video track;
 - in ``leave`` → clicks Stop (the session ends: Janus tells the room), out ``{"event": "left"}``,
   exit 0;
 - in ``quit``, end of stdin, or SIGTERM → close the browser without leaving, exit 0.
@@ -31,7 +33,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meetbot.lab.chromium import CHROMIUM, FLAGS, MEDIA_STATS_JS, PC_TRACKER_JS, fake_capture_flags
+from meetbot.lab.chromium import (
+    CHROMIUM,
+    FLAGS,
+    MEDIA_STATS_JS,
+    PC_TRACKER_JS,
+    VIDEO_COLOURS_JS,
+    fake_capture_flags,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import ConsoleMessage, Page
@@ -125,6 +134,8 @@ async def run(args: argparse.Namespace) -> int:
             while (command := await commands.get()) != "quit":
                 if command == "stats":
                     emit("stats", **await page.evaluate(MEDIA_STATS_JS))
+                elif command == "colours":
+                    emit("colours", colours=await page.evaluate(VIDEO_COLOURS_JS))
                 elif command == "leave":
                     await leave(page)
                     emit("left")

@@ -69,6 +69,8 @@ class Reporter:
         self._idle.set()
         self._last_ok = time.monotonic()
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.camera: str | None = None
+        """The picture the control plane wants shown (``Commands.camera``), as last answered."""
         self.lost = asyncio.Event()
         self.lost_reason: str | None = None
         self.sent = 0

@@ -30,6 +30,7 @@ from meetbot.contract.reports import (
 from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
+from meetbot.runner.camera import Camera
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
 from meetbot.runner.platforms.base import MeetingPage
@@ -38,7 +39,7 @@ from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
 from meetbot.runner.video import VideoRecorder, cdp_session
 
 if TYPE_CHECKING:
-    pass
+    from playwright.async_api import Page
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,15 @@ class Session:
             storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
         )
         self.video = self._video_recorder(assignment)
+        self.camera = Camera(storage, assignment.bot_image)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
         self._stop = False
+
+    @property
+    def page(self) -> Page | None:
+        return self.browser.page if self.browser is not None else None
 
     def _video_recorder(self, a: Assignment) -> VideoRecorder | None:
         bound, emit = self.config.video_spool_bytes, self.reporter.emit
@@ -145,6 +151,9 @@ class Session:
             asyncio.create_task(self.recorder.run(), name="audio.writer"),
             asyncio.create_task(self._pump_commands(), name="session.commands"),
             asyncio.create_task(self._watch_lost(), name="session.lost"),
+            asyncio.create_task(
+                self.camera.follow(lambda: self.reporter.camera, lambda: self.page), name="camera"
+            ),
         ]
         try:
             try:
@@ -182,7 +191,9 @@ class Session:
                 )
                 return EXIT_FAILED
         self.browser.on_audio = self.recorder.feed
-        await self.browser.add_init_scripts(self.platform.init_scripts())
+        await self.browser.add_init_scripts(
+            [*self.platform.init_scripts(), await self.camera.script()]
+        )
         if a.join_at is not None and (why := await self._until(a.join_at)) is not None:
             return self._before_joining(why)
 
@@ -224,7 +235,9 @@ class Session:
             await old.close()
             self.browser = await self._launch()
             self.browser.on_audio = self.recorder.feed
-            await self.browser.add_init_scripts(self.platform.init_scripts())
+            await self.browser.add_init_scripts(
+                [*self.platform.init_scripts(), await self.camera.script()]
+            )
         if update.new_video:
             self.video = self._video_recorder(update.assignment)
 

@@ -50,6 +50,8 @@ class ReportChannel(Protocol):
 
     commands: asyncio.Queue[Command]
     lost: asyncio.Event
+    camera: str | None
+    """The picture the control plane wants shown (``Commands.camera``), as last answered."""
 
     def emit(self, report: Report) -> None: ...
 

@@ -112,6 +112,7 @@ class FakeReports:
     def __init__(self) -> None:
         self.reports: list[Report] = []
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.camera: str | None = None
         self.lost = asyncio.Event()
         self.join_answer: JoinAnswer | None = JoinAnswer()
         """What ``start_joining`` answers (``None``: the control plane is lost)."""
