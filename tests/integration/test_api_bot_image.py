@@ -130,6 +130,18 @@ async def test_output_video_changes_the_picture_the_runner_is_told_to_show(
     assert woken["camera"] != first
     assert woken["camera"].startswith(f"bots/{bot_id}/camera/")
     assert stored(plane)[woken["camera"]] == BLUE
+    picture = await client.get(
+        f"/internal/bots/{bot_id}/camera", params={"key": woken["camera"]}, headers=runner
+    )
+    assert (picture.status_code, picture.content) == (200, BLUE)
+    assert picture.headers["content-type"] == "image/png"
+    elsewhere = await client.get(
+        f"/internal/bots/{bot_id}/camera", params={"key": f"bots/{bot_id}/recording.ogg"},
+        headers=runner,
+    )  # fmt: skip
+    assert elsewhere.status_code == 404  # only the bot's own pictures
+    anonymous = await client.get(f"/internal/bots/{bot_id}/camera", params={"key": first})
+    assert anonymous.status_code == 401
     events = await client.post(
         f"/internal/bots/{bot_id}/events", json={"events": []}, headers=runner
     )

@@ -27,13 +27,13 @@ def test_the_script_carries_the_picture_once_and_no_placeholder() -> None:
 async def test_the_assignments_picture_is_read_from_storage() -> None:
     storage = MemoryStorage()
     await storage.put("bots/b/camera/x.png", RED)
-    camera = Camera(storage, "bots/b/camera/x.png")
+    camera = Camera(storage.get, "bots/b/camera/x.png")
     assert json.dumps(data_url("x.png", RED)) in await camera.script()
     assert camera.key == "bots/b/camera/x.png"
 
 
 async def test_a_picture_that_cannot_be_read_leaves_the_camera_off() -> None:
-    camera = Camera(MemoryStorage(), "bots/b/camera/missing.png")
+    camera = Camera(MemoryStorage().get, "bots/b/camera/missing.png")
     assert "src: null" in await camera.script()
     assert camera.key is None
 
@@ -50,7 +50,7 @@ class FakePage:
 async def test_a_new_key_from_the_control_plane_is_shown_once() -> None:
     storage = MemoryStorage()
     await storage.put("bots/b/camera/blue.png", RED)
-    camera = Camera(storage, None)
+    camera = Camera(storage.get, None)
     page = FakePage()
     wanted: list[str | None] = [None]
     follow = asyncio.create_task(camera.follow(lambda: wanted[0], lambda: page))  # type: ignore[arg-type,return-value]

@@ -2,7 +2,8 @@
 
 The control plane names the picture by its storage key: in the assignment (``bot_image``, shown
 from admission on) and in every commands answer (``camera``, changed by ``output_video``).
-:class:`Camera` reads it from media storage and hands it to the page: first inside the init
+:class:`Camera` reads it through the control plane (``GET /internal/bots/{id}/camera``: a
+runner may hold no storage credentials) and hands it to the page: first inside the init
 script ``js/camera.js`` (so the picture is there before the page's first ``getUserMedia``,
 on a pre-join screen), then, when the wanted key changes, through
 ``window.__meetbotCamera.show``. A picture that cannot be read leaves the camera as it was;
@@ -15,11 +16,9 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Final
-
-from meetbot.ports import Storage
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -44,15 +43,15 @@ def data_url(key: str, data: bytes) -> str:
 class Camera:
     """Which picture the page shows, and the way a new one gets there."""
 
-    def __init__(self, storage: Storage, key: str | None) -> None:
-        self._storage = storage
+    def __init__(self, read: Callable[[str], Awaitable[bytes]], key: str | None) -> None:
+        self._read_bytes = read
         self.key = key
         """The picture the page was given (or will get with its init script)."""
         self._script: str | None = None
 
     async def _read(self, key: str) -> str | None:
         try:
-            return data_url(key, await self._storage.get(key))
+            return data_url(key, await self._read_bytes(key))
         except Exception as exc:
             log.warning("the bot's picture %s could not be read: %r", key, exc)
             return None

@@ -59,6 +59,7 @@ class Reporter:
         self._events_url = f"{base}/internal/bots/{bot_id}/events"
         self._commands_url = f"{base}/internal/bots/{bot_id}/commands"
         self._join_url = f"{base}/internal/bots/{bot_id}/join"
+        self._camera_url = f"{base}/internal/bots/{bot_id}/camera"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._heartbeat = heartbeat_interval
         self._grace = control_plane_grace
@@ -235,6 +236,14 @@ class Reporter:
         log.error("control plane answered %d: this bot is gone", status)
         self.lost_reason = f"http_{status}"
         self.lost.set()
+
+    async def picture(self, key: str) -> bytes:
+        """The bot's picture ``key`` (``Commands.camera``), read through the control plane."""
+        response = await self._client.get(
+            self._camera_url, params={"key": key}, headers=self._headers, timeout=30
+        )
+        response.raise_for_status()
+        return response.content
 
     def _take_commands(self, response: httpx.Response) -> None:
         try:

@@ -82,7 +82,7 @@ class Session:
             storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
         )
         self.video = self._video_recorder(assignment)
-        self.camera = Camera(storage, assignment.bot_image)
+        self.camera = Camera(reporter.picture, assignment.bot_image)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False

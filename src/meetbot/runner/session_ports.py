@@ -63,6 +63,10 @@ class ReportChannel(Protocol):
 
     async def start_joining(self, at: datetime) -> JoinAnswer | None: ...
 
+    async def picture(self, key: str) -> bytes:
+        """The bot's picture ``key``, read through the control plane."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from meetbot import errors
 from meetbot.contract import policies
 from meetbot.contract.lifecycle import Status
-from meetbot.contract.media_format import camera_key
+from meetbot.contract.media_format import camera_key, camera_prefix
 from meetbot.contract.models import Bot
 from meetbot.control.bot_image import (
     MAX_BYTES,
@@ -24,6 +24,7 @@ from meetbot.control.bot_image import (
     is_url,
 )
 from meetbot.control.service.core import Services
+from meetbot.control.service.runners import authenticate
 
 
 class BotNotInCall(errors.Conflict):
@@ -68,6 +69,19 @@ async def output_video(svc: Services, workspace_id: str, bot_id: str, image: Bot
             await tx.bots.update(bot)
     svc.commands.notify(bot.id)  # its runner's long poll answers with the new key
     return bot
+
+
+async def runner_picture(svc: Services, bot_id: str, token: str, key: str) -> bytes:
+    """The picture ``key`` for the bot's runner (its token): only a key under the bot's own
+    ``camera/`` prefix. Runners read pictures here, not from storage: they may hold no
+    storage credentials (upload-only targets)."""
+    bot = await authenticate(svc, bot_id, token)
+    if not key.startswith(camera_prefix(bot.id)) or svc.media_storage is None:
+        raise errors.NotFound("No such picture for this bot.")
+    try:
+        return await svc.media_storage.get(key)
+    except (FileNotFoundError, KeyError):
+        raise errors.NotFound("No such picture for this bot.") from None
 
 
 def _check_in_call(bot: Bot | None) -> Bot:
