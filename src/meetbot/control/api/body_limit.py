@@ -51,7 +51,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 IMAGE_BODY_BYTES = 3 * 1024 * 1024
-"""The body limit of the requests that may carry a bot's picture (a 2 MB image as base64)."""
+"""The body limit of ``output_video``, which carries a bot's picture (2 MB as base64)."""
 
 
 class BodyLimit:
@@ -62,11 +62,10 @@ class BodyLimit:
         self.limit = limit
 
     def _limit_for(self, scope: Scope) -> int:
-        """A create or an ``output_video`` may carry a picture: up to :data:`IMAGE_BODY_BYTES`."""
+        """``output_video`` carries a picture: up to :data:`IMAGE_BODY_BYTES` (a create keeps
+        ``MEETBOT_MAX_BODY_BYTES``: a larger ``bot_image`` comes by URL)."""
         path = str(scope.get("path", "")).rstrip("/")
-        if scope.get("method") == "POST" and (
-            path == "/api/v1/bot" or path.endswith("/output_video")
-        ):
+        if scope.get("method") == "POST" and path.endswith("/output_video"):
             return max(self.limit, IMAGE_BODY_BYTES)
         return self.limit
 
