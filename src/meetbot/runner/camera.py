@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FOLLOW_INTERVAL: Final = 0.5
+RETRY_AFTER: Final = 5.0
+"""After a picture could not be shown (not readable, the page not ready), wait this long."""
 PLACEHOLDER: Final = "__MEETBOT_CAMERA_IMAGE__"
 
 
@@ -87,4 +89,5 @@ class Camera:
             await asyncio.sleep(FOLLOW_INTERVAL)
             key, current = wanted(), page()
             if key is not None and key != self.key and current is not None:
-                await self.show(current, key)
+                if not await self.show(current, key):
+                    await asyncio.sleep(RETRY_AFTER)  # not every half second
