@@ -88,6 +88,7 @@ class Camera:
         while True:
             await asyncio.sleep(FOLLOW_INTERVAL)
             key, current = wanted(), page()
-            if key is not None and key != self.key and current is not None:
-                if not await self.show(current, key):
-                    await asyncio.sleep(RETRY_AFTER)  # not every half second
+            if key is None or key == self.key or current is None:
+                continue
+            if not await self.show(current, key):
+                await asyncio.sleep(RETRY_AFTER)  # not every half second
