@@ -11,14 +11,18 @@ from fastapi import FastAPI
 from meetbot.config import Settings
 from meetbot.control.api import calendars as calendars_api
 from meetbot.control.api import credentials as credentials_api
+from meetbot.control.api import output_video as output_video_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.ports import Store
 from meetbot.control.service import Services
 from meetbot.control.service.keys import create_key
 from meetbot.control.service.reactions import Subscribers
+from meetbot.control.webhooks.image_fetch import HttpImageFetcher
+from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.crypto import SecretBox
 from meetbot.testing.fakes import FakeLauncher, FixedClock
+from meetbot.testing.fakes_runner import MemoryStorage
 
 TEST_SECRET = b"meetbot test secret, not secret!"  # 32 bytes
 
@@ -70,6 +74,8 @@ async def build_test_plane(
         clock=clock,
         reactions=reactions,
         secret_box=SecretBox(secret),
+        media_storage=MemoryStorage(),
+        image_fetcher=HttpImageFetcher(TargetPolicy.from_settings(config)),
     )
     key, workspace_id = await create_key(store, clock, name="test")
     app = create_app(
@@ -79,6 +85,7 @@ async def build_test_plane(
             webhooks_api.router,
             webhooks_api.events_router,
             calendars_api.router,
+            output_video_api.router,
         ],
         secret=secret,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Briefing, Command, JoinAnswer
 from meetbot.runner.briefing import rebrief
+from meetbot.runner.camera import camera_script
 from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session
 from meetbot.runner.session_ports import SessionConfig
 from meetbot.testing.fakes_runner import FakeBrowser, FakePage, FakeReports, MemoryStorage
@@ -121,7 +122,7 @@ async def test_another_platform_joins_from_a_fresh_browser_with_its_page() -> No
     assert page.joined == [("http://o/1", a.bot_name)]
     first, fresh = rig.browsers
     assert first.closed
-    assert fresh.init_scripts == page.init_scripts()
+    assert fresh.init_scripts == [*page.init_scripts(), camera_script(None)]  # no picture
 
 
 async def test_new_stop_options_are_the_ones_the_bot_obeys() -> None:

@@ -27,6 +27,7 @@ from meetbot.contract.reports import (
     Waiting,
 )
 from meetbot.control.service.runners import lifecycle_event
+from meetbot.runner.camera import camera_script
 from meetbot.runner.platforms.base import Phase, Snapshot
 from meetbot.runner.platforms.credentials import Credentials
 from meetbot.runner.session import EXIT_CONTROL_PLANE_LOST, EXIT_OK, Session
@@ -332,7 +333,7 @@ async def test_happy_path_records_and_leaves_after_the_last_person() -> None:
     assert page.joined == [("http://meet.example/room", "Note Taker")]
     assert page.left
     assert browser.closed
-    assert browser.init_scripts == ["/* fake platform */"]
+    assert browser.init_scripts == ["/* fake platform */", camera_script(None)]  # no picture
     assert [type(x) for x in r.of("participant_joined")] == [ParticipantJoined]
 
 

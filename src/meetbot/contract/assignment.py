@@ -40,6 +40,9 @@ class Assignment:
     """``host[:port]`` entries the bot's browser may reach whatever they resolve to (the
     operator's ``MEETBOT_SELF_HOSTED_MEETING_HOSTS``); every other loopback, private,
     link-local, multicast or metadata address is blocked (:mod:`meetbot.runner.egress`)."""
+    bot_image: str | None = None
+    """The storage key of the picture the bot shows as its camera from admission on
+    (:mod:`meetbot.runner.camera`); ``None``: no picture (the camera stays off)."""
 
 
 _ADAPTER: Final = TypeAdapter(Assignment)

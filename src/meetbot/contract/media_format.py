@@ -88,6 +88,16 @@ def video_key(bot_id: str) -> str:
     return f"{_bot_prefix(bot_id)}recording.mp4"
 
 
+def camera_prefix(bot_id: str) -> str:
+    """``bots/<bot_id>/camera/``: the prefix of the pictures the bot shows as its camera."""
+    return f"{_bot_prefix(bot_id)}camera/"
+
+
+def camera_key(bot_id: str, digest: str, kind: str) -> str:
+    """``bots/<bot_id>/camera/<digest>.<png|jpeg>``: a picture the bot shows as its camera."""
+    return f"{camera_prefix(bot_id)}{digest}.{kind}"
+
+
 def belongs_to(bot_id: str, key: str) -> bool:
     """Whether ``key`` is one of ``bot_id``'s (under ``bots/<bot_id>/``, a valid key): what a
     runner reports storing is checked with it, so a runner cannot point at another bot's media."""

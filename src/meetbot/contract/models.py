@@ -110,6 +110,9 @@ class Bot:
     expected_duration: int | None = None
     """Minutes the meeting is expected to last (the length of a scheduled bot's reservation,
     :mod:`meetbot.control.capacity`); ``None``: ``MEETBOT_RESERVATION_MINUTES``."""
+    bot_image: str | None = None
+    """The storage key of the picture the bot shows as its camera (``bot_image`` on create,
+    ``output_video``); ``None``: no picture."""
 
     @property
     def state(self) -> BotState:

@@ -271,6 +271,11 @@ class Commands(BaseModel):
     chat: list[ChatOut] = Field(default_factory=list)
     """Chat messages to send, until the runner reports each sent (it sends an ``id`` once)."""
 
+    camera: str | None = None
+    """The storage key of the picture the bot should show as its camera (``bot_image``,
+    changed by ``output_video``): a state, not an order, in every answer while the runner
+    runs; a key that differs from the one shown is a new picture. ``None``: none."""
+
     def all(self) -> list[Command]:
         """``commands``, then ``paused`` as a ``pause``/``resume`` command (if set), then one
         ``chat`` command per message."""

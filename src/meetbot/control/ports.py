@@ -541,3 +541,12 @@ __all__ = [
     "Tx",
     "WebhookSender",
 ]
+
+
+class ImageFetcher(Protocol):
+    """Fetches a bot's picture from an https URL under the webhook egress rules
+    (:class:`meetbot.control.webhooks.image_fetch.HttpImageFetcher`)."""
+
+    async def fetch(self, url: str, max_bytes: int = ...) -> bytes:
+        """The body (at most ``max_bytes``); raise ``InvalidBotImageUrl`` if refused or failed."""
+        ...

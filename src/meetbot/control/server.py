@@ -17,6 +17,7 @@ from meetbot.control.api import agents as agents_api
 from meetbot.control.api import calendars as calendars_api
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
+from meetbot.control.api import output_video as output_video_api
 from meetbot.control.api import webhooks as webhooks_api
 from meetbot.control.api.app import create_app
 from meetbot.control.calendar_worker import CalendarWorker
@@ -38,6 +39,7 @@ from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
 from meetbot.control.store import open_store
 from meetbot.control.webhooks.delivery import DeliveryWorker
+from meetbot.control.webhooks.image_fetch import HttpImageFetcher
 from meetbot.control.webhooks.process import DeliveryProcess
 from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
@@ -129,6 +131,8 @@ async def build(settings: Settings) -> ControlPlane:
         capacity=capacity,
         commands=commands,
         calendar_sources=HttpCalendarSources(TargetPolicy.from_settings(settings), settings),
+        media_storage=storage,
+        image_fetcher=HttpImageFetcher(TargetPolicy.from_settings(settings)),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)
@@ -159,6 +163,7 @@ async def build(settings: Settings) -> ControlPlane:
             webhooks_api.router,
             webhooks_api.events_router,
             media_api.router,
+            output_video_api.router,
             credentials_api.router,
             calendars_api.router,
             agents_api.router,

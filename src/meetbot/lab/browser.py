@@ -17,6 +17,8 @@ Protocol (one JSON object per line on stdout; commands one per line on stdin):
 - in ``chat_open`` → joins the room's chat (its TextRoom), out ``{"event": "chat_ready",
   "username": ...}``; in ``chat_send {"text": ..., "to": ...}`` → out ``{"event": "chat_sent"}``;
   in ``chat_inbox`` → out ``{"event": "chat_inbox", "messages": [...]}`` (and clears it);
+- in ``colours`` → out ``{"event": "colours", "colours": [[r, g, b] | null, ...]}``: the middle
+  of a frame of each remote video track;
 - in ``leave`` → clicks Stop (the session ends: Janus tells the room), out ``{"event": "left"}``,
   exit 0;
 - in ``quit``, end of stdin, or SIGTERM → close the browser without leaving, exit 0.
@@ -35,7 +37,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meetbot.lab.chromium import CHROMIUM, FLAGS, MEDIA_STATS_JS, PC_TRACKER_JS, fake_capture_flags
+from meetbot.lab.chromium import (
+    CHROMIUM,
+    FLAGS,
+    MEDIA_STATS_JS,
+    PC_TRACKER_JS,
+    VIDEO_COLOURS_JS,
+    fake_capture_flags,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import ConsoleMessage, Page
@@ -154,6 +163,8 @@ async def run(args: argparse.Namespace) -> int:
                     emit("stats", **await page.evaluate(MEDIA_STATS_JS))
                 elif command.startswith("chat"):
                     await chat(page, command, args.name)
+                elif command == "colours":
+                    emit("colours", colours=await page.evaluate(VIDEO_COLOURS_JS))
                 elif command == "leave":
                     await leave(page)
                     emit("left")

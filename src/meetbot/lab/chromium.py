@@ -105,3 +105,46 @@ class MediaStats:
             inbound_audio_energy=num("inbound_audio_energy"),
             peer_connections=int(num("peer_connections")),
         )
+
+
+VIDEO_COLOURS_JS: Final = """
+async () => {
+  function middle(source, width, height) {
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(source, 0, 0);
+    const d = ctx.getImageData(width / 2 - 4, height / 2 - 4, 8, 8).data;
+    const rgb = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) {
+      rgb[0] += d[i]; rgb[1] += d[i + 1]; rgb[2] += d[i + 2];
+    }
+    return rgb.map((v) => Math.round(v / (d.length / 4)));
+  }
+  const out = [];
+  for (const pc of window.__mbPCs || []) {
+    if (pc.connectionState === 'closed') continue;
+    for (const r of pc.getReceivers()) {
+      const track = r.track;
+      if (!track || track.kind !== 'video' || track.readyState !== 'live') continue;
+      const video = document.createElement('video');
+      video.muted = true;
+      video.playsInline = true;
+      video.style.cssText = 'position:fixed;left:0;top:0;width:64px;height:36px';
+      document.body.appendChild(video);
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => {});
+      for (let i = 0; i < 30 && !(video.videoWidth > 0); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      out.push(video.videoWidth > 0 ? middle(video, video.videoWidth, video.videoHeight) : null);
+      video.srcObject = null;
+      video.remove();
+    }
+  }
+  return out;
+}
+"""
+"""``page.evaluate(VIDEO_COLOURS_JS)`` → the mean RGB of the middle of one frame of each remote
+video track the page receives (``None`` for a track with no frame in 3 s; needs the tracker)."""

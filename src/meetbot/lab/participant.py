@@ -129,6 +129,12 @@ class Participant:
         self._send("stats")
         return MediaStats.from_json(self._next({"stats"}, timeout))
 
+    def video_colours(self, timeout: float = 20.0) -> list[tuple[int, int, int] | None]:
+        """The mean colour of the middle of a frame of each remote video the page receives."""
+        self._send("colours")
+        found = self._next({"colours"}, timeout)["colours"]
+        return [(int(c[0]), int(c[1]), int(c[2])) if c is not None else None for c in found]
+
     def wait_audio(
         self, *, min_bytes: int = 1, min_energy: float = 0.0, timeout: float = 20.0
     ) -> MediaStats:

@@ -78,6 +78,8 @@ class Reporter:
         self._idle.set()
         self._last_ok = time.monotonic()
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.camera: str | None = None
+        """The picture the control plane wants shown (``Commands.camera``), as last answered."""
         self.lost = asyncio.Event()
         self.lost_reason: str | None = None
         self.sent = 0
@@ -264,10 +266,19 @@ class Reporter:
         self.lost_reason = f"http_{status}"
         self.lost.set()
 
+    async def picture(self, key: str) -> bytes:
+        """The bot's picture ``key`` (``Commands.camera``), read through the control plane."""
+        response = await self._client.get(
+            self._url("camera"), params={"key": key}, headers=self._headers, timeout=30
+        )
+        response.raise_for_status()
+        return response.content
+
     def _take_commands(self, response: httpx.Response) -> None:
         try:
             commands = Commands.model_validate_json(response.content)
         except ValidationError:
             return
+        self.camera = commands.camera
         for command in commands.all():  # with pause/resume (the ``paused`` wish)
             self.commands.put_nowait(command)

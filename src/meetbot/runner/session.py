@@ -30,6 +30,7 @@ from meetbot.contract.reports import (
 from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
+from meetbot.runner.camera import Camera
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.chat import ChatSender
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
@@ -89,11 +90,16 @@ class Session:
         self.video = self._video_recorder(assignment)
         self.pausing = RecordingPause(self.recorder, lambda: self.video, reporter.emit, clock)
         self.chat = ChatSender(self._chat_target, reporter.emit, clock)
+        self.camera = Camera(reporter.picture, assignment.bot_image)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
         self._leave_sub_code: str | None = None
         self._stop = False
+
+    @property
+    def page(self) -> Page | None:
+        return self.browser.page if self.browser is not None else None
 
     def _video_recorder(self, a: Assignment) -> VideoRecorder | None:
         bound, emit = self.config.video_spool_bytes, self.reporter.emit
@@ -163,6 +169,9 @@ class Session:
             asyncio.create_task(self.recorder.run(), name="audio.writer"),
             asyncio.create_task(self._pump_commands(), name="session.commands"),
             asyncio.create_task(self._watch_lost(), name="session.lost"),
+            asyncio.create_task(
+                self.camera.follow(lambda: self.reporter.camera, lambda: self.page), name="camera"
+            ),
         ]
         try:
             try:
@@ -200,7 +209,9 @@ class Session:
                 )
                 return EXIT_FAILED
         self.browser.on_audio = self.recorder.feed
-        await self.browser.add_init_scripts(self.platform.init_scripts())
+        await self.browser.add_init_scripts(
+            [*self.platform.init_scripts(), await self.camera.script()]
+        )
         if a.join_at is not None and (why := await self._until(a.join_at)) is not None:
             return self._before_joining(why)
 
@@ -242,7 +253,9 @@ class Session:
             await old.close()
             self.browser = await self._launch()
             self.browser.on_audio = self.recorder.feed
-            await self.browser.add_init_scripts(self.platform.init_scripts())
+            await self.browser.add_init_scripts(
+                [*self.platform.init_scripts(), await self.camera.script()]
+            )
         if update.new_video:
             self.video = self._video_recorder(update.assignment)
 

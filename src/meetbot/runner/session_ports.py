@@ -50,6 +50,8 @@ class ReportChannel(Protocol):
 
     commands: asyncio.Queue[Command]
     lost: asyncio.Event
+    camera: str | None
+    """The picture the control plane wants shown (``Commands.camera``), as last answered."""
 
     def emit(self, report: Report) -> None: ...
 
@@ -60,6 +62,10 @@ class ReportChannel(Protocol):
     async def command_loop(self) -> None: ...
 
     async def start_joining(self, at: datetime) -> JoinAnswer | None: ...
+
+    async def picture(self, key: str) -> bytes:
+        """The bot's picture ``key``, read through the control plane."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import uuid
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,3 +37,21 @@ def make_bot(**overrides: Any) -> Bot:
     }
     values.update(overrides)
     return Bot(**values)
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid PNG of one colour (8-bit RGB): a bot's picture in tests."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )

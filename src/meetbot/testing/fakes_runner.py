@@ -112,12 +112,18 @@ class FakeReports:
     def __init__(self) -> None:
         self.reports: list[Report] = []
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.camera: str | None = None
+        self.pictures: dict[str, bytes] = {}
+        """What :meth:`picture` answers, by key."""
         self.lost = asyncio.Event()
         self.join_answer: JoinAnswer | None = JoinAnswer()
         """What ``start_joining`` answers (``None``: the control plane is lost)."""
 
     def emit(self, report: Report) -> None:
         self.reports.append(report)
+
+    async def picture(self, key: str) -> bytes:
+        return self.pictures[key]
 
     def command(self, type_: str) -> None:
         self.commands.put_nowait(Command.model_validate({"type": type_}))

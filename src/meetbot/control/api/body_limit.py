@@ -50,6 +50,10 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+IMAGE_BODY_BYTES = 3 * 1024 * 1024
+"""The body limit of ``output_video``, which carries a bot's picture (2 MB as base64)."""
+
+
 class BodyLimit:
     """ASGI middleware: at most ``limit`` bytes of request body reach the application."""
 
@@ -57,13 +61,22 @@ class BodyLimit:
         self.app = app
         self.limit = limit
 
+    def _limit_for(self, scope: Scope) -> int:
+        """``output_video`` carries a picture: up to :data:`IMAGE_BODY_BYTES` (a create keeps
+        ``MEETBOT_MAX_BODY_BYTES``: a larger ``bot_image`` comes by URL)."""
+        path = str(scope.get("path", "")).rstrip("/")
+        if scope.get("method") == "POST" and path.endswith("/output_video"):
+            return max(self.limit, IMAGE_BODY_BYTES)
+        return self.limit
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         declared = _declared_length(scope)
-        if declared is not None and declared > self.limit:
-            for message in _response(self.limit):
+        if declared is not None and declared > limit:
+            for message in _response(limit):
                 await send(message)
             return
         received = 0
@@ -75,7 +88,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     exceeded = True
                     raise _TooLarge
             return message
@@ -90,5 +103,5 @@ class BodyLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, counted_receive, guarded_send)
         if exceeded and not started:
-            for message in _response(self.limit):
+            for message in _response(limit):
                 await send(message)

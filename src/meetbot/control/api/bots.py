@@ -24,7 +24,7 @@ from meetbot.control.api.schemas import (
 )
 from meetbot.control.calendars.meeting_key import is_calendar_key
 from meetbot.control.ports import BotQuery
-from meetbot.control.service import Services, bots, calendars, credentials
+from meetbot.control.service import Services, bots, calendars, camera, credentials
 from meetbot.control.webhooks import signing
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.transcription.models import validate_model
@@ -56,6 +56,7 @@ async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) ->
         await _check_webhook_url(svc, body.webhook_url)
     meeting = _meeting(svc, body.meeting_url)
     check_service(meeting, body.service)
+    image = await camera.read_image(svc, body.bot_image) if body.bot_image else None
     return bots.BotSpec(
         meeting=meeting,
         bot_name=body.bot_name,
@@ -69,6 +70,7 @@ async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) ->
         recording=body.recording.to_domain() if body.recording else RecordingOptions(),
         credentials=body.credentials.to_mapping() if body.credentials else None,
         entry_message=body.chat.entry_message if body.chat else None,
+        bot_image=image,
     )
 
 

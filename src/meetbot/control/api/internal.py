@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from meetbot.contract.reports import Commands, JoinAnswer, JoinRequest, ReportBatch
 from meetbot.control.api.deps import RunnerToken, ServicesDep
-from meetbot.control.service import runners
+from meetbot.control.service import camera, runners
 
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
 
 
-@router.post("/{bot_id}/events", response_model=Commands)
+@router.post("/{bot_id}/events", response_model=Commands, response_model_exclude_none=True)
 async def post_events(
     bot_id: str, batch: ReportBatch, svc: ServicesDep, token: RunnerToken
 ) -> Commands:
@@ -30,7 +30,7 @@ async def start_joining(
     return await runners.start_joining(svc, bot_id, token, request)
 
 
-@router.get("/{bot_id}/commands", response_model=Commands)
+@router.get("/{bot_id}/commands", response_model=Commands, response_model_exclude_none=True)
 async def get_commands(
     bot_id: str,
     svc: ServicesDep,
@@ -51,3 +51,13 @@ async def get_commands(
             async with asyncio.timeout(wait):
                 await pending.wait()
     return await runners.heartbeat_commands(svc, bot_id, token)
+
+
+@router.get("/{bot_id}/camera")
+async def get_camera_picture(
+    bot_id: str, svc: ServicesDep, token: RunnerToken, key: Annotated[str, Query(max_length=500)]
+) -> Response:
+    """The picture ``key`` (``Commands.camera``, ``Assignment.bot_image``) for the bot's runner."""
+    data = await camera.runner_picture(svc, bot_id, token, key)
+    kind = "jpeg" if key.endswith(".jpeg") else "png"
+    return Response(data, media_type=f"image/{kind}")

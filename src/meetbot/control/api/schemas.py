@@ -168,6 +168,20 @@ class ChatIn(BaseModel):
     )
 
 
+BOT_IMAGE_DOC = (
+    "The bot's picture, shown as its camera from admission on: a PNG or JPEG (at most 2 MB, each"
+    " side 1 to 4096 px) as base64 (plain or a `data:image/png;base64,` URL) or an `https://` URL"
+    " fetched under the webhook egress rules. 400 `invalid_bot_image` / `invalid_bot_image_url`"
+)
+
+
+class OutputVideoIn(BaseModel):
+    """``POST /api/v1/bot/{id}/output_video/``: the bot's new picture."""
+
+    model_config = ConfigDict(extra="forbid")
+    bot_image: StrictStr = Field(max_length=3 * 1024 * 1024, description=BOT_IMAGE_DOC)
+
+
 class CreateBotIn(BaseModel):
     """``POST /api/v1/bot/``. Unknown top-level fields are ignored."""
 
@@ -201,6 +215,11 @@ class CreateBotIn(BaseModel):
         None, description="The bot's own credentials (encrypted at rest, never returned)"
     )
     chat: ChatIn | None = None
+    bot_image: StrictStr | None = Field(
+        None,
+        max_length=3 * 1024 * 1024,
+        description=BOT_IMAGE_DOC,
+    )
     time_limit: StrictInt | None = Field(
         None,
         ge=1,

@@ -22,9 +22,11 @@ from meetbot.contract.models import (
     StatusChange,
     StopOptions,
 )
+from meetbot.control.bot_image import BotImage
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import capacity
 from meetbot.control.service import idempotency as answers
+from meetbot.control.service.camera import store_image
 from meetbot.control.service.chat import chat_request, check_chat
 from meetbot.control.service.core import (
     Services,
@@ -68,6 +70,8 @@ class BotSpec:
     """Minutes; a scheduled bot reserves capacity for this long after ``join_at``."""
     entry_message: str | None = None
     """Sent once in the meeting's chat when the bot is admitted (``chat.entry_message``)."""
+    bot_image: BotImage | None = None
+    """A checked picture: stored under the bot's prefix with the bot (:mod:`.camera`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ async def create_bot(
                 )
             if spec.credentials:
                 bot = seal_for_bot(svc, bot, spec.credentials)
+            if spec.bot_image:  # stored before the row: a storage failure stores no bot
+                bot = bot.evolve(bot_image=await store_image(svc, bot.id, spec.bot_image))
             await capacity.reserve(svc, tx, bot)  # a scheduled bot books its window, or 409
             if slot:  # an ad-hoc bot: not in a place promised to a scheduled bot (507)
                 await capacity.admit_adhoc(svc, tx, bot)

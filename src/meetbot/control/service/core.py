@@ -17,12 +17,12 @@ from meetbot.config import Settings
 from meetbot.contract.lifecycle import DISPATCHED, Event, IllegalTransition, advance
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.control.calendars.source import CalendarSources
-from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
+from meetbot.control.ports import BotCapacity, ImageFetcher, Launcher, Store, Tx
 from meetbot.control.service.agent_polls import AgentPolls
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
-from meetbot.ports import Clock
+from meetbot.ports import Clock, Storage
 
 log = logging.getLogger("meetbot.control.service")
 
@@ -102,6 +102,10 @@ class Services:
     """Opens calendars' providers (``control/calendars``); ``None``: calendars are refused."""
     agent_polls: AgentPolls = field(default_factory=AgentPolls)
     """Fleet agents' long polls waiting in this process (:mod:`.agent_polls`)."""
+    media_storage: Storage | None = None
+    """Where a bot's picture (``bot_image``) is stored; ``None``: pictures are refused."""
+    image_fetcher: ImageFetcher | None = None
+    """Fetches ``bot_image`` URLs under the webhook egress rules; ``None``: URLs are refused."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:

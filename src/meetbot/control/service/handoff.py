@@ -64,6 +64,7 @@ def assignment_for(
         recording=bot.recording.as_dict(),
         storage=svc.storage_descriptor,
         credentials=credentials,
+        bot_image=bot.bot_image,
     )
 
 

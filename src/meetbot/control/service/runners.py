@@ -82,8 +82,9 @@ def commands_for(bot: Bot, chat: Sequence[reports.ChatOut] = ()) -> Commands:
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
     if bot.status is Status.RECORDING:
-        return Commands(paused=bot.sub_status is SubStatus.PAUSED, chat=list(chat))
-    return Commands()
+        paused = bot.sub_status is SubStatus.PAUSED
+        return Commands(paused=paused, chat=list(chat), camera=bot.bot_image)
+    return Commands(camera=bot.bot_image)
 
 
 async def handle_reports(

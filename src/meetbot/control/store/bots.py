@@ -84,6 +84,7 @@ def bot_values(bot: Bot) -> dict[str, Any]:
         "credentials_ciphertext": bot.credentials_ciphertext,
         "credential_kinds": list(bot.credential_kinds) if bot.credential_kinds else None,
         "expected_duration": bot.expected_duration,
+        "bot_image": bot.bot_image,
     }
 
 
@@ -148,6 +149,7 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
         credentials_ciphertext=row["credentials_ciphertext"],
         credential_kinds=tuple(row["credential_kinds"] or ()),
         expected_duration=row["expected_duration"],
+        bot_image=row["bot_image"],
     )
 
 

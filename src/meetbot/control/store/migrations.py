@@ -129,6 +129,10 @@ def _v10_calendars(conn: Connection) -> None:
     create_tables(conn, tables.calendars, tables.calendar_events)
 
 
+def _v11_bot_image(conn: Connection) -> None:
+    add_column(conn, tables.bots, "bot_image")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -148,6 +152,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "api_keys.revoked_at: keys can be revoked", _v8_key_revocation),
     Migration(9, "agents, agent hand-offs and bots.agent_id: a fleet of runner hosts", _v9_fleet),
     Migration(10, "calendars and their occurrences", _v10_calendars),
+    Migration(11, "bots.bot_image: the storage key of the bot's picture", _v11_bot_image),
 )
 
 

@@ -131,6 +131,8 @@ bots = sa.Table(
     sa.Column("expected_duration", sa.Integer),
     # v9: the fleet agent the bot was last handed to (control/store/agent_tables.py)
     sa.Column("agent_id", sa.Text),
+    # v11: the storage key of the bot's picture, shown as its camera (bot_image, output_video).
+    sa.Column("bot_image", sa.Text),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),

@@ -4,7 +4,7 @@ Pages: ``videoroomtest.html?room=N`` (one PeerConnection per remote feed) and
 ``mvideoroomtest.html?room=N`` (one PeerConnection, many tracks). The bot joins with the demo's
 ``subscriber-mode=yes``: it enters the room as a participant under its name (others see it in
 ``listparticipants`` and, with ``notify_joining``, in ``joining`` events) but never calls
-``getUserMedia`` nor publishes.
+``getUserMedia`` nor publishes; a bot with a picture (``bot_image``) publishes it as its camera.
 
 Observation is an init script (``js/janus.js``) that taps janus.js's HTTP long polls. Janus has
 no lobby; its refusals stand in for one:
@@ -51,6 +51,12 @@ _SETTLED: Final = """() => {
   return (form && form.offsetParent !== null) || !!document.querySelector('.bootbox')
     || (st && st.fetchFailures > 0);
 }"""
+
+_PUBLISH_IF_CAMERA: Final = """() => {
+  if (window.__meetbotCamera && window.__meetbotCamera.active()) window.subscriber_mode = false;
+}"""
+"""A bot with a picture (``runner/camera.py``) publishes: the demo then asks getUserMedia for
+its camera and microphone, and gets the picture (and silence, or the bot's voice)."""
 
 
 def tap_script() -> str:
@@ -101,6 +107,7 @@ class JanusPage:
         except PlaywrightError:
             self._end(Phase.NOT_FOUND, "not_a_videoroom", "no Janus VideoRoom demo on the page")
             return
+        await page.evaluate(_PUBLISH_IF_CAMERA)
         await page.click("#start", timeout=STEP_TIMEOUT_MS)
         # The session and the plugin handle come up; then the name form shows (or an error).
         await page.wait_for_function(_SETTLED, timeout=STEP_TIMEOUT_MS)

@@ -9,10 +9,13 @@ actions steps take (click, type the bot's name, sign in with an account).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Final
+
+from playwright.async_api import Error as PlaywrightError
 
 from meetbot.runner.humanize import Humanizer
 from meetbot.runner.platforms import signin
@@ -40,6 +43,10 @@ Chore = tuple[str, Callable[[], Awaitable[Progress]]]
 """A chore's name (it runs until done, see :class:`Chores`) and one try at it."""
 
 DIALOG_CLOSERS: Final = ("Dismiss", "Got it", "Close", "Close dialog", "OK", "Not now")
+CAMERA_STEPS: Final = frozenset({"camera_off", "stop_video"})
+"""The adapters' steps that turn the camera off: skipped by a bot with a picture (``bot_image``,
+``runner/camera.py``), which joins with its camera on."""
+_HAS_PICTURE: Final = "() => !!(window.__meetbotCamera && window.__meetbotCamera.active())"
 """Buttons that close any dialog (``role=dialog``/``alertdialog``), whenever one opens: in
 the pre-join steps and on every poll."""
 
@@ -70,6 +77,8 @@ class WebMeetingPage:
         self.chores = Chores()
         self.bot_name = ""
         self.signed_in = False
+        self.camera_on = False
+        """The page has the bot's picture as its camera: the camera stays on when joining."""
         self._in_call = False
 
     # --- for each adapter to say -----------------------------------------------------------
@@ -113,8 +122,8 @@ class WebMeetingPage:
 
     def media_on(self, page: Page) -> list[Locator]:
         """Controls shown only while the microphone or the camera is on (a switch checked, a
-        toggle pressed, a button named "Turn off microphone"): the bot never asks to join while
-        one is shown."""
+        toggle pressed, a button named "Turn off microphone"), the microphone's first: the bot
+        never asks to join while one is shown (the camera's is allowed with a picture)."""
         return []
 
     def name_box(self, page: Page) -> Locator | None:
@@ -130,7 +139,8 @@ class WebMeetingPage:
 
     async def ready_to_join(self, page: Page) -> bool:
         """Microphone and camera seen off, and the name box (if any) holding the bot's name."""
-        for control in self.media_on(page):
+        controls = self.media_on(page)
+        for control in controls[:1] if self.camera_on else controls:
             if await control.first.is_visible():
                 return False
         box = self.name_box(page)
@@ -146,6 +156,8 @@ class WebMeetingPage:
         another name, and the join request held back until :meth:`ready_to_join`."""
         steps = [Step("dialog", self.dialog_closer, self.click, limit=6)]
         for step in self.steps():
+            if self.camera_on and step.name in CAMERA_STEPS:
+                continue
             if step.name == "name":
                 step = replace(step, needed=self._wrong_name, limit=max(step.limit, 3))
             elif step.final:
@@ -175,6 +187,8 @@ class WebMeetingPage:
         self.bot_name = self.poller.bot_name = bot_name
         target = self.origins.to_local(self.entry_url(url))
         await page.goto(target, wait_until="domcontentloaded")
+        with contextlib.suppress(PlaywrightError):
+            self.camera_on = bool(await page.evaluate(_HAS_PICTURE))
         outcome = await run_steps(
             page, self._checked_steps(page), settled=lambda: self.settled(page),
             window=self.timings.join_window,
