@@ -146,6 +146,8 @@ def doctor(
             stay=stay,
             chromium_path=settings.chromium_path,
             headless=not headed,
+            chromium_user=settings.chromium_user,
+            chromium_no_sandbox=settings.chromium_no_sandbox,
         )
     )
 

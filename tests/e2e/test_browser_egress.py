@@ -23,6 +23,7 @@ from meetbot.clock import SystemClock
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Failed
 from meetbot.egress import HostAllowList
+from meetbot.lab import NOBODY
 from meetbot.lab.netns import Netns
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.egress import EgressGuard
@@ -48,14 +49,18 @@ for (const t of targets) fetch(t).then(r => results[t] = r.status, e => results[
 fetch("/own").then(r => r.text()).then(t => results.own = t, e => results.own = String(e));
 const ws = new WebSocket("ws://127.0.0.1:8001/ws");
 ws.onclose = (e) => results.ws = "closed " + e.code; ws.onopen = () => results.ws = "open";
+navigator.serviceWorker.register("/sw.js").then(() => results.sw = "registered",
+  e => results.sw = "refused " + e);
 </script>"""
+WORKER = b"self.addEventListener('install', () => fetch('http://127.0.0.1:8001/from-worker'));"
 class Meeting(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/redirect"):  # also /redirect/videoroomtest.html?room=1
             self.send_response(302); self.send_header("Location", "http://127.0.0.1:8001/internal")
             self.end_headers(); return
-        body = b"own" if self.path == "/own" else PAGE
-        self.send_response(200); self.send_header("Content-Type", "text/html")
+        body = b"own" if self.path == "/own" else WORKER if self.path == "/sw.js" else PAGE
+        kind = "text/javascript" if self.path == "/sw.js" else "text/html"
+        self.send_response(200); self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a): pass
@@ -103,18 +108,19 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
     netns: tuple[Netns, Path], tmp_path: Path
 ) -> None:
     ns, requests = netns
-    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium")
+    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium", run_as=(NOBODY, NOBODY))
     guard = EgressGuard(HostAllowList.parse("127.0.0.1:8000"))
     browser = await ChromiumBrowser.launch(str(chromium), egress=guard)
     try:
         await browser.page.goto(f"{MEETING}/videoroomtest.html?room=1")
         deadline = time.monotonic() + 20
         results: dict[str, object] = {}
-        while time.monotonic() < deadline and len(results) < 8:
+        while time.monotonic() < deadline and len(results) < 9:
             await asyncio.sleep(0.2)
             results = await browser.page.evaluate("window.results")
         assert results.get("own") == "own", results  # the allowed host is reachable
         assert results.get("ws") == "closed 1008", results
+        assert str(results.get("sw")).startswith("refused"), results  # no service workers
         assert all("Failed to fetch" in str(v) for k, v in results.items() if "/" in k), results
         assert guard.blocked_navigation is None  # subresources only, so far
 
@@ -141,7 +147,7 @@ async def test_a_meeting_that_redirects_to_loopback_fails_the_bot_without_artifa
     """The runner's whole session, real Chromium: ``failed``/``meeting_url_blocked``, and no
     screenshot or HTML of the page it was sent to."""
     ns, requests = netns
-    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium")
+    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium", run_as=(NOBODY, NOBODY))
     assignment = Assignment(
         bot_id="bot1",
         meeting_url=f"{MEETING}/redirect/videoroomtest.html?room=1",

@@ -13,8 +13,10 @@ Protocol with the launcher (stdout carries nothing else; logs go to stderr):
    1 runner failure, 2 invalid assignment, 3 control plane lost (unreachable or 401/404).
 
 SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave`` command.
-Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``,
-``runner_spool_mb``, ``runner_video_spool_mb``.
+Settings (``MEETBOT_*`` env): ``chromium_path``, ``chromium_user``, ``chromium_no_sandbox``,
+``warm_lead``, ``log_level``, ``runner_spool_mb``, ``runner_video_spool_mb``. A runner whose
+Chromium cannot have its sandbox (``runner/sandbox.py``) exits 1 before ``READY``, unless
+``chromium_no_sandbox`` says to run it without.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from meetbot.config import Settings
 from meetbot.egress import HostAllowList
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
 from meetbot.runner.egress import EgressGuard
+from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
@@ -105,6 +108,14 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, signalled.set)
 
+    try:
+        sandbox = for_this_process(
+            settings.chromium_user, allow_unsandboxed=settings.chromium_no_sandbox
+        )
+    except SandboxUnavailable as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    (log.info if sandbox.sandboxed else log.warning)("Chromium runs %s", sandbox.describe())
     page_scripts: list[str] = []
     """Init scripts the assignment asks for (none before it is known)."""
     egress = EgressGuard()
@@ -112,7 +123,9 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
 
     async def launch() -> ChromiumBrowser:
         started = time.monotonic()
-        browser = await ChromiumBrowser.launch(settings.chromium_path, egress=egress)
+        browser = await ChromiumBrowser.launch(
+            settings.chromium_path, egress=egress, sandbox=sandbox
+        )
         await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
         return browser

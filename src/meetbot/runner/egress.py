@@ -8,9 +8,13 @@ a loopback, private, link-local, multicast, reserved or metadata address (:mod:`
 — given as a name (resolved here), or as a number in any form — unless the host is one the
 operator allows (``MEETBOT_SELF_HOSTED_MEETING_HOSTS``, sent in the assignment).
 
-Not covered (see ``docs/security.md``): requests of service workers and other workers, WebRTC
-media (UDP/TCP ICE), and a name that resolves differently for Chromium a moment later (DNS
-rebinding within the resolver's cache time).
+Service workers, which would make requests in targets of their own, are refused: every frame
+gets :data:`NO_SERVICE_WORKERS` before its scripts run (``register`` always rejects), and the
+context is launched with Playwright's ``service_workers="block"``.
+
+Not covered (see ``docs/security.md``): requests of dedicated and shared workers, WebRTC media
+(UDP/TCP ICE), and a name that resolves differently for Chromium a moment later (DNS rebinding
+within the resolver's cache time).
 """
 
 from __future__ import annotations
@@ -38,6 +42,16 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
 
 log = logging.getLogger(__name__)
+
+NO_SERVICE_WORKERS = """(() => {
+  const container = globalThis.ServiceWorkerContainer;
+  if (!container) return;
+  const refuse = () => Promise.reject(
+    new DOMException("Service workers are disabled in this browser.", "SecurityError"));
+  Object.defineProperty(container.prototype, "register",
+    {value: refuse, writable: false, configurable: false, enumerable: true});
+})();"""
+"""An init script: a page cannot register a service worker (it could not be guarded)."""
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """``(host, port) -> addresses as text``."""
@@ -152,6 +166,7 @@ class EgressGuard:
         HTTP(S) goes through the DevTools ``Fetch`` domain on each page (Playwright's
         ``route`` lets redirects through unseen; ``Fetch`` pauses every hop), WebSockets through
         Playwright's ``route_web_socket``."""
+        await context.add_init_script(script=NO_SERVICE_WORKERS)
         for page in context.pages:
             await self._watch_page(context, page)
         context.on("page", lambda page: self._watch_new_page(context, page))
