@@ -36,7 +36,7 @@ CHROMIUM = "/usr/bin/chromium"
 MEETING = "http://127.0.0.1:8000"
 
 SERVERS = r'''
-import http.server, socketserver, sys, threading
+import http.server, socket, socketserver, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
 PAGE = b"""<!doctype html><title>meeting</title><body>
 <img src="http://[::ffff:127.0.0.1]:8001/img.png">
@@ -49,6 +49,15 @@ for (const t of targets) fetch(t).then(r => results[t] = r.status, e => results[
 fetch("/own").then(r => r.text()).then(t => results.own = t, e => results.own = String(e));
 const ws = new WebSocket("ws://127.0.0.1:8001/ws");
 ws.onclose = (e) => results.ws = "closed " + e.code; ws.onopen = () => results.ws = "open";
+const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+a.createDataChannel("x");
+a.createOffer().then(o => a.setLocalDescription(o))
+  .then(() => b.setRemoteDescription(a.localDescription))
+  .then(() => b.createAnswer()).then(o => b.setLocalDescription(o))
+  .then(() => a.setRemoteDescription(b.localDescription))
+  .then(() => a.addIceCandidate({sdpMid: "0", candidate:
+    "candidate:1 1 udp 2122260223 127.0.0.1 9999 typ host generation 0"}))
+  .then(() => results.ice = "given", e => results.ice = String(e));
 navigator.serviceWorker.register("/sw.js").then(() => results.sw = "registered",
   e => results.sw = "refused " + e);
 </script>"""
@@ -72,6 +81,11 @@ class Target(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+def udp(port):  # ICE (STUN) packets: none may arrive
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sock.bind(("127.0.0.1", port))
+    while True:
+        data, peer = sock.recvfrom(2048); log.write(f"udp {peer} {len(data)} bytes\n")
+threading.Thread(target=udp, args=(9999,), daemon=True).start()
 for addr, handler in ((("127.0.0.1", 8000), Meeting), (("127.0.0.1", 8001), Target),
                       (("169.254.169.254", 80), Target)):
     threading.Thread(target=Server(addr, handler).serve_forever, daemon=True).start()
@@ -115,12 +129,13 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
         await browser.page.goto(f"{MEETING}/videoroomtest.html?room=1")
         deadline = time.monotonic() + 20
         results: dict[str, object] = {}
-        while time.monotonic() < deadline and len(results) < 9:
+        while time.monotonic() < deadline and len(results) < 10:
             await asyncio.sleep(0.2)
             results = await browser.page.evaluate("window.results")
         assert results.get("own") == "own", results  # the allowed host is reachable
         assert results.get("ws") == "closed 1008", results
         assert str(results.get("sw")).startswith("refused"), results  # no service workers
+        assert results.get("ice") == "given", results  # dropped silently: no STUN to it
         assert all("Failed to fetch" in str(v) for k, v in results.items() if "/" in k), results
         assert guard.blocked_navigation is None  # subresources only, so far
 
@@ -129,7 +144,7 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
         assert guard.blocked_navigation is not None
         assert guard.blocked_navigation.url == "http://127.0.0.1:8001/internal"
         assert guard.blocked_navigation.reason == "loopback"
-        await asyncio.sleep(1.0)  # anything late would have arrived by now
+        await asyncio.sleep(3.0)  # anything late (ICE checks too) would have arrived by now
     finally:
         await browser.close()
     blocked = {b.url: b.reason for b in guard.blocked}

@@ -92,9 +92,10 @@ __all__ = [
     "problems",
 ]
 
-MEETING_HOSTS = "127.0.0.1"
+MEETING_HOSTS = "127.0.0.1,127.0.1.1"
 """``MEETBOT_SELF_HOSTED_MEETING_HOSTS`` for lab rooms: the room page (:8000) and Janus REST
-(:8088) are on 127.0.0.1 inside the namespace."""
+(:8088) are on 127.0.0.1 inside the namespace, Janus's ICE candidates on 127.0.1.1 (the bot's
+WebRTC may reach only allowed hosts among private addresses: ``runner/ice_filter.py``)."""
 
 NOBODY = 65534
 """The uid and gid the bots' Chromium runs as in the lab."""

@@ -153,7 +153,8 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         except ValueError as exc:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
-        page_scripts[:] = scripts_for(assignment)
+        ice_allowed = await egress.allow_script()  # WebRTC to the allowed hosts
+        page_scripts[:] = [ice_allowed, *scripts_for(assignment)]
         if browser is not None:
             await browser.add_init_scripts(page_scripts)
         import httpx
@@ -195,7 +196,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
             def pages(changed: Assignment) -> MeetingPage:
                 """The page of a bot changed before it joined; a browser launched from now
                 on gets the scripts the changed bot needs."""
-                page_scripts[:] = scripts_for(changed)
+                page_scripts[:] = [ice_allowed, *scripts_for(changed)]
                 own = changed.credentials
                 return page_for(changed.platform, Credentials.from_mapping(own) if own else None)
 
