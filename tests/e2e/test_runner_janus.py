@@ -282,7 +282,7 @@ def assignment(
         heartbeat_interval=1.0,
         control_plane_grace=15.0,
         storage={"kind": "local", "root": str(media)},
-        egress_allowed_hosts=(MEETING_HOSTS,),
+        egress_allowed_hosts=tuple(MEETING_HOSTS.split(",")),
     )
 
 
