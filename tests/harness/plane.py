@@ -17,6 +17,7 @@ from meetbot.control.service import Services
 from meetbot.control.service.keys import create_key
 from meetbot.control.service.reactions import Subscribers
 from meetbot.crypto import SecretBox
+from meetbot.ports import Storage
 from meetbot.testing.fakes import FakeLauncher, FixedClock
 
 TEST_SECRET = b"meetbot test secret, not secret!"  # 32 bytes
@@ -53,6 +54,7 @@ async def build_test_plane(
     clock: FixedClock | None = None,
     launcher: FakeLauncher | None = None,
     secret: bytes = TEST_SECRET,
+    media_storage: Storage | None = None,
     **settings: Any,
 ) -> TestPlane:
     """The app with the credentials router; credentials are sealed under ``secret``."""
@@ -69,6 +71,7 @@ async def build_test_plane(
         clock=clock,
         reactions=reactions,
         secret_box=SecretBox(secret),
+        media_storage=media_storage,
     )
     key, workspace_id = await create_key(store, clock, name="test")
     app = create_app(

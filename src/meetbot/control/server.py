@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.contract.uploads import UPLOAD_DESCRIPTOR
 from meetbot.control.api import credentials as credentials_api
 from meetbot.control.api import media as media_api
 from meetbot.control.api import webhooks as webhooks_api
@@ -34,7 +35,7 @@ from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.crypto import SecretBox
 from meetbot.secrets_file import load_or_create_secret
-from meetbot.storage import open_storage, storage_descriptor
+from meetbot.storage import open_storage
 
 log = logging.getLogger("meetbot.control.server")
 Hook = Callable[[], Awaitable[None]]
@@ -99,10 +100,11 @@ async def build(settings: Settings) -> ControlPlane:
         store=store,
         launcher=launcher,
         clock=clock,
-        storage_descriptor=storage_descriptor(settings),
+        storage_descriptor=dict(UPLOAD_DESCRIPTOR),  # runners get no storage keys
         reactions=reactions,
         secret_box=SecretBox(secret),
         capacity=FixedCapacity(settings.max_concurrent_bots),
+        media_storage=storage,
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
     first_key = await ensure_first_key(store, clock)

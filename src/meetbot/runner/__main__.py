@@ -43,6 +43,7 @@ from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
+    from meetbot.ports import Storage
     from meetbot.runner.platforms.base import MeetingPage
     from meetbot.runner.session import Session
 
@@ -61,6 +62,7 @@ AFTER_READY: Final = (
     "meetbot.runner.platforms.registry",
     "meetbot.runner.reporter",
     "meetbot.runner.session",
+    "meetbot.runner.uploads",
     "meetbot.storage",
 )
 """What only a bot needs: imported after ``READY`` (a warm runner is in the pool ~0.25 s
@@ -166,6 +168,7 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
         from meetbot.runner.reporter import Reporter
         from meetbot.runner.session import Session
         from meetbot.runner.session_ports import SessionConfig
+        from meetbot.runner.uploads import UploadStorage
         from meetbot.storage import storage_from_descriptor
 
         clock = SystemClock()
@@ -181,7 +184,11 @@ async def run(settings: Settings, *, warm: bool = True) -> int:
                 sub_code = "unsupported_platform"
                 platform = page_for(assignment.platform, credentials)
                 sub_code = "invalid_storage"
-                storage = storage_from_descriptor(assignment.storage)
+                storage: Storage = (
+                    UploadStorage.for_assignment(client, assignment)
+                    if assignment.storage.get("kind") == "upload"
+                    else storage_from_descriptor(assignment.storage)  # older control planes
+                )
             except (UnsupportedPlatform, ValueError, KeyError, TypeError) as exc:
                 log.error("cannot run this bot (%s): %s", sub_code, exc)
                 # the detail reaches the client (the status change's message); a storage error

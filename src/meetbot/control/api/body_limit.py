@@ -14,6 +14,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meetbot.contract.uploads import MAX_UPLOAD_BYTES
+
 CODE = "request_too_large"
 
 
@@ -53,17 +55,26 @@ def _declared_length(scope: Scope) -> int | None:
 class BodyLimit:
     """ASGI middleware: at most ``limit`` bytes of request body reach the application."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int = MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
+        """For a runner's media upload (``PUT /internal/bots/{id}/objects/...``)."""
+
+    def _limit_for(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        parts = path.split("/", 5)  # "", internal, bots, id, objects, key
+        is_upload = len(parts) == 6 and parts[1:3] == ["internal", "bots"] and parts[4] == "objects"
+        return self.upload_limit if is_upload and scope.get("method") == "PUT" else self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         declared = _declared_length(scope)
-        if declared is not None and declared > self.limit:
-            for message in _response(self.limit):
+        if declared is not None and declared > limit:
+            for message in _response(limit):
                 await send(message)
             return
         received = 0
@@ -75,7 +86,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     exceeded = True
                     raise _TooLarge
             return message
@@ -90,5 +101,5 @@ class BodyLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, counted_receive, guarded_send)
         if exceeded and not started:
-            for message in _response(self.limit):
+            for message in _response(limit):
                 await send(message)

@@ -20,7 +20,7 @@ from meetbot.control.ports import BotCapacity, Launcher, Store, Tx
 from meetbot.control.service.reactions import Reactions, Subscribers
 from meetbot.control.webhooks import outbox
 from meetbot.crypto import SecretBox
-from meetbot.ports import Clock
+from meetbot.ports import Clock, Storage
 
 log = logging.getLogger("meetbot.control.service")
 
@@ -96,6 +96,8 @@ class Services:
     capacity: BotCapacity | None = None
     """How many bots can run at once, for scheduled bots' reservations (a fleet supplies its
     own); ``None``: ``MEETBOT_MAX_CONCURRENT_BOTS``."""
+    media_storage: Storage | None = None
+    """Where runners' uploads go (:mod:`meetbot.control.service.uploads`)."""
 
 
 def runner_done(svc: Services, bot: Bot) -> None:
