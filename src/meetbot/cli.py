@@ -37,6 +37,21 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     redaction.install()
+    if settings.launcher == "local":  # runners would refuse to start: say so at once
+        from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
+
+        try:
+            sandbox = for_this_process(
+                settings.chromium_user, allow_unsandboxed=settings.chromium_no_sandbox
+            )
+        except SandboxUnavailable as exc:
+            typer.echo(f"meetbot serve: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        logging.getLogger("meetbot.serve").log(
+            logging.INFO if sandbox.sandboxed else logging.WARNING,
+            "the bots' Chromium runs %s",
+            sandbox.describe(),
+        )
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(_serve(settings))
 

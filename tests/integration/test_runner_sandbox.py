@@ -4,6 +4,8 @@ launcher, warm on a blank page, its processes read from ``/proc``."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,25 @@ async def test_no_sandbox_only_when_the_operator_says_so(tmp_path: Path) -> None
         assert all("--no-sandbox" in argv for argv in processes.values())
     finally:
         await launcher.close()
+
+
+def test_serve_refuses_to_start_when_runners_could_not_be_sandboxed(tmp_path: Path) -> None:
+    """`meetbot serve` with the local launcher says why at once (exit 2), not a runner log."""
+    if os.geteuid() != 0:
+        pytest.skip("the runner drops to MEETBOT_CHROMIUM_USER only as root")
+    env = {
+        **os.environ,
+        "MEETBOT_DATA_DIR": str(tmp_path / "data"),
+        "MEETBOT_LAUNCHER": "local",
+        "MEETBOT_CHROMIUM_USER": "no-such-user-meetbot",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "meetbot.cli", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "MEETBOT_CHROMIUM_NO_SANDBOX=1" in done.stderr
+    assert "no user 'no-such-user-meetbot'" in done.stderr
