@@ -58,6 +58,16 @@ a.createOffer().then(o => a.setLocalDescription(o))
   .then(() => a.addIceCandidate({sdpMid: "0", candidate:
     "candidate:1 1 udp 2122260223 127.0.0.1 9999 typ host generation 0"}))
   .then(() => results.ice = "given", e => results.ice = String(e));
+const job = "fetch('http://127.0.0.1:8001/from-worker').then(r => postMessage('reached'),"
+  + " e => postMessage('refused'))";
+const worker = new Worker(URL.createObjectURL(new Blob([job], {type: "text/javascript"})));
+worker.onmessage = (e) => results.worker = e.data;
+try {
+  const shared = new SharedWorker(URL.createObjectURL(new Blob(["onconnect = (c) => { "
+    + "const port = c.ports[0]; " + job.replaceAll("postMessage", "port.postMessage") + "; };"],
+    {type: "text/javascript"})));
+  shared.port.onmessage = (e) => results.shared = e.data;
+} catch (e) { results.shared = "refused " + e.name; }
 navigator.serviceWorker.register("/sw.js").then(() => results.sw = "registered",
   e => results.sw = "refused " + e);
 </script>"""
@@ -129,13 +139,15 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
         await browser.page.goto(f"{MEETING}/videoroomtest.html?room=1")
         deadline = time.monotonic() + 20
         results: dict[str, object] = {}
-        while time.monotonic() < deadline and len(results) < 10:
+        while time.monotonic() < deadline and len(results) < 12:
             await asyncio.sleep(0.2)
             results = await browser.page.evaluate("window.results")
         assert results.get("own") == "own", results  # the allowed host is reachable
         assert results.get("ws") == "closed 1008", results
         assert str(results.get("sw")).startswith("refused"), results  # no service workers
         assert results.get("ice") == "given", results  # dropped silently: no STUN to it
+        assert results.get("worker") == "refused", results  # a dedicated worker is guarded
+        assert results.get("shared") == "refused SecurityError", results  # no shared workers
         assert all("Failed to fetch" in str(v) for k, v in results.items() if "/" in k), results
         assert guard.blocked_navigation is None  # subresources only, so far
 

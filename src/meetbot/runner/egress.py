@@ -8,17 +8,17 @@ a loopback, private, link-local, multicast, reserved or metadata address (:mod:`
 — given as a name (resolved here), or as a number in any form — unless the host is one the
 operator allows (``MEETBOT_SELF_HOSTED_MEETING_HOSTS``, sent in the assignment).
 
-Service workers, which would make requests in targets of their own, are refused: every frame
-gets :data:`NO_SERVICE_WORKERS` before its scripts run (``register`` always rejects), and the
-context is launched with Playwright's ``service_workers="block"``.
+Service workers and shared workers, which would make requests in targets of their own, are
+refused: every frame gets :data:`NO_SERVICE_WORKERS` before its scripts run (``register``
+always rejects, ``new SharedWorker`` throws), and the context is launched with Playwright's
+``service_workers="block"``. A dedicated worker's requests pass the guard like the page's.
 
 WebRTC (ICE) goes only to public addresses and allowed hosts: :mod:`meetbot.runner.ice_filter`,
 installed first in every frame by :meth:`EgressGuard.install`, its allowed list set by
 :meth:`EgressGuard.allow_script` once the assignment is known.
 
-Not covered (see ``docs/security.md``): requests of dedicated and shared workers, and a name
-that resolves differently for Chromium a moment later (DNS rebinding within the resolver's
-cache time).
+Not covered (see ``docs/security.md``): a name that resolves differently for Chromium a moment
+later (DNS rebinding within the resolver's cache time).
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_SERVICE_WORKERS = """(() => {
+  if (globalThis.SharedWorker) {
+    Object.defineProperty(globalThis, "SharedWorker", {
+      value: function SharedWorker() {
+        throw new DOMException("Shared workers are disabled in this browser.", "SecurityError");
+      }, writable: false, configurable: false, enumerable: false});
+  }
   const container = globalThis.ServiceWorkerContainer;
   if (!container) return;
   const refuse = () => Promise.reject(
@@ -56,7 +62,9 @@ NO_SERVICE_WORKERS = """(() => {
   Object.defineProperty(container.prototype, "register",
     {value: refuse, writable: false, configurable: false, enumerable: true});
 })();"""
-"""An init script: a page cannot register a service worker (it could not be guarded)."""
+"""An init script: a page can start neither a service worker nor a shared worker (their
+requests come from targets of their own, which the guard does not see; a dedicated worker's
+requests pass the page's ``Fetch`` interception and are guarded)."""
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """``(host, port) -> addresses as text``."""
