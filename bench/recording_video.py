@@ -152,7 +152,7 @@ def main() -> None:
         ).path
         env = {
             "MEETBOT_LAUNCHER": "local",
-            "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            **lab.chromium_settings,
             "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_MAX_CONCURRENT_BOTS": "2",

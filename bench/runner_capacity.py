@@ -376,7 +376,7 @@ def main() -> None:
         data_dir = workdir / "data"
         env = {
             "MEETBOT_LAUNCHER": "local",
-            "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            **lab.chromium_settings,
             "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_MAX_CONCURRENT_BOTS": str(args.bots + 1),

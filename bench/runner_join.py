@@ -365,7 +365,7 @@ def main() -> None:
         data_dir = Path(tmp) / "data"
         env = {
             "MEETBOT_LAUNCHER": "local",
-            "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            **lab.chromium_settings,
             "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": str(args.pool),
             "MEETBOT_MAX_CONCURRENT_BOTS": str(args.max_concurrent),

@@ -40,6 +40,21 @@ def serve(
     """Serve the API, scheduler, warm pool and workers on embedded defaults."""
     settings = settings_from(host=host, port=port, data_dir=data_dir)
     logs.setup(settings.log_level, settings.log_format)  # passcodes redacted; text or json
+    if settings.launcher == "local":  # runners would refuse to start: say so at once
+        from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
+
+        try:
+            sandbox = for_this_process(
+                settings.chromium_user, allow_unsandboxed=settings.chromium_no_sandbox
+            )
+        except SandboxUnavailable as exc:
+            typer.echo(f"meetbot serve: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        logging.getLogger("meetbot.serve").log(
+            logging.INFO if sandbox.sandboxed else logging.WARNING,
+            "the bots' Chromium runs %s",
+            sandbox.describe(),
+        )
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         runner.run(_serve(settings))
 
@@ -189,6 +204,8 @@ def doctor(
             stay=stay,
             chromium_path=settings.chromium_path,
             headless=not headed,
+            chromium_user=settings.chromium_user,
+            chromium_no_sandbox=settings.chromium_no_sandbox,
         )
     )
 

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     """Length of one stop_options 'minute'. Shorten only for tests and demos."""
 
     chromium_path: str = "/usr/bin/chromium"
+    chromium_user: str = "nobody"
+    """Whom a runner running as root runs Chromium as (a user name or uid; its sandbox does not
+    work as root). Empty: as the runner's own user (``runner/sandbox.py``)."""
+    chromium_no_sandbox: bool = False
+    """Run the bots' Chromium without its sandbox when the sandbox cannot work here (no
+    unprivileged user namespaces); otherwise runners refuse to start. A risk: see
+    docs/security.md."""
     runner_spool_mb: int = Field(64, ge=1)
     """Audio a runner keeps on its disk while storage is unreachable (MB; 64 MB is ~35 min of
     16 kHz PCM); beyond it, new audio is dropped and reported lost."""

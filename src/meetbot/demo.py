@@ -38,7 +38,7 @@ def run_demo(*, model: str = "whisper-tiny.en", echo: Callable[[str], None] = pr
         workdir = Path(tmp)
         env = {
             "MEETBOT_LAUNCHER": "local",
-            "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+            **lab.chromium_settings,
             "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
             "MEETBOT_ADHOC_POOL_SIZE": "1",
             "MEETBOT_TIMER_UNIT_SECONDS": "1",

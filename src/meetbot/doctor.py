@@ -65,6 +65,10 @@ class DoctorOptions:
     origins: Origins = NO_OVERRIDES
     """Test-only: point the adapter at local fixtures."""
     timings: Timings | None = None
+    chromium_user: str = "nobody"
+    chromium_no_sandbox: bool = False
+    """As ``MEETBOT_CHROMIUM_USER``/``MEETBOT_CHROMIUM_NO_SANDBOX``: the doctor runs Chromium
+    as a runner does, and says which way (sandboxed or not, as whom)."""
 
 
 class _Log:
@@ -91,12 +95,14 @@ def run_doctor(
     origins: Origins = NO_OVERRIDES,
     timings: Timings | None = None,
     out: TextIO | None = None,
+    chromium_user: str = "nobody",
+    chromium_no_sandbox: bool = False,
 ) -> int:
     """Run the doctor to the end and return the exit status (prints to ``out``, stdout by
     default). ``origins``/``timings`` are for tests against local fixtures."""
     opts = DoctorOptions(
         bot_name, timeout, stay, out_dir, chromium_path, headless, humanize, credentials,
-        origins, timings,
+        origins, timings, chromium_user, chromium_no_sandbox,
     )  # fmt: skip
     return asyncio.run(doctor(url, opts, out or sys.stdout))
 
@@ -114,10 +120,19 @@ async def doctor(url: str, opts: DoctorOptions, out: TextIO) -> int:
         return EXIT_UNUSABLE
     log(f"meeting: {ref.platform.value} {ref.meeting_id} ({ref.url})")
     from meetbot.runner.browser import ChromiumBrowser  # Playwright only when needed
+    from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
 
+    try:
+        sandbox = for_this_process(opts.chromium_user, allow_unsandboxed=opts.chromium_no_sandbox)
+    except SandboxUnavailable as exc:
+        log(f"FAILED: {exc}")
+        return EXIT_UNUSABLE
+    log(f"Chromium sandbox: {sandbox.describe()}")
     log(f"launching Chromium ({opts.chromium_path}, {'headless' if opts.headless else 'headed'})")
     try:
-        browser = await ChromiumBrowser.launch(opts.chromium_path, headless=opts.headless)
+        browser = await ChromiumBrowser.launch(
+            opts.chromium_path, headless=opts.headless, sandbox=sandbox
+        )
     except Exception as exc:
         log(f"FAILED: Chromium did not start: {exc}")
         return EXIT_UNUSABLE

@@ -32,7 +32,7 @@ def serve_with_lab(lab: Lab, data_dir: Path, **settings: str) -> Server:
     in seconds, quick heartbeats, no transcription; ``settings`` adds or overrides."""
     env = {
         "MEETBOT_LAUNCHER": "local",
-        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        **lab.chromium_settings,
         "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
         "MEETBOT_ADHOC_POOL_SIZE": "1",
         "MEETBOT_MAX_CONCURRENT_BOTS": "3",

@@ -23,6 +23,7 @@ from meetbot.clock import SystemClock
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Failed
 from meetbot.egress import HostAllowList
+from meetbot.lab import NOBODY
 from meetbot.lab.netns import Netns
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.egress import EgressGuard
@@ -35,7 +36,7 @@ CHROMIUM = "/usr/bin/chromium"
 MEETING = "http://127.0.0.1:8000"
 
 SERVERS = r'''
-import http.server, socketserver, sys, threading
+import http.server, socket, socketserver, sys, threading
 log = open(sys.argv[1], "a", buffering=1)
 PAGE = b"""<!doctype html><title>meeting</title><body>
 <img src="http://[::ffff:127.0.0.1]:8001/img.png">
@@ -48,14 +49,37 @@ for (const t of targets) fetch(t).then(r => results[t] = r.status, e => results[
 fetch("/own").then(r => r.text()).then(t => results.own = t, e => results.own = String(e));
 const ws = new WebSocket("ws://127.0.0.1:8001/ws");
 ws.onclose = (e) => results.ws = "closed " + e.code; ws.onopen = () => results.ws = "open";
+const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+a.createDataChannel("x");
+a.createOffer().then(o => a.setLocalDescription(o))
+  .then(() => b.setRemoteDescription(a.localDescription))
+  .then(() => b.createAnswer()).then(o => b.setLocalDescription(o))
+  .then(() => a.setRemoteDescription(b.localDescription))
+  .then(() => a.addIceCandidate({sdpMid: "0", candidate:
+    "candidate:1 1 udp 2122260223 127.0.0.1 9999 typ host generation 0"}))
+  .then(() => results.ice = "given", e => results.ice = String(e));
+const job = "fetch('http://127.0.0.1:8001/from-worker').then(r => postMessage('reached'),"
+  + " e => postMessage('refused'))";
+const worker = new Worker(URL.createObjectURL(new Blob([job], {type: "text/javascript"})));
+worker.onmessage = (e) => results.worker = e.data;
+try {
+  const shared = new SharedWorker(URL.createObjectURL(new Blob(["onconnect = (c) => { "
+    + "const port = c.ports[0]; " + job.replaceAll("postMessage", "port.postMessage") + "; };"],
+    {type: "text/javascript"})));
+  shared.port.onmessage = (e) => results.shared = e.data;
+} catch (e) { results.shared = "refused " + e.name; }
+navigator.serviceWorker.register("/sw.js").then(() => results.sw = "registered",
+  e => results.sw = "refused " + e);
 </script>"""
+WORKER = b"self.addEventListener('install', () => fetch('http://127.0.0.1:8001/from-worker'));"
 class Meeting(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/redirect"):  # also /redirect/videoroomtest.html?room=1
             self.send_response(302); self.send_header("Location", "http://127.0.0.1:8001/internal")
             self.end_headers(); return
-        body = b"own" if self.path == "/own" else PAGE
-        self.send_response(200); self.send_header("Content-Type", "text/html")
+        body = b"own" if self.path == "/own" else WORKER if self.path == "/sw.js" else PAGE
+        kind = "text/javascript" if self.path == "/sw.js" else "text/html"
+        self.send_response(200); self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
     def log_message(self, *a): pass
@@ -67,6 +91,11 @@ class Target(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+def udp(port):  # ICE (STUN) packets: none may arrive
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); sock.bind(("127.0.0.1", port))
+    while True:
+        data, peer = sock.recvfrom(2048); log.write(f"udp {peer} {len(data)} bytes\n")
+threading.Thread(target=udp, args=(9999,), daemon=True).start()
 for addr, handler in ((("127.0.0.1", 8000), Meeting), (("127.0.0.1", 8001), Target),
                       (("169.254.169.254", 80), Target)):
     threading.Thread(target=Server(addr, handler).serve_forever, daemon=True).start()
@@ -103,18 +132,22 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
     netns: tuple[Netns, Path], tmp_path: Path
 ) -> None:
     ns, requests = netns
-    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium")
+    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium", run_as=(NOBODY, NOBODY))
     guard = EgressGuard(HostAllowList.parse("127.0.0.1:8000"))
     browser = await ChromiumBrowser.launch(str(chromium), egress=guard)
     try:
         await browser.page.goto(f"{MEETING}/videoroomtest.html?room=1")
         deadline = time.monotonic() + 20
         results: dict[str, object] = {}
-        while time.monotonic() < deadline and len(results) < 8:
+        while time.monotonic() < deadline and len(results) < 12:
             await asyncio.sleep(0.2)
             results = await browser.page.evaluate("window.results")
         assert results.get("own") == "own", results  # the allowed host is reachable
         assert results.get("ws") == "closed 1008", results
+        assert str(results.get("sw")).startswith("refused"), results  # no service workers
+        assert results.get("ice") == "given", results  # dropped silently: no STUN to it
+        assert results.get("worker") == "refused", results  # a dedicated worker is guarded
+        assert results.get("shared") == "refused SecurityError", results  # no shared workers
         assert all("Failed to fetch" in str(v) for k, v in results.items() if "/" in k), results
         assert guard.blocked_navigation is None  # subresources only, so far
 
@@ -123,7 +156,7 @@ async def test_the_meeting_page_cannot_reach_loopback_or_metadata(
         assert guard.blocked_navigation is not None
         assert guard.blocked_navigation.url == "http://127.0.0.1:8001/internal"
         assert guard.blocked_navigation.reason == "loopback"
-        await asyncio.sleep(1.0)  # anything late would have arrived by now
+        await asyncio.sleep(3.0)  # anything late (ICE checks too) would have arrived by now
     finally:
         await browser.close()
     blocked = {b.url: b.reason for b in guard.blocked}
@@ -141,7 +174,7 @@ async def test_a_meeting_that_redirects_to_loopback_fails_the_bot_without_artifa
     """The runner's whole session, real Chromium: ``failed``/``meeting_url_blocked``, and no
     screenshot or HTML of the page it was sent to."""
     ns, requests = netns
-    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium")
+    chromium = ns.wrap_executable(CHROMIUM, tmp_path / "chromium", run_as=(NOBODY, NOBODY))
     assignment = Assignment(
         bot_id="bot1",
         meeting_url=f"{MEETING}/redirect/videoroomtest.html?room=1",

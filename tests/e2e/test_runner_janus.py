@@ -200,7 +200,7 @@ class Runner:
 def runner_env(lab: Lab) -> dict[str, str]:
     return {
         **os.environ,
-        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        **lab.chromium_settings,
         "MEETBOT_LOG_LEVEL": "info",
     }
 
@@ -282,7 +282,7 @@ def assignment(
         heartbeat_interval=1.0,
         control_plane_grace=15.0,
         storage={"kind": "local", "root": str(media)},
-        egress_allowed_hosts=(MEETING_HOSTS,),
+        egress_allowed_hosts=tuple(MEETING_HOSTS.split(",")),
     )
 
 
@@ -457,7 +457,7 @@ async def test_launcher_pool_runner_is_kicked(
         pool_size=1,
         max_concurrent=2,
         on_exit=lambda bot, rc: exits.append((bot, rc)),
-        env={"MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable)},
+        env=lab.chromium_settings,
     )
     started = time.monotonic()
     await launcher.start()

@@ -51,7 +51,7 @@ def server(lab: Lab, weed: SeaweedProcess, tmp_path: Path) -> Iterator[Server]:
     s3 = weed.server
     env = {
         "MEETBOT_LAUNCHER": "local",
-        "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable),
+        **lab.chromium_settings,
         "MEETBOT_SELF_HOSTED_MEETING_HOSTS": MEETING_HOSTS,
         "MEETBOT_ADHOC_POOL_SIZE": "1",
         "MEETBOT_MAX_CONCURRENT_BOTS": "2",

@@ -21,6 +21,7 @@ from meetbot.control.service.reactions import Subscribers
 from meetbot.control.webhooks.image_fetch import HttpImageFetcher
 from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.crypto import SecretBox
+from meetbot.ports import Storage
 from meetbot.testing.fakes import FakeLauncher, FixedClock
 from meetbot.testing.fakes_runner import MemoryStorage
 
@@ -58,6 +59,7 @@ async def build_test_plane(
     clock: FixedClock | None = None,
     launcher: FakeLauncher | None = None,
     secret: bytes = TEST_SECRET,
+    media_storage: Storage | None = None,
     **settings: Any,
 ) -> TestPlane:
     """The app with the credentials router; credentials are sealed under ``secret``."""
@@ -74,7 +76,7 @@ async def build_test_plane(
         clock=clock,
         reactions=reactions,
         secret_box=SecretBox(secret),
-        media_storage=MemoryStorage(),
+        media_storage=media_storage if media_storage is not None else MemoryStorage(),
         image_fetcher=HttpImageFetcher(TargetPolicy.from_settings(config)),
     )
     key, workspace_id = await create_key(store, clock, name="test")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from meetbot import data_dir
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.contract.uploads import UPLOAD_DESCRIPTOR
 from meetbot.control.agents import FleetCapacity
 from meetbot.control.api import agents as agents_api
 from meetbot.control.api import calendars as calendars_api
@@ -45,7 +46,7 @@ from meetbot.control.webhooks.sender import HttpSender
 from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.crypto import SecretBox
 from meetbot.secrets_file import load_or_create_secret
-from meetbot.storage import open_storage, storage_descriptor
+from meetbot.storage import open_storage
 
 log = logging.getLogger("meetbot.control.server")
 Hook = Callable[[], Awaitable[None]]
@@ -125,7 +126,7 @@ async def build(settings: Settings) -> ControlPlane:
         store=store,
         launcher=launcher,
         clock=clock,
-        storage_descriptor=storage_descriptor(settings),
+        storage_descriptor=dict(UPLOAD_DESCRIPTOR),  # runners get no storage keys
         reactions=reactions,
         secret_box=box,
         capacity=capacity,

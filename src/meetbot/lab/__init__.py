@@ -25,8 +25,11 @@ Who reaches what (the one design decision that matters):
   (``http://127.0.0.1:8088/janus``); those addresses mean nothing outside.
 - **Everything else stays in the host namespace**, on the host's loopback: the test process,
   ``meetbot serve``, runners, storage. A runner puts only its Chromium in the lab by launching
-  ``lab.chromium_executable`` — a wrapper script ``exec ip netns exec NAME /usr/bin/chromium "$@"``
-  — as Playwright's ``executable_path`` (``MEETBOT_CHROMIUM_PATH``). Playwright talks to the
+  ``lab.chromium_executable`` — a wrapper script ``exec ip netns exec NAME setpriv ...
+  /usr/bin/chromium "$@"`` that runs Chromium as ``nobody``, in its sandbox — as Playwright's
+  ``executable_path`` (``MEETBOT_CHROMIUM_PATH``, with ``MEETBOT_CHROMIUM_USER=""``: the
+  wrapper switches user itself, after entering the namespace; both in
+  ``lab.chromium_settings``). Playwright talks to the
   browser over inherited pipes, which ``ip netns exec`` keeps (it execs, never forks), so the
   runner still reports to the control plane on 127.0.0.1 while its browser sits in the meeting.
 - **The host** (:class:`JanusHost`, ``lab.host``) talks to Janus's REST API from the host
@@ -89,11 +92,15 @@ __all__ = [
     "problems",
 ]
 
-MEETING_HOSTS = "127.0.0.1"
+MEETING_HOSTS = "127.0.0.1,127.0.1.1"
 """``MEETBOT_SELF_HOSTED_MEETING_HOSTS`` for lab rooms: the room page (:8000) and Janus REST
-(:8088) are on 127.0.0.1 inside the namespace."""
+(:8088) are on 127.0.0.1 inside the namespace, Janus's ICE candidates on 127.0.1.1 (the bot's
+WebRTC may reach only allowed hosts among private addresses: ``runner/ice_filter.py``)."""
 
-_TOOLS = ("ip", "janus", "chromium", "espeak-ng", "sox")
+NOBODY = 65534
+"""The uid and gid the bots' Chromium runs as in the lab."""
+
+_TOOLS = ("ip", "janus", "chromium", "espeak-ng", "sox", "setpriv")
 
 
 def problems() -> list[str]:
@@ -138,7 +145,9 @@ class Lab:
             lab.site = DemoSite.start(netns, wd, lab.janus.config.url)
             stack.callback(lab.site.stop)
             lab.host = lab.janus.host()
-            lab.chromium_executable = netns.wrap_executable(CHROMIUM, wd / "chromium-in-lab")
+            lab.chromium_executable = netns.wrap_executable(
+                CHROMIUM, wd / "chromium-in-lab", run_as=(NOBODY, NOBODY)
+            )
             lab.silence_wav = make_silence(wd / "silence.wav", 1.0)
             stack.callback(lab._close_participants)
             lab._stack = stack.pop_all()
@@ -149,6 +158,11 @@ class Lab:
     def exec_prefix(self) -> list[str]:
         """Prefix for a command that must run inside the namespace."""
         return self.netns.exec_prefix
+
+    @property
+    def chromium_settings(self) -> dict[str, str]:
+        """The settings that put a runner's Chromium in the lab (as ``nobody``, sandboxed)."""
+        return {"MEETBOT_CHROMIUM_PATH": str(self.chromium_executable), "MEETBOT_CHROMIUM_USER": ""}
 
     @property
     def janus_url(self) -> str:

@@ -149,13 +149,31 @@ class Netns:
     def pids(self) -> list[int]:
         return namespace_pids(self.name)
 
-    def wrap_executable(self, executable: str | Path, path: Path) -> Path:
+    def wrap_executable(
+        self, executable: str | Path, path: Path, *, run_as: tuple[int, int] | None = None
+    ) -> Path:
         """Write an executable script at ``path`` that runs ``executable`` inside the namespace.
 
         Give it to Playwright as ``executable_path``: the calling process stays in the host
         namespace (and can reach servers on the host's loopback) while the browser joins the lab.
+        ``run_as`` (uid, gid): once inside, drop to that user (``setpriv``), so that Chromium
+        can use its sandbox (never as root); the ``--user-data-dir`` it is given becomes that
+        user's, and its ``HOME``. Entering the namespace needs root, so a runner gives this
+        script no user of its own to run as (``MEETBOT_CHROMIUM_USER=""``).
         """
-        path.write_text(f'#!/bin/sh\nexec {" ".join(self.exec_prefix)} {executable} "$@"\n')
+        lines = ["#!/bin/sh"]
+        drop = ""
+        if run_as is not None:
+            uid, gid = run_as
+            lines += [
+                'for arg in "$@"; do case "$arg" in --user-data-dir=*)',
+                '  dir="${arg#--user-data-dir=}"',
+                f'  chown -R {uid}:{gid} "$dir"; export HOME="$dir";',
+                "esac; done",
+            ]
+            drop = f"setpriv --reuid={uid} --regid={gid} --clear-groups "
+        lines.append(f'exec {" ".join(self.exec_prefix)} {drop}{executable} "$@"')
+        path.write_text("\n".join(lines) + "\n")
         path.chmod(0o755)
         return path
 

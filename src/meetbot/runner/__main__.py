@@ -16,8 +16,10 @@ SIGTERM/SIGINT: before an assignment, exit 0; during one, leave like a ``leave``
 (SIGTERM says why: sub_code ``host_shutdown``, the host shuts down; the recording is kept).
 ``--server URL[,URL...]``: other control-plane replicas the reports fail over to when the
 assignment's ``control_url`` fails (``meetbot agent`` passes its ``--server`` list).
-Settings (``MEETBOT_*`` env): ``chromium_path``, ``warm_lead``, ``log_level``,
-``runner_spool_mb``, ``runner_video_spool_mb``.
+Settings (``MEETBOT_*`` env): ``chromium_path``, ``chromium_user``, ``chromium_no_sandbox``,
+``warm_lead``, ``log_level``, ``runner_spool_mb``, ``runner_video_spool_mb``. A runner whose
+Chromium cannot have its sandbox (``runner/sandbox.py``) exits 1 before ``READY``, unless
+``chromium_no_sandbox`` says to run it without.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from meetbot.config import Settings
 from meetbot.egress import HostAllowList
 from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
 from meetbot.runner.egress import EgressGuard
+from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
 
 if TYPE_CHECKING:
     from meetbot.contract.assignment import Assignment
+    from meetbot.ports import Storage
     from meetbot.runner.platforms.base import MeetingPage
     from meetbot.runner.session import Session
 
@@ -62,6 +66,7 @@ AFTER_READY: Final = (
     "meetbot.runner.platforms.registry",
     "meetbot.runner.reporter",
     "meetbot.runner.session",
+    "meetbot.runner.uploads",
     "meetbot.storage",
 )
 """What only a bot needs: imported after ``READY`` (a warm runner is in the pool ~0.25 s
@@ -122,6 +127,14 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
     loop.add_signal_handler(signal.SIGTERM, on_signal, HOST_SHUTDOWN)
     loop.add_signal_handler(signal.SIGINT, on_signal, None)
 
+    try:
+        sandbox = for_this_process(
+            settings.chromium_user, allow_unsandboxed=settings.chromium_no_sandbox
+        )
+    except SandboxUnavailable as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    (log.info if sandbox.sandboxed else log.warning)("Chromium runs %s", sandbox.describe())
     page_scripts: list[str] = []
     """Init scripts the assignment asks for (none before it is known)."""
     egress = EgressGuard()
@@ -129,7 +142,9 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
 
     async def launch() -> ChromiumBrowser:
         started = time.monotonic()
-        browser = await ChromiumBrowser.launch(settings.chromium_path, egress=egress)
+        browser = await ChromiumBrowser.launch(
+            settings.chromium_path, egress=egress, sandbox=sandbox
+        )
         await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
         return browser
@@ -158,7 +173,8 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
         except ValueError as exc:
             log.error("invalid assignment: %s", exc)
             return EXIT_BAD_ASSIGNMENT
-        page_scripts[:] = scripts_for(assignment)
+        ice_allowed = await egress.allow_script()  # WebRTC to the allowed hosts
+        page_scripts[:] = [ice_allowed, *scripts_for(assignment)]
         if browser is not None:
             await browser.add_init_scripts(page_scripts)
         import httpx
@@ -170,6 +186,7 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
         from meetbot.runner.reporter import Reporter
         from meetbot.runner.session import Session
         from meetbot.runner.session_ports import SessionConfig
+        from meetbot.runner.uploads import UploadStorage
         from meetbot.storage import storage_from_descriptor
 
         clock = SystemClock()
@@ -185,7 +202,11 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
                 sub_code = "unsupported_platform"
                 platform = page_for(assignment.platform, credentials)
                 sub_code = "invalid_storage"
-                storage = storage_from_descriptor(assignment.storage)
+                storage: Storage = (
+                    UploadStorage.for_assignment(client, assignment)
+                    if assignment.storage.get("kind") == "upload"
+                    else storage_from_descriptor(assignment.storage)  # older control planes
+                )
             except (UnsupportedPlatform, ValueError, KeyError, TypeError) as exc:
                 log.error("cannot run this bot (%s): %s", sub_code, exc)
                 # the detail reaches the client (the status change's message); a storage error
@@ -200,7 +221,7 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
             def pages(changed: Assignment) -> MeetingPage:
                 """The page of a bot changed before it joined; a browser launched from now
                 on gets the scripts the changed bot needs."""
-                page_scripts[:] = scripts_for(changed)
+                page_scripts[:] = [ice_allowed, *scripts_for(changed)]
                 own = changed.credentials
                 return page_for(changed.platform, Credentials.from_mapping(own) if own else None)
 

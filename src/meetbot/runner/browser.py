@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from meetbot.runner.egress import Blocked, EgressGuard
 from meetbot.runner.priority import raise_audio_threads
+from meetbot.runner.sandbox import ChromiumSandbox, write_wrapper
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,8 @@ ENABLED_FEATURES: Final = (
 )
 
 CHROMIUM_FLAGS: Final = (
-    # the flags of ``shared/notes/janus-e2e.md`` that worked
-    "--no-sandbox",
+    # the flags of ``shared/notes/janus-e2e.md`` that worked, less ``--no-sandbox`` (the
+    # sandbox is on unless the operator says otherwise: ``runner/sandbox.py``)
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--use-fake-ui-for-media-stream",
@@ -85,15 +87,16 @@ CHROMIUM_FLAGS: Final = (
     "--autoplay-policy=no-user-gesture-required",
     "--allow-loopback-in-peer-connection",
     # fewer processes (bench/runner_capacity.py shows what each one costs): the GPU, network
-    # and audio services in the browser process, no zygotes, one renderer
+    # and audio services in the browser process, one renderer (no zygotes only without the
+    # sandbox: ``sandbox.NO_SANDBOX_FLAGS``)
     "--in-process-gpu",
-    "--no-zygote",
     "--enable-features=" + ",".join(ENABLED_FEATURES),
     "--renderer-process-limit=1",
     "--disable-site-isolation-trials",
     "--disable-features=" + ",".join(DISABLED_FEATURES),
 )
-"""Headless Chromium for a bot: what works in a meeting, with as few processes as works."""
+"""Headless Chromium for a bot: what works in a meeting, with as few processes as works, in
+its sandbox (a test browser run as root adds ``sandbox.NO_SANDBOX_FLAGS``)."""
 
 DRIVER_NODE_OPTIONS: Final = "--max-semi-space-size=1"
 """``NODE_OPTIONS`` for Playwright's node driver: a smaller young generation (-10 MiB per bot;
@@ -129,6 +132,7 @@ class ChromiumBrowser:
         page: Page,
         profile: Path,
         egress: EgressGuard | None = None,
+        wrapper_dir: Path | None = None,
     ) -> None:
         self._playwright = playwright
         self.egress = egress
@@ -136,6 +140,7 @@ class ChromiumBrowser:
         self._context = context
         self.page = page
         self._profile = profile
+        self._wrapper_dir = wrapper_dir
         self._closed = False
         self.on_audio: AudioSink | None = None
         """Where the page's 250 ms PCM chunks go (s16le mono 16 kHz); ``None`` drops them."""
@@ -153,27 +158,41 @@ class ChromiumBrowser:
         extra_args: Sequence[str] = (),
         profile_root: Path | None = None,
         egress: EgressGuard | None = None,
+        sandbox: ChromiumSandbox | None = None,
     ) -> ChromiumBrowser:
         """Launch Chromium on a blank page with the capture script and binding installed.
 
         ``egress``: installed before anything loads; a runner always passes one (its allowed
-        hosts are set when the assignment arrives)."""
+        hosts are set when the assignment arrives). ``sandbox``: whom Chromium runs as and
+        whether sandboxed (:func:`meetbot.runner.sandbox.for_this_process`); default: sandboxed,
+        as this process's user (as root, Chromium then refuses to start)."""
+        sandbox = sandbox or ChromiumSandbox(sandboxed=True)
         profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
+        wrapper_dir: Path | None = None
+        executable = chromium_path
+        if sandbox.run_as is not None:
+            os.chown(profile, sandbox.run_as.uid, sandbox.run_as.gid)
+            wrapper_dir = Path(tempfile.mkdtemp(prefix="meetbot-chromium-"))
+            executable = str(write_wrapper(wrapper_dir, chromium_path, sandbox.run_as, profile))
         playwright = await async_playwright().start()
         try:
             context = await playwright.chromium.launch_persistent_context(
                 str(profile),
-                executable_path=chromium_path,
+                executable_path=executable,
                 headless=headless,
-                args=[*CHROMIUM_FLAGS, *extra_args],
+                args=[*CHROMIUM_FLAGS, *sandbox.flags, *extra_args],
+                chromium_sandbox=sandbox.sandboxed,  # else Playwright adds --no-sandbox
                 viewport={"width": 1280, "height": 720},
+                service_workers="block",
             )
         except BaseException:
             await playwright.stop()
             shutil.rmtree(profile, ignore_errors=True)
+            if wrapper_dir is not None:
+                shutil.rmtree(wrapper_dir, ignore_errors=True)
             raise
         page = context.pages[0] if context.pages else await context.new_page()
-        browser = cls(playwright, context, page, profile, egress)
+        browser = cls(playwright, context, page, profile, egress, wrapper_dir)
         try:
             if egress is not None:
                 await egress.install(context)
@@ -245,6 +264,8 @@ class ChromiumBrowser:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._playwright.stop()
         shutil.rmtree(self._profile, ignore_errors=True)
+        if self._wrapper_dir is not None:
+            shutil.rmtree(self._wrapper_dir, ignore_errors=True)
 
     def _on_audio_binding(self, source: object, data: object) -> None:
         sink = self.on_audio

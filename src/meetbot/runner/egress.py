@@ -8,9 +8,17 @@ a loopback, private, link-local, multicast, reserved or metadata address (:mod:`
 — given as a name (resolved here), or as a number in any form — unless the host is one the
 operator allows (``MEETBOT_SELF_HOSTED_MEETING_HOSTS``, sent in the assignment).
 
-Not covered (see ``docs/security.md``): requests of service workers and other workers, WebRTC
-media (UDP/TCP ICE), and a name that resolves differently for Chromium a moment later (DNS
-rebinding within the resolver's cache time).
+Service workers and shared workers, which would make requests in targets of their own, are
+refused: every frame gets :data:`NO_SERVICE_WORKERS` before its scripts run (``register``
+always rejects, ``new SharedWorker`` throws), and the context is launched with Playwright's
+``service_workers="block"``. A dedicated worker's requests pass the guard like the page's.
+
+WebRTC (ICE) goes only to public addresses and allowed hosts: :mod:`meetbot.runner.ice_filter`,
+installed first in every frame by :meth:`EgressGuard.install`, its allowed list set by
+:meth:`EgressGuard.allow_script` once the assignment is known.
+
+Not covered (see ``docs/security.md``): a name that resolves differently for Chromium a moment
+later (DNS rebinding within the resolver's cache time).
 """
 
 from __future__ import annotations
@@ -33,11 +41,30 @@ from meetbot.egress import (
     numeric_host,
     refusal,
 )
+from meetbot.runner import ice_filter
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
 
 log = logging.getLogger(__name__)
+
+NO_SERVICE_WORKERS = """(() => {
+  if (globalThis.SharedWorker) {
+    Object.defineProperty(globalThis, "SharedWorker", {
+      value: function SharedWorker() {
+        throw new DOMException("Shared workers are disabled in this browser.", "SecurityError");
+      }, writable: false, configurable: false, enumerable: false});
+  }
+  const container = globalThis.ServiceWorkerContainer;
+  if (!container) return;
+  const refuse = () => Promise.reject(
+    new DOMException("Service workers are disabled in this browser.", "SecurityError"));
+  Object.defineProperty(container.prototype, "register",
+    {value: refuse, writable: false, configurable: false, enumerable: true});
+})();"""
+"""An init script: a page can start neither a service worker nor a shared worker (their
+requests come from targets of their own, which the guard does not see; a dedicated worker's
+requests pass the page's ``Fetch`` interception and are guarded)."""
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """``(host, port) -> addresses as text``."""
@@ -90,6 +117,7 @@ class EgressGuard:
         self._resolver = resolver
         self._clock = clock
         self._cache: dict[tuple[str, int], tuple[float, Blocked | None]] = {}
+        self._ice_setter = ice_filter.new_setter_name()
 
     async def check(self, url: str) -> Blocked | None:
         """``None`` if ``url`` may be fetched, else the refusal (not recorded)."""
@@ -152,10 +180,19 @@ class EgressGuard:
         HTTP(S) goes through the DevTools ``Fetch`` domain on each page (Playwright's
         ``route`` lets redirects through unseen; ``Fetch`` pauses every hop), WebSockets through
         Playwright's ``route_web_socket``."""
+        addresses = await ice_filter.allowed_addresses(self.allowed)
+        await context.add_init_script(script=ice_filter.filter_script(self._ice_setter, addresses))
+        await context.add_init_script(script=NO_SERVICE_WORKERS)
         for page in context.pages:
             await self._watch_page(context, page)
         context.on("page", lambda page: self._watch_new_page(context, page))
         await context.route_web_socket(_every_url, self._on_web_socket)
+
+    async def allow_script(self) -> str:
+        """An init script that gives the WebRTC filter :attr:`allowed` (names resolved now):
+        add it once the assignment has set :attr:`allowed`, before the meeting's page loads."""
+        addresses = await ice_filter.allowed_addresses(self.allowed)
+        return ice_filter.allow_script(self._ice_setter, addresses)
 
     async def _watch_new_page(self, context: BrowserContext, page: Page) -> None:
         """A popup: its first requests may leave before this runs (see ``docs/security.md``)."""

@@ -1,11 +1,11 @@
 """Media storage: a local directory or an S3 bucket, behind :class:`meetbot.ports.Storage`.
 
-The control plane opens it with :func:`open_storage`. A runner, a separate process that may
-live on another machine, gets a plain JSON-able dict from :func:`storage_descriptor` (inside
-its :class:`meetbot.ports.Assignment`) and opens the same storage with
-:func:`storage_from_descriptor`. The descriptor never carries the media signing secret: only
-the control plane makes signed links. For S3 it does carry the access key and secret key,
-because the runner writes audio chunks directly to the bucket.
+The control plane opens it with :func:`open_storage`. Runners no longer open it: their
+assignment says ``{"kind": "upload"}`` and they store each object through a target scoped to
+one key (:mod:`meetbot.contract.uploads`, issue 12). :func:`storage_descriptor` and
+:func:`storage_from_descriptor` remain for tests and for a runner given an older control plane's
+assignment; for S3 such a descriptor carries the bucket's keys, so the control plane no longer
+hands it out.
 """
 
 from __future__ import annotations

@@ -113,6 +113,17 @@ class S3Storage:
             "get_object", Params=params, ExpiresIn=ttl_seconds
         )
 
+    def presigned_put(self, key: str, content_type: str | None, ttl_seconds: int) -> str:
+        """A URL that lets its holder PUT ``key`` (and only it) until ``ttl_seconds`` pass;
+        with ``content_type``, the PUT must send that ``Content-Type``."""
+        validate_key(key)
+        params = {"Bucket": self._bucket, "Key": key}
+        if content_type:
+            params["ContentType"] = content_type
+        return self._client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=ttl_seconds
+        )
+
     async def ensure_bucket(self) -> None:
         """Check (and create) the bucket now rather than on first use."""
         await asyncio.to_thread(self._ensure_bucket)

@@ -14,6 +14,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meetbot.contract.uploads import MAX_UPLOAD_BYTES
+
 CODE = "request_too_large"
 
 
@@ -57,15 +59,23 @@ IMAGE_BODY_BYTES = 3 * 1024 * 1024
 class BodyLimit:
     """ASGI middleware: at most ``limit`` bytes of request body reach the application."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int = MAX_UPLOAD_BYTES) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit
+        """For a runner's media upload (``PUT /internal/bots/{id}/objects/...``)."""
 
     def _limit_for(self, scope: Scope) -> int:
-        """``output_video`` carries a picture: up to :data:`IMAGE_BODY_BYTES` (a create keeps
-        ``MEETBOT_MAX_BODY_BYTES``: a larger ``bot_image`` comes by URL)."""
-        path = str(scope.get("path", "")).rstrip("/")
-        if scope.get("method") == "POST" and path.endswith("/output_video"):
+        """A runner's media upload (``PUT /internal/bots/{id}/objects/...``): ``upload_limit``;
+        ``output_video`` carries a picture: up to :data:`IMAGE_BODY_BYTES` (a create keeps
+        ``MEETBOT_MAX_BODY_BYTES``: a larger ``bot_image`` comes by URL); else ``limit``."""
+        path = str(scope.get("path", ""))
+        method = scope.get("method")
+        parts = path.split("/", 5)  # "", internal, bots, id, objects, key
+        is_upload = len(parts) == 6 and parts[1:3] == ["internal", "bots"] and parts[4] == "objects"
+        if is_upload and method == "PUT":
+            return self.upload_limit
+        if method == "POST" and path.rstrip("/").endswith("/output_video"):
             return max(self.limit, IMAGE_BODY_BYTES)
         return self.limit
 

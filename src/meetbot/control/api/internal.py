@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from meetbot.contract.reports import Commands, JoinAnswer, JoinRequest, ReportBatch
+from meetbot.contract.uploads import UploadRequest, UploadTarget
 from meetbot.control.api.deps import RunnerToken, ServicesDep
-from meetbot.control.service import camera, runners
+from meetbot.control.service import camera, runners, uploads
 
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
 
@@ -61,3 +62,23 @@ async def get_camera_picture(
     data = await camera.runner_picture(svc, bot_id, token, key)
     kind = "jpeg" if key.endswith(".jpeg") else "png"
     return Response(data, media_type=f"image/{kind}")
+
+
+@router.post("/{bot_id}/uploads", response_model=UploadTarget)
+async def upload_target(
+    bot_id: str, request: UploadRequest, svc: ServicesDep, token: RunnerToken
+) -> UploadTarget:
+    """Where to PUT one of the bot's objects: a presigned URL for that key, or ``objects/``."""
+    return await uploads.upload_target(svc, bot_id, token, request)
+
+
+@router.put("/{bot_id}/objects/{key:path}", status_code=204)
+async def put_object(
+    bot_id: str, key: str, request: Request, svc: ServicesDep, token: RunnerToken
+) -> Response:
+    """Local storage: the runner's object, through the control plane (body capped by
+    ``BodyLimit`` at ``MAX_UPLOAD_BYTES``)."""
+    await runners.authenticate(svc, bot_id, token)  # before the body is read
+    body = await request.body()
+    await uploads.store_object(svc, bot_id, token, key, body, request.headers.get("content-type"))
+    return Response(status_code=204)

@@ -36,6 +36,8 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``MEETBOT_*`` settings a runner reads, from the control plane's settings."""
     return {
         "MEETBOT_CHROMIUM_PATH": settings.chromium_path,
+        "MEETBOT_CHROMIUM_USER": settings.chromium_user,
+        "MEETBOT_CHROMIUM_NO_SANDBOX": "1" if settings.chromium_no_sandbox else "0",
         "MEETBOT_WARM_LEAD": str(settings.warm_lead),
         "MEETBOT_LOG_LEVEL": settings.log_level,
         "MEETBOT_LOG_FORMAT": settings.log_format,

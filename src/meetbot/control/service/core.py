@@ -103,7 +103,8 @@ class Services:
     agent_polls: AgentPolls = field(default_factory=AgentPolls)
     """Fleet agents' long polls waiting in this process (:mod:`.agent_polls`)."""
     media_storage: Storage | None = None
-    """Where a bot's picture (``bot_image``) is stored; ``None``: pictures are refused."""
+    """Where runners' uploads go (:mod:`meetbot.control.service.uploads`) and a bot's picture
+    (``bot_image``) is stored; ``None``: pictures are refused."""
     image_fetcher: ImageFetcher | None = None
     """Fetches ``bot_image`` URLs under the webhook egress rules; ``None``: URLs are refused."""
 
