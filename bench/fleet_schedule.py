@@ -49,9 +49,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def joined_at(bot: dict[str, Any]) -> datetime | None:
+def joined_at(bot: dict[str, Any], status: str = "joining") -> datetime | None:
     for change in bot["status_changes"]:
-        if change["status"] == "joining":
+        if change["status"] == status:
             return datetime.fromisoformat(change["at"].replace("Z", "+00:00"))
     return None
 
@@ -108,11 +108,16 @@ def one_round(args: argparse.Namespace, number: int) -> None:
                     print("  agent sim-0 killed -9 after dispatch")
                 wait_until(start + timedelta(seconds=args.window + 30))
                 late: list[float] = []
-                missed = 0
+                dispatch_late: list[float] = []
+                missed: Counter[str] = Counter()
                 for bot_id, join_at in ids.items():
-                    at = joined_at(http.get(f"/api/v1/bot/{bot_id}/").json())
+                    found = http.get(f"/api/v1/bot/{bot_id}/").json()
+                    at, booted = joined_at(found), joined_at(found, "booting")
+                    if booted is not None:
+                        due = join_at - timedelta(seconds=args.dispatch_lead)
+                        dispatch_late.append((booted - due).total_seconds() * 1000)
                     if at is None or at > join_at + timedelta(seconds=30):
-                        missed += 1
+                        missed[f"{found['status']}/{found.get('sub_code')}"] += 1
                     else:
                         late.append((at - join_at).total_seconds() * 1000)
             with psycopg.connect(url) as db:
@@ -124,7 +129,9 @@ def one_round(args: argparse.Namespace, number: int) -> None:
                 f"round {number}: {len(ids)} bots created in {created_s:.1f} s over "
                 f"{len(fleet.replicas)} replica(s), {args.agents} agents; joining - join_at "
                 f"p50={pct(late, 0.5):.0f} ms p99={pct(late, 0.99):.0f} ms "
-                f"max={max(late, default=float('nan')):.0f} ms; missed={missed}; {label}={twice}; "
+                f"max={max(late, default=float('nan')):.0f} ms; missed={sum(missed.values())} "
+                f"{dict(missed)}; {label}={twice}; dispatch (booting) - (join_at - lead) "
+                f"p50={pct(dispatch_late, 0.5):.0f} ms p99={pct(dispatch_late, 0.99):.0f} ms; "
                 f"load average {os.getloadavg()[0]:.2f}"
             )
         finally:

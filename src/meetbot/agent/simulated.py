@@ -23,9 +23,11 @@ import httpx
 from meetbot.agent.simulated_meeting import SimulatedBrowser, SimulatedMeeting
 from meetbot.clock import SystemClock
 from meetbot.contract.assignment import Assignment
+from meetbot.ports import Storage
 from meetbot.runner.reporter import Reporter
 from meetbot.runner.session import HOST_SHUTDOWN, Session
 from meetbot.runner.session_ports import SessionConfig
+from meetbot.runner.uploads import UploadStorage
 from meetbot.storage import storage_from_descriptor
 
 log = logging.getLogger("meetbot.agent.simulated")
@@ -103,7 +105,11 @@ class SimulatedHost:
         started = time.monotonic()
         reporter = Reporter.for_assignment(self._client, assignment, self._servers)
         try:
-            storage = storage_from_descriptor(assignment.storage)
+            storage: Storage = (
+                UploadStorage.for_assignment(self._client, assignment)
+                if assignment.storage.get("kind") == "upload"  # runners hold no storage keys
+                else storage_from_descriptor(assignment.storage)
+            )
         except (ValueError, KeyError, TypeError) as exc:
             log.error("bot %s: no storage: %s", assignment.bot_id, exc)
             return
