@@ -101,7 +101,7 @@ def test_stream_refusals_are_the_apis_errors(client: Meetbot, served: Server) ->
     with pytest.raises(InvalidRequest) as bad:
         next(client.stream(bot.id, after="not-a-cursor"))
     assert bad.value.code == "invalid_cursor"
-    token = client.bots.stream_token(bot.id)
+    token = client.stream_token(bot.id)
     assert token.token
     assert token.expires_at
     client.bots.leave(bot.id)

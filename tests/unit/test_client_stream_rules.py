@@ -20,6 +20,14 @@ from meetbot.client import (
     StreamLost,
 )
 from meetbot.client.connection import Connection
+from meetbot.client.models import (
+    CHAT_MESSAGE,
+    TRANSCRIPT_LAGGING,
+    TRANSCRIPT_PARTIAL,
+    chat_message_of,
+    lag_of,
+    segments_of,
+)
 from meetbot.client.stream import Resumption
 
 EVENT = {"type": "status_update", "id": "e1", "created_at": "t", "data": {}, "cursor": "c1"}
@@ -79,3 +87,21 @@ def test_a_refused_handshake_is_the_apis_error_and_retried_when_the_api_says_so(
     with pytest.raises(ServiceUnavailable) as past_the_limit:  # as send() would raise it
         s.wait_before_retry(busy)
     assert past_the_limit.value.retry_after == 3.0
+
+
+def test_the_newer_events_read_as_models() -> None:
+    def event(type_: str, data: dict[str, object]) -> StreamEvent:
+        return StreamEvent.model_validate(
+            {"type": type_, "id": "e", "created_at": "t", "data": data, "cursor": "c"}
+        )
+
+    partial = event(TRANSCRIPT_PARTIAL, {"segments": [{"start": 0, "end": 1, "text": "Hel"}]})
+    assert [s.text for s in segments_of(partial)] == ["Hel"]
+    lag = lag_of(event(TRANSCRIPT_LAGGING, {"lag_seconds": 12.5, "caught_up": False}))
+    assert (lag.lag_seconds, lag.caught_up) == (12.5, False)
+    said = {
+        "id": "m1", "text": "hi", "sender": {"id": "p1", "name": "Ada"}, "to": "everyone",
+        "from_bot": False, "at": "2026-01-01T10:00:00.000Z",
+    }  # fmt: skip
+    message = chat_message_of(event(CHAT_MESSAGE, {"bot_id": "b", "message": said}))
+    assert (message.text, message.sender.name, message.from_bot) == ("hi", "Ada", False)

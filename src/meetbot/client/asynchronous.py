@@ -97,6 +97,10 @@ class AsyncMeetbot:
         state = Resumption(self.connection, self.retry, bot_id, audio, after)
         return async_frames(state, self.sleep, self._timeout)
 
+    async def stream_token(self, bot_id: str) -> models.StreamToken:
+        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
+        return await self.send(api.stream_token(bot_id))
+
     async def capacity(
         self, start: api.When | None = None, end: api.When | None = None, step: int | None = None
     ) -> models.Capacity:
@@ -302,10 +306,6 @@ class Bots:
     async def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
         """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
         return await self._c.send(api.output_video(bot_id, bot_image))
-
-    async def stream_token(self, bot_id: str) -> models.StreamToken:
-        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
-        return await self._c.send(api.stream_token(bot_id))
 
     async def wait(
         self,

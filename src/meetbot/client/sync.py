@@ -96,6 +96,10 @@ class Meetbot:
         state = Resumption(self.connection, self.retry, bot_id, audio, after)
         return frames(state, self.sleep, self._timeout)
 
+    def stream_token(self, bot_id: str) -> models.StreamToken:
+        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
+        return self.send(api.stream_token(bot_id))
+
     def capacity(
         self, start: api.When | None = None, end: api.When | None = None, step: int | None = None
     ) -> models.Capacity:
@@ -299,10 +303,6 @@ class Bots:
     def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
         """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
         return self._c.send(api.output_video(bot_id, bot_image))
-
-    def stream_token(self, bot_id: str) -> models.StreamToken:
-        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
-        return self._c.send(api.stream_token(bot_id))
 
     def wait(
         self,
