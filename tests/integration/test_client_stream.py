@@ -10,7 +10,7 @@ import base64
 from collections.abc import Iterator
 
 import pytest
-from client_server import MEET, api_key, served
+from client_server import JANUS, MEET, api_key, served
 
 from harness.tcp_relay import TcpRelay
 from meetbot.client import (
@@ -144,4 +144,13 @@ def test_the_routes_of_a_bot_in_the_call(client: Meetbot) -> None:
         client.bots.output_video(bot.id, picture)
     assert not_in_call.value.status in (400, 409)
     assert client.bots.transcript(bot.id).live_lag_seconds is None
+    client.bots.leave(bot.id)
+
+
+def test_a_chat_message_is_queued_for_a_bot_on_a_platform_with_chat(client: Meetbot) -> None:
+    bot = client.bots.create(JANUS)
+    sent = client.bots.send_chat_message(bot.id, "This meeting is recorded.", to="everyone")
+    assert sent.status == "queued"
+    assert sent.id
+    assert client.bots.chat(bot.id) == []  # the runner has not reported it sent yet
     client.bots.leave(bot.id)
