@@ -147,21 +147,29 @@ def show(
 @bots_app.command()
 def watch(
     bot_id: Annotated[str, typer.Argument(help="The bot's id")],
-    interval: Annotated[float, typer.Option(help="Seconds between two looks")] = 1.0,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between two looks when the stream is refused")
+    ] = 1.0,
     server: ServerOpt = None,
     api_key: KeyOpt = None,
 ) -> None:
-    """Follow a bot live: its status and its transcript as it grows, until it ends."""
+    """Follow a bot live (its real-time stream): its status and its transcript as it grows,
+    until it ends."""
     with _client(server, api_key) as client:
         _watch(client, bot_id, interval)
 
 
 def _watch(client: Meetbot, bot_id: str, interval: float) -> None:
     """Print each new status change and transcript segment; on a terminal, a live panel below
-    them shows where the bot is now. Returns once the bot ended."""
+    them shows where the bot is now. Follows the bot's real-time stream (a look at the bot on
+    each event that changes what is shown); polls every ``interval`` seconds instead when the
+    server refuses the stream or it is lost. Returns once the bot ended."""
+    from contextlib import nullcontext
+
     from rich.live import Live
 
     from meetbot.bot_views import change_line, segment_line, watch_view
+    from meetbot.client import ApiError, StreamLost
 
     changes_seen = 0
     segments_seen = 0
@@ -181,13 +189,25 @@ def _watch(client: Meetbot, bot_id: str, interval: float) -> None:
             live.update(watch_view(bot, segments_seen, time.monotonic() - started))
         return bot
 
-    if not out().is_terminal:
-        while not look(None).ended:
+    terminal = out().is_terminal
+    shown = Live(console=out(), refresh_per_second=4, transient=True) if terminal else None
+    with shown if shown is not None else nullcontext():
+        if look(shown).ended:
+            return
+        try:
+            for frame in client.stream(bot_id):
+                if getattr(frame, "type", None) in WATCHED_EVENTS:
+                    look(shown)
+        except (ApiError, StreamLost) as exc:  # refused (an older server, a proxy) or lost
+            err().print(
+                f"the stream is unavailable ({exc}); polling instead", markup=False, soft_wrap=True
+            )
+        while not look(shown).ended:
             time.sleep(interval)
-        return
-    with Live(console=out(), refresh_per_second=4, transient=True) as live:
-        while not look(live).ended:
-            time.sleep(interval)
+
+
+WATCHED_EVENTS = frozenset({"status_update", "transcript.data", "transcript.ready"})
+"""The stream's events after which ``watch`` looks at the bot again."""
 
 
 def _segments(client: Meetbot, bot_id: str) -> list[Segment]:

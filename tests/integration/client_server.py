@@ -28,7 +28,10 @@ SERVE_ENV = {
     "MEETBOT_DELIVERY": "inline",
     "MEETBOT_WEBHOOK_ALLOW_PRIVATE": "1",
     "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": "none",
+    "MEETBOT_SELF_HOSTED_MEETING_HOSTS": "janus.example.com:8000",
 }
+JANUS = "http://janus.example.com:8000/videoroomtest.html?room=7"
+"""A Janus room: the one platform whose adapter has chat (the fake launcher joins nothing)."""
 RECORDING_BYTES = bytes(range(256)) * 1024  # 256 KiB: a download in several chunks
 SEGMENTS = (
     Segment(

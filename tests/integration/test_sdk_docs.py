@@ -36,6 +36,7 @@ def test_every_example_runs(served: Server, api_key: str, tmp_path: Path) -> Non
         "MEETBOT_SERVER": served.url,
         "MEETBOT_API_KEY": api_key,
         "HOOK_URL": "http://127.0.0.1:9/hook",  # the doc's host does not resolve here
+        "ICS_URL": "http://127.0.0.1:9/team.ics",  # nothing answers: the calendar connects
     }
     result = subprocess.run(
         [sys.executable, "-c", RUN_BLOCKS],
@@ -48,3 +49,4 @@ def test_every_example_runs(served: Server, api_key: str, tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not_admitted manually_stopped" in result.stdout
+    assert result.stdout.count("not_admitted manually_stopped") >= 2  # the stream's example too

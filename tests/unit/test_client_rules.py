@@ -141,18 +141,30 @@ def test_the_public_api_is_pinned() -> None:
     import meetbot.client as client
 
     assert client.__all__ == [
-        "NO_RETRIES", "ApiError", "AsyncMeetbot", "Bot", "Capacity", "CapacityExhausted",
-        "Conflict", "CredentialFlags", "DebugArtifact", "Delivery", "Event", "Forbidden",
-        "InvalidRequest", "Meetbot", "MeetbotClientError", "MethodNotAllowed", "NotFound",
-        "NotReady", "Participant", "RateLimited", "Recording", "RequestTooLarge", "RetryPolicy",
-        "Segment", "ServerError", "ServiceUnavailable", "Transcript", "Unauthorized",
-        "WaitTimeout", "WebhookEndpoint", "WebhookVerificationError", "verify_webhook",
+        "NO_RETRIES", "ApiError", "AsyncMeetbot", "AudioChunk", "Bot", "Calendar",
+        "CalendarEvent", "Capacity", "CapacityExhausted", "ChatMessage", "Conflict",
+        "CredentialFlags", "DebugArtifact", "Delivery", "Event", "Forbidden", "InvalidRequest",
+        "Meetbot", "MeetbotClientError", "MethodNotAllowed", "NotFound", "NotReady",
+        "Participant", "RateLimited", "Recording", "RequestTooLarge", "RetryPolicy", "Segment",
+        "ServerError", "ServiceUnavailable", "StreamEvent", "StreamLost", "Transcript",
+        "Unauthorized", "WaitTimeout", "WebhookEndpoint", "WebhookVerificationError",
+        "verify_webhook",
     ]  # fmt: skip
     for name in client.__all__:
         assert getattr(client, name) is not None
-    from meetbot.client import asynchronous, sync
+    from meetbot.client import asynchronous, calendars, sync, webhooks
 
-    for name in ("Bots", "Webhooks", "Events", "Credentials"):  # the same methods on both
-        blocking = {n for n in dir(getattr(sync, name)) if not n.startswith("_")}
-        awaited = {n for n in dir(getattr(asynchronous, name)) if not n.startswith("_")}
+    pairs = [
+        (sync.Meetbot, asynchronous.AsyncMeetbot),
+        (sync.Bots, asynchronous.Bots),
+        (webhooks.Webhooks, webhooks.AsyncWebhooks),
+        (sync.Events, asynchronous.Events),
+        (sync.Credentials, asynchronous.Credentials),
+        (calendars.Calendars, calendars.AsyncCalendars),
+    ]
+    for blocking_class, awaited_class in pairs:  # the same methods on both
+        blocking = {n for n in dir(blocking_class) if not n.startswith("_")}
+        awaited = {n for n in dir(awaited_class) if not n.startswith("_")}
+        if blocking_class is sync.Meetbot:  # the context managers' names differ
+            blocking, awaited = blocking - {"close"}, awaited - {"aclose"}
         assert blocking == awaited

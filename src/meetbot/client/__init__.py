@@ -6,6 +6,8 @@
         bot = meetbot.bots.create("https://meet.google.com/abc-defg-hij", bot_name="Notes")
         bot = meetbot.bots.wait(bot.id)          # until its work is over
         print(meetbot.bots.transcript_text(bot.id, "srt"))
+        for frame in meetbot.stream(bot.id):    # its events live, until it ends
+            print(frame)
 
 See ``docs/sdk.md``. The client imports nothing of the server (``meetbot.control``).
 """
@@ -25,12 +27,16 @@ from meetbot.client.errors import (
     RequestTooLarge,
     ServerError,
     ServiceUnavailable,
+    StreamLost,
     Unauthorized,
     WaitTimeout,
 )
 from meetbot.client.models import (
     Bot,
+    Calendar,
+    CalendarEvent,
     Capacity,
+    ChatMessage,
     CredentialFlags,
     DebugArtifact,
     Delivery,
@@ -38,10 +44,12 @@ from meetbot.client.models import (
     Participant,
     Recording,
     Segment,
+    StreamEvent,
     Transcript,
     WebhookEndpoint,
 )
 from meetbot.client.retries import NO_RETRIES, RetryPolicy
+from meetbot.client.stream import AudioChunk
 from meetbot.client.sync import Meetbot
 from meetbot.client.webhook_signature import WebhookVerificationError, verify_webhook
 
@@ -49,9 +57,13 @@ __all__ = [
     "NO_RETRIES",
     "ApiError",
     "AsyncMeetbot",
+    "AudioChunk",
     "Bot",
+    "Calendar",
+    "CalendarEvent",
     "Capacity",
     "CapacityExhausted",
+    "ChatMessage",
     "Conflict",
     "CredentialFlags",
     "DebugArtifact",
@@ -72,6 +84,8 @@ __all__ = [
     "Segment",
     "ServerError",
     "ServiceUnavailable",
+    "StreamEvent",
+    "StreamLost",
     "Transcript",
     "Unauthorized",
     "WaitTimeout",

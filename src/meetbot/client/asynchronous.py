@@ -14,10 +14,13 @@ import httpx
 
 from meetbot.client import endpoints as api
 from meetbot.client import models
+from meetbot.client.calendars import AsyncCalendars
 from meetbot.client.connection import Connection, check, error_of, retry_after
 from meetbot.client.errors import NotReady, WaitTimeout
 from meetbot.client.pagination import async_pages
 from meetbot.client.retries import RetryPolicy
+from meetbot.client.stream import Frame, Resumption, async_frames
+from meetbot.client.webhooks import AsyncWebhooks
 from meetbot.unset import UNSET, Unset
 
 T = TypeVar("T")
@@ -52,9 +55,10 @@ class AsyncMeetbot:
             transport=transport,
         )
         self.bots = Bots(self)
-        self.webhooks = Webhooks(self)
+        self.webhooks = AsyncWebhooks(self)
         self.events = Events(self)
         self.credentials = Credentials(self)
+        self.calendars = AsyncCalendars(self)
 
     async def send(self, call: api.Call[T]) -> T:
         """Send ``call`` (retried by :attr:`retry`) and read its answer, or raise its error."""
@@ -78,6 +82,24 @@ class AsyncMeetbot:
                 return call.read(check(response))
             await self.sleep(self.retry.delay(attempt, retry_after(response)))
             attempt += 1
+
+    def stream(
+        self,
+        bot_id: str,
+        *,
+        audio: api.StreamAudio | None = None,
+        after: str | None = None,
+    ) -> AsyncIterator[Frame]:
+        """The bot's events as they happen (``GET /api/v1/bot/{id}/stream``), from its first
+        or after the cursor ``after``; with ``audio="mixed"`` its audio too. Reconnects when
+        the connection drops; ends after the bot's terminal status (see
+        :mod:`meetbot.client.stream`)."""
+        state = Resumption(self.connection, self.retry, bot_id, audio, after)
+        return async_frames(state, self.sleep, self._timeout)
+
+    async def stream_token(self, bot_id: str) -> models.StreamToken:
+        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
+        return await self.send(api.stream_token(bot_id))
 
     async def capacity(
         self, start: api.When | None = None, end: api.When | None = None, step: int | None = None
@@ -139,6 +161,7 @@ class Bots:
         webhook_url: str | None = None,
         credentials: Mapping[str, Any] | None = None,
         service: str | None = None,
+        bot_image: str | None = None,
         idempotency_key: str | None = None,
     ) -> models.Bot:
         """Send a bot (``POST /api/v1/bot/``). An ``Idempotency-Key`` is made when none is
@@ -156,6 +179,7 @@ class Bots:
             webhook_url=webhook_url,
             credentials=credentials,
             service=service,
+            bot_image=bot_image,
         )
         return await self._c.send(api.create_bot(body, idempotency_key))
 
@@ -261,6 +285,28 @@ class Bots:
         """Remove the bot's media and transcript (the bot and its history stay)."""
         await self._c.send(api.delete_data(bot_id))
 
+    async def send_chat_message(
+        self, bot_id: str, message: str, *, to: str = "everyone"
+    ) -> models.ChatSent:
+        """Queue a message for the meeting's chat (``to``: ``everyone`` or a participant id);
+        the ``chat.message`` event with ``from_bot`` and this ``id`` says it was sent."""
+        return await self._c.send(api.send_chat_message(bot_id, message, to))
+
+    async def chat(self, bot_id: str) -> builtins.list[models.ChatMessage]:
+        """The meeting's chat as the bot read it, oldest first."""
+        return await self._c.send(api.chat(bot_id))
+
+    async def pause_recording(self, bot_id: str) -> models.Bot:
+        """Stop recording and transcribing for a while; the bot stays in the call."""
+        return await self._c.send(api.pause_recording(bot_id))
+
+    async def resume_recording(self, bot_id: str) -> models.Bot:
+        return await self._c.send(api.resume_recording(bot_id))
+
+    async def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
+        """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
+        return await self._c.send(api.output_video(bot_id, bot_image))
+
     async def wait(
         self,
         bot_id: str,
@@ -280,59 +326,6 @@ class Bots:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(bot_id, bot.status, timeout)
             await self._c.sleep(interval)
-
-
-class Webhooks:
-    def __init__(self, client: AsyncMeetbot) -> None:
-        self._c = client
-
-    async def create(
-        self, url: str, *, event_types: builtins.list[str] | None = None, enabled: bool = True
-    ) -> models.WebhookEndpoint:
-        """Register an endpoint; its ``secret`` is in this answer only."""
-        return await self._c.send(api.create_endpoint(url, event_types, enabled))
-
-    def list(self, *, page_size: int | None = None) -> AsyncIterator[models.WebhookEndpoint]:
-        return async_pages(lambda cursor: self._c.send(api.list_endpoints(cursor, page_size)))
-
-    async def get(self, endpoint_id: str) -> models.WebhookEndpoint:
-        return await self._c.send(api.get_endpoint(endpoint_id))
-
-    async def update(
-        self,
-        endpoint_id: str,
-        *,
-        url: str | Unset = UNSET,
-        event_types: builtins.list[str] | Unset | None = UNSET,
-        enabled: bool | Unset = UNSET,
-    ) -> models.WebhookEndpoint:
-        return await self._c.send(api.update_endpoint(endpoint_id, url, event_types, enabled))
-
-    async def delete(self, endpoint_id: str) -> None:
-        await self._c.send(api.delete_endpoint(endpoint_id))
-
-    async def rotate_secret(self, endpoint_id: str) -> models.WebhookEndpoint:
-        """A new secret (in this answer only); the old one keeps signing for 24 h."""
-        return await self._c.send(api.rotate_secret(endpoint_id))
-
-    async def replay(self, endpoint_id: str, start: api.When, end: api.When) -> int:
-        """Queue again the events created in ``[start, end)``; how many deliveries."""
-        return await self._c.send(api.replay(endpoint_id, start, end))
-
-    def deliveries(
-        self, endpoint_id: str, *, status: str | None = None, page_size: int | None = None
-    ) -> AsyncIterator[models.Delivery]:
-        """The endpoint's deliveries, newest first."""
-        return async_pages(
-            lambda cursor: self._c.send(api.list_deliveries(endpoint_id, cursor, status, page_size))
-        )
-
-    async def delivery(self, endpoint_id: str, delivery_id: str) -> models.Delivery:
-        """One delivery with its ``attempt_log``."""
-        return await self._c.send(api.get_delivery(endpoint_id, delivery_id))
-
-    async def retry(self, endpoint_id: str, delivery_id: str) -> models.Delivery:
-        return await self._c.send(api.retry_delivery(endpoint_id, delivery_id))
 
 
 class Events:

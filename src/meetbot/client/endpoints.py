@@ -162,6 +162,49 @@ def delete_data(bot_id: str) -> Call[None]:
     return Call("POST", f"{BOTS}{_id(bot_id)}/delete_data/", _nothing)
 
 
+def send_chat_message(bot_id: str, message: str, to: str) -> Call[models.ChatSent]:
+    path = f"{BOTS}{_id(bot_id)}/send_chat_message/"
+    return Call("POST", path, _one(models.ChatSent), json={"message": message, "to": to})
+
+
+def chat(bot_id: str) -> Call[list[models.ChatMessage]]:
+    return Call("GET", f"{BOTS}{_id(bot_id)}/chat/", _results(models.ChatMessage))
+
+
+def pause_recording(bot_id: str) -> Call[models.Bot]:
+    return Call("POST", f"{BOTS}{_id(bot_id)}/pause_recording/", _one(models.Bot))
+
+
+def resume_recording(bot_id: str) -> Call[models.Bot]:
+    return Call("POST", f"{BOTS}{_id(bot_id)}/resume_recording/", _one(models.Bot))
+
+
+def output_video(bot_id: str, bot_image: str) -> Call[models.Bot]:
+    path = f"{BOTS}{_id(bot_id)}/output_video/"
+    return Call("POST", path, _one(models.Bot), json={"bot_image": bot_image})
+
+
+def stream_token(bot_id: str) -> Call[models.StreamToken]:
+    return Call("POST", f"{BOTS}{_id(bot_id)}/stream_token/", _one(models.StreamToken))
+
+
+StreamAudio = Literal["mixed"]
+
+
+def stream_path(bot_id: str) -> str:
+    """The WebSocket ``GET /api/v1/bot/{id}/stream`` (see :mod:`meetbot.client.stream`)."""
+    return f"{BOTS}{_id(bot_id)}/stream"
+
+
+def stream_params(after: str | None, audio: StreamAudio | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if after is not None:
+        params["after"] = after
+    if audio is not None:
+        params["audio"] = audio
+    return params
+
+
 # --- webhook endpoints and deliveries -------------------------------------------------------
 
 HOOKS = "/api/v1/webhook_endpoints/"
@@ -267,6 +310,71 @@ def put_credentials(body: Mapping[str, Any]) -> Call[models.CredentialFlags]:
 
 def delete_credentials() -> Call[None]:
     return Call("DELETE", CREDENTIALS, _nothing)
+
+
+# --- calendars -----------------------------------------------------------------------------
+
+CALENDARS = "/api/v1/calendars/"
+
+
+def calendar_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A connect's body: the kind and the fields given (``None``: the server's default)."""
+    return {"kind": kind} | {k: _wire(v) for k, v in fields.items() if v is not None}
+
+
+def create_calendar(body: dict[str, Any]) -> Call[models.Calendar]:
+    return Call("POST", CALENDARS, _one(models.Calendar), json=body)
+
+
+def list_calendars(
+    cursor: str | None, limit: int | None = None
+) -> Call[tuple[list[models.Calendar], str | None]]:
+    return Call("GET", CALENDARS, _page(models.Calendar), params=_cursor(cursor, limit))
+
+
+def get_calendar(calendar_id: str) -> Call[models.Calendar]:
+    return Call("GET", f"{CALENDARS}{_id(calendar_id)}/", _one(models.Calendar))
+
+
+def update_calendar(calendar_id: str, fields: dict[str, Any]) -> Call[models.Calendar]:
+    path = f"{CALENDARS}{_id(calendar_id)}/"
+    return Call("PATCH", path, _one(models.Calendar), json=_given(**fields))
+
+
+def delete_calendar(calendar_id: str) -> Call[None]:
+    return Call("DELETE", f"{CALENDARS}{_id(calendar_id)}/", _nothing)
+
+
+def sync_calendar(calendar_id: str) -> Call[models.Calendar]:
+    return Call("POST", f"{CALENDARS}{_id(calendar_id)}/sync/", _one(models.Calendar))
+
+
+def calendar_events(
+    calendar_id: str,
+    cursor: str | None,
+    *,
+    start: When | None = None,
+    end: When | None = None,
+    updated_after: When | None = None,
+    limit: int | None = None,
+) -> Call[tuple[list[models.CalendarEvent], str | None]]:
+    params = _cursor(cursor, limit)
+    for name, value in (("from", start), ("to", end), ("updated_after", updated_after)):
+        if value is not None:
+            params[name] = _time(value)
+    path = f"{CALENDARS}{_id(calendar_id)}/events/"
+    return Call("GET", path, _page(models.CalendarEvent), params=params)
+
+
+def update_calendar_event(
+    calendar_id: str,
+    event_id: str,
+    record: bool | Unset | None = UNSET,
+    record_series: bool | Unset | None = UNSET,
+) -> Call[models.CalendarEvent]:
+    path = f"{CALENDARS}{_id(calendar_id)}/events/{_id(event_id)}/"
+    body = _given(record=record, record_series=record_series)
+    return Call("PATCH", path, _one(models.CalendarEvent), json=body)
 
 
 def _cursor(cursor: str | None, limit: int | None) -> dict[str, str | int]:

@@ -95,6 +95,16 @@ class WaitTimeout(MeetbotClientError, TimeoutError):
         self.status = status
 
 
+class StreamLost(MeetbotClientError, ConnectionError):
+    """``stream()`` could not get its connection back: ``attempts`` reconnections failed in a
+    row (the last failure is the ``__cause__``)."""
+
+    def __init__(self, bot_id: str, attempts: int) -> None:
+        super().__init__(f"the stream of bot {bot_id} was lost ({attempts} reconnections failed)")
+        self.bot_id = bot_id
+        self.attempts = attempts
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: InvalidRequest,
     401: Unauthorized,

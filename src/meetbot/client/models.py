@@ -106,6 +106,8 @@ class Segment(Model):
 class Transcript(Model):
     segments: list[Segment] = Field(default_factory=list)
     final: bool = False
+    live_lag_seconds: float | None = None
+    """While the bot is in the call: how far the live transcript is behind it (None: final)."""
 
 
 class Participant(Model):
@@ -167,6 +169,71 @@ class Event(Model):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class StreamEvent(Event):
+    """A JSON frame of ``stream()``: the event and the cursor that resumes after it."""
+
+    cursor: str
+
+
+STATUS_UPDATE = "status_update"
+TRANSCRIPT_DATA = "transcript.data"
+TRANSCRIPT_PARTIAL = "transcript.partial"
+TRANSCRIPT_LAGGING = "transcript.lagging"
+CHAT_MESSAGE = "chat.message"
+
+
+class ChatSender(Model):
+    id: str | None = None
+    name: str | None = None
+
+
+class ChatMessage(Model):
+    """A message of the meeting's chat (``bots.chat``, a ``chat.message`` event's ``message``)."""
+
+    id: str
+    text: str
+    sender: ChatSender = Field(default_factory=ChatSender)
+    to: str = "everyone"
+    from_bot: bool = False
+    at: str
+
+
+class ChatSent(Model):
+    """``bots.send_chat_message``'s answer: the message is queued for the bot's runner."""
+
+    id: str
+    status: str
+
+
+class TranscriptLag(Model):
+    """``transcript.lagging``: the live transcript is ``lag_seconds`` behind the call."""
+
+    lag_seconds: float
+    caught_up: bool = False
+
+
+def segments_of(event: Event) -> list[Segment]:
+    """The segments of a ``transcript.data`` or ``transcript.partial`` event."""
+    return [Segment.model_validate(s) for s in event.data.get("segments", [])]
+
+
+def chat_message_of(event: Event) -> ChatMessage:
+    """The message of a ``chat.message`` event."""
+    return ChatMessage.model_validate(event.data["message"])
+
+
+def lag_of(event: Event) -> TranscriptLag:
+    """What a ``transcript.lagging`` event says."""
+    return TranscriptLag.model_validate(event.data)
+
+
+class StreamToken(Model):
+    """Opens one bot's stream (``?token=``) until ``expires_at``: for a browser's WebSocket."""
+
+    token: str
+    expires_at: str
+
+
 class EventPage(Model):
     results: list[Event]
     next: str
@@ -189,6 +256,50 @@ class Capacity(Model):
     step: int
     capacity: int
     steps: list[CapacityStep]
+
+
+class Calendar(Model):
+    """A connected calendar: its source (never its secrets), rules and bot settings."""
+
+    id: str
+    kind: str
+    url: str | None = None
+    username: str | None = None
+    client_id: str | None = None
+    calendar_id: str | None = None
+    owner_email: str | None = None
+    status: str
+    status_reason: str | None = None
+    record: str | list[str] = "all"
+    bot_name: str | None = None
+    join_offset_seconds: int = 0
+    stop_options: dict[str, int] | None = None
+    transcription_model: str | None = None
+    recording: dict[str, Any] | None = None
+    webhook_url: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    last_synced_at: str | None = None
+    next_sync_at: str | None = None
+    created_at: str
+
+
+class CalendarEvent(Model):
+    """One occurrence of a calendar's meeting, and whether a bot will record it."""
+
+    id: str
+    calendar_id: str
+    ical_uid: str | None = None
+    start: str | None = None
+    end: str | None = None
+    title: str | None = None
+    meeting_url: str | None = None
+    platform: str | None = None
+    is_deleted: bool = False
+    will_record: bool = False
+    will_record_rule: str | None = None
+    record_override: bool | None = None
+    bot_id: str | None = None
+    updated_at: str
 
 
 class CredentialFlags(Model):

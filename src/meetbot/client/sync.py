@@ -13,10 +13,13 @@ import httpx
 
 from meetbot.client import endpoints as api
 from meetbot.client import models
+from meetbot.client.calendars import Calendars
 from meetbot.client.connection import Connection, check, error_of, retry_after
 from meetbot.client.errors import NotReady, WaitTimeout
 from meetbot.client.pagination import pages
 from meetbot.client.retries import RetryPolicy
+from meetbot.client.stream import Frame, Resumption, frames
+from meetbot.client.webhooks import Webhooks
 from meetbot.unset import UNSET, Unset
 
 T = TypeVar("T")
@@ -54,6 +57,7 @@ class Meetbot:
         self.webhooks = Webhooks(self)
         self.events = Events(self)
         self.credentials = Credentials(self)
+        self.calendars = Calendars(self)
 
     def send(self, call: api.Call[T]) -> T:
         """Send ``call`` (retried by :attr:`retry`) and read its answer, or raise its error."""
@@ -77,6 +81,24 @@ class Meetbot:
                 return call.read(check(response))
             self.sleep(self.retry.delay(attempt, retry_after(response)))
             attempt += 1
+
+    def stream(
+        self,
+        bot_id: str,
+        *,
+        audio: api.StreamAudio | None = None,
+        after: str | None = None,
+    ) -> Iterator[Frame]:
+        """The bot's events as they happen (``GET /api/v1/bot/{id}/stream``), from its first
+        or after the cursor ``after``; with ``audio="mixed"`` its audio too. Reconnects when
+        the connection drops; ends after the bot's terminal status (see
+        :mod:`meetbot.client.stream`)."""
+        state = Resumption(self.connection, self.retry, bot_id, audio, after)
+        return frames(state, self.sleep, self._timeout)
+
+    def stream_token(self, bot_id: str) -> models.StreamToken:
+        """A short-lived ``?token=`` for the bot's stream, for a browser's WebSocket."""
+        return self.send(api.stream_token(bot_id))
 
     def capacity(
         self, start: api.When | None = None, end: api.When | None = None, step: int | None = None
@@ -136,6 +158,7 @@ class Bots:
         webhook_url: str | None = None,
         credentials: Mapping[str, Any] | None = None,
         service: str | None = None,
+        bot_image: str | None = None,
         idempotency_key: str | None = None,
     ) -> models.Bot:
         """Send a bot (``POST /api/v1/bot/``). An ``Idempotency-Key`` is made when none is
@@ -153,6 +176,7 @@ class Bots:
             webhook_url=webhook_url,
             credentials=credentials,
             service=service,
+            bot_image=bot_image,
         )
         return self._c.send(api.create_bot(body, idempotency_key))
 
@@ -258,6 +282,28 @@ class Bots:
         """Remove the bot's media and transcript (the bot and its history stay)."""
         self._c.send(api.delete_data(bot_id))
 
+    def send_chat_message(
+        self, bot_id: str, message: str, *, to: str = "everyone"
+    ) -> models.ChatSent:
+        """Queue a message for the meeting's chat (``to``: ``everyone`` or a participant id);
+        the ``chat.message`` event with ``from_bot`` and this ``id`` says it was sent."""
+        return self._c.send(api.send_chat_message(bot_id, message, to))
+
+    def chat(self, bot_id: str) -> builtins.list[models.ChatMessage]:
+        """The meeting's chat as the bot read it, oldest first."""
+        return self._c.send(api.chat(bot_id))
+
+    def pause_recording(self, bot_id: str) -> models.Bot:
+        """Stop recording and transcribing for a while; the bot stays in the call."""
+        return self._c.send(api.pause_recording(bot_id))
+
+    def resume_recording(self, bot_id: str) -> models.Bot:
+        return self._c.send(api.resume_recording(bot_id))
+
+    def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
+        """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
+        return self._c.send(api.output_video(bot_id, bot_image))
+
     def wait(
         self,
         bot_id: str,
@@ -277,59 +323,6 @@ class Bots:
             if time.monotonic() >= deadline:
                 raise WaitTimeout(bot_id, bot.status, timeout)
             self._c.sleep(interval)
-
-
-class Webhooks:
-    def __init__(self, client: Meetbot) -> None:
-        self._c = client
-
-    def create(
-        self, url: str, *, event_types: builtins.list[str] | None = None, enabled: bool = True
-    ) -> models.WebhookEndpoint:
-        """Register an endpoint; its ``secret`` is in this answer only."""
-        return self._c.send(api.create_endpoint(url, event_types, enabled))
-
-    def list(self, *, page_size: int | None = None) -> Iterator[models.WebhookEndpoint]:
-        return pages(lambda cursor: self._c.send(api.list_endpoints(cursor, page_size)))
-
-    def get(self, endpoint_id: str) -> models.WebhookEndpoint:
-        return self._c.send(api.get_endpoint(endpoint_id))
-
-    def update(
-        self,
-        endpoint_id: str,
-        *,
-        url: str | Unset = UNSET,
-        event_types: builtins.list[str] | Unset | None = UNSET,
-        enabled: bool | Unset = UNSET,
-    ) -> models.WebhookEndpoint:
-        return self._c.send(api.update_endpoint(endpoint_id, url, event_types, enabled))
-
-    def delete(self, endpoint_id: str) -> None:
-        self._c.send(api.delete_endpoint(endpoint_id))
-
-    def rotate_secret(self, endpoint_id: str) -> models.WebhookEndpoint:
-        """A new secret (in this answer only); the old one keeps signing for 24 h."""
-        return self._c.send(api.rotate_secret(endpoint_id))
-
-    def replay(self, endpoint_id: str, start: api.When, end: api.When) -> int:
-        """Queue again the events created in ``[start, end)``; how many deliveries."""
-        return self._c.send(api.replay(endpoint_id, start, end))
-
-    def deliveries(
-        self, endpoint_id: str, *, status: str | None = None, page_size: int | None = None
-    ) -> Iterator[models.Delivery]:
-        """The endpoint's deliveries, newest first."""
-        return pages(
-            lambda cursor: self._c.send(api.list_deliveries(endpoint_id, cursor, status, page_size))
-        )
-
-    def delivery(self, endpoint_id: str, delivery_id: str) -> models.Delivery:
-        """One delivery with its ``attempt_log``."""
-        return self._c.send(api.get_delivery(endpoint_id, delivery_id))
-
-    def retry(self, endpoint_id: str, delivery_id: str) -> models.Delivery:
-        return self._c.send(api.retry_delivery(endpoint_id, delivery_id))
 
 
 class Events:
