@@ -70,6 +70,9 @@
     started: false,
     stopped: false,
     chunks: 0,
+    samples: 0, // delivered to Python
+    startedAt: 0, // performance.now() at start
+    pcs: [],
     pending: new Set(),
     errors: [],
   };
@@ -86,6 +89,7 @@
   function deliver(buffer) {
     if (state.stopped || typeof window.__meetbotAudio !== "function") return;
     state.chunks++;
+    state.samples += buffer.byteLength / 2;
     const p = Promise.resolve(window.__meetbotAudio(b64(buffer))).catch((e) => {
       state.errors.push(String(e));
     });
@@ -128,6 +132,7 @@
   class MeetbotPeerConnection extends NativePC {
     constructor(...args) {
       super(...args);
+      state.pcs.push(this);
       this.addEventListener("track", (event) => addTrack(event.track));
     }
   }
@@ -190,6 +195,7 @@
   async function start() {
     if (state.started) return state.ctx !== null && state.ctx.state === "running";
     state.started = true;
+    state.startedAt = performance.now();
     try {
       const ctx = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: "playback" });
       const chunker = ctx.audioWorklet ? await worklet(ctx) : scriptProcessor(ctx);
@@ -231,11 +237,32 @@
       context: state.ctx ? state.ctx.state : null,
       mode: state.mode,
       errors: state.errors.slice(-5),
+      samples: state.samples,
+      context_time: state.ctx ? state.ctx.currentTime : 0,
+      wall_time: state.started ? (performance.now() - state.startedAt) / 1000 : 0,
     };
   }
 
+  // WebRTC's view of the remote audio (inbound-rtp, summed): what arrived and what the jitter
+  // buffer did to it (bench/capture_under_load.py)
+  async function rtc() {
+    const keys = ["packetsReceived", "packetsLost", "totalSamplesReceived", "concealedSamples",
+      "silentConcealedSamples", "insertedSamplesForDeceleration",
+      "removedSamplesForAcceleration", "jitterBufferDelay", "jitterBufferEmittedCount"];
+    const out = Object.fromEntries(keys.map((k) => [k, 0]));
+    for (const pc of state.pcs) {
+      if (pc.connectionState === "closed") continue;
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type !== "inbound-rtp" || s.kind !== "audio") return;
+        for (const k of keys) out[k] += s[k] || 0;
+      });
+    }
+    return out;
+  }
+
   Object.defineProperty(window, "__meetbotCapture", {
-    value: Object.freeze({ start, stop, stats }),
+    value: Object.freeze({ start, stop, stats, rtc }),
     enumerable: false,
   });
 })();
