@@ -41,6 +41,7 @@ from meetbot.lab import Lab, make_speech, problems
 from meetbot.lab.browser import join
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.capture import FRAME_SAMPLES, speech_frames, speech_seconds
+from meetbot.runner.timeline import Timeline
 
 RATE = 16_000
 TALKATIVE = {"audio_active_packets": 25, "audio_level_average": 60}
@@ -90,9 +91,20 @@ async def one_run(lab: Lab, workdir: Path, n: int, realtime: bool) -> Result:
     browser.realtime_audio = realtime
     pieces: list[tuple[float, bytes]] = []
     browser.on_audio = lambda pcm: pieces.append((time.monotonic(), pcm))
+    timeline = Timeline(origin=time.time())  # the RTP path: placed by timestamp
+    runs = 0
+
+    def on_frames(stream: str, rtp: int, arrived: float, pcm: bytes) -> None:
+        nonlocal runs
+        runs += 1
+        timeline.place(stream, rtp, arrived, pcm)
+
+    browser.on_frames = on_frames
+    max_lag = 0.0
     try:
         await join(browser.page, lab.room_url(room, subscriber=True), "Bench", 30_000)
         t0 = time.monotonic()
+        timeline.origin = time.time()
         if not await browser.start_capture():
             raise RuntimeError(f"capture did not start: {await browser.capture_stats()}")
         alice = await asyncio.to_thread(lab.add_participant, room, "alice", wav=speech.path)
@@ -101,16 +113,18 @@ async def one_run(lab: Lab, workdir: Path, n: int, realtime: bool) -> Result:
         page = await browser.capture_stats()
         await browser.stop_capture()
         t1 = time.monotonic()
+        if runs:  # the RTP path: what the recorder takes (HOLDBACK s behind, all at the end)
+            pieces = [(t1, timeline.take(time.time(), final=True))]
+            max_lag = timeline.late_samples / RATE  # arrived after their place was given out
         await asyncio.to_thread(alice.close)
     finally:
         await browser.close()
     pcm = b"".join(p for _, p in pieces)
     spoken_pcm = wav_pcm16k(speech.path)
     done = 0
-    max_lag = 0.0
     for at, piece in pieces:
         done += len(piece) // 2
-        max_lag = max(max_lag, (at - t0) - done / RATE)
+        max_lag = max(max_lag, (at - t0) - done / RATE)  # the WebAudio path
     return Result(
         spoken=speech_seconds(spoken_pcm),
         captured=speech_seconds(pcm),
@@ -137,6 +151,7 @@ def show(n: int, r: Result) -> None:
         f"   page: render clock {p.get('context_time', 0):.2f} s, emitted"
         f" {p.get('samples', 0) / RATE:.2f} s, in {wall:.2f} s wall"
         f" ({p.get('context_time', 0) / wall:.1%}); mode {p.get('mode')}"
+        f" errors {p.get('errors')}"
     )
     print(
         f"   rtc: packets {q['packetsReceived']} (= {q['packetsReceived'] * 0.02:.2f} s)"

@@ -182,6 +182,7 @@ class Session:
                 )
                 return EXIT_FAILED
         self.browser.on_audio = self.recorder.feed
+        self.browser.on_frames = self.recorder.place
         await self.browser.add_init_scripts(self.platform.init_scripts())
         if a.join_at is not None and (why := await self._until(a.join_at)) is not None:
             return self._before_joining(why)
@@ -224,6 +225,7 @@ class Session:
             await old.close()
             self.browser = await self._launch()
             self.browser.on_audio = self.recorder.feed
+            self.browser.on_frames = self.recorder.place
             await self.browser.add_init_scripts(self.platform.init_scripts())
         if update.new_video:
             self.video = self._video_recorder(update.assignment)
