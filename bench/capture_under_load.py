@@ -41,6 +41,7 @@ from meetbot.lab import Lab, make_speech, problems
 from meetbot.lab.browser import join
 from meetbot.runner.browser import ChromiumBrowser
 from meetbot.runner.capture import FRAME_SAMPLES, speech_frames, speech_seconds
+from meetbot.runner.priority import raise_audio_threads
 from meetbot.runner.timeline import Timeline
 
 RATE = 16_000
@@ -84,11 +85,10 @@ def start_hogs(n: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(n)]
 
 
-async def one_run(lab: Lab, workdir: Path, n: int, realtime: bool) -> Result:
+async def one_run(lab: Lab, workdir: Path, n: int, *, realtime: bool, rtp: bool) -> Result:
     speech = make_speech(SENTENCES, workdir / f"speech-{n}.wav", lead_s=1.0)
     room = lab.new_room(**TALKATIVE)
     browser = await ChromiumBrowser.launch(str(lab.chromium_executable))
-    browser.realtime_audio = realtime
     pieces: list[tuple[float, bytes]] = []
     browser.on_audio = lambda pcm: pieces.append((time.monotonic(), pcm))
     timeline = Timeline(origin=time.time())  # the RTP path: placed by timestamp
@@ -105,8 +105,10 @@ async def one_run(lab: Lab, workdir: Path, n: int, realtime: bool) -> Result:
         await join(browser.page, lab.room_url(room, subscriber=True), "Bench", 30_000)
         t0 = time.monotonic()
         timeline.origin = time.time()
-        if not await browser.start_capture():
+        if not await browser.page.evaluate("(o) => window.__meetbotCapture.start(o)", {"rtp": rtp}):
             raise RuntimeError(f"capture did not start: {await browser.capture_stats()}")
+        if realtime:
+            await asyncio.to_thread(raise_audio_threads)
         alice = await asyncio.to_thread(lab.add_participant, room, "alice", wav=speech.path)
         await asyncio.sleep(speech.duration_s + 2.0)
         rtc = await browser.page.evaluate("window.__meetbotCapture.rtc()")
@@ -168,12 +170,14 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         with Lab.start() as lab:
             rt = "normal priority" if args.no_realtime else "SCHED_RR where allowed"
-            print(f"audio clock thread: {rt}")
+            print(f"capture path: {args.path}; audio clock thread: {rt}")
             load = os.getloadavg()[0]
             print(f"{args.hogs} hog(s), load average {load:.1f}, {os.cpu_count()} cpus")
             results = []
             for n in range(args.runs):
-                r = await one_run(lab, lab.workdir, n, not args.no_realtime)
+                r = await one_run(
+                    lab, lab.workdir, n, realtime=not args.no_realtime, rtp=args.path == "rtp"
+                )
                 show(n, r)
                 results.append(r)
             ratios = [r.captured / r.spoken for r in results if r.spoken]
@@ -192,6 +196,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hogs", type=int, default=2, help="CPU-bound processes beside the bot")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--path",
+        choices=("rtp", "webaudio"),
+        default="rtp",
+        help="capture path: decoded RTP (where the page allows it) or the WebAudio graph",
+    )
     parser.add_argument(
         "--no-realtime",
         action="store_true",

@@ -68,3 +68,30 @@ async def test_the_rtp_path_trails_real_time_by_the_holdback_only(tmp_path: Path
     rec.take_timeline()  # what the writer's ticker does every 250 ms
     assert rec.recorded_seconds == pytest.approx(10.0 - HOLDBACK)
     await rec.close(timeout=5)
+
+
+async def test_a_late_tick_still_cuts_chunk_files_of_the_usual_length(tmp_path: Path) -> None:
+    storage, reports = MemoryStorage(), list[Report]()
+    clock = FixedClock(T0)
+    rec = AudioRecorder(storage, "b1", reports.append, clock, spool_dir=tmp_path)
+    rec.start()
+    writer = asyncio.create_task(rec.run())
+    rec.place("r1:1", 0, T0.timestamp(), tone(0.02))
+    clock.advance(9.0 + HOLDBACK)
+    rec.take_timeline()  # a starved runner: 9 s at once
+    await rec.close(timeout=5)
+    await writer
+    chunks = [r for r in reports if isinstance(r, AudioChunk)]
+    assert [c.duration_s for c in chunks] == [1.5] * 7 + [pytest.approx(HOLDBACK - 1.5)]
+
+
+async def test_an_empty_room_is_recorded_as_silence_from_the_start(tmp_path: Path) -> None:
+    storage, reports = MemoryStorage(), list[Report]()
+    clock = FixedClock(T0)
+    rec = AudioRecorder(storage, "b1", reports.append, clock, spool_dir=tmp_path)
+    rec.start()
+    rec.place("", 0, T0.timestamp(), b"")  # the page's capture started: nobody has spoken
+    clock.advance(4.0 + HOLDBACK)
+    rec.take_timeline()
+    assert rec.recorded_seconds == pytest.approx(4.0)
+    await rec.close(timeout=5)

@@ -178,7 +178,8 @@ class AudioRecorder:
     def place(self, stream: str, rtp: int, arrived: float, pcm: bytes) -> None:
         """A run of decoded samples of one remote stream (s16le mono 16 kHz) whose first
         sample has RTP timestamp ``rtp`` (48 kHz) and arrived at ``arrived`` (POSIX seconds):
-        mixed by timestamp, recorded :data:`HOLDBACK` seconds later."""
+        mixed by timestamp, recorded :data:`HOLDBACK` seconds later. The page sends an empty
+        run when its capture starts: from then on the timeline keeps time, runs or not."""
         if not self._recording or self._closed or self.started_at is None:
             return
         if self.timeline is None:
@@ -189,8 +190,9 @@ class AudioRecorder:
         """Record the timeline's audio up to :data:`HOLDBACK` s ago (all of it: ``final``)."""
         if self.timeline is not None and self._recording:
             pcm = self.timeline.take(self._clock.now().timestamp(), final=final)
-            if pcm:
-                self.feed(pcm)
+            piece = int(PIECE_SECONDS * SAMPLE_RATE) * BYTES_PER_SAMPLE
+            for i in range(0, len(pcm), piece):  # 250 ms pieces: chunk files stay 1.5 s
+                self.feed(pcm[i : i + piece])
 
     async def _tick(self) -> None:
         while True:
@@ -201,9 +203,11 @@ class AudioRecorder:
         if self.started_at is None:
             return
         elapsed = (self._clock.now() - self.started_at).total_seconds()
-        if self.timeline is not None:
+        recorded = self.recorded_seconds
+        if self.timeline is not None:  # what the timeline gave out (fed piece by piece)
             elapsed -= HOLDBACK
-        lag = elapsed - self.recorded_seconds
+            recorded = self.timeline.cursor / SAMPLE_RATE
+        lag = elapsed - recorded
         self.lag_seconds = max(self.lag_seconds, lag)
         if lag >= max(LAG_WARNING, 2 * self._lag_warned):
             self._lag_warned = lag

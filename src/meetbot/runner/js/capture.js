@@ -374,13 +374,18 @@
     return { node, flush };
   }
 
-  async function start() {
-    if (state.started) return state.ctx !== null && state.ctx.state === "running";
+  // `options.rtp === false`: the WebAudio path even where the RTP path works (the bench's "before")
+  async function start(options) {
+    if (state.started) {
+      return state.mode === "rtp" || (state.ctx !== null && state.ctx.state === "running");
+    }
     state.started = true;
     state.startedAt = performance.now();
-    if (rtpPath.ready) {
+    if (rtpPath.ready && !(options && options.rtp === false)) {
       state.mode = "rtp";
       rtpPath.worker.postMessage("start");
+      // an empty run: the recorder keeps time from now on, even if nobody ever speaks
+      deliverRun({ key: "", rtp: 0, at: Date.now(), pcm: new ArrayBuffer(0) });
       return true;
     }
     try {
