@@ -19,7 +19,12 @@ is over the capture is stopped and the run prints:
   clock) and samples the capture emitted, vs the page's wall time; WebRTC's inbound-rtp
   counters (packets received x 20 ms, concealed samples, samples removed to catch up).
 
-    sudo .venv/bin/python bench/capture_under_load.py [--hogs 2] [--runs 3]
+``--path webaudio`` forces the older WebAudio capture (the "before"); ``--no-realtime`` leaves
+Chromium's audio clock thread at normal priority (as a runner without ``CAP_SYS_NICE``). On the
+RTP path the recording is what a :class:`~meetbot.runner.timeline.Timeline` gives out, and
+``max lag`` is the audio that arrived too late to be placed.
+
+    sudo .venv/bin/python bench/capture_under_load.py [--hogs 2] [--runs 3] [--path webaudio]
 """
 
 from __future__ import annotations
