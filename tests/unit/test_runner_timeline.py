@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meetbot.runner.timeline import RESYNC, Timeline
+from meetbot.runner.timeline import MAX_STREAMS, RESYNC, Timeline
 
 RATE = 16_000
 ORIGIN = 1_000.0
@@ -106,3 +106,17 @@ def test_final_take_gives_everything_placed() -> None:
     out = pcm(t.take(ORIGIN + 1.5, final=True))
     assert len(out) == 2 * RATE
     assert (out[RATE:] == 1000).all()
+
+
+def test_runs_placed_absurdly_far_ahead_are_dropped_not_allocated() -> None:
+    t = Timeline(origin=ORIGIN, holdback=0.0)
+    t.place("a", 0, ORIGIN + 1e9, tone(160))  # a page's made-up arrival time
+    assert t.dropped_samples == 160
+    assert len(t.take(ORIGIN + 1.0)) == 2 * RATE
+
+
+def test_streams_beyond_the_limit_are_dropped() -> None:
+    t = Timeline(origin=ORIGIN, holdback=0.0)
+    for i in range(MAX_STREAMS + 3):
+        t.place(f"s{i}", 0, ORIGIN, tone(10))
+    assert t.dropped_samples == 30

@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -269,6 +270,8 @@ class ChromiumBrowser:
         if sink is None or not isinstance(data, str) or not isinstance(stream, str):
             return
         if not isinstance(rtp, int | float) or not isinstance(arrived_ms, int | float):
+            return
+        if not (math.isfinite(rtp) and math.isfinite(arrived_ms)):
             return
         try:
             sink(stream, int(rtp), float(arrived_ms) / 1000, base64.b64decode(data, validate=True))

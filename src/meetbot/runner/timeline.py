@@ -30,6 +30,11 @@ RESYNC: Final = 10.0
 (the sender's clock jumped); one that puts it after its arrival always does (it arrived sooner
 than any before it)."""
 RTP_WRAP: Final = 1 << 32
+AHEAD_LIMIT: Final = 60.0
+"""A run placed this many seconds past what was given out is dropped (counted): a sane one is
+at most :data:`HOLDBACK` plus a late tick ahead; the page's values are not trusted further."""
+MAX_STREAMS: Final = 512
+"""Streams kept apart at most (runs of further streams are dropped, counted)."""
 
 
 @dataclass(slots=True)
@@ -53,6 +58,8 @@ class Timeline:
     """Samples given out so far (the recording's length)."""
     late_samples: int = 0
     """Samples that arrived after their place was given out (lost: counted, not shifted)."""
+    dropped_samples: int = 0
+    """Samples of runs refused: too far ahead (:data:`AHEAD_LIMIT`) or too many streams."""
     _mix: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     _streams: dict[str, _Stream] = field(default_factory=dict)
 
@@ -69,6 +76,9 @@ class Timeline:
             return
         at = self.position(arrived)
         s = self._streams.get(stream)
+        if s is None and len(self._streams) >= MAX_STREAMS:
+            self.dropped_samples += len(samples)
+            return
         if s is None:
             s = self._streams[stream] = _Stream(anchor=None, last_rtp=rtp)
         else:  # unwrap against the last timestamp seen
@@ -88,6 +98,9 @@ class Timeline:
             self.late_samples += cut
             samples, start = samples[cut:], self.cursor
         if len(samples) == 0:
+            return
+        if start - self.cursor > AHEAD_LIMIT * SAMPLE_RATE:
+            self.dropped_samples += len(samples)
             return
         begin, end = start - self.cursor, start - self.cursor + len(samples)
         if end > len(self._mix):
