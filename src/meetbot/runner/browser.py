@@ -208,6 +208,8 @@ class ChromiumBrowser:
         except PlaywrightError as exc:
             log.warning("audio capture did not start: %s", exc)
             return False
+        mode = (await self.capture_stats()).get("mode")
+        log.info("audio capture: %s", mode)  # "rtp": no renderer clock; else WebAudio
         if started and self.realtime_audio:
             await asyncio.to_thread(raise_audio_threads)
         return started
