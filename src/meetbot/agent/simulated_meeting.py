@@ -21,6 +21,7 @@ class SimulatedBrowser:
     def __init__(self) -> None:
         self.page: Any = None
         self.on_audio: Callable[[bytes], None] | None = None
+        self.on_frames: Callable[[str, int, float, bytes], None] | None = None
         self.crashed = False
 
     @property

@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -103,9 +104,12 @@ DRIVER_NODE_OPTIONS: Final = "--max-semi-space-size=1"
 the driver's CPU is a few % of a core, so the extra minor GCs cost nothing measurable)."""
 
 AUDIO_BINDING: Final = "__meetbotAudio"
+FRAMES_BINDING: Final = "__meetbotFrames"
 CLOSE_TIMEOUT: Final = 10.0
 
 AudioSink = Callable[[bytes], None]
+FramesSink = Callable[[str, int, float, bytes], None]
+"""``(stream, rtp, arrived, pcm)``: see :meth:`meetbot.runner.capture.AudioRecorder.place`."""
 
 
 def capture_script() -> str:
@@ -144,6 +148,8 @@ class ChromiumBrowser:
         self._closed = False
         self.on_audio: AudioSink | None = None
         """Where the page's 250 ms PCM chunks go (s16le mono 16 kHz); ``None`` drops them."""
+        self.on_frames: FramesSink | None = None
+        """Where the page's decoded runs of each remote stream go (the RTP path)."""
         self.crashed = False
         self.realtime_audio = True
         """Raise the audio clock thread to real time when the capture starts (``priority``)."""
@@ -197,6 +203,7 @@ class ChromiumBrowser:
             if egress is not None:
                 await egress.install(context)
             await context.expose_binding(AUDIO_BINDING, browser._on_audio_binding)
+            await context.expose_binding(FRAMES_BINDING, browser._on_frames_binding)
             await context.add_init_script(script=capture_script())
         except BaseException:
             await browser.close()
@@ -220,6 +227,8 @@ class ChromiumBrowser:
         except PlaywrightError as exc:
             log.warning("audio capture did not start: %s", exc)
             return False
+        mode = (await self.capture_stats()).get("mode")
+        log.info("audio capture: %s", mode)  # "rtp": no renderer clock; else WebAudio
         if started and self.realtime_audio:
             await asyncio.to_thread(raise_audio_threads)
         return started
@@ -257,6 +266,7 @@ class ChromiumBrowser:
             return
         self._closed = True
         self.on_audio = None
+        self.on_frames = None
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._context.close()
@@ -275,6 +285,21 @@ class ChromiumBrowser:
             sink(base64.b64decode(data, validate=True))
         except binascii.Error:
             log.warning("dropped an undecodable audio chunk")
+
+    def _on_frames_binding(
+        self, source: object, stream: object, rtp: object, arrived_ms: object, data: object
+    ) -> None:
+        sink = self.on_frames
+        if sink is None or not isinstance(data, str) or not isinstance(stream, str):
+            return
+        if not isinstance(rtp, int | float) or not isinstance(arrived_ms, int | float):
+            return
+        if not (math.isfinite(rtp) and math.isfinite(arrived_ms)):
+            return
+        try:
+            sink(stream, int(rtp), float(arrived_ms) / 1000, base64.b64decode(data, validate=True))
+        except binascii.Error:
+            log.warning("dropped an undecodable audio run")
 
     def _on_crash(self, page: Page) -> None:
         self.crashed = True

@@ -13,15 +13,27 @@ then reported, in order when it returns; what the spool cannot hold is reported 
 It also measures speech energy: the time of the last speech, a fallback for platforms whose
 speaking indicators are missing.
 
-Timing: the recording's clock is the sample count (the page emits silence while nobody
-speaks), so ``offset_s`` of a chunk is the number of samples before it / 16 000. A renderer
-starved of CPU renders fewer samples than time passes, and that audio is lost: the recorder
-logs a warning once the recording is :data:`LAG_WARNING` seconds behind the wall clock, and
-again each time the lag doubles (:attr:`AudioRecorder.lag_seconds`).
+Two ways in. Where the page can read the RTP packets (``RTCRtpScriptTransform`` and
+WebCodecs: secure origins of current Chromium), it decodes each remote stream itself and hands
+over runs of samples with their RTP timestamps (:meth:`AudioRecorder.place`): a
+:class:`~meetbot.runner.timeline.Timeline` mixes them by timestamp and the recorder takes the
+mixed audio up to :data:`~meetbot.runner.timeline.HOLDBACK` seconds ago, every
+:data:`PIECE_SECONDS` (:meth:`AudioRecorder.run`). No audio clock of the renderer is involved,
+so a CPU-starved machine delays the audio but loses none of it (``bench/capture_under_load.py``).
+Otherwise the page's WebAudio graph renders the mix and hands over 250 ms pieces
+(:meth:`AudioRecorder.feed`).
+
+Timing: the recording's clock is the sample count (silence while nobody speaks), so
+``offset_s`` of a chunk is the number of samples before it / 16 000. On the WebAudio path a
+renderer starved of CPU renders fewer samples than time passes, and that audio is lost: the
+recorder logs a warning once the recording is :data:`LAG_WARNING` seconds behind the wall
+clock, and again each time the lag doubles (:attr:`AudioRecorder.lag_seconds`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +47,7 @@ from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
 from meetbot.contract.reports import AudioChunk, MediaLost, Report
 from meetbot.ports import Clock, Storage
 from meetbot.runner.spool import MB, LostReason, Spool
+from meetbot.runner.timeline import HOLDBACK, Timeline
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +67,8 @@ FLUSH_TIMEOUT: Final = 120.0
 CONTENT_TYPE: Final = "audio/L16; rate=16000; channels=1"
 LAG_WARNING: Final = 5.0
 """Seconds the recording may fall behind real time before the runner warns (pieces arrive
-every 250 ms, so a healthy recording is under a second behind)."""
+every 250 ms, so a healthy recording is under a second behind; :data:`HOLDBACK` more on the
+RTP path)."""
 
 
 def speech_frames(pcm: bytes, threshold: float = SPEECH_RMS) -> np.ndarray:
@@ -134,6 +148,8 @@ class AudioRecorder:
         self.paused = False
         """While set, pieces are kept as silence of the same length (``pause_recording``): the
         recording's clock runs on, nothing of the meeting is kept or measured."""
+        self.timeline: Timeline | None = None
+        """Set by the first :meth:`place` (the RTP path)."""
 
     @property
     def recorded_seconds(self) -> float:
@@ -164,11 +180,39 @@ class AudioRecorder:
             self._cut()
         self._check_lag()
 
+    def place(self, stream: str, rtp: int, arrived: float, pcm: bytes) -> None:
+        """A run of decoded samples of one remote stream (s16le mono 16 kHz) whose first
+        sample has RTP timestamp ``rtp`` (48 kHz) and arrived at ``arrived`` (POSIX seconds):
+        mixed by timestamp, recorded :data:`HOLDBACK` seconds later. The page sends an empty
+        run when its capture starts: from then on the timeline keeps time, runs or not."""
+        if not self._recording or self._closed or self.started_at is None:
+            return
+        if self.timeline is None:
+            self.timeline = Timeline(origin=self.started_at.timestamp())
+        self.timeline.place(stream, rtp, arrived, pcm)
+
+    def take_timeline(self, *, final: bool = False) -> None:
+        """Record the timeline's audio up to :data:`HOLDBACK` s ago (all of it: ``final``)."""
+        if self.timeline is not None and self._recording:
+            pcm = self.timeline.take(self._clock.now().timestamp(), final=final)
+            piece = int(PIECE_SECONDS * SAMPLE_RATE) * BYTES_PER_SAMPLE
+            for i in range(0, len(pcm), piece):  # 250 ms pieces: chunk files stay 1.5 s
+                self.feed(pcm[i : i + piece])
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(PIECE_SECONDS)
+            self.take_timeline()
+
     def _check_lag(self) -> None:
         if self.started_at is None:
             return
         elapsed = (self._clock.now() - self.started_at).total_seconds()
-        lag = elapsed - self.recorded_seconds
+        recorded = self.recorded_seconds
+        if self.timeline is not None:  # what the timeline gave out (fed piece by piece)
+            elapsed -= HOLDBACK
+            recorded = self.timeline.cursor / SAMPLE_RATE
+        lag = elapsed - recorded
         self.lag_seconds = max(self.lag_seconds, lag)
         if lag >= max(LAG_WARNING, 2 * self._lag_warned):
             self._lag_warned = lag
@@ -190,8 +234,15 @@ class AudioRecorder:
         self._samples += samples
 
     async def run(self) -> None:
-        """The writer: store each chunk in order, then report it. Ends after :meth:`close`."""
-        await self.spool.run()
+        """The writer: store each chunk in order, then report it; and, on the RTP path, take
+        the timeline's audio every :data:`PIECE_SECONDS`. Ends after :meth:`close`."""
+        ticker = asyncio.create_task(self._tick(), name="audio.timeline")
+        try:
+            await self.spool.run()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
 
     def _stored(self, chunk: _Chunk) -> None:
         self.chunks_written += 1
@@ -228,6 +279,7 @@ class AudioRecorder:
         to be stored: what is not stored by then is lost (reported)."""
         if self._closed:
             return
+        self.take_timeline(final=True)
         self._closed = True
         self._recording = False
         self._cut()

@@ -209,6 +209,7 @@ class Session:
                 )
                 return EXIT_FAILED
         self.browser.on_audio = self.recorder.feed
+        self.browser.on_frames = self.recorder.place
         await self.browser.add_init_scripts(
             [*self.platform.init_scripts(), await self.camera.script()]
         )
@@ -253,6 +254,7 @@ class Session:
             await old.close()
             self.browser = await self._launch()
             self.browser.on_audio = self.recorder.feed
+            self.browser.on_frames = self.recorder.place
             await self.browser.add_init_scripts(
                 [*self.platform.init_scripts(), await self.camera.script()]
             )

@@ -25,6 +25,7 @@ class Browser(Protocol):
 
     page: Page
     on_audio: Callable[[bytes], None] | None
+    on_frames: Callable[[str, int, float, bytes], None] | None
     crashed: bool
 
     @property

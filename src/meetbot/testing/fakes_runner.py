@@ -68,6 +68,7 @@ class FakeBrowser:
     def __init__(self) -> None:
         self.page: Any = object()
         self.on_audio: Any = None
+        self.on_frames: Any = None
         self.crashed = False
         self.blocked_navigation: Any = None
         """Set it to a :class:`meetbot.runner.egress.Blocked` as the egress rules would."""
