@@ -21,6 +21,7 @@ VideoRoom demo page is ``NOT_FOUND``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -61,6 +62,7 @@ its camera and microphone, and gets the picture (and silence, or the bot's voice
 
 
 PUBLISH_TIMEOUT_MS: Final = 10_000
+SUBSCRIBE_GRACE_S: Final = 1.5
 _PUBLISH: Final = """() => {
   const h = window.sfutest;
   if (!h || (h.webrtcStuff && h.webrtcStuff.pc) || typeof window.publishOwnFeed !== 'function')
@@ -201,9 +203,11 @@ class JanusPage:
         audio is unmuted; waits (up to :data:`PUBLISH_TIMEOUT_MS`) for the publisher's
         connection, so the clip's first words are heard."""
         with contextlib.suppress(PlaywrightError):
-            await page.evaluate(_PUBLISH)
+            published_now = await page.evaluate(_PUBLISH)
             await page.wait_for_function(_PUBLISHED, timeout=PUBLISH_TIMEOUT_MS)
             await page.evaluate("() => window.sfutest && window.sfutest.unmuteAudio()")
+            if published_now:  # the others subscribe to a new feed after it is announced
+                await asyncio.sleep(SUBSCRIBE_GRACE_S)
 
     async def mute(self, page: Page) -> None:
         """After the bot spoke: its published audio muted (it stays a publisher)."""
