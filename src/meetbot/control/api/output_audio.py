@@ -26,6 +26,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     404: {"model": ErrorOut, "description": "No such bot in this workspace"},
     409: {"model": ErrorOut, "description": "`bot_not_in_call`: the bot is not recording"},
+    413: {"model": ErrorOut, "description": "`request_too_large`: a file over 10 MB"},
 }
 
 
@@ -52,6 +53,18 @@ class QueuedOut(BaseModel):
     responses=_ERRORS,
     status_code=202,
     summary="Say an audio file or a text in the meeting",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": OutputAudioIn.model_json_schema()},
+                **{
+                    f"audio/{kind}": {"schema": {"type": "string", "format": "binary"}}
+                    for kind in ("wav", "mpeg", "ogg", "webm")
+                },
+            },
+        }
+    },
 )
 async def output_audio(
     bot_id: str,
