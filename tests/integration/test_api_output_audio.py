@@ -6,14 +6,18 @@ a platform whose adapter cannot unmute."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import math
 import struct
 import wave
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
+from harness.live_server import serving
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract.reports import (
     InCall,
@@ -210,3 +214,28 @@ async def test_another_workspaces_bot_is_not_found(plane: TestPlane) -> None:
         r = await client.post(f"/api/v1/bot/{bot_id}/output_audio/", json={"text": "hi"})
         assert r.status_code == 404, r.text
         assert (await client.delete(f"/api/v1/bot/{bot_id}/output_audio/")).status_code == 404
+
+
+async def test_the_events_reach_the_bots_stream(plane: TestPlane) -> None:
+    bot_id, token = await _bot(plane)
+    async with plane.client() as client:
+        r = await client.post(f"/api/v1/bot/{bot_id}/output_audio/", content=tone_wav(0.2))
+    clip = r.json()["id"]
+    t = plane.clock.now()
+    reports = [OutputAudioStarted(at=t, id=clip), OutputAudioFinished(at=t, id=clip, stopped=True)]
+    await handle_reports(plane.services, bot_id, token, ReportBatch(events=reports))
+    seen: list[tuple[str, Any]] = []
+    async with serving(plane.app) as host:
+        url = f"ws://{host}/api/v1/bot/{bot_id}/stream"
+        headers = {"Authorization": f"Token {plane.key}"}
+        async with connect(url, additional_headers=headers) as ws:
+            async with asyncio.timeout(10):
+                while len(seen) < 2:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"].startswith("output_audio."):
+                        seen.append((frame["type"], frame["data"]))
+    assert [(kind, data["id"]) for kind, data in seen] == [
+        ("output_audio.started", clip),
+        ("output_audio.finished", clip),
+    ]
+    assert seen[1][1]["stopped"] is True
