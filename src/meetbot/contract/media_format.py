@@ -98,6 +98,20 @@ def camera_key(bot_id: str, digest: str, kind: str) -> str:
     return f"{camera_prefix(bot_id)}{digest}.{kind}"
 
 
+def output_audio_prefix(bot_id: str) -> str:
+    """``bots/<bot_id>/output_audio/``: the clips the bot says (``output_audio``)."""
+    return f"{_bot_prefix(bot_id)}output_audio/"
+
+
+def output_audio_key(bot_id: str, clip_id: str) -> str:
+    """``bots/<bot_id>/output_audio/<clip id>.pcm``: one clip, 48 kHz mono s16le PCM."""
+    return f"{output_audio_prefix(bot_id)}{clip_id}.pcm"
+
+
+OUTPUT_AUDIO_RATE: Final = 48_000
+"""The sample rate of the clips the bot says (mono s16le): the page's WebAudio rate."""
+
+
 def belongs_to(bot_id: str, key: str) -> bool:
     """Whether ``key`` is one of ``bot_id``'s (under ``bots/<bot_id>/``, a valid key): what a
     runner reports storing is checked with it, so a runner cannot point at another bot's media."""

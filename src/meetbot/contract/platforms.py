@@ -58,6 +58,9 @@ class PlatformInfo:
     chat: bool = False
     """Whether its runner adapter reads and sends the meeting's chat (``send_chat_message``;
     else 400 ``unsupported_for_platform``)."""
+    voice: bool = False
+    """Whether its runner adapter can unmute the bot and play audio into the meeting
+    (``output_audio``; else 400 ``unsupported_for_platform``)."""
 
     @property
     def joinable(self) -> bool:
@@ -123,6 +126,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         ),
         adapter="janus",
         chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
+        voice=True,  # the bot publishes its microphone (runner/js/microphone.js)
     ),
 )
 

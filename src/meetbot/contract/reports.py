@@ -197,6 +197,22 @@ class ChatMessage(BaseReport):
     from_bot: bool = False
 
 
+class OutputAudioStarted(BaseReport):
+    """The bot started playing the clip ``id`` (``output_audio``) into the meeting: it unmuted."""
+
+    type: Literal["output_audio_started"] = "output_audio_started"
+    id: str
+
+
+class OutputAudioFinished(BaseReport):
+    """The clip ``id`` ended (``stopped``: cut short by ``DELETE``, an interrupting clip, or the
+    page; else played to its end). The bot mutes when nothing else is queued."""
+
+    type: Literal["output_audio_finished"] = "output_audio_finished"
+    id: str
+    stopped: bool = False
+
+
 Report = Annotated[
     Joining
     | Waiting
@@ -217,7 +233,9 @@ Report = Annotated[
     | DebugArtifact
     | RecordingPaused
     | RecordingResumed
-    | ChatMessage,
+    | ChatMessage
+    | OutputAudioStarted
+    | OutputAudioFinished,
     Field(discriminator="type"),
 ]
 
@@ -247,9 +265,38 @@ class ChatRequest(BaseReport):
     to: str = "everyone"
 
 
-StoredObservation = Annotated[Report | ChatRequest, Field(discriminator="type")]
+class AudioOut(BaseModel):
+    """A clip ``output_audio`` asked the bot to say: 48 kHz mono s16le PCM stored at ``key``
+    (the runner reads it through ``GET /internal/bots/{id}/output_audio?key=``)."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    key: str
+    duration_s: float = Field(ge=0)
+
+
+class OutputAudioRequest(BaseReport):
+    """Not a runner report: a clip ``output_audio`` queued (``interrupt``: it drops what is
+    queued or playing before it), kept with the bot's observations."""
+
+    type: Literal["output_audio_request"] = "output_audio_request"
+    id: str
+    key: str
+    duration_s: float = Field(ge=0)
+    interrupt: bool = False
+
+
+class OutputAudioStop(BaseReport):
+    """Not a runner report: ``DELETE .../output_audio/``, every clip queued before it dropped."""
+
+    type: Literal["output_audio_stop"] = "output_audio_stop"
+
+
+StoredObservation = Annotated[
+    Report | ChatRequest | OutputAudioRequest | OutputAudioStop, Field(discriminator="type")
+]
 """What the control plane keeps as a bot's observations: the runner's reports and its own
-:class:`ChatRequest`."""
+:class:`ChatRequest`, :class:`OutputAudioRequest`, :class:`OutputAudioStop`."""
 
 
 class Command(BaseModel):
@@ -270,6 +317,10 @@ class Commands(BaseModel):
 
     chat: list[ChatOut] = Field(default_factory=list)
     """Chat messages to send, until the runner reports each sent (it sends an ``id`` once)."""
+
+    output_audio: list[AudioOut] = Field(default_factory=list)
+    """The clips to say, in order (a state: the queue as it stands). The first is the one to
+    play now; one playing that is no longer listed is stopped (``DELETE``, an interrupt)."""
 
     camera: str | None = None
     """The storage key of the picture the bot should show as its camera (``bot_image``,

@@ -35,7 +35,7 @@ import httpx
 from pydantic import ValidationError
 
 from meetbot.contract.assignment import Assignment
-from meetbot.contract.reports import Command, Commands, JoinAnswer, JoinRequest, Report
+from meetbot.contract.reports import AudioOut, Command, Commands, JoinAnswer, JoinRequest, Report
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class Reporter:
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
         self.camera: str | None = None
         """The picture the control plane wants shown (``Commands.camera``), as last answered."""
+        self.output_audio: list[AudioOut] = []
+        """The clips to say (``Commands.output_audio``), as last answered."""
         self.lost = asyncio.Event()
         self.lost_reason: str | None = None
         self.sent = 0
@@ -274,11 +276,20 @@ class Reporter:
         response.raise_for_status()
         return response.content
 
+    async def clip(self, key: str) -> bytes:
+        """A clip to say ``key`` (``Commands.output_audio``), read through the control plane."""
+        response = await self._client.get(
+            self._url("output_audio"), params={"key": key}, headers=self._headers, timeout=30
+        )
+        response.raise_for_status()
+        return response.content
+
     def _take_commands(self, response: httpx.Response) -> None:
         try:
             commands = Commands.model_validate_json(response.content)
         except ValidationError:
             return
         self.camera = commands.camera
+        self.output_audio = commands.output_audio
         for command in commands.all():  # with pause/resume (the ``paused`` wish)
             self.commands.put_nowait(command)

@@ -39,6 +39,7 @@ from meetbot.runner.platforms.base import MeetingPage
 from meetbot.runner.session_ports import Browser, ReportChannel, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
 from meetbot.runner.video import VideoRecorder, cdp_session
+from meetbot.runner.voice import Voice
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -91,6 +92,7 @@ class Session:
         self.pausing = RecordingPause(self.recorder, lambda: self.video, reporter.emit, clock)
         self.chat = ChatSender(self._chat_target, reporter.emit, clock)
         self.camera = Camera(reporter.picture, assignment.bot_image)
+        self.voice = Voice(reporter.clip, reporter.emit, clock)
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
@@ -171,6 +173,12 @@ class Session:
             asyncio.create_task(self._watch_lost(), name="session.lost"),
             asyncio.create_task(
                 self.camera.follow(lambda: self.reporter.camera, lambda: self.page), name="camera"
+            ),
+            asyncio.create_task(
+                self.voice.follow(
+                    lambda: self.reporter.output_audio, lambda: self.page, lambda: self.platform
+                ),
+                name="voice",
             ),
         ]
         try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from meetbot.contract.reports import Command, JoinAnswer, Report
+from meetbot.contract.reports import AudioOut, Command, JoinAnswer, Report
 from meetbot.runner.capture import SPOOL_BYTES
 from meetbot.runner.egress import Blocked
 from meetbot.runner.video import SPOOL_BYTES as VIDEO_SPOOL_BYTES
@@ -54,6 +54,9 @@ class ReportChannel(Protocol):
     camera: str | None
     """The picture the control plane wants shown (``Commands.camera``), as last answered."""
 
+    output_audio: list[AudioOut]
+    """The clips to say (``Commands.output_audio``), as last answered."""
+
     def emit(self, report: Report) -> None: ...
 
     async def drain(self, timeout: float) -> bool: ...
@@ -66,6 +69,10 @@ class ReportChannel(Protocol):
 
     async def picture(self, key: str) -> bytes:
         """The bot's picture ``key``, read through the control plane."""
+        ...
+
+    async def clip(self, key: str) -> bytes:
+        """A clip to say ``key`` (48 kHz mono s16le PCM), read through the control plane."""
         ...
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from meetbot.contract.reports import Command, JoinAnswer, Joining, Report
+from meetbot.contract.reports import AudioOut, Command, JoinAnswer, Joining, Report
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
 
@@ -116,6 +116,9 @@ class FakeReports:
         self.camera: str | None = None
         self.pictures: dict[str, bytes] = {}
         """What :meth:`picture` answers, by key."""
+        self.output_audio: list[AudioOut] = []
+        self.clips: dict[str, bytes] = {}
+        """What :meth:`clip` answers, by key."""
         self.lost = asyncio.Event()
         self.join_answer: JoinAnswer | None = JoinAnswer()
         """What ``start_joining`` answers (``None``: the control plane is lost)."""
@@ -125,6 +128,9 @@ class FakeReports:
 
     async def picture(self, key: str) -> bytes:
         return self.pictures[key]
+
+    async def clip(self, key: str) -> bytes:
+        return self.clips[key]
 
     def command(self, type_: str) -> None:
         self.commands.put_nowait(Command.model_validate({"type": type_}))

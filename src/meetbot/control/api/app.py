@@ -11,7 +11,15 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from meetbot import __version__
-from meetbot.control.api import bots, capacity, chat, internal, recording_pause, stream
+from meetbot.control.api import (
+    bots,
+    capacity,
+    chat,
+    internal,
+    output_audio,
+    recording_pause,
+    stream,
+)
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api import health as health_api
 from meetbot.control.api import metrics as metrics_api
@@ -118,6 +126,7 @@ def create_app(
     app.include_router(stream.router)
     app.include_router(recording_pause.router)
     app.include_router(chat.router)
+    app.include_router(output_audio.router)
     app.state.stream_pulse = Pulse()
     if isinstance(services.reactions, Subscribers):  # dispatch and join lateness
         lead = timedelta(seconds=services.settings.dispatch_lead)

@@ -55,6 +55,9 @@ def _declared_length(scope: Scope) -> int | None:
 IMAGE_BODY_BYTES = 3 * 1024 * 1024
 """The body limit of ``output_video``, which carries a bot's picture (2 MB as base64)."""
 
+AUDIO_BODY_BYTES = 10 * 1024 * 1024
+"""The body limit of ``output_audio``, which carries an audio file."""
+
 
 class BodyLimit:
     """ASGI middleware: at most ``limit`` bytes of request body reach the application."""
@@ -77,6 +80,8 @@ class BodyLimit:
             return self.upload_limit
         if method == "POST" and path.rstrip("/").endswith("/output_video"):
             return max(self.limit, IMAGE_BODY_BYTES)
+        if method == "POST" and path.rstrip("/").endswith("/output_audio"):
+            return max(self.limit, AUDIO_BODY_BYTES)
         return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from meetbot.contract.reports import Commands, JoinAnswer, JoinRequest, ReportBatch
 from meetbot.contract.uploads import UploadRequest, UploadTarget
 from meetbot.control.api.deps import RunnerToken, ServicesDep
-from meetbot.control.service import camera, runners, uploads
+from meetbot.control.service import camera, output_audio, runners, uploads
 
 router = APIRouter(prefix="/internal/bots", tags=["internal"], include_in_schema=False)
 
@@ -62,6 +62,15 @@ async def get_camera_picture(
     data = await camera.runner_picture(svc, bot_id, token, key)
     kind = "jpeg" if key.endswith(".jpeg") else "png"
     return Response(data, media_type=f"image/{kind}")
+
+
+@router.get("/{bot_id}/output_audio")
+async def get_output_audio_clip(
+    bot_id: str, svc: ServicesDep, token: RunnerToken, key: Annotated[str, Query(max_length=500)]
+) -> Response:
+    """The clip ``key`` (``Commands.output_audio``): 48 kHz mono s16le PCM, for the runner."""
+    data = await output_audio.runner_clip(svc, bot_id, token, key)
+    return Response(data, media_type="application/octet-stream")
 
 
 @router.post("/{bot_id}/uploads", response_model=UploadTarget)

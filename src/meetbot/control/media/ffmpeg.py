@@ -98,3 +98,32 @@ async def piped(args: Sequence[str], *, ffmpeg: str = "ffmpeg") -> AsyncIterator
     output = await stderr
     if returncode != 0:
         raise _failed(returncode, output)
+
+
+async def decode_pcm(
+    data: bytes, *, input_format: str, rate: int, max_seconds: float, ffmpeg: str = "ffmpeg"
+) -> bytes:
+    """``data`` (a file of ``input_format``: ``wav``, ``mp3``, ``ogg``, ``matroska``) as mono
+    s16le PCM at ``rate``, at most ``max_seconds`` of it (``output_audio``'s clips)."""
+    args = [
+        *("-f", input_format, "-i", "pipe:0", "-t", f"{max_seconds:.3f}"),
+        *("-vn", "-ac", "1", "-ar", str(rate), "-f", "s16le", "pipe:1"),
+    ]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *_command(ffmpeg, args),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise RecordingFailed(f"ffmpeg not found ({ffmpeg!r}); install it.") from None
+    try:
+        out, stderr = await proc.communicate(data)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise _failed(proc.returncode, stderr)
+    return out

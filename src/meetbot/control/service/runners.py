@@ -15,7 +15,10 @@ from meetbot.contract import lifecycle, reports
 from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status, SubStatus
 from meetbot.contract.media_format import belongs_to
 from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.contract.platforms import info
 from meetbot.contract.reports import Command, Commands
+from meetbot.control.output_audio import pending_clips
+from meetbot.control.ports import Tx
 from meetbot.control.service.chat import pending_chat
 from meetbot.control.service.core import (
     Services,
@@ -76,14 +79,18 @@ async def authenticate(svc: Services, bot_id: str, token: str) -> Bot:
         return _authentic(await tx.bots.get(bot_id), token)
 
 
-def commands_for(bot: Bot, chat: Sequence[reports.ChatOut] = ()) -> Commands:
+def commands_for(
+    bot: Bot, chat: Sequence[reports.ChatOut] = (), audio: Sequence[reports.AudioOut] = ()
+) -> Commands:
     if bot.status in ENDED or bot.status in (Status.PROCESSING, Status.TRANSCRIBING):
         return Commands(commands=[Command(type="stop")])
     if bot.leave_requested_at is not None:
         return Commands(commands=[Command(type="leave")])
     if bot.status is Status.RECORDING:
         paused = bot.sub_status is SubStatus.PAUSED
-        return Commands(paused=paused, chat=list(chat), camera=bot.bot_image)
+        return Commands(
+            paused=paused, chat=list(chat), camera=bot.bot_image, output_audio=list(audio)
+        )
     return Commands(camera=bot.bot_image)
 
 
@@ -125,6 +132,7 @@ async def handle_reports(
         await tx.observations.append_all(bot.id, observed)
         await emit_all(svc, tx, emitted, bot)
         chat = await pending_chat(tx, bot)
+        audio = await pending_audio(tx, bot)
     svc.reactions.events_committed()
     runner_done(svc, bot)
     for report in batch.events:
@@ -135,7 +143,16 @@ async def handle_reports(
     if relaunch and bot.status is Status.BOOTING:
         await _relaunch(svc, bot.id)
         return Commands(commands=[Command(type="stop")])  # this runner is done; a fresh one runs
-    return commands_for(bot, chat)
+    return commands_for(bot, chat, audio)
+
+
+async def pending_audio(tx: Tx, bot: Bot) -> list[reports.AudioOut]:
+    """The clips the bot's runner is to say, in order (``output_audio``; only while it is in
+    the call, on a platform whose adapter can unmute)."""
+    if bot.status is not Status.RECORDING or not info(bot.meeting.platform).voice:
+        return []
+    types = ("output_audio_request", "output_audio_stop", "output_audio_finished")
+    return pending_clips(await tx.observations.list(bot.id, types))
 
 
 def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
@@ -157,6 +174,8 @@ def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEven
         return [outbox.recording_paused_event(bot, report)]
     if isinstance(report, reports.ChatMessage):
         return [outbox.chat_message_event(bot, report)]
+    if isinstance(report, reports.OutputAudioStarted | reports.OutputAudioFinished):
+        return [outbox.output_audio_event(bot, report)]
     return []
 
 
@@ -241,5 +260,6 @@ async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands
     async with svc.store.transaction(write=False) as tx:
         bot = _authentic(await tx.bots.get(bot_id), token)
         chat = await pending_chat(tx, bot)
+        audio = await pending_audio(tx, bot)
     runner_done(svc, bot)  # a runner polling after its bot moved on gets "stop"
-    return commands_for(bot, chat)
+    return commands_for(bot, chat, audio)

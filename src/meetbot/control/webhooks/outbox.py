@@ -19,6 +19,8 @@ from meetbot.contract.lifecycle import BotState
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.reports import (
     ChatMessage,
+    OutputAudioFinished,
+    OutputAudioStarted,
     ParticipantJoined,
     ParticipantLeft,
     RecordingPaused,
@@ -44,6 +46,8 @@ CHAT_MESSAGE = "chat.message"
 TRANSCRIPT_PARTIAL = "transcript.partial"
 CALENDAR_SYNC_EVENTS = "calendar.sync_events"
 CALENDAR_UPDATE = "calendar.update"
+OUTPUT_AUDIO_STARTED = "output_audio.started"
+OUTPUT_AUDIO_FINISHED = "output_audio.finished"
 EVENT_TYPES = (
     STATUS_UPDATE,
     PARTICIPANT_JOINED,
@@ -60,6 +64,8 @@ EVENT_TYPES = (
     TRANSCRIPT_PARTIAL,
     CALENDAR_SYNC_EVENTS,
     CALENDAR_UPDATE,
+    OUTPUT_AUDIO_STARTED,
+    OUTPUT_AUDIO_FINISHED,
 )
 
 DEFAULT_RETRY_WINDOW = 24 * 3600.0
@@ -318,3 +324,14 @@ def deliveries_for(
     if bot is not None and bot.webhook_url and bot.id == event.bot_id:
         out.append(delivery(None, bot.webhook_url, bot.webhook_secret))
     return out
+
+
+def output_audio_event(
+    bot: Bot, report: OutputAudioStarted | OutputAudioFinished, *, event_id: str | None = None
+) -> OutboxEvent:
+    """The bot started (unmuted) or finished saying the clip ``id`` (``output_audio``)."""
+    data: dict[str, Any] = {"id": report.id, "at": iso(report.at)}
+    if isinstance(report, OutputAudioFinished):
+        data["stopped"] = report.stopped
+        return bot_event(OUTPUT_AUDIO_FINISHED, bot, report.at, data, event_id=event_id)
+    return bot_event(OUTPUT_AUDIO_STARTED, bot, report.at, data, event_id=event_id)

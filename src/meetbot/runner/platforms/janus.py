@@ -21,6 +21,7 @@ VideoRoom demo page is ``NOT_FOUND``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -33,6 +34,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from meetbot.runner.platforms.base import ChatLine, Participant, Phase, Snapshot
+from meetbot.runner.voice import microphone_script
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,22 @@ _PUBLISH_IF_CAMERA: Final = """() => {
 }"""
 """A bot with a picture (``runner/camera.py``) publishes: the demo then asks getUserMedia for
 its camera and microphone, and gets the picture (and silence, or the bot's voice)."""
+
+
+PUBLISH_TIMEOUT_MS: Final = 10_000
+SUBSCRIBE_GRACE_S: Final = 1.5
+_PUBLISH: Final = """() => {
+  const h = window.sfutest;
+  if (!h || (h.webrtcStuff && h.webrtcStuff.pc) || typeof window.publishOwnFeed !== 'function')
+    return false;
+  window.publishOwnFeed(true);
+  return true;
+}"""
+"""A subscriber-mode bot publishes through the demo's own ``publishOwnFeed`` (once)."""
+_PUBLISHED: Final = """() => {
+  const pc = window.sfutest && window.sfutest.webrtcStuff && window.sfutest.webrtcStuff.pc;
+  return !!pc && ['connected', 'completed'].includes(pc.iceConnectionState);
+}"""
 
 
 def tap_script() -> str:
@@ -88,7 +106,7 @@ class JanusPage:
         self._last_retry = 0.0
 
     def init_scripts(self) -> list[str]:
-        return [tap_script(), chat_script()]
+        return [tap_script(), chat_script(), microphone_script()]
 
     async def join(self, page: Page, url: str, bot_name: str) -> None:
         self._bot_name = bot_name
@@ -178,6 +196,23 @@ class JanusPage:
             log.warning("janus: chat message not sent: %s", _first_line(exc))
             return False
         return bool(sent)
+
+    async def unmute(self, page: Page) -> None:
+        """Before the bot speaks (``output_audio``): a bot that joined as a subscriber publishes
+        now (its microphone, ``js/microphone.js``, and a picture or a black tile), and its
+        audio is unmuted; waits (up to :data:`PUBLISH_TIMEOUT_MS`) for the publisher's
+        connection, so the clip's first words are heard."""
+        with contextlib.suppress(PlaywrightError):
+            published_now = await page.evaluate(_PUBLISH)
+            await page.wait_for_function(_PUBLISHED, timeout=PUBLISH_TIMEOUT_MS)
+            await page.evaluate("() => window.sfutest && window.sfutest.unmuteAudio()")
+            if published_now:  # the others subscribe to a new feed after it is announced
+                await asyncio.sleep(SUBSCRIBE_GRACE_S)
+
+    async def mute(self, page: Page) -> None:
+        """After the bot spoke: its published audio muted (it stays a publisher)."""
+        with contextlib.suppress(PlaywrightError):
+            await page.evaluate("() => window.sfutest && window.sfutest.muteAudio()")
 
     async def leave(self, page: Page) -> None:
         with contextlib.suppress(PlaywrightError):
