@@ -31,14 +31,12 @@ from meetbot.contract.status_texts import error_text
 from meetbot.ports import Clock, Storage
 from meetbot.runner.briefing import Rebriefed, rebrief
 from meetbot.runner.camera import Camera
-from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.chat import ChatSender
 from meetbot.runner.debug_artifacts import report_reason, save_debug_artifacts
-from meetbot.runner.pause import RecordingPause
 from meetbot.runner.platforms.base import MeetingPage
+from meetbot.runner.recording import Recording
 from meetbot.runner.session_ports import Browser, ReportChannel, SessionConfig
 from meetbot.runner.tracker import MeetingTracker, Outcome, stop_outcome
-from meetbot.runner.video import VideoRecorder, cdp_session
 from meetbot.runner.voice import Voice
 
 if TYPE_CHECKING:
@@ -85,11 +83,8 @@ class Session:
         self.browser = browser
         self._launch = launch
         self._pages = pages
-        self.recorder = AudioRecorder(
-            storage, assignment.bot_id, reporter.emit, clock, spool_bytes=self.config.spool_bytes
-        )
-        self.video = self._video_recorder(assignment)
-        self.pausing = RecordingPause(self.recorder, lambda: self.video, reporter.emit, clock)
+        self.recording = Recording(storage, assignment, reporter.emit, clock, self.config)
+        self.recorder = self.recording.audio
         self.chat = ChatSender(self._chat_target, reporter.emit, clock)
         self.camera = Camera(reporter.picture, assignment.bot_image)
         self.voice = Voice(reporter.clip, reporter.emit, clock)
@@ -102,10 +97,6 @@ class Session:
     @property
     def page(self) -> Page | None:
         return self.browser.page if self.browser is not None else None
-
-    def _video_recorder(self, a: Assignment) -> VideoRecorder | None:
-        bound, emit = self.config.video_spool_bytes, self.reporter.emit
-        return VideoRecorder.for_assignment(self.storage, a, emit=emit, spool_bytes=bound)
 
     # --- control -----------------------------------------------------------------------------
 
@@ -135,7 +126,7 @@ class Session:
 
     def _obey(self, command: Command) -> None:
         if command.type in ("pause", "resume"):
-            return self.pausing.set(command.type == "pause")
+            return self.recording.pausing.set(command.type == "pause")
         if command.chat is not None:
             return self.chat.send(command.chat)
         log.info("command: %s", command.type)
@@ -188,7 +179,7 @@ class Session:
                 log.exception("session failed")
                 await self._fail("runner_error", error_text(exc))
                 code = EXIT_FAILED
-            await self._close_recorders()
+            await self.recording.close()
             if self.interruption == "lost":
                 code = EXIT_CONTROL_PLANE_LOST
             elif not await self.reporter.drain(self.config.drain_timeout):
@@ -267,7 +258,7 @@ class Session:
                 [*self.platform.init_scripts(), await self.camera.script()]
             )
         if update.new_video:
-            self.video = self._video_recorder(update.assignment)
+            self.recording.video = self.recording.video_for(update.assignment)
 
     def _before_joining(self, why: Interruption) -> int:
         if why == "leave":
@@ -351,7 +342,7 @@ class Session:
                 async with asyncio.timeout(self.config.poll_timeout):
                     if self.recorder.started_at is None and await browser.audio_flowing():
                         log.info("remote audio flows: recording starts (before the in-call poll)")
-                        await self._start_recording(browser)
+                        await self.recording.start(browser)
                     snapshot = await self.platform.poll(browser.page)
             except Exception as exc:
                 failures += 1
@@ -368,37 +359,23 @@ class Session:
                 for report in reports:
                     self.reporter.emit(report)
                     if isinstance(report, InCall):
-                        await self._start_recording(browser)
+                        await self.recording.start(browser)
                 if outcome is not None:
                     return outcome
                 if (timer := tracker.timer(now, self.recorder.last_speech_at)) is not None:
                     return timer
             await self._pause(self.config.poll_interval)
 
-    async def _start_recording(self, browser: Browser) -> None:
-        """Start the recording (idempotent): when remote audio flows, or at the in-call report
-        if none was seen flowing before it."""
-        if self.recorder.started_at is not None:
-            return
-        self.recorder.start()
-        if not await browser.start_capture():
-            log.error("in the call, but the audio capture is not running")
-        if self.video is not None and not self.video.started and self.recorder.started_at:
-            try:
-                await self.video.start(await cdp_session(browser.page), self.recorder.started_at)
-            except Exception as exc:
-                log.error("no video: %r", exc)
-
     async def _finish(self, browser: Browser, outcome: Outcome) -> int:
         admitted = self.tracker is not None and self.tracker.admitted
         if outcome.debug and browser.blocked_navigation is None:
             await self._save_debug(browser, report_reason(outcome.report))
         if isinstance(outcome.report, Failed) and admitted:
-            await self._stop_recording(browser)  # keep the audio, then fail
+            await self.recording.stop(browser)  # keep the audio, then fail
         self.reporter.emit(outcome.report)
         await self._leave_page(browser)
         if outcome.from_call:
-            await self._stop_recording(browser)
+            await self.recording.stop(browser)
             self.reporter.emit(Left(at=self.clock.now()))
         return EXIT_OK
 
@@ -406,7 +383,7 @@ class Session:
         """``stop`` or a lost control plane: leave politely, keep the audio, report nothing."""
         log.warning("leaving without reports (%s)", self.interruption)
         await self._leave_page(browser)
-        await self._stop_recording(browser)
+        await self.recording.stop(browser)
         return EXIT_OK
 
     async def _leave_page(self, browser: Browser) -> None:
@@ -415,14 +392,6 @@ class Session:
                 await self.platform.leave(browser.page)
         except Exception as exc:
             log.warning("leaving the page failed: %r", exc)
-
-    async def _stop_recording(self, browser: Browser) -> None:
-        await browser.stop_capture()
-        await self._close_recorders()
-
-    async def _close_recorders(self) -> None:
-        """Both at once: each may wait for storage to store what it spooled."""
-        await asyncio.gather(self.recorder.close(), *([self.video.close()] if self.video else []))
 
     async def _fail(self, sub_code: str, detail: str) -> None:
         if self.browser is not None:
