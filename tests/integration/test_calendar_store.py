@@ -11,7 +11,8 @@ from meetbot.control.calendars.models import (
     CalendarKind,
     CalendarStatus,
 )
-from meetbot.control.ports import EventQuery, Store
+from meetbot.control.calendars.repo import EventQuery
+from meetbot.control.ports import Store
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

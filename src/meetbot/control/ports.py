@@ -19,10 +19,10 @@ from meetbot.contract.assignment import Assignment
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import ApiKey, Bot, IdempotencyRecord, OutboxEvent, StatusChange
 from meetbot.contract.reports import BaseReport
-from meetbot.control.calendars.models import Calendar, CalendarEvent
 
 if TYPE_CHECKING:
-    from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow
+    from meetbot.control.agent_repo import AgentRepo
+    from meetbot.control.calendars.repo import CalendarRepo
     from meetbot.control.webhooks.ports import WebhookRepo
 
 
@@ -228,143 +228,6 @@ class LeaseRepo(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """A page of a calendar's occurrences, oldest row first (``seq``)."""
-
-    after_seq: int | None = None
-    start_from: datetime | None = None
-    start_to: datetime | None = None
-    updated_after: datetime | None = None
-    limit: int = 50
-
-
-class CalendarRepo(Protocol):
-    """Connected calendars and their occurrences (``control/calendars``)."""
-
-    async def insert(self, calendar: Calendar) -> Calendar: ...
-
-    async def get(
-        self, calendar_id: str, *, workspace_id: str | None = None, for_update: bool = False
-    ) -> Calendar | None: ...
-
-    async def update(self, calendar: Calendar) -> None: ...
-
-    async def delete(self, calendar_id: str) -> None:
-        """The calendar and its occurrences."""
-        ...
-
-    async def list(
-        self, workspace_id: str, before_seq: int | None = None, limit: int = 50
-    ) -> builtins.list[Calendar]:
-        """Newest first."""
-        ...
-
-    async def due(self, now: datetime, limit: int) -> builtins.list[Calendar]:
-        """Calendars whose ``next_sync_at`` has come, the longest waiting first."""
-        ...
-
-    async def events(self, calendar_id: str) -> builtins.list[CalendarEvent]: ...
-
-    async def get_event(self, calendar_id: str, event_id: str) -> CalendarEvent | None: ...
-
-    async def put_events(self, events: Sequence[CalendarEvent]) -> None:
-        """Insert or replace occurrences by ``id`` (a replaced one keeps its ``seq``)."""
-        ...
-
-    async def delete_events(self, event_ids: Collection[str]) -> None: ...
-
-    async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
-        """Set these occurrences' ``bot_id`` (one statement)."""
-        ...
-
-    async def clear_dirty(self, event_ids: Collection[str]) -> None:
-        """These occurrences' bots are reconciled (one statement)."""
-        ...
-
-    async def events_with_keys(
-        self, workspace_id: str, keys: Collection[str]
-    ) -> builtins.list[CalendarEvent]:
-        """Every calendar's occurrences with one of these meeting keys."""
-        ...
-
-    async def events_of_bots(self, bot_ids: Collection[str]) -> builtins.list[CalendarEvent]: ...
-
-    async def page_events(
-        self, calendar_id: str, query: EventQuery
-    ) -> builtins.list[CalendarEvent]: ...
-
-
-class AgentRepo(Protocol):
-    """A fleet's agents and the hand-offs queued for them (:mod:`meetbot.control.agents`)."""
-
-    async def add(self, agent: Agent) -> None: ...
-
-    async def get(self, agent_id: str) -> Agent | None: ...
-
-    async def by_token(self, token_hash: str) -> Agent | None: ...
-
-    async def list_agents(self) -> list[Agent]:
-        """Every agent, oldest first (revoked ones too)."""
-        ...
-
-    async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
-        """Revoke the agent (once); the agent as it now is, or ``None`` if there is none."""
-        ...
-
-    async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:
-        """Write what a heartbeat says; a new ``incarnation`` resets ``claims`` to the
-        hand-offs not yet acknowledged."""
-        ...
-
-    async def claim(
-        self, handoff_id: str, *, warm: bool, live_since: datetime, at: datetime
-    ) -> HandoffRow | None:
-        """One conditional update: a usable agent (not revoked, seen since ``live_since``, not
-        draining) that offers a warm browser (``warm``) or has room counts one more claim and
-        a hand-off row with this id records it; ``None`` when no agent can."""
-        ...
-
-    async def queue(self, handoff_id: str, bot_id: str, assignment: str) -> None:
-        """Give the claimed hand-off its bot (``bots.agent_id`` follows); the bot's earlier
-        hand-offs not yet taken are void."""
-        ...
-
-    async def release(self, handoff_id: str) -> bool:
-        """Undo a claim that got no bot; ``False`` if there is none (rolled back, or used)."""
-        ...
-
-    async def pending(self, agent_id: str, limit: int = 100) -> list[HandoffRow]:
-        """Queued hand-offs the agent has not acknowledged, oldest first."""
-        ...
-
-    async def ack(self, agent_id: str, handoff_ids: Collection[str], at: datetime) -> int: ...
-
-    async def stranded(
-        self, live_since: datetime, limit: int = 100, *, bot_id: str | None = None
-    ) -> list[str]:
-        """``booting`` bots last handed to an agent that is revoked or not seen since
-        ``live_since``, or that is draining and has not taken the hand-off: they must be
-        handed to another (only ``bot_id``, if given), earliest ``join_at`` first."""
-        ...
-
-    async def total_slots(self, live_since: datetime) -> int:
-        """The slots of every usable agent."""
-        ...
-
-    async def of_bot(self, bot_id: str) -> Agent | None:
-        """The agent the bot was last handed to."""
-        ...
-
-    async def with_pending(self) -> set[str]:
-        """The agents that have queued hand-offs not yet acknowledged."""
-        ...
-
-    async def purge_handoffs(self, before: datetime) -> int:
-        """Delete hand-offs acknowledged before ``before``; return how many."""
-        ...
-
-
 class Tx(Protocol):
     """One database transaction, with a repository per noun."""
 
@@ -519,15 +382,12 @@ class WebhookSender(Protocol):
 
 
 __all__ = [
-    "AgentRepo",
     "Assignment",
     "BotCapacity",
     "BotQuery",
     "BotRepo",
-    "CalendarRepo",
     "CapacitySnapshot",
     "CredentialRepo",
-    "EventQuery",
     "EventRepo",
     "IdempotencyRepo",
     "KeyRepo",

@@ -13,7 +13,7 @@ from meetbot.testing.memory_state import MemoryRepo
 from meetbot.timefmt import utc
 
 if TYPE_CHECKING:
-    from meetbot.control.ports import EventQuery
+    from meetbot.control.calendars.repo import EventQuery
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from meetbot.control.api.schemas import (
 )
 from meetbot.control.calendars import rules
 from meetbot.control.calendars.models import BotSettings, Calendar, CalendarEvent, CalendarKind
-from meetbot.control.ports import EventQuery
+from meetbot.control.calendars.repo import EventQuery
 from meetbot.control.service import Services, calendar_sync, calendars
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
 from meetbot.timefmt import iso

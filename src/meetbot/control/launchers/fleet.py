@@ -1,7 +1,7 @@
 """``MEETBOT_LAUNCHER=fleet``: this server starts no runner; agents on runner hosts do.
 
 A claim is a conditional update of one agent's row in the dispatching transaction
-(:meth:`meetbot.control.ports.AgentRepo.claim`); :meth:`FleetLauncher.queue` stores the
+(:meth:`meetbot.control.agent_repo.AgentRepo.claim`); :meth:`FleetLauncher.queue` stores the
 runner's assignment, sealed, on the hand-off row in that same transaction, so a bot is
 ``booting`` exactly when its hand-off exists. After the commit, :meth:`FleetLauncher.assign`
 wakes this process's long polls of that agent (another replica's polls read the row within

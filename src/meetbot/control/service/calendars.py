@@ -21,7 +21,7 @@ from meetbot.control.calendars.models import (
     CalendarStatus,
     Occurrence,
 )
-from meetbot.control.ports import EventQuery
+from meetbot.control.calendars.repo import EventQuery
 from meetbot.control.service import calendar_bots
 from meetbot.control.service.calendar_sync import secrets_context
 from meetbot.control.service.core import Services, new_id

@@ -1,4 +1,4 @@
-"""The SQL :class:`~meetbot.control.ports.AgentRepo`: agents' rows and their hand-offs.
+"""The SQL :class:`~meetbot.control.agent_repo.AgentRepo`: agents' rows and their hand-offs.
 
 A claim is one conditional ``UPDATE`` of an agent's row (``claims = claims + 1`` where it still
 offers a warm browser, or has room) plus the hand-off row it is recorded by, in the caller's

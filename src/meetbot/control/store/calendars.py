@@ -1,4 +1,4 @@
-"""The SQL :class:`~meetbot.control.ports.CalendarRepo`: calendars and their occurrences."""
+"""The SQL :class:`~meetbot.control.calendars.repo.CalendarRepo`: calendars, occurrences."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from meetbot.control.calendars.models import (
     CalendarKind,
     CalendarStatus,
 )
-from meetbot.control.ports import EventQuery
+from meetbot.control.calendars.repo import EventQuery
 from meetbot.control.store.repo import SqlRepo
 from meetbot.control.store.tables import calendar_events as E
 from meetbot.control.store.tables import calendars as C
