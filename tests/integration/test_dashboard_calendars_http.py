@@ -192,6 +192,11 @@ async def test_the_form_connects_a_caldav_calendar_and_never_shows_its_password(
     assert 'role="alert"' in refused.text
     assert secret not in refused.text
     assert "alice@example.com" in refused.text
+    ticked = {**form, "url": "", "record": "conditions", "cond_host": "1"}
+    refused = await web.post("/dashboard/calendars/", data=ticked)
+    assert refused.status_code == 400
+    assert 'name="cond_host" value="1" checked' in refused.text
+    assert 'value="conditions" checked' in refused.text
     wrong = await web.post("/dashboard/calendars/", data={**form, "kind": "google"})
     assert wrong.status_code == 400
     assert secret not in wrong.text

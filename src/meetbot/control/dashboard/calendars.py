@@ -98,6 +98,8 @@ async def _list_page(
         "conditions": CONDITIONS,
         "form_error": form_error,
         "values": kept,
+        "record_mode": kept.get("record", "all"),
+        "record_conditions": [c for c in CONDITIONS if kept.get(f"cond_{c}")],
         "disconnected": request.query_params.get("done") == "disconnected",
     }
     return render("calendars.html", context, status=400 if form_error else 200)
