@@ -3,20 +3,26 @@
 Starts `meetbot serve` (fake launcher, SQLite; ``--postgres`` for PostgreSQL), creates
 ``--bots`` scheduled bots through the API (two hours apart, so their reservations never
 collide), signs in to the dashboard as a browser would, then requests each main page
-``--requests`` times one after another and prints p50/p95/max per page, the server's CPU
-time per request (the figure the machine's load moves least) and the load average (the machine
-is shared: a latency means little without it).
+``--requests`` times one after another and prints p50/p95/max per page, the server's CPU time
+per request (the figure the machine's load moves least) and the load average (the machine is
+shared: a latency means little without it). The calendar pages: one ICS calendar, served on
+loopback, with ``--events`` upcoming occurrences (half with a meeting link, so with a bot).
 
-    .venv/bin/python bench/dashboard_pages.py [--bots 1000] [--requests 200] [--postgres]
+    .venv/bin/python bench/dashboard_pages.py [--bots 1000] [--requests 200] [--events 200]
+        [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.server
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +57,62 @@ def fill(api: httpx.Client, count: int) -> list[str]:
     return ids
 
 
+def ics(count: int) -> str:
+    """An iCalendar feed of ``count`` half-hour meetings from tomorrow, every other with a link."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//meetbot bench//EN"]
+    for i in range(count):
+        at = start + timedelta(hours=i)
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:bench-{i}",
+            "DTSTAMP:20260101T000000Z",
+            f"DTSTART:{at:%Y%m%dT%H%M%SZ}",
+            f"DTEND:{at + timedelta(minutes=30):%Y%m%dT%H%M%SZ}",
+            f"SUMMARY:Bench meeting {i}",
+            *([f"LOCATION:{MEET}"] if i % 2 == 0 else []),
+            "END:VEVENT",
+        ]
+    return "\r\n".join([*lines, "END:VCALENDAR", ""])
+
+
+@contextlib.contextmanager
+def feed_server(text: str) -> Iterator[str]:
+    """``text`` served on loopback; its URL."""
+    body = text.encode()
+
+    class Feed(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/team.ics"
+    finally:
+        server.shutdown()
+
+
+def connect_calendar(api: httpx.Client, url: str) -> str:
+    """Connect the feed and wait for its first sync; the calendar's id."""
+    r = api.post("/api/v1/calendars/", json={"kind": "ics", "url": url})
+    r.raise_for_status()
+    calendar_id: str = r.json()["id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if api.get(f"/api/v1/calendars/{calendar_id}/").json()["last_synced_at"]:
+            return calendar_id
+        time.sleep(0.5)
+    raise AssertionError("the calendar did not sync in 120 s")
+
+
 def sign_in(web: httpx.Client, key: str) -> None:
     page = web.get("/dashboard/signin")
     token = CSRF.search(page.text)
@@ -63,10 +125,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bots", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, bench_database(args.postgres) as db_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(args.postgres) as db_url,
+        feed_server(ics(args.events)) as feed_url,
+    ):
         env = {"MEETBOT_LAUNCHER": "fake", "MEETBOT_RATE_LIMIT_CREATE_PER_MINUTE": "0"}
+        env |= {"MEETBOT_WEBHOOK_ALLOW_PRIVATE": "true"}  # the feed is on loopback
         env |= {"MEETBOT_RATE_LIMIT_READ_PER_MINUTE": "0"}
         if db_url:
             env["MEETBOT_DATABASE_URL"] = db_url
@@ -81,6 +149,7 @@ def main() -> None:
                 began = time.monotonic()
                 ids = fill(api, args.bots)
                 print(f"{args.bots} bots created in {time.monotonic() - began:.1f} s")
+                cal = connect_calendar(api, feed_url)
                 sign_in(web, key)
                 middle = ids[len(ids) // 2]
                 pages = {
@@ -92,6 +161,8 @@ def main() -> None:
                     "bot live region (polled 1/s)": f"/dashboard/bots/{middle}/live",
                     "webhooks": "/dashboard/webhooks/",
                     "capacity (24 h)": "/dashboard/capacity/",
+                    "calendars": "/dashboard/calendars/",
+                    f"calendar ({args.events} occ., 50 shown)": f"/dashboard/calendars/{cal}/",
                 }
                 assert server.proc is not None
                 proc = psutil.Process(server.proc.pid)

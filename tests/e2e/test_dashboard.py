@@ -149,6 +149,7 @@ def run_through(
         ("bots", "/dashboard/bots/"),
         ("bot", f"/dashboard/bots/{bot_id}/"),
         ("webhooks", "/dashboard/webhooks/"),
+        ("calendars", "/dashboard/calendars/"),
         ("capacity", "/dashboard/capacity/"),
     ):
         for label, size in (("1280", WIDE), ("390", PHONE)):

@@ -58,3 +58,20 @@ def test_a_bot_in_the_call_counts_to_now_and_one_never_admitted_has_no_time() ->
     waiting = make_bot().evolve(status=Status.BOOTING, status_changes=(change(Status.BOOTING, 0),))
     assert timeline.joined_at(waiting) is None
     assert timeline.in_call_seconds(waiting, at(70)) is None
+
+
+def test_a_paused_recording_is_a_span_and_still_time_in_the_call() -> None:
+    bot = make_bot().evolve(
+        status=Status.RECORDING,
+        status_changes=(
+            change(Status.BOOTING, 0),
+            change(Status.RECORDING, 10),
+            change(Status.RECORDING, 40, sub_status=SubStatus.PAUSED),
+            change(Status.RECORDING, 70),
+        ),
+    )
+    steps = timeline.steps(bot, at(100))
+    assert [s.paused for s in steps] == [False, False, True, False]
+    assert not any(s.waiting for s in steps)
+    assert steps[2].seconds == 30
+    assert timeline.in_call_seconds(bot, at(100)) == 90

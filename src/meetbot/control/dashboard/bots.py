@@ -17,7 +17,7 @@ from meetbot import errors
 from meetbot.contract.lifecycle import DISPATCHED, ENDED, Status
 from meetbot.contract.models import Bot
 from meetbot.contract.platforms import Platform
-from meetbot.contract.reports import DebugArtifact
+from meetbot.contract.reports import ChatMessage, DebugArtifact
 from meetbot.control.api.bots import spec_from_body
 from meetbot.control.api.schemas import CreateBotIn, UpdateBotIn
 from meetbot.control.dashboard import timeline
@@ -26,6 +26,7 @@ from meetbot.control.media.artifacts import load_recording_meta, load_transcript
 from meetbot.control.media.participants import OBSERVATION_TYPES, participants
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import bots
+from meetbot.control.webhooks.outbox import chat_view
 from meetbot.ports import Storage
 
 router = APIRouter(prefix="/dashboard/bots")
@@ -164,10 +165,13 @@ async def _bot_context(request: Request, viewer: Viewer, bot: Bot) -> dict[str, 
     svc = viewer.services
     storage = _storage(request)
     async with svc.store.transaction(write=False) as tx:
-        observed = await tx.observations.list(bot.id, [*OBSERVATION_TYPES, "debug_artifact"])
-    people = participants([o for o in observed if not isinstance(o, DebugArtifact)])
+        observed = await tx.observations.list(
+            bot.id, [*OBSERVATION_TYPES, "debug_artifact", "chat_message"]
+        )
+    people = participants([o for o in observed if not isinstance(o, DebugArtifact | ChatMessage)])
     doc = await load_transcript(storage, bot.id) if storage else None
     now = svc.clock.now()
+    lag = round(doc.live_lag) if doc and not doc.final and bot.status not in ENDED else 0
     return {
         "viewer": viewer,
         "title": bot.bot_name,
@@ -179,6 +183,8 @@ async def _bot_context(request: Request, viewer: Viewer, bot: Bot) -> dict[str, 
         "participants": people,
         "segments": doc.segments if doc else (),
         "transcript_final": bool(doc and doc.final),
+        "live_lag": lag if lag >= 1 else None,
+        "chat": [chat_view(o) for o in observed if isinstance(o, ChatMessage)],
         "artifacts": [o for o in observed if isinstance(o, DebugArtifact)],
     }
 

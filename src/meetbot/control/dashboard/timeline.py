@@ -26,6 +26,8 @@ class Step:
     waiting: bool
     """A waiting-room (or waiting-for-host) span."""
     current: bool
+    paused: bool = False
+    """A span with the recording paused (``pause_recording`` to ``resume_recording``)."""
 
 
 def joined_at(bot: Bot) -> datetime | None:
@@ -69,6 +71,7 @@ def steps(bot: Bot, now: datetime) -> list[Step]:
                 seconds=None if seconds is None else max(0.0, seconds),
                 waiting=change.sub_status in (SubStatus.WAITING_ROOM, SubStatus.WAITING_FOR_HOST),
                 current=last,
+                paused=change.sub_status is SubStatus.PAUSED,
             )
         )
     return out
