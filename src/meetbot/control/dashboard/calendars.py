@@ -27,8 +27,8 @@ from meetbot.control.calendars.models import (
     CalendarEvent,
     CalendarKind,
 )
+from meetbot.control.calendars.repo import EventQuery
 from meetbot.control.dashboard.pages import Viewer, ViewerDep, checked_form, error_page, render
-from meetbot.control.ports import EventQuery
 from meetbot.control.service import calendars
 from meetbot.unset import UNSET
 
