@@ -49,7 +49,7 @@ def start_agent(server: Server, lab: Lab, name: str, tmp_path: Path) -> AgentPro
     agent = AgentProcess(
         name, created.stdout.strip().splitlines()[-1], server.url, tmp_path / name,
         slots=2, warm=1, simulate=False,
-        env={**server.env, "MEETBOT_CHROMIUM_PATH": str(lab.chromium_executable)},
+        env={**server.env, **lab.chromium_settings},
     )  # fmt: skip
     agent.start()
     return agent

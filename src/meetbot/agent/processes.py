@@ -40,7 +40,8 @@ RUNNER_ENV_PASSED: Final = (
 """What a runner gets of the agent's environment besides its ``MEETBOT_*`` settings (the same
 allow-list as the single-machine launcher's): never the agent's token."""
 RUNNER_SETTINGS: Final = (
-    "MEETBOT_CHROMIUM_PATH", "MEETBOT_WARM_LEAD", "MEETBOT_LOG_LEVEL",
+    "MEETBOT_CHROMIUM_PATH", "MEETBOT_CHROMIUM_USER", "MEETBOT_CHROMIUM_NO_SANDBOX",
+    "MEETBOT_WARM_LEAD", "MEETBOT_LOG_LEVEL", "MEETBOT_LOG_FORMAT",
     "MEETBOT_RUNNER_SPOOL_MB", "MEETBOT_RUNNER_VIDEO_SPOOL_MB",
 )  # fmt: skip
 State = Literal["starting", "idle", "busy"]
