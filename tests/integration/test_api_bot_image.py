@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from harness.plane import TestPlane, build_test_plane
+from harness.waiting import until
 from meetbot.contract.reports import InCall, Joining, ReportBatch
 from meetbot.testing.builders import solid_png
 from meetbot.testing.fakes_runner import MemoryStorage
@@ -125,7 +126,7 @@ async def test_output_video_changes_the_picture_the_runner_is_told_to_show(
     states = (await client.get(commands, headers=runner)).json()
     assert (states["commands"], states["camera"]) == ([], first)
     poll = asyncio.create_task(client.get(f"{commands}?wait=20", headers=runner))
-    await asyncio.sleep(0.2)  # the long poll is waiting
+    await until(lambda: len(plane.services.commands) == 1, what="the long poll to wait")
     r = await client.post(path, json={"bot_image": b64(BLUE)})
     assert r.status_code == 200, r.text
     woken = (await asyncio.wait_for(poll, 10)).json()

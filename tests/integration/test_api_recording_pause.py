@@ -14,6 +14,7 @@ import pytest
 from media_helpers import Call, bot_json, create_bot, fixed, media_storage, tone
 
 from harness.plane import TestPlane, build_test_plane
+from harness.waiting import until
 from meetbot.contract.reports import RecordingPaused, RecordingResumed
 from meetbot.control.media.pauses import GAP_TEXT
 from meetbot.control.media.pipeline import MediaPipeline
@@ -51,7 +52,7 @@ async def test_pause_and_resume_reach_the_runner_and_become_events(
 
     # The runner's long poll waits; the pause wakes it with the wish.
     poll = asyncio.create_task(_long_poll(plane, c.bot_id, c.token))
-    await asyncio.sleep(0.2)
+    await until(lambda: len(plane.services.commands) == 1, what="the long poll to wait")
     r = await _post(plane, c.bot_id, "pause_recording")
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["sub_status"]) == ("recording", "paused")

@@ -84,7 +84,9 @@ exit 0
 def finish_all(fake_dir: Path) -> None:
     """Let every runner that took an assignment exit."""
     for assigned in fake_dir.glob("*.json"):
-        (fake_dir / f"{assigned.stem}.exit").write_text("0")
+        part = fake_dir / f"{assigned.stem}.exit.part"
+        part.write_text("0")  # then renamed: never read empty
+        part.rename(fake_dir / f"{assigned.stem}.exit")
 
 
 @pytest.fixture

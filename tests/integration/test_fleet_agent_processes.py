@@ -54,7 +54,9 @@ async def host(tmp_path: Path) -> AsyncIterator[ProcessHost]:
     await host.start()
     yield host
     for pid_file in (tmp_path / "data" / "agent" / "runners").glob("*.json"):  # busy leftovers
-        (tmp_path / f"{pid_file.stem}.exit").write_text("0")
+        part = tmp_path / f"{pid_file.stem}.exit.part"
+        part.write_text("0")  # then renamed: never read empty
+        part.rename(tmp_path / f"{pid_file.stem}.exit")
     await host.wait_idle(10)  # they exit while this loop still watches them
     await host.close()
 
@@ -83,7 +85,9 @@ async def test_warm_and_cold_handoffs_under_the_slots(host: ProcessHost, tmp_pat
     assert host.bots() == ["cold-1", "warm-1"]
     await until(lambda: host.warm_idle() == 1)  # at the slots: one warm runner left
 
-    (tmp_path / f"{pid}.exit").write_text("0")
+    part = tmp_path / f"{pid}.exit.part"
+    part.write_text("0")  # then renamed: never read empty
+    part.rename(tmp_path / f"{pid}.exit")
     await until(lambda: host.bots() == ["cold-1"])
     await until(lambda: host.warm_idle() == 1 and host.busy() == 1)
 

@@ -80,7 +80,11 @@ def make(tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]) -> Loc
 
 
 def finish(tmp_path: Path, pid: int, code: int) -> None:
-    (tmp_path / f"{pid}.exit").write_text(str(code))
+    """Tell the fake runner ``pid`` to exit with ``code``. Written then renamed: a runner that
+    saw the file before its content would ``exit ""`` (status 2; seen on a loaded machine)."""
+    part = tmp_path / f"{pid}.exit.part"
+    part.write_text(str(code))
+    part.rename(tmp_path / f"{pid}.exit")
 
 
 def pid_of(launcher: LocalLauncher, slot_id: str) -> int:
