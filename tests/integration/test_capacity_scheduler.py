@@ -24,12 +24,12 @@ from meetbot.config import Settings
 from meetbot.control.api.app import create_app
 from meetbot.control.capacity import FixedCapacity
 from meetbot.control.launchers import LocalLauncher
-from meetbot.control.launchers.pidfiles import runner_alive
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
 from meetbot.control.service.keys import create_key
 from meetbot.control.store import open_store
 from meetbot.lab.serve import Server, start_server
+from meetbot.pidfiles import runner_alive
 
 MEET = "https://meet.google.com/abc-defg-hij"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.waiting import until
-from meetbot.agent.pidfiles import runner_alive
 from meetbot.agent.processes import ProcessHost
 from meetbot.contract.assignment import Assignment
+from meetbot.pidfiles import runner_alive
 
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit;

@@ -15,7 +15,7 @@ from harness.waiting import until
 from meetbot.config import Settings
 from meetbot.contract.assignment import Assignment
 from meetbot.control.launchers import EXIT_UNKNOWN, LocalLauncher
-from meetbot.control.launchers.pidfiles import runner_alive
+from meetbot.pidfiles import runner_alive
 
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from meetbot.agent.pidfiles import PidDir, PidRecord, runner_alive, token_digest
 from meetbot.contract.assignment import Assignment, dump_assignment
+from meetbot.pidfiles import PidDir, PidRecord, runner_alive, token_digest
 
 log = logging.getLogger("meetbot.agent.runners")
 

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from meetbot.contract.assignment import Assignment, dump_assignment
-from meetbot.control.launchers.pidfiles import PidDir, PidRecord, runner_alive
 from meetbot.control.launchers.runner_env import runner_environment, settings_environment
 from meetbot.control.launchers.warm_pool import PoolState
 from meetbot.control.ports import CapacitySnapshot, Slot, Tx
+from meetbot.pidfiles import PidDir, PidRecord, runner_alive
 
 if TYPE_CHECKING:
     from meetbot.config import Settings
