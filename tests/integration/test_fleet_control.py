@@ -313,3 +313,13 @@ async def test_a_poll_waiting_on_one_replica_is_answered_by_a_claim_on_another(
     bot_id = (await one.create()).json()["id"]
     (handoff,) = await asyncio.wait_for(waiting, timeout=30)
     assert handoff.bot_id == bot_id
+
+
+async def test_an_agent_that_just_came_up_counts_for_reservations_at_once(fleet: Fleet) -> None:
+    """Regression: reservations counted the live slots as the scheduler last read them (every
+    second), so a scheduled create just after the first agent's heartbeat was 409."""
+    token = await fleet.agent("a")
+    await fleet.beat(token, slots=2, warm_idle=0)  # no refresh_capacity: the create reads it
+    join_at = iso(fleet.clock.now() + timedelta(hours=1))
+    created = await fleet.create(join_at=join_at)
+    assert created.status_code == 201, created.text

@@ -10,6 +10,7 @@ from meetbot import errors
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import Bot
 from meetbot.control import capacity
+from meetbot.control.agents import FleetCapacity, live_since
 from meetbot.control.capacity import LONGEST_MINUTES, RUNNING, Rules, Step, Window
 from meetbot.control.ports import Tx
 from meetbot.control.service.core import Services
@@ -28,6 +29,17 @@ def rules(svc: Services) -> Rules:
 def total(svc: Services) -> int:
     """How many bots can run at once (a fleet's capacity where one is supplied)."""
     return svc.capacity.total() if svc.capacity else svc.settings.max_concurrent_bots
+
+
+async def current_total(svc: Services, tx: Tx) -> int:
+    """:func:`total` as it stands in ``tx``: a fleet without ``MEETBOT_FLEET_MAX_SLOTS`` reads
+    its live agents' slots now (one query), so an agent that just came up counts at once
+    rather than at the scheduler's next refresh."""
+    fleet = svc.capacity
+    if isinstance(fleet, FleetCapacity) and fleet.max_slots is None:
+        since = live_since(svc.clock.now(), svc.settings.agent_timeout)
+        fleet.live_slots = await tx.agents.total_slots(since)
+    return total(svc)
 
 
 def _query_bounds(window: Window, r: Rules) -> tuple[datetime, datetime]:
@@ -51,7 +63,7 @@ async def reserve(svc: Services, tx: Tx, bot: Bot, *, previous: Bot | None = Non
     await tx.bots.lock_schedule()
     booked = await tx.bots.holding_capacity(*_query_bounds(window, r), RUNNING)
     held = capacity.holdings((b for b in booked if b.id != bot.id), r, svc.clock.now())
-    verdict = capacity.check(held.all, window, total(svc))
+    verdict = capacity.check(held.all, window, await current_total(svc, tx))
     if not verdict.fits:
         raise errors.ScheduleFull(
             f"No capacity from {iso(window.start)} to {iso(window.end)} (join_at minus the"
@@ -82,7 +94,7 @@ async def admit_adhoc(svc: Services, tx: Tx, bot: Bot) -> None:
         return  # no reservation in its way: the launcher's cap is the only limit (cheap path)
     booked = await tx.bots.holding_capacity(*bounds, RUNNING)
     held = capacity.holdings((b for b in booked if b.id != bot.id), r, now)
-    if not capacity.check(held.all, window, total(svc)).fits:
+    if not capacity.check(held.all, window, await current_total(svc, tx)).fits:
         raise errors.PoolExhausted()
 
 
