@@ -111,7 +111,7 @@ def one_round(args: argparse.Namespace, number: int) -> None:
                 dispatch_late: list[float] = []
                 missed: Counter[str] = Counter()
                 for bot_id, join_at in ids.items():
-                    found = http.get(f"/api/v1/bot/{bot_id}/").json()
+                    found = get_bot(http, bot_id)
                     at, booted = joined_at(found), joined_at(found, "booting")
                     if booted is not None:
                         due = join_at - timedelta(seconds=args.dispatch_lead)
@@ -136,6 +136,22 @@ def one_round(args: argparse.Namespace, number: int) -> None:
             )
         finally:
             fleet.stop()
+            if args.server_log:
+                with open(args.server_log, "w") as log:
+                    for n, replica in enumerate(fleet.replicas):
+                        log.write(f"--- replica {n}\n" + "\n".join(replica.output) + "\n")
+
+
+def get_bot(http: httpx.Client, bot_id: str) -> dict[str, Any]:
+    """The bot, read again when the server asks to retry (429 rate limit, 503 shed)."""
+    while True:
+        r = http.get(f"/api/v1/bot/{bot_id}/")
+        if r.status_code in (429, 503):
+            time.sleep(float(r.headers.get("Retry-After", "1")))
+            continue
+        r.raise_for_status()
+        found: dict[str, Any] = r.json()
+        return found
 
 
 def wait_until(at: datetime) -> None:
@@ -154,6 +170,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--kill-replica", action="store_true")
     parser.add_argument("--kill-agent", action="store_true")
+    parser.add_argument("--server-log", help="write the replicas' output to this file")
     args = parser.parse_args()
     if args.kill_replica:
         args.replicas = max(2, args.replicas)

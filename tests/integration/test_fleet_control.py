@@ -71,9 +71,12 @@ class Fleet:
         async with self.client(token) as c:
             return await c.post(wire.HEARTBEAT_PATH, json=body)
 
-    async def poll(self, token: str, wait: float = 0, ack: list[str] | None = None) -> Any:
+    async def poll(
+        self, token: str, wait: float = 0, ack: list[str] | None = None, agent_id: str | None = None
+    ) -> Any:
+        body = {"wait": wait, "ack": ack or [], "agent_id": agent_id}
         async with self.client(token) as c:
-            r = await c.post(wire.POLL_PATH, json={"wait": wait, "ack": ack or []})
+            r = await c.post(wire.POLL_PATH, json=body)
         assert r.status_code == 200, r.text
         return wire.PollAnswer.model_validate(r.json()).handoffs
 
@@ -323,3 +326,43 @@ async def test_an_agent_that_just_came_up_counts_for_reservations_at_once(fleet:
     join_at = iso(fleet.clock.now() + timedelta(hours=1))
     created = await fleet.create(join_at=join_at)
     assert created.status_code == 201, created.text
+
+
+async def test_agents_sharing_one_token_each_get_a_row_and_revoking_one_revokes_all(
+    fleet: Fleet,
+) -> None:
+    """A Kubernetes Deployment's pods share the Secret's token: each pod (its host name) is an
+    agent of its own, with its own warm browsers and hand-offs."""
+    token = await fleet.agent("k8s")
+    first = (await fleet.beat(token, name="pod-a", warm_idle=1)).json()["agent_id"]
+    second = (await fleet.beat(token, name="pod-b", warm_idle=1)).json()["agent_id"]
+    assert first != second
+    assert (await fleet.beat(token, name="pod-b", warm_idle=1)).json()["agent_id"] == second
+    async with fleet.services.store.transaction(write=False) as tx:
+        rows = {a.id: a for a in await tx.agents.list_agents()}
+    assert {a.name for a in rows.values()} == {"pod-a", "pod-b"}
+    ids = {(await fleet.create()).json()["id"], (await fleet.create()).json()["id"]}
+    assert (await fleet.create()).status_code == 507  # one warm browser each, both claimed
+    (a,) = await fleet.poll(token, agent_id=first)
+    (b,) = await fleet.poll(token, agent_id=second)
+    assert {a.bot_id, b.bot_id} == ids
+    async with fleet.client(token) as c:  # an agent id of another token is refused
+        other = await fleet.agent("other")
+        await fleet.beat(other, name="x")
+        r = await c.post(wire.POLL_PATH, json={"wait": 0, "agent_id": "nope"})
+        assert r.status_code == 401
+    await revoke_agent(fleet.services.store, fleet.clock, second)
+    for name in ("pod-a", "pod-b", "pod-c"):
+        assert (await fleet.beat(token, name=name)).status_code == 401
+
+
+async def test_a_lost_agent_sharing_a_token_is_removed_after_an_hour(fleet: Fleet) -> None:
+    token = await fleet.agent("k8s")
+    await fleet.beat(token, name="pod-a")
+    await fleet.beat(token, name="pod-b")
+    fleet.clock.advance(3600 + 16)
+    await fleet.beat(token, name="pod-c")
+    await tend_fleet(fleet.services)
+    async with fleet.services.store.transaction(write=False) as tx:
+        names = {a.name for a in await tx.agents.list_agents()}
+    assert names == {"pod-a", "pod-c"}  # the token's own row stays, so the token can be revoked

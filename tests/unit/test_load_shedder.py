@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from meetbot.control.api.load_shedder import DETAIL, LoadShedder
+from meetbot.control.api.load_shedder import DETAIL, LoadShedder, LoopLag
 
 
 class HeldApp:
@@ -163,3 +163,47 @@ async def test_the_loop_lag_sampler_stops_when_nobody_asks() -> None:
     assert lag._loop is None
     lag.current()  # asked again: sampling again
     assert lag._loop is asyncio.get_running_loop()
+
+
+class FixedLag(LoopLag):
+    """A loop lag that is what the test says."""
+
+    def __init__(self, lag: float) -> None:
+        super().__init__()
+        self.lag = lag
+
+    def current(self) -> float:
+        return self.lag
+
+
+async def test_a_flood_with_the_loop_behind_is_shed_even_with_a_free_slot() -> None:
+    app = HeldApp()
+    lag = FixedLag(0.0)
+    shedder = LoadShedder(app, max_in_flight=8, max_queue_wait=0.05, loop_lag=lag)
+    held = [asyncio.create_task(call(shedder, f"/api/{n}")) for n in range(2)]
+    await asyncio.sleep(0)
+    lag.lag = 0.03  # behind by more than half the queue wait
+    status, _, body = await asyncio.wait_for(call(shedder, "/api/flooded"), 5)
+    assert status == 503  # two in flight: a quarter of eight
+    assert body["code"] == "service_unavailable"
+    assert app.started == ["/api/0", "/api/1"]
+    lag.lag = 0.01
+    third = asyncio.create_task(call(shedder, "/api/caught-up"))
+    await asyncio.sleep(0)
+    assert app.started[-1] == "/api/caught-up"
+    for name in ("/api/0", "/api/1", "/api/caught-up"):
+        app.finish(name)
+    assert [(await t)[0] for t in (*held, third)] == [200, 200, 200]
+
+
+async def test_a_slow_machine_with_few_requests_is_never_shed_for_its_lag() -> None:
+    app = HeldApp()
+    shedder = LoadShedder(app, max_in_flight=8, max_queue_wait=0.05, loop_lag=FixedLag(5.0))
+    first = asyncio.create_task(call(shedder, "/api/a"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(call(shedder, "/api/b"))  # one in flight: below the floor
+    await asyncio.sleep(0)
+    assert app.started == ["/api/a", "/api/b"]
+    app.finish("/api/a")
+    app.finish("/api/b")
+    assert [(await t)[0] for t in (first, second)] == [200, 200]

@@ -192,7 +192,9 @@ class Agent:
         await self.registered.wait()
         backoff = 0.25
         while not self.draining:
-            request = PollRequest(wait=self.options.poll_wait, ack=sorted(self._unacked))
+            request = PollRequest(
+                wait=self.options.poll_wait, ack=sorted(self._unacked), agent_id=self.agent_id
+            )
             started = time.monotonic()
             try:
                 answer = await self.control.poll(request)

@@ -72,6 +72,9 @@ class HeartbeatAnswer(_Message):
 class PollRequest(_Message):
     wait: float = Field(default=25.0, ge=0, le=60)
     ack: list[str] = Field(default_factory=list, max_length=10_000)
+    agent_id: str | None = Field(default=None, max_length=200)
+    """The ``agent_id`` of the heartbeat's answer: which of the agents sharing a token polls
+    (absent: the token's first agent)."""
 
 
 class Handoff(_Message):

@@ -25,7 +25,14 @@ class AgentRepo(Protocol):
         ...
 
     async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
-        """Revoke the agent (once); the agent as it now is, or ``None`` if there is none."""
+        """Revoke the agent's token (once): the agent and every agent sharing its token; the
+        agent as it now is, or ``None`` if there is none."""
+        ...
+
+    async def prune(self, lost_before: datetime) -> int:
+        """Remove the rows of agents sharing another's token (:func:`~meetbot.control.agents.
+        shares_token`) not seen since ``lost_before``, busy with no bot and with no hand-off
+        waiting; how many."""
         ...
 
     async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:

@@ -7,6 +7,13 @@ began) and ``last_seen_at``. The warm browsers it offers are
 ``warm_idle - (claims - received)`` (see :mod:`meetbot.contract.agent_protocol`); the room it
 has for one more bot is ``slots - busy - (claims - received)``.
 
+One token may serve several agents (a Kubernetes Deployment's pods share the Secret that holds
+it): the token's row (made by ``meetbot agents create``) is taken by the first agent that
+heartbeats with it, and each other agent name heartbeating with the same token gets a row of
+its own, its ``token_hash`` being :func:`instance_hash` (the token's hash, ``/``, the name).
+Revoking any of them revokes the token: all of them. Rows of such agents that have been lost for
+:data:`LOST_INSTANCE_TTL` with no bot are removed (pods come and go with every rollout).
+
 A :class:`HandoffRow` is one bot handed to one agent: claimed (no bot yet: the claim's
 transaction may still roll back or leave it unused), queued (``bot_id`` and the sealed
 assignment set: answered to the agent's polls), acknowledged (``acked_at``).
@@ -20,6 +27,24 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 AgentState = Literal["live", "draining", "lost", "revoked"]
+
+LOST_INSTANCE_TTL = timedelta(hours=1)
+"""How long the row of a lost agent that shares another's token (and runs no bot) is kept."""
+
+
+def instance_hash(token_hash: str, name: str) -> str:
+    """The ``token_hash`` of the agent named ``name`` that shares the token of ``token_hash``."""
+    return f"{token_family(token_hash)}/{name}"
+
+
+def token_family(token_hash: str) -> str:
+    """The hash of the token itself, for the token's row and for the rows sharing it."""
+    return token_hash.partition("/")[0]
+
+
+def shares_token(agent_hash: str) -> bool:
+    """Whether the row is one of the extra agents of a shared token (not the token's row)."""
+    return "/" in agent_hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from meetbot.contract.lifecycle import Status
-from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow
+from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow, shares_token, token_family
 from meetbot.errors import Conflict
 from meetbot.testing.memory_state import MemoryRepo
 from meetbot.timefmt import utc
@@ -60,10 +60,29 @@ class MemoryAgentRepo(MemoryRepo):
     async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
         self.check_write("agents.revoke")
         agent = self._data.agents.get(agent_id)
-        if agent is None or agent.revoked_at is not None:
-            return agent
-        self._data.agents[agent_id] = agent = agent.evolve(revoked_at=utc(at))
-        return agent
+        if agent is None:
+            return None
+        family = token_family(agent.token_hash)
+        for other in list(self._data.agents.values()):
+            if other.revoked_at is None and token_family(other.token_hash) == family:
+                self._data.agents[other.id] = other.evolve(revoked_at=utc(at))
+        return self._data.agents[agent_id]
+
+    async def prune(self, lost_before: datetime) -> int:
+        self.check_write("agents.prune")
+        waiting = {h.agent_id for h in self._data.handoffs.values() if h.acked_at is None}
+        gone = [
+            a.id
+            for a in self._data.agents.values()
+            if shares_token(a.token_hash)
+            and a.last_seen_at is not None
+            and a.last_seen_at < utc(lost_before)
+            and a.busy == 0
+            and a.id not in waiting
+        ]
+        for agent_id in gone:
+            del self._data.agents[agent_id]
+        return len(gone)
 
     async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:
         self.check_write("agents.heartbeat")

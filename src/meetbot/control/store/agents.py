@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow
+from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow, token_family
 from meetbot.control.store.agent_tables import agent_handoffs, agents
 from meetbot.control.store.repo import SqlRepo
 from meetbot.control.store.tables import bots
@@ -105,10 +105,32 @@ class SqlAgentRepo(SqlRepo):
 
     async def revoke(self, agent_id: str, at: datetime) -> Agent | None:
         self.check_write("agents.revoke")
+        agent = await self.get(agent_id)
+        if agent is None:
+            return None
+        family = token_family(agent.token_hash)
         await self.conn.execute(
-            sa.update(A).where(A.c.id == agent_id, A.c.revoked_at.is_(None)).values(revoked_at=at)
+            sa.update(A)
+            .where(
+                sa.or_(A.c.token_hash == family, A.c.token_hash.startswith(family + "/")),
+                A.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
         )
         return await self.get(agent_id)
+
+    async def prune(self, lost_before: datetime) -> int:
+        self.check_write("agents.prune")
+        waiting = sa.exists().where(H.c.agent_id == A.c.id, H.c.acked_at.is_(None))
+        result = await self.conn.execute(
+            sa.delete(A).where(
+                A.c.token_hash.contains("/"),
+                A.c.last_seen_at < lost_before,
+                A.c.busy == 0,
+                ~waiting,
+            )
+        )
+        return int(result.rowcount or 0)
 
     async def heartbeat(self, agent_id: str, beat: HeartbeatRow, at: datetime) -> None:
         self.check_write("agents.heartbeat")
