@@ -130,6 +130,7 @@ class EgressGuard:
         self._resolver = resolver
         self._clock = clock
         self._cache: dict[tuple[str, int], tuple[float, Destination]] = {}
+        self._pending: dict[tuple[str, int], asyncio.Future[Destination]] = {}
         self._navigation_target: tuple[str, int] | None = None
         """``(host, port)`` of the main frame's last navigation let through."""
         self._ice_setter = ice_filter.new_setter_name()
@@ -165,9 +166,21 @@ class EgressGuard:
         cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
             found = cached[1]
+        elif (pending := self._pending.get(key)) is not None:
+            found = await asyncio.shield(pending)  # one question at a time per name
         else:
-            found = await self._resolve_and_judge(url, key[0], port)
-            self._cache[key] = (self._clock() + CACHE_SECONDS, found)
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[key] = pending
+            try:
+                found = await self._resolve_and_judge(url, key[0], port)
+                self._cache[key] = (self._clock() + CACHE_SECONDS, found)
+                pending.set_result(found)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: no "never retrieved" warning
+                raise
+            finally:
+                del self._pending[key]
         if found.blocked is not None and found.blocked.url != url:
             return dataclasses.replace(found, blocked=dataclasses.replace(found.blocked, url=url))
         return found
