@@ -5,6 +5,7 @@ guard judged for a host, whatever the name answers later. In-process servers on 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -273,3 +274,13 @@ def test_a_plain_request_goes_upstream_in_origin_form_with_connection_close() ->
     assert close_connection(b"HTTP/1.1 200 OK\r\nKeep-Alive: 5\r\n\r\n") == (
         b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
     )
+
+
+async def test_concurrent_checks_of_a_name_share_one_answer() -> None:
+    """Two requests for a name at once ask it once (a page's fetch and its WebSocket)."""
+    answers = Answers([PUBLIC], [SECRET])
+    guard = EgressGuard(resolver=answers)
+    found = await asyncio.gather(*(guard.destination("rebind.example", 443) for _ in range(5)))
+    assert answers.asked == 1
+    assert {d.addresses for d in found} == {(ipaddress.ip_address(PUBLIC),)}
+    assert all(d.blocked is None for d in found)

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT: Final = 10.0
-HEAD_TIMEOUT: Final = 30.0
+HEAD_TIMEOUT: Final = 60.0
 """A client that sends no complete request head in this time is closed."""
 _HTTP_PORTS: Final = {"http": 80, "ws": 80}
 
