@@ -16,6 +16,8 @@ the secret address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import shutil
 import struct
 import subprocess
@@ -135,7 +137,7 @@ def netns(lab_required: None, tmp_path: Path) -> Iterator[tuple[Netns, Path, int
             servers.kill()
             servers.wait()
             shutil.rmtree(etc, ignore_errors=True)
-            if Path("/etc/netns").exists() and not any(Path("/etc/netns").iterdir()):
+            with contextlib.suppress(OSError):  # only when empty (other namespaces' stay)
                 Path("/etc/netns").rmdir()
 
 
@@ -143,8 +145,6 @@ def dns_resolver(sockets: NamespaceSockets):  # type: ignore[no-untyped-def]
     """The runner's resolver: DNS over TCP to the namespace's server (A records only)."""
 
     async def resolve(host: str, port: int) -> list[str]:
-        import ipaddress
-
         sock = await sockets.connect(ipaddress.ip_address("127.0.0.1"), 53)
         reader, writer = await asyncio.open_connection(sock=sock)
         name = b"".join(bytes([len(p)]) + p.encode() for p in host.split(".")) + b"\0"

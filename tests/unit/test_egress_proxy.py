@@ -284,3 +284,22 @@ async def test_concurrent_checks_of_a_name_share_one_answer() -> None:
     assert answers.asked == 1
     assert {d.addresses for d in found} == {(ipaddress.ip_address(PUBLIC),)}
     assert all(d.blocked is None for d in found)
+
+
+async def test_a_caller_that_goes_away_does_not_fail_the_others() -> None:
+    gate = asyncio.Event()
+
+    async def slow(host: str, port: int) -> Sequence[str]:
+        await gate.wait()
+        return [PUBLIC]
+
+    guard = EgressGuard(resolver=slow)
+    first = asyncio.create_task(guard.destination("meet.example", 443))
+    second = asyncio.create_task(guard.destination("meet.example", 443))
+    await asyncio.sleep(0)
+    first.cancel()
+    gate.set()
+    found = await second
+    assert found.blocked is None
+    assert found.addresses == (ipaddress.ip_address(PUBLIC),)
+    assert first.cancelled()

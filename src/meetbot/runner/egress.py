@@ -166,24 +166,21 @@ class EgressGuard:
         cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
             found = cached[1]
-        elif (pending := self._pending.get(key)) is not None:
-            found = await asyncio.shield(pending)  # one question at a time per name
-        else:
-            pending = asyncio.get_running_loop().create_future()
-            self._pending[key] = pending
-            try:
-                found = await self._resolve_and_judge(url, key[0], port)
-                self._cache[key] = (self._clock() + CACHE_SECONDS, found)
-                pending.set_result(found)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: no "never retrieved" warning
-                raise
-            finally:
-                del self._pending[key]
+        else:  # one question at a time per name, in a task of its own (callers may go away)
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = asyncio.ensure_future(self._resolve_and_judge(url, key[0], port))
+                self._pending[key] = pending
+                pending.add_done_callback(lambda task: self._resolved(key, task))
+            found = await asyncio.shield(pending)
         if found.blocked is not None and found.blocked.url != url:
             return dataclasses.replace(found, blocked=dataclasses.replace(found.blocked, url=url))
         return found
+
+    def _resolved(self, key: tuple[str, int], task: asyncio.Future[Destination]) -> None:
+        del self._pending[key]
+        if not task.cancelled() and task.exception() is None:
+            self._cache[key] = (self._clock() + CACHE_SECONDS, task.result())
 
     async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
         try:
