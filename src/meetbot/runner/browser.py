@@ -24,7 +24,9 @@ from typing import Any, Final
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from meetbot.runner.browser_sockets import browser_process, sockets_elsewhere
 from meetbot.runner.egress import Blocked, EgressGuard
+from meetbot.runner.egress_proxy import EgressProxy
 from meetbot.runner.priority import raise_audio_threads
 from meetbot.runner.sandbox import ChromiumSandbox, write_wrapper
 
@@ -137,10 +139,13 @@ class ChromiumBrowser:
         profile: Path,
         egress: EgressGuard | None = None,
         wrapper_dir: Path | None = None,
+        proxy: EgressProxy | None = None,
     ) -> None:
         self._playwright = playwright
         self.egress = egress
         """The egress rules on every request of the context (``None``: none, the doctor's)."""
+        self.proxy = proxy
+        """The pinning proxy every connection of the browser goes through (with ``egress``)."""
         self._context = context
         self.page = page
         self._profile = profile
@@ -168,10 +173,11 @@ class ChromiumBrowser:
     ) -> ChromiumBrowser:
         """Launch Chromium on a blank page with the capture script and binding installed.
 
-        ``egress``: installed before anything loads; a runner always passes one (its allowed
-        hosts are set when the assignment arrives). ``sandbox``: whom Chromium runs as and
-        whether sandboxed (:func:`meetbot.runner.sandbox.for_this_process`); default: sandboxed,
-        as this process's user (as root, Chromium then refuses to start)."""
+        ``egress``: installed before anything loads, and the browser's only way out is a
+        pinning proxy that follows it (:mod:`meetbot.runner.egress_proxy`); a runner always
+        passes one (its allowed hosts are set when the assignment arrives). ``sandbox``: whom
+        Chromium runs as and whether sandboxed (:func:`meetbot.runner.sandbox.for_this_process`);
+        default: sandboxed, as this process's user (as root, Chromium then refuses to start)."""
         sandbox = sandbox or ChromiumSandbox(sandboxed=True)
         profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
         wrapper_dir: Path | None = None
@@ -180,26 +186,40 @@ class ChromiumBrowser:
             os.chown(profile, sandbox.run_as.uid, sandbox.run_as.gid)
             wrapper_dir = Path(tempfile.mkdtemp(prefix="meetbot-chromium-"))
             executable = str(write_wrapper(wrapper_dir, chromium_path, sandbox.run_as, profile))
+        proxy = EgressProxy(egress) if egress is not None else None
         playwright = await async_playwright().start()
         try:
+            if proxy is not None:
+                await proxy.start()
             context = await playwright.chromium.launch_persistent_context(
                 str(profile),
                 executable_path=executable,
                 headless=headless,
-                args=[*CHROMIUM_FLAGS, *sandbox.flags, *extra_args],
+                args=[
+                    *CHROMIUM_FLAGS,
+                    *sandbox.flags,
+                    *(proxy.chromium_flags() if proxy else ()),
+                    *extra_args,
+                ],
                 chromium_sandbox=sandbox.sandboxed,  # else Playwright adds --no-sandbox
                 viewport={"width": 1280, "height": 720},
                 service_workers="block",
             )
         except BaseException:
+            if proxy is not None:
+                await proxy.close()
             await playwright.stop()
             shutil.rmtree(profile, ignore_errors=True)
             if wrapper_dir is not None:
                 shutil.rmtree(wrapper_dir, ignore_errors=True)
             raise
         page = context.pages[0] if context.pages else await context.new_page()
-        browser = cls(playwright, context, page, profile, egress, wrapper_dir)
+        browser = cls(playwright, context, page, profile, egress, wrapper_dir, proxy)
         try:
+            if proxy is not None:  # a browser in another network namespace: the proxy too
+                pid = await asyncio.to_thread(browser_process, profile)
+                if (sockets := sockets_elsewhere(pid)) is not None:
+                    await proxy.move(sockets)
             if egress is not None:
                 await egress.install(context)
             await context.expose_binding(AUDIO_BINDING, browser._on_audio_binding)
@@ -273,6 +293,8 @@ class ChromiumBrowser:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._playwright.stop()
+        if self.proxy is not None:
+            await self.proxy.close()
         shutil.rmtree(self._profile, ignore_errors=True)
         if self._wrapper_dir is not None:
             shutil.rmtree(self._wrapper_dir, ignore_errors=True)

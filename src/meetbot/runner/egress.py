@@ -17,8 +17,11 @@ WebRTC (ICE) goes only to public addresses and allowed hosts: :mod:`meetbot.runn
 installed first in every frame by :meth:`EgressGuard.install`, its allowed list set by
 :meth:`EgressGuard.allow_script` once the assignment is known.
 
-Not covered (see ``docs/security.md``): a name that resolves differently for Chromium a moment
-later (DNS rebinding within the resolver's cache time).
+Chromium resolves no name itself: it reaches every host through the runner's pinning proxy
+(:mod:`meetbot.runner.egress_proxy`), which asks :meth:`EgressGuard.destination` where a host may
+be reached and connects to exactly the addresses judged there (the ones :meth:`check` judged, for
+:data:`CACHE_SECONDS`): a name that answers differently a moment later (DNS rebinding) changes
+nothing. What the proxy refuses is recorded here too (:meth:`EgressGuard.refused`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from meetbot.egress import (
     AddressClass,
     HostAllowList,
     IPAddress,
+    normal_host,
     numeric_host,
     refusal,
 )
@@ -74,6 +78,15 @@ BLOCKED_ERROR = "blockedbyclient"
 CACHE_SECONDS = 30.0
 RESOLVE_TIMEOUT = 5.0
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a host may be reached: ``blocked`` is ``None`` and ``addresses`` are the judged
+    addresses to connect to (and only those), or ``blocked`` says why not."""
+
+    blocked: Blocked | None
+    addresses: tuple[IPAddress, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +129,10 @@ class EgressGuard:
         """The first refused navigation of the page's main frame."""
         self._resolver = resolver
         self._clock = clock
-        self._cache: dict[tuple[str, int], tuple[float, Blocked | None]] = {}
+        self._cache: dict[tuple[str, int], tuple[float, Destination]] = {}
+        self._pending: dict[tuple[str, int], asyncio.Future[Destination]] = {}
+        self._navigation_target: tuple[str, int] | None = None
+        """``(host, port)`` of the main frame's last navigation let through."""
         self._ice_setter = ice_filter.new_setter_name()
 
     async def check(self, url: str) -> Blocked | None:
@@ -131,32 +147,56 @@ class EgressGuard:
         port = port or _DEFAULT_PORTS[scheme]
         if self.allowed.allows(host, port):
             return None
+        return (await self.destination(host, port, url)).blocked
+
+    async def destination(self, host: str, port: int, url: str = "") -> Destination:
+        """Where ``host`` may be reached on ``port``: the addresses judged (an allowed host's
+        whatever they are, the others' for :data:`CACHE_SECONDS`), or the refusal of ``url``
+        (default ``host:port``; not recorded)."""
+        url = url or f"{host}:{port}"
         try:
             address = numeric_host(host)
         except ValueError:
-            return Blocked(url, host, "invalid-host")
+            return Destination(Blocked(url, host, "invalid-host"))
+        if self.allowed.allows(host, port):
+            return Destination(None, (address,) if address else await self._resolve(host, port))
         if address is not None:
-            return self._judge(url, host, [address])
+            return Destination(self._judge(url, host, [address]), (address,))
         key = (host.lower().rstrip("."), port)
         cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
-            return None if cached[1] is None else dataclasses.replace(cached[1], url=url)
-        verdict = await self._resolve_and_judge(url, key[0], port)
-        self._cache[key] = (self._clock() + CACHE_SECONDS, verdict)
-        return verdict
+            found = cached[1]
+        else:  # one question at a time per name, in a task of its own (callers may go away)
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = asyncio.ensure_future(self._resolve_and_judge(url, key[0], port))
+                self._pending[key] = pending
+                pending.add_done_callback(lambda task: self._resolved(key, task))
+            found = await asyncio.shield(pending)
+        if found.blocked is not None and found.blocked.url != url:
+            return dataclasses.replace(found, blocked=dataclasses.replace(found.blocked, url=url))
+        return found
 
-    async def _resolve_and_judge(self, url: str, host: str, port: int) -> Blocked | None:
-        if host == "localhost" or host.endswith(".localhost"):  # Chromium: loopback, no DNS
-            return Blocked(url, host, str(AddressClass.LOOPBACK))
+    def _resolved(self, key: tuple[str, int], task: asyncio.Future[Destination]) -> None:
+        del self._pending[key]
+        if not task.cancelled() and task.exception() is None:
+            self._cache[key] = (self._clock() + CACHE_SECONDS, task.result())
+
+    async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT):
                 texts = await self._resolver(host, port)
-            found = [ipaddress.ip_address(t.split("%", 1)[0]) for t in texts]
+            return tuple(ipaddress.ip_address(t.split("%", 1)[0]) for t in texts)
         except (OSError, UnicodeError, ValueError, TimeoutError):
-            found = []
+            return ()
+
+    async def _resolve_and_judge(self, url: str, host: str, port: int) -> Destination:
+        if host == "localhost" or host.endswith(".localhost"):  # Chromium: loopback, no DNS
+            return Destination(Blocked(url, host, str(AddressClass.LOOPBACK)))
+        found = await self._resolve(host, port)
         if not found:
-            return Blocked(url, host, "unresolvable")
-        return self._judge(url, host, found)
+            return Destination(Blocked(url, host, "unresolvable"))
+        return Destination(self._judge(url, host, found), found)
 
     def _judge(self, url: str, host: str, addresses: Sequence[IPAddress]) -> Blocked | None:
         for address in addresses:
@@ -164,6 +204,12 @@ class EgressGuard:
             if cls is not None:
                 return Blocked(url, host, str(cls), str(address))
         return None
+
+    def refused(self, blocked: Blocked, host: str, port: int) -> None:
+        """Record a connection the proxy refused: a navigation when the page's main frame was
+        last sent to ``host:port`` (the proxy cannot tell a navigation from a subresource)."""
+        navigation = self._navigation_target == (normal_host(host), port)
+        self.record(dataclasses.replace(blocked, navigation=navigation))
 
     def record(self, blocked: Blocked) -> None:
         log.warning("blocked %s%s: %s", blocked.url[:200],
@@ -212,12 +258,14 @@ class EgressGuard:
         request_id = event["requestId"]
         try:
             blocked = await self.check(str(event["request"]["url"]))
-            if blocked is None:
-                await session.send("Fetch.continueRequest", {"requestId": request_id})
-                return
             navigation = (
                 event.get("resourceType") == "Document" and event.get("frameId") == main_frame
             )
+            if blocked is None:
+                if navigation:
+                    self._navigation_target = _host_and_port(str(event["request"]["url"]))
+                await session.send("Fetch.continueRequest", {"requestId": request_id})
+                return
             self.record(
                 Blocked(blocked.url, blocked.host, blocked.reason, blocked.address, navigation)
             )
@@ -238,3 +286,12 @@ class EgressGuard:
 
 def _every_url(url: str) -> bool:
     return True
+
+
+def _host_and_port(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return None if port is None else (normal_host(parts.hostname or ""), port)
