@@ -167,3 +167,18 @@ async def test_periodic_work_logs_an_outage_as_a_warning_and_goes_on(
     assert outage
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in outage)
     assert "unavailable" in outage[0].getMessage()
+
+
+async def test_no_free_postgresql_connection_in_time_is_503_not_500(pg_database_url: str) -> None:
+    """Every pooled connection busy past the pool's timeout (a burst of long polls and reports
+    under load): sqlalchemy's pool TimeoutError was a 500."""
+    store = await open_store(pg_database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        async with store.transaction(write=False):
+            with pytest.raises(StoreUnavailable):
+                async with store.transaction(write=False):
+                    pass
+        async with store.transaction(write=False):  # free again
+            pass
+    finally:
+        await store.close()

@@ -133,7 +133,7 @@ class LoadShedder:
         self.app = app
         self.max_in_flight = max_in_flight
         self.max_queue_wait = max_queue_wait
-        self.max_lag = float(__import__('os').environ.get('MEETBOT_X_MAX_LAG_MS', max_queue_wait * 500)) / 1000  # XXX
+        self.max_lag = max_queue_wait / 2
         """Loop lag beyond which a request is shed even with a free slot, when at least
         ``floor`` requests are in flight (a flood, not a slow machine)."""
         self.in_flight = 0

@@ -86,13 +86,16 @@ def async_url(url: str) -> sa.URL:
     raise ValueError(f"unsupported database URL: {parsed.render_as_string(hide_password=True)}")
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout: float = 30.0
+) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "postgresql":
         return create_async_engine(
             target,
             pool_size=pool_size,
             max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_pre_ping=True,
             pool_recycle=1800,
         )
@@ -217,15 +220,22 @@ class SqlStore:
 
     @asynccontextmanager
     async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
-        """A transaction; a lost or refused connection, or a lock not had in time, becomes
+        """A transaction; a lost or refused connection, a lock not had in time, or no pooled
+        connection free in time (every one busy: a burst beyond the pool), becomes
         :class:`~meetbot.errors.StoreUnavailable` (the API's 503: retry)."""
         try:
             async with self._begin(write) as tx:
                 yield tx
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError) as exc:
-            if not _unavailable(exc, sqlite=self._sqlite):
+        except (
+            sa_exc.OperationalError,
+            sa_exc.InterfaceError,
+            sa_exc.InternalError,
+            sa_exc.TimeoutError,
+        ) as exc:
+            if isinstance(exc, sa_exc.DBAPIError) and not _unavailable(exc, sqlite=self._sqlite):
                 raise
-            log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0])
+            cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+            log.warning("database unavailable: %s", str(cause or exc).splitlines()[0])
             raise StoreUnavailable(
                 "The database is unavailable, busy, full or read-only. Retry in a few seconds"
                 " (with the same Idempotency-Key the retry is safe)."
@@ -352,6 +362,7 @@ async def open_store(
     migrations: Sequence[Migration] = MIGRATIONS,
     pool_size: int = 10,
     max_overflow: int = 10,
+    pool_timeout: float = 30.0,
 ) -> SqlStore:
     """Connect to ``url`` and bring its schema up to date (see :mod:`.migrations`)."""
     target = async_url(url)
@@ -360,7 +371,9 @@ async def open_store(
         if not uri:
             Path(target.database).parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(switch_to_wal, target.database, uri=uri)
-    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+    )
     try:
         async with engine.connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE
             await migrate(conn, datetime.now(UTC), migrations)
