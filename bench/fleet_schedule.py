@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,18 +85,29 @@ def one_round(args: argparse.Namespace, number: int) -> None:
                 base_url=fleet.replicas[-1].url, timeout=120,
                 headers={"Authorization": f"Token {fleet.key}"},
             ) as http:  # fmt: skip
-                for _ in range(args.bots):
-                    join_at = start + timedelta(seconds=rng.uniform(0, args.window))
+                join_ats = [
+                    start + timedelta(seconds=rng.uniform(0, args.window)) for _ in range(args.bots)
+                ]
+
+                def create(join_at: datetime) -> None:
                     body = {"meeting_url": MEET, "join_at": join_at.isoformat(),
                             "expected_duration": 5}  # fmt: skip
                     if datetime.now(UTC) > start - timedelta(seconds=args.dispatch_lead):
                         print("  creating took too long: give a longer --lead")
-                        break
-                    r = http.post("/api/v1/bot/", json=body)
-                    if r.status_code != 201:
-                        print(f"create: {r.status_code} {r.text[:200]}")
-                        continue
-                    ids[r.json()["id"]] = join_at
+                        return
+                    while True:
+                        r = http.post("/api/v1/bot/", json=body)
+                        if r.status_code in (429, 503):  # the same create, retried as told
+                            time.sleep(float(r.headers.get("Retry-After", "1")))
+                            continue
+                        if r.status_code != 201:
+                            print(f"create: {r.status_code} {r.text[:200]}")
+                            return
+                        ids[r.json()["id"]] = join_at
+                        return
+
+                with ThreadPoolExecutor(args.create_concurrency) as pool:
+                    list(pool.map(create, join_ats))
                 created_s = time.monotonic() - created_s
                 first_dispatch = start - timedelta(seconds=args.dispatch_lead)
                 if args.kill_replica and len(fleet.replicas) > 1:
@@ -170,6 +182,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--kill-replica", action="store_true")
     parser.add_argument("--kill-agent", action="store_true")
+    parser.add_argument("--create-concurrency", type=int, default=8)
     parser.add_argument("--server-log", help="write the replicas' output to this file")
     args = parser.parse_args()
     if args.kill_replica:
