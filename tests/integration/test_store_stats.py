@@ -8,8 +8,9 @@ from typing import Any
 from webhook_fixtures import WS, add_bot, emit_status
 
 from meetbot.contract.lifecycle import Status
-from meetbot.control.metrics import read_counts
+from meetbot.control.metrics import Metrics, read_counts
 from meetbot.testing.builders import make_bot
+from meetbot.testing.fakes import FakeLauncher
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -56,3 +57,22 @@ async def test_one_scrape_reads_every_count(any_store: Any) -> None:
     assert counts.reserved_within_lead == 1
     assert counts.running == 1
     assert counts.bots_by_status[Status.SCHEDULED] == 2
+
+
+async def test_a_sql_store_counts_its_transactions_and_round_trips(any_store: Any) -> None:
+    """``meetbot_db_transactions_total`` / ``meetbot_db_statements_total`` (sizing the database)."""
+    metrics = Metrics()
+    before = await metrics.collect(any_store, FakeLauncher(), T0, timedelta(minutes=10))
+    await insert(any_store, Status.RECORDING)
+    after = await metrics.collect(any_store, FakeLauncher(), T0, timedelta(minutes=10))
+    if not hasattr(any_store, "statements"):  # the memory store sends nothing anywhere
+        assert b"meetbot_db_statements_total 0.0" in after
+        return
+    value = {
+        line.split()[0]: float(line.split()[1])
+        for text in (before, after)
+        for line in text.decode().splitlines()
+        if line.startswith("meetbot_db_")
+    }
+    assert value["meetbot_db_statements_total"] >= 3  # the scrape's reads and the insert
+    assert value["meetbot_db_transactions_total"] >= 2

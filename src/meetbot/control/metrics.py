@@ -12,6 +12,7 @@ lead, plus running bots, plus the warm pool's target.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -24,6 +25,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from meetbot.contract.lifecycle import DISPATCHED, ENDED, Status
 from meetbot.contract.models import Bot
@@ -75,6 +78,23 @@ async def read_counts(store: Store, now: datetime, lead: timedelta) -> StoreCoun
     return StoreCounts(by_status, reserved, scheduled[0], due)
 
 
+class DatabaseCounts(Collector):
+    """``meetbot_db_transactions_total`` and ``meetbot_db_statements_total``: what this process
+    asked of the database since it started (statements are round trips), for sizing it."""
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.statements = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "meetbot_db_transactions", "Database transactions begun", value=self.transactions
+        )
+        yield CounterMetricFamily(
+            "meetbot_db_statements", "SQL statements sent (round trips)", value=self.statements
+        )
+
+
 class Metrics:
     """The registry and its metrics (one per control plane; tests make their own)."""
 
@@ -116,6 +136,8 @@ class Metrics:
         self.webhook_due = Gauge(
             "meetbot_webhook_deliveries_due", "Webhook deliveries due now (the queue)", registry=r
         )
+        self.database = DatabaseCounts()
+        r.register(self.database)
         self.slots = Gauge("meetbot_slots", "Bots that can run at once", registry=r)
         self.busy = Gauge("meetbot_slots_busy", "Slots running or reserved for a bot", registry=r)
         self.warm_idle = Gauge("meetbot_warm_idle", "Warm browsers ready for a bot", registry=r)
@@ -181,4 +203,8 @@ class Metrics:
     ) -> bytes:
         """Read the scrape-time values, then the whole registry as Prometheus text."""
         self.update(await read_counts(store, now, lead), launcher.snapshot())
+        for name in ("transactions", "statements"):
+            count = getattr(store, name, None)  # a SQL store counts them; the memory one does not
+            if isinstance(count, int):
+                setattr(self.database, name, count)
         return generate_latest(self.registry)

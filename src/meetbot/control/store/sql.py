@@ -209,6 +209,16 @@ class SqlStore:
         self._write_conn: AsyncConnection | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self.transactions = 0
+        """Transactions begun (for ``/metrics``: sizing the database)."""
+        self.statements = 0
+        """SQL statements sent: each one a round trip to the database (``BEGIN`` and ``COMMIT``
+        not counted)."""
+        for each in {engine, self._writer_engine}:
+            sa.event.listen(each.sync_engine, "before_cursor_execute", self._count_statement)
+
+    def _count_statement(self, *_: Any) -> None:
+        self.statements += 1
 
     @property
     def dialect(self) -> str:
@@ -223,6 +233,7 @@ class SqlStore:
         """A transaction; a lost or refused connection, a lock not had in time, or no pooled
         connection free in time (every one busy: a burst beyond the pool), becomes
         :class:`~meetbot.errors.StoreUnavailable` (the API's 503: retry)."""
+        self.transactions += 1
         try:
             async with self._begin(write) as tx:
                 yield tx
