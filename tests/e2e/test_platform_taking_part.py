@@ -144,7 +144,12 @@ async def test_chat_is_read_once_and_sent_to_everyone(
     assert not await bot.send_chat(page, "psst", "alice")  # to everyone only
     meeting.post_chat("Alice", "Thanks")
     later: list[str] = []
-    await until(bot, page, lambda s: bool(later.extend(c.text for c in s.chat)) or "Thanks" in later)
+
+    def thanked(snapshot: Snapshot) -> bool:
+        later.extend(c.text for c in snapshot.chat)
+        return "Thanks" in later
+
+    await until(bot, page, thanked)
     for _ in range(5):  # nothing more: the bot's own message and the old ones are not news
         later.extend(c.text for c in (await bot.poll(page)).chat)
         await asyncio.sleep(0.1)
