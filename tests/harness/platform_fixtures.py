@@ -72,6 +72,8 @@ DEFAULT_STATE: Final[dict[str, Any]] = {
     "mutations": [],
     "wording": {},
     "chatter": [],
+    # the call's chat, oldest first: [{"id", "sender", "text", "self"}] (post_chat, chat_send)
+    "chat": [],
     # what the bot did (set by the page)
     "knocked": False,
     "name": None,
@@ -83,6 +85,16 @@ DEFAULT_STATE: Final[dict[str, Any]] = {
     "audio_joined": False,
     "left": False,
     "dismissed": [],
+    # taking part (issue 16), in the call: the panel opened, the messages the bot sent, its
+    # microphone carrying sound while on (heard) or while off (leaked), the middle pixel of its
+    # own video while its camera is on, the microphone's states in order
+    "chat_open": False,
+    "chat_sent": [],
+    "voice_heard": False,
+    "voice_while_muted": False,
+    "mic_changes": [],
+    "camera_pixel": None,
+    "media_error": None,
 }
 
 
@@ -103,6 +115,10 @@ class FixtureMeeting:
     @property
     def events(self) -> list[dict[str, Any]]:
         return self._server.events(self.key)
+
+    def post_chat(self, sender: str, text: str) -> None:
+        """A participant's chat message to everyone."""
+        self._server.post_chat(self.key, sender, text)
 
 
 class PlatformFixtures:
@@ -170,6 +186,11 @@ class PlatformFixtures:
         with self._lock:
             return copy.deepcopy(self._events.get(key, []))
 
+    def post_chat(self, key: str, sender: str, text: str, *, own: bool = False) -> None:
+        with self._lock:
+            chat = self._meeting(key)["chat"]
+            chat.append({"id": f"msg-{len(chat) + 1}", "sender": sender, "text": text, "self": own})
+
     # -- server side ---------------------------------------------------------------------------
 
     def _meeting(self, key: str) -> dict[str, Any]:
@@ -190,6 +211,14 @@ class PlatformFixtures:
                     meeting["admission"] = "admitted"
             elif kind == "dismiss":
                 meeting["dismissed"].append(event.get("dialog"))
+            elif kind == "chat_send":
+                text = str(event.get("text", ""))
+                meeting["chat_sent"].append(text)
+                chat = meeting["chat"]
+                chat.append({"id": f"msg-{len(chat) + 1}", "sender": meeting["name"] or "",
+                             "text": text, "self": True})  # fmt: skip
+            elif kind == "mic":
+                meeting["mic_changes"].append(bool(event["set"]["mic"]))
             return copy.deepcopy(meeting)
 
     def _sign_in(self, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

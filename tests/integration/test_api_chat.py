@@ -61,14 +61,20 @@ async def test_messages_the_runner_read_are_events_and_the_bots_chat(plane: Test
         "https://acme.webex.com/meet/alice",
     ],
 )
-async def test_sending_where_the_adapter_has_no_chat_is_refused(plane: TestPlane, url: str) -> None:
+async def test_the_web_platforms_send_to_everyone_only(plane: TestPlane, url: str) -> None:
+    """Their adapters type into the call's chat, which goes to everyone: a message to one
+    participant is refused (never sent to everyone instead)."""
     bot_id, _ = await _bot(plane, url)
     async with plane.client() as client:
         r = await client.post(
+            f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "hi", "to": "alice"}
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "unsupported_for_platform"
+        r = await client.post(
             f"/api/v1/bot/{bot_id}/send_chat_message/", json={"message": "hi", "to": "everyone"}
         )
-    assert r.status_code == 400, r.text
-    assert r.json()["code"] == "unsupported_for_platform"
+        assert r.status_code == 202, r.text
 
 
 @pytest.mark.parametrize(
@@ -173,7 +179,6 @@ async def test_the_entry_message_is_sent_once_admitted(any_store: Store) -> None
 @pytest.mark.parametrize(
     ("chat", "code"),
     [
-        ({"entry_message": "We record."}, "unsupported_for_platform"),  # Meet: no chat
         ({"entry_message": ""}, None),
         ({"entry_message": "x", "colour": "red"}, None),
     ],

@@ -198,13 +198,13 @@ async def test_a_bot_not_in_the_call_is_409(plane: TestPlane) -> None:
         assert (r.status_code, r.json()["code"]) == (409, "bot_not_in_call"), r.text
 
 
-async def test_a_platform_that_cannot_unmute_is_400(plane: TestPlane) -> None:
+async def test_the_web_platforms_adapters_unmute_too(plane: TestPlane) -> None:
+    """Meet, Teams, Zoom and Webex unmute their call's microphone (runner/platforms/devices.py,
+    tested against the fixtures): a clip for a Meet bot in the call is taken, not 400."""
     bot_id, _ = await _bot(plane, MEET)
     async with plane.client() as client:
-        r = await client.post(f"/api/v1/bot/{bot_id}/output_audio/", json={"text": "hi"})
-        assert (r.status_code, r.json()["code"]) == (400, "unsupported_for_platform"), r.text
         r = await client.post(f"/api/v1/bot/{bot_id}/output_audio/", content=tone_wav(0.1))
-        assert (r.status_code, r.json()["code"]) == (400, "unsupported_for_platform")
+        assert r.status_code == 202, r.text
 
 
 async def test_another_workspaces_bot_is_not_found(plane: TestPlane) -> None:

@@ -133,9 +133,10 @@ def test_the_routes_of_a_bot_in_the_call(client: Meetbot) -> None:
     bot = client.bots.create(MEET, bot_image=picture)
     assert bot.status == "booting"
     assert client.bots.chat(bot.id) == []
-    with pytest.raises(InvalidRequest) as no_chat:
-        client.bots.send_chat_message(bot.id, "hello")
-    assert no_chat.value.code == "unsupported_for_platform"  # Google Meet: no chat adapter
+    with pytest.raises(InvalidRequest) as private:
+        client.bots.send_chat_message(bot.id, "hello", to="alice")
+    assert private.value.code == "unsupported_for_platform"  # Google Meet: to everyone only
+    assert client.bots.send_chat_message(bot.id, "hello").status == "queued"
     for call in (client.bots.pause_recording, client.bots.resume_recording):
         with pytest.raises(ApiError) as not_yet:
             call(bot.id)

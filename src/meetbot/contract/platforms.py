@@ -61,6 +61,9 @@ class PlatformInfo:
     voice: bool = False
     """Whether its runner adapter can unmute the bot and play audio into the meeting
     (``output_audio``; else 400 ``unsupported_for_platform``)."""
+    private_chat: bool = False
+    """Whether its adapter can send a chat message to one participant (``send_chat_message``
+    with ``to`` a participant id; else 400 ``unsupported_for_platform``)."""
 
     @property
     def joinable(self) -> bool:
@@ -79,6 +82,8 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         adapter="google_meet",
         credential_kind="google",
         service="gmeet",
+        chat=True,  # its chat panel (runner/platforms/chat_panel.py), to everyone only
+        voice=True,  # unmutes its in-call microphone (runner/platforms/devices.py)
     ),
     PlatformInfo(
         Platform.ZOOM,
@@ -92,6 +97,8 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         adapter="zoom",
         credential_kind="zoom",
         service="zoom",
+        chat=True,  # its chat panel (runner/platforms/chat_panel.py), to everyone only
+        voice=True,  # unmutes its in-call microphone (runner/platforms/devices.py)
     ),
     PlatformInfo(
         Platform.TEAMS,
@@ -105,6 +112,8 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         adapter="teams",
         credential_kind="microsoft",
         service="teams",
+        chat=True,  # its chat panel (runner/platforms/chat_panel.py), to everyone only
+        voice=True,  # unmutes its in-call microphone (runner/platforms/devices.py)
     ),
     PlatformInfo(
         Platform.WEBEX,
@@ -116,6 +125,8 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         ),
         adapter="webex",
         service="webex",
+        chat=True,  # its chat panel (runner/platforms/chat_panel.py), to everyone only
+        voice=True,  # unmutes its in-call microphone (runner/platforms/devices.py)
     ),
     PlatformInfo(
         Platform.JANUS,
@@ -127,6 +138,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         adapter="janus",
         chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
         voice=True,  # the bot publishes its microphone (runner/js/microphone.js)
+        private_chat=True,  # the TextRoom's private messages
     ),
 )
 

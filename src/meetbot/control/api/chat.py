@@ -16,8 +16,8 @@ router = APIRouter(prefix="/api/v1/bot", tags=["chat"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorOut,
-        "description": "`unsupported_for_platform` (the platform's adapter has no chat) or an"
-        " invalid body",
+        "description": "`unsupported_for_platform` (the platform's adapter has no chat, or sends"
+        " to everyone only and `to` names a participant) or an invalid body",
     },
     401: {"model": ErrorOut, "description": "Missing or invalid API key"},
     404: {"model": ErrorOut, "description": "No such bot in this workspace"},

@@ -57,7 +57,7 @@ async def send_chat_message(
         bot = await tx.bots.get(bot_id, workspace_id=workspace_id, for_update=True)
         if bot is None:
             raise errors.NotFound("No bot with this id.")
-        check_chat(bot.meeting.platform)
+        check_chat(bot.meeting.platform, to)
         policies.check_command(bot)
         request = chat_request(svc.clock.now(), message, to, request_id)
         await tx.observations.append(bot.id, request)
@@ -65,13 +65,19 @@ async def send_chat_message(
     return request_id
 
 
-def check_chat(platform: Platform) -> None:
-    """400 ``unsupported_for_platform`` unless the platform's adapter has chat."""
+def check_chat(platform: Platform, to: str = "everyone") -> None:
+    """400 ``unsupported_for_platform`` unless the platform's adapter has chat (and, for a
+    message to one participant, private chat)."""
     row = info(platform)
     if not row.chat:
         raise UnsupportedForPlatform(
             f"{row.title}: meetbot's adapter cannot send chat messages on this platform"
             " (docs/platforms.md says which platforms can)."
+        )
+    if to != "everyone" and not row.private_chat:
+        raise UnsupportedForPlatform(
+            f"{row.title}: meetbot's adapter sends chat messages to everyone only"
+            ' (to: "everyone"; docs/platforms.md says which platforms can send privately).'
         )
 
 

@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 from meetbot.runner.platforms import signin
 from meetbot.runner.platforms.base import Phase
+from meetbot.runner.platforms.chat_panel import ChatSpec
 from meetbot.runner.platforms.chores import Progress, click_until, open_panel
 from meetbot.runner.platforms.credentials import AccountLogin
+from meetbot.runner.platforms.devices import Toggle
 from meetbot.runner.platforms.driver import (
     Dismisser,
     Step,
@@ -118,6 +120,33 @@ SELECTORS: Final[dict[str, tuple[str, ...]]] = {
 
 NAMES: Final = NameRules(drop=("Meeting host", "(Presentation)", "Devices"))
 
+# Taking part (issue 16), from public bots' code (docs/platforms.md, "Chat, voice and camera"):
+# the chat button, message box and message ids as Attendee's Meet adapter uses them, the
+# sender as a group attribute public chat userscripts read; the microphone and camera buttons'
+# names as Attendee and Vexa use them.
+CHAT: Final = ChatSpec(
+    opener=("Chat with everyone",),
+    opener_css=('button[aria-label^="Chat with everyone"]',),
+    box=("Send a message",),
+    box_css=('textarea[aria-label="Send a message"]',),
+    items=("[data-message-id]",),
+    group=("[data-sender-name]",),
+    sender_attrs=("data-sender-name",),
+    id_attrs=("data-message-id",),
+)
+MICROPHONE: Final = Toggle(
+    turn_on=("Turn on microphone",),
+    turn_off=("Turn off microphone",),
+    on_css=('[aria-label^="Turn on microphone"]',),
+    off_css=('[aria-label^="Turn off microphone"]',),
+)
+CAMERA: Final = Toggle(
+    turn_on=("Turn on camera",),
+    turn_off=("Turn off camera",),
+    on_css=('[aria-label^="Turn on camera"]',),
+    off_css=('[aria-label^="Turn off camera"]',),
+)
+
 RULES: Final = [
     *signin.sign_in_rules(signin.GOOGLE, "meeting_requires_sign_in"),
     Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
@@ -157,6 +186,9 @@ class GoogleMeetPage(WebMeetingPage):
     rules = RULES
     names = NAMES
     sign_in_table = signin.GOOGLE
+    chat = CHAT
+    microphone = MICROPHONE
+    camera = CAMERA
 
     @property
     def login(self) -> AccountLogin | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from meetbot.runner.platforms import signin
 from meetbot.runner.platforms.base import Phase
+from meetbot.runner.platforms.chat_panel import ChatSpec
 from meetbot.runner.platforms.chores import (
     Progress,
     click_until,
@@ -24,6 +25,7 @@ from meetbot.runner.platforms.chores import (
     seen_within,
 )
 from meetbot.runner.platforms.credentials import AccountLogin
+from meetbot.runner.platforms.devices import Toggle
 from meetbot.runner.platforms.driver import (
     Dismisser,
     Step,
@@ -138,6 +140,29 @@ NAMES: Final = NameRules(
     drop=(", context menu available", "(Guest)", "(Unverified)", "(External)", "Organizer")
 )
 
+# Taking part (issue 16), from public bots' code (docs/platforms.md, "Chat, voice and camera"):
+# the chat button and message box as Attendee's Teams adapter uses them, the message list's
+# data-tid values as Vexa's Teams chat reader lists them; the microphone and camera buttons'
+# names as Attendee ("Unmute mic", "Turn camera on") and Vexa ("Turn on microphone") use them.
+CHAT: Final = ChatSpec(
+    opener=("Chat", "Show conversation"),
+    opener_css=("button#chat-button",),
+    box=("Type a message",),
+    box_css=('[aria-label="Type a message"]', '[placeholder="Type a message"]'),
+    items=('[data-tid="chat-pane-message"]',),
+    text=('[data-tid="messageBodyContent"]',),
+    sender=('[data-tid="message-author-name"]',),
+    id_attrs=("data-mid",),
+)
+MICROPHONE: Final = Toggle(
+    turn_on=("Unmute mic", "Unmute", "Turn on microphone"),
+    turn_off=("Mute mic", "Mute", "Turn off microphone"),
+)
+CAMERA: Final = Toggle(
+    turn_on=("Turn camera on", "Turn on camera"),
+    turn_off=("Turn camera off", "Turn off camera"),
+)
+
 RULES: Final = [
     *signin.sign_in_rules(signin.MICROSOFT, ANONYMOUS_JOIN_DISABLED),
     Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
@@ -176,6 +201,9 @@ class TeamsPage(WebMeetingPage):
     rules = RULES
     names = NAMES
     sign_in_table = signin.MICROSOFT
+    chat = CHAT
+    microphone = MICROPHONE
+    camera = CAMERA
 
     @property
     def login(self) -> AccountLogin | None:

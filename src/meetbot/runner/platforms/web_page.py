@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Final
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from playwright.async_api import Error as PlaywrightError
 
 from meetbot.runner.humanize import Humanizer
-from meetbot.runner.platforms import signin
-from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms import chat_panel, devices, signin
+from meetbot.runner.platforms.base import ChatLine, Phase, Snapshot
+from meetbot.runner.platforms.chat_panel import ChatLog, ChatSpec
 from meetbot.runner.platforms.chores import Chores, Progress
 from meetbot.runner.platforms.credentials import AccountLogin, Credentials
+from meetbot.runner.platforms.devices import Toggle
 from meetbot.runner.platforms.driver import (
     Dismisser,
     PagePoller,
@@ -33,6 +36,7 @@ from meetbot.runner.platforms.driver import (
 )
 from meetbot.runner.platforms.reading import Reading, ReadSpec
 from meetbot.runner.platforms.rules import NO_OVERRIDES, NameRules, Origins, Rule, Verdict
+from meetbot.runner.voice import microphone_script
 
 if TYPE_CHECKING:
     from playwright.async_api import Frame, FrameLocator, Locator, Page
@@ -49,6 +53,8 @@ CAMERA_STEPS: Final = frozenset({"camera_off", "stop_video"})
 _HAS_PICTURE: Final = "() => !!(window.__meetbotCamera && window.__meetbotCamera.active())"
 """Buttons that close any dialog (``role=dialog``/``alertdialog``), whenever one opens: in
 the pre-join steps and on every poll."""
+CAMERA_CHECK_EVERY: Final = 2.0
+"""In the call, how often a bot with a picture checks that its camera is on (seconds)."""
 
 
 class WebMeetingPage:
@@ -58,6 +64,12 @@ class WebMeetingPage:
     names: ClassVar[NameRules]
     sign_in_table: ClassVar[signin.SignInTable | None] = None
     """The account's sign-in pages, for adapters whose bots may sign in."""
+    chat: ClassVar[ChatSpec | None] = None
+    """The call's chat panel (``send_chat`` and ``Snapshot.chat``), where the adapter has one."""
+    microphone: ClassVar[Toggle | None] = None
+    """The call's microphone button (``unmute`` / ``mute`` around ``output_audio``)."""
+    camera: ClassVar[Toggle | None] = None
+    """The call's camera button (turned on for a bot with a picture)."""
 
     def __init__(
         self,
@@ -79,7 +91,9 @@ class WebMeetingPage:
         self.signed_in = False
         self.camera_on = False
         """The page has the bot's picture as its camera: the camera stays on when joining."""
+        self.chat_log = ChatLog()
         self._in_call = False
+        self._camera_checked = 0.0
 
     # --- for each adapter to say -----------------------------------------------------------
 
@@ -181,7 +195,8 @@ class WebMeetingPage:
     # --- MeetingPage -----------------------------------------------------------------------
 
     def init_scripts(self) -> list[str]:
-        return []
+        """The bot's microphone (``js/microphone.js``) where the adapter can unmute."""
+        return [microphone_script()] if self.microphone is not None else []
 
     async def join(self, page: Page, url: str, bot_name: str) -> None:
         self.bot_name = self.poller.bot_name = bot_name
@@ -212,9 +227,11 @@ class WebMeetingPage:
 
     async def poll(self, page: Page) -> Snapshot:
         if self._in_call:  # the chores run after the in-call report, never before it
-            for name, chore in self.chores_in_call(page):
+            for name, chore in [*self.chores_in_call(page), *self._taking_part(page)]:
                 await self.chores.run(name, chore)
-        reading, verdict = await self.poller.read(await self.document(page))
+            await self._camera_check(page)
+        document = await self.document(page)
+        reading, verdict = await self.poller.read(document)
         early = self.early_snapshot(reading)
         if early is not None:
             return early
@@ -222,7 +239,65 @@ class WebMeetingPage:
         await dismiss_dialogs(page, closers, self.humanizer)
         snapshot = self.poller.snapshot(reading, verdict)
         self._in_call = snapshot.phase is Phase.IN_CALL
+        if self._in_call and self.chat is not None:
+            snapshot = replace(snapshot, chat=await self._read_chat(document, snapshot))
         return snapshot
+
+    # --- taking part: chat, microphone, camera -----------------------------------------------
+
+    def _taking_part(self, page: Page) -> list[Chore]:
+        if self.chat is None:
+            return []
+        spec = self.chat
+        return [("chat_panel", lambda: chat_panel.open_panel(page, self.scope(page), spec,
+                                                               self.humanizer))]  # fmt: skip
+
+    async def _read_chat(self, document: Page | Frame, snapshot: Snapshot) -> tuple[ChatLine, ...]:
+        assert self.chat is not None
+        try:
+            found = await chat_panel.read_messages(document, self.chat)
+        except PlaywrightError as exc:
+            log.debug("chat not read: %s", exc)
+            return ()
+        new = self.chat_log.update(found, self.bot_name)
+        return chat_panel.chat_lines(new, {p.name: p.id for p in snapshot.participants})
+
+    async def send_chat(self, page: Page, text: str, to: str) -> bool:
+        """Send ``text`` to everyone in the call's chat (``False`` for a message to one
+        participant: these adapters send to everyone only, and the API refuses private ones)."""
+        if self.chat is None or to != "everyone" or not self._in_call:
+            return False
+        return await chat_panel.send_message(
+            page, self.scope(page), self.chat, text, self.humanizer, self.timings.action_timeout
+        )
+
+    async def unmute(self, page: Page) -> None:
+        """Before the bot speaks: the call's microphone on."""
+        if self.microphone is not None and not await devices.switch(
+            page, self.scope(page), self.microphone, self.humanizer, on=True
+        ):
+            log.warning("%s: the microphone could not be turned on", self.platform)
+
+    async def mute(self, page: Page) -> None:
+        """After the bot spoke: the call's microphone off."""
+        if self.microphone is not None and not await devices.switch(
+            page, self.scope(page), self.microphone, self.humanizer, on=False
+        ):
+            log.warning("%s: the microphone could not be turned off", self.platform)
+
+    async def _camera_check(self, page: Page) -> None:
+        """A bot with a picture keeps its camera on: after ``output_video`` gave a bot that
+        joined without one its first picture, or when the page turned the camera off."""
+        if self.camera is None or time.monotonic() - self._camera_checked < CAMERA_CHECK_EVERY:
+            return
+        self._camera_checked = time.monotonic()
+        with contextlib.suppress(PlaywrightError):
+            if not await page.evaluate(_HAS_PICTURE):
+                return
+            scope = self.scope(page)
+            if await devices.offering(scope, self.camera, on=True).is_visible():
+                log.info("%s: turning the camera on for the bot's picture", self.platform)
+                await devices.switch(page, scope, self.camera, self.humanizer, on=True)
 
     # --- what steps do ---------------------------------------------------------------------
 

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from playwright.async_api import Error as PlaywrightError
 
 from meetbot.runner.platforms.base import Phase
+from meetbot.runner.platforms.chat_panel import ChatSpec
+from meetbot.runner.platforms.devices import Toggle
 from meetbot.runner.platforms.driver import Dismisser, Step, any_of, names_pattern, try_click
 from meetbot.runner.platforms.reading import ParticipantSpec, ReadSpec
 from meetbot.runner.platforms.rules import NameRules, Rule
 from meetbot.runner.platforms.web_page import WebMeetingPage
+from meetbot.runner.voice import microphone_script
 
 if TYPE_CHECKING:
     from playwright.async_api import Frame, FrameLocator, Locator, Page
@@ -96,6 +99,50 @@ SELECTORS: Final[dict[str, tuple[str, ...]]] = {
 
 NAMES: Final = NameRules(drop=("(Host)", "(Cohost)", "(Guest)"))
 
+# Taking part (issue 16). The message box as public Webex bots type into it (a Quill editor
+# ``.ql-editor``, older pages a textarea "Type your message here"); everything else is
+# *assumed* (no public source read it): a "Chat" button, messages as
+# ``data-test=chat-message`` items with a sender and a text element, and in-call "Mute" /
+# "Unmute", "Stop video" / "Start video" buttons like the pre-join ones (docs/platforms.md).
+CHAT: Final = ChatSpec(
+    opener=("Chat",),
+    opener_css=('[data-test="chat-button"]',),
+    box=("Type your message here", "Write a message"),
+    box_css=(
+        '.ql-editor[contenteditable="true"]',
+        'textarea[placeholder="Type your message here"]',
+        "#chat-panel textarea",
+    ),
+    items=('[data-test="chat-message"]',),
+    text=('[data-test="chat-message-text"]',),
+    sender=('[data-test="chat-message-sender"]',),
+)
+MICROPHONE: Final = Toggle(
+    turn_on=("Unmute",),
+    turn_off=("Mute",),
+    on_css=('[data-test="mute-button"][aria-label^="Unmute"]',),
+    off_css=('[data-test="mute-button"][aria-label^="Mute"]',),
+)
+CAMERA: Final = Toggle(
+    turn_on=("Start video",),
+    turn_off=("Stop video",),
+    on_css=('[data-test="camera-button"][aria-label^="Start video"]',),
+    off_css=('[data-test="camera-button"][aria-label^="Stop video"]',),
+)
+FRAME_MEDIA: Final = """(() => {
+  // meetbot (webex.py): inside the web client's same-origin iframe, the page's getUserMedia
+  // is the top page's, so that the client publishes the bot's one microphone and picture
+  // (js/microphone.js, js/camera.js of the top page, which the runner drives); the camera
+  // script added after this one keeps it (its assignment is ignored).
+  if (window === window.top) return;
+  let top;
+  try { top = window.top.navigator.mediaDevices; } catch (e) { return; }
+  const md = navigator.mediaDevices;
+  if (!md || !top || typeof top.getUserMedia !== "function") return;
+  const gum = (constraints) => top.getUserMedia(constraints);
+  Object.defineProperty(md, "getUserMedia", { get: () => gum, set: () => {}, configurable: false });
+})();"""
+
 RULES: Final = [
     Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
     Rule(Phase.NOT_FOUND, "webex_password_incorrect", texts=TEXTS["password_wrong"]),
@@ -138,6 +185,12 @@ class WebexPage(WebMeetingPage):
     spec = SPEC
     rules = RULES
     names = NAMES
+    chat = CHAT
+    microphone = MICROPHONE
+    camera = CAMERA
+
+    def init_scripts(self) -> list[str]:
+        return [microphone_script(), FRAME_MEDIA]
 
     async def document(self, page: Page) -> Page | Frame:
         """The client's iframe once it exists (everything after "Join from this browser")."""

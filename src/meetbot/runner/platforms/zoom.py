@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from meetbot.runner.platforms.base import Phase, Snapshot
+from meetbot.runner.platforms.chat_panel import ChatSpec
 from meetbot.runner.platforms.chores import Progress, click_until, open_panel
 from meetbot.runner.platforms.credentials import ZoomTokens
+from meetbot.runner.platforms.devices import Toggle
 from meetbot.runner.platforms.driver import (
     Step,
     any_of,
@@ -109,6 +111,33 @@ SELECTORS: Final[dict[str, tuple[str, ...]]] = {
 
 NAMES: Final = NameRules(drop=("(Host)", "(Co-host)", "(Guest)"))
 
+# Taking part (issue 16), from public bots' code (docs/platforms.md, "Chat, voice and camera"):
+# the chat button, editor and message classes as Vexa's Zoom web selectors list them ("verified
+# from live DOM"), the editor's placeholder as another public bot types into it; the footer's
+# microphone and camera buttons' names as Attendee's Zoom web adapter uses them. The microphone
+# button exists once computer audio is joined (the ``join_audio`` chore).
+CHAT: Final = ChatSpec(
+    opener=("open the chat panel", "Chat"),
+    opener_css=('button[aria-label*="chat panel"]',),
+    box=(),
+    box_css=(
+        '.chat-rtf-box__editor-outer [contenteditable="true"]',
+        ".tiptap.ProseMirror",
+        '[contenteditable="true"]:has(p[data-placeholder^="Type message here"])',
+    ),
+    items=(".new-chat-message__container",),
+    text=(".new-chat-message__text-box", ".chat-rtf-box__display"),
+    sender=(".chat-item__sender",),
+)
+MICROPHONE: Final = Toggle(
+    turn_on=("unmute my microphone", "Unmute"),
+    turn_off=("mute my microphone", "Mute"),
+)
+CAMERA: Final = Toggle(
+    turn_on=("start my video", "Start Video"),
+    turn_off=("stop my video", "Stop Video"),
+)
+
 RULES: Final = [
     Rule(Phase.NOT_FOUND, "meeting_not_found", texts=TEXTS["not_found"]),
     Rule(Phase.NOT_FOUND, PASSCODE_INCORRECT, texts=TEXTS["passcode_wrong"]),
@@ -151,6 +180,9 @@ class ZoomPage(WebMeetingPage):
     spec = SPEC
     rules = RULES
     names = NAMES
+    chat = CHAT
+    microphone = MICROPHONE
+    camera = CAMERA
 
     _passcode: str | None = None
     """From the link's ``pwd=``, read when joining."""
