@@ -13,8 +13,9 @@ shedder also samples the loop's lag (a timer every 5 ms: how late it fires): a r
 finds no free slot may wait ``max_queue_wait`` less that lag (it has waited about that long
 before it got here), and is shed at once when the loop lags more.
 
-A flood is told apart from a slow machine by how many requests are in it: with at least a
-quarter of ``max_in_flight`` requests in flight and the loop lagging more than half of
+A flood is told apart from a slow machine by how many requests are in it: with at least half
+of ``max_in_flight`` requests in flight (more than a browser's six connections to one host)
+and the loop lagging more than half of
 ``max_queue_wait``, a new request is shed even when a slot is free. Without that rule a flood
 settles where the loop lags ``max_queue_wait`` (every request, taken or shed, first waits that
 long to be read), since the slots alone do not bound the rate of short requests. With fewer
@@ -135,7 +136,8 @@ class LoadShedder:
         self.max_queue_wait = max_queue_wait
         self.max_lag = max_queue_wait / 2
         """Loop lag beyond which a request is shed even with a free slot, when at least
-        ``floor`` requests are in flight (a flood, not a slow machine)."""
+        ``flood`` requests are in flight (a flood, not a slow machine)."""
+        self.flood = max(2, max_in_flight // 2)
         self.in_flight = 0
         self.limit = float(max_in_flight)
         self.floor = float(max(1, max_in_flight // 4))
@@ -182,7 +184,7 @@ class LoadShedder:
     async def _acquire(self) -> bool:
         """Take a slot (waiting at most ``max_queue_wait``); ``False`` when none came."""
         if self.in_flight < self._slots() and not self._waiters:
-            if self.in_flight >= self.floor and self.loop_lag.current() > self.max_lag:
+            if self.in_flight >= self.flood and self.loop_lag.current() > self.max_lag:
                 self.pressure = True  # a flood: the loop is behind with many requests in it
                 return False
             self.in_flight += 1
