@@ -33,6 +33,8 @@ STREAM_PAGE = 200
 AUDIO_PAGE = 20
 """Audio chunks read per database round trip (30 s of audio)."""
 AUDIO_MODES = ("mixed", "separate")
+AUDIO_REPORTS = ("audio_chunk",)
+"""The reports of stored audio chunks a stream or a push reads."""
 
 
 def stream_kind(bot_id: str) -> str:
