@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from meetbot.contract.models import OutboxEvent
 from meetbot.contract.reports import AudioChunk
 from meetbot.control.realtime_endpoints import (
     AUDIO_MIXED,
@@ -18,7 +19,6 @@ from meetbot.control.realtime_endpoints import (
 )
 from meetbot.control.realtime_push import audio_frame, ends_push
 from meetbot.control.webhooks.targets import TargetPolicy
-from meetbot.contract.models import OutboxEvent
 
 OPEN = TargetPolicy(allow_private=True)
 STRICT = TargetPolicy()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness.plane import TestPlane, build_test_plane
+from harness.waiting import until
 from meetbot.contract.media_format import chunk_key
 from meetbot.contract.reports import (
     AudioChunk,
@@ -24,8 +25,8 @@ from meetbot.contract.reports import (
 from meetbot.control.realtime_push import PushOptions, RealtimePush
 from meetbot.control.service.runners import handle_reports
 from meetbot.control.service.stream import Pulse
-from meetbot.testing.fakes_runner import MemoryStorage
 from meetbot.testing.fake_push import FakePushTransport
+from meetbot.testing.fakes_runner import MemoryStorage
 from meetbot.testing.memory_store import MemoryStore
 
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -168,9 +169,7 @@ async def test_the_push_ends_with_the_bots_last_event(
     await fake.wait_for(WS, 1)
     at = plane.clock.now()
     await _report(plane, bot["id"], Joining(at=at), Failed(at=at, sub_code="meeting_not_found"))
-    async with asyncio.timeout(10):
-        while bot["id"] in worker.pushers or fake.closed == 0:
-            await asyncio.sleep(0.02)
+    await until(lambda: bot["id"] not in worker.pushers and fake.closed > 0, 10)
     statuses = [f["data"]["new_status"] for f in fake.frames[WS]]
     assert statuses == ["booting", "joining", "failed"]
     await asyncio.sleep(0.1)  # scans go on: a bot pushed to its end is not pushed again
