@@ -61,6 +61,10 @@ class PlatformInfo:
     voice: bool = False
     """Whether its runner adapter can unmute the bot and play audio into the meeting
     (``output_audio``; else 400 ``unsupported_for_platform``)."""
+    separate_audio: bool = False
+    """Whether the platform gives each participant a track of their own and its adapter says
+    whose (``?audio=separate``, ``audio_separate_raw.data``; else 400
+    ``unsupported_for_platform``)."""
 
     @property
     def joinable(self) -> bool:
@@ -127,6 +131,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         adapter="janus",
         chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
         voice=True,  # the bot publishes its microphone (runner/js/microphone.js)
+        separate_audio=True,  # a track per publisher; the tap reads whose (runner/js/janus.js)
     ),
 )
 

@@ -45,6 +45,7 @@ from meetbot.control.service.credentials import (
 )
 from meetbot.control.service.handoff import Handoff
 from meetbot.control.service.patches import BotPatch, Changes, checked_changes
+from meetbot.control.service.stream import check_separate
 from meetbot.control.webhooks import outbox, sealed_secrets, signing
 from meetbot.transcription.models import validate_model
 from meetbot.unset import UNSET
@@ -136,6 +137,8 @@ async def create_bot(
     kind = policies.classify_join_at(spec.join_at, now, svc.settings.scheduled_threshold)
     if spec.entry_message is not None:
         check_chat(spec.meeting.platform)
+    if any("audio_separate_raw.data" in e.events for e in spec.realtime_endpoints):
+        check_separate(spec.meeting.platform)
     async with Handoff(svc) as handoff:
         async with svc.store.transaction() as tx:
             slot = await handoff.claim_warm(tx) if kind is BotKind.ADHOC else None
