@@ -13,12 +13,13 @@ import pytest
 
 from harness.plane import TestPlane, build_test_plane
 from harness.waiting import until
-from meetbot.contract.media_format import chunk_key
+from meetbot.contract.media_format import chunk_key, participant_chunk_key
 from meetbot.contract.reports import (
     AudioChunk,
     Failed,
     InCall,
     Joining,
+    ParticipantAudioChunk,
     ParticipantJoined,
     ReportBatch,
 )
@@ -55,13 +56,7 @@ async def pushing(plane: TestPlane) -> AsyncIterator[tuple[RealtimePush, FakePus
 
 
 async def _create(plane: TestPlane, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
-    async with plane.client() as client:
-        r = await client.post(
-            "/api/v1/bot/", json={"meeting_url": MEET, "realtime_endpoints": endpoints}
-        )
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await _create_at(plane, MEET, endpoints)
 
 
 async def _report(plane: TestPlane, bot_id: str, *events: Any) -> None:
@@ -208,3 +203,51 @@ async def test_audio_goes_to_the_websocket_that_asked_from_now_on(
     assert frame["data"]["offset_s"] == 0.0
     assert base64.b64decode(frame["data"]["buffer"]) == pcm
     assert all(f["type"] == "status_update" for f in fake.frames[quiet])
+
+
+async def test_separate_audio_is_pushed_where_the_platform_has_it() -> None:
+    plane = await build_test_plane(
+        MemoryStore(), webhook_allow_private=True, self_hosted_meeting_hosts="janus.example.com"
+    )
+    wanted = [{"type": "websocket", "url": WS, "events": ["audio_separate_raw.data"]}]
+    async with plane.client() as client:
+        r = await client.post(
+            "/api/v1/bot/", json={"meeting_url": MEET, "realtime_endpoints": wanted}
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "unsupported_for_platform"
+    bot = await _create_at(plane, "http://janus.example.com/videoroomtest.html?room=5", wanted)
+    fake = FakePushTransport()
+    pulse = Pulse()
+    plane.reactions.on_events_committed.append(pulse.wake)
+    worker = RealtimePush(plane.services, fake, pulse, plane.services.media_storage, FAST)
+    await worker.start()
+    try:
+        await until(lambda: bot["id"] in worker.pushers and fake.opened > 0, 10)
+        await asyncio.sleep(0.1)
+        storage = plane.services.media_storage
+        assert storage is not None
+        key = participant_chunk_key(bot["id"], 0)
+        await storage.put(key, b"\x10\x00" * 800)
+        at = plane.clock.now()
+        chunk = ParticipantAudioChunk(
+            at=at, seq=0, key=key, participant_id="77", offset_s=5.0, duration_s=0.05
+        )
+        await _report(plane, bot["id"], Joining(at=at), chunk)
+        (frame,) = await fake.wait_for(WS, 1)
+    finally:
+        await worker.stop()
+    assert frame["type"] == "audio_separate_raw.data"
+    assert frame["data"]["participant"]["id"] == "77"
+    assert frame["data"]["offset_s"] == 5.0
+    assert base64.b64decode(frame["data"]["buffer"]) == b"\x10\x00" * 800
+
+
+async def _create_at(plane: TestPlane, url: str, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    async with plane.client() as client:
+        r = await client.post(
+            "/api/v1/bot/", json={"meeting_url": url, "realtime_endpoints": endpoints}
+        )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from meetbot.client import ParticipantAudio
 from meetbot.contract.reports import AudioChunk, ParticipantAudioChunk, Report
 from meetbot.control.service.stream import parse_separate_frame, separate_frame
 from meetbot.runner.capture import AudioRecorder
@@ -92,3 +93,9 @@ async def test_nothing_is_kept_while_paused(tmp_path: Path) -> None:
     await tracks.close(timeout=5)
     await writer
     assert not [r for r in reports if isinstance(r, ParticipantAudioChunk)]
+
+
+def test_the_sdk_reads_a_separate_frame_as_the_server_writes_it() -> None:
+    pcm = tone(0.05)
+    got = ParticipantAudio.parse(separate_frame("p-9", 3.5, pcm))
+    assert (got.participant_id, got.offset_s, got.pcm) == ("p-9", 3.5, pcm)

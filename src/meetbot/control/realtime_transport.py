@@ -12,6 +12,7 @@ environment; a webhook POST is the webhooks' :class:`~meetbot.control.webhooks.s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,9 +37,17 @@ CONNECT_TIMEOUT = 10.0
 
 
 class WebSocketLink:
+    """Sends text frames; what the receiver sends is read and dropped (so pings keep working)."""
+
     def __init__(self, ws: ClientConnection, timeout: float) -> None:
         self._ws = ws
         self._timeout = timeout
+        self._reader = asyncio.create_task(self._drop_incoming(), name="realtime-ws-reader")
+
+    async def _drop_incoming(self) -> None:
+        with contextlib.suppress(WebSocketException, OSError):
+            async for _ in self._ws:
+                pass
 
     async def send(self, text: str, frame_id: str) -> None:
         try:
@@ -48,8 +57,12 @@ class WebSocketLink:
             raise PushFailed(f"{type(exc).__name__}: {exc}"[:300]) from None
 
     async def aclose(self) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._ws.close()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._ws.close()
+        finally:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
 
 
 class WebhookLink:
