@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from harness.plane import build_test_plane
 from harness.waiting import until
+from meetbot.contract.lifecycle import Status
 from meetbot.lab.serve import Server, free_port
 
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -147,8 +148,15 @@ async def test_the_endpoints_are_stored_on_every_store(any_store: Any) -> None:
         assert r.status_code == 201, r.text
         assert "webhook_secret" not in r.json()  # a WebSocket endpoint needs no secret
         shown = (await client.get(f"/api/v1/bot/{r.json()['id']}/")).json()
+        plain = await client.post("/api/v1/bot/", json={"meeting_url": MEET})
+        assert plain.status_code == 201, plain.text
+        assert plain.json()["realtime_endpoints"] == []
     assert shown["realtime_endpoints"] == [{**endpoint, "url": "ws://127.0.0.1:9/a"}]
     async with any_store.transaction(write=False) as tx:
         bot = await tx.bots.get(r.json()["id"])
+        pushed = await tx.bots.in_statuses({Status.BOOTING}, pushed=True)
+        booting = await tx.bots.in_statuses({Status.BOOTING})
     assert bot is not None
     assert [e.as_dict() for e in bot.realtime_endpoints] == [endpoint]
+    assert [b.id for b in pushed] == [bot.id]  # the scan reads only bots with endpoints
+    assert len(booting) == 2

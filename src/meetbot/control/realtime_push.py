@@ -297,7 +297,7 @@ class RealtimePush:
     async def scan(self) -> None:
         """Start a task for each pushed bot with endpoints that has none yet."""
         async with self.svc.store.transaction(write=False) as tx:
-            found = await tx.bots.in_statuses(PUSHED_STATUSES, limit=10_000)
+            found = await tx.bots.in_statuses(PUSHED_STATUSES, limit=10_000, pushed=True)
         wanted = {b.id: b for b in found if b.realtime_endpoints}
         self._finished &= set(wanted)  # forget bots no longer pushed
         for bot_id, bot in wanted.items():

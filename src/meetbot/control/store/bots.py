@@ -285,12 +285,15 @@ class SqlBotRepo(SqlRepo):
         limit: int = 1000,
         *,
         updated_since: datetime | None = None,
+        pushed: bool = False,
     ) -> builtins.list[Bot]:
         if not statuses:
             return []
         stmt = sa.select(bots).where(bots.c.status.in_([s.value for s in statuses]))
         if updated_since is not None:
             stmt = stmt.where(bots.c.updated_at >= updated_since)
+        if pushed:  # NULL when a bot has none (JSON null is never stored: bot_values)
+            stmt = stmt.where(bots.c.realtime_endpoints.is_not(None))
         return await self._load(stmt.order_by(bots.c.seq).limit(max(limit, 0)))
 
     async def silent(
