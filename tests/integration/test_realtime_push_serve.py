@@ -18,6 +18,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from harness.plane import build_test_plane
 from harness.waiting import until
 from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import RealtimeEndpoint
+from meetbot.control.realtime_push import PushFailed
+from meetbot.control.realtime_transport import NetworkPushTransport
+from meetbot.control.webhooks.targets import TargetPolicy
 from meetbot.lab.serve import Server, free_port
 
 MEET = "https://meet.google.com/abc-defg-hij"
@@ -160,3 +164,44 @@ async def test_the_endpoints_are_stored_on_every_store(any_store: Any) -> None:
     assert [e.as_dict() for e in bot.realtime_endpoints] == [endpoint]
     assert [b.id for b in pushed] == [bot.id]  # the scan reads only bots with endpoints
     assert len(booting) == 2
+
+
+async def test_the_transport_checks_the_address_at_every_connection() -> None:
+    """A host that resolves to loopback now is refused (no DNS rebinding past the create-time
+    check); a webhook answering 503 is a failed push; a real loopback WebSocket is reached."""
+
+    async def loopback(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    strict = NetworkPushTransport(TargetPolicy(), resolver=loopback)
+    endpoint = RealtimeEndpoint("websocket", "ws://rt.example.com:9/x", ("status_update",))
+    with pytest.raises(PushFailed, match=r"refused: .*loopback"):
+        await strict.open(endpoint, None)
+    await strict.aclose()
+
+    hook = await Receiver(respond=lambda _: 503).start()
+    port = free_port()
+    got: list[str] = []
+
+    async def keep(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(str(message))
+
+    open_ = NetworkPushTransport(TargetPolicy(allow_private=True), resolver=loopback)
+    try:
+        link = await open_.open(
+            RealtimeEndpoint("webhook", hook.url, ("status_update",)), "whsec_" + "A" * 44
+        )
+        with pytest.raises(PushFailed, match="HTTP 503"):
+            await link.send('{"type": "x"}', "msg_1")
+        async with serve(keep, "127.0.0.1", port):
+            ws = await open_.open(
+                RealtimeEndpoint("websocket", f"ws://rt.example.com:{port}/x", ("x",)), None
+            )
+            await ws.send('{"type": "status_update"}', "e1")
+            await until(lambda: got == ['{"type": "status_update"}'], 10)
+            await ws.aclose()
+    finally:
+        await open_.aclose()
+        await hook.stop()
+    assert hook.requests[0].headers["webhook-id"] == "msg_1"  # signed, as the webhooks are
