@@ -251,3 +251,27 @@ async def _create_at(plane: TestPlane, url: str, endpoints: list[dict[str, Any]]
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def test_a_failing_webhook_backs_off_and_a_dead_one_is_given_up_after_the_bot_ended(
+    plane: TestPlane,
+) -> None:
+    fake = FakePushTransport(fail_sends=10**6)  # every POST fails (a webhook "opens" anyway)
+    pulse = Pulse()
+    options = PushOptions(
+        scan_interval=0.02, poll_interval=0.02, backoff_min=0.01, backoff_max=0.08, give_up=0.3
+    )
+    worker = RealtimePush(plane.services, fake, pulse, plane.services.media_storage, options)
+    bot = await _create(plane, [{"type": "webhook", "url": HOOK, "events": ["status_update"]}])
+    await worker.start()
+    try:
+        await until(lambda: bot["id"] in worker.pushers, 10)
+        pusher = worker.pushers[bot["id"]][0]
+        await asyncio.sleep(0.5)
+        assert 3 <= pusher.failures <= 12  # backed off (0.01 doubling to 0.08), not spinning
+        at = plane.clock.now()
+        await _report(plane, bot["id"], Joining(at=at), Failed(at=at, sub_code="meeting_not_found"))
+        await until(lambda: bot["id"] not in worker.pushers, 10)  # given up once it ended
+    finally:
+        await worker.stop()
+    assert HOOK not in fake.frames

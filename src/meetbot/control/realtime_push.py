@@ -199,12 +199,12 @@ class EndpointPusher:
                 backoff = min(backoff * 2, self.options.backoff_max)
 
     async def _pump(self, link: PushLink) -> Any:
-        """Send what there is, wait for more; yields after each page that was sent."""
+        """Send what there is, wait for more. Yields each time all it had was taken (the
+        endpoint works: the backoff starts again); a failed send raises instead."""
         audio_after: int | None = None
         if self.audio_types:  # audio from now on (a reconnect skips what was missed)
             async with self.svc.store.transaction(write=False) as tx:
                 audio_after = await tx.observations.last_seq(self.bot.id)
-        yield  # connected
         while True:
             async with self.svc.store.transaction(write=False) as tx:
                 found = await tx.events.list_after(
@@ -234,8 +234,7 @@ class EndpointPusher:
                     _, frame_id, text = audio_frame(self.bot.id, report, pcm)
                     await link.send(text, frame_id)
                     self.sent += 1
-            if found or chunks:
-                yield
+            yield
             if self.done:
                 return
             if not found and not chunks:
