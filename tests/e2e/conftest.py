@@ -51,6 +51,7 @@ def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         MEETBOT_SCHEDULED_THRESHOLD="5",
         MEETBOT_DISPATCH_LEAD="4",
         MEETBOT_WARM_LEAD="3",
+        MEETBOT_WEBHOOK_ALLOWED_HOSTS="localhost",  # realtime_endpoints' receivers in the tests
     )
     yield srv
     srv.stop()

@@ -19,13 +19,14 @@ from websockets.exceptions import InvalidStatus
 from harness.live_server import serving
 from harness.plane import TEST_SECRET, TestPlane, build_test_plane
 from meetbot.contract.lifecycle import StopReason
-from meetbot.contract.media_format import chunk_key
+from meetbot.contract.media_format import chunk_key, participant_chunk_key
 from meetbot.contract.reports import (
     AudioChunk,
     InCall,
     Joining,
     Leaving,
     Left,
+    ParticipantAudioChunk,
     ParticipantJoined,
     ReportBatch,
     Speaking,
@@ -33,8 +34,10 @@ from meetbot.contract.reports import (
 from meetbot.control.api.app import create_app
 from meetbot.control.service.reactions import Subscribers
 from meetbot.control.service.runners import handle_reports
+from meetbot.control.service.stream import parse_separate_frame
 
 MEET = "https://meet.google.com/abc-defg-hij"
+JANUS = "http://janus.example.com:8000/videoroomtest.html?room=1234"
 
 
 async def _bot(plane: TestPlane) -> tuple[str, str]:
@@ -269,3 +272,42 @@ async def _record_more(c: Call, pcm: bytes, first_seq: int) -> None:
 
 
 _ = websockets  # the client library the test speaks with
+
+
+async def test_audio_separate_sends_each_participants_own_chunks_framed(
+    any_store: Any, tmp_path: Path
+) -> None:
+    plane = await build_test_plane(any_store, self_hosted_meeting_hosts="janus.example.com:8000")
+    storage = media_storage(plane, tmp_path / "media")
+    async with plane.client() as client:
+        r = await client.post("/api/v1/bot/", json={"meeting_url": JANUS})
+        assert r.status_code == 201, r.text
+        meet_id = (await client.post("/api/v1/bot/", json={"meeting_url": MEET})).json()["id"]
+    c = Call(plane, storage, r.json()["id"])
+    await c.join()
+    async with serving(plane.app) as host:
+        base = f"ws://{host}/api/v1/bot"
+        with pytest.raises(InvalidStatus) as refused:  # Meet mixes the call's audio
+            await connect(
+                f"{base}/{meet_id}/stream?audio=separate", additional_headers=_auth(plane)
+            )
+        assert refused.value.response.status_code == 400
+        body = json.loads(refused.value.response.body or b"{}")
+        assert body["code"] == "unsupported_for_platform"
+        url = f"{base}/{c.bot_id}/stream?audio=separate"
+        async with connect(url, additional_headers=_auth(plane)) as ws:
+            ann, mixed = tone(1.0, 300.0), tone(1.5, 500.0)
+            key = participant_chunk_key(c.bot_id, 0)
+            await storage.put(key, ann)
+            await storage.put(chunk_key(c.bot_id, 0), mixed)
+            at = plane.clock.now()
+            await c.report(
+                AudioChunk(at=at, seq=0, key=chunk_key(c.bot_id, 0), offset_s=0, duration_s=1.5),
+                ParticipantAudioChunk(
+                    at=at, seq=0, key=key, participant_id="7", offset_s=2.0, duration_s=1.0
+                ),
+            )
+            async with asyncio.timeout(10):
+                while isinstance(message := await ws.recv(), str):
+                    pass
+    assert parse_separate_frame(message) == ("7", 2.0, ann)  # the mix is not on this stream

@@ -49,7 +49,7 @@ from meetbot.client.models import (
     WebhookEndpoint,
 )
 from meetbot.client.retries import NO_RETRIES, RetryPolicy
-from meetbot.client.stream import AudioChunk
+from meetbot.client.stream import AudioChunk, ParticipantAudio
 from meetbot.client.sync import Meetbot
 from meetbot.client.webhook_signature import WebhookVerificationError, verify_webhook
 
@@ -77,6 +77,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "Participant",
+    "ParticipantAudio",
     "RateLimited",
     "Recording",
     "RequestTooLarge",

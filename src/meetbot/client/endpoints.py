@@ -188,7 +188,7 @@ def stream_token(bot_id: str) -> Call[models.StreamToken]:
     return Call("POST", f"{BOTS}{_id(bot_id)}/stream_token/", _one(models.StreamToken))
 
 
-StreamAudio = Literal["mixed"]
+StreamAudio = Literal["mixed", "separate"]
 
 
 def stream_path(bot_id: str) -> str:

@@ -2,7 +2,8 @@
 iterator of typed frames, for both clients.
 
 Each JSON text frame is a :class:`~.models.StreamEvent` (the event and its ``cursor``); with
-``audio="mixed"`` binary frames come too, as :class:`AudioChunk` (16 kHz mono s16le PCM). When
+``audio="mixed"`` binary frames come too, as :class:`AudioChunk` (16 kHz mono s16le PCM); with
+``audio="separate"``, as :class:`ParticipantAudio` (whose, from when, the PCM). When
 the connection drops (a proxy, a server restart, a network hiccup) the iterator reconnects with
 ``?after=<the last cursor>``, so no event is lost or repeated (audio of the gap is not resent),
 at most ``retry.max_retries`` times in a row (:class:`~.errors.StreamLost` after that). It ends
@@ -41,7 +42,23 @@ class AudioChunk:
     pcm: bytes
 
 
-Frame = StreamEvent | AudioChunk
+@dataclass(frozen=True, slots=True)
+class ParticipantAudio:
+    """A binary frame of ``audio="separate"``: one participant's own audio (16 kHz mono s16le)
+    starting ``offset_s`` seconds into the recording (the frame's header, see docs/api.md)."""
+
+    participant_id: str
+    offset_s: float
+    pcm: bytes
+
+    @classmethod
+    def parse(cls, frame: bytes) -> ParticipantAudio:
+        n = int.from_bytes(frame[:2], "big")
+        offset_ms = int.from_bytes(frame[2 + n : 6 + n], "big")
+        return cls(frame[2 : 2 + n].decode(), offset_ms / 1000, frame[6 + n :])
+
+
+Frame = StreamEvent | AudioChunk | ParticipantAudio
 
 _DROPPED = (ConnectionClosed, InvalidHandshake, OSError, TimeoutError)
 """What makes the iterator reconnect (an :class:`InvalidStatus` is decided by its status)."""
@@ -80,6 +97,8 @@ class Resumption:
         """The frame received; its cursor is where a reconnection resumes."""
         self.failures = 0
         if isinstance(message, bytes):
+            if self.audio == "separate":
+                return ParticipantAudio.parse(message)
             return AudioChunk(message)
         event = StreamEvent.model_validate(json.loads(message))
         self.after = event.cursor

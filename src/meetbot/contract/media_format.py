@@ -108,6 +108,17 @@ def output_audio_key(bot_id: str, clip_id: str) -> str:
     return f"{output_audio_prefix(bot_id)}{clip_id}.pcm"
 
 
+def participant_audio_prefix(bot_id: str) -> str:
+    """``bots/<bot_id>/participant_audio/``: participants' own audio (``?audio=separate``)."""
+    return f"{_bot_prefix(bot_id)}participant_audio/"
+
+
+def participant_chunk_key(bot_id: str, seq: int) -> str:
+    """The key of participant audio chunk ``seq`` (one count over all participants; the
+    :class:`~meetbot.contract.reports.ParticipantAudioChunk` report says whose)."""
+    return f"{participant_audio_prefix(bot_id)}{seq:08d}.pcm"
+
+
 OUTPUT_AUDIO_RATE: Final = 48_000
 """The sample rate of the clips the bot says (mono s16le): the page's WebAudio rate."""
 

@@ -63,6 +63,25 @@ class RecordingOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class RealtimeEndpoint:
+    """Where a bot pushes its real-time frames (``realtime_endpoints`` on create): a WebSocket
+    it connects to, or a URL it POSTs each event to (signed like the webhooks)."""
+
+    type: str
+    """``websocket`` or ``webhook``."""
+    url: str
+    events: tuple[str, ...]
+    """The event types pushed (the feed's, plus the audio ones for a WebSocket)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "url": self.url, "events": list(self.events)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RealtimeEndpoint:
+        return cls(str(raw["type"]), str(raw["url"]), tuple(str(e) for e in raw["events"]))
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChange:
     status: Status
     sub_status: SubStatus | None
@@ -113,6 +132,9 @@ class Bot:
     bot_image: str | None = None
     """The storage key of the picture the bot shows as its camera (``bot_image`` on create,
     ``output_video``); ``None``: no picture."""
+    realtime_endpoints: tuple[RealtimeEndpoint, ...] = ()
+    """Where the control plane pushes the bot's real-time frames
+    (:mod:`meetbot.control.realtime_push`)."""
 
     @property
     def state(self) -> BotState:

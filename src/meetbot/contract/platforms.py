@@ -64,6 +64,10 @@ class PlatformInfo:
     private_chat: bool = False
     """Whether its adapter can send a chat message to one participant (``send_chat_message``
     with ``to`` a participant id; else 400 ``unsupported_for_platform``)."""
+    separate_audio: bool = False
+    """Whether the platform gives each participant a track of their own and its adapter says
+    whose (``?audio=separate``, ``audio_separate_raw.data``; else 400
+    ``unsupported_for_platform``)."""
 
     @property
     def joinable(self) -> bool:
@@ -139,6 +143,7 @@ PLATFORMS: Final[tuple[PlatformInfo, ...]] = (
         chat=True,  # the room's TextRoom of the same number (runner/js/janus_chat.js)
         voice=True,  # the bot publishes its microphone (runner/js/microphone.js)
         private_chat=True,  # the TextRoom's private messages
+        separate_audio=True,  # a track per publisher; the tap reads whose (runner/js/janus.js)
     ),
 )
 

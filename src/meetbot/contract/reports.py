@@ -92,6 +92,20 @@ class AudioChunk(BaseReport):
     duration_s: float = Field(ge=0)
 
 
+class ParticipantAudioChunk(BaseReport):
+    """One participant's own audio, 16 kHz mono s16le PCM, was written to storage
+    (:func:`~meetbot.contract.media_format.participant_chunk_key`), where the platform gives
+    each participant a track of their own (Janus). Only stretches with sound are stored:
+    ``offset_s`` places the chunk on the recording's clock (that of the mixed audio)."""
+
+    type: Literal["participant_audio_chunk"] = "participant_audio_chunk"
+    seq: int = Field(ge=0)
+    key: str
+    participant_id: str = Field(min_length=1, max_length=200)
+    offset_s: float = Field(ge=0)
+    duration_s: float = Field(ge=0)
+
+
 class MediaLost(BaseReport):
     """Recorded media that will never be stored: chunks ``first_seq``..``last_seq`` (of the
     audio chunks, or of the video chunks) are missing. ``spool_full``: storage was unreachable
@@ -222,6 +236,7 @@ Report = Annotated[
     | Speaking
     | Caption
     | AudioChunk
+    | ParticipantAudioChunk
     | MediaLost
     | Leaving
     | NotAdmitted

@@ -100,9 +100,10 @@ class BotRepo(Protocol):
         limit: int = 1000,
         *,
         updated_since: datetime | None = None,
+        pushed: bool = False,
     ) -> builtins.list[Bot]:
         """Bots in these statuses, oldest first; with ``updated_since``, only those whose row
-        changed at or after it."""
+        changed at or after it; with ``pushed``, only those with ``realtime_endpoints``."""
         ...
 
     async def silent(

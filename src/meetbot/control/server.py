@@ -32,12 +32,15 @@ from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.metrics import Metrics
 from meetbot.control.ports import Launcher
+from meetbot.control.realtime_push import RealtimePush
+from meetbot.control.realtime_transport import NetworkPushTransport
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
 from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import ensure_first_key
 from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
+from meetbot.control.service.stream import Pulse
 from meetbot.control.store import open_store
 from meetbot.control.webhooks.delivery import DeliveryWorker
 from meetbot.control.webhooks.image_fetch import HttpImageFetcher
@@ -151,6 +154,14 @@ async def build(settings: Settings) -> ControlPlane:
     reactions.on_chunk_stored.append(live.on_chunk)
     metrics = Metrics()
     calendar_worker = CalendarWorker(services)
+    push_pulse = Pulse()  # pushers wake when events commit, like the streams
+    reactions.on_events_committed.append(push_pulse.wake)
+    push = RealtimePush(
+        services,
+        NetworkPushTransport(TargetPolicy.from_settings(settings)),
+        push_pulse,
+        storage,
+    )
     reactions.on_calendar_due.append(calendar_worker.wake)
     calendar_sources = services.calendar_sources
 
@@ -177,8 +188,10 @@ async def build(settings: Settings) -> ControlPlane:
             start_delivery,
             pipeline.start,
             calendar_worker.start,
+            push.start,
         ],
         shutdown=[
+            push.stop,
             calendar_worker.stop,
             close_calendar_sources,
             scheduler.stop,

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from meetbot.contract.reports import AudioChunk, MediaLost, Report
 from meetbot.ports import Clock, Storage
 from meetbot.runner.spool import MB, LostReason, Spool
 from meetbot.runner.timeline import HOLDBACK, Timeline
+
+if TYPE_CHECKING:
+    from meetbot.runner.separate_audio import SeparateTracks
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +153,8 @@ class AudioRecorder:
         recording's clock runs on, nothing of the meeting is kept or measured."""
         self.timeline: Timeline | None = None
         """Set by the first :meth:`place` (the RTP path)."""
+        self.separate: SeparateTracks | None = None
+        """Participants' own audio, from the same runs before they are mixed (the RTP path)."""
 
     @property
     def recorded_seconds(self) -> float:
@@ -160,6 +165,8 @@ class AudioRecorder:
         if not self._recording and not self._closed:
             self._recording = True
             self.started_at = self._clock.now()
+            if self.separate is not None:
+                self.separate.start(self.started_at.timestamp())
 
     def feed(self, pcm: bytes) -> None:
         """One piece of s16le mono 16 kHz PCM from the page."""
@@ -190,6 +197,8 @@ class AudioRecorder:
         if self.timeline is None:
             self.timeline = Timeline(origin=self.started_at.timestamp())
         self.timeline.place(stream, rtp, arrived, pcm)
+        if self.separate is not None:
+            self.separate.place(stream, rtp, arrived, pcm)
 
     def take_timeline(self, *, final: bool = False) -> None:
         """Record the timeline's audio up to :data:`HOLDBACK` s ago (all of it: ``final``)."""
@@ -238,7 +247,10 @@ class AudioRecorder:
         the timeline's audio every :data:`PIECE_SECONDS`. Ends after :meth:`close`."""
         ticker = asyncio.create_task(self._tick(), name="audio.timeline")
         try:
-            await self.spool.run()
+            if self.separate is not None:
+                await asyncio.gather(self.spool.run(), self.separate.run())
+            else:
+                await self.spool.run()
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -283,4 +295,7 @@ class AudioRecorder:
         self._closed = True
         self._recording = False
         self._cut()
-        await self.spool.close(timeout)
+        if self.separate is not None:
+            await asyncio.gather(self.spool.close(timeout), self.separate.close(timeout))
+        else:
+            await self.spool.close(timeout)

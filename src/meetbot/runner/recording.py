@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Report
 from meetbot.ports import Clock, Storage
 from meetbot.runner.capture import AudioRecorder
 from meetbot.runner.pause import RecordingPause
+from meetbot.runner.separate_audio import SeparateTracks
 from meetbot.runner.session_ports import Browser, SessionConfig
 from meetbot.runner.video import VideoRecorder, cdp_session
 
@@ -36,6 +37,9 @@ class Recording:
         self.config = config
         self.audio = AudioRecorder(
             storage, assignment.bot_id, emit, clock, spool_bytes=config.spool_bytes
+        )
+        self.audio.separate = SeparateTracks(
+            storage, assignment.bot_id, emit, clock, paused=lambda: self.audio.paused
         )
         self.video = self.video_for(assignment)
         self.pausing = RecordingPause(self.audio, lambda: self.video, emit, clock)
@@ -58,6 +62,11 @@ class Recording:
                 await self.video.start(await cdp_session(browser.page), self.audio.started_at)
             except Exception as exc:
                 log.error("no video: %r", exc)
+
+    def owners(self, pairs: Iterable[tuple[int, str]]) -> None:
+        """Whose each remote audio track is (``Snapshot.audio_owners``): separate audio."""
+        if self.audio.separate is not None and pairs:
+            self.audio.separate.set_owners(pairs)
 
     async def stop(self, browser: Browser) -> None:
         await browser.stop_capture()

@@ -356,6 +356,7 @@ class Session:
                 failures = 0
                 now = self.clock.now()
                 reports, outcome = tracker.observe(snapshot, now)
+                self.recording.owners(snapshot.audio_owners)
                 for report in reports:
                     self.reporter.emit(report)
                     if isinstance(report, InCall):

@@ -151,12 +151,15 @@ class MemoryBotRepo(MemoryRepo):
         limit: int = 1000,
         *,
         updated_since: datetime | None = None,
+        pushed: bool = False,
     ) -> builtins.list[Bot]:
         found = sorted(
             (
                 b
                 for b in self.state.bots.values()
-                if b.status in statuses and (updated_since is None or b.updated_at >= updated_since)
+                if b.status in statuses
+                and (updated_since is None or b.updated_at >= updated_since)
+                and (not pushed or b.realtime_endpoints)
             ),
             key=_seq,
         )

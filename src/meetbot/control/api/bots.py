@@ -24,6 +24,7 @@ from meetbot.control.api.schemas import (
 )
 from meetbot.control.calendars.meeting_key import is_calendar_key
 from meetbot.control.ports import BotQuery
+from meetbot.control.realtime_endpoints import validate_endpoints
 from meetbot.control.service import Services, bots, calendars, camera, credentials
 from meetbot.control.webhooks import signing
 from meetbot.control.webhooks.targets import TargetPolicy, validate_webhook_url
@@ -57,6 +58,10 @@ async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) ->
     meeting = _meeting(svc, body.meeting_url)
     check_service(meeting, body.service)
     image = await camera.read_image(svc, body.bot_image) if body.bot_image else None
+    endpoints = await validate_endpoints(
+        [(e.type, e.url, e.events) for e in body.realtime_endpoints or ()],
+        TargetPolicy.from_settings(svc.settings),
+    )
     return bots.BotSpec(
         meeting=meeting,
         bot_name=body.bot_name,
@@ -71,6 +76,7 @@ async def spec_from_body(svc: Services, workspace_id: str, body: CreateBotIn) ->
         credentials=body.credentials.to_mapping() if body.credentials else None,
         entry_message=body.chat.entry_message if body.chat else None,
         bot_image=image,
+        realtime_endpoints=endpoints,
     )
 
 

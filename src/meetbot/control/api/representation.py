@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from meetbot.contract.models import CREDENTIAL_KINDS, Bot, StatusChange
 from meetbot.contract.platforms import Platform
+from meetbot.control.realtime_endpoints import shown_url
 from meetbot.timefmt import iso
 
 
@@ -60,6 +61,11 @@ class BotOut(BaseModel):
     credentials: dict[str, bool] = Field(
         description="Which of the bot's own credentials are set (never their values)"
     )
+    realtime_endpoints: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Where the bot pushes its real-time frames: `type`, `events` and `url`"
+        " without its query (where a receiver's token usually is)",
+    )
     webhook_secret: str | None = Field(
         None,
         description="Only in the response that gave the bot its first webhook_url (create or"
@@ -104,6 +110,9 @@ def bot_out(bot: Bot, *, include_secret: bool = False) -> BotOut:
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
         "credentials": credential_flags(bot.credential_kinds),
+        "realtime_endpoints": [
+            {**e.as_dict(), "url": shown_url(e.url)} for e in bot.realtime_endpoints
+        ],
     }
     if include_secret and bot.webhook_secret:
         fields["webhook_secret"] = bot.webhook_secret

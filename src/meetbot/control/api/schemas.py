@@ -168,6 +168,25 @@ class ChatIn(BaseModel):
     )
 
 
+class RealtimeEndpointIn(BaseModel):
+    """One entry of ``realtime_endpoints``: checked by
+    :func:`meetbot.control.realtime_endpoints.validate_endpoints`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: StrictStr = Field(max_length=20, description="`websocket` or `webhook`")
+    url: StrictStr = Field(
+        max_length=2048,
+        description="`ws://`/`wss://` for a WebSocket, `http://`/`https://` for a webhook; under"
+        " the webhook egress rules",
+    )
+    events: list[StrictStr] = Field(
+        max_length=50,
+        description="Event types to push (the feed's; a WebSocket also `audio_mixed_raw.data`,"
+        " `audio_separate_raw.data`)",
+    )
+
+
 BOT_IMAGE_DOC = (
     "The bot's picture, shown as its camera from admission on: a PNG or JPEG (at most 2 MB, each"
     " side 1 to 4096 px) as base64 (plain or a `data:image/png;base64,` URL) or an `https://` URL"
@@ -215,6 +234,12 @@ class CreateBotIn(BaseModel):
         None, description="The bot's own credentials (encrypted at rest, never returned)"
     )
     chat: ChatIn | None = None
+    realtime_endpoints: list[RealtimeEndpointIn] | None = Field(
+        None,
+        max_length=5,
+        description="Where the bot pushes its real-time frames as they happen (see the API"
+        " docs, 'Real-time push'); 400 `invalid_realtime_endpoints`",
+    )
     bot_image: StrictStr | None = Field(
         None,
         max_length=3 * 1024 * 1024,

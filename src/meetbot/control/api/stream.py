@@ -79,7 +79,7 @@ async def stream(
         opened = await BotStream.open(svc, cursors, pulse, workspace_id, bot_id, after)
         feed = None
         if audio is not None and storage is not None:
-            feed = await AudioFeed.open(svc, storage, pulse, bot_id)
+            feed = await AudioFeed.open(svc, storage, pulse, bot_id, audio)
     except errors.MeetbotError as exc:
         await _deny(websocket, exc)
         return

@@ -48,7 +48,12 @@ from datetime import timedelta
 
 from meetbot import logs
 from meetbot.contract.lifecycle import Status
-from meetbot.contract.media_format import FORMATS, RecordingFormat, video_prefix
+from meetbot.contract.media_format import (
+    FORMATS,
+    RecordingFormat,
+    participant_audio_prefix,
+    video_prefix,
+)
 from meetbot.contract.models import Bot
 from meetbot.control.media.artifacts import (
     load_recording_meta,
@@ -251,6 +256,8 @@ class MediaPipeline:
                 video.cancel()
                 await asyncio.gather(video, return_exceptions=True)
         await save_recording_meta(self.storage, bot.id, info)
+        # participants' own audio served the live stream only (?audio=separate)
+        await self.storage.delete_prefix(participant_audio_prefix(bot.id))
         if info.video is not None:  # the frames (~10 MB a minute) are in the MP4 now
             await self.storage.delete_prefix(video_prefix(bot.id))
         return info

@@ -18,6 +18,7 @@ from meetbot.contract.models import (
     BotKind,
     IdempotencyRecord,
     MeetingRef,
+    RealtimeEndpoint,
     RecordingOptions,
     StatusChange,
     StopOptions,
@@ -44,6 +45,7 @@ from meetbot.control.service.credentials import (
 )
 from meetbot.control.service.handoff import Handoff
 from meetbot.control.service.patches import BotPatch, Changes, checked_changes
+from meetbot.control.service.stream import check_separate
 from meetbot.control.webhooks import outbox, sealed_secrets, signing
 from meetbot.transcription.models import validate_model
 from meetbot.unset import UNSET
@@ -72,6 +74,8 @@ class BotSpec:
     """Sent once in the meeting's chat when the bot is admitted (``chat.entry_message``)."""
     bot_image: BotImage | None = None
     """A checked picture: stored under the bot's prefix with the bot (:mod:`.camera`)."""
+    realtime_endpoints: tuple[RealtimeEndpoint, ...] = ()
+    """Checked by :func:`meetbot.control.realtime_endpoints.validate_endpoints`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,8 @@ async def create_bot(
     kind = policies.classify_join_at(spec.join_at, now, svc.settings.scheduled_threshold)
     if spec.entry_message is not None:
         check_chat(spec.meeting.platform)
+    if any("audio_separate_raw.data" in e.events for e in spec.realtime_endpoints):
+        check_separate(spec.meeting.platform)
     async with Handoff(svc) as handoff:
         async with svc.store.transaction() as tx:
             slot = await handoff.claim_warm(tx) if kind is BotKind.ADHOC else None
@@ -143,7 +149,7 @@ async def create_bot(
                 dup = await tx.bots.find_active_duplicate(workspace_id, spec.deduplication_key)
                 if dup:
                     raise errors.DuplicateBot(dup.id)
-            secret = signing.new_secret() if spec.webhook_url else None
+            secret = signing.new_secret() if _signs(spec) else None
             bot = _new_bot(workspace_id, spec, kind, now, token)
             if secret:
                 bot = bot.evolve(
@@ -198,6 +204,11 @@ def _ttl(svc: Services) -> timedelta:
     return timedelta(seconds=svc.settings.idempotency_ttl)
 
 
+def _signs(spec: BotSpec) -> bool:
+    """A bot gets a signing secret for its ``webhook_url`` or a ``webhook`` realtime endpoint."""
+    return bool(spec.webhook_url) or any(e.type == "webhook" for e in spec.realtime_endpoints)
+
+
 def _new_bot(
     workspace_id: str, spec: BotSpec, kind: BotKind, now: datetime, token: str | None
 ) -> Bot:
@@ -217,6 +228,7 @@ def _new_bot(
         webhook_url=spec.webhook_url,
         recording=spec.recording,
         expected_duration=spec.expected_duration,
+        realtime_endpoints=spec.realtime_endpoints,
         runner_token_hash=token_hash(token) if token else None,
         dispatched_at=now if token else None,
         created_at=now,

@@ -17,13 +17,17 @@ the list ``stream_token:<bot id>``; it opens that bot's stream only, until it ex
 from __future__ import annotations
 
 import asyncio
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from meetbot import errors
 from meetbot.contract.lifecycle import TERMINAL
 from meetbot.contract.models import Bot, OutboxEvent
+from meetbot.contract.platforms import PLATFORMS, Platform, info
+from meetbot.contract.reports import ParticipantAudioChunk
 from meetbot.control.cursors import CursorCodec
+from meetbot.control.service.chat import UnsupportedForPlatform
 from meetbot.control.service.core import Services
 from meetbot.errors import InvalidCursor
 from meetbot.ports import Storage
@@ -33,6 +37,28 @@ STREAM_PAGE = 200
 AUDIO_PAGE = 20
 """Audio chunks read per database round trip (30 s of audio)."""
 AUDIO_MODES = ("mixed", "separate")
+AUDIO_REPORTS = ("audio_chunk", "participant_audio_chunk")
+"""The reports of stored audio chunks a stream or a push reads: the mix, participants' own."""
+REPORT_OF_MODE = {"mixed": "audio_chunk", "separate": "participant_audio_chunk"}
+_ID_LENGTH = struct.Struct(">H")
+_OFFSET_MS = struct.Struct(">I")
+
+
+def separate_frame(participant_id: str, offset_s: float, pcm: bytes) -> bytes:
+    """A binary frame of ``?audio=separate``: the participant's id (a big-endian uint16 byte
+    length, then UTF-8), where the PCM starts on the recording's clock (big-endian uint32
+    milliseconds), then 16 kHz mono s16le PCM."""
+    who = participant_id.encode()
+    offset_ms = min(max(round(offset_s * 1000), 0), 0xFFFFFFFF)
+    return _ID_LENGTH.pack(len(who)) + who + _OFFSET_MS.pack(offset_ms) + pcm
+
+
+def parse_separate_frame(frame: bytes) -> tuple[str, float, bytes]:
+    """``(participant id, offset seconds, PCM)`` of a :func:`separate_frame`."""
+    (n,) = _ID_LENGTH.unpack_from(frame)
+    who = frame[2 : 2 + n].decode()
+    (offset_ms,) = _OFFSET_MS.unpack_from(frame, 2 + n)
+    return who, offset_ms / 1000, frame[6 + n :]
 
 
 def stream_kind(bot_id: str) -> str:
@@ -165,50 +191,67 @@ class BotStream:
 
 
 def check_audio(mode: str | None, storage: Storage | None) -> None:
-    """``?audio=``: ``mixed`` where the server has media storage; ``separate`` is refused (no
-    runner captures per-participant tracks yet)."""
+    """``?audio=``: ``mixed`` or ``separate`` where the server has media storage (whether the
+    bot's platform gives separate tracks is :meth:`AudioFeed.open`'s check)."""
     if mode is None:
         return
     if mode not in AUDIO_MODES:
         raise errors.InvalidRequest("audio: 'mixed' or 'separate'.")
-    if mode == "separate":
-        raise errors.InvalidRequest(
-            "audio: 'separate' is not available: runners capture the call's mixed audio only"
-            " (on every platform); use 'mixed'."
-        )
     if storage is None:
         raise errors.InvalidRequest("audio: this server has no media storage.")
 
 
+def check_separate(platform: Platform) -> None:
+    """400 ``unsupported_for_platform`` unless the platform gives separate tracks."""
+    if not info(platform).separate_audio:
+        separate = ", ".join(p.title for p in PLATFORMS if p.separate_audio)
+        raise UnsupportedForPlatform(
+            f"Separate audio is not available on {info(platform).title}: its runner gets the"
+            f" call's audio mixed (separate tracks: {separate}); use 'mixed'."
+        )
+
+
 @dataclass(eq=False)
 class AudioFeed:
-    """The bot's mixed audio from now on: each chunk its runner stores (16 kHz mono s16le PCM),
-    read from media storage as soon as its ``audio_chunk`` report is committed. Its delay is
-    the runner's chunk length (1.5 s) plus its report interval."""
+    """The bot's audio from now on: each chunk its runner stores (16 kHz mono s16le PCM),
+    read from media storage as soon as its report is committed. ``mixed``: the call's audio
+    (``audio_chunk``, 1.5 s chunks, raw PCM frames); ``separate``: each participant's own
+    (``participant_audio_chunk``, 1 s chunks with sound only, :func:`separate_frame`). The
+    delay is the runner's chunk length plus its holdback and report interval."""
 
     svc: Services
     storage: Storage
     pulse: Pulse
     bot_id: str
     after_seq: int = 0
+    mode: str = "mixed"
 
     @classmethod
-    async def open(cls, svc: Services, storage: Storage, pulse: Pulse, bot_id: str) -> AudioFeed:
+    async def open(
+        cls, svc: Services, storage: Storage, pulse: Pulse, bot_id: str, mode: str = "mixed"
+    ) -> AudioFeed:
         async with svc.store.transaction(write=False) as tx:
             after = await tx.observations.last_seq(bot_id)
-        return cls(svc, storage, pulse, bot_id, after)
+            bot = await tx.bots.get(bot_id)
+        if mode == "separate" and bot is not None:
+            check_separate(bot.meeting.platform)
+        return cls(svc, storage, pulse, bot_id, after, mode)
 
     async def read(self) -> list[bytes]:
         async with self.svc.store.transaction(write=False) as tx:
             found = await tx.observations.list_after(
-                self.bot_id, ("audio_chunk",), self.after_seq, AUDIO_PAGE
+                self.bot_id, (REPORT_OF_MODE[self.mode],), self.after_seq, AUDIO_PAGE
             )
         out = []
         for seq, report in found:
             self.after_seq = seq
             key = getattr(report, "key", None)
-            if isinstance(key, str):
-                out.append(await self.storage.get(key))
+            if not isinstance(key, str):
+                continue
+            pcm = await self.storage.get(key)
+            if isinstance(report, ParticipantAudioChunk):
+                pcm = separate_frame(report.participant_id, report.offset_s, pcm)
+            out.append(pcm)
         return out
 
     async def next_pcm(self) -> list[bytes]:

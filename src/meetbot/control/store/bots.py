@@ -19,6 +19,7 @@ from meetbot.contract.models import (
     BotKind,
     MeetingRef,
     Platform,
+    RealtimeEndpoint,
     RecordingOptions,
     StatusChange,
     StopOptions,
@@ -85,6 +86,9 @@ def bot_values(bot: Bot) -> dict[str, Any]:
         "credential_kinds": list(bot.credential_kinds) if bot.credential_kinds else None,
         "expected_duration": bot.expected_duration,
         "bot_image": bot.bot_image,
+        "realtime_endpoints": (
+            [e.as_dict() for e in bot.realtime_endpoints] if bot.realtime_endpoints else None
+        ),
     }
 
 
@@ -150,6 +154,9 @@ def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bo
         credential_kinds=tuple(row["credential_kinds"] or ()),
         expected_duration=row["expected_duration"],
         bot_image=row["bot_image"],
+        realtime_endpoints=tuple(
+            RealtimeEndpoint.from_dict(e) for e in row["realtime_endpoints"] or ()
+        ),
     )
 
 
@@ -278,12 +285,15 @@ class SqlBotRepo(SqlRepo):
         limit: int = 1000,
         *,
         updated_since: datetime | None = None,
+        pushed: bool = False,
     ) -> builtins.list[Bot]:
         if not statuses:
             return []
         stmt = sa.select(bots).where(bots.c.status.in_([s.value for s in statuses]))
         if updated_since is not None:
             stmt = stmt.where(bots.c.updated_at >= updated_since)
+        if pushed:  # NULL when a bot has none (JSON null is never stored: bot_values)
+            stmt = stmt.where(bots.c.realtime_endpoints.is_not(None))
         return await self._load(stmt.order_by(bots.c.seq).limit(max(limit, 0)))
 
     async def silent(

@@ -133,6 +133,10 @@ def _v11_bot_image(conn: Connection) -> None:
     add_column(conn, tables.bots, "bot_image")
 
 
+def _v12_realtime_endpoints(conn: Connection) -> None:
+    add_column(conn, tables.bots, "realtime_endpoints")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -153,6 +157,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "agents, agent hand-offs and bots.agent_id: a fleet of runner hosts", _v9_fleet),
     Migration(10, "calendars and their occurrences", _v10_calendars),
     Migration(11, "bots.bot_image: the storage key of the bot's picture", _v11_bot_image),
+    Migration(
+        12,
+        "bots.realtime_endpoints: where a bot's real-time frames are pushed",
+        _v12_realtime_endpoints,
+    ),
 )
 
 

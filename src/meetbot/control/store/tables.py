@@ -133,6 +133,8 @@ bots = sa.Table(
     sa.Column("agent_id", sa.Text),
     # v11: the storage key of the bot's picture, shown as its camera (bot_image, output_video).
     sa.Column("bot_image", sa.Text),
+    # v12: where the bot's real-time frames are pushed (realtime_endpoints on create).
+    sa.Column("realtime_endpoints", sa.JSON(none_as_null=True)),
     sa.Index("uq_bots_dedup_active", "workspace_id", "dedup_active", unique=True),
     sa.Index("ix_bots_due", "status", "join_at"),
     sa.Index("ix_bots_workspace_seq", "workspace_id", "seq"),

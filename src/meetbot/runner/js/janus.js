@@ -25,6 +25,7 @@
     sessionCreated: false,
     fetchFailures: 0,
     events: 0,
+    ssrcs: {}, // RTP SSRC of a subscribed audio stream -> the publisher's id (separate audio)
   };
   Object.defineProperty(window, "__meetbotJanus", { value: st, enumerable: false });
 
@@ -90,6 +91,23 @@
     }
   }
 
+  // A subscriber handle's offer (`attached`, `updated`): each audio m-section's SSRC belongs to
+  // the publisher the stream with that mid comes from (`streams[].feed_id`; `id` before
+  // multistream), so the capture's runs (keyed by SSRC) can be told apart by participant.
+  function noteSubscription(d, sdp) {
+    const streams = Array.isArray(d.streams) ? d.streams : [];
+    for (const section of String(sdp).split(/\r?\nm=/).slice(1)) {
+      if (!section.startsWith("audio")) continue;
+      const mid = /\na=mid:(\S+)/.exec(section);
+      const found = streams.find((s) => mid && String(s.mid) === mid[1]);
+      const feed = found && found.feed_id !== undefined ? found.feed_id : d.id;
+      if (feed === undefined || feed === null) continue;
+      const re = /\na=ssrc:(\d+)/g;
+      let m;
+      while ((m = re.exec(section)) !== null) st.ssrcs[m[1]] = key(feed);
+    }
+  }
+
   function onMessage(msg) {
     if (Array.isArray(msg)) {
       for (const m of msg) onMessage(m);
@@ -101,6 +119,10 @@
     }
     if (msg.janus !== "event" || !msg.plugindata) return;
     if (msg.plugindata.plugin !== "janus.plugin.videoroom") return;
+    const data = msg.plugindata.data || {};
+    if ((data.videoroom === "attached" || data.videoroom === "updated") && msg.jsep) {
+      noteSubscription(data, msg.jsep.sdp || "");
+    }
     if (st.pubHandle === null || key(msg.sender) !== st.pubHandle) return;
     onVideoroom(msg.plugindata.data || {});
   }

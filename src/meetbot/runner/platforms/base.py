@@ -59,6 +59,9 @@ class Snapshot:
     """New caption lines since the last poll, as (speaker name, text)."""
     chat: tuple[ChatLine, ...] = field(default=())
     """New chat messages since the last poll (platforms whose adapter reads the chat)."""
+    audio_owners: tuple[tuple[int, str], ...] = field(default=())
+    """(RTP SSRC, participant id) of the remote audio tracks whose sender the page knows:
+    participants' own audio (``?audio=separate``), where the platform gives separate tracks."""
 
 
 class MeetingPage(Protocol):

@@ -150,7 +150,10 @@ class JanusPage:
             return self._end(Phase.ENDED, "destroyed", None)
         if st["joined"]:
             return Snapshot(
-                Phase.IN_CALL, participants=_participants(st), chat=await self._chat(page)
+                Phase.IN_CALL,
+                participants=_participants(st),
+                chat=await self._chat(page),
+                audio_owners=_audio_owners(st),
             )
         error = st["error"]
         if error is not None:
@@ -231,6 +234,12 @@ def _participants(st: dict[str, Any]) -> tuple[Participant, ...]:
         for p in sorted(st["participants"].values(), key=lambda p: str(p["id"]))
         if str(p["id"]) != me
     )
+
+
+def _audio_owners(st: dict[str, Any]) -> tuple[tuple[int, str], ...]:
+    """(SSRC, publisher id) of the subscribed audio streams the tap read from the offers."""
+    found = st.get("ssrcs") or {}
+    return tuple((int(k), str(v)) for k, v in found.items() if str(k).isdigit())
 
 
 def _first_line(exc: BaseException) -> str:
