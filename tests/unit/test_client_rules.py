@@ -145,7 +145,7 @@ def test_the_public_api_is_pinned() -> None:
         "CalendarEvent", "Capacity", "CapacityExhausted", "ChatMessage", "Conflict",
         "CredentialFlags", "DebugArtifact", "Delivery", "Event", "Forbidden", "InvalidRequest",
         "Meetbot", "MeetbotClientError", "MethodNotAllowed", "NotFound", "NotReady",
-        "Participant", "RateLimited", "Recording", "RequestTooLarge", "RetryPolicy", "Segment",
+        "Participant", "ParticipantAudio", "RateLimited", "Recording", "RequestTooLarge", "RetryPolicy", "Segment",
         "ServerError", "ServiceUnavailable", "StreamEvent", "StreamLost", "Transcript",
         "Unauthorized", "WaitTimeout", "WebhookEndpoint", "WebhookVerificationError",
         "verify_webhook",
