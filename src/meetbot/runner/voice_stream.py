@@ -1,0 +1,209 @@
+"""Streamed-in voice (issue 16 §2), on the runner's side: PCM a client sends on the bot's
+stream, played into the meeting as it arrives.
+
+:class:`VoiceSocket` is the runner's voice socket (``GET /internal/bots/{id}/voice``, a
+WebSocket to the control plane it reports to, with its per-bot token; see
+:mod:`meetbot.contract.voice_in`): each binary frame goes into a :class:`PcmBuffer`
+(:data:`BUFFER_S`, the oldest dropped beyond). :class:`StreamPlayer` keeps the page's
+microphone (``js/microphone.js``, ``feed``) :data:`LEAD` seconds ahead, no more, so the voice
+waits at most :data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all; it holds the microphone
+unmuted (shared with :class:`~meetbot.runner.voice.Voice`'s clips) while it plays and lets it
+go :data:`HANGOVER` seconds after the last frame played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from meetbot.contract.assignment import Assignment
+from meetbot.contract.platforms import info
+from meetbot.contract.voice_in import BYTES_PER_SECOND, MAX_BUFFER_S, MAX_FRAME_BYTES, VOICE_PATH
+from meetbot.runner.pcm_buffer import PcmBuffer
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from meetbot.runner.reporter import Reporter
+    from meetbot.runner.voice import Voice
+
+log = logging.getLogger(__name__)
+
+TICK: Final = 0.02
+"""How often the player looks at the buffer (a 20 ms frame's length)."""
+LEAD: Final = 0.06
+"""The page is fed when less than this is scheduled ahead of now (it then gets up to
+``LEAD + TICK``)."""
+BUFFER_S: Final = MAX_BUFFER_S - LEAD - TICK
+"""The runner's buffer: with what the page has ahead, at most ``MAX_BUFFER_S`` waits."""
+HANGOVER: Final = 0.3
+"""The microphone goes muted this long after the last streamed frame played."""
+BACKOFF_MAX: Final = 5.0
+
+
+class Feeder(Protocol):
+    """Where streamed PCM plays (the page's microphone)."""
+
+    async def feed(self, pcm: bytes) -> float:
+        """Play ``pcm`` after what was fed before; answer the seconds scheduled ahead."""
+        ...
+
+    async def end(self) -> None: ...
+
+
+class PageFeeder:
+    """``window.__meetbotMic.feed`` / ``feedEnd`` (``js/microphone.js``)."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    async def feed(self, pcm: bytes) -> float:
+        ahead = await self.page.evaluate(
+            "(b64) => window.__meetbotMic.feed(b64)", base64.b64encode(pcm).decode()
+        )
+        return float(ahead)
+
+    async def end(self) -> None:
+        await self.page.evaluate("() => window.__meetbotMic && window.__meetbotMic.feedEnd()")
+
+
+class StreamPlayer:
+    """Feeds the page from the buffer, and holds the microphone while it does."""
+
+    def __init__(
+        self, buffer: PcmBuffer, voice: Voice, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.buffer = buffer
+        self.voice = voice
+        self._now = monotonic
+        self.active = False
+        """Streamed voice plays (the microphone is held for it)."""
+        self._ahead = 0.0
+        self._fed_at = 0.0
+        self.fed_bytes = 0
+
+    def ahead(self) -> float:
+        """Seconds the page still has to play of what was fed."""
+        return max(0.0, self._ahead - (self._now() - self._fed_at))
+
+    async def step(
+        self,
+        feeder: Feeder,
+        unmute: Callable[[], Awaitable[Any]],
+        mute: Callable[[], Awaitable[Any]],
+    ) -> None:
+        ahead = self.ahead()
+        if not len(self.buffer):
+            if self.active and self._now() - self._fed_at - self._ahead >= HANGOVER:
+                self.active = False
+                await feeder.end()
+                await self.voice.release(mute)
+            return
+        if ahead >= LEAD:
+            return
+        if not self.active:
+            self.active = True
+            await self.voice.hold(unmute)
+        pcm = self.buffer.take(int((LEAD + TICK - ahead) * BYTES_PER_SECOND))
+        self._ahead = await feeder.feed(pcm)
+        self._fed_at = self._now()
+        self.fed_bytes += len(pcm)
+
+    async def follow(
+        self,
+        arrived: asyncio.Event,
+        page: Callable[[], Page | None],
+        steps: Callable[[Page], tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]],
+    ) -> None:
+        """Play what the voice socket brings, until cancelled."""
+        while True:
+            if not len(self.buffer) and not self.active:
+                arrived.clear()
+                await arrived.wait()  # idle: wake on the first frame, not on a tick
+            else:
+                await asyncio.sleep(TICK)
+            current = page()
+            if current is None:
+                self.buffer.clear()
+                continue
+            unmute, mute = steps(current)
+            try:
+                await self.step(PageFeeder(current), unmute, mute)
+            except Exception as exc:
+                log.warning("streamed voice: %r", exc)
+                self.buffer.clear()
+                await asyncio.sleep(0.5)
+
+
+class VoiceSocket:
+    """The runner's voice socket: frames from the control plane into the buffer."""
+
+    def __init__(
+        self,
+        control_url: Callable[[], str],
+        bot_id: str,
+        token: str,
+        buffer: PcmBuffer,
+    ) -> None:
+        self._control_url = control_url
+        self._path = VOICE_PATH.format(bot_id=bot_id)
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self.buffer = buffer
+        self.arrived = asyncio.Event()
+        self.connected = False
+
+    def url(self) -> str:
+        base = self._control_url().rstrip("/")
+        scheme, _, rest = base.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{self._path}"
+
+    def take(self, frame: bytes | str) -> None:
+        if isinstance(frame, bytes):
+            self.buffer.push(frame)
+            self.arrived.set()
+
+    async def run(self, wanted: Callable[[], bool]) -> None:
+        """Stay connected while ``wanted()`` (the bot has a page), until cancelled."""
+        from websockets.asyncio.client import connect  # the runner's one WebSocket client
+
+        backoff = 0.25
+        while True:
+            if not wanted():
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                async with connect(
+                    self.url(),
+                    additional_headers=self._headers,
+                    max_size=MAX_FRAME_BYTES + 64,
+                    open_timeout=10,
+                    proxy=None,
+                ) as ws:
+                    self.connected = True
+                    backoff = 0.25
+                    log.info("voice socket connected")
+                    async for frame in ws:
+                        self.take(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # refused, reset, the control plane failed over
+                log.debug("voice socket: %r", exc)
+            self.connected = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+
+def voice_stream(
+    reporter: Reporter, assignment: Assignment, voice: Voice
+) -> tuple[VoiceSocket, StreamPlayer] | None:
+    """The voice socket and player of a bot whose platform can speak (the ``voice`` column
+    of :mod:`meetbot.contract.platforms`), else ``None``."""
+    if not info(assignment.platform).voice:
+        return None
+    buffer = PcmBuffer(BUFFER_S)
+    socket = VoiceSocket(lambda: reporter.control_url, assignment.bot_id, assignment.token, buffer)
+    return socket, StreamPlayer(buffer, voice)

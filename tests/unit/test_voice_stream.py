@@ -1,0 +1,169 @@
+"""Streamed-in voice (issue 16 §2) on the runner's side: the bounded buffer drops the oldest
+beyond its capacity and counts it; the player keeps the page a little ahead, no more, holds
+the microphone unmuted while it plays (shared with the clips) and mutes after."""
+
+from __future__ import annotations
+
+import pytest
+
+from meetbot.contract.voice_in import BYTES_PER_SECOND, MAX_BUFFER_S, check_frame
+from meetbot.runner.pcm_buffer import PcmBuffer
+from meetbot.runner.voice import Voice
+from meetbot.runner.voice_stream import BUFFER_S, HANGOVER, LEAD, TICK, StreamPlayer
+from meetbot.testing.fakes import FixedClock
+from meetbot.testing.fakes_runner import FakeReports
+
+MS = BYTES_PER_SECOND // 1000  # bytes per millisecond (32)
+
+
+def frame(ms: int, fill: int = 1) -> bytes:
+    return bytes([fill]) * (ms * MS)
+
+
+def test_the_buffer_keeps_what_fits_in_order() -> None:
+    buffer = PcmBuffer(0.1)
+    buffer.push(frame(20, 1))
+    buffer.push(frame(20, 2))
+    assert buffer.seconds == pytest.approx(0.04)
+    assert buffer.take(30 * MS) == frame(20, 1) + frame(10, 2)
+    assert buffer.take(1000 * MS) == frame(10, 2)
+    assert (len(buffer), buffer.drops, buffer.dropped_bytes) == (0, 0, 0)
+
+
+def test_beyond_its_capacity_the_oldest_is_dropped_and_counted() -> None:
+    buffer = PcmBuffer(0.1)
+    for fill in range(1, 8):  # 7 x 20 ms into 100 ms
+        buffer.push(frame(20, fill))
+    assert buffer.seconds == pytest.approx(0.1)
+    assert buffer.dropped_bytes == 40 * MS
+    assert buffer.drops == 2
+    assert buffer.take(10_000) == b"".join(frame(20, f) for f in range(3, 8))
+    assert buffer.received_bytes == 140 * MS
+
+
+def test_a_frame_longer_than_the_buffer_keeps_its_newest_part() -> None:
+    buffer = PcmBuffer(0.1)
+    buffer.push(frame(20, 9))
+    buffer.push(frame(50, 1) + frame(100, 2))
+    assert buffer.take(10_000) == frame(100, 2)
+    assert buffer.dropped_bytes == 70 * MS
+
+
+def test_half_samples_are_cut_and_clear_counts_what_was_left() -> None:
+    buffer = PcmBuffer(0.1)
+    buffer.push(b"\x01\x02\x03")
+    assert len(buffer) == 2
+    assert buffer.take(3) == b"\x01\x02"
+    buffer.push(frame(20))
+    buffer.clear()
+    assert (len(buffer), buffer.dropped_bytes) == (0, 20 * MS)
+
+
+def test_the_runner_and_the_page_together_hold_at_most_300_ms() -> None:
+    assert MAX_BUFFER_S == 0.3
+    assert BUFFER_S + LEAD + TICK == pytest.approx(MAX_BUFFER_S)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [(b"", "empty"), (b"\x00" * 3, "even"), (b"\x00" * (BYTES_PER_SECOND + 2), "at most")],
+)
+def test_frames_that_are_not_pcm_are_refused(data: bytes, why: str) -> None:
+    reason = check_frame(data)
+    assert reason is not None and why in reason
+    assert check_frame(frame(20)) is None
+
+
+class Page:
+    """The page's microphone: what was fed, and the time scheduled ahead (a fake clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.next = 0.0
+        self.fed: list[bytes] = []
+        self.ends = 0
+        self.calls: list[str] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def feed(self, pcm: bytes) -> float:
+        self.fed.append(pcm)
+        self.next = max(self.next, self.now) + len(pcm) / BYTES_PER_SECOND
+        return self.next - self.now
+
+    async def end(self) -> None:
+        self.ends += 1
+
+    async def unmute(self) -> None:
+        self.calls.append("unmute")
+
+    async def mute(self) -> None:
+        self.calls.append("mute")
+
+
+def player() -> tuple[StreamPlayer, PcmBuffer, Voice, Page]:
+    page = Page()
+    buffer = PcmBuffer(BUFFER_S)
+    reports = FakeReports()
+    voice = Voice(reports.clip, reports.emit, FixedClock())
+    return StreamPlayer(buffer, voice, page.monotonic), buffer, voice, page
+
+
+async def test_the_page_is_fed_a_little_ahead_and_the_rest_waits() -> None:
+    stream, buffer, voice, page = player()
+    for _ in range(10):
+        buffer.push(frame(20))  # 200 ms at once
+    await stream.step(page, page.unmute, page.mute)
+    assert page.calls == ["unmute"] and voice.unmuted and stream.active
+    assert sum(map(len, page.fed)) == (80 * MS)  # LEAD + TICK
+    await stream.step(page, page.unmute, page.mute)
+    assert len(page.fed) == 1  # still 80 ms ahead: nothing more yet
+    page.now += 0.03
+    await stream.step(page, page.unmute, page.mute)
+    assert sum(map(len, page.fed)) == 110 * MS  # topped up to 80 ms ahead
+    assert page.calls == ["unmute"]
+
+
+async def test_it_mutes_once_the_stream_has_played_and_gone_quiet() -> None:
+    stream, buffer, voice, page = player()
+    buffer.push(frame(20))
+    await stream.step(page, page.unmute, page.mute)
+    page.now += 0.02 + HANGOVER - 0.01
+    await stream.step(page, page.unmute, page.mute)
+    assert page.calls == ["unmute"]
+    page.now += 0.02
+    await stream.step(page, page.unmute, page.mute)
+    assert page.calls == ["unmute", "mute"]
+    assert (page.ends, stream.active, voice.unmuted) == (1, False, False)
+
+
+async def test_a_clip_and_the_stream_share_the_microphone() -> None:
+    stream, buffer, voice, page = player()
+    voice.stream = (None, stream)  # type: ignore[assignment]
+    buffer.push(frame(20))
+    await stream.step(page, page.unmute, page.mute)
+    # the clip queue is empty: the voice does not mute what the stream holds
+    await voice.step([], _NoSpeaker(), page.unmute, page.mute)
+    assert page.calls == ["unmute"]
+    # a clip plays when the stream ends: still unmuted
+    voice.current = "clip"
+    page.now += 1.0
+    await stream.step(page, page.unmute, page.mute)
+    assert page.calls == ["unmute"] and voice.unmuted
+    voice.current = None
+    await voice.step([], _NoSpeaker(), page.unmute, page.mute)
+    assert page.calls == ["unmute", "mute"]
+
+
+class _NoSpeaker:
+    async def play(self, clip_id: str, pcm: bytes) -> None:
+        raise AssertionError("nothing to play")
+
+    async def stop(self) -> None:
+        pass
+
+    async def ended(self) -> list[str]:
+        return []
+
+
