@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -58,14 +58,20 @@ async def _runner(plane: TestPlane, host: str, bot_id: str, token: str) -> Async
     socket = VoiceSocket(lambda: f"http://{host}", bot_id, token, buffer)
     task = asyncio.create_task(socket.run(lambda: True))
     try:
-        async with asyncio.timeout(10):
-            while not _relay(plane).connected(bot_id):
-                await asyncio.sleep(0.01)
+        await _eventually(lambda: _relay(plane).connected(bot_id))
         yield buffer
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _eventually(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 10 s")
 
 
 async def _errors(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
@@ -90,9 +96,7 @@ async def test_pcm_sent_on_the_stream_reaches_the_runner_in_order(plane: TestPla
         ):
             for f in frames:
                 await ws.send(f)
-            async with asyncio.timeout(10):
-                while len(buffer) < 640 * len(frames):
-                    await asyncio.sleep(0.01)
+            await _eventually(lambda: len(buffer) == 640 * len(frames))
             assert buffer.take(10**6) == b"".join(frames)
     assert _relay(plane).relayed_bytes == 640 * 25
     assert _relay(plane).dropped_frames == 0
@@ -115,9 +119,7 @@ async def test_frames_that_cannot_play_are_answered_once_and_the_stream_goes_on(
             assert "16 kHz mono s16le" in second["detail"]
             async with _runner(plane, host, bot_id, token) as buffer:
                 await ws.send(b"\x01" * 640)
-                async with asyncio.timeout(10):
-                    while not len(buffer):
-                        await asyncio.sleep(0.01)
+                await _eventually(lambda: len(buffer) > 0)
         meet_id, _ = await _bot(plane, MEET)
         url = f"ws://{host}/api/v1/bot/{meet_id}/stream"
         async with connect(url, additional_headers=headers) as ws:

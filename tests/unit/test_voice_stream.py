@@ -61,7 +61,7 @@ def test_half_samples_are_cut_and_clear_counts_what_was_left() -> None:
 
 def test_the_runner_and_the_page_together_hold_at_most_300_ms() -> None:
     assert MAX_BUFFER_S == 0.3
-    assert BUFFER_S + LEAD + TICK == pytest.approx(MAX_BUFFER_S)
+    assert pytest.approx(MAX_BUFFER_S) == BUFFER_S + LEAD + TICK
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,8 @@ def test_the_runner_and_the_page_together_hold_at_most_300_ms() -> None:
 )
 def test_frames_that_are_not_pcm_are_refused(data: bytes, why: str) -> None:
     reason = check_frame(data)
-    assert reason is not None and why in reason
+    assert reason is not None
+    assert why in reason
     assert check_frame(frame(20)) is None
 
 
@@ -115,7 +116,9 @@ async def test_the_page_is_fed_a_little_ahead_and_the_rest_waits() -> None:
     for _ in range(10):
         buffer.push(frame(20))  # 200 ms at once
     await stream.step(page, page.unmute, page.mute)
-    assert page.calls == ["unmute"] and voice.unmuted and stream.active
+    assert page.calls == ["unmute"]
+    assert voice.unmuted
+    assert stream.active
     assert sum(map(len, page.fed)) == (80 * MS)  # LEAD + TICK
     await stream.step(page, page.unmute, page.mute)
     assert len(page.fed) == 1  # still 80 ms ahead: nothing more yet
@@ -150,7 +153,8 @@ async def test_a_clip_and_the_stream_share_the_microphone() -> None:
     voice.current = "clip"
     page.now += 1.0
     await stream.step(page, page.unmute, page.mute)
-    assert page.calls == ["unmute"] and voice.unmuted
+    assert page.calls == ["unmute"]
+    assert voice.unmuted
     voice.current = None
     await voice.step([], _NoSpeaker(), page.unmute, page.mute)
     assert page.calls == ["unmute", "mute"]
@@ -165,5 +169,3 @@ class _NoSpeaker:
 
     async def ended(self) -> list[str]:
         return []
-
-
