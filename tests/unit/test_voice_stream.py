@@ -4,12 +4,14 @@ the microphone unmuted while it plays (shared with the clips) and mutes after.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from meetbot.contract.voice_in import BYTES_PER_SECOND, MAX_BUFFER_S, check_frame
 from meetbot.runner.pcm_buffer import PcmBuffer
 from meetbot.runner.voice import Voice
-from meetbot.runner.voice_stream import BUFFER_S, HANGOVER, LEAD, TICK, StreamPlayer
+from meetbot.runner.voice_stream import BUFFER_S, HANGOVER, StreamPlayer
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_runner import FakeReports
 
@@ -59,9 +61,14 @@ def test_half_samples_are_cut_and_clear_counts_what_was_left() -> None:
     assert (len(buffer), buffer.dropped_bytes) == (0, 20 * MS)
 
 
-def test_the_runner_and_the_page_together_hold_at_most_300_ms() -> None:
-    assert MAX_BUFFER_S == 0.3
-    assert pytest.approx(MAX_BUFFER_S) == BUFFER_S + LEAD + TICK
+def test_trim_keeps_the_newest() -> None:
+    buffer = PcmBuffer(1.0)
+    buffer.push(frame(20, 1) + frame(20, 2))
+    buffer.trim(30 * MS)
+    assert buffer.take(10_000) == frame(10, 1) + frame(20, 2)
+    assert buffer.dropped_bytes == 10 * MS
+    buffer.trim(-5)
+    assert buffer.drops == 1
 
 
 @pytest.mark.parametrize(
@@ -111,20 +118,23 @@ def player() -> tuple[StreamPlayer, PcmBuffer, Voice, Page]:
     return StreamPlayer(buffer, voice, page.monotonic), buffer, voice, page
 
 
-async def test_the_page_is_fed_a_little_ahead_and_the_rest_waits() -> None:
+async def test_what_arrives_goes_to_the_page_at_once_up_to_300_ms_in_all() -> None:
     stream, buffer, voice, page = player()
+    assert MAX_BUFFER_S == 0.3
     for _ in range(10):
         buffer.push(frame(20))  # 200 ms at once
     await stream.step(page, page.unmute, page.mute)
+    assert page.fed == [frame(200)]  # fed at once, unmuted beside
+    await asyncio.sleep(0)
     assert page.calls == ["unmute"]
     assert voice.unmuted
     assert stream.active
-    assert sum(map(len, page.fed)) == (80 * MS)  # LEAD + TICK
+    page.now += 0.05  # 150 ms still ahead
+    buffer.push(frame(100, 2) + frame(100, 3))
     await stream.step(page, page.unmute, page.mute)
-    assert len(page.fed) == 1  # still 80 ms ahead: nothing more yet
-    page.now += 0.03
-    await stream.step(page, page.unmute, page.mute)
-    assert sum(map(len, page.fed)) == 110 * MS  # topped up to 80 ms ahead
+    assert page.fed[1] == frame(50, 2) + frame(100, 3)  # 300 ms in all: the oldest went
+    assert buffer.dropped_bytes == 50 * MS
+    assert stream.ahead() == pytest.approx(0.3)
     assert page.calls == ["unmute"]
 
 
@@ -132,6 +142,7 @@ async def test_it_mutes_once_the_stream_has_played_and_gone_quiet() -> None:
     stream, buffer, voice, page = player()
     buffer.push(frame(20))
     await stream.step(page, page.unmute, page.mute)
+    await asyncio.sleep(0)
     page.now += 0.02 + HANGOVER - 0.01
     await stream.step(page, page.unmute, page.mute)
     assert page.calls == ["unmute"]
@@ -146,6 +157,7 @@ async def test_a_clip_and_the_stream_share_the_microphone() -> None:
     voice.stream = (None, stream)  # type: ignore[assignment]
     buffer.push(frame(20))
     await stream.step(page, page.unmute, page.mute)
+    await asyncio.sleep(0)
     # the clip queue is empty: the voice does not mute what the stream holds
     await voice.step([], _NoSpeaker(), page.unmute, page.mute)
     assert page.calls == ["unmute"]

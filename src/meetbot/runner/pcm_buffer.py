@@ -54,6 +54,13 @@ class PcmBuffer:
         """Up to ``max_bytes`` (whole samples) of the oldest buffered PCM."""
         return self._take(max_bytes // SAMPLE_WIDTH * SAMPLE_WIDTH)
 
+    def trim(self, max_bytes: int) -> None:
+        """Keep at most ``max_bytes`` (the newest), the oldest dropped and counted."""
+        over = self._size - max(0, max_bytes // SAMPLE_WIDTH * SAMPLE_WIDTH)
+        if over > 0:
+            self._drop(over)
+            self._take(over)
+
     def clear(self) -> None:
         """Drop everything (counted: nothing was played of it)."""
         if self._size:

@@ -5,8 +5,10 @@ stream, played into the meeting as it arrives.
 WebSocket to the control plane it reports to, with its per-bot token; see
 :mod:`meetbot.contract.voice_in`): each binary frame goes into a :class:`PcmBuffer`
 (:data:`BUFFER_S`, the oldest dropped beyond). :class:`StreamPlayer` keeps the page's
-microphone (``js/microphone.js``, ``feed``) :data:`LEAD` seconds ahead, no more, so the voice
-waits at most :data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all; it holds the microphone
+microphone (``js/microphone.js``, ``feed``) fed with each frame as it arrives; what the page has
+scheduled ahead and what waits in the buffer are kept to
+:data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all (the oldest dropped, counted). It
+holds the microphone
 unmuted (shared with :class:`~meetbot.runner.voice.Voice`'s clips) while it plays and lets it
 go :data:`HANGOVER` seconds after the last frame played.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,12 +37,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK: Final = 0.02
-"""How often the player looks at the buffer (a 20 ms frame's length)."""
-LEAD: Final = 0.06
-"""The page is fed when less than this is scheduled ahead of now (it then gets up to
-``LEAD + TICK``)."""
-BUFFER_S: Final = MAX_BUFFER_S - LEAD - TICK
-"""The runner's buffer: with what the page has ahead, at most ``MAX_BUFFER_S`` waits."""
+"""How often the player looks at the page while it plays (a 20 ms frame's length); a frame
+that arrives wakes it at once."""
+BUFFER_S: Final = MAX_BUFFER_S
+"""The runner's buffer; with what the page has scheduled ahead, it is trimmed to
+``MAX_BUFFER_S`` in all before the page is fed."""
 HANGOVER: Final = 0.3
 """The microphone goes muted this long after the last streamed frame played."""
 BACKOFF_MAX: Final = 5.0
@@ -85,6 +87,8 @@ class StreamPlayer:
         self._ahead = 0.0
         self._fed_at = 0.0
         self.fed_bytes = 0
+        self._holding: asyncio.Task[None] | None = None
+        """The unmute under way (a first one may publish the bot's feed: seconds on Janus)."""
 
     def ahead(self) -> float:
         """Seconds the page still has to play of what was fed."""
@@ -101,14 +105,24 @@ class StreamPlayer:
             if self.active and self._now() - self._fed_at - self._ahead >= HANGOVER:
                 self.active = False
                 await feeder.end()
+                if self._holding is not None:
+                    await self._holding
+                    self._holding = None
                 await self.voice.release(mute)
+                log.info(
+                    "streamed voice: ends (%.1f s played in all, %.2f s dropped)",
+                    self.fed_bytes / BYTES_PER_SECOND,
+                    self.buffer.dropped_bytes / BYTES_PER_SECOND,
+                )
             return
-        if ahead >= LEAD:
+        self.buffer.trim(round((MAX_BUFFER_S - ahead) * BYTES_PER_SECOND))
+        if not len(self.buffer):
             return
-        if not self.active:
+        if not self.active:  # unmuted beside the feeding: the voice stays live meanwhile
             self.active = True
-            await self.voice.hold(unmute)
-        pcm = self.buffer.take(int((LEAD + TICK - ahead) * BYTES_PER_SECOND))
+            self._holding = asyncio.create_task(self.voice.hold(unmute), name="voice.unmute")
+            log.info("streamed voice: starts")
+        pcm = self.buffer.take(len(self.buffer))
         self._ahead = await feeder.feed(pcm)
         self._fed_at = self._now()
         self.fed_bytes += len(pcm)
@@ -121,11 +135,11 @@ class StreamPlayer:
     ) -> None:
         """Play what the voice socket brings, until cancelled."""
         while True:
-            if not len(self.buffer) and not self.active:
-                arrived.clear()
-                await arrived.wait()  # idle: wake on the first frame, not on a tick
-            else:
-                await asyncio.sleep(TICK)
+            arrived.clear()
+            if not len(self.buffer):  # wake on the next frame (or a tick, to end the stream)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK if self.active else None):
+                        await arrived.wait()
             current = page()
             if current is None:
                 self.buffer.clear()

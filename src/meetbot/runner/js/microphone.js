@@ -18,7 +18,7 @@
   const st = { ctx: null, dest: null, gain: null, source: null, playing: null, ended: [],
     tracks: 0, played: 0, errors: [], streaming: false, next: 0, fed: 0 };
   const STREAM_RATE = 16000; // streamed-in voice (contract/voice_in.py): 16 kHz mono s16le
-  const STREAM_CUSHION = 0.02; // seconds ahead a stream (re)starts, against scheduling jitter
+  const STREAM_CUSHION = 0.04; // seconds ahead a stream (re)starts, against arrival jitter
 
   function context() {
     if (!st.ctx) {
