@@ -192,7 +192,8 @@ def in_latencies(heard: Heard, bursts: list[float]) -> list[float]:
 
 
 def out_latencies(heard: Heard, bursts: list[float], way_in_s: float) -> list[float]:
-    """Each tone's onset in Scribe's audio frames: its frame's arrival - when it was heard."""
+    """Each tone's onset in Scribe's audio frames: its frame's arrival - when it was heard.
+    The tones are the last loud things said (after the sentences): the last onsets, in order."""
     ends, pcm, total = [], [], 0
     for arrived, chunk in heard.audio:
         pcm.append(np.frombuffer(chunk, dtype="<i2"))
@@ -204,13 +205,9 @@ def out_latencies(heard: Heard, bursts: list[float], way_in_s: float) -> list[fl
     loud = np.flatnonzero(samples > 3000)
     onsets = [int(i) for k, i in enumerate(loud) if k == 0 or i - loud[k - 1] > RATE * 0.5]
     out = []
-    for start in bursts:
-        heard_at = heard.sent_at(start) + way_in_s
-        for onset in onsets:
-            arrived = next(t for end, t in ends if end > onset)
-            if 0 < arrived - heard_at < 10:
-                out.append((arrived - heard_at) * 1000)
-                break
+    for start, onset in zip(bursts[::-1], onsets[::-1], strict=False):
+        arrived = next(t for end, t in ends if end > onset)
+        out.append((arrived - (heard.sent_at(start) + way_in_s)) * 1000)
     return out
 
 
