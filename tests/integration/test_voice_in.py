@@ -141,3 +141,12 @@ async def test_the_voice_socket_wants_the_bots_runner_token(plane: TestPlane) ->
             assert json.loads(refused.value.response.body or b"{}")["code"] == "unauthorized"
     assert not _relay(plane).connected(bot_id)
     assert other_id
+
+
+async def test_a_runner_whose_token_is_refused_stops_asking(plane: TestPlane) -> None:
+    bot_id, _ = await _bot(plane)
+    async with serving(plane.app) as host:
+        socket = VoiceSocket(lambda: f"http://{host}", bot_id, "not-its-token", PcmBuffer(0.3))
+        async with asyncio.timeout(10):
+            await socket.run(lambda: True)  # returns: no retry loop against a 401
+    assert not socket.connected

@@ -183,6 +183,7 @@ class VoiceSocket:
     async def run(self, wanted: Callable[[], bool]) -> None:
         """Stay connected while ``wanted()`` (the bot has a page), until cancelled."""
         from websockets.asyncio.client import connect  # the runner's one WebSocket client
+        from websockets.exceptions import InvalidStatus
 
         backoff = 0.25
         while True:
@@ -204,6 +205,13 @@ class VoiceSocket:
                         self.take(frame)
             except asyncio.CancelledError:
                 raise
+            except InvalidStatus as exc:
+                if exc.response.status_code in (401, 404):  # the bot is gone: as the reporter
+                    log.warning(
+                        "voice socket refused (%d): no streamed voice", exc.response.status_code
+                    )
+                    return
+                log.debug("voice socket: %r", exc)
             except Exception as exc:  # refused, reset, the control plane failed over
                 log.debug("voice socket: %r", exc)
             self.connected = False

@@ -57,6 +57,8 @@ async def voice_socket(websocket: WebSocket, bot_id: str) -> None:
             raise errors.Unauthorized("Missing runner token.")
         await runners.authenticate(svc, bot_id, token.strip())
     except errors.MeetbotError as exc:  # the HTTP status and {code, detail}, as on any route
+        if isinstance(exc, errors.Unauthorized):  # counted, as a route's 401 is
+            failures.failed(RUNNER, client_address(websocket))
         response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         if "websocket.http.response" in websocket.scope.get("extensions", {}):
             await websocket.send_denial_response(response)
