@@ -60,6 +60,22 @@ def pcm16k(tmp_path: Path) -> bytes:
     return raw.read_bytes()
 
 
+async def wait_for_the_runner(url: str, key: str, timeout: float = 30) -> None:
+    """Until a frame sent on the stream is taken (its runner's voice socket is connected)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with connect(url, additional_headers={"Authorization": key}) as ws:
+            await ws.send(bytes(FRAME))
+            try:
+                async with asyncio.timeout(1.0):
+                    while json.loads(await ws.recv())["type"] != "stream.error":
+                        pass
+            except TimeoutError:
+                return  # no refusal
+        assert time.monotonic() < deadline, "the runner's voice socket never connected"
+        await asyncio.sleep(0.5)
+
+
 async def send_in_real_time(url: str, key: str, pcm: bytes) -> list[dict[str, Any]]:
     """Send ``pcm`` as 20 ms frames paced like a live voice; the stream's error frames."""
     refused: list[dict[str, Any]] = []
@@ -99,9 +115,9 @@ def test_pcm_streamed_in_is_heard_by_another_bot(lab: Lab, voiced: Server, tmp_p
         try:
             for bot in (listener, speaker):
                 wait_until(api, bot["id"], lambda b: b["status"] == "recording", 60)
-            time.sleep(2.0)  # the runner's voice socket connects once it is in the call
             stream = voiced.url.replace("http://", "ws://") + f"/api/v1/bot/{speaker['id']}/stream"
             key = api.headers["authorization"]
+            asyncio.run(wait_for_the_runner(stream, key))
             refused = asyncio.run(send_in_real_time(stream, key, pcm))
             assert refused == []
             time.sleep(3.0)  # the listener's last chunk is stored
