@@ -3,14 +3,13 @@ stream, played into the meeting as it arrives.
 
 :class:`VoiceSocket` is the runner's voice socket (``GET /internal/bots/{id}/voice``, a
 WebSocket to the control plane it reports to, with its per-bot token; see
-:mod:`meetbot.contract.voice_in`): each binary frame goes into a :class:`PcmBuffer`
-(:data:`BUFFER_S`, the oldest dropped beyond). :class:`StreamPlayer` keeps the page's
-microphone (``js/microphone.js``, ``feed``) fed with each frame as it arrives; what the page has
-scheduled ahead and what waits in the buffer are kept to
-:data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all (the oldest dropped, counted). It
-holds the microphone
-unmuted (shared with :class:`~meetbot.runner.voice.Voice`'s clips) while it plays and lets it
-go :data:`HANGOVER` seconds after the last frame played.
+:mod:`meetbot.contract.voice_in`): each binary frame goes into a :class:`PcmBuffer`.
+:class:`StreamPlayer` feeds the page's microphone (``js/microphone.js``, ``feed``) with each
+frame as it arrives; what the page has scheduled ahead and what waits in the buffer are kept
+to :data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all (the oldest dropped, counted). It
+holds the microphone unmuted (shared with :class:`~meetbot.runner.voice.Voice`'s clips) while
+it plays, the unmute beside the feeding (a first unmute may take seconds: the voice stays
+live, not delayed), and lets it go :data:`HANGOVER` seconds after the last frame played.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 //
 // Wherever the page asks getUserMedia for audio it gets the same track: an AudioContext's
 // MediaStreamDestination the runner plays PCM into (window.__meetbotMic.play). The track is
-// disabled (muted: silence is sent) except while a clip plays. Video, if asked too, comes from
+// disabled (muted: silence is sent) except while a clip plays or streamed-in voice does
+// (window.__meetbotMic.feed: 16 kHz PCM scheduled back to back, runner/voice_stream.py). Video, if asked too, comes from
 // the getUserMedia below (the browser's), or from a black canvas when that has no camera (a
 // page that publishes audio only with video, like the Janus demo, still publishes).
 // The bot's own output is local: it never arrives as a remote track, so the recorder (which
