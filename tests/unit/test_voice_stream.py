@@ -9,9 +9,9 @@ import asyncio
 import pytest
 
 from meetbot.contract.voice_in import BYTES_PER_SECOND, MAX_BUFFER_S, check_frame
-from meetbot.runner.pcm_buffer import PcmBuffer
+from meetbot.runner.pcm_buffer import PcmBuffer, skip_silence
 from meetbot.runner.voice import Voice
-from meetbot.runner.voice_stream import BUFFER_S, HANGOVER, StreamPlayer
+from meetbot.runner.voice_stream import BUFFER_S, CATCH_UP, HANGOVER, StreamPlayer
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_runner import FakeReports
 
@@ -69,6 +69,15 @@ def test_trim_keeps_the_newest() -> None:
     assert buffer.dropped_bytes == 10 * MS
     buffer.trim(-5)
     assert buffer.drops == 1
+
+
+def test_skip_silence_takes_silent_blocks_only_within_its_budget() -> None:
+    quiet, loud = bytes(10 * MS), frame(10, 1)  # 0x0101 = 257: over the silence peak
+    pcm = loud + quiet + loud + quiet + quiet
+    assert skip_silence(pcm, 20 * MS) == loud + loud + quiet
+    assert skip_silence(pcm, 100 * MS) == loud + loud
+    assert skip_silence(pcm, 5 * MS) == pcm
+    assert skip_silence(loud * 3, 100 * MS) == loud * 3
 
 
 @pytest.mark.parametrize(
@@ -181,3 +190,19 @@ class _NoSpeaker:
 
     async def ended(self) -> list[str]:
         return []
+
+
+async def test_a_page_that_got_ahead_catches_up_on_silence() -> None:
+    stream, buffer, _, page = player()
+    buffer.push(frame(250))  # a burst after a stall: 250 ms ahead
+    await stream.step(page, page.unmute, page.mute)
+    for _ in range(20):  # then live: 20 ms a tick, speech and silence
+        page.now += 0.02
+        buffer.push(bytes(20 * MS))
+        await stream.step(page, page.unmute, page.mute)
+    assert stream.ahead() < CATCH_UP + 0.03  # caught up (it was 250 ms)
+    assert stream.skipped_bytes >= 100 * MS
+    page.now += 0.02
+    buffer.push(frame(20))  # a word is never skipped
+    await stream.step(page, page.unmute, page.mute)
+    assert page.fed[-1] == frame(20)

@@ -9,8 +9,33 @@ Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
+
+import numpy as np
 
 from meetbot.contract.voice_in import BYTES_PER_SECOND, SAMPLE_WIDTH
+
+BLOCK: Final = BYTES_PER_SECOND // 100
+"""Silence is skipped in 10 ms blocks."""
+SILENT_PEAK: Final = 100
+"""A block whose samples all stay under this (-50 dBFS) is silence."""
+
+
+def skip_silence(pcm: bytes, budget: int) -> bytes:
+    """``pcm`` without up to ``budget`` bytes of its silent 10 ms blocks (the first ones):
+    how a stream that fell behind catches up without cutting a word."""
+    if budget < BLOCK or len(pcm) < BLOCK:
+        return pcm
+    kept: list[bytes] = []
+    for i in range(0, len(pcm), BLOCK):
+        block = pcm[i : i + BLOCK]
+        samples = np.frombuffer(block[: len(block) // SAMPLE_WIDTH * SAMPLE_WIDTH], dtype="<i2")
+        silent = len(block) == BLOCK and int(np.abs(samples.astype(np.int32)).max()) < SILENT_PEAK
+        if silent and budget >= BLOCK:
+            budget -= BLOCK
+        else:
+            kept.append(block)
+    return b"".join(kept)
 
 
 class PcmBuffer:

@@ -9,7 +9,8 @@ frame as it arrives; what the page has scheduled ahead and what waits in the buf
 to :data:`~meetbot.contract.voice_in.MAX_BUFFER_S` in all (the oldest dropped, counted). It
 holds the microphone unmuted (shared with :class:`~meetbot.runner.voice.Voice`'s clips) while
 it plays, the unmute beside the feeding (a first unmute may take seconds: the voice stays
-live, not delayed), and lets it go :data:`HANGOVER` seconds after the last frame played.
+live, not delayed), and lets it go :data:`HANGOVER` seconds after the last frame played. A
+page that got ahead (a burst after a stall) catches up on silence (:data:`CATCH_UP`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from meetbot.contract.assignment import Assignment
 from meetbot.contract.platforms import info
 from meetbot.contract.voice_in import BYTES_PER_SECOND, MAX_BUFFER_S, MAX_FRAME_BYTES, VOICE_PATH
-from meetbot.runner.pcm_buffer import PcmBuffer
+from meetbot.runner.pcm_buffer import PcmBuffer, skip_silence
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -41,6 +42,10 @@ that arrives wakes it at once."""
 BUFFER_S: Final = MAX_BUFFER_S
 """The runner's buffer; with what the page has scheduled ahead, it is trimmed to
 ``MAX_BUFFER_S`` in all before the page is fed."""
+CATCH_UP: Final = 0.1
+"""While the page is more than this ahead (frames that piled up during a stall came in a
+burst), silent 10 ms blocks are skipped, so the voice gets back to live without cutting a
+word."""
 HANGOVER: Final = 0.3
 """The microphone goes muted this long after the last streamed frame played."""
 BACKOFF_MAX: Final = 5.0
@@ -86,6 +91,8 @@ class StreamPlayer:
         self._ahead = 0.0
         self._fed_at = 0.0
         self.fed_bytes = 0
+        self.skipped_bytes = 0
+        """Silence skipped to catch up (:data:`CATCH_UP`)."""
         self._holding: asyncio.Task[None] | None = None
         """The unmute under way (a first one may publish the bot's feed: seconds on Janus)."""
 
@@ -109,9 +116,11 @@ class StreamPlayer:
                     self._holding = None
                 await self.voice.release(mute)
                 log.info(
-                    "streamed voice: ends (%.1f s played in all, %.2f s dropped)",
+                    "streamed voice: ends (%.1f s played in all, %.2f s dropped, %.2f s of"
+                    " silence skipped)",
                     self.fed_bytes / BYTES_PER_SECOND,
                     self.buffer.dropped_bytes / BYTES_PER_SECOND,
+                    self.skipped_bytes / BYTES_PER_SECOND,
                 )
             return
         self.buffer.trim(round((MAX_BUFFER_S - ahead) * BYTES_PER_SECOND))
@@ -122,6 +131,12 @@ class StreamPlayer:
             self._holding = asyncio.create_task(self.voice.hold(unmute), name="voice.unmute")
             log.info("streamed voice: starts")
         pcm = self.buffer.take(len(self.buffer))
+        if ahead > CATCH_UP:
+            kept = skip_silence(pcm, round((ahead - CATCH_UP) * BYTES_PER_SECOND))
+            self.skipped_bytes += len(pcm) - len(kept)
+            pcm = kept
+            if not pcm:
+                return
         self._ahead = await feeder.feed(pcm)
         self._fed_at = self._now()
         self.fed_bytes += len(pcm)
