@@ -246,7 +246,7 @@ def main() -> None:
             "MEETBOT_TIMER_UNIT_SECONDS": "1",
             "MEETBOT_HEARTBEAT_INTERVAL": "1",
             "MEETBOT_DEFAULT_TRANSCRIPTION_MODEL": args.model,
-            "MEETBOT_LOG_LEVEL": "warning",
+            "MEETBOT_LOG_LEVEL": "info",  # the runner's "streamed voice: ends" line
         }
         server = start_server(Path(tmp) / "data", env)
         key = f"Token {server.first_key()}"
@@ -288,6 +288,10 @@ def main() -> None:
                         api.post(f"/api/v1/bot/{bot}/leave_call/")
         finally:
             server.stop()
+            for log in sorted((Path(tmp) / "data" / "runners" / "logs").glob("*.log")):
+                for line in log.read_text(errors="replace").splitlines():
+                    if "streamed voice: ends" in line:
+                        print("runner:", line.split("meetbot.runner.voice_stream: ")[-1])
     way_in = in_latencies(heard, plan.bursts)
     in_p50 = pct(way_in, 0.5) / 1000 if way_in else 0.0
     partial_ms, data_ms = [], []

@@ -92,6 +92,8 @@ class StreamPlayer:
         self._fed_at = 0.0
         self.fed_bytes = 0
         self.skipped_bytes = 0
+        self._feeds = 0
+        self._ahead_sum = 0.0
         """Silence skipped to catch up (:data:`CATCH_UP`)."""
         self._holding: asyncio.Task[None] | None = None
         """The unmute under way (a first one may publish the bot's feed: seconds on Janus)."""
@@ -117,10 +119,11 @@ class StreamPlayer:
                 await self.voice.release(mute)
                 log.info(
                     "streamed voice: ends (%.1f s played in all, %.2f s dropped, %.2f s of"
-                    " silence skipped)",
+                    " silence skipped; the page was %.0f ms ahead on average when fed)",
                     self.fed_bytes / BYTES_PER_SECOND,
                     self.buffer.dropped_bytes / BYTES_PER_SECOND,
                     self.skipped_bytes / BYTES_PER_SECOND,
+                    1000 * self._ahead_sum / max(1, self._feeds),
                 )
             return
         self.buffer.trim(round((MAX_BUFFER_S - ahead) * BYTES_PER_SECOND))
@@ -137,6 +140,8 @@ class StreamPlayer:
             pcm = kept
             if not pcm:
                 return
+        self._feeds += 1
+        self._ahead_sum += ahead
         self._ahead = await feeder.feed(pcm)
         self._fed_at = self._now()
         self.fed_bytes += len(pcm)
