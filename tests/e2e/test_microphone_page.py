@@ -1,6 +1,7 @@
 """``js/microphone.js`` in a real Chromium (issue 16 §2): getUserMedia's audio is one WebAudio
 track, disabled (silent) until the runner plays a clip, enabled while it plays, disabled again
-when it ends or is stopped; the clip that ended is reported once; video still comes along."""
+when it ends or is stopped; the clip that ended is reported once; video still comes along.
+Streamed-in PCM (16 kHz) plays back to back, the track on until the stream ends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from playwright.async_api import Page
 
 from meetbot.runner.voice import PageSpeaker, microphone_script
+from meetbot.runner.voice_stream import PageFeeder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -86,3 +88,30 @@ async def test_a_stopped_clip_mutes_and_is_not_reported_ended(page: Page) -> Non
     assert (await mic(page))["enabled"] is True
     await asyncio.sleep(1.0)
     assert await speaker.ended() == ["b"]
+
+
+def tone16(seconds: float) -> bytes:
+    """Streamed-in voice's format: 16 kHz mono s16le."""
+    n = int(16_000 * seconds)
+    return b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 16_000))) for i in range(n)
+    )
+
+
+async def test_streamed_pcm_plays_back_to_back_unmuted_then_mutes(page: Page) -> None:
+    await open_mic(page)
+    feeder = PageFeeder(page)
+    pcm = tone16(0.6)
+    ahead = 0.0
+    for i in range(0, len(pcm), 3200):  # 100 ms frames, fed as fast as they come
+        ahead = await feeder.feed(pcm[i : i + 3200])
+    assert 0.3 < ahead <= 0.65  # back to back after what was fed before (less what played)
+    await asyncio.sleep(0.2)
+    playing = await mic(page)
+    assert playing["enabled"] is True
+    assert playing["level"] > 0.05
+    await asyncio.sleep(0.6)
+    assert (await mic(page))["level"] < 0.01  # played out: silence, the track still on
+    await feeder.end()
+    assert (await mic(page))["enabled"] is False
+    assert await feeder.feed(tone16(0.1)) <= 0.15  # after an underrun: at once (+ 40 ms)

@@ -187,6 +187,7 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
         from meetbot.runner.session import Session
         from meetbot.runner.session_ports import SessionConfig
         from meetbot.runner.uploads import UploadStorage
+        from meetbot.runner.voice_stream import voice_stream
         from meetbot.storage import storage_from_descriptor
 
         clock = SystemClock()
@@ -240,6 +241,7 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
                 ),
                 pages=pages,
             )
+            session.voice.stream = voice_stream(reporter, assignment, session.voice)
             browser = None  # the session owns it now
             watcher = asyncio.create_task(_forward(signalled, session, why), name="runner.signals")
             try:

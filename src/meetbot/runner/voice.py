@@ -9,6 +9,10 @@ reports ``output_audio_started`` and ``output_audio_finished``. A clip playing t
 no longer lists (``DELETE``, an ``interrupt``) is stopped and reported ``stopped``. The page
 side is ``js/microphone.js`` (:class:`PageSpeaker`): the bot's microphone is a WebAudio track,
 local, never a remote one, so the bot's recorder (remote tracks only) does not hear it.
+
+Streamed-in voice (:mod:`.voice_stream`, set as :attr:`Voice.stream`) plays through the same
+microphone: both hold it unmuted (:meth:`Voice.hold`, :meth:`Voice.release`) and it is muted
+when neither plays.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from meetbot.ports import Clock
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
+
+    from meetbot.runner.voice_stream import StreamPlayer, VoiceSocket
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,23 @@ class Voice:
         self.unmuted = False
         self._done: set[str] = set()
         """Clips reported finished (the queue may list them until the next answer)."""
+        self.stream: tuple[VoiceSocket, StreamPlayer] | None = None
+        """Streamed-in voice (:mod:`.voice_stream`), where the runner takes it."""
+
+    def streaming(self) -> bool:
+        return self.stream is not None and self.stream[1].active
+
+    async def hold(self, unmute: Callable[[], Awaitable[Any]]) -> None:
+        """Something plays: unmuted (once)."""
+        if not self.unmuted:
+            self.unmuted = True
+            await unmute()
+
+    async def release(self, mute: Callable[[], Awaitable[Any]]) -> None:
+        """Streamed voice is over: muted, unless a clip plays."""
+        if self.unmuted and self.current is None:
+            self.unmuted = False
+            await mute()
 
     async def step(
         self,
@@ -104,9 +127,8 @@ class Voice:
             self._finish(self.current, stopped=True)
         if self.current is None and left:
             await self._play(left[0], speaker, unmute)
-        if self.current is None and self.unmuted:
-            self.unmuted = False
-            await mute()
+        if self.current is None and not self.streaming():
+            await self.release(mute)
 
     async def _play(
         self, clip: AudioOut, speaker: Speaker, unmute: Callable[[], Awaitable[Any]]
@@ -117,9 +139,7 @@ class Voice:
             log.warning("clip %s could not be read: %r", clip.id, exc)
             self._finish(clip.id, stopped=True)  # dropped: the queue goes on
             return
-        if not self.unmuted:
-            self.unmuted = True
-            await unmute()
+        await self.hold(unmute)
         await speaker.play(clip.id, pcm)
         self.current = clip.id
         self._emit(OutputAudioStarted(at=self._clock.now(), id=clip.id))
@@ -137,7 +157,39 @@ class Voice:
         page: Callable[[], Page | None],
         platform: Callable[[], object],
     ) -> None:
-        """Say each clip the control plane queues, until cancelled."""
+        """Say each clip the control plane queues (and play streamed-in voice), until
+        cancelled."""
+        if self.stream is not None:
+            await asyncio.gather(
+                self._follow_clips(wanted, page, platform), self._follow_stream(page, platform)
+            )
+        else:
+            await self._follow_clips(wanted, page, platform)
+
+    async def _follow_stream(
+        self, page: Callable[[], Page | None], platform: Callable[[], object]
+    ) -> None:
+        assert self.stream is not None
+        socket, player = self.stream
+
+        def steps(
+            current: Page,
+        ) -> tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]:
+            adapter = platform()
+            return _adapter_step(adapter, "unmute", current), _adapter_step(
+                adapter, "mute", current
+            )
+
+        await asyncio.gather(
+            socket.run(lambda: page() is not None), player.follow(socket.arrived, page, steps)
+        )
+
+    async def _follow_clips(
+        self,
+        wanted: Callable[[], Sequence[AudioOut]],
+        page: Callable[[], Page | None],
+        platform: Callable[[], object],
+    ) -> None:
         while True:
             await asyncio.sleep(FOLLOW_INTERVAL)
             current, queue = page(), wanted()

@@ -19,6 +19,7 @@ from meetbot.control.api import (
     output_audio,
     recording_pause,
     stream,
+    voice_in,
 )
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api import health as health_api
@@ -35,6 +36,7 @@ from meetbot.control.metrics import Metrics
 from meetbot.control.service import Services
 from meetbot.control.service.reactions import Subscribers
 from meetbot.control.service.stream import Pulse
+from meetbot.control.voice_relay import VoiceRelay
 
 Daemon = Callable[[], Awaitable[None]]
 
@@ -127,6 +129,8 @@ def create_app(
     app.include_router(recording_pause.router)
     app.include_router(chat.router)
     app.include_router(output_audio.router)
+    app.include_router(voice_in.router)
+    app.state.voice_relay = VoiceRelay()  # streamed-in voice: client stream -> runner
     app.state.stream_pulse = Pulse()
     if isinstance(services.reactions, Subscribers):  # dispatch and join lateness
         lead = timedelta(seconds=services.settings.dispatch_lead)

@@ -5,6 +5,7 @@ route), or ``?token=`` from ``stream_token``. A refusal is the usual ``{code, de
 with its HTTP status (the WebSocket denial response), so a client sees the same errors as on
 any route. Once accepted it sends one JSON text frame per event of the bot (see
 :mod:`meetbot.control.service.stream`) and closes (1000) after the bot's terminal status.
+Binary frames the client sends are the bot's voice (:mod:`.voice_in`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from meetbot import errors
+from meetbot.control.api import voice_in
 from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId, workspace_of_key
 from meetbot.control.api.text_guard import refuse_in_path_and_query
 from meetbot.control.cursors import CursorCodec
@@ -77,6 +79,7 @@ async def stream(
         else:
             workspace_id = await workspace_of_key(websocket, svc, post=False)
         opened = await BotStream.open(svc, cursors, pulse, workspace_id, bot_id, after)
+        inbound = await voice_in.Inbound.open(websocket, svc, workspace_id, bot_id)
         feed = None
         if audio is not None and storage is not None:
             feed = await AudioFeed.open(svc, storage, pulse, bot_id, audio)
@@ -100,8 +103,10 @@ async def stream(
                 with contextlib.suppress(asyncio.CancelledError):
                     await receiving
                 break
-            if receiving.result()["type"] == "websocket.disconnect":
+            message = receiving.result()
+            if message["type"] == "websocket.disconnect":
                 break
+            await voice_in.received(websocket, inbound, message, lock)  # streamed-in voice
     finally:
         for task in (audio_sender, sender):
             if task is not None:

@@ -5,7 +5,8 @@
 //
 // Wherever the page asks getUserMedia for audio it gets the same track: an AudioContext's
 // MediaStreamDestination the runner plays PCM into (window.__meetbotMic.play). The track is
-// disabled (muted: silence is sent) except while a clip plays. Video, if asked too, comes from
+// disabled (muted: silence is sent) except while a clip plays or streamed-in voice does
+// (window.__meetbotMic.feed: 16 kHz PCM scheduled back to back, runner/voice_stream.py). Video, if asked too, comes from
 // the getUserMedia below (the browser's), or from a black canvas when that has no camera (a
 // page that publishes audio only with video, like the Janus demo, still publishes).
 // The bot's own output is local: it never arrives as a remote track, so the recorder (which
@@ -16,7 +17,9 @@
   if (window.__meetbotMic || !md || typeof md.getUserMedia !== "function") return;
   const RATE = 48000;
   const st = { ctx: null, dest: null, gain: null, source: null, playing: null, ended: [],
-    tracks: 0, played: 0, errors: [] };
+    tracks: 0, played: 0, errors: [], streaming: false, next: 0, fed: 0 };
+  const STREAM_RATE = 16000; // streamed-in voice (contract/voice_in.py): 16 kHz mono s16le
+  const STREAM_CUSHION = 0.04; // seconds ahead a stream (re)starts, against arrival jitter
 
   function context() {
     if (!st.ctx) {
@@ -66,7 +69,7 @@
       st.source = null;
       st.playing = null;
       st.ended.push(id);
-      setEnabled(false);
+      setEnabled(st.streaming);
     };
     st.source = source;
     st.playing = id;
@@ -84,7 +87,38 @@
     if (source) {
       try { source.stop(); } catch (e) { st.errors.push(String(e)); }
     }
-    setEnabled(false);
+    setEnabled(st.streaming);
+    return true;
+  }
+
+  // Streamed-in voice (runner/voice_stream.py): 16 kHz PCM as base64, scheduled right after
+  // what was fed before (or at once, after an underrun). The track is on while streaming.
+  // Answers how many seconds are scheduled ahead of now.
+  function feed(b64) {
+    const ctx = context();
+    const samples = decode(b64);
+    if (!st.streaming) {
+      st.streaming = true;
+      setEnabled(true);
+    }
+    if (samples.length) {
+      const buffer = ctx.createBuffer(1, samples.length, STREAM_RATE);
+      buffer.copyToChannel(samples, 0);
+      const source = ctx.createBufferSource();
+      source.buffer = buffer;
+      source.connect(st.gain);
+      const at = Math.max(st.next, ctx.currentTime + STREAM_CUSHION);
+      source.start(at);
+      st.next = at + buffer.duration;
+      st.fed += samples.length;
+    }
+    return Math.max(0, st.next - ctx.currentTime);
+  }
+
+  // The stream is over (what was fed has played): the track goes off unless a clip plays.
+  function feedEnd() {
+    st.streaming = false;
+    setEnabled(!!st.source);
     return true;
   }
 
@@ -121,9 +155,12 @@
     value: Object.freeze({
       play,
       stop,
+      feed,
+      feedEnd,
       // what plays now, and the clips that ended since the last call
       state: () => ({ playing: st.playing, ended: st.ended.splice(0) }),
       stats: () => ({ tracks: st.tracks, played: st.played, errors: st.errors.slice(-5),
+        fed: st.fed, streaming: st.streaming,
         enabled: !!(st.dest && st.dest.stream.getAudioTracks()[0].enabled) }),
     }),
     enumerable: false,
