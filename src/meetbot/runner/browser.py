@@ -65,6 +65,11 @@ DISABLED_FEATURES: Final = (
     "AutofillServerCommunication",
     "CertificateTransparencyComponentUpdater",
     "InterestFeedContentSuggestions",
+    # the omnibox's two WebUI popups: headless Chromium still builds its browser window's
+    # omnibox, and these popups load at start-up in a renderer of their own (~80 MiB PSS and
+    # part of every launch's CPU; bench/warm_idle.py); a bot never types in the omnibox
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
 )
 
 ENABLED_FEATURES: Final = (
