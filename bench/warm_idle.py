@@ -103,6 +103,9 @@ async def idle_cost(launcher: LocalLauncher, settle: float, window: float) -> No
     await asyncio.sleep(settle)
     runners = list(launcher.pids().values())
     before = {sid: {p: cpu_ticks(p) for p in tree_pids(sid)} for sid in runners}
+    warm_cpu = [sum(ticks.values()) / TICK for ticks in before.values()]
+    print("\nCPU a runner spent to get warm (its live processes, since their start): "
+          + ", ".join(f"{c:.2f} s" for c in warm_cpu))  # fmt: skip
     began = time.monotonic()
     await asyncio.sleep(window)
     elapsed = time.monotonic() - began
