@@ -13,17 +13,19 @@ Everything runs in this process, offline, with the product's own code and the pi
    length and written as 1.5 s PCM chunks, reported through the real report handler; the
    product's ``LiveTranscription`` gets every chunk except the last ``--tail-seconds`` (as if
    live had fallen that far behind; ``--prefix batch`` instead stores a batch transcript of the
-   prefix as the live transcript, which is much quicker to set up), then the bot reports
+   prefix as the live transcript, which is much quicker to set up; ``tiled``: one decode of the
+   clip laid at each repetition, quicker still), then the bot reports
    ``leaving`` + ``left`` and ``MediaPipeline.process`` is timed until ``finished``
    (recording assembly to Ogg/Opus and, alongside, tail transcription; then the merge), with
-   when ``recording.json`` was stored and how long the tail job took.
+   when ``recording.json`` was stored and how long the tail job took (the code is
+   ``pipeline_end.py``'s: ``pipeline_end.py --meeting-minutes 60`` runs this part alone).
 4. **concurrent live**: ``--streams`` LiveTranscribers in threads, paced in real time (a 250 ms
    chunk every 250 ms), sharing one live model as the product does (``--separate-models``: one
    each, for comparison): process CPU % and RSS, and how far each stream fell behind real time
    (the product gives a bot up past 10 s).
 
     .venv/bin/python bench/transcription.py [--models whisper-base whisper-tiny.en]
-        [--meeting-minutes 10] [--tail-seconds 20] [--prefix live|batch]
+        [--meeting-minutes 10] [--tail-seconds 20] [--prefix live|batch|tiled]
         [--streams 4] [--stream-seconds 60] [--skip batch live pipeline concurrent]
 """
 
