@@ -239,15 +239,6 @@ async def bench_pipeline(
         final = await load_transcript(storage, bot_id)
         hyp = " ".join(s.text for s in final.segments) if final else ""
         ref = " ".join([reference] * reps)
-        if os.environ.get("BENCH_SHOW"):
-            print(
-                "HYP:",
-                hyp,
-                "\nREF:",
-                ref,
-                "\nLIVE:",
-                [(s.start, s.end, s.text) for s in (doc.segments if doc else ())],
-            )
         live_pool.close()
         pool.close()
         await store.close()
