@@ -135,10 +135,11 @@ async def _start(*, warm: bool, fallback_urls: Sequence[str]) -> int:
     driver = start_driver() if warm else None
     try:
         settings = await asyncio.to_thread(_settings)
-        return await run(settings, warm=warm, fallback_urls=fallback_urls, driver=driver)
-    finally:
-        if driver is not None:  # not taken by a launch (a runner that exits before READY)
+    except BaseException:
+        if driver is not None:
             await stop_driver(driver)
+        raise
+    return await run(settings, warm=warm, fallback_urls=fallback_urls, driver=driver)
 
 
 async def run(
@@ -149,7 +150,7 @@ async def run(
     driver: asyncio.Task[Playwright] | None = None,
 ) -> int:
     """``driver``: Playwright's driver, being started (:func:`start_driver`); the first
-    launch takes it (else each launch starts its own)."""
+    launch takes it (else each launch starts its own), else it is stopped on the way out."""
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
     why: list[str | None] = []
@@ -168,6 +169,8 @@ async def run(
         )
     except SandboxUnavailable as exc:
         log.error("%s", exc)
+        if driver is not None:
+            await stop_driver(driver)
         return EXIT_FAILED
     (log.info if sandbox.sandboxed else log.warning)("Chromium runs %s", sandbox.describe())
     page_scripts: list[str] = []
@@ -286,6 +289,8 @@ async def run(
     finally:
         if browser is not None:
             await browser.close()
+        if driver is not None:  # no launch took it
+            await stop_driver(driver)
 
 
 async def _read_assignment_line(signalled: asyncio.Event) -> str:
