@@ -13,17 +13,19 @@ Everything runs in this process, offline, with the product's own code and the pi
    length and written as 1.5 s PCM chunks, reported through the real report handler; the
    product's ``LiveTranscription`` gets every chunk except the last ``--tail-seconds`` (as if
    live had fallen that far behind; ``--prefix batch`` instead stores a batch transcript of the
-   prefix as the live transcript, which is much quicker to set up), then the bot reports
+   prefix as the live transcript, which is much quicker to set up; ``tiled``: one decode of the
+   clip laid at each repetition, quicker still), then the bot reports
    ``leaving`` + ``left`` and ``MediaPipeline.process`` is timed until ``finished``
    (recording assembly to Ogg/Opus and, alongside, tail transcription; then the merge), with
-   when ``recording.json`` was stored and how long the tail job took.
+   when ``recording.json`` was stored and how long the tail job took (the code is
+   ``pipeline_end.py``'s: ``pipeline_end.py --meeting-minutes 60`` runs this part alone).
 4. **concurrent live**: ``--streams`` LiveTranscribers in threads, paced in real time (a 250 ms
    chunk every 250 ms), sharing one live model as the product does (``--separate-models``: one
    each, for comparison): process CPU % and RSS, and how far each stream fell behind real time
    (the product gives a bot up past 10 s).
 
     .venv/bin/python bench/transcription.py [--models whisper-base whisper-tiny.en]
-        [--meeting-minutes 10] [--tail-seconds 20] [--prefix live|batch]
+        [--meeting-minutes 10] [--tail-seconds 20] [--prefix live|batch|tiled]
         [--streams 4] [--stream-seconds 60] [--skip batch live pipeline concurrent]
 """
 
@@ -37,37 +39,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import psutil
 
-from meetbot.contract.lifecycle import StopReason
-from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
+from meetbot.contract.media_format import SAMPLE_RATE
 from meetbot.contract.models import Segment
-from meetbot.contract.reports import (
-    AudioChunk,
-    BaseReport,
-    InCall,
-    Joining,
-    Leaving,
-    Left,
-    ParticipantJoined,
-    ReportBatch,
-)
-from meetbot.control.media.artifacts import TranscriptDoc, load_transcript, save_transcript
-from meetbot.control.media.live_transcription import LiveTranscription
-from meetbot.control.media.pipeline import MediaPipeline
-from meetbot.control.media.transcribers import Transcribers
-from meetbot.control.media.transcription_pool import TranscriptionPool
-from meetbot.control.service.runners import handle_reports
-from meetbot.control.store import open_store
 from meetbot.lab.speech import make_speech
-from meetbot.storage import LocalStorage
-from meetbot.transcription.audio import float_to_int16, load_audio
+from meetbot.transcription.audio import load_audio
 from meetbot.transcription.factory import build_transcriber, live_policy
 from meetbot.transcription.models import validate_model
 from meetbot.transcription.streaming import LiveTranscriber
@@ -162,137 +142,6 @@ def bench_live(model: str, samples: np.ndarray, reference: str) -> None:
     )
 
 
-# --- 3. leave → finished through the media pipeline -----------------------------------------
-
-
-class TimedPool(TranscriptionPool):
-    """The product's pool, timing each job (the tail pass is the only job after the call)."""
-
-    def __init__(self, workers: int) -> None:
-        super().__init__(workers)
-        self.jobs: list[float] = []
-
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        began = time.perf_counter()
-        try:
-            return await super().run(fn, *args, **kwargs)
-        finally:
-            self.jobs.append(time.perf_counter() - began)
-
-
-class TimedStorage(LocalStorage):
-    """The product's local storage, noting when each media document is stored."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.stored: dict[str, float] = {}
-
-    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        await super().put(key, data, content_type)
-        self.stored[key.rpartition("/")[2]] = time.perf_counter()
-
-
-async def bench_pipeline(
-    model: str, clip: np.ndarray, reference: str, minutes: float, tail_s: float, prefix: str
-) -> None:
-    sys.path.insert(0, str(TESTS))  # the test harness: a control plane on fakes
-    from harness.plane import build_test_plane
-
-    total = round(minutes * 60 * SAMPLE_RATE)
-    reps = max(1, total // len(clip))
-    # ``reps`` whole clips, each after an equal pause, fill the meeting: the reference text is
-    # exact and the meeting ends with speech (the tail is real work).
-    gap = np.zeros((total - reps * len(clip)) // reps, dtype=np.float32)
-    samples = np.concatenate([gap, clip] * reps)
-    pcm = float_to_int16(samples)
-    with tempfile.TemporaryDirectory(prefix="mb-bench-asr-") as tmp:
-        root = Path(tmp)
-        store = await open_store(f"sqlite:///{root / 'meetbot.db'}")
-        plane = await build_test_plane(store, data_dir=root, default_transcription_model=model)
-        storage = TimedStorage(root / "media")
-        transcribers = Transcribers(plane.services.settings)
-        live_pool = TranscriptionPool(1)
-        live = LiveTranscription(plane.services, storage, transcribers, live_pool)
-        async with plane.client() as client:
-            r = await client.post(
-                "/api/v1/bot/", json={"meeting_url": MEET, "transcription_model": model}
-            )
-            assert r.status_code == 201, r.text
-            bot_id = r.json()["id"]
-        assigned = plane.launcher.assigned(bot_id)
-        assert assigned is not None
-
-        async def report(*events: BaseReport) -> None:
-            batch = ReportBatch(events=list(events))
-            await handle_reports(plane.services, bot_id, assigned.token, batch)
-
-        t0 = plane.clock.now()
-        await report(Joining(at=t0), InCall(at=t0))
-        await report(ParticipantJoined(at=t0, participant_id="1", name="Alice"))
-        per_chunk = round(MEETING_CHUNK_S * SAMPLE_RATE) * 2
-        live_until = max(0.0, minutes * 60 - tail_s)
-        fed_live = 0.0
-        began = time.perf_counter()
-        for seq, start in enumerate(range(0, len(pcm), per_chunk)):
-            data = pcm[start : start + per_chunk]
-            offset = start / 2 / SAMPLE_RATE
-            key = chunk_key(bot_id, seq)
-            await storage.put(key, data)
-            done = t0 + timedelta(seconds=offset + len(data) / 2 / SAMPLE_RATE)
-            plane.clock.set(done)
-            chunk = AudioChunk(
-                at=done, seq=seq, key=key, offset_s=offset, duration_s=len(data) / 2 / SAMPLE_RATE
-            )
-            await report(chunk)
-            if prefix == "live" and offset + len(data) / 2 / SAMPLE_RATE <= live_until:
-                live.on_chunk(bot_id, key, offset)
-                await live.idle(bot_id)
-                fed_live = offset + len(data) / 2 / SAMPLE_RATE
-        live_setup = time.perf_counter() - began
-        if prefix == "batch":
-            spec = validate_model(model)
-            batch = transcribers(spec.name)
-            assert batch is not None
-            cut = round(live_until * SAMPLE_RATE)
-            segs = await asyncio.to_thread(batch.transcribe, samples[:cut])
-            kept = [s for s in segs if s.end <= live_until - 2.0]
-            until = kept[-1].end if kept else 0.0
-            await save_transcript(storage, bot_id, TranscriptDoc(tuple(kept), False, until))
-            fed_live = live_until
-            live_setup = time.perf_counter() - began
-        doc = await load_transcript(storage, bot_id)
-        committed_until = doc.committed_until if doc else 0.0
-        now = plane.clock.now()
-        await report(Leaving(at=now, stop_reason=StopReason.MEETING_ENDED), Left(at=now))
-        pool = TimedPool(1)
-        pipeline = MediaPipeline(plane.services, storage, transcribers, pool=pool, live=live)
-        began = time.perf_counter()
-        await pipeline.process(bot_id)
-        elapsed = time.perf_counter() - began
-        async with plane.client() as client:
-            bot = (await client.get(f"/api/v1/bot/{bot_id}/")).json()
-        final = await load_transcript(storage, bot_id)
-        hyp = " ".join(s.text for s in final.segments) if final else ""
-        ref = " ".join([reference] * reps)
-        live_pool.close()
-        pool.close()
-        await store.close()
-    tail = len(samples) / SAMPLE_RATE - committed_until
-    print(
-        f"pipeline model={model:<16} meeting={len(samples) / SAMPLE_RATE:.0f}s ({reps} clips) "
-        f"prefix={prefix} (live fed {fed_live:.0f}s in {live_setup:.0f}s wall) "
-        f"committed_until={committed_until:.1f}s tail={tail:.1f}s"
-    )
-    tail_job = pool.jobs[-1] if pool.jobs else 0.0
-    recorded = storage.stored.get("recording.json", float("nan")) - began
-    print(
-        f"pipeline model={model:<16} leave->finished={elapsed:.2f}s status={bot['status']} "
-        f"(recording stored at {recorded:.2f}s; tail transcription {tail_job:.2f}s, "
-        f"run alongside) final transcript WER={wer(ref, hyp):.3f} "
-        f"load={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
-
-
 # --- 4. concurrent live streams -------------------------------------------------------------
 
 
@@ -368,7 +217,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["whisper-base", "whisper-tiny.en"])
     parser.add_argument("--meeting-minutes", type=float, default=10.0)
     parser.add_argument("--tail-seconds", type=float, default=20.0)
-    parser.add_argument("--prefix", choices=("live", "batch"), default="live")
+    parser.add_argument("--prefix", choices=("live", "batch", "tiled"), default="live")
     parser.add_argument("--pipeline-models", nargs="+", default=None)
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--stream-seconds", type=float, default=60.0)
@@ -399,6 +248,8 @@ def main() -> None:
         if "live" not in args.skip:
             bench_live(model, clip, reference)
     if "pipeline" not in args.skip:
+        from pipeline_end import bench_pipeline  # section 3 lives there (a script beside this)
+
         for model in args.pipeline_models or args.models:
             asyncio.run(
                 bench_pipeline(

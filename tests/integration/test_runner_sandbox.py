@@ -4,6 +4,7 @@ launcher, warm on a blank page, its processes read from ``/proc``."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,8 +78,24 @@ async def test_a_runner_refuses_to_start_without_a_sandbox(tmp_path: Path) -> No
         assert launcher.state().idle == 0
         text = "".join(p.read_text() for p in logs.glob("*.log"))
         assert "MEETBOT_CHROMIUM_NO_SANDBOX=1" in text
+        # the Playwright driver it started before reading its settings went with it
+        runner_pid = int(re.findall(r"runner\[(\d+)\]", text)[0])
+        await until(lambda: not session_members(runner_pid), 30, what="the runner's processes")
     finally:
         await launcher.close()
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (a runner's: the launcher starts it in its own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 async def test_no_sandbox_only_when_the_operator_says_so(tmp_path: Path) -> None:

@@ -38,13 +38,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from meetbot import logs, redaction
-from meetbot.config import Settings
 from meetbot.egress import HostAllowList
-from meetbot.runner.browser import DRIVER_NODE_OPTIONS, ChromiumBrowser, audio_only_script
+from meetbot.runner.browser import (
+    DRIVER_NODE_OPTIONS,
+    ChromiumBrowser,
+    audio_only_script,
+    start_driver,
+    stop_driver,
+)
 from meetbot.runner.egress import EgressGuard
 from meetbot.runner.sandbox import SandboxUnavailable, for_this_process
 
 if TYPE_CHECKING:
+    from playwright.async_api import Playwright
+
+    from meetbot.config import Settings
     from meetbot.contract.assignment import Assignment
     from meetbot.ports import Storage
     from meetbot.runner.platforms.base import MeetingPage
@@ -104,6 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv or []))
     fallback = [u.strip() for u in args.server.split(",") if u.strip()]
     os.environ.setdefault("NODE_OPTIONS", DRIVER_NODE_OPTIONS)  # for Playwright's driver
+    return asyncio.run(_start(warm=not args.cold, fallback_urls=fallback))
+
+
+def _settings() -> Settings:
+    """The settings, logging set up from them (pydantic-settings: ~0.15 s of imports)."""
+    from meetbot.config import Settings
+
     settings = Settings()
     logs.setup(  # no meeting passcode in the runner's log (redacted); MEETBOT_LOG_FORMAT
         settings.log_level,
@@ -111,10 +126,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         fmt="%(asctime)s %(levelname)s runner[%(process)d] %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(run(settings, warm=not args.cold, fallback_urls=fallback))
+    return settings
 
 
-async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[str] = ()) -> int:
+async def _start(*, warm: bool, fallback_urls: Sequence[str]) -> int:
+    """A warm runner starts Playwright's driver (a node process that takes ~0.5 s to boot)
+    first, and reads its settings while the driver boots: the pool refills sooner."""
+    driver = start_driver() if warm else None
+    try:
+        settings = await asyncio.to_thread(_settings)
+    except BaseException:
+        if driver is not None:
+            await stop_driver(driver)
+        raise
+    return await run(settings, warm=warm, fallback_urls=fallback_urls, driver=driver)
+
+
+async def run(
+    settings: Settings,
+    *,
+    warm: bool = True,
+    fallback_urls: Sequence[str] = (),
+    driver: asyncio.Task[Playwright] | None = None,
+) -> int:
+    """``driver``: Playwright's driver, being started (:func:`start_driver`); the first
+    launch takes it (else each launch starts its own), else it is stopped on the way out."""
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
     why: list[str | None] = []
@@ -133,6 +169,8 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
         )
     except SandboxUnavailable as exc:
         log.error("%s", exc)
+        if driver is not None:
+            await stop_driver(driver)
         return EXIT_FAILED
     (log.info if sandbox.sandboxed else log.warning)("Chromium runs %s", sandbox.describe())
     page_scripts: list[str] = []
@@ -141,9 +179,11 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
     """The egress rules: no allowed host before the assignment names them."""
 
     async def launch() -> ChromiumBrowser:
+        nonlocal driver
         started = time.monotonic()
+        given, driver = driver, None
         browser = await ChromiumBrowser.launch(
-            settings.chromium_path, egress=egress, sandbox=sandbox
+            settings.chromium_path, egress=egress, sandbox=sandbox, driver=given
         )
         await browser.add_init_scripts(page_scripts)
         log.info("browser up in %.2f s", time.monotonic() - started)
@@ -251,6 +291,8 @@ async def run(settings: Settings, *, warm: bool = True, fallback_urls: Sequence[
     finally:
         if browser is not None:
             await browser.close()
+        if driver is not None:  # no launch took it
+            await stop_driver(driver)
 
 
 async def _read_assignment_line(signalled: asyncio.Event) -> str:

@@ -67,6 +67,11 @@ DISABLED_FEATURES: Final = (
     "AutofillServerCommunication",
     "CertificateTransparencyComponentUpdater",
     "InterestFeedContentSuggestions",
+    # the omnibox's two WebUI popups: headless Chromium still builds its browser window's
+    # omnibox, and these popups load at start-up in a renderer of their own (~80 MiB PSS and
+    # part of every launch's CPU; bench/warm_idle.py); a bot never types in the omnibox
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
 )
 
 ENABLED_FEATURES: Final = (
@@ -112,6 +117,22 @@ CLOSE_TIMEOUT: Final = 10.0
 AudioSink = Callable[[bytes], None]
 FramesSink = Callable[[str, int, float, bytes], None]
 """``(stream, rtp, arrived, pcm)``: see :meth:`meetbot.runner.capture.AudioRecorder.place`."""
+
+
+def start_driver() -> asyncio.Task[Playwright]:
+    """Start Playwright's driver (a node process) in the background; give the task to
+    :meth:`ChromiumBrowser.launch` (it owns the driver from then on), or to :func:`stop_driver`.
+    """
+    return asyncio.create_task(async_playwright().start(), name="playwright.driver")
+
+
+async def stop_driver(driver: asyncio.Task[Playwright]) -> None:
+    """Stop a driver :func:`start_driver` started and no launch took (never raises)."""
+    if not driver.done():
+        driver.cancel()
+    with contextlib.suppress(BaseException):
+        playwright = await driver
+        await playwright.stop()
 
 
 def capture_script() -> str:
@@ -170,6 +191,7 @@ class ChromiumBrowser:
         profile_root: Path | None = None,
         egress: EgressGuard | None = None,
         sandbox: ChromiumSandbox | None = None,
+        driver: asyncio.Task[Playwright] | None = None,
     ) -> ChromiumBrowser:
         """Launch Chromium on a blank page with the capture script and binding installed.
 
@@ -177,17 +199,31 @@ class ChromiumBrowser:
         pinning proxy that follows it (:mod:`meetbot.runner.egress_proxy`); a runner always
         passes one (its allowed hosts are set when the assignment arrives). ``sandbox``: whom
         Chromium runs as and whether sandboxed (:func:`meetbot.runner.sandbox.for_this_process`);
-        default: sandboxed, as this process's user (as root, Chromium then refuses to start)."""
+        default: sandboxed, as this process's user (as root, Chromium then refuses to start).
+        ``driver``: Playwright's driver already starting (:func:`start_driver`), else one is
+        started."""
         sandbox = sandbox or ChromiumSandbox(sandboxed=True)
-        profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
+        driver = driver or start_driver()
+        try:
+            profile = Path(tempfile.mkdtemp(prefix="meetbot-profile-", dir=profile_root))
+        except BaseException:
+            await stop_driver(driver)
+            raise
         wrapper_dir: Path | None = None
         executable = chromium_path
-        if sandbox.run_as is not None:
-            os.chown(profile, sandbox.run_as.uid, sandbox.run_as.gid)
-            wrapper_dir = Path(tempfile.mkdtemp(prefix="meetbot-chromium-"))
-            executable = str(write_wrapper(wrapper_dir, chromium_path, sandbox.run_as, profile))
+        try:
+            if sandbox.run_as is not None:
+                os.chown(profile, sandbox.run_as.uid, sandbox.run_as.gid)
+                wrapper_dir = Path(tempfile.mkdtemp(prefix="meetbot-chromium-"))
+                executable = str(write_wrapper(wrapper_dir, chromium_path, sandbox.run_as, profile))
+            playwright = await driver
+        except BaseException:
+            await stop_driver(driver)
+            shutil.rmtree(profile, ignore_errors=True)
+            if wrapper_dir is not None:
+                shutil.rmtree(wrapper_dir, ignore_errors=True)
+            raise
         proxy = EgressProxy(egress) if egress is not None else None
-        playwright = await async_playwright().start()
         try:
             if proxy is not None:
                 await proxy.start()
