@@ -21,8 +21,8 @@ import pytest
 from harness.waiting import until
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
-from meetbot.control.api.app import create_app
 from meetbot.control.agents import FleetCapacity
+from meetbot.control.api.app import create_app
 from meetbot.control.launchers.local import LocalLauncher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
@@ -30,8 +30,8 @@ from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import create_key
 from meetbot.control.service.local_agent import InProcessChannel
 from meetbot.control.store import open_store
-from meetbot.lab.serve import Server, start_server
 from meetbot.crypto import SecretBox
+from meetbot.lab.serve import Server, start_server
 from meetbot.pidfiles import runner_alive
 
 MEET = "https://meet.google.com/abc-defg-hij"

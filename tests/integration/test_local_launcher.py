@@ -122,6 +122,11 @@ def assigned_pid(fake_dir: Path, bot_id: str) -> int | None:
     return None
 
 
+def assigned(fake_dir: Path) -> set[int]:
+    """The pids of the fake runners that got an assignment."""
+    return {int(p.stem) for p in fake_dir.glob("*.json")}
+
+
 async def offered(svc: Services) -> int:
     """Warm browsers the agent's row offers for a claim (what the heartbeat reported)."""
     async with svc.store.transaction(write=False) as tx:
@@ -196,8 +201,8 @@ async def test_the_exit_of_a_superseded_runner_says_nothing_about_its_bot(
         old_pid = assigned_pid(tmp_path, "bot-1")
         assert old_pid is not None
         host.take(assignment("bot-1", "new"), warm=True)
-        await until(lambda: len(list(tmp_path.glob("*.json"))) == 2)
-        (new_pid,) = {int(p.stem) for p in tmp_path.glob("*.json")} - {old_pid}
+        await until(lambda: len(assigned(tmp_path)) == 2)
+        (new_pid,) = assigned(tmp_path) - {old_pid}
         finish(tmp_path, old_pid, 3)
         await until(lambda: old_pid not in host.pids().values())
         assert lo.exits == []
@@ -262,9 +267,7 @@ async def test_a_runner_gets_only_the_environment_it_needs(
     lo = await local(tmp_path, store, pool=1, slots=1)
     try:
         await until(lambda: "FAKE_DIR=" in _env_text(tmp_path))
-        env = dict(
-            line.split("=", 1) for line in _env_text(tmp_path).splitlines() if "=" in line
-        )
+        env = dict(line.split("=", 1) for line in _env_text(tmp_path).splitlines() if "=" in line)
     finally:
         await lo.launcher.close()
     assert {"FAKE_DIR", "PATH", "TZ"} <= env.keys()

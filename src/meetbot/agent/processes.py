@@ -355,10 +355,13 @@ class ProcessHost:
                 if runner.state == "starting":
                     runner.state = "idle"
                 self._touch()
-            elif process.returncode is None and runner.state != "busy":
-                log.error("%s: no READY in %.0f s; stopping it", runner.slot, self._ready_timeout)
-                self._failures += 1
-                await self._stop(runner)
+            elif runner.state != "busy":
+                self._failures += 1  # the pool backs off: a runner that cannot start
+                if process.returncode is None:
+                    log.error(
+                        "%s: no READY in %.0fs; stopping it", runner.slot, self._ready_timeout
+                    )
+                    await self._stop(runner)
             returncode = await process.wait()
         finally:
             if self._runners.get(runner.slot) is runner:
