@@ -174,6 +174,8 @@ class ProcessHost:
         if runner is not None:
             runner.state = "busy"
         else:
+            if warm:
+                log.warning("bot %s: no idle warm runner here; a cold start", assignment.bot_id)
             self._give_way()
             self._cold_pending += 1
         self._spawn_task(self._assign(runner, assignment), f"agent.assign.{assignment.bot_id}")
