@@ -12,10 +12,8 @@ files (``<data_dir>/agent/runners/<pid>.json``; ``meetbot serve``'s own agent ke
 ``<data_dir>/runners/``) let the next agent :meth:`ProcessHost.adopt` them. Logs:
 ``<runners dir>/logs/<slot>.log``.
 
-When the runner of a bot exits, ``on_exit(bot_id, returncode)`` is called (from the event loop;
-``returncode`` is :data:`EXIT_UNKNOWN` for an adopted runner, not our child), unless the bot was
-given a newer runner meanwhile: ``meetbot serve``'s own agent fails a bot its runner left
-unfinished at once.
+``on_exit(bot_id, returncode)`` is called when a bot's newest runner exits (``returncode``:
+:data:`EXIT_UNKNOWN` for an adopted one): ``meetbot serve``'s agent fails its bot at once.
 """
 
 from __future__ import annotations
