@@ -3,9 +3,9 @@
 Each runner is ``python -m meetbot.runner --server URL,...`` (protocol: the module docstring of
 :mod:`meetbot.runner.__main__`; ``--server`` lists the control-plane replicas its reports fail
 over to). ``warm`` of them are kept WARM (Chromium up, READY printed); every runner process
-(warm, starting, busy, adopted) counts against ``slots``. A warm hand-off takes an idle runner
-(its assignment goes to its stdin); a cold one, or a warm one when none is idle, starts a
-``--cold`` runner (its browser comes up ``warm_lead`` s before ``join_at``).
+(warm, starting, busy, adopted) counts against ``slots``. A hand-off, warm or cold, takes an
+idle runner (its assignment goes to its stdin); with none idle it starts a ``--cold`` runner
+(its browser comes up ``warm_lead`` s before ``join_at``).
 
 Runners run in their own session (``start_new_session``), so they survive the agent; their pid
 files (``<data_dir>/agent/runners/<pid>.json``; ``meetbot serve``'s own agent keeps
@@ -165,10 +165,10 @@ class ProcessHost:
         self._pool_task = asyncio.create_task(self._keep_pool(), name="agent.pool")
 
     def take(self, assignment: Assignment, *, warm: bool) -> None:
-        runner = None
-        if warm:
-            idle = [r for r in self._runners.values() if r.state == "idle"]
-            runner = next((r for r in idle if r.process.returncode is None), None)
+        """An idle warm runner takes any hand-off, cold ones too: the control plane counts
+        every hand-off in flight against the warm browsers offered (docs/fleet.md)."""
+        idle = [r for r in self._runners.values() if r.state == "idle"]
+        runner = next((r for r in idle if r.process.returncode is None), None)
         if runner is not None:
             runner.state = "busy"
         else:
