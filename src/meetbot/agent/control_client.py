@@ -40,7 +40,7 @@ class ControlUnreachable(RuntimeError):
 class ControlChannel(Protocol):
     """How an agent reaches the control plane: :class:`ControlClient` over HTTP, or the
     in-process channel of ``MEETBOT_LAUNCHER=local``'s agent
-    (:class:`meetbot.control.launchers.local.InProcessChannel`). Both raise
+    (:class:`meetbot.control.service.local_agent.InProcessChannel`). Both raise
     :class:`AgentRevoked` (401) and :class:`ControlUnreachable`."""
 
     async def heartbeat(self, beat: Heartbeat, timeout: float = 10.0) -> HeartbeatAnswer: ...
