@@ -1,11 +1,11 @@
-"""One small JSON file per runner process: ``<data_dir>/runners/`` for the single-machine
-launcher, ``<data_dir>/agent/runners/`` for a fleet agent.
+"""One small JSON file per runner process: ``<data_dir>/runners/`` for ``meetbot serve``'s own
+agent (the single-machine launcher), ``<data_dir>/agent/runners/`` for a fleet agent.
 
 They let a restarted control plane or agent find the busy runners its predecessor started
 (runners outlive it: they finish their meeting) and adopt them: count them against capacity
 and, for an agent, report their bots (``token_sha`` lets a hand-off delivered again start
-nothing when the adopted runner already has that bot and token). Shared by
-``control/launchers/local.py`` and ``agent/processes.py``, which import nothing of each other."""
+nothing when the adopted runner already has that bot and token). Used by
+``agent/processes.py`` (:class:`~meetbot.agent.processes.ProcessHost`)."""
 
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.waiting import wait_until
+from meetbot.agent.processes import ProcessHost
 from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.contract.lifecycle import StopReason, SubStatus
 from meetbot.contract.reports import (
@@ -49,7 +50,6 @@ from meetbot.contract.reports import (
     Speaking,
     Waiting,
 )
-from meetbot.control.launchers import LocalLauncher
 from meetbot.lab import MEETING_HOSTS, Lab, make_speech
 from meetbot.runner.capture import speech_seconds
 
@@ -450,28 +450,25 @@ def test_killed_runner_leaves_the_chunks_written_so_far(
 async def test_launcher_pool_runner_is_kicked(
     lab: Lab, control_plane: FakeControlPlane, tmp_path: Path
 ) -> None:
-    """The real protocol through LocalLauncher: warm runner, claim, assign; then a kick."""
+    """The real protocol through the local launcher's runner host (``meetbot serve``'s agent):
+    warm runner, warm hand-off; then a kick, and the runner's exit reported."""
     exits: list[tuple[str, int]] = []
-    launcher = LocalLauncher(
-        data_dir=tmp_path / "data",
-        pool_size=1,
-        max_concurrent=2,
-        on_exit=lambda bot, rc: exits.append((bot, rc)),
+    launcher = ProcessHost(
+        data_dir=tmp_path / "data", runners_dir=tmp_path / "data" / "runners", servers=(),
+        slots=2, warm=1, on_exit=lambda bot, rc: exits.append((bot, rc)),
         env=lab.chromium_settings,
-    )
+    )  # fmt: skip
     started = time.monotonic()
     await launcher.start()
     try:
         async with asyncio.timeout(30):
-            while launcher.state().idle < 1:  # noqa: ASYNC110
+            while launcher.warm_idle() < 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         ready_s = time.monotonic() - started
         room = await asyncio.to_thread(lab.new_room)
-        slot = await launcher.claim_warm()
-        assert slot is not None
         bot = "kicked-bot"
         assigned = time.monotonic()
-        await launcher.assign(slot, assignment(control_plane, lab.room_url(room), tmp_path, bot))
+        launcher.take(assignment(control_plane, lab.room_url(room), tmp_path, bot), warm=True)
         await asyncio.to_thread(control_plane.wait_for, bot, "in_call", 20)
         in_call_s = time.monotonic() - assigned
         print(f"\nlaunch→READY {ready_s:.2f} s; assignment→in_call {in_call_s:.2f} s")

@@ -129,3 +129,31 @@ async def test_a_lost_runner_and_join_tokens_in_details(
     assert "SECRET" not in got["message"]
     assert "zak=<redacted>" in got["message"]
     assert "SECRET" not in str(await status_updates(client, bot["id"]))
+
+
+async def test_a_bot_whose_host_shut_down_leaves_with_the_sub_code_host_shutdown(
+    plane: TestPlane, client: httpx.AsyncClient
+) -> None:
+    """A drained agent's runner leaves the call saying why: ``host_shutdown`` is the leaving
+    status's sub_code (not only words in its message), and the bot keeps it once it ends."""
+    at = "2026-01-01T12:00:00Z"
+    bot = (await client.post("/api/v1/bot/", json={"meeting_url": MEET})).json()
+    r = await report(
+        plane,
+        bot["id"],
+        {"type": "joining", "at": at},
+        {"type": "in_call", "at": at},
+        {"type": "leaving", "at": at, "stop_reason": "manually_stopped",
+         "sub_code": "host_shutdown"},
+        {"type": "left", "at": at},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    got = (await client.get(f"/api/v1/bot/{bot['id']}/")).json()
+    leaving = next(c for c in got["status_changes"] if c["status"] == "leaving")
+    assert (leaving["stop_reason"], leaving["sub_code"]) == ("manually_stopped", "host_shutdown")
+    assert leaving["message"] == (
+        "The bot's runner host shut down (drained or evicted); the bot left."
+    )
+    assert got["sub_code"] == "host_shutdown"  # processing and beyond keep it
+    updates = await status_updates(client, bot["id"])
+    assert next(u for u in updates if u["new_status"] == "leaving")["sub_code"] == "host_shutdown"

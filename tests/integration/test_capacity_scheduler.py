@@ -21,13 +21,16 @@ import pytest
 from harness.waiting import until
 from meetbot.clock import SystemClock
 from meetbot.config import Settings
+from meetbot.control.agents import FleetCapacity
 from meetbot.control.api.app import create_app
-from meetbot.control.capacity import FixedCapacity
-from meetbot.control.launchers import LocalLauncher
+from meetbot.control.launchers.local import LocalLauncher
 from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
+from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import create_key
+from meetbot.control.service.local_agent import InProcessChannel
 from meetbot.control.store import open_store
+from meetbot.crypto import SecretBox
 from meetbot.lab.serve import Server, start_server
 from meetbot.pidfiles import runner_alive
 
@@ -102,22 +105,22 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
         dispatch_lead=2,
         scheduler_interval=0.1,
     )
-    launcher = LocalLauncher(
-        data_dir=settings.data_dir,
-        pool_size=2,
-        max_concurrent=2,
-        python=str(script),
-        env={"FAKE_DIR": str(tmp_path)},
-        stop_timeout=1.0,
-    )
     store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
+    clock, commands, box = SystemClock(), CommandBus(), SecretBox(bytes(32))
+    launcher = LocalLauncher(
+        settings, store, clock, box, commands.notify,
+        python=str(script), env={"FAKE_DIR": str(tmp_path)}, stop_timeout=1.0,
+    )  # fmt: skip
     svc = Services(
         settings=settings,
         store=store,
         launcher=launcher,
-        clock=SystemClock(),
-        capacity=FixedCapacity(2),
+        clock=clock,
+        commands=commands,
+        secret_box=box,
+        capacity=FleetCapacity(None),
     )
+    launcher.attach(InProcessChannel(svc, "mba_test", name="local"))
     scheduler = Scheduler(svc)
     await launcher.start()
     await scheduler.start()

@@ -78,18 +78,27 @@ async def test_warm_and_cold_handoffs_under_the_slots(host: ProcessHost, tmp_pat
     assert args == ["-m", "meetbot.runner", "--server", "http://127.0.0.1:2,http://127.0.0.1:3"]
     await until(lambda: host.warm_idle() == 2)  # refilled: 2 warm + 1 busy = 3 slots
 
+    # A cold hand-off takes an idle warm runner too (its browser is up): none starts cold.
     host.take(assignment("cold-1"), warm=False)
+    assert (host.warm_idle(), host.busy()) == (1, 2)
     await until(lambda: assigned_pid(tmp_path, "cold-1") is not None)
     cold = assigned_pid(tmp_path, "cold-1")
-    assert (tmp_path / f"{cold}.args").read_text().split()[-1] == "--cold"
+    assert (tmp_path / f"{cold}.args").read_text().split()[-1] != "--cold"
     assert host.bots() == ["cold-1", "warm-1"]
-    await until(lambda: host.warm_idle() == 1)  # at the slots: one warm runner left
+    await asyncio.sleep(0.3)
+    assert host.warm_idle() == 1  # at the slots: no refill
 
     part = tmp_path / f"{pid}.exit.part"
     part.write_text("0")  # then renamed: never read empty
     part.rename(tmp_path / f"{pid}.exit")
     await until(lambda: host.bots() == ["cold-1"])
-    await until(lambda: host.warm_idle() == 1 and host.busy() == 1)
+    await until(lambda: host.warm_idle() == 2 and host.busy() == 1)  # refilled under the slots
+    host.take(assignment("late-1"), warm=True)
+    host.take(assignment("late-2"), warm=True)
+    host.take(assignment("late-3"), warm=False)  # none idle now: a --cold runner
+    await until(lambda: assigned_pid(tmp_path, "late-3") is not None)
+    late = assigned_pid(tmp_path, "late-3")
+    assert (tmp_path / f"{late}.args").read_text().split()[-1] == "--cold"
 
 
 def env_text(tmp_path: Path) -> str:

@@ -1,22 +1,48 @@
-"""LocalLauncher with real processes: a shell script that speaks the runner's protocol."""
+"""``MEETBOT_LAUNCHER=local``: the fleet's code with one agent in the server's process
+(``LocalLauncher`` = ``FleetLauncher`` + the real ``Agent`` with a ``ProcessHost``), with real
+processes (a shell script that speaks the runner's protocol) and a real SQLite store.
+
+What the single-machine launcher promised still holds: 507 only when no warm browser is idle,
+a runner that exits with its bot unfinished fails it at once (only the bot's newest runner
+says so), ``close()`` leaves busy runners running and the next server adopts them (the same
+agent row), and runners get only the environment they need.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.waiting import until
+from meetbot.clock import SystemClock
 from meetbot.config import Settings
 from meetbot.contract.assignment import Assignment
-from meetbot.control.launchers import EXIT_UNKNOWN, LocalLauncher
+from meetbot.control.agents import FleetCapacity
+from meetbot.control.api.app import create_app
+from meetbot.control.launchers.local import EXIT_UNKNOWN, LocalLauncher, local_agent_token
+from meetbot.control.ports import Store
+from meetbot.control.service import Services
+from meetbot.control.service.core import CommandBus
+from meetbot.control.service.keys import create_key
+from meetbot.control.service.local_agent import InProcessChannel
+from meetbot.control.service.lost_runners import runner_exited
+from meetbot.control.service.reactions import Subscribers
+from meetbot.control.store import open_store
+from meetbot.crypto import SecretBox
 from meetbot.pidfiles import runner_alive
 
+MEET = "https://meet.google.com/abc-defg-hij"
+SECRET = bytes(range(32))
 FAKE_RUNNER = """#!/bin/sh
 # READY, then one line -> $FAKE_DIR/<pid>.json; exit with the code written to <pid>.exit
 echo "$@" > "$FAKE_DIR/$$.args"
@@ -29,274 +55,222 @@ exit "$(cat "$FAKE_DIR/$$.exit")"
 """
 
 
-def assignment(bot_id: str) -> Assignment:
-    return Assignment(
-        bot_id=bot_id,
-        meeting_url="http://127.0.0.1:1/videoroomtest.html?room=1",
-        platform="janus",
-        bot_name="bot",
-        stop_options={},
-        join_at=None,
-        token="t",
-        control_url="http://127.0.0.1:2",
-    )
+@dataclass
+class Local:
+    launcher: LocalLauncher
+    services: Services
+    exits: list[tuple[str, int]]
+    fake_dir: Path
+
+    def client(self, key: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=create_app(self.services), raise_app_exceptions=False)
+        headers = {"Authorization": f"Token {key}"}
+        return httpx.AsyncClient(transport=transport, base_url="http://x", headers=headers)
 
 
-@pytest.fixture
 def fake_runner(tmp_path: Path) -> Path:
     script = tmp_path / "fake-runner"
-    script.write_text(FAKE_RUNNER)
-    script.chmod(0o755)
+    if not script.exists():
+        script.write_text(FAKE_RUNNER)
+        script.chmod(0o755)
     return script
 
 
-@pytest.fixture
-async def exits() -> list[tuple[str, int]]:
-    return []
-
-
-@pytest.fixture
-async def launcher(
-    tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
-) -> AsyncIterator[LocalLauncher]:
-    launcher = make(tmp_path, fake_runner, exits)
+async def local(tmp_path: Path, store: Store, *, pool: int = 2, slots: int = 3) -> Local:
+    """A started local launcher wired like ``server.build`` wires it."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data", adhoc_pool_size=pool, max_concurrent_bots=slots,
+        runner_spool_mb=7,
+    )  # fmt: skip
+    exits: list[tuple[str, int]] = []
+    clock, commands, box, reactions = SystemClock(), CommandBus(), SecretBox(SECRET), Subscribers()
+    launcher = LocalLauncher(
+        settings, store, clock, box, commands.notify, on_exit=reactions.runner_exited,
+        python=str(fake_runner(tmp_path)), env={"FAKE_DIR": str(tmp_path)}, stop_timeout=2.0,
+    )  # fmt: skip
+    svc = Services(
+        settings=settings, store=store, launcher=launcher, clock=clock, commands=commands,
+        secret_box=box, capacity=FleetCapacity(None), reactions=reactions,
+    )  # fmt: skip
+    reactions.on_runner_exited.append(functools.partial(runner_exited, svc))
+    reactions.on_runner_exited.append(lambda bot, rc: exits.append((bot, rc)))
+    token = local_agent_token(SECRET, settings.data_dir)
+    launcher.attach(InProcessChannel(svc, token, name="local"))
     await launcher.start()
-    yield launcher
-    await launcher.close()
-    for pid_file in (tmp_path / "data" / "runners").glob("*.json"):  # busy leftovers
-        finish(tmp_path, int(pid_file.stem), 0)
+    return Local(launcher, svc, exits, tmp_path)
 
 
-def make(tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]) -> LocalLauncher:
-    return LocalLauncher(
-        data_dir=tmp_path / "data",
-        pool_size=2,
-        max_concurrent=3,
-        on_exit=lambda bot, rc: exits.append((bot, rc)),
-        python=str(fake_runner),
-        env={"FAKE_DIR": str(tmp_path)},
-        stop_timeout=2.0,
-    )
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
+    yield store
+    await store.close()
 
 
-def finish(tmp_path: Path, pid: int, code: int) -> None:
-    """Tell the fake runner ``pid`` to exit with ``code``. Written then renamed: a runner that
-    saw the file before its content would ``exit ""`` (status 2; seen on a loaded machine)."""
-    part = tmp_path / f"{pid}.exit.part"
+def finish(fake_dir: Path, pid: int, code: int) -> None:
+    """Tell the fake runner ``pid`` to exit with ``code`` (written then renamed: never empty)."""
+    part = fake_dir / f"{pid}.exit.part"
     part.write_text(str(code))
-    part.rename(tmp_path / f"{pid}.exit")
+    part.rename(fake_dir / f"{pid}.exit")
 
 
-def pid_of(launcher: LocalLauncher, slot_id: str) -> int:
-    return launcher.pids()[slot_id]
+def assigned_pid(fake_dir: Path, bot_id: str) -> int | None:
+    for file in fake_dir.glob("*.json"):
+        if json.loads(file.read_text())["bot_id"] == bot_id:
+            return int(file.stem)
+    return None
 
 
-async def test_pool_fills_claims_refill_under_the_cap(
-    launcher: LocalLauncher, tmp_path: Path, exits: list[tuple[str, int]]
+def assigned(fake_dir: Path) -> set[int]:
+    """The pids of the fake runners that got an assignment."""
+    return {int(p.stem) for p in fake_dir.glob("*.json")}
+
+
+async def offered(svc: Services) -> int:
+    """Warm browsers the agent's row offers for a claim (what the heartbeat reported)."""
+    async with svc.store.transaction(write=False) as tx:
+        (agent,) = await tx.agents.list_agents()
+    return agent.offered
+
+
+async def test_ad_hoc_bots_take_warm_browsers_then_507_when_none_is_idle(
+    tmp_path: Path, store: Store
 ) -> None:
-    await until(lambda: launcher.state().idle == 2)
-    slot = await launcher.claim_warm()
-    assert slot is not None
-    assert slot.warm
-    await until(lambda: launcher.state().idle == 2)  # refilled: 2 idle + 1 claimed = cap 3
-    assert launcher.state().total == 3
+    """One slot, one warm browser: the first create takes it (through the agent's row and
+    its long poll); the second finds no idle browser and no room to start one: 507."""
+    lo = await local(tmp_path, store, pool=1, slots=1)
+    try:
+        key, _ = await create_key(store, lo.services.clock, name="t")
+        await until(lambda: lo.launcher.state().idle == 1)
+        await until_async(lambda: offered(lo.services), 1)
+        async with lo.client(key) as c:
+            first = await c.post("/api/v1/bot/", json={"meeting_url": MEET})
+            assert first.status_code == 201, first.text
+            bot_id = first.json()["id"]
+            await until(lambda: assigned_pid(tmp_path, bot_id) is not None)
+            pid = assigned_pid(tmp_path, bot_id)
+            assert pid is not None
+            args = (tmp_path / f"{pid}.args").read_text().split()
+            assert args == ["-m", "meetbot.runner"]  # no --server: the assignment's URL
+            record = json.loads((tmp_path / "data" / "runners" / f"{pid}.json").read_text())
+            assert record["bot_id"] == bot_id
+            second = await c.post("/api/v1/bot/", json={"meeting_url": MEET})
+            assert (second.status_code, second.json()["code"]) == (507, "adhoc_pool_exhausted")
+            finish(tmp_path, pid, 3)
+            await until(lambda: lo.exits == [(bot_id, 3)])
+            await until_async(lambda: status(c, bot_id), "failed")  # at once: no reaper
+            bot = (await c.get(f"/api/v1/bot/{bot_id}/")).json()
+            assert bot["sub_code"] == "bot_process_lost"
+    finally:
+        await lo.launcher.close()
 
-    pid = pid_of(launcher, slot.id)
-    await launcher.assign(slot, assignment("bot-1"))
-    await until(lambda: (tmp_path / f"{pid}.json").exists())
-    line = (tmp_path / f"{pid}.json").read_text()
-    assert json.loads(line)["bot_id"] == "bot-1"
-    assert (tmp_path / f"{pid}.args").read_text().split() == ["-m", "meetbot.runner"]
-    record = json.loads((tmp_path / "data" / "runners" / f"{pid}.json").read_text())
-    assert record["bot_id"] == "bot-1"
 
-    second = await launcher.claim_warm()
-    assert second is not None
-    await asyncio.sleep(0.3)
-    assert launcher.state().to_start == 0  # at the cap: no refill
-    (idle_pid,) = (p for s, p in launcher.pids().items() if s not in (slot.id, second.id))
-    # At the cap, the idle warm runner gives way to a reservation (a scheduled bot's).
-    reservation = await launcher.reserve()
-    assert reservation is not None
-    assert not reservation.warm
-    assert (launcher.state().idle, launcher.state().total) == (0, 3)
-    await until(lambda: not runner_alive(idle_pid))
-    assert await launcher.reserve() is None  # nothing left to give way
-    await launcher.release(reservation)
-    await launcher.release(second)
-    await until(lambda: launcher.state().idle == 2)  # the pool refills
+async def status(c: httpx.AsyncClient, bot_id: str) -> str:
+    return str((await c.get(f"/api/v1/bot/{bot_id}/")).json()["status"])
 
-    finish(tmp_path, pid, 3)
-    await until(lambda: exits == [("bot-1", 3)])
-    assert not (tmp_path / "data" / "runners" / f"{pid}.json").exists()
-    await until(lambda: launcher.state().idle == 2)
+
+async def until_async(
+    probe: Callable[[], Awaitable[object]], expected: object, timeout: float = 10.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while (got := await probe()) != expected:
+        assert time.monotonic() < deadline, f"{got!r} != {expected!r}"
+        await asyncio.sleep(0.05)
+
+
+def assignment(bot_id: str, token: str = "t") -> Assignment:
+    return Assignment(
+        bot_id=bot_id, meeting_url="http://127.0.0.1:1/videoroomtest.html?room=1",
+        platform="janus", bot_name="bot", stop_options={}, join_at=None, token=token,
+        control_url="http://127.0.0.1:2",
+    )  # fmt: skip
 
 
 async def test_the_exit_of_a_superseded_runner_says_nothing_about_its_bot(
-    launcher: LocalLauncher, tmp_path: Path, exits: list[tuple[str, int]]
+    tmp_path: Path, store: Store
 ) -> None:
-    """A bot given a new runner (its ``join_at`` moved far ahead then dispatched again, or a
-    retry after ``bot_detected``) while the old one is still exiting: the old runner's exit
-    used to be reported for the bot, which failed it (``bot_process_lost``)."""
-    await until(lambda: launcher.state().idle == 2)
-    old = await launcher.claim_warm()
-    assert old is not None
-    await launcher.assign(old, assignment("bot-1"))
-    old_pid = pid_of(launcher, old.id)
-    new = await launcher.claim_warm()
-    assert new is not None
-    await launcher.assign(new, assignment("bot-1"))
-    new_pid = pid_of(launcher, new.id)
-    finish(tmp_path, old_pid, 3)
-    await until(lambda: old_pid not in launcher.pids().values())
-    await asyncio.sleep(0.1)
-    assert exits == []
-    finish(tmp_path, new_pid, 0)
-    await until(lambda: exits == [("bot-1", 0)])
-
-
-def _env_text(tmp_path: Path) -> str:
-    """The environment the first fake runner saw (``env`` output), or ``""`` before it ran."""
-    return next((p.read_text() for p in sorted(tmp_path.glob("*.env"))), "")
-
-
-async def test_a_runner_gets_only_the_environment_it_needs(
-    tmp_path: Path, fake_runner: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Not the server's secrets (issue 12): no database URL, no secret, no storage keys."""
-    monkeypatch.setenv("MEETBOT_DATABASE_URL", "postgresql://u:pw@db/meetbot")
-    monkeypatch.setenv("MEETBOT_SECRET", "server-secret")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bucket-key")
-    monkeypatch.setenv("TZ", "UTC")
-    launcher = make(tmp_path, fake_runner, [])
-    await launcher.start()
+    """A bot given a new runner (a retry after ``bot_detected``, or a dispatch after its
+    ``join_at`` moved) while the old one still runs: the old runner's exit would fail it."""
+    lo = await local(tmp_path, store)
+    host = lo.launcher.host
     try:
-        await until(lambda: "FAKE_DIR=" in _env_text(tmp_path))
-        names = {line.split("=", 1)[0] for line in _env_text(tmp_path).splitlines() if "=" in line}
+        await until(lambda: host.warm_idle() == 2)
+        host.take(assignment("bot-1", "old"), warm=True)
+        await until(lambda: assigned_pid(tmp_path, "bot-1") is not None)
+        old_pid = assigned_pid(tmp_path, "bot-1")
+        assert old_pid is not None
+        host.take(assignment("bot-1", "new"), warm=True)
+        await until(lambda: len(assigned(tmp_path)) == 2)
+        (new_pid,) = assigned(tmp_path) - {old_pid}
+        finish(tmp_path, old_pid, 3)
+        await until(lambda: old_pid not in host.pids().values())
+        assert lo.exits == []
+        finish(tmp_path, new_pid, 0)
+        await until(lambda: lo.exits == [("bot-1", 0)])
     finally:
-        await launcher.close()
-    assert {"FAKE_DIR", "PATH", "TZ"} <= names
-    assert not names & {"MEETBOT_DATABASE_URL", "MEETBOT_SECRET", "AWS_SECRET_ACCESS_KEY"}
-    assert not {n for n in names if n.startswith("MEETBOT_")}  # only those given explicitly
+        await lo.launcher.close()
 
 
-async def test_a_reservation_starts_a_cold_runner_at_assign(
-    tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
+async def test_close_leaves_busy_runners_and_the_next_server_adopts_them(
+    tmp_path: Path, store: Store
 ) -> None:
-    launcher = LocalLauncher(
-        data_dir=tmp_path / "data",
-        pool_size=0,
-        max_concurrent=1,
-        on_exit=lambda bot, rc: exits.append((bot, rc)),
-        python=str(fake_runner),
-        env={"FAKE_DIR": str(tmp_path)},
-    )
-    await launcher.start()
-    try:
-        assert await launcher.claim_warm() is None
-        slot = await launcher.reserve()
-        assert slot is not None
-        assert not slot.warm
-        assert await launcher.reserve() is None  # capacity held
-        await launcher.assign(slot, assignment("cold-1"))
-        (pid,) = launcher.pids().values()
-        await until(lambda: (tmp_path / f"{pid}.json").exists())
-        assert (tmp_path / f"{pid}.args").read_text().split() == ["-m", "meetbot.runner", "--cold"]
-        finish(tmp_path, pid, 0)
-        await until(lambda: exits == [("cold-1", 0)])
-        assert await launcher.reserve() is not None
-    finally:
-        await launcher.close()
-
-
-SLOW_WARM_RUNNER = """#!/bin/sh
-# warm: never READY (a browser still starting); --cold: take the assignment like a runner
-echo "$@" > "$FAKE_DIR/$$.args"
-case "$*" in *--cold*) ;; *) while :; do sleep 0.1; done ;; esac
-IFS= read -r line || exit 0
-printf '%s\\n' "$line" > "$FAKE_DIR/$$.json"
-while [ ! -f "$FAKE_DIR/$$.exit" ]; do sleep 0.05; done
-exit "$(cat "$FAKE_DIR/$$.exit")"
-"""
-
-
-async def test_a_starting_warm_runner_gives_way_to_a_reservation_at_the_cap(
-    tmp_path: Path, exits: list[tuple[str, int]]
-) -> None:
-    """Regression: a reserved bot dispatched while the pool's runners were still starting found
-    no idle runner and no headroom, and failed (failed_to_launch_in_time)."""
-    script = tmp_path / "slow-runner"
-    script.write_text(SLOW_WARM_RUNNER)
-    script.chmod(0o755)
-    launcher = LocalLauncher(
-        data_dir=tmp_path / "data",
-        pool_size=2,
-        max_concurrent=2,
-        on_exit=lambda bot, rc: exits.append((bot, rc)),
-        python=str(script),
-        env={"FAKE_DIR": str(tmp_path)},
-        stop_timeout=1.0,
-    )
-    await launcher.start()
-    try:
-        await until(lambda: launcher.state().starting == 2)
-        warm_pids = set(launcher.pids().values())
-        assert await launcher.claim_warm() is None
-        slot = await launcher.reserve()
-        assert slot is not None
-        assert launcher.state().starting == 1
-        await launcher.assign(slot, assignment("reserved-1"))
-        (cold_pid,) = set(launcher.pids().values()) - warm_pids
-        await until(lambda: (tmp_path / f"{cold_pid}.json").exists())
-        await until(lambda: sum(runner_alive(p) for p in warm_pids) == 1)
-        assert launcher.state().total == 2  # the cap holds
-        finish(tmp_path, cold_pid, 0)
-        await until(lambda: exits == [("reserved-1", 0)])
-        await until(lambda: launcher.state().starting == 2)  # refilled, no back-off
-    finally:
-        await launcher.close()
-        for pid in launcher.pids().values():
-            if runner_alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-async def test_close_stops_idle_runners_and_the_next_launcher_adopts_busy_ones(
-    launcher: LocalLauncher, tmp_path: Path, fake_runner: Path, exits: list[tuple[str, int]]
-) -> None:
-    await until(lambda: launcher.state().idle == 2)
-    idle_pids = list(launcher.pids().values())
-    slot = await launcher.claim_warm()
-    assert slot is not None
-    busy_pid = pid_of(launcher, slot.id)
-    await launcher.assign(slot, assignment("bot-9"))
-    await launcher.close()
-
+    lo = await local(tmp_path, store)
+    host = lo.launcher.host
+    await until(lambda: host.warm_idle() == 2)
+    idle_pids = list(host.pids().values())
+    host.take(assignment("bot-9"), warm=True)
+    await until(lambda: assigned_pid(tmp_path, "bot-9") is not None)
+    busy_pid = assigned_pid(tmp_path, "bot-9")
+    assert busy_pid is not None
+    async with store.transaction(write=False) as tx:
+        (agent,) = await tx.agents.list_agents()
+    await lo.launcher.close()
     assert runner_alive(busy_pid)
     assert not any(runner_alive(p) for p in idle_pids if p != busy_pid)
 
-    successor = make(tmp_path, fake_runner, exits)
-    assert successor.adopt() == 1
-    await successor.start()
+    successor = await local(tmp_path, store)
     try:
-        await until(lambda: successor.state().idle == 2)
-        assert successor.state().orphans == 1
-        assert successor.state().total == 3
+        async with store.transaction(write=False) as tx:
+            agents = await tx.agents.list_agents()
+        assert [a.id for a in agents] == [agent.id]  # the same agent, not a second one
+        assert (agents[0].name, agents[0].bots) == ("local", ("bot-9",))
+        state = successor.launcher.state()
+        assert (state.orphans, successor.launcher.snapshot().busy) == (1, 1)
+        await until(lambda: successor.launcher.state().idle == 2)
+        assert successor.launcher.state().total == 3
         finish(tmp_path, busy_pid, 0)
-        await until(lambda: ("bot-9", EXIT_UNKNOWN) in exits, timeout=15)
-        assert successor.state().orphans == 0
+        await until(lambda: ("bot-9", EXIT_UNKNOWN) in successor.exits, timeout=15)
+        assert successor.launcher.state().orphans == 0
     finally:
-        await successor.close()
+        await successor.launcher.close()
         for pid in idle_pids:
             if runner_alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_a_runner_gets_the_settings_it_reads(tmp_path: Path) -> None:
-    """Its environment is an allow-list (issue 12), so each setting the runner reads is
-    passed explicitly: the spool bounds were not, and runners ignored the operator's."""
-    settings = Settings(data_dir=tmp_path, runner_spool_mb=7, runner_video_spool_mb=9)
-    launcher = LocalLauncher.from_settings(settings)
-    env = launcher._env
+def _env_text(fake_dir: Path) -> str:
+    """The environment the first fake runner saw (``env`` output), or ``""`` before it ran."""
+    return next((p.read_text() for p in sorted(fake_dir.glob("*.env"))), "")
+
+
+async def test_a_runner_gets_only_the_environment_it_needs(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the server's secrets (issue 12): no database URL, no secret, no storage keys; the
+    runner settings it reads are given from the server's settings (the spool bounds were
+    not, and runners ignored the operator's)."""
+    monkeypatch.setenv("MEETBOT_DATABASE_URL", "postgresql://u:pw@db/meetbot")
+    monkeypatch.setenv("MEETBOT_SECRET", "ab" * 32)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bucket-key")
+    monkeypatch.setenv("TZ", "UTC")
+    lo = await local(tmp_path, store, pool=1, slots=1)
+    try:
+        await until(lambda: "FAKE_DIR=" in _env_text(tmp_path))
+        env = dict(line.split("=", 1) for line in _env_text(tmp_path).splitlines() if "=" in line)
+    finally:
+        await lo.launcher.close()
+    assert {"FAKE_DIR", "PATH", "TZ"} <= env.keys()
+    assert not env.keys() & {"MEETBOT_DATABASE_URL", "MEETBOT_SECRET", "AWS_SECRET_ACCESS_KEY"}
     assert env["MEETBOT_RUNNER_SPOOL_MB"] == "7"
-    assert env["MEETBOT_RUNNER_VIDEO_SPOOL_MB"] == "9"
-    assert env["MEETBOT_CHROMIUM_PATH"] == settings.chromium_path
+    assert env["MEETBOT_CHROMIUM_PATH"] == lo.services.settings.chromium_path

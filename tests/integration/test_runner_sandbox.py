@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.waiting import until
+from meetbot.agent.processes import ProcessHost
 from meetbot.config import Settings
-from meetbot.control.launchers import LocalLauncher
+from meetbot.control.launchers.runner_env import settings_environment
 from meetbot.runner.priority import descendants
 from meetbot.runner.sandbox import command_line, renderer_report
 
@@ -22,12 +23,14 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 
-def launcher_for(tmp_path: Path, **settings: str) -> LocalLauncher:
+def launcher_for(tmp_path: Path, **settings: str) -> ProcessHost:
+    """The local launcher's runner host (``meetbot serve``'s agent), as it builds it."""
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), **settings}
-    return LocalLauncher.from_settings(
-        Settings(data_dir=tmp_path / "data", adhoc_pool_size=1, max_concurrent_bots=1),
-        env=env,
-    )
+    config = Settings(data_dir=tmp_path / "data", adhoc_pool_size=1, max_concurrent_bots=1)
+    return ProcessHost(
+        data_dir=config.data_dir, runners_dir=config.data_dir / "runners", servers=(),
+        slots=1, warm=1, env={**settings_environment(config), **env},
+    )  # fmt: skip
 
 
 def chromium_processes(runner_pid: int) -> dict[int, list[str]]:
@@ -43,7 +46,7 @@ async def test_a_runners_chromium_runs_sandboxed(tmp_path: Path) -> None:
     launcher = launcher_for(tmp_path)
     await launcher.start()
     try:
-        await until(lambda: launcher.state().idle == 1, timeout=90, what="a warm runner")
+        await until(lambda: launcher.warm_idle() == 1, timeout=90, what="a warm runner")
         (runner_pid,) = launcher.pids().values()
         processes = chromium_processes(runner_pid)
         assert processes, "no Chromium under the runner"
@@ -75,7 +78,7 @@ async def test_a_runner_refuses_to_start_without_a_sandbox(tmp_path: Path) -> No
     await launcher.start()
     try:
         await until(lambda: any("sandbox" in p.read_text() for p in logs.glob("*.log")), 60)
-        assert launcher.state().idle == 0
+        assert launcher.warm_idle() == 0
         text = "".join(p.read_text() for p in logs.glob("*.log"))
         assert "MEETBOT_CHROMIUM_NO_SANDBOX=1" in text
         # the Playwright driver it started before reading its settings went with it
@@ -106,7 +109,7 @@ async def test_no_sandbox_only_when_the_operator_says_so(tmp_path: Path) -> None
     )
     await launcher.start()
     try:
-        await until(lambda: launcher.state().idle == 1, timeout=90, what="a warm runner")
+        await until(lambda: launcher.warm_idle() == 1, timeout=90, what="a warm runner")
         (runner_pid,) = launcher.pids().values()
         processes = chromium_processes(runner_pid)
         assert processes

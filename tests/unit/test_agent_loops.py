@@ -192,6 +192,22 @@ async def test_sigterm_drains_then_makes_running_bots_leave() -> None:
     assert last["busy"] == 0
 
 
+async def test_stopping_without_a_drain_leaves_running_bots_alone() -> None:
+    """``meetbot serve``'s own agent (``run(drain=False)``): at stop its last heartbeat offers
+    no warm browser, nothing is made to leave and nothing is waited for; the host closes."""
+    plane, host = FakePlane(), FakeHost()
+    plane.queued = [{"id": "h1", "bot_id": "b1", "warm": True, "assignment": assignment("b1")}]
+    agent, stop = agent_on(plane, host, drain_timeout=60), asyncio.Event()
+    run = asyncio.create_task(agent.run(stop, drain=False))
+    await until(lambda: bool(host.taken), timeout=5)
+    stop.set()
+    assert await asyncio.wait_for(run, 5) == EXIT_OK
+    assert not host.told_to_leave
+    assert host.closed
+    last = plane.beats[-1]
+    assert (last["draining"], last["warm_idle"], last["bots"]) == (False, 0, ["b1"])
+
+
 async def test_a_restarted_agent_starts_no_second_runner_for_an_adopted_bot() -> None:
     """The control plane answers unacknowledged hand-offs again to a new incarnation."""
     plane, host = FakePlane(), FakeHost(adopted={("b1", "tok")})

@@ -174,6 +174,19 @@ def test_ending_and_stopping_events_carry_a_message_later_steps_keep_it() -> Non
     assert odd.message == "The bot failed (something_new)."
 
 
+def test_a_leave_with_a_sub_code_keeps_it_to_the_end() -> None:
+    from meetbot.contract.lifecycle import Finish, Leave, Left, Processed
+
+    recording = BotState(Status.RECORDING)
+    leaving = advance(recording, Leave(StopReason.MANUALLY_STOPPED, sub_code="host_shutdown")).new
+    assert (leaving.status, leaving.sub_code) == (Status.LEAVING, "host_shutdown")
+    assert leaving.message == "The bot's runner host shut down (drained or evicted); the bot left."
+    processing = advance(leaving, Left()).new
+    finished = advance(advance(processing, Processed()).new, Finish()).new
+    assert (finished.status, finished.sub_code) == (Status.FINISHED, "host_shutdown")
+    assert advance(recording, Leave(StopReason.KICKED)).new.sub_code is None
+
+
 def test_retry_clears_the_message() -> None:
     from meetbot.contract.lifecycle import Detect, Retry
 

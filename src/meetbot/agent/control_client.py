@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -35,6 +35,17 @@ class AgentRevoked(RuntimeError):
 
 class ControlUnreachable(RuntimeError):
     """No control-plane URL answered this request."""
+
+
+class ControlChannel(Protocol):
+    """How an agent reaches the control plane: :class:`ControlClient` over HTTP, or the
+    in-process channel of ``MEETBOT_LAUNCHER=local``'s agent
+    (:class:`meetbot.control.service.local_agent.InProcessChannel`). Both raise
+    :class:`AgentRevoked` (401) and :class:`ControlUnreachable`."""
+
+    async def heartbeat(self, beat: Heartbeat, timeout: float = 10.0) -> HeartbeatAnswer: ...
+
+    async def poll(self, request: PollRequest) -> PollAnswer: ...
 
 
 class ControlClient:

@@ -38,8 +38,9 @@ class RunnerHost(Protocol):
         ...
 
     def take(self, assignment: Assignment, *, warm: bool) -> None:
-        """Give the bot a runner: a warm one when ``warm`` and one is idle (claimed at once,
-        before this returns, so the warm count a heartbeat reports is exact), else a cold one.
+        """Give the bot a runner: an idle warm one when there is one (claimed at once, before
+        this returns, so the warm count a heartbeat reports is exact; a host may keep cold
+        hand-offs off its warm runners), else a cold one.
         Starting it goes on in the background; a failure is logged (the control plane's
         runner heartbeat then ends the bot)."""
         ...

@@ -3,13 +3,17 @@
 Each runner is ``python -m meetbot.runner --server URL,...`` (protocol: the module docstring of
 :mod:`meetbot.runner.__main__`; ``--server`` lists the control-plane replicas its reports fail
 over to). ``warm`` of them are kept WARM (Chromium up, READY printed); every runner process
-(warm, starting, busy, adopted) counts against ``slots``. A warm hand-off takes an idle runner
-(its assignment goes to its stdin); a cold one, or a warm one when none is idle, starts a
-``--cold`` runner (its browser comes up ``warm_lead`` s before ``join_at``).
+(warm, starting, busy, adopted) counts against ``slots``. A hand-off, warm or cold, takes an
+idle runner (its assignment goes to its stdin); with none idle it starts a ``--cold`` runner
+(its browser comes up ``warm_lead`` s before ``join_at``).
 
 Runners run in their own session (``start_new_session``), so they survive the agent; their pid
-files (``<data_dir>/agent/runners/<pid>.json``) let the next agent :meth:`ProcessHost.adopt`
-them. Logs: ``<data_dir>/agent/runners/logs/<slot>.log``.
+files (``<data_dir>/agent/runners/<pid>.json``; ``meetbot serve``'s own agent keeps
+``<data_dir>/runners/``) let the next agent :meth:`ProcessHost.adopt` them. Logs:
+``<runners dir>/logs/<slot>.log``.
+
+``on_exit(bot_id, returncode)`` is called when a bot's newest runner exits (``returncode``:
+:data:`EXIT_UNKNOWN` for an adopted one): ``meetbot serve``'s agent fails its bot at once.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -33,6 +37,9 @@ from meetbot.pidfiles import PidDir, PidRecord, runner_alive, token_digest
 log = logging.getLogger("meetbot.agent.runners")
 
 READY_LINE: Final = "READY"
+EXIT_UNKNOWN: Final = -1000
+"""``returncode`` passed to ``on_exit`` for an adopted runner (not our child)."""
+OnExit = Callable[[str, int], object]
 RUNNER_ENV_PASSED: Final = (
     "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
     "LD_LIBRARY_PATH", "PLAYWRIGHT_BROWSERS_PATH",
@@ -74,23 +81,31 @@ class ProcessHost:
         env: Mapping[str, str] | None = None,
         ready_timeout: float = 60.0,
         stop_timeout: float = 5.0,
+        runners_dir: Path | None = None,
+        on_exit: OnExit | None = None,
     ) -> None:
         """``command_prefix`` goes before the runner command (e.g. ``ip netns exec NS``);
-        ``env`` is added to what a runner gets of this process's environment."""
+        ``env`` is added to what a runner gets of this process's environment; ``servers``
+        (may be empty) is the runners' ``--server`` list; ``runners_dir`` (default
+        ``<data_dir>/agent/runners``) holds the pid files and logs."""
         self.slots = slots
         self.warm = warm
+        self.on_exit = on_exit
         self.changed = asyncio.Event()
         self._wake = asyncio.Event()
         """The pool's own wake-up (``changed`` is the agent's to clear)."""
         self._command = [*command_prefix, python, "-m", "meetbot.runner"]
-        self._command += ["--server", ",".join(servers)]
+        if servers:
+            self._command += ["--server", ",".join(servers)]
         self._env = {**runner_environment(os.environ), **(env or {})}
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
-        self._dir = Path(data_dir) / "agent" / "runners"
+        self._dir = runners_dir if runners_dir is not None else Path(data_dir) / "agent" / "runners"
         self._pids = PidDir(self._dir)
         self._runners: dict[str, _Runner] = {}
         self._orphans: dict[int, PidRecord] = {}
+        self._current: dict[str, int] = {}
+        """Bot id → the pid of its newest runner: only its exit is reported (``on_exit``)."""
         self._ids = itertools.count(1)
         self._run_id = f"{int(time.time()):x}-{os.getpid()}"
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +123,14 @@ class ProcessHost:
 
     def warm_idle(self) -> int:
         return sum(1 for r in self._runners.values() if r.state == "idle")
+
+    def starting(self) -> int:
+        """Warm runners launched, not READY yet."""
+        return sum(1 for r in self._runners.values() if r.state == "starting")
+
+    def adopted(self) -> int:
+        """Live busy runners adopted from a previous process."""
+        return len(self._orphans)
 
     def busy(self) -> int:
         return sum(1 for r in self._runners.values() if r.state == "busy") + len(self._orphans)
@@ -142,13 +165,15 @@ class ProcessHost:
         self._pool_task = asyncio.create_task(self._keep_pool(), name="agent.pool")
 
     def take(self, assignment: Assignment, *, warm: bool) -> None:
-        runner = None
-        if warm:
-            idle = [r for r in self._runners.values() if r.state == "idle"]
-            runner = next((r for r in idle if r.process.returncode is None), None)
+        """An idle warm runner takes any hand-off, cold ones too: the control plane counts
+        every hand-off in flight against the warm browsers offered (docs/fleet.md)."""
+        idle = [r for r in self._runners.values() if r.state == "idle"]
+        runner = next((r for r in idle if r.process.returncode is None), None)
         if runner is not None:
             runner.state = "busy"
         else:
+            if warm:
+                log.warning("bot %s: no idle warm runner here; a cold start", assignment.bot_id)
             self._give_way()
             self._cold_pending += 1
         self._spawn_task(self._assign(runner, assignment), f"agent.assign.{assignment.bot_id}")
@@ -224,14 +249,28 @@ class ProcessHost:
             else:
                 log.info("adopted runner pid %d (bot %s)", record.pid, record.bot_id)
                 self._orphans[record.pid] = record
+                self._current.setdefault(record.bot_id, record.pid)
         self._touch()
         return len(self._orphans)
 
     def _check_orphans(self) -> None:
         for pid in [p for p in self._orphans if not runner_alive(p)]:
-            del self._orphans[pid]
+            record = self._orphans.pop(pid)
             self._pids.remove(pid)
             self._touch()
+            self._exited(record.bot_id, pid, EXIT_UNKNOWN)
+
+    def _exited(self, bot_id: str | None, pid: int, returncode: int) -> None:
+        """Tell ``on_exit`` that the runner of ``bot_id`` ended, if it was the bot's newest."""
+        if bot_id is None or self._current.get(bot_id) != pid:
+            return
+        del self._current[bot_id]
+        if self.on_exit is None:
+            return
+        try:
+            self.on_exit(bot_id, returncode)
+        except Exception:
+            log.exception("on_exit failed for bot %s", bot_id)
 
     # --- processes --------------------------------------------------------------------------
 
@@ -250,6 +289,7 @@ class ProcessHost:
             elif runner.process.returncode is not None:  # the warm one died meanwhile
                 runner = await self._spawn(cold=True, state="busy")
             runner.bot_id = assignment.bot_id
+            self._current[assignment.bot_id] = runner.process.pid  # an older one is superseded
             digest = token_digest(assignment.token)
             runner.record = replace(runner.record, bot_id=assignment.bot_id, token_sha=digest)
             self._pids.write(runner.record)
@@ -261,6 +301,8 @@ class ProcessHost:
             log.info("bot %s → %s (pid %d)", assignment.bot_id, runner.slot, runner.process.pid)
         except (OSError, AssertionError) as exc:
             log.error("bot %s: no runner could take it: %r", assignment.bot_id, exc)
+            if self.on_exit is not None and assignment.bot_id not in self._current:
+                self.on_exit(assignment.bot_id, EXIT_UNKNOWN)  # no runner: the bot fails now
         self._touch()
 
     async def _keep_pool(self) -> None:
@@ -313,10 +355,13 @@ class ProcessHost:
                 if runner.state == "starting":
                     runner.state = "idle"
                 self._touch()
-            elif process.returncode is None and runner.state != "busy":
-                log.error("%s: no READY in %.0f s; stopping it", runner.slot, self._ready_timeout)
-                self._failures += 1
-                await self._stop(runner)
+            elif runner.state != "busy":
+                self._failures += 1  # the pool backs off: a runner that cannot start
+                if process.returncode is None:
+                    log.error(
+                        "%s: no READY in %.0fs; stopping it", runner.slot, self._ready_timeout
+                    )
+                    await self._stop(runner)
             returncode = await process.wait()
         finally:
             if self._runners.get(runner.slot) is runner:
@@ -325,6 +370,7 @@ class ProcessHost:
         self._pids.remove(process.pid)
         log.info("%s (pid %d, bot %s) exited with %d", runner.slot, process.pid,
                  runner.bot_id, returncode)  # fmt: skip
+        self._exited(runner.bot_id, process.pid, returncode)
 
     async def _await_ready(self, process: asyncio.subprocess.Process) -> bool:
         stdout = process.stdout

@@ -144,6 +144,8 @@ class Leave:
 
     reason: StopReason
     message: str | None = None
+    sub_code: str | None = None
+    """Why, beyond the reason (``host_shutdown``); kept through ``finished``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +358,7 @@ def _stop_reason(state: BotState, event: Event) -> StopReason | None:
 def _sub_code(state: BotState, event: Event) -> str | None:
     if isinstance(event, Fail):
         return event.sub_code
-    if isinstance(event, Refuse | NeedAuth | RejectCredentials | RejectApiKey | Detect):
+    if isinstance(event, Leave | Refuse | NeedAuth | RejectCredentials | RejectApiKey | Detect):
         return event.sub_code
     if isinstance(event, Retry):
         return None

@@ -132,6 +132,8 @@ class Leaving(BaseReport):
 
     type: Literal["leaving"] = "leaving"
     stop_reason: StopReason
+    sub_code: str | None = None
+    """Why, beyond the stop reason (``host_shutdown``: the runner's host shut down)."""
     message: Message = None
 
 

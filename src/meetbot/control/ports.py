@@ -1,9 +1,9 @@
 """The Protocols at the control plane's I/O boundaries.
 
-Drivers live in one module each: ``store/sql.py`` (SQLAlchemy), ``launchers/local.py``
-(processes), ``webhooks/sender.py`` (aiohttp). Fakes for all of them ship in
-:mod:`meetbot.testing`. The boundaries both processes share (clock, storage, transcriber) are
-in :mod:`meetbot.ports`.
+Drivers live in one module each: ``store/sql.py`` (SQLAlchemy), ``launchers/fleet.py``
+and ``launchers/local.py`` (agents' rows; one agent in process), ``webhooks/sender.py``
+(aiohttp). Fakes for all of them ship in :mod:`meetbot.testing`. The boundaries both
+processes share (clock, storage, transcriber) are in :mod:`meetbot.ports`.
 """
 
 from __future__ import annotations

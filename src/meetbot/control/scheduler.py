@@ -2,8 +2,8 @@
 
 - dispatch: scheduled bots → runners at ``join_at - dispatch_lead``;
 - reaper: dispatched bots whose runner went silent end ``failed``/``bot_process_lost``;
-- agents (``MEETBOT_LAUNCHER=fleet``): the live agents' slots are read for reservations, and
-  the ``booting`` bots of lost or revoked agents go to others
+- agents (``MEETBOT_LAUNCHER=fleet`` or ``local``): the live agents' slots are read for
+  reservations, and the ``booting`` bots of lost or revoked agents go to others
   (:func:`meetbot.control.service.agents.tend_fleet`);
 - janitor: expired idempotency keys and long-expired leases are purged, and finished webhook
   deliveries older than ``webhook_delivery_retention`` are deleted (in batches, one short
@@ -49,7 +49,7 @@ class Scheduler:
             ),
             Periodic("janitor", 3600.0, self.tidy),
         )
-        if s.launcher == "fleet":
+        if s.launcher in ("fleet", "local"):  # local: one agent in this process
             self.jobs += (Periodic("agents", 1.0, lambda: tend_fleet(services)),)
 
     async def tidy(self) -> int:

@@ -26,6 +26,7 @@ from meetbot.control.calendars.ics import HttpCalendarSources
 from meetbot.control.capacity import FixedCapacity
 from meetbot.control.dashboard import install as install_dashboard
 from meetbot.control.launchers.fleet import FleetLauncher
+from meetbot.control.launchers.local import LOCAL_AGENT_NAME, LocalLauncher, local_agent_token
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.transcribers import Transcribers
@@ -38,6 +39,7 @@ from meetbot.control.scheduler import Scheduler
 from meetbot.control.service import Services
 from meetbot.control.service.core import CommandBus
 from meetbot.control.service.keys import ensure_first_key
+from meetbot.control.service.local_agent import InProcessChannel
 from meetbot.control.service.lost_runners import runner_exited
 from meetbot.control.service.reactions import Subscribers
 from meetbot.control.service.stream import Pulse
@@ -62,12 +64,8 @@ class ControlPlane:
     first_key: str | None
 
 
-def _launcher(
-    settings: Settings, reactions: Subscribers, fleet: Callable[[], Launcher]
-) -> Launcher:
-    """The launcher; it reports runner exits to ``reactions``."""
-    if settings.launcher == "fleet":
-        return fleet()
+def _launcher(settings: Settings, fleet: Callable[[], Launcher]) -> Launcher:
+    """The launcher: ``fake``, else ``fleet()`` (``fleet``, or ``local``: one agent here)."""
     if settings.launcher == "fake":
         from meetbot.control.launchers.simulated import SimulatedLauncher
 
@@ -76,9 +74,7 @@ def _launcher(
             max_concurrent=settings.max_concurrent_bots,
             auto_refill=True,
         )
-    from meetbot.control.launchers.local import LocalLauncher
-
-    return LocalLauncher.from_settings(settings, on_exit=reactions.runner_exited)
+    return fleet()
 
 
 def _delivery(
@@ -115,13 +111,18 @@ async def build(settings: Settings) -> ControlPlane:
     box = SecretBox(secret)
 
     def fleet() -> Launcher:
-        return FleetLauncher(settings, store, clock, box, commands.notify)
+        if settings.launcher == "fleet":
+            return FleetLauncher(settings, store, clock, box, commands.notify)
+        # local: the same code, with one agent in this process (docs/fleet.md)
+        return LocalLauncher(
+            settings, store, clock, box, commands.notify, on_exit=reactions.runner_exited
+        )
 
-    launcher = _launcher(settings, reactions, fleet)
+    launcher = _launcher(settings, fleet)
     capacity = (
-        FleetCapacity(settings.fleet_max_slots)
-        if settings.launcher == "fleet"
-        else FixedCapacity(settings.max_concurrent_bots)
+        FixedCapacity(settings.max_concurrent_bots)
+        if settings.launcher == "fake"
+        else FleetCapacity(settings.fleet_max_slots if settings.launcher == "fleet" else None)
     )
     storage = open_storage(settings, secret)
     services = Services(
@@ -139,6 +140,9 @@ async def build(settings: Settings) -> ControlPlane:
         image_fetcher=HttpImageFetcher(TargetPolicy.from_settings(settings)),
     )
     reactions.on_runner_exited.append(functools.partial(runner_exited, services))
+    if isinstance(launcher, LocalLauncher):
+        token = local_agent_token(secret, settings.data_dir)
+        launcher.attach(InProcessChannel(services, token, name=LOCAL_AGENT_NAME))
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
     start_delivery, close_delivery = _delivery(settings, services, reactions, SecretBox(secret))

@@ -31,7 +31,6 @@ from meetbot.contract.reports import (
     Speaking,
     Waiting,
 )
-from meetbot.contract.status_texts import SUB_CODES
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
 
 HOST_IN_ANOTHER_MEETING = "host_in_another_meeting"
@@ -120,17 +119,12 @@ def stop_outcome(
 ) -> Outcome:
     """A stop decided by the bot (a timer, ``leave``): ``Leaving`` in call, else ``NotAdmitted``.
 
-    ``sub_code`` (e.g. ``host_shutdown``) says why: ``NotAdmitted`` carries it, ``Leaving``
-    (which has no sub_code in the contract) says it in its message."""
-    if sub_code is not None:
-        text = SUB_CODES.get(sub_code, sub_code).rstrip(".")
-        message = message or f"{text} ({sub_code})."
-        if not admitted:
-            refused = NotAdmitted(at=at, stop_reason=reason, sub_code=sub_code, message=message)
-            return Outcome(refused)
+    ``sub_code`` (e.g. ``host_shutdown``) says why; both reports carry it (the control plane's
+    status text for it is the status change's message)."""
     if admitted:
-        return Outcome(Leaving(at=at, stop_reason=reason, message=message))
-    return Outcome(NotAdmitted(at=at, stop_reason=reason, message=message))
+        return Outcome(Leaving(at=at, stop_reason=reason, sub_code=sub_code, message=message))
+    refused = NotAdmitted(at=at, stop_reason=reason, sub_code=sub_code, message=message)
+    return Outcome(refused)
 
 
 class MeetingTracker:

@@ -1,12 +1,12 @@
-"""Launchers: where runner processes come from (:class:`meetbot.ports.Launcher`).
+"""Launchers: where runner processes come from (:class:`meetbot.control.ports.Launcher`).
 
-``local``: subprocesses on this machine with a warm pool (:class:`LocalLauncher`). Later:
-a worker fleet, Kubernetes.
+``local`` (:class:`~meetbot.control.launchers.local.LocalLauncher`): the fleet's code with one
+agent in ``meetbot serve``'s process; ``fleet`` (:class:`~.fleet.FleetLauncher`): agents on
+runner hosts; ``fake``: :class:`~.simulated.SimulatedLauncher`.
 """
 
 from __future__ import annotations
 
-from meetbot.control.launchers.local import EXIT_UNKNOWN, LaunchError, LocalLauncher
 from meetbot.control.launchers.warm_pool import PoolState
 
-__all__ = ["EXIT_UNKNOWN", "LaunchError", "LocalLauncher", "PoolState"]
+__all__ = ["PoolState"]

@@ -72,6 +72,19 @@ async def create_agent(store: Store, clock: Clock, *, name: str) -> IssuedAgent:
     return IssuedAgent(agent.id, name, token)
 
 
+async def ensure_agent(store: Store, clock: Clock, *, name: str, token: str) -> Agent:
+    """The agent with this token, created (named ``name``) if there is none: ``meetbot
+    serve``'s own agent (``MEETBOT_LAUNCHER=local``), whose token the server derives, keeps
+    one row across restarts."""
+    digest = token_hash(token)
+    async with store.transaction() as tx:
+        agent = await tx.agents.by_token(digest)
+        if agent is None:
+            agent = Agent(id=new_id(), name=name, token_hash=digest, created_at=clock.now())
+            await tx.agents.add(agent)
+    return agent
+
+
 async def list_agents(store: Store, clock: Clock, timeout: float) -> list[AgentView]:
     now = clock.now()
     async with store.transaction(write=False) as tx:

@@ -56,7 +56,7 @@ class Reactions(Protocol):
 
     def runner_exited(self, bot_id: str, returncode: int) -> None:
         """The runner process that had ``bot_id`` ended with ``returncode`` (see
-        :data:`meetbot.control.launchers.local.EXIT_UNKNOWN`)."""
+        :data:`meetbot.agent.processes.EXIT_UNKNOWN`)."""
         ...
 
     def bot_dispatched(self, bot: Bot) -> None:

@@ -46,8 +46,8 @@ def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
             return lifecycle.Wait(sub)
         case reports.InCall():
             return lifecycle.Admit()
-        case reports.Leaving(stop_reason=reason, message=message):
-            return lifecycle.Leave(reason, message)
+        case reports.Leaving(stop_reason=reason, sub_code=code, message=message):
+            return lifecycle.Leave(reason, message, code)
         case reports.NotAdmitted(stop_reason=reason, sub_code=code, message=message):
             return lifecycle.Refuse(reason, code, message)
         case reports.Left():
