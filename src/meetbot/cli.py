@@ -177,7 +177,7 @@ def demo(
     """A bot at work, offline: a local Janus room, a speaking participant, live statuses."""
     from meetbot.demo import run_demo
 
-    raise typer.Exit(run_demo(model=model, echo=typer.echo))
+    raise typer.Exit(run_demo(model=model))
 
 
 @app.command()
