@@ -3,8 +3,9 @@
 //   fragment); data-reload-on-end="1": the page reloads once the fragment says the bot ended
 //   (the recording appears).
 // - [data-stream="PATH"] on a live region: the bot's real-time stream (a WebSocket, opened
-//   with a short-lived token); each event refreshes the region at once, and polling waits
-//   while the stream is open (data-streaming="1"). Polling takes over if the stream closes.
+//   with a short-lived token); each event refreshes the region at once, and while the stream
+//   is open (data-streaming="1") polling only keeps the clocks going (every 15 s). Polling
+//   takes over again if the stream closes.
 // - form[data-confirm]: asks before sending.
 "use strict";
 (function () {
@@ -12,8 +13,11 @@
     "transcript.ready": 1, "participant.joined": 1, "participant.left": 1, "chat.message": 1,
     "recording.paused": 1, "recording.resumed": 1, "recording.ready": 1 };
 
+  var STREAMING_EVERY = 15000;
+
   function live(region) {
     var every = Number(region.dataset.every || 1000);
+    var last = Date.now();
     var busy = false;
     var again = false;
     var timer = null;
@@ -21,6 +25,7 @@
     async function refresh() {
       if (busy) { again = true; return; }
       busy = true;
+      last = Date.now();
       try {
         var response = await fetch(region.dataset.live, {
           headers: { "X-Dashboard-Fragment": "1" },
@@ -51,7 +56,8 @@
     }
 
     timer = setInterval(function () {
-      if (document.hidden || region.dataset.streaming === "1") return;
+      if (document.hidden) return;
+      if (region.dataset.streaming === "1" && Date.now() - last < STREAMING_EVERY) return;
       refresh();
     }, every);
 
