@@ -1,8 +1,8 @@
 """A bot's dashboard page in a real Chromium follows the bot's real-time stream (issue 17 §1):
 the page opens the WebSocket its ``data-stream`` names (the Content-Security-Policy lets it),
-polling slows to every 15 s while it is open, and a status change and a transcript segment reach the page
-through it, without a reload. The app is served on loopback in the test's event loop (no
-runner: the test reports as the bot's runner would)."""
+polling slows to every 15 s while it is open, and a status change and a transcript segment
+reach the page through it, without a reload. The app is served on loopback in the test's
+event loop (no runner: the test reports as the bot's runner would)."""
 
 from __future__ import annotations
 
