@@ -86,7 +86,7 @@ async def _serve(settings: Settings) -> None:
         from meetbot.control.webhooks.process import DeliveryProcess
 
         child = DeliveryProcess(settings.data_dir.resolve(), held=True)
-        child.spawn()
+        await child.spawn()  # its process exists: our imports below block this loop
     try:
         import uvicorn
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import psutil
 
-from harness.waiting import until
 from meetbot.control.webhooks.process import DeliveryProcess
 
 
@@ -45,9 +44,8 @@ async def test_a_held_child_imports_then_waits_for_its_release(tmp_path: Path) -
     store or the secret before the server's build made them."""
     data = tmp_path / "data"
     child = DeliveryProcess(data, held=True)
-    child.spawn()
+    await child.spawn()
     try:
-        await until(lambda: child.pid is not None, what="the child spawned")
         assert child.pid is not None
         assert "--wait-go" in psutil.Process(child.pid).cmdline()
         await _idle(child.pid)
@@ -67,8 +65,8 @@ async def test_a_held_child_never_released_exits_when_the_server_closes_it(
 ) -> None:
     data = tmp_path / "data"
     child = DeliveryProcess(data, held=True)
-    child.spawn()
-    await until(lambda: child.pid is not None, what="the child spawned")
+    await child.spawn()
+    assert child.pid is not None
     await child.close()
     assert child.returncode == 0
     assert not data.exists()

@@ -63,6 +63,7 @@ class DeliveryProcess:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._ready = asyncio.Event()
+        self._spawned = asyncio.Event()
         self.starts = 0
 
     @property
@@ -88,8 +89,16 @@ class DeliveryProcess:
             with contextlib.suppress(OSError):
                 proc.stdin.write(b"!")
 
-    def spawn(self) -> None:
-        """Start the child (once) without waiting for it."""
+    async def spawn(self) -> None:
+        """Start the child (once); returns once its process exists, without waiting for it
+        to deliver (so a caller's blocking work that follows overlaps the child's)."""
+        self._supervising()
+        assert self._task is not None
+        spawned = asyncio.ensure_future(self._spawned.wait())
+        await asyncio.wait((spawned, self._task), return_when=asyncio.FIRST_COMPLETED)
+        spawned.cancel()  # the task ended first: it could not start the child (start says)
+
+    def _supervising(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._supervise(), name="webhooks-process")
 
@@ -112,7 +121,7 @@ class DeliveryProcess:
         """Start the child (or release the one :meth:`spawn` started) and wait until it
         delivers (so events of the first moments wait for no import), for at most
         :data:`READY_WAIT` seconds."""
-        self.spawn()
+        self._supervising()
         self.release()
         try:
             async with asyncio.timeout(READY_WAIT):
@@ -134,6 +143,7 @@ class DeliveryProcess:
             finally:
                 os.close(ready_w)
             self.starts += 1
+            self._spawned.set()
             self._go()
             waiter = asyncio.create_task(self._wait_ready(ready))
             rc = await self._proc.wait()
