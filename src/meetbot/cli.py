@@ -79,11 +79,24 @@ GRACEFUL_SHUTDOWN_S = 5
 
 
 async def _serve(settings: Settings) -> None:
-    import uvicorn
+    # The webhook delivery child first: its imports overlap ours; it opens the store once
+    # build() made it (DeliveryProcess.start releases it).
+    child = None
+    if settings.delivery == "process":
+        from meetbot.control.webhooks.process import DeliveryProcess
 
-    from meetbot.control.server import build
+        child = DeliveryProcess(settings.data_dir.resolve(), held=True)
+        await child.spawn()  # its process exists: our imports below block this loop
+    try:
+        import uvicorn
 
-    plane = await build(settings)
+        from meetbot.control.server import build
+
+        plane = await build(settings, delivery=child)
+    except BaseException:
+        if child is not None:
+            await child.close()
+        raise
     if plane.first_key:
         typer.echo("Created the first API key (shown only once; keep it):")
         typer.echo(f"  {plane.first_key}")
@@ -148,6 +161,9 @@ def deliver(
     ready_fd: Annotated[
         int | None, typer.Option("--ready-fd", help="Write a byte here once delivering")
     ] = None,
+    wait_go: Annotated[
+        bool, typer.Option("--wait-go", help="Wait for a byte on stdin before opening the store")
+    ] = False,
 ) -> None:
     """Deliver webhooks (started by ``meetbot serve`` with MEETBOT_DELIVERY=process; stops when
     its stdin closes)."""
@@ -156,7 +172,7 @@ def deliver(
     from meetbot.control.webhooks.process import run_child
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
-        runner.run(run_child(settings, ready_fd))
+        runner.run(run_child(settings, ready_fd, wait_go=wait_go))
 
 
 app.command(name="agent")(agent_command)
@@ -177,7 +193,7 @@ def demo(
     """A bot at work, offline: a local Janus room, a speaking participant, live statuses."""
     from meetbot.demo import run_demo
 
-    raise typer.Exit(run_demo(model=model, echo=typer.echo))
+    raise typer.Exit(run_demo(model=model))
 
 
 @app.command()

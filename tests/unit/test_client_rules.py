@@ -141,7 +141,7 @@ def test_the_public_api_is_pinned() -> None:
     import meetbot.client as client
 
     assert client.__all__ == [
-        "NO_RETRIES", "ApiError", "AsyncMeetbot", "AudioChunk", "Bot", "Calendar",
+        "NO_RETRIES", "ApiError", "AsyncMeetbot", "AudioChunk", "AudioQueued", "Bot", "Calendar",
         "CalendarEvent", "Capacity", "CapacityExhausted", "ChatMessage", "Conflict",
         "CredentialFlags", "DebugArtifact", "Delivery", "Event", "Forbidden", "InvalidRequest",
         "Meetbot", "MeetbotClientError", "MethodNotAllowed", "NotFound", "NotReady",

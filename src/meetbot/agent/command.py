@@ -14,18 +14,18 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meetbot import redaction
-from meetbot.agent.agent import Agent, AgentOptions
-from meetbot.agent.control_client import ControlClient
-from meetbot.agent.hosts import RunnerHost
 from meetbot.config import Settings
+
+if TYPE_CHECKING:  # imported when the agent runs: every other `meetbot` command starts without
+    from meetbot.agent.agent import AgentOptions
+    from meetbot.agent.hosts import RunnerHost
 
 
 class SimulationSettings(BaseSettings):
@@ -60,6 +60,8 @@ def agent_command(
     ] = 600.0,
 ) -> None:
     """Run a runner host of the fleet: warm browsers and bots, handed out by the control plane."""
+    from meetbot.agent.agent import AgentOptions
+
     servers = [s.strip() for s in server.split(",") if s.strip()]
     if not servers:
         raise typer.BadParameter("at least one URL", param_hint="--server")
@@ -97,6 +99,11 @@ async def run_agent(
     servers: list[str], token: str, options: AgentOptions, host: Callable[[], RunnerHost]
 ) -> int:
     """Run until SIGTERM/SIGINT, then drain; returns the exit code."""
+    import httpx
+
+    from meetbot.agent.agent import Agent
+    from meetbot.agent.control_client import ControlClient
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

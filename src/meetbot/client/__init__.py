@@ -32,6 +32,7 @@ from meetbot.client.errors import (
     WaitTimeout,
 )
 from meetbot.client.models import (
+    AudioQueued,
     Bot,
     Calendar,
     CalendarEvent,
@@ -58,6 +59,7 @@ __all__ = [
     "ApiError",
     "AsyncMeetbot",
     "AudioChunk",
+    "AudioQueued",
     "Bot",
     "Calendar",
     "CalendarEvent",

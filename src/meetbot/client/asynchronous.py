@@ -70,6 +70,7 @@ class AsyncMeetbot:
                     call.path,
                     params=call.params,
                     json=call.json,
+                    content=call.content,
                     headers=call.headers,
                 )
             except httpx.ConnectError:
@@ -306,6 +307,24 @@ class Bots:
     async def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
         """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
         return await self._c.send(api.output_video(bot_id, bot_image))
+
+    async def output_audio(
+        self,
+        bot_id: str,
+        audio: api.AudioSource | None = None,
+        *,
+        text: str | None = None,
+        voice: str | None = None,
+        interrupt: bool = False,
+    ) -> models.AudioQueued:
+        """Make the bot say an audio file (WAV, MP3, Ogg, WebM: bytes, a path or a binary
+        file) or ``text=`` (espeak-ng's ``voice``, e.g. ``en-gb``) in the call; queued after
+        what plays, or at once with ``interrupt=True``."""
+        return await self._c.send(api.output_audio(bot_id, audio, text, voice, interrupt))
+
+    async def stop_output_audio(self, bot_id: str) -> None:
+        """Stop what the bot says and drop what is queued; the bot mutes."""
+        await self._c.send(api.stop_output_audio(bot_id))
 
     async def wait(
         self,

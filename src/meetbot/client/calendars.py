@@ -7,7 +7,7 @@ import builtins
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from meetbot.client import endpoints as api
+from meetbot.client import calendar_endpoints as api
 from meetbot.client import models
 from meetbot.client.pagination import async_pages, pages
 from meetbot.unset import UNSET, Unset

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -32,6 +33,8 @@ class Call(Generic[T]):
     params: dict[str, str | int] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    """A raw body (an audio file), sent instead of ``json``."""
 
 
 def _id(value: str) -> str:
@@ -184,6 +187,57 @@ def output_video(bot_id: str, bot_image: str) -> Call[models.Bot]:
     return Call("POST", path, _one(models.Bot), json={"bot_image": bot_image})
 
 
+AUDIO_TYPES = {b"RIFF": "audio/wav", b"OggS": "audio/ogg", b"\x1aE\xdf\xa3": "audio/webm"}
+
+
+AudioSource = bytes | Path | BinaryIO
+"""An audio file to say: its bytes, its path, or a binary file open for reading."""
+
+
+def output_audio(
+    bot_id: str, audio: AudioSource | None, text: str | None, voice: str | None, interrupt: bool
+) -> Call[models.AudioQueued]:
+    """A file or a text (exactly one) to say; ``ValueError`` for both or neither."""
+    if (audio is None) == (text is None):
+        raise ValueError("Give either an audio file or text=, not both.")
+    if text is not None:
+        return output_audio_text(bot_id, text, voice, interrupt)
+    if voice is not None:
+        raise ValueError("voice= is for text=: a file is said as it sounds.")
+    assert audio is not None
+    if isinstance(audio, Path):
+        data = audio.read_bytes()
+    elif isinstance(audio, bytes):
+        data = audio
+    else:
+        data = audio.read()
+    return output_audio_file(bot_id, data, interrupt)
+
+
+def output_audio_file(bot_id: str, data: bytes, interrupt: bool) -> Call[models.AudioQueued]:
+    """The file as the body (its ``Content-Type`` from its first bytes; the server tells the
+    formats apart by them anyway), ``?interrupt=true`` to cut in."""
+    kind = AUDIO_TYPES.get(data[:4], "audio/mpeg")
+    path = f"{BOTS}{_id(bot_id)}/output_audio/"
+    params: dict[str, str | int] = {"interrupt": "true"} if interrupt else {}
+    headers = {"Content-Type": kind}
+    return Call("POST", path, _one(models.AudioQueued), params, content=data, headers=headers)
+
+
+def output_audio_text(
+    bot_id: str, text: str, voice: str | None, interrupt: bool
+) -> Call[models.AudioQueued]:
+    body: dict[str, Any] = {"text": text, "interrupt": interrupt}
+    if voice is not None:
+        body["voice"] = voice
+    path = f"{BOTS}{_id(bot_id)}/output_audio/"
+    return Call("POST", path, _one(models.AudioQueued), json=body)
+
+
+def stop_output_audio(bot_id: str) -> Call[None]:
+    return Call("DELETE", f"{BOTS}{_id(bot_id)}/output_audio/", _nothing)
+
+
 def stream_token(bot_id: str) -> Call[models.StreamToken]:
     return Call("POST", f"{BOTS}{_id(bot_id)}/stream_token/", _one(models.StreamToken))
 
@@ -310,71 +364,6 @@ def put_credentials(body: Mapping[str, Any]) -> Call[models.CredentialFlags]:
 
 def delete_credentials() -> Call[None]:
     return Call("DELETE", CREDENTIALS, _nothing)
-
-
-# --- calendars -----------------------------------------------------------------------------
-
-CALENDARS = "/api/v1/calendars/"
-
-
-def calendar_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A connect's body: the kind and the fields given (``None``: the server's default)."""
-    return {"kind": kind} | {k: _wire(v) for k, v in fields.items() if v is not None}
-
-
-def create_calendar(body: dict[str, Any]) -> Call[models.Calendar]:
-    return Call("POST", CALENDARS, _one(models.Calendar), json=body)
-
-
-def list_calendars(
-    cursor: str | None, limit: int | None = None
-) -> Call[tuple[list[models.Calendar], str | None]]:
-    return Call("GET", CALENDARS, _page(models.Calendar), params=_cursor(cursor, limit))
-
-
-def get_calendar(calendar_id: str) -> Call[models.Calendar]:
-    return Call("GET", f"{CALENDARS}{_id(calendar_id)}/", _one(models.Calendar))
-
-
-def update_calendar(calendar_id: str, fields: dict[str, Any]) -> Call[models.Calendar]:
-    path = f"{CALENDARS}{_id(calendar_id)}/"
-    return Call("PATCH", path, _one(models.Calendar), json=_given(**fields))
-
-
-def delete_calendar(calendar_id: str) -> Call[None]:
-    return Call("DELETE", f"{CALENDARS}{_id(calendar_id)}/", _nothing)
-
-
-def sync_calendar(calendar_id: str) -> Call[models.Calendar]:
-    return Call("POST", f"{CALENDARS}{_id(calendar_id)}/sync/", _one(models.Calendar))
-
-
-def calendar_events(
-    calendar_id: str,
-    cursor: str | None,
-    *,
-    start: When | None = None,
-    end: When | None = None,
-    updated_after: When | None = None,
-    limit: int | None = None,
-) -> Call[tuple[list[models.CalendarEvent], str | None]]:
-    params = _cursor(cursor, limit)
-    for name, value in (("from", start), ("to", end), ("updated_after", updated_after)):
-        if value is not None:
-            params[name] = _time(value)
-    path = f"{CALENDARS}{_id(calendar_id)}/events/"
-    return Call("GET", path, _page(models.CalendarEvent), params=params)
-
-
-def update_calendar_event(
-    calendar_id: str,
-    event_id: str,
-    record: bool | Unset | None = UNSET,
-    record_series: bool | Unset | None = UNSET,
-) -> Call[models.CalendarEvent]:
-    path = f"{CALENDARS}{_id(calendar_id)}/events/{_id(event_id)}/"
-    body = _given(record=record, record_series=record_series)
-    return Call("PATCH", path, _one(models.CalendarEvent), json=body)
 
 
 def _cursor(cursor: str | None, limit: int | None) -> dict[str, str | int]:

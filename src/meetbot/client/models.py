@@ -205,6 +205,15 @@ class ChatSent(Model):
     status: str
 
 
+class AudioQueued(Model):
+    """``bots.output_audio``'s answer: the clip is queued (``output_audio.started`` says when
+    the bot says it)."""
+
+    id: str
+    status: str
+    duration_s: float
+
+
 class TranscriptLag(Model):
     """``transcript.lagging``: the live transcript is ``lag_seconds`` behind the call."""
 

@@ -69,6 +69,7 @@ class Meetbot:
                     call.path,
                     params=call.params,
                     json=call.json,
+                    content=call.content,
                     headers=call.headers,
                 )
             except httpx.ConnectError:
@@ -303,6 +304,24 @@ class Bots:
     def output_video(self, bot_id: str, bot_image: str) -> models.Bot:
         """Show another picture as the bot's camera (base64 PNG/JPEG or an https URL)."""
         return self._c.send(api.output_video(bot_id, bot_image))
+
+    def output_audio(
+        self,
+        bot_id: str,
+        audio: api.AudioSource | None = None,
+        *,
+        text: str | None = None,
+        voice: str | None = None,
+        interrupt: bool = False,
+    ) -> models.AudioQueued:
+        """Make the bot say an audio file (WAV, MP3, Ogg, WebM: bytes, a path or a binary
+        file) or ``text=`` (espeak-ng's ``voice``, e.g. ``en-gb``) in the call; queued after
+        what plays, or at once with ``interrupt=True``."""
+        return self._c.send(api.output_audio(bot_id, audio, text, voice, interrupt))
+
+    def stop_output_audio(self, bot_id: str) -> None:
+        """Stop what the bot says and drop what is queued; the bot mutes."""
+        self._c.send(api.stop_output_audio(bot_id))
 
     def wait(
         self,

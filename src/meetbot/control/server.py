@@ -78,11 +78,16 @@ def _launcher(settings: Settings, fleet: Callable[[], Launcher]) -> Launcher:
 
 
 def _delivery(
-    settings: Settings, services: Services, reactions: Subscribers, box: SecretBox
+    settings: Settings,
+    services: Services,
+    reactions: Subscribers,
+    box: SecretBox,
+    spawned: DeliveryProcess | None,
 ) -> tuple[Hook, Hook]:
-    """Webhook delivery in a child process (default) or on this event loop; start and stop."""
+    """Webhook delivery in a child process (default: ``spawned`` when ``meetbot serve``
+    started it already) or on this event loop; start and stop."""
     if settings.delivery == "process":
-        child = DeliveryProcess(settings.data_dir.resolve())
+        child = spawned or DeliveryProcess(settings.data_dir.resolve())
         reactions.on_events_committed.append(child.notify)
         return child.start, child.close
     sender = HttpSender(TargetPolicy.from_settings(settings))
@@ -99,9 +104,10 @@ def _delivery(
     return start_delivery, close_delivery
 
 
-async def build(settings: Settings) -> ControlPlane:
+async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) -> ControlPlane:
     """Open the store, create the first key on a fresh data dir, and wire every worker: each
-    subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`)."""
+    subscribes to the reactions it serves (:mod:`meetbot.control.service.reactions`).
+    ``delivery``: the webhook delivery child already spawned (held until the app starts)."""
     data_dir.prepare(settings.data_dir)  # owner-only: 0700, files 0600
     secret = load_or_create_secret(settings.data_dir, settings.given_secret)
     store = await open_store(settings.effective_database_url)
@@ -145,7 +151,9 @@ async def build(settings: Settings) -> ControlPlane:
         launcher.attach(InProcessChannel(services, token, name=LOCAL_AGENT_NAME))
     first_key = await ensure_first_key(store, clock)
     scheduler = Scheduler(services)
-    start_delivery, close_delivery = _delivery(settings, services, reactions, SecretBox(secret))
+    start_delivery, close_delivery = _delivery(
+        settings, services, reactions, SecretBox(secret), delivery
+    )
 
     async def close_store() -> None:
         await store.close()

@@ -6,18 +6,21 @@ import io
 import wave
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy when samples are made: `meetbot serve` starts without it
+    import numpy as np
+    import numpy.typing as npt
 
 SAMPLE_RATE: Final = 16_000
 
-Samples = npt.NDArray[np.float32]
+Samples: TypeAlias = "npt.NDArray[np.float32]"
 
 
 def as_samples(pcm: Any) -> Samples:
     """Mono float32 samples in [-1, 1] from any array-like (a copy only when needed)."""
+    import numpy as np
+
     samples = np.asarray(pcm, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"expected mono samples (1-D), got shape {samples.shape}")
@@ -26,12 +29,16 @@ def as_samples(pcm: Any) -> Samples:
 
 def int16_to_float(data: bytes) -> Samples:
     """Little-endian int16 PCM bytes → float32 samples."""
+    import numpy as np
+
     if len(data) % 2:
         raise ValueError("int16 PCM must have an even number of bytes")
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
 def float_to_int16(samples: Samples) -> bytes:
+    import numpy as np
+
     clipped = np.clip(samples, -1.0, 32767 / 32768)
     return (clipped * 32768.0).round().astype("<i2").tobytes()
 
@@ -68,6 +75,8 @@ def split_points(
     Each cut is placed at the quietest ``frame`` in the last ``search`` seconds before the limit,
     so a cut rarely falls inside a word. Returns the inner cut points only (may be empty).
     """
+    import numpy as np
+
     limit = int(max_piece * sample_rate)
     if limit <= 0:
         raise ValueError("max_piece must be positive")

@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from meetbot.contract.models import Segment
 from meetbot.ports import Transcriber
 from meetbot.transcription.audio import SAMPLE_RATE, Samples, as_samples, int16_to_float
@@ -64,6 +62,8 @@ class LiveTranscriber:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``start_time``: the timeline position (seconds) of the first sample fed."""
+        import numpy as np  # here, not at the top: `meetbot serve` starts without numpy
+
         self._transcriber = transcriber
         self.policy = policy or LivePolicy()
         self._clock = clock
@@ -91,6 +91,8 @@ class LiveTranscriber:
         """Add float32 mono 16 kHz samples; returns newly committed segments."""
         if self._finished:
             raise RuntimeError("LiveTranscriber.finish() was already called")
+        import numpy as np
+
         data = as_samples(samples)
         self._window = np.concatenate((self._window, data))
         self._since_decode += len(data)
@@ -115,7 +117,7 @@ class LiveTranscriber:
             decoded, committed_until=self._committed_until, window_end=self.window_end
         )
         self._apply(decision)
-        self._window = np.zeros(0, dtype=np.float32)
+        self._window = as_samples(())
         return list(decision.commit)
 
     # --- state ----------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from meetbot.contract.models import Segment, Word
 from meetbot.transcription.audio import SAMPLE_RATE, as_samples, pieces
 from meetbot.transcription.segments import clean_text, monotonic_words
@@ -131,6 +129,8 @@ class WhisperTranscriber:
     def _packed(self, clips: list[Any]) -> list[list[Segment]]:
         """Decode ``clips`` as one (see :meth:`transcribe_many`); each clip's segments, with
         times from the clip's start."""
+        import numpy as np
+
         gap = np.zeros(round(PACK_GAP * SAMPLE_RATE), dtype=np.float32)
         starts: list[float] = []
         parts: list[Any] = []

@@ -14,9 +14,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import icalendar
-import recurring_ical_events
-
 from meetbot.control.calendars.models import Attendee, Occurrence
 
 
@@ -70,6 +67,8 @@ def link_texts(component: Any, master: Any | None = None) -> list[str | None]:
 
 
 def parse(text: bytes | str) -> Any:
+    import icalendar  # here, not at the top: `meetbot serve` starts without it
+
     try:
         return icalendar.Calendar.from_ical(text)
     except (ValueError, IndexError, KeyError) as exc:
@@ -84,6 +83,8 @@ def expand(calendar: Any, start: datetime, end: datetime) -> Iterable[Occurrence
         if c.get("RECURRENCE-ID") is None and c.get("UID") is not None
     }
     recurring = {uid for uid, c in masters.items() if c.get("RRULE") or c.get("RDATE")}
+    import recurring_ical_events
+
     try:
         found = recurring_ical_events.of(calendar).between(start, end)
     except (ValueError, TypeError, KeyError) as exc:

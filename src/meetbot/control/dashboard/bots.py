@@ -7,7 +7,7 @@ same lookups as the API's (another workspace's bot is 404)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pydantic
 from fastapi import APIRouter, Request, Response
@@ -26,6 +26,7 @@ from meetbot.control.media.artifacts import load_recording_meta, load_transcript
 from meetbot.control.media.participants import OBSERVATION_TYPES, participants
 from meetbot.control.ports import BotQuery
 from meetbot.control.service import bots
+from meetbot.control.service.stream import issue_token
 from meetbot.control.webhooks.outbox import chat_view
 from meetbot.ports import Storage
 
@@ -224,9 +225,14 @@ async def _bot_page(
     links = []
     if storage is not None:
         links = [(a, storage.signed_url(a.key, ttl)) for a in context["artifacts"]]
+    stream_url = None
+    if bot.status not in ENDED:  # the page follows the bot's real-time stream
+        made = await issue_token(viewer.services, viewer.cursors, viewer.workspace_id, bot.id)
+        stream_url = f"/api/v1/bot/{quote(bot.id)}/stream?{urlencode({'token': made.token})}"
     context |= {
         "recording": recording,
         "artifact_links": links,
+        "stream_url": stream_url,
         "can_leave": bot.status in DISPATCHED,
         "can_delete": bot.status is Status.SCHEDULED,
         "can_edit": bot.status in EDITABLE,

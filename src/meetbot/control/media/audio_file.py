@@ -17,10 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Final
 
 from meetbot.contract.media_format import (
     BYTES_PER_SECOND,
@@ -37,6 +34,10 @@ from meetbot.control.media.ffmpeg import encode
 from meetbot.errors import NotReady
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
+
+if TYPE_CHECKING:  # numpy only when samples are made: `meetbot serve` starts without it
+    import numpy as np
+    import numpy.typing as npt
 
 CONTENT_TYPES: Final[Mapping[RecordingFormat, str]] = {
     "ogg": "audio/ogg",
@@ -113,6 +114,8 @@ async def iter_chunks(
 
 async def load_pcm(storage: Storage, bot_id: str) -> npt.NDArray[np.float32]:
     """All of a bot's audio as float32 samples in [-1, 1), 16 kHz mono (for the transcriber)."""
+    import numpy as np
+
     keys = [key for _, key in await list_chunks(storage, bot_id)]
     parts: list[npt.NDArray[np.int16]] = []
     async with aclosing(iter_chunks(storage, keys)) as chunks:
@@ -140,6 +143,8 @@ class Spool:
 
     def tail(self, start_s: float) -> npt.NDArray[np.float32]:
         """The samples from ``start_s`` on as float32 in [-1, 1) (blocking: use a thread)."""
+        import numpy as np
+
         first = min(max(0, round(start_s * SAMPLE_RATE)) * SAMPLE_WIDTH, self.pcm_bytes)
         raw = np.fromfile(self.path, dtype="<i2", offset=first)
         out = np.empty(len(raw), dtype=np.float32)
