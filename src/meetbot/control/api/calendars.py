@@ -142,7 +142,7 @@ def event_view(event: CalendarEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "calendar_id": event.calendar_id,
-        "ical_uid": event.ical_uid,
+        "ical_uid": event.shown_uid,
         "start": iso(event.start) if event.start else None,
         "end": iso(event.end) if event.end else None,
         "title": event.title,
