@@ -101,6 +101,11 @@ async def sync_round(plane: Any, ids: list[str], counter: Counter, label: str) -
         times.append((time.perf_counter() - t0) * 1000)
         trips.append(counter.n - before)
         assert result.outcome is calendar_sync.Outcome.SYNCED, result
+        if len(times) % 10 == 0:
+            print(
+                f"  ... {len(times)} calendars, {time.monotonic() - started:.0f} s,"
+                f" last {times[-1]:.0f} ms, load {os.getloadavg()[0]:.1f}"
+            )
     total = time.monotonic() - started
     print(f"{label}: {len(ids)} calendars in {total:.1f} s")
     print(f"  ms per calendar: {summary(times)}")

@@ -156,3 +156,34 @@ async def test_microsoft_a_renewed_subscription_deletes_the_old_one_and_so_does_
     assert microsoft.deleted == ["sub-1", "sub-2"]
     assert microsoft.open_subscriptions == []
     assert await _live_bots(plane) == []
+
+
+@pytest.mark.parametrize("lifecycle", ["subscriptionRemoved", "reauthorizationRequired"])
+async def test_microsoft_a_removed_subscription_is_made_again(
+    plane: TestPlane, microsoft: FakeMicrosoft, lifecycle: str
+) -> None:
+    microsoft.put(mevent("ev0", "2026-01-03T10:00:00", "2026-01-03T11:00:00", join_url=TEAMS))
+    async with plane.client() as client:
+        made = await client.post(
+            "/api/v1/calendars/",
+            json={
+                "kind": "microsoft",
+                "refresh_token": "good-refresh",
+                "client_id": "app",
+                "client_secret": "shh",
+            },
+        )
+    calendar_id = made.json()["id"]
+    await calendar_sync.sync(plane.services, calendar_id)
+    (subscription,) = microsoft.subscriptions
+    state = subscription["clientState"]
+    transport = httpx.ASGITransport(app=plane.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meetbot") as graph:
+        note = {"subscriptionId": "sub-1", "clientState": state, "lifecycleEvent": lifecycle}
+        accepted = await graph.post("/api/v1/calendars/push/microsoft/", json={"value": [note]})
+        assert accepted.status_code == 202
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert microsoft.open_subscriptions == ["sub-2"]
+        assert microsoft.deleted == ["sub-1"]
+        stale = await graph.post("/api/v1/calendars/push/microsoft/", json={"value": [note]})
+        assert stale.status_code == 404  # the old subscription's clientState is no longer valid

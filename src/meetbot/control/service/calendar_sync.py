@@ -198,17 +198,22 @@ async def _unwatch(calendar: Calendar, source: Watchable, push: Mapping[str, Any
         log.warning("calendar %s: push channel not stopped: %s", calendar.id, exc.detail)
 
 
-async def push_received(svc: Services, channel_id: str, token: str) -> bool:
+async def push_received(svc: Services, channel_id: str, token: str, *, renew: bool = False) -> bool:
     """A provider's notification: the channel's calendar syncs now (within a second, by the
-    worker). ``False`` (nothing happens) unless the channel and its token are the calendar's."""
+    worker); with ``renew`` (the provider removed the channel or wants it authorised again)
+    that sync opens a new channel. ``False`` (nothing happens) unless the channel and its
+    token are the calendar's."""
     calendar_id = channel_id.split("~", 1)[0]
-    async with svc.store.transaction(write=False) as tx:
-        calendar = await tx.calendars.get(calendar_id)
-    push = (calendar.config.get("push") or {}) if calendar else {}
-    if not push or push.get("channel_id") != channel_id:
-        return False
-    if not hmac.compare_digest(str(push.get("token_hash")), push_token_hash(token)):
-        return False
+    async with svc.store.transaction(write=renew) as tx:
+        calendar = await tx.calendars.get(calendar_id, for_update=renew)
+        push = (calendar.config.get("push") or {}) if calendar else {}
+        if not push or push.get("channel_id") != channel_id or calendar is None:
+            return False
+        if not hmac.compare_digest(str(push.get("token_hash")), push_token_hash(token)):
+            return False
+        if renew:
+            expired = {**push, "expires_at": svc.clock.now().isoformat()}
+            await tx.calendars.update(calendar.evolve(config={**calendar.config, "push": expired}))
     svc.reactions.calendar_due(calendar_id)
     return True
 
