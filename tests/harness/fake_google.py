@@ -1,7 +1,9 @@
 """A local server that follows Google Calendar's documented formats, for calendar tests:
 the OAuth token endpoint (refresh tokens), ``events.list`` with ``singleEvents`` items,
 ``pageToken`` pages (``page_size`` items, sometimes none), ``nextSyncToken`` only on the last
-page, ``syncToken`` deltas with cancelled items, and **410** for an expired token."""
+page, ``syncToken`` deltas with cancelled items, **410** for an expired token, ``events/watch``
+channels (expiring ``channel_days`` after 2026-01-02) and ``channels/stop`` (204; 404 for a
+channel it does not know)."""
 
 from __future__ import annotations
 
@@ -35,15 +37,37 @@ class FakeGoogle:
         self.items[event_id] = (self.version, {"id": event_id, "status": "cancelled"})
 
     channels: list[dict[str, Any]] = field(default_factory=list)
+    channel_days: int = 7
+    stopped: list[dict[str, Any]] = field(default_factory=list)
+    """The bodies of ``channels/stop`` requests for channels it knew."""
+
+    @property
+    def open_channels(self) -> list[str]:
+        """The ids of the channels opened and not stopped."""
+        gone = {s["id"] for s in self.stopped}
+        return [c["id"] for c in self.channels if c["id"] not in gone]
 
     async def watch(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bearer at-"):
             return web.json_response({"error": {"code": 401}}, status=401)
         body = await request.json()
         self.channels.append(body)  # with its ``token``, as Google keeps it
-        expiration = 1767312000000 + 7 * 24 * 3600 * 1000  # 2026-01-02 + 7 days, in ms
-        answer = {"kind": "api#channel", "id": body["id"], "resourceId": "res-1"}
+        # 2026-01-02 + channel_days, in ms
+        expiration = 1767312000000 + self.channel_days * 24 * 3600 * 1000
+        answer = {"kind": "api#channel", "id": body["id"], "resourceId": f"res-{body['id']}"}
         return web.json_response({**answer, "expiration": str(expiration)})
+
+    async def stop(self, request: web.Request) -> web.Response:
+        if not request.headers.get("Authorization", "").startswith("Bearer at-"):
+            return web.json_response({"error": {"code": 401}}, status=401)
+        body = await request.json()
+        if (
+            body.get("id") not in self.open_channels
+            or body.get("resourceId") != f"res-{body['id']}"
+        ):
+            return web.json_response({"error": {"code": 404}}, status=404)
+        self.stopped.append(body)
+        return web.Response(status=204)
 
     @property
     def api_url(self) -> str:
@@ -95,6 +119,7 @@ async def fake_google() -> AsyncIterator[FakeGoogle]:
     app.router.add_post("/token", fake.token)
     app.router.add_get("/calendars/{calendar}/events", fake.events)
     app.router.add_post("/calendars/{calendar}/events/watch", fake.watch)
+    app.router.add_post("/channels/stop", fake.stop)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,7 +1,8 @@
 """A local server that follows Microsoft Graph's documented formats, for calendar tests: the
 OAuth token endpoint, ``/me/calendarView/delta`` (``@odata.nextLink`` pages of
 ``odata.maxpagesize``, then an ``@odata.deltaLink``; later deltas with ``@removed`` items;
-**410** for an expired sync state) and ``POST /subscriptions``."""
+**410** for an expired sync state), ``POST /subscriptions`` and ``DELETE /subscriptions/{id}``
+(204; 404 for one it does not know)."""
 
 from __future__ import annotations
 
@@ -61,11 +62,31 @@ class FakeMicrosoft:
             body["@odata.deltaLink"] = f"{path}?$deltatoken={self.version}"
         return web.json_response(body)
 
+    deleted: list[str] = field(default_factory=list)
+    expiry: str | None = None
+    """An ``expirationDateTime`` to answer instead of the one asked for (a shorter one)."""
+
     async def subscribe(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.subscriptions.append(body)
         answer = {**body, "id": f"sub-{len(self.subscriptions)}"}
+        if self.expiry:
+            answer["expirationDateTime"] = self.expiry
         return web.json_response(answer, status=201)
+
+    @property
+    def open_subscriptions(self) -> list[str]:
+        made = [f"sub-{n + 1}" for n in range(len(self.subscriptions))]
+        return [s for s in made if s not in self.deleted]
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer ms-at":
+            return web.json_response({"error": {"code": "InvalidAuthenticationToken"}}, status=401)
+        sub = request.match_info["id"]
+        if sub not in self.open_subscriptions:
+            return web.json_response({"error": {"code": "ResourceNotFound"}}, status=404)
+        self.deleted.append(sub)
+        return web.Response(status=204)
 
 
 @asynccontextmanager
@@ -75,6 +96,7 @@ async def fake_microsoft() -> AsyncIterator[FakeMicrosoft]:
     app.router.add_post("/token", fake.token)
     app.router.add_get("/me/calendarView/delta", fake.delta)
     app.router.add_post("/subscriptions", fake.subscribe)
+    app.router.add_delete("/subscriptions/{id}", fake.unsubscribe)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -185,3 +185,56 @@ async def test_google_push_channel_and_a_notification_syncs_the_calendar(
             assert _joins(await _live_bots(plane)) == ["2026-01-05T17:00:00+00:00"]
     finally:
         await worker.stop()
+
+
+async def test_google_a_renewed_channel_stops_the_old_one_and_so_does_a_delete(
+    plane: TestPlane, google: FakeGoogle
+) -> None:
+    google.put(gevent("one", "2026-01-05T15:00:00Z", "2026-01-05T16:00:00Z", meet=MEET))
+    google.channel_days = 0  # expires 2026-01-02, 12 hours after NOW: renewed at every sync
+    calendar_id = await _connect(plane)
+    await calendar_sync.sync(plane.services, calendar_id)
+    (first,) = google.open_channels
+    await calendar_sync.sync(plane.services, calendar_id)
+    assert [s["id"] for s in google.stopped] == [first]
+    google.channel_days = 7
+    await calendar_sync.sync(plane.services, calendar_id)
+    second, third = [c["id"] for c in google.channels[1:]]
+    assert [s["id"] for s in google.stopped] == [first, second]
+    assert google.stopped[-1]["resourceId"] == f"res-{second}"
+    await calendar_sync.sync(plane.services, calendar_id)
+    assert google.open_channels == [third]  # not renewed far from expiry
+    async with plane.client() as client:
+        deleted = await client.delete(f"/api/v1/calendars/{calendar_id}/")
+    assert deleted.status_code == 204, deleted.text
+    assert google.open_channels == []
+    assert await _live_bots(plane) == []
+
+
+async def test_google_events_show_their_icaluid(plane: TestPlane, google: FakeGoogle) -> None:
+    google.put(gevent("one", "2026-01-05T15:00:00Z", "2026-01-05T16:00:00Z", meet=MEET))
+    for day in (6, 7):
+        google.put(
+            gevent(
+                f"ser_202601{day:02d}T090000Z",
+                f"2026-01-0{day}T09:00:00Z",
+                f"2026-01-0{day}T09:30:00Z",
+                meet="https://meet.google.com/ser-iess-xyz",
+                series="ser",
+            )
+        )
+    calendar_id = await _connect(plane)
+    await calendar_sync.sync(plane.services, calendar_id)
+    google.cancel("ser_20260107T090000Z")  # a cancelled occurrence: its id only
+    await calendar_sync.sync(plane.services, calendar_id)
+    async with plane.client() as client:
+        events = (await client.get(f"/api/v1/calendars/{calendar_id}/events/")).json()
+        shown = [(e["ical_uid"], e["start"], e["is_deleted"]) for e in events["results"]]
+        bot_id = next(e["bot_id"] for e in events["results"] if e["ical_uid"] == "one@google.com")
+        bot = (await client.get(f"/api/v1/bot/{bot_id}/")).json()
+    assert shown == [
+        ("one@google.com", "2026-01-05T15:00:00.000Z", False),
+        ("ser@google.com", "2026-01-06T09:00:00.000Z", False),
+        ("ser@google.com", "2026-01-07T09:00:00.000Z", True),
+    ]
+    assert [e["ical_uid"] for e in bot["calendar_events"]] == ["one@google.com"]

@@ -122,3 +122,68 @@ async def test_microsoft_delta_removed_410_and_subscription(
         forged = {"value": [{"subscriptionId": "sub-1", "clientState": "x y"}]}
         refused = await graph.post("/api/v1/calendars/push/microsoft/", json=forged)
         assert refused.status_code == 404
+
+
+async def test_microsoft_a_renewed_subscription_deletes_the_old_one_and_so_does_a_delete(
+    plane: TestPlane, microsoft: FakeMicrosoft
+) -> None:
+    microsoft.put(mevent("ev0", "2026-01-03T10:00:00", "2026-01-03T11:00:00", join_url=TEAMS))
+    microsoft.expiry = "2026-01-02T00:00:00.0000000Z"  # 12 hours left: renewed at every sync
+    async with plane.client() as client:
+        made = await client.post(
+            "/api/v1/calendars/",
+            json={
+                "kind": "microsoft",
+                "refresh_token": "good-refresh",
+                "client_id": "app",
+                "client_secret": "shh",
+            },
+        )
+        assert made.status_code == 201, made.text
+        calendar_id = made.json()["id"]
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert microsoft.open_subscriptions == ["sub-1"]
+        microsoft.expiry = None  # the next one lives 2 days
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert microsoft.deleted == ["sub-1"]
+        assert microsoft.open_subscriptions == ["sub-2"]
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert microsoft.open_subscriptions == ["sub-2"]  # not renewed far from expiry
+        events = (await client.get(f"/api/v1/calendars/{calendar_id}/events/")).json()
+        assert [e["ical_uid"] for e in events["results"]] == ["ical-ev0"]
+        deleted = await client.delete(f"/api/v1/calendars/{calendar_id}/")
+        assert deleted.status_code == 204, deleted.text
+    assert microsoft.deleted == ["sub-1", "sub-2"]
+    assert microsoft.open_subscriptions == []
+    assert await _live_bots(plane) == []
+
+
+@pytest.mark.parametrize("lifecycle", ["subscriptionRemoved", "reauthorizationRequired"])
+async def test_microsoft_a_removed_subscription_is_made_again(
+    plane: TestPlane, microsoft: FakeMicrosoft, lifecycle: str
+) -> None:
+    microsoft.put(mevent("ev0", "2026-01-03T10:00:00", "2026-01-03T11:00:00", join_url=TEAMS))
+    async with plane.client() as client:
+        made = await client.post(
+            "/api/v1/calendars/",
+            json={
+                "kind": "microsoft",
+                "refresh_token": "good-refresh",
+                "client_id": "app",
+                "client_secret": "shh",
+            },
+        )
+    calendar_id = made.json()["id"]
+    await calendar_sync.sync(plane.services, calendar_id)
+    (subscription,) = microsoft.subscriptions
+    state = subscription["clientState"]
+    transport = httpx.ASGITransport(app=plane.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meetbot") as graph:
+        note = {"subscriptionId": "sub-1", "clientState": state, "lifecycleEvent": lifecycle}
+        accepted = await graph.post("/api/v1/calendars/push/microsoft/", json={"value": [note]})
+        assert accepted.status_code == 202
+        await calendar_sync.sync(plane.services, calendar_id)
+        assert microsoft.open_subscriptions == ["sub-2"]
+        assert microsoft.deleted == ["sub-1"]
+        stale = await graph.post("/api/v1/calendars/push/microsoft/", json={"value": [note]})
+        assert stale.status_code == 404  # the old subscription's clientState is no longer valid

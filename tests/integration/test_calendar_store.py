@@ -124,6 +124,11 @@ async def test_events_upsert_link_dirty_keys_and_pages(any_store: Store) -> None
     assert one.start == NOW + timedelta(hours=1)
     assert wrong_calendar is None
     async with any_store.transaction() as tx:
+        await tx.calendars.link_bots({"ev-2": "bot-2", "ev-3": "bot-3", "ev-1": None})
+    async with any_store.transaction(write=False) as tx:
+        linked = {e.id: e.bot_id for e in await tx.calendars.events_with_keys("ws", ["k1", "k2"])}
+    assert linked == {"ev-1": None, "ev-2": "bot-2", "ev-3": "bot-3"}
+    async with any_store.transaction() as tx:
         await tx.calendars.delete_events(["ev-2"])
         await tx.calendars.delete("cal-1")
     async with any_store.transaction(write=False) as tx:

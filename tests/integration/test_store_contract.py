@@ -361,6 +361,8 @@ async def test_holding_capacity_reads_scheduled_in_range_and_running_everywhere(
         assert ids(found) == [first.id, last.id, running.id, booting.id]
         assert ids(await tx.bots.holding_capacity(T0, end, [])) == [first.id, last.id]
         assert found[0] == (await tx.bots.get(first.id))
+        assert await tx.bots.count_holding_capacity(T0, end, live) == 4
+        assert await tx.bots.count_holding_capacity(T0, end, []) == 2
 
 
 async def test_lock_schedule_needs_a_write_transaction(any_store: Store) -> None:

@@ -311,3 +311,29 @@ async def test_a_new_join_offset_moves_the_scheduled_bots() -> None:
     (after,) = await _live_bots(plane)
     assert after.id == bot.id
     assert after.join_at == T - timedelta(seconds=300)
+
+
+async def test_webhooks_sync_events_with_last_updated_and_update_on_status_changes() -> None:
+    plane, sources = await _plane()
+    sources.publish("https://cal/a", feed(vevent("m", T, T + HOUR, location=MEET)))
+    cal = await _connect(plane, "https://cal/a")
+
+    async def emitted() -> list[tuple[str, dict[str, object]]]:
+        async with plane.services.store.transaction(write=False) as tx:
+            events = await tx.events.list_after(plane.workspace_id, 0, 1000)
+        return [(e.type, dict(e.data)) for e in events if e.type.startswith("calendar.")]
+
+    await _sync(plane, cal)
+    assert await emitted() == [
+        ("calendar.sync_events", {"calendar_id": cal, "last_updated": "2026-01-01T12:00:00.000Z"})
+    ]  # connected it was, connected it stays: no calendar.update
+    await _sync(plane, cal)  # nothing changed, same status: nothing emitted
+    assert len(await emitted()) == 1
+    sources.publish("https://cal/a", "this is not a calendar")
+    await _sync(plane, cal)
+    (kind, data) = (await emitted())[-1]
+    assert kind == "calendar.update"
+    assert data["status"] == "disconnected"
+    assert str(data["reason"]).startswith("malformed")
+    await _sync(plane, cal)  # the same failure again: no second calendar.update
+    assert len(await emitted()) == 2

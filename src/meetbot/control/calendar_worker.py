@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from meetbot.control.service import Services
-from meetbot.control.service.calendar_sync import sync
+from meetbot.control.service.calendar_sync import Outcome, sync
 from meetbot.errors import StoreUnavailable
 
 log = logging.getLogger("meetbot.control.calendar_worker")
@@ -33,12 +33,16 @@ class CalendarWorker:
         self._wake = asyncio.Event()
         self._woken: set[str] = set()
         self._running: set[str] = set()
+        self._again: set[str] = set()
+        """Woken while its sync ran: synced again once that one ends (the change the wake
+        announced may have come after that sync's listing)."""
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._task: asyncio.Task[None] | None = None
         self._syncs: set[asyncio.Task[None]] = set()
 
     def wake(self, calendar_id: str) -> None:
-        """Sync this calendar now (a reaction: never blocks)."""
+        """Sync this calendar now (a reaction: never blocks); if it is syncing, once more
+        after that sync."""
         self._woken.add(calendar_id)
         self._wake.set()
 
@@ -69,26 +73,35 @@ class CalendarWorker:
             self._wake.clear()
 
     async def _turn(self) -> None:
-        ids = list(self._woken)
+        woken = set(self._woken)
         self._woken.clear()
         async with self.services.store.transaction(write=False) as tx:
             due = await tx.calendars.due(self.services.clock.now(), BATCH)
-        ids += [c.id for c in due]
-        for calendar_id in dict.fromkeys(ids):
+        for calendar_id in dict.fromkeys([*woken, *(c.id for c in due)]):
             if calendar_id in self._running:
+                if calendar_id in woken:
+                    self._again.add(calendar_id)
                 continue
             self._running.add(calendar_id)
-            task = asyncio.create_task(self._one(calendar_id), name=f"calendars:{calendar_id}")
+            one = self._one(calendar_id, calendar_id in woken)
+            task = asyncio.create_task(one, name=f"calendars:{calendar_id}")
             self._syncs.add(task)
             task.add_done_callback(self._syncs.discard)
 
-    async def _one(self, calendar_id: str) -> None:
+    async def _one(self, calendar_id: str, woken: bool) -> None:
         try:
             async with self._slots:
-                await sync(self.services, calendar_id)
+                result = await sync(self.services, calendar_id)
+            if woken and result.outcome is Outcome.BUSY:
+                # Another control plane is syncing it (its lease): try again at the next
+                # turn, until this wake's sync has run after the change it announced.
+                self._woken.add(calendar_id)
         except StoreUnavailable as exc:
             log.warning("calendar %s: %s", calendar_id, exc.detail)
         except Exception:
             log.exception("calendar %s: sync failed", calendar_id)
         finally:
             self._running.discard(calendar_id)
+            if calendar_id in self._again:
+                self._again.discard(calendar_id)
+                self.wake(calendar_id)

@@ -94,6 +94,12 @@ class BotRepo(Protocol):
         < join_before`` and every bot in one of the ``running`` statuses."""
         ...
 
+    async def count_holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> int:
+        """How many bots :meth:`holding_capacity` would read (one count on an index)."""
+        ...
+
     async def in_statuses(
         self,
         statuses: Collection[Status],

@@ -1,8 +1,10 @@
 """Calendar providers in memory: :class:`FakeCalendarSources` serves iCalendar text per URL
-(as an ICS feed would, with an ETag), and can be told to fail or to crash mid-listing."""
+(as an ICS feed would, with an ETag), and can be told to fail, to crash mid-listing, or to
+hold a listing until released (:attr:`FakeCalendarSources.hold`)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +27,10 @@ class FakeCalendarSources:
         self.lists = 0
         """How many listings were made (all calendars)."""
         self.secrets_seen: list[Mapping[str, Any]] = []
+        self.hold: asyncio.Event | None = None
+        """When set to an event, a listing (its feed already read) waits for it to be set."""
+        self.listing = asyncio.Event()
+        """Set when a listing has read its feed (clear it to watch for the next one)."""
 
     def publish(self, url: str, text: str) -> None:
         self.feeds[url] = text
@@ -52,6 +58,9 @@ class _FakeSource:
         text = self._sources.feeds.get(self._url)
         if text is None:
             raise SourceError("HTTP 404")
+        self._sources.listing.set()
+        if self._sources.hold is not None:
+            await self._sources.hold.wait()
         etag = hashlib.sha256(f"{text}\n{window.end.date()}".encode()).hexdigest()
         if cursor == etag:
             return Listing(unchanged=True, cursor=cursor)

@@ -145,6 +145,11 @@ class MemoryBotRepo(MemoryRepo):
             key=_seq,
         )
 
+    async def count_holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> int:
+        return len(await self.holding_capacity(join_after, join_before, running))
+
     async def in_statuses(
         self,
         statuses: Collection[Status],

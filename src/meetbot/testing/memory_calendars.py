@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -92,6 +92,13 @@ class MemoryCalendarRepo(MemoryRepo):
     async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
         self.check_write("calendars.link_bot")
         for event_id in event_ids:
+            found = self.state.calendar_events.get(event_id)
+            if found is not None:
+                self.state.calendar_events[event_id] = found.evolve(bot_id=bot_id)
+
+    async def link_bots(self, links: Mapping[str, str | None]) -> None:
+        self.check_write("calendars.link_bots")
+        for event_id, bot_id in links.items():
             found = self.state.calendar_events.get(event_id)
             if found is not None:
                 self.state.calendar_events[event_id] = found.evolve(bot_id=bot_id)

@@ -142,7 +142,7 @@ def event_view(event: CalendarEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "calendar_id": event.calendar_id,
-        "ical_uid": event.ical_uid,
+        "ical_uid": event.shown_uid,
         "start": iso(event.start) if event.start else None,
         "end": iso(event.end) if event.end else None,
         "title": event.title,
@@ -226,7 +226,8 @@ async def push_microsoft(
     """Graph validates the URL first: the ``validationToken`` is echoed as plain text. Then
     each notification (changes, and lifecycle ones: ``reauthorizationRequired``,
     ``subscriptionRemoved``, ``missed``) carries the ``clientState`` given at subscription:
-    its calendar syncs now (a sync also renews an expiring subscription)."""
+    its calendar syncs now (a sync also renews an expiring subscription; after
+    ``subscriptionRemoved`` or ``reauthorizationRequired`` it makes a new one)."""
     if validation_token is not None:
         return PlainTextResponse(validation_token)
     try:
@@ -238,11 +239,16 @@ async def push_microsoft(
     for note in notes if isinstance(notes, list) else []:
         state = str(note.get("clientState") or "") if isinstance(note, dict) else ""
         channel_id, _, token = state.partition(" ")
-        if channel_id and await calendar_sync.push_received(svc, channel_id, token):
+        renew = isinstance(note, dict) and note.get("lifecycleEvent") in _RENEW
+        if channel_id and await calendar_sync.push_received(svc, channel_id, token, renew=renew):
             accepted += 1
     if not accepted:
         raise errors.NotFound("No such subscription.")
     return Response(status_code=202)
+
+
+_RENEW = ("subscriptionRemoved", "reauthorizationRequired")
+"""Graph's lifecycle notifications after which the subscription is made again."""
 
 
 @router.get("/", responses=_ERRORS, summary="List calendars, newest first")

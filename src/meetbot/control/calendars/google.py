@@ -3,7 +3,8 @@
 expired: a full listing from scratch. OAuth: the user's app gives a refresh token; an access
 token is fetched from the token endpoint (``invalid_grant`` → ``unauthorized: revoked token``).
 
-Identity: Google's event id. An occurrence of a series has ``recurringEventId`` and
+Identity: Google's event id; the API shows the event's ``iCalUID`` (the same in every
+attendee's copy) as ``ical_uid``. An occurrence of a series has ``recurringEventId`` and
 ``originalStartTime`` (its id is ``<series id>_<original start>``): it is stored under the series
 id and its original start, so a deleted occurrence that arrives with its id only is found
 again. A ``cancelled`` series id deletes every occurrence of the series not listed again.
@@ -87,6 +88,7 @@ def occurrence(item: Mapping[str, Any]) -> Occurrence:
         ),
         confirmed=item.get("status") != "tentative",
         links=tuple(str(x) if x else None for x in links),
+        icalendar_uid=str(item["iCalUID"]) if item.get("iCalUID") else None,
     )
 
 
@@ -144,6 +146,11 @@ class GoogleSource:
         expires = datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
         return Channel(str(answer["id"]), str(answer.get("resourceId", "")), expires)
 
+    async def unwatch(self, channel_id: str, resource_id: str) -> None:
+        """``channels/stop`` (``{id, resourceId}``; Google answers 204); 404: gone already."""
+        body = {"id": channel_id, "resourceId": resource_id}
+        await self._send("POST", f"{self._api}/channels/stop", body, missing_ok=True)
+
     async def _pages(self, params: dict[str, str]) -> tuple[builtins.list[dict[str, Any]], str]:
         items: builtins.list[dict[str, Any]] = []
         page_token: str | None = None
@@ -176,6 +183,8 @@ class GoogleSource:
         url: str,
         body: Mapping[str, Any] | None,
         query: Mapping[str, str] | None = None,
+        *,
+        missing_ok: bool = False,
     ) -> dict[str, Any]:
         await self._check(url)
         for attempt in range(2):
@@ -199,6 +208,8 @@ class GoogleSource:
                 raise _Gone()
             if response.status_code in (401, 403):
                 raise SourceUnauthorized(f"HTTP {response.status_code}")
+            if response.status_code == 204 or (missing_ok and response.status_code == 404):
+                return {}
             if response.status_code != 200:
                 raise SourceUnreachable(f"HTTP {response.status_code}")
             try:

@@ -6,7 +6,8 @@ a day, a full listing starts a new one. Subscriptions (``POST /subscriptions`` o
 ``me/events``) push changes; they expire (under 7 days for events) and are renewed at half
 their life; Graph first validates the notification URL (``validationToken`` echoed as text).
 
-Identity: Graph's occurrence id (each occurrence of a series has its own).
+Identity: Graph's occurrence id (each occurrence of a series has its own); the API shows the
+event's ``iCalUId`` as ``ical_uid``.
 
 Tested only against a local fake server that follows Graph's documented formats
 (``tests/harness/fake_microsoft.py``), not against Microsoft.
@@ -81,6 +82,7 @@ def occurrence(item: Mapping[str, Any]) -> Occurrence:
         attendees=attendees,
         confirmed=item.get("showAs") != "tentative",
         links=tuple(str(x) if x else None for x in links),
+        icalendar_uid=str(item["iCalUId"]) if item.get("iCalUId") else None,
     )
 
 
@@ -152,6 +154,12 @@ class MicrosoftSource:
         # With a 2-day lifetime, the sync's "renew a day before expiry" is "at half its life".
         return Channel(channel_id, str(answer.get("id", "")), when)
 
+    async def unwatch(self, channel_id: str, resource_id: str) -> None:
+        """``DELETE /subscriptions/{id}`` (204); 404: it expired already."""
+        await self._send(
+            "DELETE", f"{self._api}/subscriptions/{resource_id}", None, missing_ok=True
+        )
+
     async def _pages(self, url: str) -> tuple[builtins.list[dict[str, Any]], str]:
         items: builtins.list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
@@ -171,7 +179,9 @@ class MicrosoftSource:
         except InvalidWebhookUrl as exc:
             raise SourceRefused(exc.detail) from None
 
-    async def _send(self, method: str, url: str, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    async def _send(
+        self, method: str, url: str, body: Mapping[str, Any] | None, *, missing_ok: bool = False
+    ) -> dict[str, Any]:
         await self._check(url)
         for attempt in range(2):
             if self._access is None:
@@ -193,6 +203,8 @@ class MicrosoftSource:
                 raise _Gone()
             if response.status_code in (401, 403):
                 raise SourceUnauthorized(f"HTTP {response.status_code}")
+            if response.status_code == 204 or (missing_ok and response.status_code == 404):
+                return {}
             if response.status_code not in (200, 201):
                 raise SourceUnreachable(f"HTTP {response.status_code}")
             try:

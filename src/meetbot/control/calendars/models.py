@@ -108,6 +108,9 @@ class Occurrence:
     """The event's STATUS is not TENTATIVE."""
     links: tuple[str | None, ...] = ()
     """Texts the meeting link may be in, in order (URL, location, description, ...)."""
+    icalendar_uid: str | None = None
+    """The event's iCalendar UID where the provider identifies it by another id (Google's
+    ``iCalUID``, Graph's ``iCalUId``): what the API shows as ``ical_uid``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,12 @@ class CalendarEvent:
 
     def evolve(self, **changes: Any) -> CalendarEvent:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def shown_uid(self) -> str:
+        """The ``ical_uid`` the API shows: the iCalendar UID (Google's ``iCalUID``), else the
+        provider's identity (``ical_uid``, for ICS and CalDAV the UID itself)."""
+        return str(self.data.get("ical_uid") or self.ical_uid)
 
     def wants_bot(self) -> bool:
         return not self.is_deleted and self.will_record and self.meeting_key is not None

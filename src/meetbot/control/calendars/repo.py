@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -60,6 +60,10 @@ class CalendarRepo(Protocol):
 
     async def link_bot(self, event_ids: Collection[str], bot_id: str | None) -> None:
         """Set these occurrences' ``bot_id`` (one statement)."""
+        ...
+
+    async def link_bots(self, links: Mapping[str, str | None]) -> None:
+        """Set each occurrence's ``bot_id`` (occurrence id → bot id; one statement)."""
         ...
 
     async def clear_dirty(self, event_ids: Collection[str]) -> None:

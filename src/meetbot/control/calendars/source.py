@@ -83,9 +83,14 @@ class Channel:
 
 @runtime_checkable
 class Watchable(Protocol):
-    """A source whose provider can push: it opens a channel to ``address``."""
+    """A source whose provider can push: it opens a channel to ``address``, and stops one
+    (replaced, or its calendar deleted) so that the provider stops posting to it."""
 
     async def watch(self, address: str, channel_id: str, token: str) -> Channel: ...
+
+    async def unwatch(self, channel_id: str, resource_id: str) -> None:
+        """Stop the channel; one the provider no longer knows (expired) is stopped already."""
+        ...
 
 
 class CalendarSources(Protocol):

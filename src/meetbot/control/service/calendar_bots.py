@@ -27,6 +27,7 @@ from meetbot.contract.lifecycle import DISPATCHED, TERMINAL, Status
 from meetbot.contract.models import Bot, MeetingRef, RecordingOptions, StopOptions
 from meetbot.control.calendars.meeting_key import find_meeting, is_calendar_key
 from meetbot.control.calendars.models import Calendar, CalendarEvent
+from meetbot.control.ports import Tx
 from meetbot.control.service import bots
 from meetbot.control.service.core import Services
 from meetbot.control.service.patches import BotPatch
@@ -45,40 +46,94 @@ class _Want:
     join_at: datetime
 
 
+PREFETCH = 500
+"""Keys read together before reconciling them (one read instead of one per key)."""
+
+
 async def reconcile(svc: Services, workspace_id: str, keys: Iterable[str]) -> list[str]:
     """Reconcile each key in order (new keys before old ones: a move then PATCHes the bot);
-    return the keys that failed (their rows stay dirty: the next sync tries again)."""
+    return the keys that failed (their rows stay dirty: the next sync tries again).
+
+    The keys' occurrences are read in batches first: a key none of whose occurrences has a
+    bot yet (a calendar's first sync: most keys) is created from that read and linked with
+    the batch; any other key, and one whose create finds a bot, is read again on its own."""
     failed = []
-    for key in dict.fromkeys(keys):
+    ordered = list(dict.fromkeys(keys))
+    for start in range(0, len(ordered), PREFETCH):
+        batch = ordered[start : start + PREFETCH]
+        fresh = await _fresh_wants(svc, workspace_id, batch)
+        links: dict[str, str | None] = {}
         try:
-            await _reconcile_key(svc, workspace_id, key)
-        except errors.MeetbotError as exc:
-            log.warning("calendar bots: key %s: %s", key, exc.detail)
-            failed.append(key)
+            for key in batch:
+                try:
+                    want = fresh.get(key)
+                    bot = await _create(svc, want, known=False) if want else None
+                    if want is None or bot is None:
+                        await _reconcile_key(svc, workspace_id, key)
+                    else:
+                        links.update((r.id, bot.id) for r in want.rows)
+                except errors.MeetbotError as exc:
+                    log.warning("calendar bots: key %s: %s", key, exc.detail)
+                    failed.append(key)
+        finally:
+            if links:
+                async with svc.store.transaction() as tx:
+                    await tx.calendars.link_bots(links)
     return failed
+
+
+async def _fresh_wants(svc: Services, workspace_id: str, keys: list[str]) -> dict[str, _Want]:
+    """The keys (of ``keys``) that are wanted, none of whose occurrences has a bot, and whose
+    meeting has not started: each needs a new bot and nothing else (one read)."""
+    async with svc.store.transaction(write=False) as tx:
+        rows = await tx.calendars.events_with_keys(workspace_id, keys)
+        calendars = await _calendars(tx, rows)
+    by_key: dict[str, list[CalendarEvent]] = {}
+    for row in rows:
+        by_key.setdefault(row.meeting_key or "", []).append(row)
+    now = svc.clock.now()
+    fresh = {}
+    for key, key_rows in by_key.items():
+        if any(r.bot_id for r in key_rows):
+            continue
+        want = _want(svc, key, key_rows, calendars)
+        if want is not None and want.first.start is not None and want.first.start > now:
+            fresh[key] = want
+    return fresh
+
+
+async def _calendars(tx: Tx, rows: Iterable[CalendarEvent]) -> dict[str, Calendar]:
+    found = {}
+    for calendar_id in {r.calendar_id for r in rows if r.wants_bot()}:
+        calendar = await tx.calendars.get(calendar_id)
+        if calendar is not None:
+            found[calendar_id] = calendar
+    return found
 
 
 async def _read(svc: Services, workspace_id: str, key: str) -> tuple[_Want | None, Bot | None]:
     async with svc.store.transaction(write=False) as tx:
         rows = await tx.calendars.events_with_keys(workspace_id, [key])
         bot = await tx.bots.find_active_duplicate(workspace_id, key)
-        wanting = [r for r in rows if r.wants_bot() and r.start is not None]
-        calendars = {}
-        for calendar_id in {r.calendar_id for r in wanting}:
-            calendar = await tx.calendars.get(calendar_id)
-            if calendar is not None:
-                calendars[calendar_id] = calendar
-    wanting = [r for r in wanting if r.calendar_id in calendars]
+        calendars = await _calendars(tx, rows)
+    return _want(svc, key, rows, calendars), bot
+
+
+def _want(
+    svc: Services, key: str, rows: list[CalendarEvent], calendars: dict[str, Calendar]
+) -> _Want | None:
+    wanting = [
+        r for r in rows if r.wants_bot() and r.start is not None and r.calendar_id in calendars
+    ]
     if not wanting:
-        return None, bot
+        return None
     first = min(wanting, key=lambda r: (r.start, r.seq or 0))
     found = find_meeting([first.meeting_url], svc.settings.self_hosted_meeting_host_list)
     if found is None or first.start is None:
-        return None, bot
+        return None
     calendar = calendars[first.calendar_id]
     offset = timedelta(seconds=calendar.bot_settings.join_offset_seconds)
-    want = _Want(key, wanting, calendar, first, found.ref, first.start - offset)
-    return want, bot
+    return _Want(key, wanting, calendar, first, found.ref, first.start - offset)
 
 
 async def _reconcile_key(svc: Services, workspace_id: str, key: str) -> None:
@@ -143,7 +198,9 @@ async def _patch(svc: Services, bot: Bot, want: _Want) -> Bot | None:
         return None
 
 
-async def _create(svc: Services, want: _Want) -> Bot | None:
+async def _create(svc: Services, want: _Want, *, known: bool = True) -> Bot | None:
+    """A new bot for ``want``. One with its key exists already: that one (``known``), or
+    ``None`` (the caller reads the key again)."""
     settings = want.calendar.bot_settings
     join_at = max(want.join_at, svc.clock.now())
     spec = bots.BotSpec(
@@ -161,6 +218,8 @@ async def _create(svc: Services, want: _Want) -> Bot | None:
     try:
         created = await bots.create_bot(svc, want.calendar.workspace_id, spec)
     except errors.DuplicateBot:  # a racing sync created it: link that one
+        if not known:
+            return None
         async with svc.store.transaction(write=False) as tx:
             return await tx.bots.find_active_duplicate(want.calendar.workspace_id, want.key)
     assert isinstance(created, bots.Created)

@@ -17,9 +17,11 @@ listing (``Listing.complete``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -168,19 +170,50 @@ async def _ensure_channel(svc: Services, calendar: Calendar, source: Watchable) 
         current = await tx.calendars.get(calendar.id, for_update=True)
         if current is not None:
             await tx.calendars.update(current.evolve(config={**current.config, "push": state}))
+    if push.get("channel_id"):  # the old one: its notifications would be refused anyway
+        await _unwatch(calendar, source, push)
+    if current is None:  # deleted meanwhile: its delete saw no channel to stop
+        await _unwatch(calendar, source, state)
 
 
-async def push_received(svc: Services, channel_id: str, token: str) -> bool:
+async def stop_channel(svc: Services, calendar: Calendar) -> None:
+    """Stop a calendar's push channel (it is being deleted); a failure is logged (the
+    channel then expires, its notifications refused meanwhile)."""
+    push = calendar.config.get("push") or {}
+    if not push.get("channel_id") or svc.calendar_sources is None:
+        return
+    try:
+        source = svc.calendar_sources.open(calendar, _secrets(svc, calendar))
+    except SourceError as exc:
+        log.warning("calendar %s: push channel not stopped: %s", calendar.id, exc.detail)
+        return
+    if isinstance(source, Watchable):
+        await _unwatch(calendar, source, push)
+
+
+async def _unwatch(calendar: Calendar, source: Watchable, push: Mapping[str, Any]) -> None:
+    try:
+        await source.unwatch(str(push["channel_id"]), str(push.get("resource_id") or ""))
+    except SourceError as exc:
+        log.warning("calendar %s: push channel not stopped: %s", calendar.id, exc.detail)
+
+
+async def push_received(svc: Services, channel_id: str, token: str, *, renew: bool = False) -> bool:
     """A provider's notification: the channel's calendar syncs now (within a second, by the
-    worker). ``False`` (nothing happens) unless the channel and its token are the calendar's."""
+    worker); with ``renew`` (the provider removed the channel or wants it authorised again)
+    that sync opens a new channel. ``False`` (nothing happens) unless the channel and its
+    token are the calendar's."""
     calendar_id = channel_id.split("~", 1)[0]
-    async with svc.store.transaction(write=False) as tx:
-        calendar = await tx.calendars.get(calendar_id)
-    push = (calendar.config.get("push") or {}) if calendar else {}
-    if not push or push.get("channel_id") != channel_id:
-        return False
-    if not hmac.compare_digest(str(push.get("token_hash")), push_token_hash(token)):
-        return False
+    async with svc.store.transaction(write=renew) as tx:
+        calendar = await tx.calendars.get(calendar_id, for_update=renew)
+        push = (calendar.config.get("push") or {}) if calendar else {}
+        if not push or push.get("channel_id") != channel_id or calendar is None:
+            return False
+        if not hmac.compare_digest(str(push.get("token_hash")), push_token_hash(token)):
+            return False
+        if renew:
+            expired = {**push, "expires_at": svc.clock.now().isoformat()}
+            await tx.calendars.update(calendar.evolve(config={**calendar.config, "push": expired}))
     svc.reactions.calendar_due(calendar_id)
     return True
 
@@ -204,6 +237,16 @@ def derive(
     now: datetime,
 ) -> CalendarEvent:
     """The stored row of ``occ``: its link, meeting key and the rules' decision."""
+    if occ.cancelled and occ.start is None and old is not None:
+        # A cancellation that names the occurrence only (Google's id-only items): the
+        # occurrence keeps what was known of it, now deleted.
+        occ = dataclasses.replace(
+            occ,
+            start=old.start,
+            end=old.end,
+            title=occ.title or old.title,
+            links=(old.meeting_url,),
+        )
     meeting = find_meeting(list(occ.links), svc.settings.self_hosted_meeting_host_list)
     key = meeting_key(meeting.room, occ.start) if meeting and occ.start else None
     override = old.record_override if old else None
@@ -221,6 +264,9 @@ def derive(
         "recurring": occ.recurring,
         "confirmed": occ.confirmed,
     }
+    shown = occ.icalendar_uid or (old.data.get("ical_uid") if old else None)
+    if shown:  # a cancelled Google item carries its id only: the UID seen before stays
+        data["ical_uid"] = shown
     return CalendarEvent(
         id=event_id(calendar.id, occ.ical_uid, occ.recurrence_id),
         calendar_id=calendar.id,

@@ -23,7 +23,7 @@ from meetbot.control.calendars.models import (
 )
 from meetbot.control.calendars.repo import EventQuery
 from meetbot.control.service import calendar_bots
-from meetbot.control.service.calendar_sync import secrets_context
+from meetbot.control.service.calendar_sync import secrets_context, stop_channel
 from meetbot.control.service.core import Services, new_id
 from meetbot.control.webhooks.targets import InvalidWebhookUrl
 from meetbot.unset import UNSET, Unset
@@ -163,6 +163,7 @@ async def delete(svc: Services, workspace_id: str, calendar_id: str) -> None:
                 keys.append(bot.deduplication_key)
         await tx.calendars.delete(calendar_id)
     await calendar_bots.reconcile(svc, workspace_id, keys)
+    await stop_channel(svc, calendar)
 
 
 async def request_sync(svc: Services, workspace_id: str, calendar_id: str) -> Calendar:
@@ -269,7 +270,7 @@ async def calendar_events_of(svc: Services, bot: Bot) -> list[dict[str, Any]]:
     async with svc.store.transaction(write=False) as tx:
         rows = await tx.calendars.events_of_bots([bot.id])
     return [
-        {"id": r.id, "calendar_id": r.calendar_id, "ical_uid": r.ical_uid}
+        {"id": r.id, "calendar_id": r.calendar_id, "ical_uid": r.shown_uid}
         for r in rows
         if r.wants_bot()
     ]

@@ -61,9 +61,13 @@ async def reserve(svc: Services, tx: Tx, bot: Bot, *, previous: Bot | None = Non
         if old is not None and old.contains(window):
             return
     await tx.bots.lock_schedule()
-    booked = await tx.bots.holding_capacity(*_query_bounds(window, r), RUNNING)
+    bounds = _query_bounds(window, r)
+    cap = await current_total(svc, tx)
+    if await tx.bots.count_holding_capacity(*bounds, RUNNING) + 1 <= cap:
+        return  # even if every bot that could hold a place held one at once, one is left
+    booked = await tx.bots.holding_capacity(*bounds, RUNNING)
     held = capacity.holdings((b for b in booked if b.id != bot.id), r, svc.clock.now())
-    verdict = capacity.check(held.all, window, await current_total(svc, tx))
+    verdict = capacity.check(held.all, window, cap)
     if not verdict.fits:
         raise errors.ScheduleFull(
             f"No capacity from {iso(window.start)} to {iso(window.end)} (join_at minus the"

@@ -269,15 +269,15 @@ class SqlBotRepo(SqlRepo):
     ) -> builtins.list[Bot]:
         # One statement, one snapshot: a bot being dispatched meanwhile is seen once, either
         # as scheduled or as running (two reads under READ COMMITTED could miss it).
-        scheduled = sa.and_(
-            bots.c.status == Status.SCHEDULED.value,
-            bots.c.join_at >= join_after,
-            bots.c.join_at < join_before,
-        )
-        condition = scheduled
-        if running:
-            condition = sa.or_(scheduled, bots.c.status.in_([s.value for s in running]))
+        condition = _holding(join_after, join_before, running)
         return await self._load(sa.select(bots).where(condition).order_by(bots.c.seq))
+
+    async def count_holding_capacity(
+        self, join_after: datetime, join_before: datetime, running: Collection[Status]
+    ) -> int:
+        condition = _holding(join_after, join_before, running)
+        stmt = sa.select(sa.func.count()).select_from(bots).where(condition)
+        return int((await self.conn.execute(stmt)).scalar_one())
 
     async def in_statuses(
         self,
@@ -372,6 +372,19 @@ class SqlBotRepo(SqlRepo):
             if existing is not None:
                 return DuplicateBot(existing)
         return Conflict(otherwise)
+
+
+def _holding(
+    join_after: datetime, join_before: datetime, running: Collection[Status]
+) -> sa.ColumnElement[bool]:
+    scheduled = sa.and_(
+        bots.c.status == Status.SCHEDULED.value,
+        bots.c.join_at >= join_after,
+        bots.c.join_at < join_before,
+    )
+    if not running:
+        return scheduled
+    return sa.or_(scheduled, bots.c.status.in_([s.value for s in running]))
 
 
 async def _yield_after(part: Sequence[object]) -> None:

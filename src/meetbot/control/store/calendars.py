@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -186,6 +186,18 @@ class SqlCalendarRepo(SqlRepo):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             await self.conn.execute(sa.update(E).where(E.c.id.in_(chunk)).values(bot_id=bot_id))
+
+    async def link_bots(self, links: Mapping[str, str | None]) -> None:
+        self.check_write("calendars.link_bots")
+        if not links:
+            return
+        rows = [{"key_id": event_id, "new_bot_id": bot} for event_id, bot in links.items()]
+        stmt = (
+            sa.update(E)
+            .where(E.c.id == sa.bindparam("key_id"))
+            .values(bot_id=sa.bindparam("new_bot_id"))
+        )
+        await self.conn.execute(stmt, rows)
 
     async def clear_dirty(self, event_ids: Collection[str]) -> None:
         self.check_write("calendars.clear_dirty")
