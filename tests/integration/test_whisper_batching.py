@@ -66,7 +66,9 @@ def test_a_batch_gives_each_window_its_own_words_at_its_own_times(
         end = offset + len(samples) / SAMPLE_RATE
         assert all(offset - 0.05 <= w.start <= w.end <= end + 0.05 for w in words)
         alone = model.transcribe(samples, offset=offset)
-        assert abs(alone[0].start - segments[0].start) < 0.5  # the same place in the stream
+        # The same place in the stream (a packing error would shift it by seconds); Whisper's
+        # own timestamps differ by up to half a second between two contexts (0.509 s seen).
+        assert abs(alone[0].start - segments[0].start) < 1.0
     assert batched[-1] == []  # a silent window is not decoded (no hallucinated words)
 
 
