@@ -300,73 +300,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-# --- launcher -------------------------------------------------------------------------------
+# --- launcher (its own module; re-exported here) ----------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Capacity for one bot: a warm runner (``warm``) or a reservation for a cold start."""
-
-    id: str
-    warm: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CapacitySnapshot:
-    """What a launcher holds right now, for ``/metrics`` (a fleet: the sum over live agents)."""
-
-    slots: int
-    """Bots that can run at once."""
-    busy: int
-    """Slots running or reserved for a bot."""
-    warm_idle: int
-    """Warm runners ready for an ad-hoc bot."""
-    warm_starting: int = 0
-    """Warm runners launched, not ready yet."""
-    warm_target: int = 0
-    """The warm pool's size (what the launcher refills to; a fleet: its agents' idle warm
-    browsers)."""
-    agents: Mapping[str, int] = field(default_factory=dict)
-    """A fleet's agents by state (``live``, ``draining``, ``lost``, ``revoked``); empty for a
-    single machine."""
-
-
-class Launcher(Protocol):
-    """Claims happen inside the transaction that dispatches the bot (``tx``: a fleet records
-    them in the database; a local launcher ignores it); runners start after it commits."""
-
-    def snapshot(self) -> CapacitySnapshot:
-        """Slots, busy, warm idle: cheap, no I/O (read at each ``/metrics`` scrape; a fleet
-        launcher answers from its last read of the agents)."""
-        ...
-
-    async def claim_warm(self, tx: Tx) -> Slot | None:
-        """Atomically take an idle warm runner, or ``None`` if none is idle."""
-        ...
-
-    async def reserve(self, tx: Tx) -> Slot | None:
-        """Hold capacity for a bot without a warm runner; at the concurrency cap a warm runner
-        of the ad-hoc pool that no bot has gives way; ``None`` when none can."""
-        ...
-
-    async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
-        """In the dispatching transaction: record that ``slot`` gets this bot (a fleet's
-        hand-off row); nothing for a local launcher."""
-        ...
-
-    async def release(self, slot: Slot) -> None:
-        """Give back a slot that was claimed but will not be used (also after the claiming
-        transaction rolled back)."""
-        ...
-
-    async def assign(self, slot: Slot, assignment: Assignment) -> None:
-        """Hand the bot to the slot's runner (starting one for a reservation), after commit."""
-        ...
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
+from meetbot.control.launcher_port import CapacitySnapshot as CapacitySnapshot  # noqa: E402
+from meetbot.control.launcher_port import Launcher as Launcher  # noqa: E402
+from meetbot.control.launcher_port import Slot as Slot  # noqa: E402
 
 # --- webhooks -------------------------------------------------------------------------------
 
