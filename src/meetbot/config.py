@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     """A request body larger than this is refused (413 ``request_too_large``) unread."""
     max_requests_in_flight: int = Field(16, ge=0)
     """Public API requests answered at a time; more wait (see ``max_queue_wait_ms``). 0 = off."""
-    max_queue_wait_ms: int = Field(50, ge=0)
+    max_queue_wait_ms: int = Field(20, ge=0)
     """How long a request may wait for a slot before it is shed: 503 ``service_unavailable``
     "Our servers have dropped the request due to high load -- please retry." (0: at once)."""
     log_level: str = "info"
