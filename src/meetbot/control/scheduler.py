@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from meetbot.control.service import Services
-from meetbot.control.service.agents import tend_fleet
+from meetbot.control.service.agents import prune_agents, tend_fleet
 from meetbot.control.service.dispatch import dispatch_due
 from meetbot.control.service.housekeeping import PRUNE_BATCH, prune_deliveries, purge_expired
 from meetbot.control.service.lost_runners import reap_silent_runners
@@ -51,6 +51,8 @@ class Scheduler:
         )
         if s.launcher in ("fleet", "local"):  # local: one agent in this process
             self.jobs += (Periodic("agents", 1.0, lambda: tend_fleet(services)),)
+        if s.launcher == "fleet":  # agents sharing a token come and go (a Deployment's pods)
+            self.jobs += (Periodic("agent_rows", 60.0, lambda: prune_agents(services)),)
 
     async def tidy(self) -> int:
         """The janitor's pass (:mod:`meetbot.control.service.housekeeping`): how many rows it

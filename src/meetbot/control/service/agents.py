@@ -261,7 +261,11 @@ async def redispatch_stranded(svc: Services, *, batch: int = 16) -> int:
 async def tend_fleet(svc: Services) -> int:
     """The scheduler's ``agents`` job."""
     await refresh_capacity(svc)
-    moved = await redispatch_stranded(svc)
+    return await redispatch_stranded(svc)
+
+
+async def prune_agents(svc: Services) -> int:
+    """The scheduler's ``agent_rows`` job (a fleet, once a minute): remove the rows of agents
+    sharing another's token that have been lost for :data:`LOST_INSTANCE_TTL` with no bot."""
     async with svc.store.transaction() as tx:
-        await tx.agents.prune(svc.clock.now() - LOST_INSTANCE_TTL)
-    return moved
+        return await tx.agents.prune(svc.clock.now() - LOST_INSTANCE_TTL)
