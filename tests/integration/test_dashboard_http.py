@@ -15,7 +15,7 @@ from harness.dashboard import csrf_of, sign_in
 from harness.plane import TestPlane, build_test_plane
 from meetbot.contract.models import Segment
 from meetbot.contract.reports import DebugArtifact, ParticipantJoined
-from meetbot.control.api.deps import KeyCache
+from meetbot.control.api.key_cache import KeyCache
 from meetbot.control.dashboard import install
 from meetbot.control.media.artifacts import TranscriptDoc, transcript_key
 from meetbot.control.ports import Store

@@ -25,6 +25,7 @@ from meetbot.control.calendar_worker import CalendarWorker
 from meetbot.control.calendars.ics import HttpCalendarSources
 from meetbot.control.capacity import FixedCapacity
 from meetbot.control.dashboard import install as install_dashboard
+from meetbot.control.heap import freeze_startup_heap
 from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.launchers.local import LOCAL_AGENT_NAME, LocalLauncher, local_agent_token
 from meetbot.control.media.live_transcription import LiveTranscription
@@ -201,6 +202,7 @@ async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) 
             pipeline.start,
             calendar_worker.start,
             push.start,
+            freeze_startup_heap,
         ],
         shutdown=[
             push.stop,

@@ -26,7 +26,8 @@ from meetbot.control.api import health as health_api
 from meetbot.control.api import metrics as metrics_api
 from meetbot.control.api.auth_failures import AuthFailures
 from meetbot.control.api.body_limit import BodyLimit
-from meetbot.control.api.deps import KeyCache, RateLimiter
+from meetbot.control.api.deps import RateLimiter
+from meetbot.control.api.key_cache import KeyCache
 from meetbot.control.api.load_shedder import LoadShedder
 from meetbot.control.api.request_context import RequestContext
 from meetbot.control.api.slashes import OptionalTrailingSlash

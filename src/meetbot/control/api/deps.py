@@ -10,9 +10,10 @@ from starlette.requests import HTTPConnection
 
 from meetbot import errors, logs
 from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures
+from meetbot.control.api.key_cache import KeyCache
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
-from meetbot.control.service.keys import REVOCATION_DELAY, hash_key
+from meetbot.control.service.keys import hash_key
 
 # Dependencies are ``async def`` though they do not await: FastAPI runs a plain ``def``
 # dependency in a worker thread, a thread round trip per request for a dict lookup.
@@ -32,28 +33,6 @@ async def get_cursors(request: Request) -> CursorCodec:
 
 
 Cursors = Annotated[CursorCodec, Depends(get_cursors)]
-
-
-class KeyCache:
-    """Recently seen key hashes → workspace ids, so most requests skip a database read.
-
-    An entry lives less than :data:`REVOCATION_DELAY`: a revoked key is refused in time."""
-
-    def __init__(self, ttl: float = REVOCATION_DELAY - 1.0, size: int = 10_000) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._entries: dict[str, tuple[str, float]] = {}
-
-    def get(self, key_hash: str) -> str | None:
-        hit = self._entries.get(key_hash)
-        if hit and hit[1] > time.monotonic():
-            return hit[0]
-        return None
-
-    def put(self, key_hash: str, workspace_id: str) -> None:
-        if len(self._entries) >= self._size:
-            self._entries.clear()
-        self._entries[key_hash] = (workspace_id, time.monotonic() + self._ttl)
 
 
 class RateLimiter:
@@ -101,15 +80,18 @@ async def workspace_of_key(request: HTTPConnection, services: Services, *, post:
     """The workspace of the API key in ``Authorization`` (an HTTP request or a WebSocket)."""
     key_hash = hash_key(_credentials(request))
     cache: KeyCache = request.app.state.key_cache
-    workspace_id = cache.get(key_hash)
+
+    async def load() -> str | None:
+        async with services.store.transaction(write=False) as tx:
+            return await tx.keys.workspace_for(key_hash)
+
+    workspace_id = cache.fresh(key_hash, load)
     if workspace_id is None:
         failures: AuthFailures = request.app.state.auth_failures
         failures.check(API, client_address(request))
-        async with services.store.transaction(write=False) as tx:
-            workspace_id = await tx.keys.workspace_for(key_hash)
+        workspace_id = await cache.read(key_hash, load)
         if workspace_id is None:
             raise errors.Unauthorized("Invalid API key.")
-        cache.put(key_hash, workspace_id)
     limiter: RateLimiter = (
         request.app.state.create_limiter if post else request.app.state.read_limiter
     )
