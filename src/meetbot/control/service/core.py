@@ -138,6 +138,43 @@ async def emit_all(
     return queued
 
 
+class Pending:
+    """Events of a transaction that changes many bots, appended together at its end.
+
+    The event append holds the feed's lock until COMMIT (:mod:`meetbot.control.store.events`):
+    a transaction that dispatched sixteen bots with :func:`transition` held it from the first
+    bot's event across every later bot's claims and writes, and every runner's report waited
+    behind it (1,000 bots due in one minute: transactions queued on the lock until the
+    connection pool ran dry). :meth:`transition` stores the bot and keeps its event;
+    :meth:`emit` appends them all, last."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[OutboxEvent, Bot]] = []
+
+    async def transition(self, tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
+        """Like :func:`transition`, the event kept for :meth:`emit`."""
+        bot, emitted = step(bot, event, at)
+        if emitted is not None:
+            await tx.bots.update(bot)
+            self.events.append((emitted, bot))
+        return bot
+
+    async def emit(self, svc: Services, tx: Tx) -> None:
+        """Append the kept events in order (call it last in the transaction)."""
+        by_workspace: dict[str, list[tuple[OutboxEvent, Bot]]] = {}
+        for item in self.events:
+            by_workspace.setdefault(item[0].workspace_id, []).append(item)
+        for items in by_workspace.values():
+            await outbox.emit_all(
+                tx,
+                [event for event, _ in items],
+                bots=[bot for _, bot in items],
+                now=svc.clock.now(),
+                retry_window=svc.settings.webhook_retry_window,
+            )
+        self.events = []
+
+
 def step(bot: Bot, event: Event, at: datetime) -> tuple[Bot, OutboxEvent | None]:
     """``bot`` advanced by ``event`` and the ``status_update`` to emit (``None``: no change);
     nothing is stored. Raises :class:`IllegalTransition` when the lifecycle refuses it."""

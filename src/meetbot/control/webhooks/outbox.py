@@ -269,24 +269,28 @@ async def emit_all(
     bot: Bot | None = None,
     now: datetime,
     retry_window: float = DEFAULT_RETRY_WINDOW,
+    bots: Sequence[Bot] = (),
 ) -> tuple[list[OutboxEvent], int]:
     """:func:`emit` for several events of one workspace, in order: the targets are read once
-    and the deliveries queued together. Returns the stored events and how many deliveries."""
+    and the deliveries queued together. ``bots``: more bots the events are about, held by the
+    caller (else each is read). Returns the stored events and how many deliveries."""
     if not events:
         return [], 0
     workspace_id = events[0].workspace_id
     assert all(e.workspace_id == workspace_id for e in events), "one workspace per emit_all"
-    bots = {bot.id: bot} if bot is not None else {}
-    for bot_id in {e.bot_id for e in events if e.bot_id is not None} - bots.keys():
+    held = {b.id: b for b in bots}
+    if bot is not None:
+        held[bot.id] = bot
+    for bot_id in {e.bot_id for e in events if e.bot_id is not None} - held.keys():
         found = await tx.bots.get(bot_id)
         if found is not None:
-            bots[bot_id] = found
+            held[bot_id] = found
     # Read before the append: on PostgreSQL the append holds the feed's lock until COMMIT.
     endpoints = await tx.webhooks.enabled_endpoints(workspace_id)
     stored = await tx.events.append_all(events)
     deliveries: list[Delivery] = []
     for kept in stored:
-        target = bots.get(kept.bot_id) if kept.bot_id is not None else None
+        target = held.get(kept.bot_id) if kept.bot_id is not None else None
         deliveries += deliveries_for(kept, endpoints, target, now, retry_window)
     if deliveries:
         await tx.webhooks.add_deliveries(deliveries, now)

@@ -1,0 +1,66 @@
+"""A runner's heartbeat (an empty report batch) writes only when the bot's ``last_seen_at``
+is getting old: before, each one locked and rewrote the bot's row, 500 writes a second for
+1,000 bots in calls (``bench/fleet_schedule.py --bots 1000``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from harness.plane import build_test_plane
+from meetbot.contract.lifecycle import Status
+from meetbot.control.ports import Store
+from meetbot.control.service.core import token_hash
+from meetbot.testing.builders import DEFAULT_TIME, make_bot
+from meetbot.testing.fakes import FixedClock
+
+TIMEOUT = 30
+TOKEN = "runner-token"
+
+
+async def test_a_heartbeat_renews_last_seen_only_when_it_is_getting_old(any_store: Store) -> None:
+    clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+    plane = await build_test_plane(any_store, clock=clock, heartbeat_timeout=TIMEOUT)
+    seen = clock.now() - timedelta(seconds=1)
+    bot = make_bot(status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=seen)
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(bot)
+
+    async def heartbeat() -> None:
+        async with plane.client() as client:
+            r = await client.post(
+                f"/internal/bots/{bot.id}/events",
+                json={"events": []},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert r.status_code == 200, r.text
+        assert r.json()["paused"] is False  # the commands of a recording bot
+
+    async def last_seen() -> object:
+        async with any_store.transaction(write=False) as tx:
+            stored = await tx.bots.get(bot.id)
+        assert stored is not None
+        return stored.last_seen_at
+
+    await heartbeat()
+    assert await last_seen() == seen  # fresh: answered from a read
+
+    clock.advance(TIMEOUT / 4)
+    await heartbeat()
+    assert await last_seen() == clock.now()  # a quarter of the timeout old: renewed
+
+
+async def test_a_heartbeat_with_a_wrong_token_is_refused(any_store: Store) -> None:
+    clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+    plane = await build_test_plane(any_store, clock=clock, heartbeat_timeout=TIMEOUT)
+    bot = make_bot(
+        status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
+    )
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(bot)
+    async with plane.client() as client:
+        r = await client.post(
+            f"/internal/bots/{bot.id}/events",
+            json={"events": []},
+            headers={"Authorization": "Bearer nope"},
+        )
+    assert r.status_code == 401
