@@ -32,6 +32,7 @@ from meetbot.control.service.core import CommandBus
 from meetbot.control.service.dispatch import dispatch_due
 from meetbot.control.service.keys import create_key
 from meetbot.crypto import SecretBox
+from meetbot.pidfiles import token_digest
 from meetbot.testing.fakes import FixedClock
 from meetbot.timefmt import iso
 
@@ -372,3 +373,24 @@ async def test_a_lost_agent_sharing_a_token_is_removed_after_an_hour(fleet: Flee
     async with fleet.services.store.transaction(write=False) as tx:
         names = {a.name for a in await tx.agents.list_agents()}
     assert names == {"pod-a", "pod-c"}  # the token's own row stays, so the token can be revoked
+
+
+async def test_a_runner_exit_an_agent_tells_fails_its_bot_only_for_that_runner(
+    fleet: Fleet,
+) -> None:
+    """A remote agent's runner that crashed failed its bot only after the runner heartbeat
+    timeout (30 s); the agent now tells it in its heartbeat, with which runner it was."""
+    token = await fleet.agent("a")
+    await fleet.beat(token, warm_idle=1)
+    bot_id = (await fleet.create()).json()["id"]
+    (handoff,) = await fleet.poll(token)
+    runner_token = handoff.assignment["token"]
+    older = {"bot_id": bot_id, "token_sha": token_digest("an older runner's"), "returncode": -9}
+    await fleet.beat(token, warm_idle=0, busy=1, exited=[older])
+    assert (await fleet.bot(bot_id))["status"] == "booting"  # not that bot's runner: ignored
+    exit_ = {"bot_id": bot_id, "token_sha": token_digest(runner_token), "returncode": -9}
+    r = await fleet.beat(token, warm_idle=0, busy=0, exited=[exit_])
+    assert r.status_code == 200, r.text
+    bot = await fleet.bot(bot_id)
+    assert (bot["status"], bot["sub_code"]) == ("failed", "bot_process_lost")
+    assert (await fleet.beat(token, exited=[exit_])).status_code == 200  # told again: no-op

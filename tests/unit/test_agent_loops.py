@@ -13,7 +13,7 @@ import httpx
 from harness.waiting import until
 from meetbot.agent.agent import EXIT_OK, EXIT_REVOKED, Agent, AgentOptions
 from meetbot.agent.control_client import ControlClient
-from meetbot.contract.agent_protocol import HEARTBEAT_PATH, POLL_PATH
+from meetbot.contract.agent_protocol import HEARTBEAT_PATH, POLL_PATH, RunnerExit
 from meetbot.contract.assignment import Assignment, dump_assignment
 
 
@@ -39,6 +39,11 @@ class FakeHost:
     told_to_leave: bool = False
     closed: bool = False
     adopted: set[tuple[str, str]] = field(default_factory=set)
+    exits: list[RunnerExit] = field(default_factory=list)
+
+    def take_exits(self) -> list[RunnerExit]:
+        exits, self.exits = self.exits, []
+        return exits
 
     def warm_idle(self) -> int:
         return 0 if self.warm_stopped else self.warm
@@ -220,5 +225,24 @@ async def test_a_restarted_agent_starts_no_second_runner_for_an_adopted_bot() ->
     await until(lambda: not plane.queued, timeout=5)
     assert host.taken == [("b2", True)]
     assert agent.received == 2  # both taken (and acknowledged): counted
+    stop.set()
+    await asyncio.wait_for(run, 5)
+
+
+async def test_a_runner_exit_is_told_in_heartbeats_until_one_is_answered() -> None:
+    """Before, only ``meetbot serve``'s own agent told the control plane that a runner ended;
+    a remote agent's crashed runner failed its bot only after the runner heartbeat timeout."""
+    plane, host = FakePlane(down={"a.test"}), FakeHost()
+    agent, stop = agent_on(plane, host, "http://a.test"), asyncio.Event()
+    exit_ = RunnerExit(bot_id="b1", token_sha="ab" * 16, returncode=-9)
+    host.exits.append(exit_)
+    run = asyncio.create_task(agent.run(stop))
+    await until(lambda: plane.hosts.count("a.test") >= 2, timeout=5)  # unreachable: kept
+    assert plane.beats == []
+    plane.down = set()
+    await until(lambda: len(plane.beats) >= 3, timeout=5)
+    told = [b["exited"] for b in plane.beats]
+    assert told[0] == [exit_.model_dump()]
+    assert told[1:] == [[]] * (len(told) - 1)  # answered once: not told again
     stop.set()
     await asyncio.wait_for(run, 5)

@@ -32,7 +32,7 @@ from typing import Final
 
 from meetbot.agent.control_client import AgentRevoked, ControlChannel, ControlUnreachable
 from meetbot.agent.hosts import RunnerHost
-from meetbot.contract.agent_protocol import Handoff, Heartbeat, PollRequest
+from meetbot.contract.agent_protocol import Handoff, Heartbeat, PollRequest, RunnerExit
 from meetbot.contract.assignment import AssignmentError, parse_assignment
 
 log = logging.getLogger("meetbot.agent")
@@ -40,6 +40,8 @@ log = logging.getLogger("meetbot.agent")
 EXIT_OK: Final = 0
 EXIT_REVOKED: Final = 3
 BACKOFF_MAX: Final = 5.0
+MAX_EXITS: Final = 1000
+"""Runner exits kept for the control plane while it is unreachable (the oldest go first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class Agent:
         self._taken: set[str] = set()
         self._started: set[tuple[str, str]] = set()
         self._unacked: set[str] = set()
+        self._exits: list[RunnerExit] = []
+        """Runner exits not yet in an answered heartbeat, oldest first."""
         self._beat_now = asyncio.Event()
 
     # --- what the control plane is told -----------------------------------------------------
@@ -80,6 +84,7 @@ class Agent:
 
     def heartbeat(self) -> Heartbeat:
         """This moment's heartbeat (warm count and ``received`` read together)."""
+        self._exits = [*self._exits, *self.host.take_exits()][-MAX_EXITS:]
         return Heartbeat(
             name=self.options.name,
             slots=self.options.slots,
@@ -90,6 +95,7 @@ class Agent:
             bots=self.host.bots(),
             draining=self.draining,
             ack=sorted(self._unacked),
+            exited=list(self._exits),
             version=self.options.version,
         )
 
@@ -166,6 +172,7 @@ class Agent:
         beat = self.heartbeat()
         answer = await self.control.heartbeat(beat, timeout=timeout)
         self._unacked.difference_update(beat.ack)
+        self._exits = self._exits[len(beat.exited) :]  # told; later ones were appended after
         self.agent_id = answer.agent_id
         self.heartbeat_interval = answer.heartbeat_interval
         self.registered.set()

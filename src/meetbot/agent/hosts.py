@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from meetbot.contract.agent_protocol import RunnerExit
 from meetbot.contract.assignment import Assignment
 
 
@@ -27,6 +28,10 @@ class RunnerHost(Protocol):
 
     def bots(self) -> list[str]:
         """The ids of the bots whose runners are alive here."""
+        ...
+
+    def take_exits(self) -> list[RunnerExit]:
+        """The runners with a bot that ended since the last call (each reported once here)."""
         ...
 
     def runs(self, bot_id: str, token: str) -> bool:

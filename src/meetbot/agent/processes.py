@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from meetbot.contract.agent_protocol import RunnerExit
 from meetbot.contract.assignment import Assignment, dump_assignment
 from meetbot.pidfiles import PidDir, PidRecord, runner_alive, token_digest
 
@@ -104,6 +105,7 @@ class ProcessHost:
         self._pids = PidDir(self._dir)
         self._runners: dict[str, _Runner] = {}
         self._orphans: dict[int, PidRecord] = {}
+        self._exits: list[RunnerExit] = []
         self._current: dict[str, int] = {}
         """Bot id → the pid of its newest runner: only its exit is reported (``on_exit``)."""
         self._ids = itertools.count(1)
@@ -258,13 +260,22 @@ class ProcessHost:
             record = self._orphans.pop(pid)
             self._pids.remove(pid)
             self._touch()
-            self._exited(record.bot_id, pid, EXIT_UNKNOWN)
+            self._exited(record, pid, EXIT_UNKNOWN)
 
-    def _exited(self, bot_id: str | None, pid: int, returncode: int) -> None:
-        """Tell ``on_exit`` that the runner of ``bot_id`` ended, if it was the bot's newest."""
+    def take_exits(self) -> list[RunnerExit]:
+        exits, self._exits = self._exits, []
+        return exits
+
+    def _exited(self, record: PidRecord, pid: int, returncode: int) -> None:
+        """Tell ``on_exit`` (and :meth:`take_exits`) that the runner of ``record.bot_id``
+        ended, if it was the bot's newest."""
+        bot_id = record.bot_id
         if bot_id is None or self._current.get(bot_id) != pid:
             return
         del self._current[bot_id]
+        if record.token_sha:
+            exit_ = RunnerExit(bot_id=bot_id, token_sha=record.token_sha, returncode=returncode)
+            self._exits.append(exit_)
         if self.on_exit is None:
             return
         try:
@@ -370,7 +381,7 @@ class ProcessHost:
         self._pids.remove(process.pid)
         log.info("%s (pid %d, bot %s) exited with %d", runner.slot, process.pid,
                  runner.bot_id, returncode)  # fmt: skip
-        self._exited(runner.bot_id, process.pid, returncode)
+        self._exited(runner.record, process.pid, returncode)
 
     async def _await_ready(self, process: asyncio.subprocess.Process) -> bool:
         stdout = process.stdout

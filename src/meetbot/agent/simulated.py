@@ -22,7 +22,9 @@ import httpx
 
 from meetbot.agent.simulated_meeting import SimulatedBrowser, SimulatedMeeting
 from meetbot.clock import SystemClock
+from meetbot.contract.agent_protocol import RunnerExit
 from meetbot.contract.assignment import Assignment
+from meetbot.pidfiles import token_digest
 from meetbot.ports import Storage
 from meetbot.runner.reporter import Reporter
 from meetbot.runner.session import HOST_SHUTDOWN, Session
@@ -63,6 +65,7 @@ class SimulatedHost:
         self._lobby_seconds = lobby_seconds
         self._config = config or SessionConfig(warm_lead=warm_lead)
         self._bots: dict[str, _Bot] = {}
+        self._exits: list[RunnerExit] = []
         self._filling = True
         self._clock = SystemClock()
         self._client = client or httpx.AsyncClient(
@@ -77,6 +80,10 @@ class SimulatedHost:
 
     def bots(self) -> list[str]:
         return sorted(self._bots)
+
+    def take_exits(self) -> list[RunnerExit]:
+        exits, self._exits = self._exits, []
+        return exits
 
     def runs(self, bot_id: str, token: str) -> bool:
         bot = self._bots.get(bot_id)
@@ -99,6 +106,10 @@ class SimulatedHost:
     def _ended(self, bot_id: str, bot: _Bot) -> None:
         if self._bots.get(bot_id) is bot:
             del self._bots[bot_id]
+            failed = bot.task.cancelled() or bot.task.exception() is not None
+            self._exits.append(
+                RunnerExit(bot_id=bot_id, token_sha=token_digest(bot.token), returncode=int(failed))
+            )
         self.changed.set()
 
     async def _run(self, assignment: Assignment, warm: bool) -> None:

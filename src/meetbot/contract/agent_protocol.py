@@ -9,7 +9,8 @@ A revoked or unknown token gets 401 and the agent stops asking for bots.
   Sent every ``heartbeat_interval`` seconds (the answer says how often). It is the agent's
   capacity and health: an agent whose last heartbeat is older than ``MEETBOT_AGENT_TIMEOUT``
   is ``lost`` and gets no bots; its undelivered hand-offs and its bots that have not started
-  joining are dispatched again.
+  joining are dispatched again. It also carries the runners that ended (``exited``), until a
+  heartbeat with them is answered.
 
 ``POST /internal/agents/poll`` — :class:`PollRequest` in, :class:`PollAnswer` out.
   A long poll (``wait`` seconds at most): the control plane answers as soon as hand-offs are
@@ -40,6 +41,17 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class RunnerExit(_Message):
+    """A runner process with a bot ended on the agent's host (crashed, killed, or done)."""
+
+    bot_id: str = Field(max_length=200)
+    token_sha: str = Field(min_length=32, max_length=64)
+    """The first 32 hex digits of the SHA-256 of the runner's token: the control plane fails
+    the bot only if that runner is still the bot's (a bot handed to another runner since is
+    left alone)."""
+    returncode: int
+
+
 class Heartbeat(_Message):
     name: str = Field(max_length=200)
     slots: int = Field(ge=0, le=10_000)
@@ -58,6 +70,10 @@ class Heartbeat(_Message):
     """SIGTERM received: take no new bots."""
     ack: list[str] = Field(default_factory=list, max_length=10_000)
     """Hand-off ids the agent has taken (see :class:`Handoff`)."""
+    exited: list[RunnerExit] = Field(default_factory=list, max_length=10_000)
+    """Runners that ended since the last heartbeat the control plane answered: a bot its
+    runner left unfinished ends ``failed``/``bot_process_lost`` now, not after the runner
+    heartbeat timeout."""
     version: str = ""
 
 

@@ -42,6 +42,7 @@ from meetbot.control.ports import Store, Tx
 from meetbot.control.service.core import Services, new_id, new_token, token_hash, transition
 from meetbot.control.service.credentials import UNREADABLE, platform_credentials
 from meetbot.control.service.handoff import Handoff
+from meetbot.control.service.lost_runners import runner_lost
 from meetbot.ports import Clock
 
 log = logging.getLogger("meetbot.control.agents")
@@ -129,6 +130,8 @@ async def heartbeat(svc: Services, token: str, beat: wire.Heartbeat) -> wire.Hea
         agent = await _beating(tx, token_hash(token), beat.name, now)
         await tx.agents.ack(agent.id, beat.ack, now)  # before the claims are counted again
         await tx.agents.heartbeat(agent.id, row, now)
+    for exit_ in beat.exited:
+        await runner_lost(svc, exit_.bot_id, token_sha=exit_.token_sha)
     timeout = svc.settings.agent_timeout
     return wire.HeartbeatAnswer(
         agent_id=agent.id, heartbeat_interval=min(timeout / 5, 5.0), timeout=timeout

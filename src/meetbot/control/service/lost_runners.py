@@ -21,13 +21,19 @@ log = logging.getLogger("meetbot.runners")
 PROCESS_LOST = "bot_process_lost"
 
 
-async def runner_lost(svc: Services, bot_id: str, *, sub_code: str = PROCESS_LOST) -> None:
-    """The runner of ``bot_id`` is gone: a bot it still owned ends ``failed``."""
+async def runner_lost(
+    svc: Services, bot_id: str, *, sub_code: str = PROCESS_LOST, token_sha: str | None = None
+) -> None:
+    """The runner of ``bot_id`` is gone: a bot it still owned ends ``failed``. ``token_sha``
+    (an agent's report of which runner ended: the start of its token's SHA-256): only if that
+    runner is still the bot's."""
     now = svc.clock.now()
     async with svc.store.transaction() as tx:
         bot = await tx.bots.get(bot_id, for_update=True)
         if bot is None or bot.status not in DISPATCHED:
             return
+        if token_sha is not None and not (bot.runner_token_hash or "").startswith(token_sha):
+            return  # an older runner of a bot handed on since
         bot = await try_transition(svc, tx, bot, lifecycle.Fail(sub_code), now)
     svc.reactions.events_committed()
     svc.commands.notify(bot_id)
