@@ -5,11 +5,14 @@ is getting old: before, each one locked and rewrote the bot's row, 500 writes a 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from harness.plane import build_test_plane
 from meetbot.contract.lifecycle import Status
 from meetbot.control.ports import Store
 from meetbot.control.service.core import token_hash
+from meetbot.control.store import open_store
+from meetbot.control.store.sql import SqlStore
 from meetbot.testing.builders import DEFAULT_TIME, make_bot
 from meetbot.testing.fakes import FixedClock
 
@@ -64,3 +67,29 @@ async def test_a_heartbeat_with_a_wrong_token_is_refused(any_store: Store) -> No
             headers={"Authorization": "Bearer nope"},
         )
     assert r.status_code == 401
+
+
+async def test_a_long_poll_that_waits_out_its_time_reads_twice(tmp_path: Path) -> None:
+    """It read three times (before the wait, once more in case a command came meanwhile, and
+    at the end): 120 reads a second for 1,000 runners' polls."""
+    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
+    try:
+        assert isinstance(store, SqlStore)
+        clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+        plane = await build_test_plane(store, clock=clock)
+        bot = make_bot(
+            status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
+        )
+        async with store.transaction() as tx:
+            await tx.bots.insert(bot)
+        before = store.transactions
+        async with plane.client() as client:
+            r = await client.get(
+                f"/internal/bots/{bot.id}/commands",
+                params={"wait": 0.05},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert r.status_code == 200, r.text
+        assert store.transactions - before == 2
+    finally:
+        await store.close()

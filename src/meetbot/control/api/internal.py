@@ -40,14 +40,18 @@ async def get_commands(
 ) -> Commands:
     """Long poll: answers at once if a command is pending, else after ``wait`` seconds.
 
-    The token is checked before anything is kept for the poll."""
+    The token is checked before anything is kept for the poll. A poll that waits out its
+    time reads twice (at its start and its end), not three times: the read between the first
+    one and the wait is made only when a command was announced in between."""
+    seen = svc.commands.notices
     commands = await runners.heartbeat_commands(svc, bot_id, token)
     if commands.commands or not wait:
         return commands
     with svc.commands.waiting(bot_id) as pending:
-        commands = await runners.heartbeat_commands(svc, bot_id, token)  # one queued since?
-        if commands.commands:
-            return commands
+        if svc.commands.notices != seen:  # one queued since the read?
+            commands = await runners.heartbeat_commands(svc, bot_id, token)
+            if commands.commands:
+                return commands
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await pending.wait()

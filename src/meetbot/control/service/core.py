@@ -48,6 +48,9 @@ class CommandBus:
 
     def __init__(self) -> None:
         self._waiting: dict[str, tuple[asyncio.Event, int]] = {}
+        self.notices = 0
+        """Notifications so far, for any bot: a poll that read its commands, then started
+        waiting, reads again only if this moved meanwhile (a command came between the two)."""
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -68,6 +71,7 @@ class CommandBus:
                     self._waiting[bot_id] = (event, current[1] - 1)
 
     def notify(self, bot_id: str) -> None:
+        self.notices += 1
         waiting = self._waiting.get(bot_id)
         if waiting is not None:
             waiting[0].set()
@@ -75,6 +79,7 @@ class CommandBus:
     def forget(self, bot_id: str) -> None:
         """Drop ``bot_id``'s entry now (its bot ended), waking a poll still waiting: it reads
         the bot's last command (``stop``) at once instead of waiting out its timeout."""
+        self.notices += 1
         waiting = self._waiting.pop(bot_id, None)
         if waiting is not None:
             waiting[0].set()
