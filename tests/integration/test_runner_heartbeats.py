@@ -9,12 +9,14 @@ from pathlib import Path
 
 from harness.plane import build_test_plane
 from meetbot.contract.lifecycle import Status
+from meetbot.contract.models import Bot
 from meetbot.control.ports import Store
 from meetbot.control.service.core import token_hash
 from meetbot.control.store import open_store
 from meetbot.control.store.sql import SqlStore
 from meetbot.testing.builders import DEFAULT_TIME, make_bot
 from meetbot.testing.fakes import FixedClock
+from meetbot.timefmt import iso
 
 TIMEOUT = 30
 TOKEN = "runner-token"
@@ -93,3 +95,46 @@ async def test_a_long_poll_that_waits_out_its_time_reads_twice(tmp_path: Path) -
         assert store.transactions - before == 2
     finally:
         await store.close()
+
+
+async def test_a_batch_of_observations_writes_the_bots_row_only_when_last_seen_is_old(
+    any_store: Store,
+) -> None:
+    """Participants and speech (most report batches) locked and rewrote the bot's row each
+    time, for last_seen_at only; a batch with a lifecycle report still writes it."""
+    clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+    plane = await build_test_plane(any_store, clock=clock, heartbeat_timeout=TIMEOUT)
+    seen = clock.now() - timedelta(seconds=1)
+    bot = make_bot(status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=seen)
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(bot)
+
+    async def report(*events: dict[str, object]) -> None:
+        async with plane.client() as client:
+            r = await client.post(
+                f"/internal/bots/{bot.id}/events",
+                json={"events": list(events)},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert r.status_code == 200, r.text
+
+    async def stored() -> Bot:
+        async with any_store.transaction(write=False) as tx:
+            found = await tx.bots.get(bot.id)
+            joined = await tx.observations.list(bot.id, ("participant_joined",))
+        assert found is not None
+        assert joined, "the observation is stored either way"
+        return found
+
+    at = iso(clock.now())
+    joined = {"type": "participant_joined", "at": at, "participant_id": "p1", "name": "Ann"}
+    await report(joined)
+    assert (await stored()).last_seen_at == seen
+
+    clock.advance(TIMEOUT / 4)
+    await report(joined | {"participant_id": "p2"})
+    assert (await stored()).last_seen_at == clock.now()
+
+    clock.advance(1)
+    await report({"type": "in_call", "at": iso(clock.now())})  # a lifecycle report
+    assert (await stored()).last_seen_at == clock.now()

@@ -101,8 +101,9 @@ async def handle_reports(
     """Apply a runner's reports in one transaction and answer with pending commands.
 
     The token is checked inside that transaction (no read transaction first: reports are the
-    busiest write path). The bot's row is written once and the events the batch emits are
-    queued together, in report order, after the row lock.
+    busiest write path). A batch with a lifecycle report locks the bot's row and writes it once;
+    one of observations only writes it only to renew a stale ``last_seen_at`` (see
+    :func:`_fresh`). The events the batch emits are appended together, in report order, last.
     """
     now = svc.clock.now()
     if not batch.events:
@@ -111,8 +112,14 @@ async def handle_reports(
             return answer
     relaunch = False
     entered_processing = False
+    steps = any(lifecycle_event(report) is not None for report in batch.events)
     async with svc.store.transaction() as tx:
-        bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
+        bot = _authentic(await tx.bots.get(bot_id, for_update=steps), token)
+        # Observations only (participants, speech, chunks: most batches) change the bot's row
+        # only to renew last_seen_at, so they neither lock nor write it while it is fresh.
+        write_row = steps or not _fresh(svc, bot, now)
+        if write_row and not steps:  # read again under the lock: a PATCH may be committing
+            bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
         emitted: list[OutboxEvent] = []
         observed: list[reports.BaseReport] = []
         for report in batch.events:
@@ -132,8 +139,9 @@ async def handle_reports(
         if relaunch and bot.detection_retries < MAX_DETECTION_RETRIES:
             bot, changed = try_step(bot, lifecycle.Retry(), now)
             emitted += [changed] if changed is not None else []
-        bot = bot.evolve(last_seen_at=now)
-        await tx.bots.update(bot)
+        if write_row:
+            bot = bot.evolve(last_seen_at=now)
+            await tx.bots.update(bot)
         await tx.observations.append_all(bot.id, observed)
         chat = await pending_chat(tx, bot)
         audio = await pending_audio(tx, bot)
@@ -151,6 +159,13 @@ async def handle_reports(
     return commands_for(bot, chat, audio)
 
 
+def _fresh(svc: Services, bot: Bot, now: datetime) -> bool:
+    """``last_seen_at`` is younger than a quarter of ``heartbeat_timeout``: renewing it can
+    wait (the runner reaper reads it at that timeout's resolution)."""
+    seen = bot.last_seen_at
+    return seen is not None and now - seen < timedelta(seconds=svc.settings.heartbeat_timeout / 4)
+
+
 async def _fresh_heartbeat(
     svc: Services, bot_id: str, token: str, now: datetime
 ) -> Commands | None:
@@ -163,9 +178,7 @@ async def _fresh_heartbeat(
     timestamp the reaper reads at a 30 s resolution. Now about one in four heartbeats writes."""
     async with svc.store.transaction(write=False) as tx:
         bot = _authentic(await tx.bots.get(bot_id), token)
-        seen = bot.last_seen_at
-        fresh_for = timedelta(seconds=svc.settings.heartbeat_timeout / 4)
-        if seen is None or now - seen >= fresh_for:
+        if not _fresh(svc, bot, now):
             return None
         chat = await pending_chat(tx, bot)
         audio = await pending_audio(tx, bot)
