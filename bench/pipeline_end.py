@@ -154,6 +154,21 @@ class TimedStorage(LocalStorage):
         self.stored[key.rpartition("/")[2]] = time.perf_counter()
 
 
+async def decoded_seconds(path: Path) -> float:
+    """How long ``path`` is, decoded (every sample counted, not the container's word)."""
+    proc = await asyncio.create_subprocess_exec(
+        *("ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1"),
+        *("-ar", str(SAMPLE_RATE), "-"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    total = 0
+    while block := await proc.stdout.read(1 << 20):
+        total += len(block)
+    await proc.wait()
+    return total / 2 / SAMPLE_RATE
+
+
 async def bench_pipeline(
     model: str,
     clip: np.ndarray,
@@ -257,12 +272,18 @@ async def bench_pipeline(
         async with plane.client() as client:
             bot = (await client.get(f"/api/v1/bot/{bot_id}/")).json()
         final = await load_transcript(storage, bot_id)
+        joined_s = await decoded_seconds(storage.root / f"bots/{bot_id}/recording.ogg")
         hyp = " ".join(s.text for s in final.segments) if final else ""
         ref = " ".join([reference] * reps)
         live_pool.close()
         pool.close()
         await store.close()
     tail = len(samples) / SAMPLE_RATE - committed_until
+    pcm_s = len(samples) / SAMPLE_RATE
+    print(
+        f"recording.ogg decodes to {joined_s:.3f}s for {pcm_s:.3f}s of PCM "
+        f"({(joined_s - pcm_s) * 1000:+.0f} ms)"
+    )
     print(
         f"pipeline model={model:<16} meeting={len(samples) / SAMPLE_RATE:.0f}s ({reps} clips) "
         f"prefix={prefix} (live fed {fed_live:.0f}s in {live_setup:.0f}s wall) "

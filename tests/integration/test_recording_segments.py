@@ -189,6 +189,27 @@ async def test_a_gap_leaves_its_segment_to_the_end(
     assert 0 <= extra <= 2 * SLACK["ogg"]
 
 
+async def test_a_restart_mid_call_leaves_the_unfinished_segment_to_the_end(
+    plane: TestPlane, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    """A new process (or another replica) sees only the chunks reported to it."""
+    bot_id = await new_bot(plane)
+    before = SegmentRecorder(plane.services, storage, segment_chunks=SEG)
+    pcm = speech_like(SECONDS)
+    await feed(before, storage, bot_id, pcm[: 4 * CHUNK])  # chunks 0-3: segment 0 is made
+    after = SegmentRecorder(plane.services, storage, segment_chunks=SEG)
+    for seq in range(4, SECONDS):  # segment 1 (3-5) is never complete for this one
+        key = chunk_key(bot_id, seq)
+        await storage.put(key, pcm[seq * CHUNK : (seq + 1) * CHUNK].tobytes())
+        after.on_chunk(bot_id, key, float(seq))
+        await after.idle(bot_id)
+    assert (before.encoded, after.encoded) == (1, 0)
+    data, reused = await final(storage, bot_id, "ogg")
+    assert reused == 1
+    extra = (len(decode(data, tmp_path, "ogg")) - len(pcm)) / SAMPLE_RATE
+    assert 0 <= extra <= SLACK["ogg"]
+
+
 async def test_a_segment_that_is_not_what_its_manifest_says_is_encoded_again(
     plane: TestPlane, storage: MemoryStorage, tmp_path: Path
 ) -> None:
