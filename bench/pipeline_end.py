@@ -66,7 +66,7 @@ from meetbot.contract.reports import (
 from meetbot.control.media.artifacts import TranscriptDoc, load_transcript, save_transcript
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
-from meetbot.control.media.recording_segments import SegmentRecorder
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.server import build

@@ -27,7 +27,7 @@ from meetbot.contract.reports import (
 )
 from meetbot.control.api import media as media_api
 from meetbot.control.media.live_transcription import LiveTranscription
-from meetbot.control.media.recording_segments import SegmentRecorder
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import TranscriberFor, VendorCredentials
 from meetbot.control.service.runners import handle_reports
 from meetbot.ports import Storage, Transcriber

@@ -26,11 +26,8 @@ from meetbot.contract.media_format import (
 from meetbot.control.media.audio_file import assemble_recording, spooled
 from meetbot.control.media.ffmpeg import audio_codec_args
 from meetbot.control.media.pipeline import MediaPipeline
-from meetbot.control.media.recording_segments import (
-    SegmentRecorder,
-    encode_recording,
-    segment_audio_key,
-)
+from meetbot.control.media.recording_segments import encode_recording, segment_audio_key
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.testing.fakes_runner import MemoryStorage
 from meetbot.testing.memory_store import MemoryStore
 

@@ -30,7 +30,7 @@ from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.launchers.local import LOCAL_AGENT_NAME, LocalLauncher, local_agent_token
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
-from meetbot.control.media.recording_segments import SegmentRecorder
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.metrics import Metrics

@@ -78,7 +78,7 @@ from meetbot.control.media.ffmpeg import RecordingFailed
 from meetbot.control.media.final_transcript import FinalTranscript, Outcome
 from meetbot.control.media.lease import MediaLease
 from meetbot.control.media.live_transcription import LiveTranscription
-from meetbot.control.media.recording_segments import SegmentRecorder
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import TranscriberFor
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.media.video_file import NoVideo, build_video

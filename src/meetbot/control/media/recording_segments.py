@@ -1,7 +1,8 @@
 """Recording segments: the recording encoded while the call goes on, a run of chunks at a time.
 
 Encoding an hour of Opus takes ~27 s of one core, too long to do after the call (issue 18:
-leave → ``finished`` ≤ 15 s). So while a bot records, :class:`SegmentRecorder` (fed the
+leave → ``finished`` ≤ 15 s). So while a bot records,
+:class:`~meetbot.control.media.segment_recorder.SegmentRecorder` (fed the
 ``chunk_stored`` reaction, like live transcription) encodes each *completed* segment, chunks
 ``seq`` ``k·n … (k+1)·n - 1`` (``n`` = :data:`SEGMENT_CHUNKS`, ~300 s of the runner's 1.5 s
 chunks), in the background into its own stored object. At the end
@@ -26,7 +27,7 @@ padding: ~20 ms with Opus, ~96 ms with MP3 (LAME's delay and padding), so the jo
 longer than the PCM by that much per segment boundary (measured in ``docs/benchmarks.md``).
 WAV has no segments (it is the PCM with a header).
 
-Nothing here holds the media lease: the pipeline takes it at leave, and an encode holding it
+The recorder holds no media lease: the pipeline takes it at leave, and an encode holding it
 would push the end to the next scan. Two replicas encoding one segment cost time, never
 correctness (the manifest's hash).
 """
@@ -36,40 +37,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
-import shutil
-import tempfile
 import zlib
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from meetbot.contract.lifecycle import DISPATCHED
 from meetbot.contract.media_format import (
     CHANNELS,
     FORMATS,
     SAMPLE_RATE,
-    SAMPLE_WIDTH,
     RecordingFormat,
-    chunk_prefix,
-    chunk_seq,
     segment_prefix,
 )
-from meetbot.control.media.ffmpeg import audio_codec_args, encode, piped
-from meetbot.control.service import Services
+from meetbot.control.media.ffmpeg import encode
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
-
-log = logging.getLogger("meetbot.control.media.recording_segments")
 
 SEGMENT_CHUNKS: Final = 200
 """Chunks per segment: 300 s of the runner's 1.5 s chunks (see the module docstring)."""
 
-_PCM_INPUT: Final = ("-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS))
+PCM_INPUT: Final = ("-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS))
 _MANIFEST_VERSION: Final = 1
-_CONTENT_TYPES: Final = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +119,7 @@ def segment_manifest_key(bot_id: str, first_seq: int) -> str:
     return f"{segment_prefix(bot_id)}{first_seq:08d}.json"
 
 
-def _segment_format(codec: Sequence[str]) -> RecordingFormat:
+def segment_format(codec: Sequence[str]) -> RecordingFormat:
     fmt = codec[-1]
     for known in FORMATS:
         if known == fmt:
@@ -175,7 +164,7 @@ async def reusable(
         end = first + len(manifest.chunks)
         if first < free or tuple(chunks[first:end]) != manifest.chunks:
             continue
-        audio_key = key.removesuffix(".json") + "." + _segment_format(codec)
+        audio_key = key.removesuffix(".json") + "." + segment_format(codec)
         try:
             audio = await storage.get(audio_key)
         except ObjectNotFound:
@@ -202,12 +191,12 @@ async def encode_recording(
     ``codec``: the segments that can be reused joined with the rest, encoded now. Returns the
     file's bytes and how many segments were reused (0: encoded in one piece, as without
     segments)."""
-    fmt = _segment_format(codec)
+    fmt = segment_format(codec)
     reuse = await reusable(storage, bot_id, chunks, codec) if chunks else []
     out = pcm.with_name(f"recording.{fmt}")
     if not reuse:
         await encode(
-            [*_PCM_INPUT, "-i", str(pcm), "-threads", "1", *codec, "-y", str(out)], ffmpeg=ffmpeg
+            [*PCM_INPUT, "-i", str(pcm), "-threads", "1", *codec, "-y", str(out)], ffmpeg=ffmpeg
         )
         return await asyncio.to_thread(out.read_bytes), 0
     offsets = [0]
@@ -245,7 +234,7 @@ async def _encode_range(
     await asyncio.to_thread(_copy_range, pcm, begin, end, part)
     try:
         await encode(
-            [*_PCM_INPUT, "-i", str(part), "-threads", "1", *codec, "-y", str(out)], ffmpeg=ffmpeg
+            [*PCM_INPUT, "-i", str(part), "-threads", "1", *codec, "-y", str(out)], ffmpeg=ffmpeg
         )
     finally:
         part.unlink(missing_ok=True)
@@ -263,199 +252,15 @@ def _copy_range(source: Path, begin: int, end: int, target: Path) -> None:
             left -= len(block)
 
 
-# --- during the call --------------------------------------------------------------------------
-
-
-@dataclass
-class _BotSegments:
-    codec: tuple[str, ...] | None = None
-    """The bot's segment codec, once read (``()``: no segments, e.g. WAV)."""
-    seen: dict[int, set[int]] = field(default_factory=dict)
-    """Segment number → the ``seq`` of its chunks reported so far (until it is queued)."""
-    queued: deque[int] = field(default_factory=deque)
-    done: set[int] = field(default_factory=set)
-    encoding: int | None = None
-    again: set[int] = field(default_factory=set)
-    """Segments that got a chunk while they were being encoded: encoded once more."""
-    task: asyncio.Task[None] | None = None
-    closed: bool = False
-
-
-class SegmentRecorder:
-    """Encodes each completed segment of a recording bot's chunks in the background."""
-
-    def __init__(
-        self,
-        services: Services,
-        storage: Storage,
-        *,
-        segment_chunks: int = SEGMENT_CHUNKS,
-        ffmpeg: str = "ffmpeg",
-        encoders: int = 1,
-    ) -> None:
-        """``segment_chunks``: chunks per segment; ``encoders``: segments encoded at once, all
-        bots together (each encode is one ffmpeg on one core)."""
-        if segment_chunks < 1:
-            raise ValueError("A segment holds at least one chunk.")
-        self.services = services
-        self.storage = storage
-        self.segment_chunks = segment_chunks
-        self.ffmpeg = ffmpeg
-        self._slots = asyncio.Semaphore(encoders)
-        self._bots: dict[str, _BotSegments] = {}
-        self._closed: set[str] = set()
-        self._stopped = False
-        self.encoded = 0
-        """Segments stored so far (all bots)."""
-
-    def on_chunk(self, bot_id: str, key: str, offset_s: float) -> None:
-        """A chunk of ``bot_id`` was stored at ``key``; call on the event loop, never blocks."""
-        if self._stopped or bot_id in self._closed:
-            return
-        seq = chunk_seq(key)
-        if seq is None or not key.startswith(chunk_prefix(bot_id)):
-            return
-        state = self._bots.setdefault(bot_id, _BotSegments())
-        if state.codec == ():
-            return
-        number = seq // self.segment_chunks
-        if number in state.done or number in state.queued:
-            # a late or rewritten chunk: encode its segment again (the final pass would see
-            # the change anyway; this keeps it fast)
-            state.done.discard(number)
-            if number not in state.queued:
-                state.queued.append(number)
-        elif number == state.encoding:
-            state.again.add(number)
-        else:
-            seen = state.seen.setdefault(number, set())
-            seen.add(seq)
-            if len(seen) == self.segment_chunks:
-                del state.seen[number]
-                state.queued.append(number)
-        if state.queued and (state.task is None or state.task.done()):
-            state.task = asyncio.create_task(self._drain(bot_id, state), name=f"segments:{bot_id}")
-
-    async def idle(self, bot_id: str) -> None:
-        """Wait until the bot's queued segments are encoded (tests, benchmarks)."""
-        state = self._bots.get(bot_id)
-        while state is not None and state.task is not None and not state.task.done():
-            await asyncio.wait({state.task})
-
-    async def close_bot(self, bot_id: str) -> None:
-        """The call is over: drop queued segments (the final pass encodes them), let the one
-        being encoded be stored, forget the bot."""
-        self._closed.add(bot_id)
-        if len(self._closed) > 10_000:
-            self._closed = {bot_id}
-        state = self._bots.pop(bot_id, None)
-        if state is None:
-            return
-        state.closed = True
-        state.queued.clear()
-        if state.task is not None:
-            await asyncio.gather(state.task, return_exceptions=True)
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        self._stopped = True
-        tasks = []
-        for state in self._bots.values():
-            state.closed = True
-            state.queued.clear()
-            if state.task is not None:
-                tasks.append(state.task)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._bots.clear()
-
-    # --- internals ------------------------------------------------------------------------
-
-    async def _drain(self, bot_id: str, state: _BotSegments) -> None:
-        if state.codec is None:
-            try:
-                state.codec = await self._codec(bot_id)
-            except Exception:
-                log.exception("bot %s: reading its recording format failed", bot_id)
-                return  # the next completed segment tries again
-        while state.queued and not state.closed and state.codec:
-            number = state.queued.popleft()
-            state.encoding = number
-            try:
-                async with self._slots:
-                    await self._encode(bot_id, number, state.codec)
-            except _ChunkGone:
-                continue  # a gap: the final pass encodes this segment
-            except Exception:
-                log.exception("bot %s: encoding recording segment %d failed", bot_id, number)
-                continue
-            finally:
-                state.encoding = None
-            if number in state.again:
-                state.again.discard(number)
-                state.queued.append(number)
-            else:
-                state.done.add(number)
-        if state.codec == ():
-            state.queued.clear()
-            state.seen.clear()
-
-    async def _codec(self, bot_id: str) -> tuple[str, ...]:
-        async with self.services.store.transaction(write=False) as tx:
-            bot = await tx.bots.get(bot_id)
-        if bot is None or bot.status not in DISPATCHED:
-            return ()
-        fmt = bot.recording.audio_format
-        if fmt not in ("ogg", "mp3"):
-            return ()
-        return tuple(audio_codec_args(fmt))
-
-    async def _encode(self, bot_id: str, number: int, codec: tuple[str, ...]) -> None:
-        """Encode segment ``number`` from storage and store it (:class:`_ChunkGone`: one of
-        its chunks is not there)."""
-        first = number * self.segment_chunks
-        prefix = chunk_prefix(bot_id)
-        fmt = _segment_format(codec)
-        workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meetbot-seg-"))
-        try:
-            out = workdir / f"segment.{fmt}"
-            refs: list[ChunkRef] = []
-            args = [*_PCM_INPUT, "-i", "pipe:0", "-threads", "1", *codec, "-y", str(out)]
-            async with piped(args, ffmpeg=self.ffmpeg) as feed:
-                for seq in range(first, first + self.segment_chunks):
-                    key = f"{prefix}{seq:08d}.pcm"
-                    try:
-                        data = await self.storage.get(key)
-                    except ObjectNotFound:
-                        raise _ChunkGone(key) from None  # ffmpeg is killed on the way out
-                    data = data[: len(data) - len(data) % SAMPLE_WIDTH]
-                    refs.append(ChunkRef.of(seq, key, data))
-                    await feed.write(data)
-            audio = await asyncio.to_thread(out.read_bytes)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
-        manifest = Manifest(codec, tuple(refs), len(audio), hashlib.sha256(audio).hexdigest())
-        await self.storage.put(segment_audio_key(bot_id, first, fmt), audio, _CONTENT_TYPES[fmt])
-        await self.storage.put(
-            segment_manifest_key(bot_id, first), manifest.to_bytes(), "application/json"
-        )
-        self.encoded += 1
-
-
-class _ChunkGone(Exception):
-    """A chunk of the segment being encoded is not in storage (a gap)."""
-
-
 __all__ = [
+    "PCM_INPUT",
     "SEGMENT_CHUNKS",
     "ChunkRef",
     "Manifest",
     "Reuse",
-    "SegmentRecorder",
     "encode_recording",
     "reusable",
     "segment_audio_key",
+    "segment_format",
     "segment_manifest_key",
 ]
