@@ -10,7 +10,7 @@ same audio at the same time (:mod:`meetbot.control.media.video_file`) and descri
 ``recording.json``, then the frame chunks are deleted; a video that cannot be made (no frames,
 ffmpeg error) is logged and left out, never failing the bot.
 
-While the call goes on, :class:`~meetbot.control.media.recording_segments.SegmentRecorder`
+While the call goes on, :class:`~meetbot.control.media.segment_recorder.SegmentRecorder`
 encodes the recording ~300 s at a time; the recording then reuses those segments (checked
 against the spooled chunks) and encodes only the tail and whatever it could not trust.
 
