@@ -20,11 +20,15 @@ Two measures, through the real ``MediaPipeline``:
    repetition). Then ``leaving`` + ``left``, and ``MediaPipeline.process`` is timed until
    ``finished`` (recording assembly to Ogg/Opus and, alongside, the tail pass; then the merge),
    with when ``recording.json`` was stored, how long the tail job took, and the final
-   transcript's WER against the spoken text (it must stay complete).
+   transcript's WER against the spoken text (it must stay complete). The product's
+   ``SegmentRecorder`` follows the chunks as they are reported and encodes the recording ~300 s
+   at a time during the "call" (each segment awaited, as a real-time call would leave it done;
+   its cost is printed, outside leave → finished); ``--no-segments`` leaves it out (the whole
+   recording is encoded after the call, as before issue 18's segments).
 
     .venv/bin/python bench/pipeline_end.py [--bots 1000] [--postgres]
     .venv/bin/python bench/pipeline_end.py --meeting-minutes 60 [--model whisper-base]
-        [--tail-seconds 20] [--prefix tiled|batch|live]
+        [--tail-seconds 20] [--prefix tiled|batch|live] [--no-segments]
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from meetbot.contract.reports import (
 from meetbot.control.media.artifacts import TranscriptDoc, load_transcript, save_transcript
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.server import build
@@ -149,8 +154,29 @@ class TimedStorage(LocalStorage):
         self.stored[key.rpartition("/")[2]] = time.perf_counter()
 
 
+async def decoded_seconds(path: Path) -> float:
+    """How long ``path`` is, decoded (every sample counted, not the container's word)."""
+    proc = await asyncio.create_subprocess_exec(
+        *("ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1"),
+        *("-ar", str(SAMPLE_RATE), "-"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    total = 0
+    while block := await proc.stdout.read(1 << 20):
+        total += len(block)
+    await proc.wait()
+    return total / 2 / SAMPLE_RATE
+
+
 async def bench_pipeline(
-    model: str, clip: np.ndarray, reference: str, minutes: float, tail_s: float, prefix: str
+    model: str,
+    clip: np.ndarray,
+    reference: str,
+    minutes: float,
+    tail_s: float,
+    prefix: str,
+    segments_on: bool = True,
 ) -> None:
     sys.path.insert(0, str(TESTS))  # the test harness: a control plane on fakes
     from harness.plane import build_test_plane
@@ -170,6 +196,8 @@ async def bench_pipeline(
         transcribers = Transcribers(plane.services.settings)
         live_pool = TranscriptionPool(1)
         live = LiveTranscription(plane.services, storage, transcribers, live_pool)
+        segments = SegmentRecorder(plane.services, storage) if segments_on else None
+        segment_wall = 0.0
         async with plane.client() as client:
             r = await client.post(
                 "/api/v1/bot/", json={"meeting_url": MEET, "transcription_model": model}
@@ -201,6 +229,11 @@ async def bench_pipeline(
                 at=done, seq=seq, key=key, offset_s=offset, duration_s=len(data) / 2 / SAMPLE_RATE
             )
             await report(chunk)
+            if segments is not None:
+                segments.on_chunk(bot_id, key, offset)
+                waited = time.perf_counter()
+                await segments.idle(bot_id)
+                segment_wall += time.perf_counter() - waited
             if prefix == "live" and offset + len(data) / 2 / SAMPLE_RATE <= live_until:
                 live.on_chunk(bot_id, key, offset)
                 await live.idle(bot_id)
@@ -230,24 +263,39 @@ async def bench_pipeline(
         now = plane.clock.now()
         await report(Leaving(at=now, stop_reason=StopReason.MEETING_ENDED), Left(at=now))
         pool = TimedPool(1)
-        pipeline = MediaPipeline(plane.services, storage, transcribers, pool=pool, live=live)
+        pipeline = MediaPipeline(
+            plane.services, storage, transcribers, pool=pool, live=live, segments=segments
+        )
         began = time.perf_counter()
         await pipeline.process(bot_id)
         elapsed = time.perf_counter() - began
         async with plane.client() as client:
             bot = (await client.get(f"/api/v1/bot/{bot_id}/")).json()
         final = await load_transcript(storage, bot_id)
+        joined_s = await decoded_seconds(storage.root / f"bots/{bot_id}/recording.ogg")
         hyp = " ".join(s.text for s in final.segments) if final else ""
         ref = " ".join([reference] * reps)
         live_pool.close()
         pool.close()
         await store.close()
     tail = len(samples) / SAMPLE_RATE - committed_until
+    pcm_s = len(samples) / SAMPLE_RATE
+    print(
+        f"recording.ogg decodes to {joined_s:.3f}s for {pcm_s:.3f}s of PCM "
+        f"({(joined_s - pcm_s) * 1000:+.0f} ms)"
+    )
     print(
         f"pipeline model={model:<16} meeting={len(samples) / SAMPLE_RATE:.0f}s ({reps} clips) "
         f"prefix={prefix} (live fed {fed_live:.0f}s in {live_setup:.0f}s wall) "
         f"committed_until={committed_until:.1f}s tail={tail:.1f}s"
     )
+    if segments is not None:
+        print(
+            f"during the call: {segments.encoded} recording segments encoded in "
+            f"{segment_wall:.1f}s wall (not part of leave->finished)"
+        )
+    else:
+        print("during the call: no recording segments (--no-segments)")
     tail_job = pool.jobs[-1] if pool.jobs else 0.0
     recorded = storage.stored.get("recording.json", float("nan")) - began
     print(
@@ -266,6 +314,7 @@ def main() -> None:
     parser.add_argument("--model", default="whisper-base")
     parser.add_argument("--tail-seconds", type=float, default=20.0)
     parser.add_argument("--prefix", choices=("live", "batch", "tiled"), default="tiled")
+    parser.add_argument("--no-segments", action="store_true", help="no in-call encoding")
     args = parser.parse_args()
     if args.meeting_minutes:
         from transcription import speech_clip  # a script beside this one
@@ -275,7 +324,13 @@ def main() -> None:
             clip, reference = speech_clip(Path(tmp))
         asyncio.run(
             bench_pipeline(
-                args.model, clip, reference, args.meeting_minutes, args.tail_seconds, args.prefix
+                args.model,
+                clip,
+                reference,
+                args.meeting_minutes,
+                args.tail_seconds,
+                args.prefix,
+                not args.no_segments,
             )
         )
         return

@@ -27,9 +27,10 @@ from meetbot.contract.reports import (
 )
 from meetbot.control.api import media as media_api
 from meetbot.control.media.live_transcription import LiveTranscription
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import TranscriberFor, VendorCredentials
 from meetbot.control.service.runners import handle_reports
-from meetbot.ports import Transcriber
+from meetbot.ports import Storage, Transcriber
 from meetbot.storage import LocalStorage
 
 SECRET = b"media-test-secret"
@@ -62,9 +63,10 @@ def fixed(transcriber: Transcriber | None) -> TranscriberFor:
 @dataclass
 class Call:
     plane: TestPlane
-    storage: LocalStorage
+    storage: Storage
     bot_id: str
     live: LiveTranscription | None = None
+    segments: SegmentRecorder | None = None
     speakers: list[tuple[str, float, float]] = field(default_factory=list)
     chunk_seconds: float = 1.5
 
@@ -111,6 +113,9 @@ class Call:
             if self.live is not None:
                 self.live.on_chunk(self.bot_id, key, offset)
                 await self.live.idle(self.bot_id)
+            if self.segments is not None:
+                self.segments.on_chunk(self.bot_id, key, offset)
+                await self.segments.idle(self.bot_id)
         self.plane.clock.set(t0 + timedelta(seconds=len(pcm) / 2 / SAMPLE_RATE))
 
     async def leave(self) -> None:

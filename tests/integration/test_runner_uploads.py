@@ -19,6 +19,7 @@ from meetbot.config import Settings
 from meetbot.contract.media_format import chunk_key
 from meetbot.contract.reports import AudioChunk, MediaLost, Report
 from meetbot.contract.uploads import MAX_UPLOAD_BYTES, UPLOAD_DESCRIPTOR
+from meetbot.control.media.recording_segments import segment_audio_key
 from meetbot.control.server import build
 from meetbot.control.store import open_store
 from meetbot.ports import Storage
@@ -102,6 +103,9 @@ async def test_local_storage_through_the_control_plane(
 
         with pytest.raises(UploadFailed, match="403"):  # another bot's key
             await uploads.put(chunk_key(other_id, 0), b"x")
+        with pytest.raises(UploadFailed, match="403"):  # the control plane's own segments
+            await uploads.put(segment_audio_key(bot_id, 0, "ogg"), b"x")
+        assert not await media.exists(segment_audio_key(bot_id, 0, "ogg"))
         assert not await media.exists(chunk_key(other_id, 0))
         thief = UploadStorage(client, control_url=CONTROL, bot_id=other_id, token=token)
         with pytest.raises(UploadFailed, match="401"):  # another bot's token

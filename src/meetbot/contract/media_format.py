@@ -8,6 +8,9 @@ Video (``recording.video``): JPEG frames of the bot's page in chunks at
 per frame, ``<d`` seconds since the recording's origin (the audio recorder's start) and ``<I``
 length, then the JPEG bytes (:func:`pack_frames`, :func:`unpack_frames`).
 
+While the call goes on, the control plane encodes the recording a segment at a time under
+``bots/<bot_id>/segments/`` (its own keys: a runner may not store there).
+
 The finished files are ``bots/<bot_id>/recording.<ogg|mp3|wav>`` and
 ``bots/<bot_id>/recording.mp4``. Every key follows :mod:`meetbot.contract.storage_keys`.
 """
@@ -123,6 +126,12 @@ OUTPUT_AUDIO_RATE: Final = 48_000
 """The sample rate of the clips the bot says (mono s16le): the page's WebAudio rate."""
 
 
+def segment_prefix(bot_id: str) -> str:
+    """``bots/<bot_id>/segments/``: the recording encoded during the call, a segment at a time
+    (the control plane's own: a runner may not store there, see :func:`runner_may_store`)."""
+    return f"{_bot_prefix(bot_id)}segments/"
+
+
 def belongs_to(bot_id: str, key: str) -> bool:
     """Whether ``key`` is one of ``bot_id``'s (under ``bots/<bot_id>/``, a valid key): what a
     runner reports storing is checked with it, so a runner cannot point at another bot's media."""
@@ -131,6 +140,13 @@ def belongs_to(bot_id: str, key: str) -> bool:
     except InvalidKey:
         return False
     return key.startswith(_bot_prefix(bot_id))
+
+
+def runner_may_store(bot_id: str, key: str) -> bool:
+    """Whether the runner of ``bot_id`` may store (or report) ``key``: one of its bot's keys,
+    but none the control plane derives from them (``segments/``: the final recording reuses
+    those, so a runner writing one could put audio in it that it never recorded)."""
+    return belongs_to(bot_id, key) and not key.startswith(segment_prefix(bot_id))
 
 
 def _bot_prefix(bot_id: str) -> str:

@@ -30,6 +30,7 @@ from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.launchers.local import LOCAL_AGENT_NAME, LocalLauncher, local_agent_token
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import Transcribers
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.metrics import Metrics
@@ -162,9 +163,13 @@ async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) 
     transcribers = Transcribers(settings)
     pool = TranscriptionPool(settings.transcription_workers)
     live = LiveTranscription(services, storage, transcribers, pool, streams=transcribers.stream)
-    pipeline = MediaPipeline(services, storage, transcribers, pool=pool, live=live)
+    segments = SegmentRecorder(services, storage)
+    pipeline = MediaPipeline(
+        services, storage, transcribers, pool=pool, live=live, segments=segments
+    )
     reactions.on_processing_started.append(pipeline.wake)
     reactions.on_chunk_stored.append(live.on_chunk)
+    reactions.on_chunk_stored.append(segments.on_chunk)
     metrics = Metrics()
     calendar_worker = CalendarWorker(services)
     push_pulse = Pulse()  # pushers wake when events commit, like the streams
@@ -210,6 +215,7 @@ async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) 
             close_calendar_sources,
             scheduler.stop,
             live.stop,
+            segments.stop,
             pipeline.stop,
             close_delivery,
             launcher.close,

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from meetbot.contract.reports import AudioOut, Command, JoinAnswer, Joining, Report
 from meetbot.runner.platforms.base import Participant, Phase, Snapshot
+from meetbot.storage.errors import ObjectNotFound
 
 
 class FakePage:
@@ -195,6 +196,8 @@ class MemoryStorage:
             self.down = False
 
     async def get(self, key: str) -> bytes:
+        if key not in self.objects:  # what every backend raises (the pipeline relies on it)
+            raise ObjectNotFound(key)
         return self.objects[key]
 
     async def exists(self, key: str) -> bool:

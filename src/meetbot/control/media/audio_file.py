@@ -5,6 +5,8 @@ the missing chunks are skipped and the rest joined in ``seq`` order. Chunks are 
 time (the next one while the current one is written) into one local *spool* file, read once:
 ffmpeg encodes the recording from it while the tail pass reads only the samples it needs
 (:meth:`Spool.tail`), so an hour-long meeting (115 MB of PCM) is never held as one bytes object.
+The spool notes each chunk it holds (key, size, CRC-32), so that segments of the recording
+encoded during the call can be reused (:mod:`meetbot.control.media.recording_segments`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from meetbot.contract.media_format import (
     chunk_seq,
     recording_key,
 )
-from meetbot.control.media.ffmpeg import encode
+from meetbot.control.media.ffmpeg import DEFAULT_BITRATE_KBPS, audio_codec_args
+from meetbot.control.media.recording_segments import ChunkRef, encode_recording
 from meetbot.errors import NotReady
 from meetbot.ports import Storage
 from meetbot.storage import ObjectNotFound
@@ -44,7 +47,6 @@ CONTENT_TYPES: Final[Mapping[RecordingFormat, str]] = {
     "mp3": "audio/mpeg",
     "wav": "audio/wav",
 }
-DEFAULT_BITRATE_KBPS: Final[Mapping[RecordingFormat, int]] = {"ogg": 32, "mp3": 48}
 
 _MAX_WAV_DATA = 0xFFFFFFFF - 36
 
@@ -93,11 +95,20 @@ async def iter_chunks(
     loses its last byte (``align``), so the samples after it stay aligned. Use with
     ``aclosing``.
     """
+    async with aclosing(_keyed_chunks(storage, keys, align=align)) as chunks:
+        async for _, data in chunks:
+            yield data
+
+
+async def _keyed_chunks(
+    storage: Storage, keys: Sequence[str], *, align: int = SAMPLE_WIDTH
+) -> AsyncGenerator[tuple[str, bytes], None]:
+    """:func:`iter_chunks` with each chunk's key."""
     if not keys:
         return
     pending: asyncio.Future[bytes] = asyncio.ensure_future(storage.get(keys[0]))
     try:
-        for following in (*keys[1:], None):
+        for key, following in zip(keys, (*keys[1:], None), strict=True):
             current = pending
             if following is not None:
                 pending = asyncio.ensure_future(storage.get(following))
@@ -105,7 +116,7 @@ async def iter_chunks(
                 data = await current
             except ObjectNotFound:
                 continue
-            yield data[: len(data) - len(data) % align]
+            yield key, data[: len(data) - len(data) % align]
     finally:
         pending.cancel()
         with suppress(asyncio.CancelledError, Exception):
@@ -136,6 +147,8 @@ class Spool:
 
     path: Path
     pcm_bytes: int
+    chunks: tuple[ChunkRef, ...] = ()
+    """The chunks it holds, in order (the recording's segments are checked against them)."""
 
     @property
     def duration_s(self) -> float:
@@ -158,14 +171,17 @@ async def spooled(storage: Storage, bot_id: str) -> AsyncIterator[Spool]:
     workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="meetbot-rec-"))
     try:
         path = workdir / "audio.pcm"
-        keys = [key for _, key in await list_chunks(storage, bot_id)]
+        listed = await list_chunks(storage, bot_id)
+        seqs = {key: seq for seq, key in listed}
+        refs: list[ChunkRef] = []
         pcm_bytes = 0
         with path.open("wb") as out:
-            async with aclosing(iter_chunks(storage, keys)) as chunks:
-                async for data in chunks:
+            async with aclosing(_keyed_chunks(storage, [key for _, key in listed])) as chunks:
+                async for key, data in chunks:
                     out.write(data)  # page cache, ~50 kB: cheaper than a thread hop
                     pcm_bytes += len(data)
-        yield Spool(path, pcm_bytes)
+                    refs.append(ChunkRef.of(seqs[key], key, data))
+        yield Spool(path, pcm_bytes, tuple(refs))
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
 
@@ -183,8 +199,9 @@ async def assemble_recording(
 
     ``ogg`` is Opus (32 kb/s by default), ``mp3`` is LAME (48 kb/s), both encoded by ffmpeg;
     ``wav`` is 16-bit PCM written here. ``spool``: the chunks already fetched (else they are,
-    here). Raises :class:`NoAudio` if the bot has no chunks and :class:`RecordingFailed` if
-    ffmpeg fails.
+    here). Ogg and MP3 reuse the segments encoded during the call that match the spool's chunks
+    (:func:`~meetbot.control.media.recording_segments.encode_recording`). Raises
+    :class:`NoAudio` if the bot has no chunks and :class:`RecordingFailed` if ffmpeg fails.
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown recording format {fmt!r}; expected one of {FORMATS}.")
@@ -199,8 +216,10 @@ async def assemble_recording(
     if fmt == "wav":
         data = await asyncio.to_thread(_wav, spool)
     else:
-        kbps = bitrate_kbps or DEFAULT_BITRATE_KBPS[fmt]
-        data = await _encode(spool, _codec_args(fmt, kbps), ffmpeg, fmt)
+        codec = audio_codec_args(fmt, bitrate_kbps or DEFAULT_BITRATE_KBPS[fmt])
+        data, _ = await encode_recording(
+            storage, bot_id, spool.path, spool.chunks, codec, ffmpeg=ffmpeg
+        )
     key = recording_key(bot_id, fmt)
     await storage.put(key, data, CONTENT_TYPES[fmt])
     return RecordingInfo(
@@ -237,26 +256,6 @@ def wav_header(data_bytes: int) -> bytes:
 
 def _wav(spool: Spool) -> bytes:
     return wav_header(spool.pcm_bytes) + spool.path.read_bytes()
-
-
-def _codec_args(fmt: RecordingFormat, kbps: int) -> list[str]:
-    if fmt == "ogg":
-        # Complexity 5 instead of libopus's default 10: ~half the encode time for the same
-        # size on speech (measured: 7 s instead of 12-13 s per 10 minutes on 2 cores).
-        return [
-            "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", "voip",
-            "-compression_level", "5", "-f", "ogg",
-        ]  # fmt: skip
-    return ["-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-f", "mp3"]
-
-
-async def _encode(spool: Spool, codec: list[str], ffmpeg: str, ext: str) -> bytes:
-    """Encode the spool with ffmpeg (one thread) into a file next to it; return its bytes."""
-    out = spool.path.with_name(f"recording.{ext}")
-    input_args = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]
-    args = [*input_args, "-i", str(spool.path), "-threads", "1", *codec, "-y", str(out)]
-    await encode(args, ffmpeg=ffmpeg)
-    return await asyncio.to_thread(out.read_bytes)
 
 
 __all__ = [

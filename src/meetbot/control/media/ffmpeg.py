@@ -7,8 +7,9 @@ Both raise :class:`RecordingFailed` when ffmpeg is missing or exits with an erro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Final
 
 from meetbot.errors import MeetbotError
 
@@ -18,6 +19,25 @@ class RecordingFailed(MeetbotError):
 
     status = 500
     code = "recording_failed"
+
+
+DEFAULT_BITRATE_KBPS: Final[Mapping[str, int]] = {"ogg": 32, "mp3": 48}
+
+
+def audio_codec_args(fmt: str, kbps: int | None = None) -> list[str]:
+    """The output arguments of a recording in ``fmt`` (``ogg``: Opus, ``mp3``: LAME), at
+    ``kbps`` (default :data:`DEFAULT_BITRATE_KBPS`); the last one is the muxer's name."""
+    rate = f"{kbps or DEFAULT_BITRATE_KBPS[fmt]}k"
+    if fmt == "ogg":
+        # Complexity 5 instead of libopus's default 10: ~half the encode time for the same
+        # size on speech (measured: 7 s instead of 12-13 s per 10 minutes on 2 cores).
+        return [
+            "-c:a", "libopus", "-b:a", rate, "-application", "voip",
+            "-compression_level", "5", "-f", "ogg",
+        ]  # fmt: skip
+    if fmt == "mp3":
+        return ["-c:a", "libmp3lame", "-b:a", rate, "-f", "mp3"]
+    raise ValueError(f"No audio codec for {fmt!r}.")
 
 
 def _command(ffmpeg: str, args: Sequence[str]) -> list[str]:

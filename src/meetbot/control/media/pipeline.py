@@ -10,6 +10,10 @@ same audio at the same time (:mod:`meetbot.control.media.video_file`) and descri
 ``recording.json``, then the frame chunks are deleted; a video that cannot be made (no frames,
 ffmpeg error) is logged and left out, never failing the bot.
 
+While the call goes on, :class:`~meetbot.control.media.segment_recorder.SegmentRecorder`
+encodes the recording ~300 s at a time; the recording then reuses those segments (checked
+against the spooled chunks) and encodes only the tail and whatever it could not trust.
+
 The chunks are fetched once into a local spool (:func:`~meetbot.control.media.audio_file.spooled`);
 while ffmpeg encodes the recording from it, the tail pass already runs (next paragraph), so leave →
 ``finished`` costs about the longer of the two, not their sum. Its outcome is applied once the
@@ -52,6 +56,7 @@ from meetbot.contract.media_format import (
     FORMATS,
     RecordingFormat,
     participant_audio_prefix,
+    segment_prefix,
     video_prefix,
 )
 from meetbot.contract.models import Bot
@@ -73,6 +78,7 @@ from meetbot.control.media.ffmpeg import RecordingFailed
 from meetbot.control.media.final_transcript import FinalTranscript, Outcome
 from meetbot.control.media.lease import MediaLease
 from meetbot.control.media.live_transcription import LiveTranscription
+from meetbot.control.media.segment_recorder import SegmentRecorder
 from meetbot.control.media.transcribers import TranscriberFor
 from meetbot.control.media.transcription_pool import TranscriptionPool
 from meetbot.control.media.video_file import NoVideo, build_video
@@ -96,6 +102,7 @@ class MediaPipeline:
         *,
         pool: TranscriptionPool | None = None,
         live: LiveTranscription | None = None,
+        segments: SegmentRecorder | None = None,
         scan_interval: float = 10.0,
         salvage_window: float = 3600.0,
         max_attempts: int = 3,
@@ -109,6 +116,7 @@ class MediaPipeline:
         self.pool = pool or TranscriptionPool(self.workers)
         self.final = FinalTranscript(services, storage, transcriber_for, self.pool)
         self.live = live
+        self.segments = segments
         self.scan_interval = scan_interval
         self.salvage_window = salvage_window
         self.max_attempts = max_attempts
@@ -256,8 +264,10 @@ class MediaPipeline:
                 video.cancel()
                 await asyncio.gather(video, return_exceptions=True)
         await save_recording_meta(self.storage, bot.id, info)
-        # participants' own audio served the live stream only (?audio=separate)
+        # participants' own audio served the live stream only (?audio=separate); the
+        # segments encoded during the call are in the recording now
         await self.storage.delete_prefix(participant_audio_prefix(bot.id))
+        await self.storage.delete_prefix(segment_prefix(bot.id))
         if info.video is not None:  # the frames (~10 MB a minute) are in the MP4 now
             await self.storage.delete_prefix(video_prefix(bot.id))
         return info
@@ -277,8 +287,7 @@ class MediaPipeline:
         """``processing``: the recording and, at the same time, the tail pass; the bot moves
         to ``transcribing`` when the recording is stored and on when the transcript is.
         Returns the bot as it is afterwards."""
-        if self.live is not None:
-            await self.live.close_bot(bot.id)
+        await self._close_call(bot.id)
         async with spooled(self.storage, bot.id) as spool:
             tail: asyncio.Task[Outcome] | None = None
             if spool.pcm_bytes and _engine(bot) is not Engine.NONE:
@@ -307,6 +316,16 @@ class MediaPipeline:
                     tail.cancel()
                     await asyncio.gather(tail, return_exceptions=True)
 
+    async def _close_call(self, bot_id: str) -> None:
+        """Stop live work on the bot: its live transcript settles and the segment being
+        encoded is stored (both at once)."""
+        closing = [
+            follower.close_bot(bot_id)
+            for follower in (self.live, self.segments)
+            if follower is not None
+        ]
+        await asyncio.gather(*closing)
+
     async def _apply(self, bot_id: str, outcome: Outcome) -> Bot | None:
         if outcome.save is not None:
             await save_transcript(self.storage, bot_id, outcome.save)
@@ -320,8 +339,7 @@ class MediaPipeline:
 
     async def _salvage(self, bot: Bot) -> None:
         self._salvage_seen.add(bot.id)
-        if self.live is not None:
-            await self.live.close_bot(bot.id)
+        await self._close_call(bot.id)
         if await load_recording_meta(self.storage, bot.id) is not None:
             return
         info = await self._recording(bot)

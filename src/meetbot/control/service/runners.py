@@ -14,7 +14,7 @@ from typing import Any
 from meetbot import errors
 from meetbot.contract import lifecycle, reports
 from meetbot.contract.lifecycle import ENDED, MAX_DETECTION_RETRIES, TERMINAL, Status, SubStatus
-from meetbot.contract.media_format import belongs_to
+from meetbot.contract.media_format import runner_may_store
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.platforms import info
 from meetbot.contract.reports import Command, Commands
@@ -200,7 +200,7 @@ def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
     bot's: else it is dropped (issue 12: a runner cannot make the API sign links to another
     bot's media)."""
     key = getattr(report, "key", None)
-    return not isinstance(key, str) or belongs_to(bot_id, key)
+    return not isinstance(key, str) or runner_may_store(bot_id, key)
 
 
 def _observation_events(bot: Bot, report: reports.BaseReport) -> list[OutboxEvent]:

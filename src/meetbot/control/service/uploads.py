@@ -8,7 +8,7 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from meetbot import errors
-from meetbot.contract.media_format import belongs_to
+from meetbot.contract.media_format import runner_may_store
 from meetbot.contract.uploads import (
     MAX_UPLOAD_BYTES,
     PRESIGNED_TTL_SECONDS,
@@ -45,9 +45,11 @@ def _storage(svc: Services) -> Storage:
 
 
 def _own(bot_id: str, key: str) -> None:
-    if not belongs_to(bot_id, key):
+    if not runner_may_store(bot_id, key):
         log.warning("bot %s: refused an upload of another key", bot_id)
-        raise ForeignKey(f"A runner stores only its own bot's keys (bots/{bot_id}/...).")
+        raise ForeignKey(
+            f"A runner stores only its own bot's keys (bots/{bot_id}/..., not segments/)."
+        )
 
 
 async def upload_target(
