@@ -43,7 +43,7 @@ async def _eventually(condition: Callable[[], bool]) -> None:
 @contextlib.asynccontextmanager
 async def _runner(plane: TestPlane, host: str, c: Call) -> AsyncIterator[LiveSlicer]:
     """The runner's live socket, connected; feed its slicer to send."""
-    slicer = LiveSlicer(queue_pieces=100)
+    slicer = LiveSlicer(queue_seconds=100.0)
     socket = LiveSocket(lambda: f"http://{host}", c.bot_id, c.token, slicer)
     task = asyncio.create_task(socket.run(lambda: True))
     try:

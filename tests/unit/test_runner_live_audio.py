@@ -14,7 +14,7 @@ import pytest
 from meetbot.contract.live_audio import LIVE_HOLDBACK, PIECE_SECONDS
 from meetbot.contract.reports import AudioChunk, Report
 from meetbot.runner.capture import AudioRecorder
-from meetbot.runner.live_audio import QUEUE_PIECES, LiveSlicer
+from meetbot.runner.live_audio import QUEUE_SECONDS, LiveSlicer
 from meetbot.runner.timeline import HOLDBACK
 from meetbot.testing.fakes import FixedClock
 from meetbot.testing.fakes_runner import MemoryStorage
@@ -33,7 +33,7 @@ def recorder(
 ) -> AudioRecorder:
     storage = storage or MemoryStorage()
     rec = AudioRecorder(storage, "b1", reports.append, clock, spool_dir=tmp_path)
-    rec.live = LiveSlicer(queue_pieces=1000)
+    rec.live = LiveSlicer(queue_seconds=100.0)
     rec.start()
     return rec
 
@@ -113,15 +113,16 @@ async def test_the_webaudio_path_passes_pieces_on_as_they_come(tmp_path: Path) -
 
 def test_the_slicer_keeps_the_newest_pieces_when_nothing_takes_them() -> None:
     slicer = LiveSlicer()
-    for _ in range(QUEUE_PIECES + 3):
+    kept = round(QUEUE_SECONDS / 0.25)
+    for _ in range(kept + 3):
         slicer.feed(tone(0.25))
-    assert len(slicer.pieces) == QUEUE_PIECES
+    assert len(slicer.pieces) == kept
     assert slicer.dropped_pieces == 3
     assert slicer.pieces[0][0] == 3 * RATE // 4  # the oldest went
 
 
 def test_a_long_take_is_cut_into_pieces_of_at_most_a_quarter_second() -> None:
-    slicer = LiveSlicer(queue_pieces=100)
+    slicer = LiveSlicer(queue_seconds=100.0)
     slicer.start(T0.timestamp())
     slicer.place("r1:1", 0, T0.timestamp(), tone(1.0))
     slicer.take(T0.timestamp() + 1.0 + LIVE_HOLDBACK)

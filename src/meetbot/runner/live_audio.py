@@ -4,11 +4,10 @@
 path it places the same runs on a timeline of its own whose holdback is
 :data:`~meetbot.contract.live_audio.LIVE_HOLDBACK` (0.25 s, the recording's is 2 s), so a
 packet later than that is missing from the live copy but still in the recording; on the
-WebAudio path it takes the page's 250 ms pieces as they come. Either way it queues pieces of
-about :data:`~meetbot.contract.live_audio.PIECE_SECONDS` with their offset on the recording's
-clock, at most :data:`QUEUE_PIECES` (the oldest are dropped, counted: a live copy that cannot
-be sent is late, and late is useless). While the recording is paused the recorder hands it
-silence.
+WebAudio path it takes the page's 250 ms pieces as they come. Either way it queues pieces
+(at most :data:`~meetbot.contract.live_audio.PIECE_SECONDS` each) with their offset on the
+recording's clock, at most :data:`QUEUE_SECONDS` of them (the oldest are dropped, counted).
+While the recording is paused the recorder hands it silence.
 
 :class:`LiveSocket` sends them on the live socket, ``GET /internal/bots/{id}/live``, opened
 with the bot's token while the recording runs, and reconnects as the voice socket does.
@@ -36,8 +35,9 @@ from meetbot.runner.timeline import Timeline
 log = logging.getLogger(__name__)
 
 PIECE_BYTES: Final = int(PIECE_SECONDS * SAMPLE_RATE) * SAMPLE_WIDTH
-QUEUE_PIECES: Final = 8
-"""Pieces waiting for the socket at most (2 s)."""
+QUEUE_SECONDS: Final = 5.0
+"""Audio waiting for the socket at most (it connects, or reconnects): for a stream client it
+is late, but live transcription still decodes it rather than silence."""
 BACKOFF_MAX: Final = 5.0
 
 
@@ -46,11 +46,12 @@ class LiveSlicer:
     """Pieces of the live copy, from :meth:`place` + :meth:`take` (RTP) or :meth:`feed`."""
 
     holdback: float = LIVE_HOLDBACK
-    queue_pieces: int = QUEUE_PIECES
+    queue_seconds: float = QUEUE_SECONDS
     timeline: Timeline | None = None
     pieces: deque[tuple[int, bytes]] = field(default_factory=deque)
     """``(offset in samples, PCM)`` waiting to be sent, oldest first."""
     dropped_pieces: int = 0
+    _queued_samples: int = 0
     _position: int = 0
     """Samples sliced so far (the WebAudio path's clock)."""
     arrived: asyncio.Event | None = None
@@ -77,6 +78,14 @@ class LiveSlicer:
         """A piece of the page's WebAudio mix (no timeline: pieces are live as they come)."""
         self._queue(self._position, pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH])
 
+    def pop(self) -> tuple[int, bytes] | None:
+        """The oldest piece waiting, taken; ``None`` when none is."""
+        if not self.pieces:
+            return None
+        piece = self.pieces.popleft()
+        self._queued_samples -= len(piece[1]) // SAMPLE_WIDTH
+        return piece
+
     @property
     def late_samples(self) -> int:
         """Samples that came after the live copy's holdback (missing from it only)."""
@@ -85,10 +94,13 @@ class LiveSlicer:
     def _queue(self, offset: int, pcm: bytes) -> None:
         self._position = offset + len(pcm) // SAMPLE_WIDTH
         for i in range(0, len(pcm), PIECE_BYTES):
-            if len(self.pieces) >= self.queue_pieces:
-                self.pieces.popleft()
-                self.dropped_pieces += 1
-            self.pieces.append((offset + i // SAMPLE_WIDTH, pcm[i : i + PIECE_BYTES]))
+            piece = pcm[i : i + PIECE_BYTES]
+            self.pieces.append((offset + i // SAMPLE_WIDTH, piece))
+            self._queued_samples += len(piece) // SAMPLE_WIDTH
+        while self._queued_samples > self.queue_seconds * SAMPLE_RATE:
+            _, dropped = self.pieces.popleft()
+            self._queued_samples -= len(dropped) // SAMPLE_WIDTH
+            self.dropped_pieces += 1
         if pcm and self.arrived is not None:
             self.arrived.set()
 
@@ -122,7 +134,8 @@ class LiveSocket:
         backoff = 0.25
         while True:
             if not wanted():
-                self.slicer.pieces.clear()
+                while self.slicer.pop() is not None:
+                    pass
                 await asyncio.sleep(0.25)
                 continue
             try:
@@ -138,9 +151,8 @@ class LiveSocket:
                     log.info("live audio socket connected")
                     while wanted():
                         arrived.clear()
-                        while self.slicer.pieces:
-                            offset, pcm = self.slicer.pieces.popleft()
-                            await ws.send(live_frame(offset, pcm))
+                        while (piece := self.slicer.pop()) is not None:
+                            await ws.send(live_frame(*piece))
                             self.sent_pieces += 1
                         await arrived.wait()
             except asyncio.CancelledError:
