@@ -86,6 +86,10 @@ _OFFSET_SLACK = 0.05
 LIVE_INTERVAL = 0.5
 """Seconds of new live audio between decodes of a live copy (stretched when decoding falls
 behind: ``LivePolicy.adaptive``)."""
+LIVE_COMMIT_LAG = 1.2
+"""Seconds after its end a live copy's last segment is final (``transcript.data``) unless two
+decodes agreed on it sooner: 2 s on the stored chunks' path (more right-hand context, fewer
+errors at segment ends; the figures are in docs/benchmarks.md)."""
 
 LagReport = Callable[[str, float], Awaitable[None]]
 """``(bot_id, lag_seconds)``: announce that a bot's live transcript lags (0: caught up)."""
@@ -406,7 +410,11 @@ class LiveTranscription:
             engine = batcher
         policy = live_policy(spec)
         if live:
-            policy = replace(policy, interval=min(policy.interval, LIVE_INTERVAL))
+            policy = replace(
+                policy,
+                interval=min(policy.interval, LIVE_INTERVAL),
+                commit_lag=min(policy.commit_lag, LIVE_COMMIT_LAG),
+            )
         decoder = LiveTranscriber(engine, policy)
         return _Pooled(decoder, self.pool, batched=engine is not transcriber)
 
