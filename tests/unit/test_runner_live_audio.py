@@ -129,3 +129,17 @@ def test_a_long_take_is_cut_into_pieces_of_at_most_a_quarter_second() -> None:
     assert [len(pcm) // 2 for _, pcm in slicer.pieces] == [RATE // 4] * 4
     assert [offset for offset, _ in slicer.pieces] == [0, 4000, 8000, 12000]
     assert pytest.approx(slicer.late_samples) == 0
+
+
+async def test_while_paused_the_rtp_paths_live_copy_is_silence_in_place(tmp_path: Path) -> None:
+    clock, reports = FixedClock(T0), list[Report]()
+    rec = recorder(tmp_path, clock, reports)
+    assert rec.live is not None
+    rec.place("r1:1", 0, T0.timestamp(), tone(1.0))
+    rec.paused = True
+    clock.advance(1.0 + LIVE_HOLDBACK)
+    rec.take_live()
+    samples = joined(list(rec.live.pieces))
+    assert len(samples) == RATE
+    assert not samples.any()
+    await rec.close(timeout=5)

@@ -158,7 +158,7 @@ class LiveSocket:
             except asyncio.CancelledError:
                 raise
             except InvalidStatus as exc:
-                if exc.response.status_code in (401, 404):  # the bot is gone, or an old plane
+                if exc.response.status_code in (401, 403, 404):  # the bot is gone; an old plane
                     log.warning(
                         "live audio socket refused (%d): no live audio", exc.response.status_code
                     )

@@ -8,7 +8,9 @@ chunk is compared with the live copy of the same stretch (:meth:`LiveCopy.check`
 first differ, the live copy, and the transcript decoded from it, is incomplete
 (:attr:`LiveCopy.complete_until`); the transcript after the call is decoded again from there,
 from the stored chunks (:class:`~meetbot.control.media.final_transcript.FinalTranscript`).
-Pure (no I/O).
+A pause marks it too (the recording goes silent from 2 s before the pause's command came, the
+live copy from 0.2 s before): the final pass decodes again from there, which costs time after
+the call, never a word. Pure (no I/O).
 """
 
 from __future__ import annotations
