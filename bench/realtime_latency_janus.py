@@ -301,6 +301,9 @@ def main() -> None:
                 for line in log.read_text(errors="replace").splitlines():
                     if "streamed voice: ends" in line:
                         print("runner:", line.split("meetbot.runner.voice_stream: ")[-1])
+            for line in server.output:  # live transcription's own account
+                if any(m in line for m in ("live copy missed", "live transcript", "live trans")):
+                    print("server:", line[-220:])
     way_in = in_latencies(heard, plan.bursts)
     in_p50 = pct(way_in, 0.5) / 1000 if way_in else 0.0
     partial_ms, data_ms = [], []

@@ -86,7 +86,7 @@ _OFFSET_SLACK = 0.05
 LIVE_INTERVAL = 0.5
 """Seconds of new live audio between decodes of a live copy (stretched when decoding falls
 behind: ``LivePolicy.adaptive``)."""
-LIVE_COMMIT_LAG = 1.2
+LIVE_COMMIT_LAG = 1.0
 """Seconds after its end a live copy's last segment is final (``transcript.data``) unless two
 decodes agreed on it sooner: 2 s on the stored chunks' path (more right-hand context, fewer
 errors at segment ends; the figures are in docs/benchmarks.md)."""
