@@ -19,8 +19,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-import numpy as np
-
 from meetbot.contract.media_format import BYTES_PER_SECOND, SAMPLE_RATE, SAMPLE_WIDTH
 
 MAX_GAP: Final = 30.0
@@ -91,6 +89,8 @@ class LiveCopy:
     def check(self, offset_s: float, stored: bytes) -> float | None:
         """A stored chunk of the recording at ``offset_s``: the first second where the live
         copy differs from it (also kept in :attr:`complete_until`), else ``None``."""
+        import numpy as np  # here, not at the top: `meetbot serve` starts without numpy
+
         begin = round(offset_s * SAMPLE_RATE)
         truth = np.frombuffer(stored[: len(stored) - len(stored) % SAMPLE_WIDTH], dtype="<i2")
         live = np.zeros(len(truth), dtype="<i2")  # what the live copy has of it; silence else
