@@ -116,3 +116,21 @@ async def test_what_the_live_copy_missed_is_decoded_again_after_the_call(
         ("Bob", "thanks alice great to be here"),
     ]
     pool.close()
+
+
+async def test_a_live_copy_that_starts_late_is_marked_incomplete_from_the_start(
+    plane: TestPlane, tmp_path: Path
+) -> None:
+    storage = media_storage(plane, tmp_path / "media")
+    fake, pool = FakeTranscriber(WORDS), TranscriptionPool(1)
+    live = LiveTranscription(plane.services, storage, fixed(fake), pool)
+    bot_id = await create_bot(plane, transcription_model="whisper-tiny.en")
+    c = Call(plane, storage, bot_id)
+    await c.join()
+    audio = tone(4.0)
+    for begin in range(RATE * 2, len(audio), PIECE * 2):  # from 1 s on: the first chunks
+        live.on_live(bot_id, begin // 2, audio[begin : begin + PIECE * 2])  # may never come
+        await live.idle(bot_id)
+    doc = json.loads(await storage.get(f"bots/{bot_id}/transcript.json"))
+    assert doc["complete_until"] == 0.0
+    pool.close()

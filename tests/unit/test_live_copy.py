@@ -67,3 +67,11 @@ def test_a_stored_chunk_with_what_the_live_copy_missed_marks_it_incomplete() -> 
     assert copy.complete_until == pytest.approx(1.25)
     assert copy.check(0.0, pcm(0.5, 9)) == 0.0  # an earlier difference moves it back
     assert copy.complete_until == 0.0
+
+
+def test_a_copy_whose_first_piece_comes_after_the_start_says_so() -> None:
+    on_time, late = LiveCopy(), LiveCopy()
+    on_time.add(0, pcm(0.25))
+    late.add(RATE, pcm(0.25))  # its socket connected a second into the recording
+    assert not on_time.starts_late()
+    assert late.starts_late()

@@ -38,6 +38,8 @@ class LiveCopy:
     chunk differed from it so far)."""
     received_until: int = 0
     """Samples of the recording the live copy reached."""
+    noted: float | None = None
+    """The :attr:`complete_until` written to ``transcript.json``."""
     _kept: bytearray = field(default_factory=bytearray)
     _kept_from: int | None = None
 
@@ -63,6 +65,11 @@ class LiveCopy:
             extra -= extra % SAMPLE_WIDTH
             del self._kept[:extra]
             self._kept_from += extra // SAMPLE_WIDTH
+
+    def starts_late(self) -> bool:
+        """Its first piece came after the recording's start (its socket connected late, or
+        this process started mid-call): what precedes it is not in the live copy."""
+        return self._kept_from is not None and self._kept_from > SAMPLE_RATE // 20
 
     def take(self, from_s: float, max_seconds: float) -> bytes | None:
         """The queued audio from ``from_s`` (the decoder's window end) on, contiguous (a gap is

@@ -288,6 +288,8 @@ class LiveTranscription:
                         return
                 decoder = state.decoder
                 if state.copy is not None:
+                    if state.copy.starts_late():  # the chunks before it may never be checked
+                        await self._incomplete(bot_id, state.copy, 0.0)
                     await self._check(bot_id, state, state.copy)
                     data = state.copy.take(decoder.window_end, self.max_batch)
                     if data is None:
@@ -348,18 +350,24 @@ class LiveTranscription:
                 stored = await self.storage.get(key)
             except ObjectNotFound:
                 stored = b"\x01\x00"  # unknown: taken as differing
-            before = copy.complete_until
-            copy.check(offset, stored)
-            if copy.complete_until != before:
-                log.info(
-                    "bot %s: the live copy missed audio at %.2f s: the transcript after the call"
-                    " decodes it again from there",
-                    bot_id, copy.complete_until,
-                )  # fmt: skip
-                doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
-                if not doc.final:
-                    doc = replace(doc, complete_until=copy.complete_until)
-                    await save_transcript(self.storage, bot_id, doc)
+            missed = copy.check(offset, stored)
+            if missed is not None:
+                await self._incomplete(bot_id, copy, missed)
+
+    async def _incomplete(self, bot_id: str, copy: LiveCopy, at: float) -> None:
+        """The live copy misses audio at ``at``: noted in ``transcript.json`` (once per new
+        earliest point)."""
+        if copy.noted is not None and copy.noted <= at:
+            return
+        copy.noted = copy.complete_until = at
+        log.info(
+            "bot %s: the live copy missed audio at %.2f s: the transcript after the call"
+            " decodes it again from there",
+            bot_id, at,
+        )  # fmt: skip
+        doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
+        if not doc.final:
+            await save_transcript(self.storage, bot_id, replace(doc, complete_until=at))
 
     async def _note_lag(self, bot_id: str, state: _BotLive, committed_until: float) -> None:
         """Keep ``transcript.json``'s lag current (to the second) and announce a lag that
