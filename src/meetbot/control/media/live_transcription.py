@@ -68,7 +68,7 @@ from meetbot.control.media.transcribers import (
     TranscriberFor,
     VendorCredentials,
 )
-from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.media.transcription_pool import PooledLive, TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
 from meetbot.control.service.media import transcript_data, transcript_lagging, transcript_partial
@@ -93,37 +93,6 @@ errors at segment ends; the figures are in docs/benchmarks.md)."""
 
 LagReport = Callable[[str, float], Awaitable[None]]
 """``(bot_id, lag_seconds)``: announce that a bot's live transcript lags (0: caught up)."""
-
-
-@dataclass
-class _Pooled:
-    """A local :class:`LiveTranscriber` run in the transcription pool, as a :class:`LiveStream`."""
-
-    decoder: LiveTranscriber
-    pool: TranscriptionPool
-    batched: bool = False
-    """The decoder's model is a :class:`StreamBatcher`: wait for its batches on a waiting
-    thread (the batch takes the pool's budget itself)."""
-
-    @property
-    def window_end(self) -> float:
-        return self.decoder.window_end
-
-    @property
-    def committed_until(self) -> float:
-        return self.decoder.committed_until
-
-    async def feed(self, chunk: bytes) -> list[Segment]:
-        if self.batched:
-            return await self.pool.run_waiting(self.decoder.feed, chunk)
-        return await self.pool.run(self.decoder.feed, chunk)
-
-    async def aclose(self) -> None:
-        return None
-
-    @property
-    def partial(self) -> tuple[Segment, ...]:
-        return self.decoder.partial
 
 
 @dataclass
@@ -306,7 +275,7 @@ class LiveTranscription:
                 if committed:
                     await self._publish(bot_id, state, committed, decoder.committed_until)
                 await self._note_lag(bot_id, state, decoder.committed_until)
-                if isinstance(decoder, _Pooled) and decoder.partial != state.partial:
+                if isinstance(decoder, PooledLive) and decoder.partial != state.partial:
                     state.partial = decoder.partial
                     if state.partial:
                         await transcript_partial(
@@ -424,7 +393,7 @@ class LiveTranscription:
                 commit_lag=min(policy.commit_lag, LIVE_COMMIT_LAG),
             )
         decoder = LiveTranscriber(engine, policy)
-        return _Pooled(decoder, self.pool, batched=engine is not transcriber)
+        return PooledLive(decoder, self.pool, batched=engine is not transcriber)
 
     async def _publish(
         self, bot_id: str, state: _BotLive, segments: list[Segment], until: float
