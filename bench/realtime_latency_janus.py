@@ -301,6 +301,8 @@ def main() -> None:
                 for line in log.read_text(errors="replace").splitlines():
                     if "streamed voice: ends" in line:
                         print("runner:", line.split("meetbot.runner.voice_stream: ")[-1])
+                    if "live copy:" in line:
+                        print("runner:", line.split("meetbot.runner.capture: ")[-1])
             for line in server.output:  # live transcription's own account
                 if any(m in line for m in ("live copy missed", "live transcript", "live trans")):
                     print("server:", line[-220:])

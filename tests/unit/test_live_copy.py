@@ -75,3 +75,6 @@ def test_a_copy_whose_first_piece_comes_after_the_start_says_so() -> None:
     late.add(RATE, pcm(0.25))  # its socket connected a second into the recording
     assert not on_time.starts_late()
     assert late.starts_late()
+    for i in range(1, 200):  # 50 s on: the audio kept for the checks moved on, not its start
+        on_time.add(i * RATE // 4, pcm(0.25))
+    assert not on_time.starts_late()

@@ -321,6 +321,12 @@ class AudioRecorder:
         if self._closed:
             return
         self.take_timeline(final=True)
+        if self.live is not None and self.started_at is not None:
+            log.info(
+                "live copy: %.2f s of late audio missing from it (kept in the recording),"
+                " %d pieces dropped before they were sent",
+                self.live.late_samples / SAMPLE_RATE, self.live.dropped_pieces,
+            )  # fmt: skip
         self._closed = True
         self._recording = False
         self._cut()

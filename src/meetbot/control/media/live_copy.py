@@ -40,6 +40,8 @@ class LiveCopy:
     """Samples of the recording the live copy reached."""
     noted: float | None = None
     """The :attr:`complete_until` written to ``transcript.json``."""
+    first: int | None = None
+    """Where its first piece starts (samples)."""
     _kept: bytearray = field(default_factory=bytearray)
     _kept_from: int | None = None
 
@@ -50,7 +52,7 @@ class LiveCopy:
         end = offset + len(pcm) // SAMPLE_WIDTH
         self.received_until = max(self.received_until, end)
         if self._kept_from is None:
-            self._kept_from = offset
+            self._kept_from = self.first = offset
         kept_end = self._kept_from + len(self._kept) // SAMPLE_WIDTH
         if offset - kept_end > KEEP_SECONDS * SAMPLE_RATE:  # a long gap: start over
             self._kept.clear()
@@ -69,7 +71,7 @@ class LiveCopy:
     def starts_late(self) -> bool:
         """Its first piece came after the recording's start (its socket connected late, or
         this process started mid-call): what precedes it is not in the live copy."""
-        return self._kept_from is not None and self._kept_from > SAMPLE_RATE // 20
+        return self.first is not None and self.first > SAMPLE_RATE // 20
 
     def take(self, from_s: float, max_seconds: float) -> bytes | None:
         """The queued audio from ``from_s`` (the decoder's window end) on, contiguous (a gap is
