@@ -204,10 +204,19 @@ def out_latencies(heard: Heard, bursts: list[float], way_in_s: float) -> list[fl
     samples = np.abs(np.concatenate(pcm).astype(np.int32))
     loud = np.flatnonzero(samples > 3000)
     onsets = [int(i) for k, i in enumerate(loud) if k == 0 or i - loud[k - 1] > RATE * 0.5]
+    arrivals = [next(t for end, t in ends if end > onset) for onset in onsets]
+    heard_at = [heard.sent_at(start) + way_in_s for start in bursts]
+    paired = [a - h for h, a in zip(heard_at[::-1], arrivals[::-1], strict=False)]
+    if not paired:
+        return []
+    # A tone missing from the frames (a stall) shifts that pairing: pair each tone instead
+    # with the onset that arrived nearest its median delay (within half the tones' spacing).
+    delay = float(np.median(paired))
     out = []
-    for start, onset in zip(bursts[::-1], onsets[::-1], strict=False):
-        arrived = next(t for end, t in ends if end > onset)
-        out.append((arrived - (heard.sent_at(start) + way_in_s)) * 1000)
+    for h in heard_at:
+        near = min(arrivals, key=lambda a: abs(a - h - delay))
+        if abs(near - h - delay) <= BURST_EVERY / 2:
+            out.append((near - h) * 1000)
     return out
 
 
@@ -292,6 +301,11 @@ def main() -> None:
                 for line in log.read_text(errors="replace").splitlines():
                     if "streamed voice: ends" in line:
                         print("runner:", line.split("meetbot.runner.voice_stream: ")[-1])
+                    if "live copy:" in line:
+                        print("runner:", line.split("meetbot.runner.capture: ")[-1])
+            for line in server.output:  # live transcription's own account
+                if any(m in line for m in ("live copy missed", "live transcript", "live trans")):
+                    print("server:", line[-220:])
     way_in = in_latencies(heard, plan.bursts)
     in_p50 = pct(way_in, 0.5) / 1000 if way_in else 0.0
     partial_ms, data_ms = [], []

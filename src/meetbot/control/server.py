@@ -28,6 +28,7 @@ from meetbot.control.dashboard import install as install_dashboard
 from meetbot.control.heap import freeze_startup_heap
 from meetbot.control.launchers.fleet import FleetLauncher
 from meetbot.control.launchers.local import LOCAL_AGENT_NAME, LocalLauncher, local_agent_token
+from meetbot.control.live_audio import LiveAudioHub
 from meetbot.control.media.live_transcription import LiveTranscription
 from meetbot.control.media.pipeline import MediaPipeline
 from meetbot.control.media.segment_recorder import SegmentRecorder
@@ -170,6 +171,7 @@ async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) 
     reactions.on_processing_started.append(pipeline.wake)
     reactions.on_chunk_stored.append(live.on_chunk)
     reactions.on_chunk_stored.append(segments.on_chunk)
+    live_audio = LiveAudioHub(listeners=[live.on_live])  # runners' live copies: decoded at once
     metrics = Metrics()
     calendar_worker = CalendarWorker(services)
     push_pulse = Pulse()  # pushers wake when events commit, like the streams
@@ -200,6 +202,7 @@ async def build(settings: Settings, *, delivery: DeliveryProcess | None = None) 
         ],
         secret=secret,
         metrics=metrics,
+        live_audio=live_audio,
         startup=[
             launcher.start,
             scheduler.start,

@@ -221,6 +221,7 @@ async def run(
 
         from meetbot.clock import SystemClock
         from meetbot.contract.reports import Failed
+        from meetbot.runner.live_audio import LiveSocket
         from meetbot.runner.platforms.credentials import Credentials
         from meetbot.runner.platforms.registry import UnsupportedPlatform, page_for
         from meetbot.runner.reporter import Reporter
@@ -282,6 +283,13 @@ async def run(
                 pages=pages,
             )
             session.voice.stream = voice_stream(reporter, assignment, session.voice)
+            if session.recorder.live is not None:
+                session.live = LiveSocket(
+                    lambda: reporter.control_url,
+                    assignment.bot_id,
+                    assignment.token,
+                    session.recorder.live,
+                )
             browser = None  # the session owns it now
             watcher = asyncio.create_task(_forward(signalled, session, why), name="runner.signals")
             try:

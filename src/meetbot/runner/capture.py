@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from meetbot.contract.live_audio import LIVE_TICK
 from meetbot.contract.media_format import SAMPLE_RATE, chunk_key
 from meetbot.contract.reports import AudioChunk, MediaLost, Report
 from meetbot.ports import Clock, Storage
@@ -50,6 +51,7 @@ from meetbot.runner.spool import MB, LostReason, Spool
 from meetbot.runner.timeline import HOLDBACK, Timeline
 
 if TYPE_CHECKING:
+    from meetbot.runner.live_audio import LiveSlicer
     from meetbot.runner.separate_audio import SeparateTracks
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,14 @@ class AudioRecorder:
         """Set by the first :meth:`place` (the RTP path)."""
         self.separate: SeparateTracks | None = None
         """Participants' own audio, from the same runs before they are mixed (the RTP path)."""
+        self.live: LiveSlicer | None = None
+        """The live copy (:mod:`meetbot.runner.live_audio`): the same audio, sliced with a
+        short holdback of its own, sent as it is heard."""
+
+    @property
+    def running(self) -> bool:
+        """Between :meth:`start` and :meth:`close`."""
+        return self._recording and not self._closed
 
     @property
     def recorded_seconds(self) -> float:
@@ -165,6 +175,8 @@ class AudioRecorder:
         if not self._recording and not self._closed:
             self._recording = True
             self.started_at = self._clock.now()
+            if self.live is not None:
+                self.live.start(self.started_at.timestamp())
             if self.separate is not None:
                 self.separate.start(self.started_at.timestamp())
 
@@ -174,6 +186,8 @@ class AudioRecorder:
             return
         if self.paused:
             pcm = bytes(len(pcm))
+        if self.live is not None and self.timeline is None:  # the WebAudio path: live as is
+            self.live.feed(pcm)
         # measure whole 20 ms frames across piece boundaries (250 ms is 12.5 frames)
         measured = self._carry + pcm
         cut = len(measured) - len(measured) % (FRAME_SAMPLES * BYTES_PER_SAMPLE)
@@ -197,6 +211,8 @@ class AudioRecorder:
         if self.timeline is None:
             self.timeline = Timeline(origin=self.started_at.timestamp())
         self.timeline.place(stream, rtp, arrived, pcm)
+        if self.live is not None:
+            self.live.place(stream, rtp, arrived, pcm)
         if self.separate is not None:
             self.separate.place(stream, rtp, arrived, pcm)
 
@@ -208,10 +224,20 @@ class AudioRecorder:
             for i in range(0, len(pcm), piece):  # 250 ms pieces: chunk files stay 1.5 s
                 self.feed(pcm[i : i + piece])
 
+    def take_live(self) -> None:
+        """Queue the live copy's audio up to its own (short) holdback ago (the RTP path)."""
+        if self.live is not None and self.timeline is not None and self._recording:
+            self.live.take(self._clock.now().timestamp(), silent=self.paused)
+
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(PIECE_SECONDS)
             self.take_timeline()
+
+    async def _live_tick(self) -> None:
+        while True:
+            await asyncio.sleep(LIVE_TICK)
+            self.take_live()
 
     def _check_lag(self) -> None:
         if self.started_at is None:
@@ -246,15 +272,18 @@ class AudioRecorder:
         """The writer: store each chunk in order, then report it; and, on the RTP path, take
         the timeline's audio every :data:`PIECE_SECONDS`. Ends after :meth:`close`."""
         ticker = asyncio.create_task(self._tick(), name="audio.timeline")
+        live = asyncio.create_task(self._live_tick(), name="audio.live") if self.live else None
         try:
             if self.separate is not None:
                 await asyncio.gather(self.spool.run(), self.separate.run())
             else:
                 await self.spool.run()
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in (ticker, live):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     def _stored(self, chunk: _Chunk) -> None:
         self.chunks_written += 1
@@ -292,6 +321,12 @@ class AudioRecorder:
         if self._closed:
             return
         self.take_timeline(final=True)
+        if self.live is not None and self.started_at is not None:
+            log.info(
+                "live copy: %.2f s of late audio missing from it (kept in the recording),"
+                " %d pieces dropped before they were sent",
+                self.live.late_samples / SAMPLE_RATE, self.live.dropped_pieces,
+            )  # fmt: skip
         self._closed = True
         self._recording = False
         self._cut()

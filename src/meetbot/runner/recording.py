@@ -15,6 +15,7 @@ from meetbot.contract.assignment import Assignment
 from meetbot.contract.reports import Report
 from meetbot.ports import Clock, Storage
 from meetbot.runner.capture import AudioRecorder
+from meetbot.runner.live_audio import LiveSlicer
 from meetbot.runner.pause import RecordingPause
 from meetbot.runner.separate_audio import SeparateTracks
 from meetbot.runner.session_ports import Browser, SessionConfig
@@ -38,6 +39,7 @@ class Recording:
         self.audio = AudioRecorder(
             storage, assignment.bot_id, emit, clock, spool_bytes=config.spool_bytes
         )
+        self.audio.live = LiveSlicer()
         self.audio.separate = SeparateTracks(
             storage, assignment.bot_id, emit, clock, paused=lambda: self.audio.paused
         )

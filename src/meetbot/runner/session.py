@@ -42,6 +42,8 @@ from meetbot.runner.voice import Voice
 if TYPE_CHECKING:
     from playwright.async_api import Page
 
+    from meetbot.runner.live_audio import LiveSocket
+
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
@@ -88,6 +90,8 @@ class Session:
         self.chat = ChatSender(self._chat_target, reporter.emit, clock)
         self.camera = Camera(reporter.picture, assignment.bot_image)
         self.voice = Voice(reporter.clip, reporter.emit, clock)
+        self.live: LiveSocket | None = None
+        """Sends the live copy of the audio while recording (set by the entry point)."""
         self.tracker: MeetingTracker | None = None
         self._wake = asyncio.Event()
         self._leave = False
@@ -172,6 +176,9 @@ class Session:
                 name="voice",
             ),
         ]
+        if self.live is not None:
+            running = self.recorder
+            helpers.append(asyncio.create_task(self.live.run(lambda: running.running), name="live"))
         try:
             try:
                 code = await self._flow()

@@ -23,6 +23,7 @@ from meetbot.control.api import (
 )
 from meetbot.control.api import errors as api_errors
 from meetbot.control.api import health as health_api
+from meetbot.control.api import live_audio as live_audio_api
 from meetbot.control.api import metrics as metrics_api
 from meetbot.control.api.auth_failures import AuthFailures
 from meetbot.control.api.body_limit import BodyLimit
@@ -33,6 +34,7 @@ from meetbot.control.api.request_context import RequestContext
 from meetbot.control.api.slashes import OptionalTrailingSlash
 from meetbot.control.api.text_guard import refuse_unstorable_text
 from meetbot.control.cursors import CursorCodec
+from meetbot.control.live_audio import LiveAudioHub
 from meetbot.control.metrics import Metrics
 from meetbot.control.service import Services
 from meetbot.control.service.reactions import Subscribers
@@ -89,11 +91,13 @@ def create_app(
     shutdown: Sequence[Daemon] = (),
     secret: bytes | None = None,
     metrics: Metrics | None = None,
+    live_audio: LiveAudioHub | None = None,
 ) -> FastAPI:
     """Build the app. ``startup``/``shutdown`` run in the lifespan (workers, launcher).
 
     ``secret`` (the server's) keys the pagination cursors; without it they die with the app.
-    ``metrics``: what ``/metrics`` shows (a fresh registry when none is given)."""
+    ``metrics``: what ``/metrics`` shows (a fresh registry when none is given).
+    ``live_audio``: where runners' live audio goes (a fresh hub when none is given)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +136,8 @@ def create_app(
     app.include_router(output_audio.router)
     app.include_router(voice_in.router)
     app.state.voice_relay = VoiceRelay()  # streamed-in voice: client stream -> runner
+    app.include_router(live_audio_api.router)
+    app.state.live_audio = live_audio or LiveAudioHub()  # runner -> streams, live transcripts
     app.state.stream_pulse = Pulse()
     if isinstance(services.reactions, Subscribers):  # dispatch and join lateness
         lead = timedelta(seconds=services.settings.dispatch_lead)

@@ -5,7 +5,10 @@ route), or ``?token=`` from ``stream_token``. A refusal is the usual ``{code, de
 with its HTTP status (the WebSocket denial response), so a client sees the same errors as on
 any route. Once accepted it sends one JSON text frame per event of the bot (see
 :mod:`meetbot.control.service.stream`) and closes (1000) after the bot's terminal status.
-Binary frames the client sends are the bot's voice (:mod:`.voice_in`).
+Binary frames the client sends are the bot's voice (:mod:`.voice_in`). With ``?audio=mixed``
+the binary frames sent are the live copy of the call's audio where the bot's runner sends it
+to this replica (:mod:`.live_audio`), else its stored chunks
+(:class:`~meetbot.control.service.stream.AudioFeed`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from meetbot import errors
 from meetbot.control.api import voice_in
 from meetbot.control.api.deps import Cursors, ServicesDep, WorkspaceId, workspace_of_key
+from meetbot.control.api.live_audio import hub_of
 from meetbot.control.api.text_guard import refuse_in_path_and_query
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
@@ -134,15 +138,18 @@ async def _send(websocket: WebSocket, opened: BotStream, lock: asyncio.Lock) -> 
 
 
 async def _send_audio(websocket: WebSocket, feed: AudioFeed, lock: asyncio.Lock) -> None:
-    try:
-        while True:
-            for pcm in await feed.next_pcm():
-                async with lock:
-                    await websocket.send_bytes(pcm)
-    except (WebSocketDisconnect, RuntimeError):
-        return
-    except (errors.MeetbotError, OSError, KeyError) as exc:  # storage or database trouble
-        log.warning("bot %s: audio on the stream stops: %r", feed.bot_id, exc)
+    with contextlib.ExitStack() as stack:
+        if feed.mode == "mixed":  # the live copy, where the runner sends it to this replica
+            feed.live = stack.enter_context(hub_of(websocket).subscribe(feed.bot_id))
+        try:
+            while True:
+                for pcm in await feed.next_pcm():
+                    async with lock:
+                        await websocket.send_bytes(pcm)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        except (errors.MeetbotError, OSError, KeyError) as exc:  # storage or database trouble
+            log.warning("bot %s: audio on the stream stops: %r", feed.bot_id, exc)
 
 
 async def _deny(websocket: WebSocket, exc: errors.MeetbotError) -> None:

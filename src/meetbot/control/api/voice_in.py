@@ -45,9 +45,9 @@ def relay_of(websocket: WebSocket) -> VoiceRelay:
     return relay
 
 
-@router.websocket("/{bot_id}/voice")
-async def voice_socket(websocket: WebSocket, bot_id: str) -> None:
-    """The runner's voice socket: the streamed-in PCM of its bot, frame by frame."""
+async def accept_runner(websocket: WebSocket, bot_id: str) -> bool:
+    """Accept a runner's socket of ``bot_id`` (its per-bot token in ``Authorization:
+    Bearer``), or refuse it as a route refuses (the status and ``{code, detail}``)."""
     svc: Services = websocket.app.state.services
     failures: AuthFailures = websocket.app.state.auth_failures
     try:
@@ -64,8 +64,16 @@ async def voice_socket(websocket: WebSocket, bot_id: str) -> None:
             await websocket.send_denial_response(response)
         else:
             await websocket.close(1008, exc.code)
-        return
+        return False
     await websocket.accept()
+    return True
+
+
+@router.websocket("/{bot_id}/voice")
+async def voice_socket(websocket: WebSocket, bot_id: str) -> None:
+    """The runner's voice socket: the streamed-in PCM of its bot, frame by frame."""
+    if not await accept_runner(websocket, bot_id):
+        return
     with relay_of(websocket).runner(bot_id) as queue:
         sender = asyncio.create_task(_forward(websocket, queue), name=f"voice:{bot_id}")
         try:

@@ -133,6 +133,10 @@ class TranscriptDoc:
     received_until: float = 0.0
     """Seconds of recording live transcription has received: ``received_until -
     committed_until`` is how far the live transcript is behind the call."""
+    complete_until: float | None = None
+    """Live transcription decoded the live copy of the audio, which missed some of what the
+    recording has from here on (:mod:`~meetbot.control.media.live_copy`): the transcript after
+    the call is decoded again from here. ``None``: nothing missed."""
 
     @property
     def live_lag(self) -> float:
@@ -148,6 +152,8 @@ class TranscriptDoc:
             "committed_until": round(self.committed_until, 3),
             "received_until": round(self.received_until, 3),
         }
+        if self.complete_until is not None:
+            doc["complete_until"] = round(self.complete_until, 3)
         return json.dumps(doc, ensure_ascii=False).encode()
 
     @classmethod
@@ -158,6 +164,9 @@ class TranscriptDoc:
             final=bool(raw.get("final", False)),
             committed_until=float(raw.get("committed_until", 0.0)),
             received_until=float(raw.get("received_until", 0.0)),
+            complete_until=(
+                None if raw.get("complete_until") is None else float(raw["complete_until"])
+            ),
         )
 
 

@@ -95,12 +95,18 @@ class FinalTranscript:
     ) -> TranscriptDoc:
         total = spool.duration_s
         start = min(live.committed_until, total)
+        if live.complete_until is not None:  # the live copy missed audio from there on:
+            start = min(start, live.complete_until)  # decoded again, from its segment's start
+            start = min([start, *(s.start for s in live.segments if s.end > start)])
         tail = await asyncio.to_thread(spool.tail, start)
         tail_segments: list[Segment] = []
         if len(tail) >= SAMPLE_RATE // 10:
             tail_segments = await self.pool.run(transcriber.transcribe, tail, offset=start)
         del tail
-        live_segments = [dataclasses.replace(s, speaker=None) for s in live.segments]
+        kept = live.segments
+        if live.complete_until is not None:  # what was decoded past it is decoded again
+            kept = tuple(s for s in kept if s.end <= start + 1e-6)
+        live_segments = [dataclasses.replace(s, speaker=None) for s in kept]
         async with self.services.store.transaction(write=False) as tx:
             observations = await tx.observations.list(bot.id, TIMELINE_TYPES)
             pauses = await tx.observations.list(bot.id, PAUSE_TYPES)

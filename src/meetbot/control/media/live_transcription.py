@@ -1,4 +1,14 @@
-"""Live transcription while a bot is in its call: chunks in, ``transcript.data`` events out.
+"""Live transcription while a bot is in its call: audio in, ``transcript.data`` events out.
+
+**The live copy first.** Where the bot's runner sends the live copy of its audio to this
+process (:mod:`meetbot.contract.live_audio`, :meth:`LiveTranscription.on_live`, a listener of
+the :class:`~meetbot.control.live_audio.LiveAudioHub`), that is decoded, every
+:data:`LIVE_INTERVAL` of new audio: it comes ~0.2 s after it was heard, the stored chunks
+~3.5 s. The stored chunks are then only checked against it
+(:class:`~meetbot.control.media.live_copy.LiveCopy`): where the live copy missed something,
+``transcript.json`` says so (``complete_until``) and the transcript after the call is decoded
+again from there. Otherwise (no live copy here, e.g. another replica has the runner's live
+socket, or a chunk came first) it goes as follows, from the stored chunks.
 
 :meth:`LiveTranscription.on_chunk` is subscribed to the ``chunk_stored`` reaction: it is
 called for every stored ``audio_chunk`` after its report's transaction commits. It never
@@ -42,7 +52,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from meetbot.contract.lifecycle import DISPATCHED
-from meetbot.contract.media_format import BYTES_PER_SECOND, chunk_prefix
+from meetbot.contract.media_format import BYTES_PER_SECOND, SAMPLE_RATE, chunk_prefix
 from meetbot.contract.models import Segment
 from meetbot.control.media.artifacts import (
     TranscriptDoc,
@@ -50,6 +60,7 @@ from meetbot.control.media.artifacts import (
     save_transcript,
     segments_json,
 )
+from meetbot.control.media.live_copy import LiveCopy
 from meetbot.control.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
 from meetbot.control.media.transcribers import (
     LiveStream,
@@ -57,7 +68,7 @@ from meetbot.control.media.transcribers import (
     TranscriberFor,
     VendorCredentials,
 )
-from meetbot.control.media.transcription_pool import TranscriptionPool
+from meetbot.control.media.transcription_pool import PooledLive, TranscriptionPool
 from meetbot.control.service import Services
 from meetbot.control.service.credentials import vendor_keys
 from meetbot.control.service.media import transcript_data, transcript_lagging, transcript_partial
@@ -72,40 +83,16 @@ from meetbot.transcription.streaming import LiveTranscriber
 log = logging.getLogger("meetbot.control.media.live_transcription")
 
 _OFFSET_SLACK = 0.05
+LIVE_INTERVAL = 0.5
+"""Seconds of new live audio between decodes of a live copy (stretched when decoding falls
+behind: ``LivePolicy.adaptive``)."""
+LIVE_COMMIT_LAG = 1.0
+"""Seconds after its end a live copy's last segment is final (``transcript.data``) unless two
+decodes agreed on it sooner: 2 s on the stored chunks' path (more right-hand context, fewer
+errors at segment ends; the figures are in docs/benchmarks.md)."""
 
 LagReport = Callable[[str, float], Awaitable[None]]
 """``(bot_id, lag_seconds)``: announce that a bot's live transcript lags (0: caught up)."""
-
-
-@dataclass
-class _Pooled:
-    """A local :class:`LiveTranscriber` run in the transcription pool, as a :class:`LiveStream`."""
-
-    decoder: LiveTranscriber
-    pool: TranscriptionPool
-    batched: bool = False
-    """The decoder's model is a :class:`StreamBatcher`: wait for its batches on a waiting
-    thread (the batch takes the pool's budget itself)."""
-
-    @property
-    def window_end(self) -> float:
-        return self.decoder.window_end
-
-    @property
-    def committed_until(self) -> float:
-        return self.decoder.committed_until
-
-    async def feed(self, chunk: bytes) -> list[Segment]:
-        if self.batched:
-            return await self.pool.run_waiting(self.decoder.feed, chunk)
-        return await self.pool.run(self.decoder.feed, chunk)
-
-    async def aclose(self) -> None:
-        return None
-
-    @property
-    def partial(self) -> tuple[Segment, ...]:
-        return self.decoder.partial
 
 
 @dataclass
@@ -121,6 +108,9 @@ class _BotLive:
     """The lag last announced with ``transcript.lagging`` (0: not lagging)."""
     partial: tuple[Segment, ...] = ()
     """The last ``transcript.partial`` sent (local models only: vendors' streams commit)."""
+    copy: LiveCopy | None = None
+    """Set when the bot's live copy came before any stored chunk: it is decoded, and the
+    stored chunks (``pending``) only checked against it."""
 
 
 class LiveTranscription:
@@ -164,7 +154,26 @@ class LiveTranscription:
         if state.given_up:
             return
         state.pending.append((key, offset_s))
-        state.received_until = max(state.received_until, offset_s)
+        if state.copy is None:
+            state.received_until = max(state.received_until, offset_s)
+        if state.task is None or state.task.done():
+            state.task = asyncio.create_task(self._drain(bot_id, state), name=f"live:{bot_id}")
+
+    def on_live(self, bot_id: str, offset: int, pcm: bytes) -> None:
+        """A piece of the bot's live copy (a :class:`~meetbot.control.live_audio.LiveAudioHub`
+        listener, on the event loop, never blocks). A bot whose stored chunks came first stays
+        on them."""
+        if self._stopped or bot_id in self._closed:
+            return
+        state = self._bots.setdefault(bot_id, _BotLive())
+        if state.given_up:
+            return
+        if state.copy is None:
+            if state.decoder is not None or state.pending:
+                return
+            state.copy = LiveCopy()
+        state.copy.add(offset, pcm)
+        state.received_until = max(state.received_until, state.copy.received_until / SAMPLE_RATE)
         if state.task is None or state.task.done():
             state.task = asyncio.create_task(self._drain(bot_id, state), name=f"live:{bot_id}")
 
@@ -234,16 +243,31 @@ class LiveTranscription:
         except Exception as exc:
             log.warning("bot %s: closing its live session failed: %s", bot_id, exc)
 
+    def _queued(self, state: _BotLive) -> bool:
+        return bool(state.pending or (state.copy is not None and state.copy.queued))
+
     async def _drain(self, bot_id: str, state: _BotLive) -> None:
         try:
-            while state.pending and not state.given_up:
+            while self._queued(state) and not state.given_up:
                 if state.decoder is None:
-                    state.decoder = await self._start(bot_id, state.pending[0][1])
+                    start = state.pending[0][1] if state.copy is None else 0.0
+                    state.decoder = await self._start(bot_id, start, live=state.copy is not None)
                     if state.decoder is None:
                         self._give_up(bot_id, state, "not a live model, or started mid-call")
                         return
                 decoder = state.decoder
-                data = await self._batch(bot_id, state, decoder.window_end)
+                if state.copy is not None:
+                    if state.copy.starts_late():  # the chunks before it may never be checked
+                        await self._incomplete(bot_id, state.copy, 0.0)
+                    await self._check(bot_id, state, state.copy)
+                    data = state.copy.take(decoder.window_end, self.max_batch)
+                    if data is None:
+                        self._give_up(bot_id, state, "a long gap in the live copy")
+                        return
+                    if not data:
+                        continue
+                else:
+                    data = await self._batch(bot_id, state, decoder.window_end)
                 if data is None:
                     return
                 await self._note_lag(bot_id, state, decoder.committed_until)
@@ -251,7 +275,7 @@ class LiveTranscription:
                 if committed:
                     await self._publish(bot_id, state, committed, decoder.committed_until)
                 await self._note_lag(bot_id, state, decoder.committed_until)
-                if isinstance(decoder, _Pooled) and decoder.partial != state.partial:
+                if isinstance(decoder, PooledLive) and decoder.partial != state.partial:
                     state.partial = decoder.partial
                     if state.partial:
                         await transcript_partial(
@@ -286,6 +310,34 @@ class LiveTranscription:
             state.received_until = max(state.received_until, end)
         return b"".join(parts)
 
+    async def _check(self, bot_id: str, state: _BotLive, copy: LiveCopy) -> None:
+        """Check the stored chunks that came against the live copy; note where it first
+        missed something in ``transcript.json`` (the final pass decodes again from there)."""
+        while state.pending:
+            key, offset = state.pending.popleft()
+            try:
+                stored = await self.storage.get(key)
+            except ObjectNotFound:
+                stored = b"\x01\x00"  # unknown: taken as differing
+            missed = copy.check(offset, stored)
+            if missed is not None:
+                await self._incomplete(bot_id, copy, missed)
+
+    async def _incomplete(self, bot_id: str, copy: LiveCopy, at: float) -> None:
+        """The live copy misses audio at ``at``: noted in ``transcript.json`` (once per new
+        earliest point)."""
+        if copy.noted is not None and copy.noted <= at:
+            return
+        copy.noted = copy.complete_until = at
+        log.info(
+            "bot %s: the live copy missed audio at %.2f s: the transcript after the call"
+            " decodes it again from there",
+            bot_id, at,
+        )  # fmt: skip
+        doc = await load_transcript(self.storage, bot_id) or TranscriptDoc()
+        if not doc.final:
+            await save_transcript(self.storage, bot_id, replace(doc, complete_until=at))
+
     async def _note_lag(self, bot_id: str, state: _BotLive, committed_until: float) -> None:
         """Keep ``transcript.json``'s lag current (to the second) and announce a lag that
         passes the warning, doubles, or is over."""
@@ -306,7 +358,9 @@ class LiveTranscription:
             log.info("bot %s: the live transcript caught up (%.1f s behind)", bot_id, lag)
             await self.lagging(bot_id, 0.0)
 
-    async def _start(self, bot_id: str, offset: float) -> LiveStream | None:
+    async def _start(self, bot_id: str, offset: float, *, live: bool = False) -> LiveStream | None:
+        """``live``: the decoder of a live copy (a local model decodes every
+        :data:`LIVE_INTERVAL` of new audio at most)."""
         async with self.services.store.transaction(write=False) as tx:
             bot = await tx.bots.get(bot_id)
         if bot is None or bot.status not in DISPATCHED or offset > _OFFSET_SLACK:
@@ -331,8 +385,15 @@ class LiveTranscription:
                 )
                 self._batchers[id(transcriber)] = batcher
             engine = batcher
-        decoder = LiveTranscriber(engine, live_policy(spec))
-        return _Pooled(decoder, self.pool, batched=engine is not transcriber)
+        policy = live_policy(spec)
+        if live:
+            policy = replace(
+                policy,
+                interval=min(policy.interval, LIVE_INTERVAL),
+                commit_lag=min(policy.commit_lag, LIVE_COMMIT_LAG),
+            )
+        decoder = LiveTranscriber(engine, policy)
+        return PooledLive(decoder, self.pool, batched=engine is not transcriber)
 
     async def _publish(
         self, bot_id: str, state: _BotLive, segments: list[Segment], until: float
@@ -351,6 +412,7 @@ class LiveTranscription:
             final=False,
             committed_until=until,
             received_until=state.received_until,
+            complete_until=doc.complete_until,
         )
         state.saved_lag = max(0.0, state.received_until - until)
         await save_transcript(self.storage, bot_id, doc)

@@ -15,7 +15,11 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
+
+from meetbot.contract.models import Segment
+from meetbot.transcription.streaming import LiveTranscriber
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -70,3 +74,34 @@ class TranscriptionPool:
         """Stop taking work; running jobs finish in their threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._waiting.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class PooledLive:
+    """A local :class:`LiveTranscriber` run in the transcription pool, as a :class:`LiveStream`."""
+
+    decoder: LiveTranscriber
+    pool: TranscriptionPool
+    batched: bool = False
+    """The decoder's model is a :class:`StreamBatcher`: wait for its batches on a waiting
+    thread (the batch takes the pool's budget itself)."""
+
+    @property
+    def window_end(self) -> float:
+        return self.decoder.window_end
+
+    @property
+    def committed_until(self) -> float:
+        return self.decoder.committed_until
+
+    async def feed(self, chunk: bytes) -> list[Segment]:
+        if self.batched:
+            return await self.pool.run_waiting(self.decoder.feed, chunk)
+        return await self.pool.run(self.decoder.feed, chunk)
+
+    async def aclose(self) -> None:
+        return None
+
+    @property
+    def partial(self) -> tuple[Segment, ...]:
+        return self.decoder.partial

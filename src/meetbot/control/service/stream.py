@@ -17,15 +17,17 @@ the list ``stream_token:<bot id>``; it opens that bot's stream only, until it ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from meetbot import errors
 from meetbot.contract.lifecycle import TERMINAL
+from meetbot.contract.media_format import SAMPLE_RATE, SAMPLE_WIDTH
 from meetbot.contract.models import Bot, OutboxEvent
 from meetbot.contract.platforms import PLATFORMS, Platform, info
-from meetbot.contract.reports import ParticipantAudioChunk
+from meetbot.contract.reports import AudioChunk, ParticipantAudioChunk
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service.chat import UnsupportedForPlatform
 from meetbot.control.service.core import Services
@@ -213,11 +215,16 @@ def check_separate(platform: Platform) -> None:
 
 @dataclass(eq=False)
 class AudioFeed:
-    """The bot's audio from now on: each chunk its runner stores (16 kHz mono s16le PCM),
-    read from media storage as soon as its report is committed. ``mixed``: the call's audio
-    (``audio_chunk``, 1.5 s chunks, raw PCM frames); ``separate``: each participant's own
-    (``participant_audio_chunk``, 1 s chunks with sound only, :func:`separate_frame`). The
-    delay is the runner's chunk length plus its holdback and report interval."""
+    """The bot's audio from now on (16 kHz mono s16le PCM). ``mixed``: the call's audio, raw
+    PCM frames; ``separate``: each participant's own (``participant_audio_chunk``, 1 s chunks
+    with sound only, :func:`separate_frame`), read from media storage as soon as its report
+    is committed (the runner's chunk length plus its holdback and report interval late).
+
+    ``mixed`` takes the live copy (:mod:`meetbot.contract.live_audio`) where this process has
+    it (``live``: the queue of the bot's pieces, while its runner's live socket is on this
+    replica: about the live holdback late) and the stored chunks (``audio_chunk``, 1.5 s each)
+    otherwise: whichever brings a stretch of the recording first sends it, once, in order (a
+    position on the recording's clock, :attr:`sent_until`, is never sent twice)."""
 
     svc: Services
     storage: Storage
@@ -225,6 +232,11 @@ class AudioFeed:
     bot_id: str
     after_seq: int = 0
     mode: str = "mixed"
+    live: asyncio.Queue[tuple[int, bytes]] | None = None
+    sent_until: int = 0
+    """Samples of the recording sent so far (``mixed``)."""
+    _held: list[tuple[int, bytes]] = field(default_factory=list)
+    _stored_due: bool = True
 
     @classmethod
     async def open(
@@ -238,6 +250,8 @@ class AudioFeed:
         return cls(svc, storage, pulse, bot_id, after, mode)
 
     async def read(self) -> list[bytes]:
+        """The stored chunks reported since the last read (what the live copy sent of them is
+        left out)."""
         async with self.svc.store.transaction(write=False) as tx:
             found = await tx.observations.list_after(
                 self.bot_id, (REPORT_OF_MODE[self.mode],), self.after_seq, AUDIO_PAGE
@@ -248,18 +262,69 @@ class AudioFeed:
             key = getattr(report, "key", None)
             if not isinstance(key, str):
                 continue
-            pcm = await self.storage.get(key)
             if isinstance(report, ParticipantAudioChunk):
-                pcm = separate_frame(report.participant_id, report.offset_s, pcm)
-            out.append(pcm)
+                pcm = await self.storage.get(key)
+                out.append(separate_frame(report.participant_id, report.offset_s, pcm))
+                continue
+            if isinstance(report, AudioChunk):
+                begin = round(report.offset_s * SAMPLE_RATE)
+                if begin + round(report.duration_s * SAMPLE_RATE) <= self.sent_until:
+                    continue  # the live copy sent it
+                pcm = self._unsent(begin, await self.storage.get(key))
+                if pcm:
+                    out.append(pcm)
         return out
 
+    def take_live(self) -> list[bytes]:
+        """The live pieces that came, less what was sent already."""
+        pieces, self._held = self._held, []
+        while self.live is not None and not self.live.empty():
+            pieces.append(self.live.get_nowait())
+        out = []
+        for offset, pcm in pieces:
+            if unsent := self._unsent(offset, pcm):
+                out.append(unsent)
+        return out
+
+    def _unsent(self, begin: int, pcm: bytes) -> bytes:
+        """``pcm`` starting at sample ``begin``, less what precedes :attr:`sent_until`."""
+        end = begin + len(pcm) // SAMPLE_WIDTH
+        if end <= self.sent_until:
+            return b""
+        cut = max(0, self.sent_until - begin)
+        self.sent_until = end
+        return pcm[cut * SAMPLE_WIDTH : end * SAMPLE_WIDTH - begin * SAMPLE_WIDTH]
+
     async def next_pcm(self) -> list[bytes]:
+        """The next frames: live pieces as they come; stored chunks once their reports are
+        committed (after a wake or a poll)."""
         while True:
-            pcm = await self.read()
+            if self._stored_due:
+                self._stored_due = False
+                pcm = self.take_live() + await self.read()
+            else:
+                pcm = self.take_live()
             if pcm:
                 return pcm
-            await self.pulse.wait(self.svc.settings.stream_poll_interval)
+            self._stored_due = await self._wait()
+
+    async def _wait(self) -> bool:
+        """Wait for a live piece (``False``), or a wake or the poll interval (``True``)."""
+        interval = self.svc.settings.stream_poll_interval
+        if self.live is None:
+            await self.pulse.wait(interval)
+            return True
+        getting = asyncio.ensure_future(self.live.get())
+        polling = asyncio.ensure_future(self.pulse.wait(interval))
+        await asyncio.wait({getting, polling}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (getting, polling):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if getting.done() and not getting.cancelled():
+            self._held.append(getting.result())
+        return polling.done() and not polling.cancelled()
 
 
 def _is_terminal(event: OutboxEvent) -> bool:

@@ -160,7 +160,7 @@
       });
       t.readable.pipeThrough(tee).pipeTo(t.writable).catch(fail);
     };
-    setInterval(() => streams.forEach((s, key) => flushRun(key, s)), 250);
+    setInterval(() => streams.forEach((s, key) => flushRun(key, s)), 100); // the live copy's holdback is 200 ms
     self.onmessage = async (e) => {
       if (e.data === "ping") self.postMessage("pong");
       else if (e.data === "start") recording = true;
