@@ -1,14 +1,16 @@
 """What a warm runner costs while it waits (the warm pool is paid for all day), and how fast the
 pool refills after a claim.
 
-No control plane and no meeting: the real local launcher (``LocalLauncher``) keeps ``--pool``
+No control plane and no meeting: the real runner host of ``meetbot serve``'s agent and of
+``meetbot agent`` (``ProcessHost``) keeps ``--pool``
 warm runners (real ``python -m meetbot.runner`` processes, real Chromium from
 ``MEETBOT_CHROMIUM_PATH``, sandboxed as ``nobody`` when run as root), then
 
 1. **idle cost**: after ``--settle`` s, every process of each warm runner's session (the
    runner's Python, Playwright's node driver, Chromium's processes) is read from ``/proc``
    for ``--window`` s: PSS (``smaps_rollup``) and CPU time (utime + stime), per process kind;
-2. **refill** (``--claims`` times): ``claim_warm`` → the pool holds ``--pool`` idle runners
+2. **refill** (``--claims`` times): an idle runner is claimed (as ``ProcessHost.take`` does,
+   without an assignment) → the pool holds ``--pool`` idle runners
    again (polled every 10 ms). The claimed runner gets EOF on stdin and exits (a real bot
    would start joining; ``bench/runner_join.py`` measures refill beside a joining bot).
    The runners' logs give the split: process start → ``browser up``.
@@ -28,7 +30,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from meetbot.control.launchers.local import LocalLauncher
+from meetbot.agent.processes import ProcessHost
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -99,7 +101,7 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
-async def idle_cost(launcher: LocalLauncher, settle: float, window: float) -> None:
+async def idle_cost(launcher: ProcessHost, settle: float, window: float) -> None:
     await asyncio.sleep(settle)
     runners = list(launcher.pids().values())
     before = {sid: {p: cpu_ticks(p) for p in tree_pids(sid)} for sid in runners}
@@ -133,19 +135,19 @@ async def idle_cost(launcher: LocalLauncher, settle: float, window: float) -> No
     print(f"per warm runner: PSS {sum(totals_pss) / n:.1f} MiB, CPU {sum(totals_cpu) / n:.2f} %")
 
 
-async def refill(launcher: LocalLauncher, pool: int, claims: int, gap: float) -> list[float]:
+async def refill(launcher: ProcessHost, pool: int, claims: int, gap: float) -> list[float]:
     times = []
     for _ in range(claims):
-        while launcher.state().idle < pool:  # noqa: ASYNC110 (a count, polled as a client would)
+        while launcher.warm_idle() < pool:  # noqa: ASYNC110 (a count, polled as a client would)
             await asyncio.sleep(0.05)
         await asyncio.sleep(gap)  # the previous claimed runner is gone, the machine quiet
         claimed_at = time.monotonic()
-        slot = await launcher.claim_warm()
-        assert slot is not None
-        runner = launcher._runners[slot.id]  # the claimed runner: EOF, it exits
+        runner = next(r for r in launcher._runners.values() if r.state == "idle")
+        runner.state = "busy"  # claimed, as take() does; the pool starts the next one
+        launcher._touch()
         assert runner.process.stdin is not None
-        runner.process.stdin.close()
-        while launcher.state().idle < pool:  # noqa: ASYNC110
+        runner.process.stdin.close()  # no assignment: EOF, it exits
+        while launcher.warm_idle() < pool:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         times.append(time.monotonic() - claimed_at)
         print(f"  refill {len(times):2d}: {times[-1]:.3f} s", flush=True)
@@ -167,13 +169,14 @@ async def run(args: argparse.Namespace, data_dir: Path) -> None:
         "MEETBOT_LOG_LEVEL": "info",
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
-    launcher = LocalLauncher(
-        data_dir=data_dir, pool_size=args.pool, max_concurrent=args.pool + 1, env=env
-    )
+    launcher = ProcessHost(
+        data_dir=data_dir, runners_dir=data_dir / "runners", servers=(), slots=args.pool + 1,
+        warm=args.pool, env=env,
+    )  # fmt: skip
     await launcher.start()
     try:
         started = time.monotonic()
-        while launcher.state().idle < args.pool:
+        while launcher.warm_idle() < args.pool:
             await asyncio.sleep(0.05)
             if time.monotonic() - started > 120:
                 raise SystemExit("the pool did not fill in 120 s")
