@@ -99,3 +99,19 @@ async def test_a_failed_read_fails_its_waiters_and_caches_nothing() -> None:
     keys.fail = None
     assert await cache.read("h", keys.load) == "ws_1"
     assert keys.reads == 2
+
+
+async def test_a_request_that_goes_away_does_not_cancel_the_read_for_the_others() -> None:
+    """The first request to miss ran the shared read itself: when its client hung up, every
+    request waiting on that read was cancelled with it."""
+    cache, keys = KeyCache(ttl=4.0, clock=Clock()), Keys()
+    first = asyncio.create_task(cache.read("h", keys.load))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.read("h", keys.load))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    keys.gate.set()
+    assert await second == "ws_1"
+    assert keys.reads == 1
+    assert cache.get("h") == "ws_1"

@@ -80,27 +80,30 @@ class KeyCache:
 
     async def read(self, key_hash: str, load: Load) -> str | None:
         """Read the key's workspace (shared with a read for the same key already pending) and
-        cache it. A failed read fails every request waiting on it and caches nothing."""
+        cache it. The read runs as its own task: a request that goes away while it waits
+        (its client hung up) does not cancel it for the others. A failed read fails every
+        request waiting on it and caches nothing."""
         pending = self._reads.get(key_hash)
         if pending is None:
-            pending = asyncio.get_running_loop().create_future()
+            pending = asyncio.ensure_future(self._load(key_hash, load))
             self._reads[key_hash] = pending
-            started = self._clock()
-            try:
-                workspace_id = await load()
-            except BaseException as exc:
-                pending.set_exception(exc)
-                pending.exception()  # retrieved: no "never retrieved" warning without waiters
-                raise
-            finally:
-                del self._reads[key_hash]
-            if workspace_id is None:
-                self._entries.pop(key_hash, None)
-            else:
-                self.put(key_hash, workspace_id, read_at=started)
-            pending.set_result(workspace_id)
-            return workspace_id
+            pending.add_done_callback(lambda done: self._read_done(key_hash, done))
         return await asyncio.shield(pending)
+
+    async def _load(self, key_hash: str, load: Load) -> str | None:
+        started = self._clock()
+        workspace_id = await load()
+        if workspace_id is None:
+            self._entries.pop(key_hash, None)
+        else:
+            self.put(key_hash, workspace_id, read_at=started)
+        return workspace_id
+
+    def _read_done(self, key_hash: str, done: asyncio.Future[str | None]) -> None:
+        if self._reads.get(key_hash) is done:
+            del self._reads[key_hash]
+        if not done.cancelled():
+            done.exception()  # retrieved: no "never retrieved" warning when nobody waited
 
     async def _renew(self, key_hash: str, load: Load) -> None:
         try:
