@@ -39,11 +39,6 @@ def voiced(lab: Lab, tmp_path: Path) -> Iterator[Server]:
     )
     yield srv
     srv.stop()
-    Path("/tmp/v/server.log").write_text("\n".join(srv.output))  # DEBUG
-    import shutil
-
-    shutil.rmtree("/tmp/v/logs", ignore_errors=True)
-    shutil.copytree(tmp_path / "data" / "runners" / "logs", "/tmp/v/logs")
 
 
 def pcm16k(tmp_path: Path) -> bytes:

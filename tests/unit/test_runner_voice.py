@@ -3,6 +3,8 @@ first unmuted, reports started/finished, stops a clip the queue dropped and mute
 
 from __future__ import annotations
 
+import asyncio
+
 from meetbot.contract.reports import AudioOut, OutputAudioFinished, OutputAudioStarted
 from meetbot.runner.voice import Voice
 from meetbot.testing.fakes import FixedClock
@@ -41,10 +43,10 @@ def clip(id_: str) -> AudioOut:
     return AudioOut(id=id_, key=f"bots/b/output_audio/{id_}.pcm", duration_s=1.0)
 
 
-def setup() -> tuple[Voice, FakeReports, FakeSpeaker, Switch]:
+def setup(mute_tail: float = 0.0) -> tuple[Voice, FakeReports, FakeSpeaker, Switch]:
     reports = FakeReports()
     reports.clips = {clip(i).key: i.encode() for i in "abc"}
-    voice = Voice(reports.clip, reports.emit, FixedClock())
+    voice = Voice(reports.clip, reports.emit, FixedClock(), mute_tail=mute_tail)
     return voice, reports, FakeSpeaker(), Switch()
 
 
@@ -107,3 +109,24 @@ async def test_a_clip_that_cannot_be_read_is_dropped() -> None:
     await voice.step([missing, clip("a")], speaker, switch.unmute, switch.mute)
     assert speaker.played == [("a", b"a")]
     assert said(reports)[-1] == ("started", "a", None)
+
+
+async def test_the_mute_waits_for_the_tail_of_a_clip_that_ended_by_itself() -> None:
+    """The page says a clip ended when its last samples enter the audio graph; muting at that
+    moment left them on a muted microphone track (the Zoom fixture heard them)."""
+    voice, _, speaker, switch = setup(mute_tail=0.2)
+    await voice.step([clip("a")], speaker, switch.unmute, switch.mute)
+    speaker.finished = ["a"]
+    await voice.step([], speaker, switch.unmute, switch.mute)
+    assert switch.calls == ["unmute"]  # its tail is still on its way
+    await asyncio.sleep(0.25)
+    await voice.step([], speaker, switch.unmute, switch.mute)
+    assert switch.calls == ["unmute", "mute"]
+
+
+async def test_a_stopped_clip_is_muted_at_once() -> None:
+    voice, _, speaker, switch = setup(mute_tail=10.0)
+    await voice.step([clip("a")], speaker, switch.unmute, switch.mute)
+    await voice.step([], speaker, switch.unmute, switch.mute)  # dropped from the queue
+    assert speaker.stops == 1
+    assert switch.calls == ["unmute", "mute"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FOLLOW_INTERVAL: Final = 0.1
+MUTE_TAIL: Final = 0.3
+"""Seconds a clip that ended by itself stays unmuted: the page reports a clip ended when its
+last samples enter the audio graph, and the microphone track carries them a little later
+(muting at once cut them off, or, in the platform fixtures, left them on a muted track)."""
 
 
 def microphone_script() -> str:
@@ -84,8 +89,11 @@ class Voice:
         read: Callable[[str], Awaitable[bytes]],
         emit: Callable[[Report], None],
         clock: Clock,
+        *,
+        mute_tail: float = MUTE_TAIL,
     ) -> None:
         self._read = read
+        self._mute_tail = mute_tail
         self._emit = emit
         self._clock = clock
         self.current: str | None = None
@@ -95,6 +103,8 @@ class Voice:
         """Clips reported finished (the queue may list them until the next answer)."""
         self.stream: tuple[VoiceSocket, StreamPlayer] | None = None
         """Streamed-in voice (:mod:`.voice_stream`), where the runner takes it."""
+        self._ended_at: float | None = None
+        """When the last clip ended by itself (monotonic): the mute waits :data:`MUTE_TAIL`."""
 
     def streaming(self) -> bool:
         return self.stream is not None and self.stream[1].active
@@ -127,8 +137,14 @@ class Voice:
             self._finish(self.current, stopped=True)
         if self.current is None and left:
             await self._play(left[0], speaker, unmute)
-        if self.current is None and not self.streaming():
+        if self.current is None and not self.streaming() and not self._tail_playing():
             await self.release(mute)
+
+    def _tail_playing(self) -> bool:
+        """A clip ended by itself less than :data:`MUTE_TAIL` ago: its last samples are still
+        on their way through the page's audio graph and the microphone track."""
+        ended = self._ended_at
+        return ended is not None and time.monotonic() - ended < self._mute_tail
 
     async def _play(
         self, clip: AudioOut, speaker: Speaker, unmute: Callable[[], Awaitable[Any]]
@@ -146,6 +162,7 @@ class Voice:
         log.info("voice: saying %s (%.1f s)", clip.id, clip.duration_s)
 
     def _finish(self, clip_id: str, *, stopped: bool) -> None:
+        self._ended_at = None if stopped else time.monotonic()  # a stopped one: mute at once
         self._done.add(clip_id)
         if self.current == clip_id:
             self.current = None
