@@ -60,6 +60,7 @@ from meetbot.control.media.artifacts import (
     save_transcript,
     segments_json,
 )
+from meetbot.control.media.drain import drain
 from meetbot.control.media.live_copy import LiveCopy
 from meetbot.control.media.participants import TIMELINE_TYPES, recording_origin, speaker_intervals
 from meetbot.control.media.transcribers import (
@@ -211,11 +212,7 @@ class LiveTranscription:
             state.pending.clear()
             if state.task is not None:
                 tasks.append(state.task)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await drain(tasks, timeout)
         for bot_id, state in list(self._bots.items()):
             await self._close_decoder(bot_id, state)
         self._bots.clear()

@@ -74,6 +74,7 @@ from meetbot.control.media.audio_file import (
     assemble_recording,
     spooled,
 )
+from meetbot.control.media.drain import drain
 from meetbot.control.media.ffmpeg import RecordingFailed
 from meetbot.control.media.final_transcript import FinalTranscript, Outcome
 from meetbot.control.media.lease import MediaLease
@@ -150,11 +151,7 @@ class MediaPipeline:
         """Stop taking bots; let bots in progress finish for ``drain_timeout`` seconds, then
         cancel them (the next start resumes them from the store)."""
         self._stop.set()
-        if self._tasks:
-            _, late = await asyncio.wait(self._tasks, timeout=self.drain_timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await drain(self._tasks, self.drain_timeout)
         self._tasks = []
         self.pool.close()
 

@@ -24,6 +24,7 @@ from typing import Final
 
 from meetbot.contract.lifecycle import DISPATCHED
 from meetbot.contract.media_format import SAMPLE_WIDTH, chunk_prefix, chunk_seq
+from meetbot.control.media.drain import drain
 from meetbot.control.media.ffmpeg import audio_codec_args, piped
 from meetbot.control.media.recording_segments import (
     PCM_INPUT,
@@ -141,11 +142,7 @@ class SegmentRecorder:
             state.queued.clear()
             if state.task is not None:
                 tasks.append(state.task)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await drain(tasks, timeout)
         self._bots.clear()
 
     # --- internals ------------------------------------------------------------------------
