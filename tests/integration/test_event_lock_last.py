@@ -34,12 +34,14 @@ def statements(store: SqlStore) -> Iterator[list[tuple[str, Any]]]:
     def record(conn: Any, cursor: Any, sql: str, params: Any, *_: Any) -> None:
         seen.append((" ".join(sql.split()), params))
 
-    engine = store._engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", record)
+    engines = {store._engine.sync_engine, store._priority_engine.sync_engine}  # the dispatcher's
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def after_event_lock(seen: list[tuple[str, Any]]) -> list[str]:

@@ -246,3 +246,54 @@ async def test_the_agents_with_hand_offs_not_taken(any_store: Store) -> None:
         assert await tx.agents.with_pending() == {row.agent_id}
         await tx.agents.ack(row.agent_id, ["h1"], NOW)
         assert await tx.agents.with_pending() == set()
+
+
+async def test_many_claims_at_once_are_the_claims_one_by_one(any_store: Store) -> None:
+    # Warm browsers first (the agent offering most), then room (the agent with most room),
+    # fewer than asked when the agents are full (the dispatcher's batch, issue 14).
+    await add_agent(any_store, "a1", slots=3, warm_idle=1)
+    await add_agent(any_store, "a2", slots=4, warm_idle=2)
+    await add_agent(any_store, "gone", at=NOW - timedelta(seconds=16))
+    ids = [f"h{n}" for n in range(9)]
+    async with any_store.transaction() as tx:
+        rows = await tx.agents.claim_many(ids, live_since=SINCE, at=NOW)
+        assert [(r.id, r.agent_id, r.warm) for r in rows] == [
+            ("h0", "a2", True),
+            ("h1", "a1", True),  # a tie (one offered each): the smaller id
+            ("h2", "a2", True),
+            ("h3", "a1", False),  # no browser left: room, 2 each
+            ("h4", "a2", False),
+            ("h5", "a1", False),
+            ("h6", "a2", False),
+        ]
+        claims = {a.id: (a.claims, a.room) for a in await tx.agents.list_agents()}
+        assert (claims["a1"], claims["a2"], claims["gone"]) == ((3, 0), (4, 0), (0, 4))
+        assert await tx.agents.claim_many(["more"], live_since=SINCE, at=NOW) == []
+        assert await tx.agents.release("h6")  # an unused claim goes back like a single one
+    assert await claim(any_store, "h7", warm=False) == "a2"
+
+
+async def test_many_hand_offs_are_queued_at_once(any_store: Store) -> None:
+    await add_agent(any_store, "a1", slots=4, warm_idle=0)
+    await add_agent(any_store, "a2", slots=4, warm_idle=0)
+    first, second = make_bot(status=Status.BOOTING), make_bot(status=Status.BOOTING)
+    async with any_store.transaction() as tx:
+        await tx.bots.insert(first)
+        await tx.bots.insert(second)
+        await tx.agents.claim("old", warm=False, live_since=SINCE, at=NOW)
+        await tx.agents.queue("old", first.id, "earlier")
+        rows = await tx.agents.claim_many(["n1", "n2"], live_since=SINCE, at=NOW)
+        await tx.agents.queue_many(
+            [(r.id, b.id, f"s-{b.id}") for r, b in zip(rows, (first, second), strict=True)]
+        )
+    async with any_store.transaction(write=False) as tx:
+        pending = [h for a in ("a1", "a2") for h in await tx.agents.pending(a)]
+        assert sorted((h.id, h.bot_id, h.assignment) for h in pending) == sorted(
+            [("n1", first.id, f"s-{first.id}"), ("n2", second.id, f"s-{second.id}")]
+        )  # the earlier hand-off of the first bot is void
+        for row, bot in zip(rows, (first, second), strict=True):
+            agent = await tx.agents.of_bot(bot.id)
+            assert agent is not None
+            assert agent.id == row.agent_id
+        total = sum(a.claims for a in await tx.agents.list_agents())
+        assert total == 2  # the void one's claim given back

@@ -14,7 +14,7 @@ from test_store_contract import T0, WS, insert, make_bot
 from meetbot.contract.lifecycle import BotState, Status
 from meetbot.contract.models import Bot
 from meetbot.control.store import open_store
-from meetbot.control.store.bots import bot_values
+from meetbot.control.store.bot_rows import bot_values
 from meetbot.control.store.migrations import (
     MIGRATIONS,
     Migration,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,6 +46,18 @@ class AgentRepo(Protocol):
         """One conditional update: a usable agent (not revoked, seen since ``live_since``, not
         draining) that offers a warm browser (``warm``) or has room counts one more claim and
         a hand-off row with this id records it; ``None`` when no agent can."""
+        ...
+
+    async def claim_many(
+        self, handoff_ids: Sequence[str], *, live_since: datetime, at: datetime
+    ) -> list[HandoffRow]:
+        """Up to one claim per id, warm browsers first, then room (as :meth:`claim` would make
+        them one after another: :func:`~meetbot.control.agents.spread_claims`), in a fixed
+        number of statements; fewer rows than ids when the usable agents are full."""
+        ...
+
+    async def queue_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """:meth:`queue` for several ``(hand-off id, bot id, sealed assignment)``."""
         ...
 
     async def queue(self, handoff_id: str, bot_id: str, assignment: str) -> None:

@@ -22,6 +22,7 @@ assignment set: answered to the agent's polls), acknowledged (``acked_at``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -143,3 +144,24 @@ class FleetCapacity:
 
     def total(self) -> int:
         return self.max_slots if self.max_slots is not None else self.live_slots
+
+
+def spread_claims(agents: Sequence[Agent], count: int) -> list[tuple[str, bool]]:
+    """Up to ``count`` claims over usable ``agents``, one at a time as :meth:`AgentRepo.claim`
+    would make them: a warm browser while any agent offers one (the agent offering most),
+    else room for a cold start (the agent with most room); ties go to the smaller id. Returns
+    ``(agent id, warm)`` per claim, fewer than ``count`` when the agents are full (pure)."""
+    pool = {a.id: a for a in agents}
+    picks: list[tuple[str, bool]] = []
+    for _ in range(count):
+        free = [a for a in pool.values() if a.room > 0]
+        warm = [a for a in free if a.offered > 0]
+        if warm:
+            best = min(warm, key=lambda a: (-a.offered, a.id))
+        elif free:
+            best = min(free, key=lambda a: (-a.room, a.id))
+        else:
+            break
+        pool[best.id] = best.evolve(claims=best.claims + 1)
+        picks.append((best.id, bool(warm)))
+    return picks

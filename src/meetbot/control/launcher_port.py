@@ -8,7 +8,7 @@ server's process); the fake: :class:`meetbot.testing.fakes.FakeLauncher`. Re-exp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -62,6 +62,16 @@ class Launcher(Protocol):
     async def reserve(self, tx: Tx) -> Slot | None:
         """Hold capacity for a bot without a warm runner; at the concurrency cap a warm runner
         of the ad-hoc pool that no bot has gives way; ``None`` when none can."""
+        ...
+
+    async def claim_many(self, tx: Tx, count: int) -> list[Slot]:
+        """Up to ``count`` slots, each a warm runner while one is idle, else capacity for a cold
+        start (the dispatcher's batch: a fleet claims them all in a few statements); fewer
+        at the cap."""
+        ...
+
+    async def queue_many(self, tx: Tx, items: Sequence[tuple[Slot, Assignment]]) -> None:
+        """:meth:`queue` for several slots, in the same transaction."""
         ...
 
     async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:

@@ -69,6 +69,10 @@ class BotRepo(Protocol):
         """Write the bot's mutable fields and any status changes not yet stored."""
         ...
 
+    async def update_many(self, many: Sequence[Bot]) -> None:
+        """:meth:`update` for several bots, in a few statements."""
+        ...
+
     async def delete(self, bot_id: str) -> None: ...
 
     async def list(self, workspace_id: str, query: BotQuery) -> list[Bot]: ...
@@ -293,8 +297,12 @@ class StatsRepo(Protocol):
 
 
 class Store(Protocol):
-    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
-        """Commit on normal exit, roll back on exception. ``write=False`` for read-only work."""
+    def transaction(
+        self, *, write: bool = True, priority: bool = False
+    ) -> AbstractAsyncContextManager[Tx]:
+        """Commit on normal exit, roll back on exception. ``write=False`` for read-only work.
+        ``priority=True``: on connections kept apart from the requests' (the dispatcher's:
+        scheduled bots must not wait behind a burst of requests)."""
         ...
 
     async def close(self) -> None: ...

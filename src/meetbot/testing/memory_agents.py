@@ -4,12 +4,19 @@ with the semantics of :class:`meetbot.control.store.agents.SqlAgentRepo`."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from meetbot.contract.lifecycle import Status
-from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow, shares_token, token_family
+from meetbot.control.agents import (
+    Agent,
+    HandoffRow,
+    HeartbeatRow,
+    shares_token,
+    spread_claims,
+    token_family,
+)
 from meetbot.errors import Conflict
 from meetbot.testing.memory_state import MemoryRepo
 from meetbot.timefmt import utc
@@ -126,6 +133,26 @@ class MemoryAgentRepo(MemoryRepo):
         row = HandoffRow(handoff_id, best.id, warm, utc(at))
         self._data.handoffs[handoff_id] = row
         return row
+
+    async def claim_many(
+        self, handoff_ids: Sequence[str], *, live_since: datetime, at: datetime
+    ) -> builtins.list[HandoffRow]:
+        self.check_write("agents.claim_many")
+        usable = [a for a in self._data.agents.values() if _usable(a, live_since)]
+        rows = []
+        for handoff_id, (agent_id, warm) in zip(
+            handoff_ids, spread_claims(usable, len(handoff_ids)), strict=False
+        ):
+            agent = self._data.agents[agent_id]
+            self._data.agents[agent_id] = agent.evolve(claims=agent.claims + 1)
+            row = HandoffRow(handoff_id, agent_id, warm, utc(at))
+            self._data.handoffs[handoff_id] = row
+            rows.append(row)
+        return rows
+
+    async def queue_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        for handoff_id, bot_id, assignment in items:
+            await self.queue(handoff_id, bot_id, assignment)
 
     def _unclaim(self, agent_id: str) -> None:
         agent = self._data.agents.get(agent_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +60,10 @@ class MemoryBotRepo(MemoryRepo):
         if bot is None or (workspace_id is not None and bot.workspace_id != workspace_id):
             return None
         return bot
+
+    async def update_many(self, many: Sequence[Bot]) -> None:
+        for bot in many:
+            await self.update(bot)
 
     async def update(self, bot: Bot) -> None:
         self.check_write("bots.update")

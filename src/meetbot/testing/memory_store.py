@@ -293,7 +293,9 @@ class MemoryStore:
         self._write_lock = asyncio.Lock()
         self._writer: asyncio.Task[Any] | None = None
 
-    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[MemoryTx]:
+    def transaction(
+        self, *, write: bool = True, priority: bool = False
+    ) -> AbstractAsyncContextManager[MemoryTx]:
         return self._transaction(write)
 
     @asynccontextmanager

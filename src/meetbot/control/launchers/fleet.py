@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from meetbot.config import Settings
 from meetbot.contract.assignment import Assignment, dump_assignment
@@ -74,6 +74,22 @@ class FleetLauncher:
             return None
         self._agents[row.id] = row.agent_id
         return Slot(id=row.id, warm=warm)
+
+    async def claim_many(self, tx: Tx, count: int) -> list[Slot]:
+        now = self.clock.now()
+        await tx.bots.lock_schedule()
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+        rows = await tx.agents.claim_many(
+            ids, live_since=live_since(now, self.settings.agent_timeout), at=now
+        )
+        for row in rows:
+            self._agents[row.id] = row.agent_id
+        return [Slot(id=row.id, warm=row.warm) for row in rows]
+
+    async def queue_many(self, tx: Tx, items: Sequence[tuple[Slot, Assignment]]) -> None:
+        await tx.agents.queue_many(
+            [(slot.id, a.bot_id, seal_assignment(self.box, slot.id, a)) for slot, a in items]
+        )
 
     async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
         sealed = seal_assignment(self.box, slot.id, assignment)

@@ -8,6 +8,7 @@ class: :meth:`refill` and :meth:`finish` stand in for runners starting and exiti
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meetbot.contract.assignment import Assignment
@@ -66,6 +67,18 @@ class SimulatedLauncher:
             self._idle -= 1
             self.given_way += 1
         return self._take(warm=False)
+
+    async def claim_many(self, tx: Tx, count: int) -> list[Slot]:
+        slots = []
+        for _ in range(count):
+            slot = await self.claim_warm(tx) or await self.reserve(tx)
+            if slot is None:
+                break
+            slots.append(slot)
+        return slots
+
+    async def queue_many(self, tx: Tx, items: Sequence[tuple[Slot, Assignment]]) -> None:
+        """Nothing to record (see :meth:`queue`)."""
 
     async def queue(self, tx: Tx, slot: Slot, assignment: Assignment) -> None:
         """Nothing to record: the runner gets its bot in :meth:`assign`."""

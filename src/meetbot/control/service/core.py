@@ -155,6 +155,7 @@ class Pending:
 
     def __init__(self) -> None:
         self.events: list[tuple[OutboxEvent, Bot]] = []
+        self._unwritten: list[Bot] = []
 
     async def transition(self, tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
         """Like :func:`transition`, the event kept for :meth:`emit`."""
@@ -163,6 +164,20 @@ class Pending:
             await tx.bots.update(bot)
             self.events.append((emitted, bot))
         return bot
+
+    def change(self, bot: Bot, event: Event, at: datetime) -> Bot:
+        """Like :meth:`transition`, the bot kept for :meth:`write` (a batch's bots are written
+        together: :meth:`~meetbot.control.ports.BotRepo.update_many`)."""
+        bot, emitted = step(bot, event, at)
+        if emitted is not None:
+            self._unwritten.append(bot)
+            self.events.append((emitted, bot))
+        return bot
+
+    async def write(self, tx: Tx) -> None:
+        """Store the bots :meth:`change` kept."""
+        await tx.bots.update_many(self._unwritten)
+        self._unwritten = []
 
     async def emit(self, svc: Services, tx: Tx) -> None:
         """Append the kept events in order (call it last in the transaction)."""

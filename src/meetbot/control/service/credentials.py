@@ -72,27 +72,42 @@ def seal_for_bot(svc: Services, bot: Bot, data: Mapping[str, Any] | None) -> Bot
     return bot.evolve(credentials_ciphertext=token, credential_kinds=kinds_of(data))
 
 
-async def lookup(svc: Services, tx: Tx, bot: Bot, wanted: Collection[str]) -> dict[str, Any]:
-    """The ``wanted`` kinds that are set: the bot's own, else its workspace's."""
+async def lookup(
+    svc: Services,
+    tx: Tx,
+    bot: Bot,
+    wanted: Collection[str],
+    shared: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The ``wanted`` kinds that are set: the bot's own, else its workspace's. ``shared``: the
+    workspaces' sealed credentials already read in this transaction (a batch reads each once)."""
     found: dict[str, Any] = {}
     if bot.credentials_ciphertext and any(k in bot.credential_kinds for k in wanted):
         own = _open(svc, bot.credentials_ciphertext, bot_context(bot.id))
         found = {k: own[k] for k in wanted if own.get(k)}
     missing = [k for k in wanted if k not in found]
     if missing:
-        token = await tx.credentials.get(bot.workspace_id)
+        if shared is None:
+            token = await tx.credentials.get(bot.workspace_id)
+        elif bot.workspace_id in shared:
+            token = shared[bot.workspace_id]
+        else:
+            token = shared[bot.workspace_id] = await tx.credentials.get(bot.workspace_id)
         if token:
             shared = _open(svc, token, workspace_context(bot.workspace_id))
             found.update({k: shared[k] for k in missing if shared.get(k)})
     return found
 
 
-async def platform_credentials(svc: Services, tx: Tx, bot: Bot) -> dict[str, Any] | None:
-    """What the bot's runner signs in with (only its platform's kind), or ``None``."""
+async def platform_credentials(
+    svc: Services, tx: Tx, bot: Bot, shared: dict[str, str | None] | None = None
+) -> dict[str, Any] | None:
+    """What the bot's runner signs in with (only its platform's kind), or ``None``
+    (``shared``: see :func:`lookup`)."""
     kind = PLATFORM_KIND.get(bot.meeting.platform)
     if kind is None:
         return None
-    return await lookup(svc, tx, bot, (kind,)) or None
+    return await lookup(svc, tx, bot, (kind,), shared) or None
 
 
 async def vendor_keys(svc: Services, bot: Bot) -> dict[str, str]:

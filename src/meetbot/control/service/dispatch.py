@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from meetbot import errors
 from meetbot.contract.lifecycle import Dispatch, Fail
 from meetbot.contract.models import Bot
+from meetbot.control.ports import Slot
 from meetbot.control.service.core import Pending, Services, new_token, token_hash
 from meetbot.control.service.credentials import UNREADABLE, platform_credentials
 from meetbot.control.service.handoff import Handoff
@@ -23,10 +25,12 @@ def _may_wait(svc: Services, join_at: datetime | None, now: datetime) -> bool:
     return svc.settings.launcher == "fleet" and join_at is not None and join_at > now
 
 
-BATCH = 16
-"""Bots dispatched in one transaction."""
+BATCH = 64
+"""Bots dispatched in one transaction. Its statements do not grow with it (the claims, the
+bots' rows, the hand-offs and the events are each written together): at 16 bots a batch of
+one statement per step spent 1.4 to 2.7 s per batch waiting its turn on a loaded event loop."""
 
-ROUNDS = 64
+ROUNDS = 16
 """Batches one scheduler turn runs at most, back to back, while they come back full."""
 
 
@@ -49,39 +53,44 @@ async def dispatch_due(svc: Services, *, batch: int = BATCH, rounds: int = ROUND
 
 
 async def _dispatch_batch(svc: Services, batch: int) -> tuple[int, int]:
-    """One transaction's batch: (bots due in it, bots it dispatched or failed)."""
-    moved = 0
+    """One transaction's batch: (bots due in it, bots it dispatched or failed). Its writes go
+    together, in a fixed number of statements: the slots (:meth:`Handoff.claim_many`), the
+    bots' rows (:meth:`Pending.write`), the hand-offs (:meth:`Handoff.assign_many`), and the
+    events last (their append holds the feed's lock until COMMIT)."""
+    failed = 0
     now = svc.clock.now()
     cutoff = now + timedelta(seconds=svc.settings.dispatch_lead)
-    dispatched: list[Bot] = []
-    events = Pending()  # appended last: the append holds the feed's lock until COMMIT
+    pending = Pending()
     async with Handoff(svc) as handoff:
-        async with svc.store.transaction() as tx:
+        async with svc.store.transaction(priority=True) as tx:
             due = await tx.bots.due_for_dispatch(cutoff, batch)
+            ready: list[tuple[Bot, dict[str, Any] | None]] = []
+            shared: dict[str, str | None] = {}
             for bot in due:
                 try:
-                    credentials = await platform_credentials(svc, tx, bot)
+                    ready.append((bot, await platform_credentials(svc, tx, bot, shared)))
                 except errors.CredentialsUnreadable:
                     log.exception("bot %s: its credentials do not decrypt", bot.id)
-                    await events.transition(tx, bot, Fail(UNREADABLE), now)
-                    moved += 1
-                    continue
-                slot = await handoff.claim(tx)
-                if slot is None and _may_wait(svc, bot.join_at, now):
-                    continue  # a fleet: an agent may come back or be added before join_at
-                if slot is None:
-                    log.warning("bot %s: no capacity at dispatch time", bot.id)
-                    await events.transition(tx, bot, Fail(FAILED_TO_LAUNCH), now)
-                    moved += 1
-                    continue
+                    pending.change(bot, Fail(UNREADABLE), now)
+                    failed += 1
+            slots = await handoff.claim_many(tx, len(ready))
+            assigned: list[tuple[Slot, Bot, str, dict[str, Any] | None]] = []
+            for slot, (bot, credentials) in zip(slots, ready, strict=False):
                 token = new_token()
-                ready = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
-                ready = await events.transition(tx, ready, Dispatch(), now)
-                await handoff.assign(tx, slot, ready, token, credentials)
-                dispatched.append(ready)
-            await events.emit(svc, tx)
+                dispatched = bot.evolve(runner_token_hash=token_hash(token), dispatched_at=now)
+                dispatched = pending.change(dispatched, Dispatch(), now)
+                assigned.append((slot, dispatched, token, credentials))
+            for bot, _ in ready[len(slots) :]:
+                if _may_wait(svc, bot.join_at, now):
+                    continue  # a fleet: an agent may come back or be added before join_at
+                log.warning("bot %s: no capacity at dispatch time", bot.id)
+                pending.change(bot, Fail(FAILED_TO_LAUNCH), now)
+                failed += 1
+            await pending.write(tx)
+            await handoff.assign_many(tx, assigned)
+            await pending.emit(svc, tx)
         if due:
             svc.reactions.events_committed()
-        for bot in dispatched:
+        for _, bot, _, _ in assigned:
             svc.reactions.bot_dispatched(bot)
-    return len(due), moved + len(dispatched)
+    return len(due), failed + len(assigned)

@@ -27,7 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -86,6 +86,13 @@ class Handoff:
         launcher = self.svc.launcher
         return self._keep(await launcher.claim_warm(tx) or await launcher.reserve(tx))
 
+    async def claim_many(self, tx: Tx, count: int) -> list[Slot]:
+        """Up to ``count`` slots as :meth:`claim` would give them one by one (the dispatcher's
+        batch), in a few statements; fewer at the cap."""
+        slots = await self.svc.launcher.claim_many(tx, count) if count > 0 else []
+        self._claimed += slots
+        return slots
+
     def _keep(self, slot: Slot | None) -> Slot | None:
         if slot is not None:
             self._claimed.append(slot)
@@ -99,6 +106,18 @@ class Handoff:
         assignment = assignment_for(self.svc, bot, token, credentials)
         await self.svc.launcher.queue(tx, slot, assignment)
         self._assigned.append((slot, assignment))
+
+    async def assign_many(
+        self, tx: Tx, items: Sequence[tuple[Slot, Bot, str, Mapping[str, Any] | None]]
+    ) -> None:
+        """:meth:`assign` for several ``(slot, bot, token, credentials)``, recorded together."""
+        assert all(item[0] in self._claimed for item in items), "assign slots claimed here"
+        assigned = [
+            (slot, assignment_for(self.svc, bot, token, credentials))
+            for slot, bot, token, credentials in items
+        ]
+        await self.svc.launcher.queue_many(tx, assigned)
+        self._assigned += assigned
 
     async def __aenter__(self) -> Self:
         return self

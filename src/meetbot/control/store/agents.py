@@ -10,14 +10,15 @@ matches nothing, so it tries the next agent (:data:`CLAIM_TRIES`).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow, token_family
+from meetbot.control.agents import Agent, HandoffRow, HeartbeatRow, spread_claims, token_family
 from meetbot.control.store.agent_tables import agent_handoffs, agents
 from meetbot.control.store.repo import SqlRepo
 from meetbot.control.store.tables import bots
@@ -190,6 +191,72 @@ class SqlAgentRepo(SqlRepo):
             )
             return row
         return None
+
+    async def claim_many(
+        self, handoff_ids: Sequence[str], *, live_since: datetime, at: datetime
+    ) -> builtins.list[HandoffRow]:
+        self.check_write("agents.claim_many")
+        if not handoff_ids:
+            return []
+        # The usable agents' rows locked (in id order) for the rest of the transaction: the
+        # spread computed from them stays true until COMMIT. Five statements for any count.
+        found = await self.conn.execute(
+            sa.select(A).where(_usable(live_since), _room > 0).order_by(A.c.id).with_for_update()
+        )
+        picks = spread_claims([_agent(row) for row in found], len(handoff_ids))
+        if not picks:
+            return []
+        per_agent = Counter(agent_id for agent_id, _ in picks)
+        await self.conn.execute(
+            sa.update(A)
+            .where(A.c.id == sa.bindparam("agent"))
+            .values(claims=A.c.claims + sa.bindparam("count")),
+            [{"agent": agent_id, "count": n} for agent_id, n in per_agent.items()],
+        )
+        rows = [
+            HandoffRow(handoff_id, agent_id, warm, at)
+            for handoff_id, (agent_id, warm) in zip(handoff_ids, picks, strict=False)
+        ]
+        await self.conn.execute(
+            sa.insert(H),
+            [
+                {"id": r.id, "agent_id": r.agent_id, "warm": r.warm, "created_at": r.created_at}
+                for r in rows
+            ],
+        )
+        return rows
+
+    async def queue_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        self.check_write("agents.queue_many")
+        if not items:
+            return
+        ids = [handoff_id for handoff_id, _, _ in items]
+        stale = (
+            await self.conn.execute(
+                sa.delete(H)
+                .where(
+                    H.c.bot_id.in_([bot_id for _, bot_id, _ in items]),
+                    H.c.acked_at.is_(None),
+                    H.c.id.not_in(ids),
+                )
+                .returning(H.c.agent_id)
+            )
+        ).all()
+        for (agent_id,) in stale:  # rare: a bot handed out again
+            await self.conn.execute(
+                sa.update(A).where(A.c.id == agent_id, A.c.claims > 0).values(claims=A.c.claims - 1)
+            )
+        await self.conn.execute(
+            sa.update(H)
+            .where(H.c.id == sa.bindparam("handoff"))
+            .values(bot_id=sa.bindparam("bot"), assignment=sa.bindparam("sealed")),
+            [{"handoff": h, "bot": b, "sealed": s} for h, b, s in items],
+        )
+        await self.conn.execute(
+            sa.update(bots)
+            .where(bots.c.id == H.c.bot_id, H.c.id.in_(ids))
+            .values(agent_id=H.c.agent_id)
+        )
 
     async def queue(self, handoff_id: str, bot_id: str, assignment: str) -> None:
         self.check_write("agents.queue")

@@ -8,28 +8,27 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from meetbot.contract.lifecycle import ENDED, Status, StopReason, SubStatus
+from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import (
     Bot,
-    BotKind,
-    MeetingRef,
-    Platform,
-    RealtimeEndpoint,
-    RecordingOptions,
     StatusChange,
-    StopOptions,
 )
 from meetbot.control.ports import BotQuery
+from meetbot.control.store.bot_rows import (
+    bot_from_row,
+    bot_values,
+    change_from_row,
+    change_values,
+    dedup_active,
+)
 from meetbot.control.store.repo import SqlRepo
 from meetbot.control.store.tables import bots, status_changes
 from meetbot.errors import Conflict, DuplicateBot, NotFound
-
-_E = TypeVar("_E", SubStatus, StopReason)
 
 # Built once: a statement whose values come as parameters is compiled once and its cache key
 # is cheap; ``.values(row)`` built per call costs a cache key over every bound value.
@@ -43,121 +42,6 @@ SCHEDULE_LOCK = int.from_bytes(b"mbsched!", "big") >> 1
 CHUNK = 100
 """Rows turned into values between two yields to the event loop: a page of a thousand bots
 (the runner reaper's) costs tens of milliseconds of decoding, which must not stall requests."""
-
-
-def dedup_active(bot: Bot) -> str | None:
-    """The value of the ``dedup_active`` column: the key while the bot is alive, else NULL."""
-    return None if bot.status in ENDED else bot.deduplication_key
-
-
-def bot_values(bot: Bot) -> dict[str, Any]:
-    """The row of a bot, minus ``seq``."""
-    return {
-        "id": bot.id,
-        "workspace_id": bot.workspace_id,
-        "platform": bot.meeting.platform.value,
-        "meeting_url": bot.meeting.url,
-        "meeting_id": bot.meeting.meeting_id,
-        "passcode": bot.meeting.passcode,
-        "bot_name": bot.bot_name,
-        "join_at": bot.join_at,
-        "kind": bot.kind.value,
-        "status": bot.status.value,
-        "sub_status": _opt(bot.sub_status),
-        "stop_reason": _opt(bot.stop_reason),
-        "sub_code": bot.sub_code,
-        "message": bot.message,
-        "detection_retries": bot.detection_retries,
-        "metadata": dict(bot.metadata),
-        "stop_options": bot.stop_options.as_dict(),
-        "recording": bot.recording.as_dict(),
-        "transcription_model": bot.transcription_model,
-        "deduplication_key": bot.deduplication_key,
-        "dedup_active": dedup_active(bot),
-        "webhook_url": bot.webhook_url,
-        "webhook_secret": bot.webhook_secret,
-        "runner_token_hash": bot.runner_token_hash,
-        "leave_requested_at": bot.leave_requested_at,
-        "last_seen_at": bot.last_seen_at,
-        "dispatched_at": bot.dispatched_at,
-        "created_at": bot.created_at,
-        "updated_at": bot.updated_at,
-        "credentials_ciphertext": bot.credentials_ciphertext,
-        "credential_kinds": list(bot.credential_kinds) if bot.credential_kinds else None,
-        "expected_duration": bot.expected_duration,
-        "bot_image": bot.bot_image,
-        "realtime_endpoints": (
-            [e.as_dict() for e in bot.realtime_endpoints] if bot.realtime_endpoints else None
-        ),
-    }
-
-
-def change_values(bot_id: str, ordinal: int, change: StatusChange) -> dict[str, Any]:
-    return {
-        "bot_id": bot_id,
-        "ordinal": ordinal,
-        "status": change.status.value,
-        "sub_status": _opt(change.sub_status),
-        "stop_reason": _opt(change.stop_reason),
-        "sub_code": change.sub_code,
-        "at": change.at,
-        "message": change.message,
-    }
-
-
-def change_from_row(row: sa.RowMapping) -> StatusChange:
-    return StatusChange(
-        status=Status(row["status"]),
-        sub_status=_enum(SubStatus, row["sub_status"]),
-        stop_reason=_enum(StopReason, row["stop_reason"]),
-        sub_code=row["sub_code"],
-        at=row["at"],
-        message=row["message"],
-    )
-
-
-def bot_from_row(row: sa.RowMapping, changes: Sequence[StatusChange] = ()) -> Bot:
-    return Bot(
-        seq=row["seq"],
-        id=row["id"],
-        workspace_id=row["workspace_id"],
-        meeting=MeetingRef(
-            platform=Platform(row["platform"]),
-            url=row["meeting_url"],
-            meeting_id=row["meeting_id"],
-            passcode=row["passcode"],
-        ),
-        bot_name=row["bot_name"],
-        join_at=row["join_at"],
-        kind=BotKind(row["kind"]),
-        status=Status(row["status"]),
-        sub_status=_enum(SubStatus, row["sub_status"]),
-        stop_reason=_enum(StopReason, row["stop_reason"]),
-        sub_code=row["sub_code"],
-        message=row["message"],
-        detection_retries=row["detection_retries"],
-        metadata=dict(row["metadata"]),
-        stop_options=StopOptions(**row["stop_options"]),
-        recording=RecordingOptions(**row["recording"]),
-        transcription_model=row["transcription_model"],
-        deduplication_key=row["deduplication_key"],
-        webhook_url=row["webhook_url"],
-        webhook_secret=row["webhook_secret"],
-        runner_token_hash=row["runner_token_hash"],
-        leave_requested_at=row["leave_requested_at"],
-        last_seen_at=row["last_seen_at"],
-        dispatched_at=row["dispatched_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        status_changes=tuple(changes),
-        credentials_ciphertext=row["credentials_ciphertext"],
-        credential_kinds=tuple(row["credential_kinds"] or ()),
-        expected_duration=row["expected_duration"],
-        bot_image=row["bot_image"],
-        realtime_endpoints=tuple(
-            RealtimeEndpoint.from_dict(e) for e in row["realtime_endpoints"] or ()
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +88,38 @@ class SqlBotRepo(SqlRepo):
         count_stmt = sa.select(sa.func.count()).where(status_changes.c.bot_id == bot.id)
         stored = (await self.conn.execute(count_stmt)).scalar_one()
         new = [change_values(bot.id, i, c) for i, c in enumerate(bot.status_changes) if i >= stored]
+        if new:
+            await self.conn.execute(_INSERT_CHANGES, new)
+
+    async def update_many(self, many: Sequence[Bot]) -> None:
+        """:meth:`update` for several bots in three statements (the dispatcher's batch)."""
+        if len(many) < 2 or any(dedup_active(bot) is not None for bot in many):
+            for bot in many:  # a deduplication key may conflict: one guarded update each
+                await self.update(bot)
+            return
+        self.check_write("bots.update")
+        rows = []
+        for bot in many:
+            values = bot_values(bot)
+            for immutable in ("id", "workspace_id", "created_at"):
+                del values[immutable]
+            rows.append(values | {"where_id": bot.id})
+        result = await self.conn.execute(_UPDATE_BOT, rows)
+        if 0 <= result.rowcount < len(many):
+            raise NotFound(f"Some of the bots {', '.join(b.id for b in many)} do not exist.")
+        ids = [bot.id for bot in many]
+        counted = await self.conn.execute(
+            sa.select(status_changes.c.bot_id, sa.func.count())
+            .where(status_changes.c.bot_id.in_(ids))
+            .group_by(status_changes.c.bot_id)
+        )
+        stored = {bot_id: n for bot_id, n in counted}
+        new = [
+            change_values(bot.id, i, c)
+            for bot in many
+            for i, c in enumerate(bot.status_changes)
+            if i >= stored.get(bot.id, 0)
+        ]
         if new:
             await self.conn.execute(_INSERT_CHANGES, new)
 
@@ -391,11 +307,3 @@ async def _yield_after(part: Sequence[object]) -> None:
     """Let the event loop run after a full chunk (a short page costs no extra turn)."""
     if len(part) >= CHUNK:
         await asyncio.sleep(0)
-
-
-def _opt(value: SubStatus | StopReason | None) -> str | None:
-    return None if value is None else value.value
-
-
-def _enum(cls: type[_E], value: str | None) -> _E | None:
-    return None if value is None else cls(value)

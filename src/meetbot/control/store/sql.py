@@ -200,9 +200,17 @@ class SqlTx:
 class SqlStore:
     """A :class:`~meetbot.ports.Store` on SQLite or PostgreSQL. Make one with :func:`open_store`."""
 
-    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: AsyncEngine | None = None,
+        priority: AsyncEngine | None = None,
+    ) -> None:
+        """``writer``: SQLite's one write connection. ``priority``: PostgreSQL connections of
+        their own for ``transaction(priority=True)``."""
         self._engine = engine
         self._writer_engine = writer or engine
+        self._priority_engine = priority or engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock() if self._sqlite else None
         self._writer: asyncio.Task[Any] | None = None
@@ -214,7 +222,7 @@ class SqlStore:
         self.statements = 0
         """SQL statements sent: each one a round trip to the database (``BEGIN`` and ``COMMIT``
         not counted)."""
-        for each in {engine, self._writer_engine}:
+        for each in {engine, self._writer_engine, self._priority_engine}:
             sa.event.listen(each.sync_engine, "before_cursor_execute", self._count_statement)
 
     def _count_statement(self, *_: Any) -> None:
@@ -225,17 +233,19 @@ class SqlStore:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._engine.dialect.name
 
-    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[SqlTx]:
-        return self._transaction(write)
+    def transaction(
+        self, *, write: bool = True, priority: bool = False
+    ) -> AbstractAsyncContextManager[SqlTx]:
+        return self._transaction(write, priority)
 
     @asynccontextmanager
-    async def _transaction(self, write: bool) -> AsyncIterator[SqlTx]:
+    async def _transaction(self, write: bool, priority: bool = False) -> AsyncIterator[SqlTx]:
         """A transaction; a lost or refused connection, a lock not had in time, or no pooled
         connection free in time (every one busy: a burst beyond the pool), becomes
         :class:`~meetbot.errors.StoreUnavailable` (the API's 503: retry)."""
         self.transactions += 1
         try:
-            async with self._begin(write) as tx:
+            async with self._begin(write, priority) as tx:
                 yield tx
         except (
             sa_exc.OperationalError,
@@ -253,13 +263,14 @@ class SqlStore:
             ) from exc
 
     @asynccontextmanager
-    async def _begin(self, write: bool) -> AsyncIterator[SqlTx]:
+    async def _begin(self, write: bool, priority: bool) -> AsyncIterator[SqlTx]:
         if write and self._write_lock is not None:
             async with self._sqlite_write(self._write_lock) as tx:
                 yield tx
             return
+        engine = self._priority_engine if priority else self._engine
         async with AsyncExitStack() as stack:
-            conn = await stack.enter_async_context(self._engine.connect())
+            conn = await stack.enter_async_context(engine.connect())
             if self._sqlite:
                 await conn.execution_options(**{_WRITE_OPTION: write})
             elif not write:
@@ -314,8 +325,8 @@ class SqlStore:
         if self._write_conn is not None:
             await self._write_conn.close()
             self._write_conn = None
-        if self._writer_engine is not self._engine:
-            await self._writer_engine.dispose()
+        for extra in {self._writer_engine, self._priority_engine} - {self._engine}:
+            await extra.dispose()
         await self._engine.dispose()
 
 
@@ -367,6 +378,10 @@ def _unavailable(exc: sa_exc.DBAPIError, *, sqlite: bool) -> bool:
     return any(words in message for words in _SQLITE_UNAVAILABLE)
 
 
+PRIORITY_POOL = 2
+"""PostgreSQL connections kept for ``transaction(priority=True)`` (the dispatcher's)."""
+
+
 async def open_store(
     url: str,
     *,
@@ -392,7 +407,10 @@ async def open_store(
         await engine.dispose()
         raise
     if engine.dialect.name != "sqlite":
-        return SqlStore(engine)
+        # The dispatcher's own connections: a burst of requests that holds the whole pool
+        # (a thousand runners reporting) does not make scheduled bots wait for one.
+        priority = create_engine(url, pool_size=PRIORITY_POOL, max_overflow=0)
+        return SqlStore(engine, priority=priority)
     return SqlStore(engine, create_writer_engine(url))
 
 
