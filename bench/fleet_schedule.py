@@ -152,6 +152,9 @@ def one_round(args: argparse.Namespace, number: int) -> None:
                 with open(args.server_log, "w") as log:
                     for n, replica in enumerate(fleet.replicas):
                         log.write(f"--- replica {n}\n" + "\n".join(replica.output) + "\n")
+                    for agent in fleet.agents:
+                        if agent.log.exists():
+                            log.write(f"--- agent {agent.name}\n{agent.log.read_text()}\n")
 
 
 def get_bot(http: httpx.Client, bot_id: str) -> dict[str, Any]:
@@ -183,7 +186,9 @@ def main() -> None:
     parser.add_argument("--kill-replica", action="store_true")
     parser.add_argument("--kill-agent", action="store_true")
     parser.add_argument("--create-concurrency", type=int, default=8)
-    parser.add_argument("--server-log", help="write the replicas' output to this file")
+    parser.add_argument(
+        "--server-log", help="write the replicas' output and the agents' logs to this file"
+    )
     args = parser.parse_args()
     if args.kill_replica:
         args.replicas = max(2, args.replicas)

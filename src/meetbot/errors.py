@@ -81,6 +81,14 @@ class Unauthorized(MeetbotError):
     code = "unauthorized"
 
 
+class StaleRunnerToken(Unauthorized):
+    """The runner token of a bot that exists, but not its current one, or of a bot that ended:
+    most often a runner whose bot was reaped or handed to another runner, not a guesser. The
+    same 401 to the client; counted against that bot only (see
+    :mod:`meetbot.control.api.auth_failures`), so a host's ended runners do not lock its other
+    runners and its agent out."""
+
+
 class NotFound(MeetbotError):
     status = 404
     code = "not_found"

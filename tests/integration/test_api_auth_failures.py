@@ -72,3 +72,38 @@ async def test_a_runner_long_poll_keeps_nothing_once_it_ends(plane: TestPlane) -
         )
     assert answer.status_code == 200, answer.text
     assert len(plane.services.commands) == 0
+
+
+async def test_stale_runner_tokens_count_against_their_bot_not_the_address(
+    any_store: Any,
+) -> None:
+    # Runners whose bots were reaped or handed to another runner get 401 for their old token.
+    # Counted per address, a thousand such runners (a fleet that fell behind; agents behind one
+    # NAT address) emptied the bucket and locked every runner and agent of the address out.
+    plane = await build_test_plane(
+        any_store, auth_failures_per_minute=3, adhoc_pool_size=5, max_concurrent_bots=10
+    )
+    async with plane.client() as client:
+        ids = []
+        for _ in range(5):
+            created = await client.post("/api/v1/bot/", json={"meeting_url": MEET})
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+    transport = httpx.ASGITransport(app=plane.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meetbot") as runner:
+
+        async def beat(bot_id: str, token: str) -> int:
+            answer = await runner.post(
+                f"/internal/bots/{bot_id}/events",
+                json={"events": []},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            return answer.status_code
+
+        assert [await beat(bot_id, "stale") for bot_id in ids[:4]] == [401] * 4
+        assignment = plane.services.launcher.assigned(ids[4])
+        assert assignment is not None
+        assert await beat(ids[4], assignment.token) == 200  # the address is not locked out
+        assert [await beat(ids[0], "stale") for _ in range(3)] == [401, 401, 429]
+        assert await beat(ids[4], assignment.token) == 200
+        assert await beat(str(uuid.uuid4()), "nope") == 401  # unknown bots: the address's

@@ -7,6 +7,12 @@ need a key lookup (a key not in the cache) or a runner token check is answered 4
 read, while a client whose key is already cached keeps working. API keys and runner tokens
 have separate buckets (``channel``), so a flood of bad keys cannot stop the runners.
 
+A runner token refused for a bot that exists (:class:`~meetbot.errors.StaleRunnerToken`: its bot
+ended, or was handed to another runner) counts against that bot at that address only
+(:func:`runner_keys`): runners whose bots were reaped all at once (a thousand bots, agents behind
+one NAT address) once emptied the address's bucket and locked every runner and agent of it
+out, so a fleet that fell behind could not recover.
+
 Memory is bounded: at most ``size`` addresses are remembered, the least recently failed go
 first. The address is the TCP peer as uvicorn reports it (behind a proxy, configure uvicorn's
 ``--forwarded-allow-ips`` so that it is the client's, not the proxy's).
@@ -22,6 +28,19 @@ from meetbot import errors
 
 API: Final = "api"
 RUNNER: Final = "runner"
+
+
+def runner_keys(address: str, bot_id: object) -> list[str]:
+    """The runner channel's buckets a request of ``bot_id`` (``None``: not a bot's route)
+    from ``address`` is checked against: the address's, and the address's for that bot."""
+    return [address] if bot_id is None else [address, f"{address} bot:{bot_id}"]
+
+
+def runner_failure_key(address: str, bot_id: object, exc: errors.Unauthorized) -> str:
+    """The bucket a refused runner request takes from (see :func:`runner_keys`)."""
+    if isinstance(exc, errors.StaleRunnerToken) and bot_id is not None:
+        return f"{address} bot:{bot_id}"
+    return address
 
 
 class AuthFailures:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from meetbot import errors, logs
-from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures
+from meetbot.control.api.auth_failures import API, RUNNER, AuthFailures, runner_keys
 from meetbot.control.api.key_cache import KeyCache
 from meetbot.control.cursors import CursorCodec
 from meetbot.control.service import Services
@@ -105,7 +105,8 @@ WorkspaceId = Annotated[str, Depends(get_workspace)]
 
 async def runner_token(request: Request) -> str:
     failures: AuthFailures = request.app.state.auth_failures
-    failures.check(RUNNER, client_address(request))
+    for key in runner_keys(client_address(request), request.path_params.get("bot_id")):
+        failures.check(RUNNER, key)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from meetbot.control.api.auth_failures import API, RUNNER
+from meetbot.control.api.auth_failures import API, RUNNER, runner_failure_key
 from meetbot.errors import MeetbotError, Unauthorized
 
 log = logging.getLogger("meetbot.control.api")
@@ -48,9 +48,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(MeetbotError)
     async def _meetbot(request: Request, exc: MeetbotError) -> JSONResponse:
         if isinstance(exc, Unauthorized):
-            channel = RUNNER if request.url.path.startswith("/internal/") else API
             address = request.client.host if request.client else "unknown"
-            request.app.state.auth_failures.failed(channel, address)
+            if request.url.path.startswith("/internal/"):
+                bot_id = request.path_params.get("bot_id")
+                key = runner_failure_key(address, bot_id, exc)
+                request.app.state.auth_failures.failed(RUNNER, key)
+            else:
+                request.app.state.auth_failures.failed(API, address)
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

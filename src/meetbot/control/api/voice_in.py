@@ -28,7 +28,12 @@ from starlette.websockets import WebSocketDisconnect
 from meetbot import errors
 from meetbot.contract.platforms import info
 from meetbot.contract.voice_in import check_frame
-from meetbot.control.api.auth_failures import RUNNER, AuthFailures
+from meetbot.control.api.auth_failures import (
+    RUNNER,
+    AuthFailures,
+    runner_failure_key,
+    runner_keys,
+)
 from meetbot.control.api.deps import client_address
 from meetbot.control.service import Services, runners
 from meetbot.control.service.stream import bot_of
@@ -51,14 +56,15 @@ async def accept_runner(websocket: WebSocket, bot_id: str) -> bool:
     svc: Services = websocket.app.state.services
     failures: AuthFailures = websocket.app.state.auth_failures
     try:
-        failures.check(RUNNER, client_address(websocket))
+        for key in runner_keys(client_address(websocket), bot_id):
+            failures.check(RUNNER, key)
         scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthorized("Missing runner token.")
         await runners.authenticate(svc, bot_id, token.strip())
     except errors.MeetbotError as exc:  # the HTTP status and {code, detail}, as on any route
         if isinstance(exc, errors.Unauthorized):  # counted, as a route's 401 is
-            failures.failed(RUNNER, client_address(websocket))
+            failures.failed(RUNNER, runner_failure_key(client_address(websocket), bot_id, exc))
         response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         if "websocket.http.response" in websocket.scope.get("extensions", {}):
             await websocket.send_denial_response(response)

@@ -66,12 +66,14 @@ def lifecycle_event(report: reports.BaseReport) -> lifecycle.Event | None:
 
 def _authentic(bot: Bot | None, token: str) -> Bot:
     """``bot`` if ``token`` is its current runner token, else :class:`errors.Unauthorized`."""
-    if bot is None or not bot.runner_token_hash:
+    if bot is None:
         raise errors.Unauthorized("Unknown bot or runner token.")
-    if not hmac.compare_digest(bot.runner_token_hash, token_hash(token)):
-        raise errors.Unauthorized("Unknown bot or runner token.")
+    if not bot.runner_token_hash or not hmac.compare_digest(
+        bot.runner_token_hash, token_hash(token)
+    ):
+        raise errors.StaleRunnerToken("Unknown bot or runner token.")
     if bot.status in TERMINAL:  # the token ends with its bot
-        raise errors.Unauthorized("Unknown bot or runner token.")
+        raise errors.StaleRunnerToken("Unknown bot or runner token.")
     return bot
 
 
