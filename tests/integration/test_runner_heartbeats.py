@@ -138,3 +138,30 @@ async def test_a_batch_of_observations_writes_the_bots_row_only_when_last_seen_i
     clock.advance(1)
     await report({"type": "in_call", "at": iso(clock.now())})  # a lifecycle report
     assert (await stored()).last_seen_at == clock.now()
+
+
+async def test_a_fresh_heartbeat_costs_two_reads(tmp_path: Path) -> None:
+    """The bot's row without its status history, and its chat and clips in one read of its
+    observations: it cost four reads (the history, then chat and clips apart), and a thousand
+    runners' heartbeats and polls kept one control plane's core busy."""
+    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
+    try:
+        assert isinstance(store, SqlStore)
+        clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+        plane = await build_test_plane(store, clock=clock, heartbeat_timeout=TIMEOUT)
+        bot = make_bot(
+            status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
+        )  # on Google Meet: an adapter with chat and a voice
+        async with store.transaction() as tx:
+            await tx.bots.insert(bot)
+        before = store.statements
+        async with plane.client() as client:
+            r = await client.post(
+                f"/internal/bots/{bot.id}/events",
+                json={"events": []},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert r.status_code == 200, r.text
+        assert store.statements - before == 3  # SQLite's BEGIN, then the two reads
+    finally:
+        await store.close()

@@ -56,7 +56,10 @@ class SimulatedHost:
         config: SessionConfig | None = None,
     ) -> None:
         """``client``: the HTTP client of every bot's reports (default: one without a
-        connection cap, since each bot long-polls for commands)."""
+        connection cap, since each bot long-polls for commands, that keeps a connection per
+        bot and channel open: with fewer kept than the bots use at once, every request beyond
+        them opened a new connection, and at 100 bots per agent the server's accept queue
+        filled up and runners timed out connecting)."""
         self.slots = slots
         self.warm = warm
         self.changed = asyncio.Event()
@@ -69,7 +72,8 @@ class SimulatedHost:
         self._filling = True
         self._clock = SystemClock()
         self._client = client or httpx.AsyncClient(
-            trust_env=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=50)
+            trust_env=False,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=3 * slots + 10),
         )
 
     def warm_idle(self) -> int:

@@ -62,8 +62,16 @@ class BotRepo(Protocol):
         ...
 
     async def get(
-        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
-    ) -> Bot | None: ...
+        self,
+        bot_id: str,
+        *,
+        workspace_id: str | None = None,
+        for_update: bool = False,
+        history: bool = True,
+    ) -> Bot | None:
+        """``history=False``: without its status changes (one query less: a runner's heartbeat
+        reads only the row)."""
+        ...
 
     async def update(self, bot: Bot) -> None:
         """Write the bot's mutable fields and any status changes not yet stored."""

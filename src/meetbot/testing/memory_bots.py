@@ -52,14 +52,19 @@ class MemoryBotRepo(MemoryRepo):
         return bot.evolve(seq=stored.seq)
 
     async def get(
-        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
+        self,
+        bot_id: str,
+        *,
+        workspace_id: str | None = None,
+        for_update: bool = False,
+        history: bool = True,
     ) -> Bot | None:
         if for_update:
             self.check_write("bots.get(for_update=True)")
         bot = self.state.bots.get(bot_id)
         if bot is None or (workspace_id is not None and bot.workspace_id != workspace_id):
             return None
-        return bot
+        return bot if history else bot.evolve(status_changes=())
 
     async def update_many(self, many: Sequence[Bot]) -> None:
         for bot in many:

@@ -14,6 +14,7 @@ answers from the database, and the runner sends each id once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,7 @@ from meetbot.contract import policies
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import Bot
 from meetbot.contract.platforms import Platform, info
-from meetbot.contract.reports import ChatMessage, ChatOut, ChatRequest
-from meetbot.control.ports import Tx
+from meetbot.contract.reports import BaseReport, ChatMessage, ChatOut, ChatRequest
 from meetbot.control.service.core import Services, new_id
 from meetbot.control.webhooks.outbox import chat_view
 
@@ -86,12 +86,19 @@ def chat_request(at: datetime, message: str, to: str = "everyone", id_: str = ""
     return ChatRequest(at=at, id=id_ or new_id(), message=message, to=to)
 
 
-async def pending_chat(tx: Tx, bot: Bot) -> list[ChatOut]:
-    """The messages asked for that the bot's runner has not reported sent (read only while
-    the bot is in the call, on a platform with chat: nothing to read otherwise)."""
-    if bot.status is not Status.RECORDING or not info(bot.meeting.platform).chat:
-        return []
-    found = await tx.observations.list(bot.id, ("chat_request", "chat_message"))
+CHAT_TYPES = ("chat_request", "chat_message")
+"""The observations :func:`chat_left` reads."""
+
+
+def chat_wanted(bot: Bot) -> bool:
+    """Chat is read only while the bot is in the call, on a platform with chat."""
+    return bot.status is Status.RECORDING and info(bot.meeting.platform).chat
+
+
+def chat_left(found: Iterable[BaseReport]) -> list[ChatOut]:
+    """The messages asked for (``chat_request``) that the runner has not reported sent, after
+    these observations (others are ignored)."""
+    found = list(found)
     sent = {r.message_id for r in found if isinstance(r, ChatMessage) and r.from_bot}
     return [
         ChatOut(id=r.id, message=r.message, to=r.to)

@@ -6,7 +6,7 @@ A clip (an audio file, or a text spoken by espeak-ng) is decoded to 48 kHz mono 
 :class:`~meetbot.contract.reports.OutputAudioRequest` observation; ``DELETE`` stores an
 ``OutputAudioStop``. Every answer to the runner carries the queue as it stands
 (:attr:`~meetbot.contract.reports.Commands.output_audio`, folded by
-:func:`meetbot.control.service.runners.pending_audio`); the runner plays the first, unmuted, and
+:func:`meetbot.control.service.runners.pending_outputs`); the runner plays the first, unmuted, and
 reports ``output_audio_started`` / ``_finished`` (the ``output_audio.*`` events). Any replica
 answers from the database. The runner reads a clip's bytes here, with its token.
 """

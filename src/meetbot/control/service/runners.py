@@ -20,7 +20,7 @@ from meetbot.contract.platforms import info
 from meetbot.contract.reports import Command, Commands
 from meetbot.control.output_audio import pending_clips
 from meetbot.control.ports import Tx
-from meetbot.control.service.chat import pending_chat
+from meetbot.control.service.chat import CHAT_TYPES, chat_left, chat_wanted
 from meetbot.control.service.core import (
     Services,
     emit_all,
@@ -145,8 +145,7 @@ async def handle_reports(
             bot = bot.evolve(last_seen_at=now)
             await tx.bots.update(bot)
         await tx.observations.append_all(bot.id, observed)
-        chat = await pending_chat(tx, bot)
-        audio = await pending_audio(tx, bot)
+        chat, audio = await pending_outputs(tx, bot)
         await emit_all(svc, tx, emitted, bot)  # last: it holds the feed's lock until COMMIT
     svc.reactions.events_committed()
     runner_done(svc, bot)
@@ -179,22 +178,28 @@ async def _fresh_heartbeat(
     bot's row locked and rewritten) was 500 writes a second for 1,000 bots in calls, for a
     timestamp the reaper reads at a 30 s resolution. Now about one in four heartbeats writes."""
     async with svc.store.transaction(write=False) as tx:
-        bot = _authentic(await tx.bots.get(bot_id), token)
+        bot = _authentic(await tx.bots.get(bot_id, history=False), token)
         if not _fresh(svc, bot, now):
             return None
-        chat = await pending_chat(tx, bot)
-        audio = await pending_audio(tx, bot)
+        chat, audio = await pending_outputs(tx, bot)
     runner_done(svc, bot)
     return commands_for(bot, chat, audio)
 
 
-async def pending_audio(tx: Tx, bot: Bot) -> list[reports.AudioOut]:
-    """The clips the bot's runner is to say, in order (``output_audio``; only while it is in
-    the call, on a platform whose adapter can unmute)."""
-    if bot.status is not Status.RECORDING or not info(bot.meeting.platform).voice:
-        return []
-    types = ("output_audio_request", "output_audio_stop", "output_audio_finished")
-    return pending_clips(await tx.observations.list(bot.id, types))
+AUDIO_TYPES = ("output_audio_request", "output_audio_stop", "output_audio_finished")
+
+
+async def pending_outputs(tx: Tx, bot: Bot) -> tuple[list[reports.ChatOut], list[reports.AudioOut]]:
+    """The chat messages and the clips (``output_audio``, in order) the bot's runner is to
+    send and say, from one read of its observations: only while it is in the call, on a
+    platform whose adapter has chat / can unmute (no read otherwise)."""
+    chat = chat_wanted(bot)
+    audio = bot.status is Status.RECORDING and info(bot.meeting.platform).voice
+    types = (CHAT_TYPES if chat else ()) + (AUDIO_TYPES if audio else ())
+    if not types:
+        return [], []
+    found = await tx.observations.list(bot.id, types)
+    return (chat_left(found) if chat else []), (pending_clips(found) if audio else [])
 
 
 def _own_media(bot_id: str, report: reports.BaseReport) -> bool:
@@ -300,8 +305,7 @@ def briefing_for(bot: Bot, credentials: dict[str, Any] | None) -> reports.Briefi
 
 async def heartbeat_commands(svc: Services, bot_id: str, token: str) -> Commands:
     async with svc.store.transaction(write=False) as tx:
-        bot = _authentic(await tx.bots.get(bot_id), token)
-        chat = await pending_chat(tx, bot)
-        audio = await pending_audio(tx, bot)
+        bot = _authentic(await tx.bots.get(bot_id, history=False), token)
+        chat, audio = await pending_outputs(tx, bot)
     runner_done(svc, bot)  # a runner polling after its bot moved on gets "stop"
     return commands_for(bot, chat, audio)

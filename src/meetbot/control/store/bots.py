@@ -61,7 +61,12 @@ class SqlBotRepo(SqlRepo):
         return bot.evolve(seq=seq)
 
     async def get(
-        self, bot_id: str, *, workspace_id: str | None = None, for_update: bool = False
+        self,
+        bot_id: str,
+        *,
+        workspace_id: str | None = None,
+        for_update: bool = False,
+        history: bool = True,
     ) -> Bot | None:
         stmt = sa.select(bots).where(bots.c.id == bot_id)
         if workspace_id is not None:
@@ -69,6 +74,9 @@ class SqlBotRepo(SqlRepo):
         if for_update:
             self.check_write("bots.get(for_update=True)")
             stmt = stmt.with_for_update()
+        if not history:
+            row = (await self.conn.execute(stmt)).mappings().first()
+            return None if row is None else bot_from_row(row)
         found = await self._load(stmt)
         return found[0] if found else None
 
