@@ -15,6 +15,7 @@ from meetbot.contract.lifecycle import BotState, Status
 from meetbot.contract.models import Bot
 from meetbot.control.store import open_store
 from meetbot.control.store.bot_rows import bot_values
+from meetbot.control.store.engines import create_engine
 from meetbot.control.store.migrations import (
     MIGRATIONS,
     Migration,
@@ -22,7 +23,6 @@ from meetbot.control.store.migrations import (
     add_column,
     create_index,
 )
-from meetbot.control.store.sql import create_engine
 from meetbot.control.store.tables import bots as bots_table
 
 

@@ -17,7 +17,7 @@ from test_store_contract import T0, WS, insert, make_bot, scheduled
 from meetbot.contract.models import OutboxEvent
 from meetbot.control.ports import BotQuery, Store
 from meetbot.control.store import SqlStore, open_store
-from meetbot.control.store.sql import async_url, create_engine
+from meetbot.control.store.engines import async_url, create_engine
 from meetbot.testing.memory_store import MemoryStore
 
 # --- URLs -----------------------------------------------------------------------------------
