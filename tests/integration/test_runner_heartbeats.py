@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from harness.plane import build_test_plane
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import Bot
@@ -163,5 +165,45 @@ async def test_a_fresh_heartbeat_costs_two_reads(tmp_path: Path) -> None:
             )
         assert r.status_code == 200, r.text
         assert store.statements - before == 3  # SQLite's BEGIN, then the two reads
+    finally:
+        await store.close()
+
+
+async def test_a_batch_of_observations_does_not_read_the_status_history(tmp_path: Path) -> None:
+    """Only a lifecycle step appends to the history: a batch of speech (every few seconds
+    for each bot in a call) read it for nothing."""
+    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
+    try:
+        assert isinstance(store, SqlStore)
+        clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
+        plane = await build_test_plane(store, clock=clock, heartbeat_timeout=TIMEOUT)
+        bot = make_bot(
+            status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
+        )
+        async with store.transaction() as tx:
+            await tx.bots.insert(bot)
+        speech = {"type": "speaking", "at": iso(clock.now()), "participant_id": "p1",
+                  "name": "Ann", "speaking": True}  # fmt: skip
+        seen: list[str] = []
+        engines = {store._engine.sync_engine, store._writer_engine.sync_engine}
+
+        def record(conn: object, cursor: object, sql: str, *_: object) -> None:
+            seen.append(sql)
+
+        for engine in engines:
+            sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            async with plane.client() as client:
+                r = await client.post(
+                    f"/internal/bots/{bot.id}/events",
+                    json={"events": [speech]},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+        finally:
+            for engine in engines:
+                sa.event.remove(engine, "before_cursor_execute", record)
+        assert r.status_code == 200, r.text
+        assert seen, "the batch was written"
+        assert not [sql for sql in seen if "status_changes" in sql], seen
     finally:
         await store.close()

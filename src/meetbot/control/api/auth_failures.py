@@ -30,16 +30,20 @@ API: Final = "api"
 RUNNER: Final = "runner"
 
 
+def _of_bot(address: str, bot_id: object) -> str:
+    return f"{address} bot:{bot_id}"
+
+
 def runner_keys(address: str, bot_id: object) -> list[str]:
     """The runner channel's buckets a request of ``bot_id`` (``None``: not a bot's route)
     from ``address`` is checked against: the address's, and the address's for that bot."""
-    return [address] if bot_id is None else [address, f"{address} bot:{bot_id}"]
+    return [address] if bot_id is None else [address, _of_bot(address, bot_id)]
 
 
 def runner_failure_key(address: str, bot_id: object, exc: errors.Unauthorized) -> str:
     """The bucket a refused runner request takes from (see :func:`runner_keys`)."""
     if isinstance(exc, errors.StaleRunnerToken) and bot_id is not None:
-        return f"{address} bot:{bot_id}"
+        return _of_bot(address, bot_id)
     return address
 
 

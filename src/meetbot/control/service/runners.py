@@ -116,12 +116,13 @@ async def handle_reports(
     entered_processing = False
     steps = any(lifecycle_event(report) is not None for report in batch.events)
     async with svc.store.transaction() as tx:
-        bot = _authentic(await tx.bots.get(bot_id, for_update=steps), token)
+        # Its status history is read only for a lifecycle step (it appends to it).
+        bot = _authentic(await tx.bots.get(bot_id, for_update=steps, history=steps), token)
         # Observations only (participants, speech, chunks: most batches) change the bot's row
         # only to renew last_seen_at, so they neither lock nor write it while it is fresh.
         write_row = steps or not _fresh(svc, bot, now)
         if write_row and not steps:  # read again under the lock: a PATCH may be committing
-            bot = _authentic(await tx.bots.get(bot_id, for_update=True), token)
+            bot = _authentic(await tx.bots.get(bot_id, for_update=True, history=False), token)
         emitted: list[OutboxEvent] = []
         observed: list[reports.BaseReport] = []
         for report in batch.events:

@@ -4,7 +4,9 @@ A claim is one conditional ``UPDATE`` of an agent's row (``claims = claims + 1``
 offers a warm browser, or has room) plus the hand-off row it is recorded by, in the caller's
 transaction. On PostgreSQL two replicas racing for the last browser of one agent serialise on
 its row: the second one's ``WHERE`` is evaluated again on the row the first committed and
-matches nothing, so it tries the next agent (:data:`CLAIM_TRIES`).
+matches nothing, so it tries the next agent (:data:`CLAIM_TRIES`). The dispatcher's batch claims
+with :meth:`SqlAgentRepo.claim_many` instead: the usable agents' rows locked, the claims spread
+over them in Python (:func:`~meetbot.control.agents.spread_claims`), written together.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ class SqlAgentRepo(SqlRepo):
         if not handoff_ids:
             return []
         # The usable agents' rows locked (in id order) for the rest of the transaction: the
-        # spread computed from them stays true until COMMIT. Five statements for any count.
+        # spread computed from them stays true until COMMIT. Three statements for any count
+        # (the update and the insert are each one executemany).
         found = await self.conn.execute(
             sa.select(A).where(_usable(live_since), _room > 0).order_by(A.c.id).with_for_update()
         )
