@@ -144,30 +144,23 @@ async def emit_all(
 
 
 class Pending:
-    """Events of a transaction that changes many bots, appended together at its end.
+    """The changes of a transaction that changes many bots (the dispatcher's batch): the bots'
+    rows written together and their events appended together, at its end.
 
     The event append holds the feed's lock until COMMIT (:mod:`meetbot.control.store.events`):
     a transaction that dispatched sixteen bots with :func:`transition` held it from the first
     bot's event across every later bot's claims and writes, and every runner's report waited
     behind it (1,000 bots due in one minute: transactions queued on the lock until the
-    connection pool ran dry). :meth:`transition` stores the bot and keeps its event;
-    :meth:`emit` appends them all, last."""
+    connection pool ran dry). :meth:`change` steps a bot and keeps it and its event;
+    :meth:`write` stores the bots, :meth:`emit` appends the events, last."""
 
     def __init__(self) -> None:
         self.events: list[tuple[OutboxEvent, Bot]] = []
         self._unwritten: list[Bot] = []
 
-    async def transition(self, tx: Tx, bot: Bot, event: Event, at: datetime) -> Bot:
-        """Like :func:`transition`, the event kept for :meth:`emit`."""
-        bot, emitted = step(bot, event, at)
-        if emitted is not None:
-            await tx.bots.update(bot)
-            self.events.append((emitted, bot))
-        return bot
-
     def change(self, bot: Bot, event: Event, at: datetime) -> Bot:
-        """Like :meth:`transition`, the bot kept for :meth:`write` (a batch's bots are written
-        together: :meth:`~meetbot.control.ports.BotRepo.update_many`)."""
+        """``bot`` advanced by ``event`` (as :func:`transition` does), kept for :meth:`write`
+        (:meth:`~meetbot.control.ports.BotRepo.update_many`) and its event for :meth:`emit`."""
         bot, emitted = step(bot, event, at)
         if emitted is not None:
             self._unwritten.append(bot)
