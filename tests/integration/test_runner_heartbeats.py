@@ -4,12 +4,14 @@ is getting old: before, each one locked and rewrote the bot's row, 500 writes a 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from harness.plane import build_test_plane
+from harness.plane import TestPlane, build_test_plane
 from meetbot.contract.lifecycle import Status
 from meetbot.contract.models import Bot
 from meetbot.control.ports import Store
@@ -76,16 +78,7 @@ async def test_a_heartbeat_with_a_wrong_token_is_refused(any_store: Store) -> No
 async def test_a_long_poll_that_waits_out_its_time_reads_twice(tmp_path: Path) -> None:
     """It read three times (before the wait, once more in case a command came meanwhile, and
     at the end): 120 reads a second for 1,000 runners' polls."""
-    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
-    try:
-        assert isinstance(store, SqlStore)
-        clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
-        plane = await build_test_plane(store, clock=clock)
-        bot = make_bot(
-            status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
-        )
-        async with store.transaction() as tx:
-            await tx.bots.insert(bot)
+    async with recording_bot(tmp_path) as (store, plane, bot):
         before = store.transactions
         async with plane.client() as client:
             r = await client.get(
@@ -95,8 +88,6 @@ async def test_a_long_poll_that_waits_out_its_time_reads_twice(tmp_path: Path) -
             )
         assert r.status_code == 200, r.text
         assert store.transactions - before == 2
-    finally:
-        await store.close()
 
 
 async def test_a_batch_of_observations_writes_the_bots_row_only_when_last_seen_is_old(
@@ -142,36 +133,10 @@ async def test_a_batch_of_observations_writes_the_bots_row_only_when_last_seen_i
     assert (await stored()).last_seen_at == clock.now()
 
 
-async def test_a_fresh_heartbeat_costs_two_reads(tmp_path: Path) -> None:
-    """The bot's row without its status history, and its chat and clips in one read of its
-    observations: it cost four reads (the history, then chat and clips apart), and a thousand
-    runners' heartbeats and polls kept one control plane's core busy."""
-    store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
-    try:
-        assert isinstance(store, SqlStore)
-        clock = FixedClock(DEFAULT_TIME + timedelta(minutes=10))
-        plane = await build_test_plane(store, clock=clock, heartbeat_timeout=TIMEOUT)
-        bot = make_bot(
-            status=Status.RECORDING, runner_token_hash=token_hash(TOKEN), last_seen_at=clock.now()
-        )  # on Google Meet: an adapter with chat and a voice
-        async with store.transaction() as tx:
-            await tx.bots.insert(bot)
-        before = store.statements
-        async with plane.client() as client:
-            r = await client.post(
-                f"/internal/bots/{bot.id}/events",
-                json={"events": []},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-            )
-        assert r.status_code == 200, r.text
-        assert store.statements - before == 3  # SQLite's BEGIN, then the two reads
-    finally:
-        await store.close()
-
-
-async def test_a_batch_of_observations_does_not_read_the_status_history(tmp_path: Path) -> None:
-    """Only a lifecycle step appends to the history: a batch of speech (every few seconds
-    for each bot in a call) read it for nothing."""
+@asynccontextmanager
+async def recording_bot(tmp_path: Path) -> AsyncIterator[tuple[SqlStore, TestPlane, Bot]]:
+    """A SQLite store (its statements counted), the plane on it, a recording bot seen now, on
+    Google Meet (an adapter with chat and a voice)."""
     store = await open_store(f"sqlite:///{tmp_path / 'meetbot.db'}")
     try:
         assert isinstance(store, SqlStore)
@@ -182,7 +147,36 @@ async def test_a_batch_of_observations_does_not_read_the_status_history(tmp_path
         )
         async with store.transaction() as tx:
             await tx.bots.insert(bot)
-        speech = {"type": "speaking", "at": iso(clock.now()), "participant_id": "p1",
+        yield store, plane, bot
+    finally:
+        await store.close()
+
+
+async def post_events(plane: TestPlane, bot: Bot, events: list[dict[str, object]]) -> None:
+    async with plane.client() as client:
+        r = await client.post(
+            f"/internal/bots/{bot.id}/events",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_fresh_heartbeat_costs_two_reads(tmp_path: Path) -> None:
+    """The bot's row without its status history, and its chat and clips in one read of its
+    observations: it cost four reads (the history, then chat and clips apart), and a thousand
+    runners' heartbeats and polls kept one control plane's core busy."""
+    async with recording_bot(tmp_path) as (store, plane, bot):
+        before = store.statements
+        await post_events(plane, bot, [])
+        assert store.statements - before == 3  # SQLite's BEGIN, then the two reads
+
+
+async def test_a_batch_of_observations_does_not_read_the_status_history(tmp_path: Path) -> None:
+    """Only a lifecycle step appends to the history: a batch of speech (every few seconds
+    for each bot in a call) read it for nothing."""
+    async with recording_bot(tmp_path) as (store, plane, bot):
+        speech = {"type": "speaking", "at": iso(plane.clock.now()), "participant_id": "p1",
                   "name": "Ann", "speaking": True}  # fmt: skip
         seen: list[str] = []
         engines = {store._engine.sync_engine, store._writer_engine.sync_engine}
@@ -193,17 +187,9 @@ async def test_a_batch_of_observations_does_not_read_the_status_history(tmp_path
         for engine in engines:
             sa.event.listen(engine, "before_cursor_execute", record)
         try:
-            async with plane.client() as client:
-                r = await client.post(
-                    f"/internal/bots/{bot.id}/events",
-                    json={"events": [speech]},
-                    headers={"Authorization": f"Bearer {TOKEN}"},
-                )
+            await post_events(plane, bot, [speech])
         finally:
             for engine in engines:
                 sa.event.remove(engine, "before_cursor_execute", record)
-        assert r.status_code == 200, r.text
         assert seen, "the batch was written"
         assert not [sql for sql in seen if "status_changes" in sql], seen
-    finally:
-        await store.close()
